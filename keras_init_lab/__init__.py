@@ -1,0 +1,13 @@
+"""keras-init-lab: see and diagnose weight initialization and activation functions in Keras 3.
+
+Importing the package registers its initializer and activation names with Keras, so
+``keras.layers.Dense(8, kernel_initializer="he_avg_normal")`` works. Names that Keras
+already defines keep Keras's meaning inside Keras.
+"""
+
+from keras_init_lab import initializers
+from keras_init_lab.fans import calculate_gain, compute_fans
+
+__version__ = "0.1.0"
+
+__all__ = ["calculate_gain", "compute_fans", "initializers"]
