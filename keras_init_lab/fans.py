@@ -1,0 +1,238 @@
+"""Fans and gains: the two numbers every variance-scaled initializer is built from.
+
+Pure math, no TensorFlow: ``compute_fans`` reads a Keras kernel shape, ``calculate_gain``
+looks a nonlinearity up in one table that the initializers, the CLI's ``list`` and the docs
+all read (``GAINS``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from keras_init_lab._names import unknown_name_error
+
+
+def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
+    """Return ``(fan_in, fan_out)`` of a Keras weight shape.
+
+    Formula: for a Dense kernel ``(in, out)``, ``fan_in = in`` and ``fan_out = out``. For a
+    convolution kernel ``(*spatial, in, out)`` (Keras's layout; PyTorch puts channels first),
+    every output unit sees ``receptive_field = prod(spatial)`` positions of ``in`` channels:
+    ``fan_in = in * receptive_field`` and ``fan_out = out * receptive_field``. A 1-D shape
+    ``(n,)`` (a bias, a scale vector) has ``fan_in = fan_out = n``.
+
+    Example:
+        >>> compute_fans((784, 128))
+        (784, 128)
+        >>> compute_fans((3, 3, 64, 128))   # Conv2D 3x3, 64 -> 128 channels
+        (576, 1152)
+
+    Args:
+        shape: the weight's shape, a sequence of positive integers.
+
+    Returns:
+        ``(fan_in, fan_out)`` as Python ints.
+
+    Raises:
+        ValueError: for a scalar shape, or a dimension that is not a positive integer.
+
+    Reference:
+        Glorot & Bengio (2010), He et al. (2015); PyTorch's
+        ``torch.nn.init._calculate_fan_in_and_fan_out`` (same rule, channels-first layout).
+    """
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise ValueError(
+            f"compute_fans expects a shape such as (fan_in, fan_out) or (kh, kw, in, out); "
+            f"received shape={shape!r}."
+        ) from None
+    if len(dims) == 0:
+        raise ValueError(
+            f"compute_fans needs at least one dimension; received shape={shape!r} (a scalar). "
+            "Weights have shapes like (in, out) or (kh, kw, in, out)."
+        )
+    for dim in dims:
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim <= 0:
+            raise ValueError(
+                f"Every dimension of a weight shape must be a positive integer; received "
+                f"shape={shape!r} (bad dimension: {dim!r})."
+            )
+    dims = tuple(int(d) for d in dims)
+    if len(dims) == 1:
+        return dims[0], dims[0]
+    receptive_field = math.prod(dims[:-2])
+    return dims[-2] * receptive_field, dims[-1] * receptive_field
+
+
+#: Default negative slope of leaky ReLU, used when ``calculate_gain('leaky_relu')`` gets no
+#: ``param``: 0.01 as in PyTorch's ``calculate_gain`` and the course (seed
+#: ``004_1ff4b784171ba958.txt``: "alpha suele ser 0.01").
+DEFAULT_NEGATIVE_SLOPE = 0.01
+
+
+def _second_moment_gain(function: Callable[[np.ndarray], np.ndarray]) -> float:
+    """Return ``1 / sqrt(E[f(z)^2])`` for ``z ~ N(0, 1)``, by quadrature.
+
+    This is He et al.'s (2015) argument written for any activation: with zero-mean weights of
+    variance ``gain^2 / fan_in``, the next pre-activation has variance
+    ``fan_in * Var(w) * E[f(z)^2] = gain^2 * E[f(z)^2]``, so ``gain = 1/sqrt(E[f(z)^2])``
+    keeps unit variance. It gives exactly PyTorch's ``sqrt(2)`` for ReLU and
+    ``sqrt(2 / (1 + a^2))`` for leaky ReLU, which the tests check.
+    """
+    # Trapezoid rule on [-12, 12]: the normal density there is below 1e-31, so the truncation
+    # error is negligible; 240,001 points (step 1e-4) put the discretisation error below 1e-8.
+    z = np.linspace(-12.0, 12.0, 240_001)
+    density = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    integrand = function(z) ** 2 * density
+    second_moment = float(np.sum((integrand[1:] + integrand[:-1]) * 0.5 * np.diff(z)))
+    return 1.0 / math.sqrt(second_moment)
+
+
+def _standard_normal_cdf(z: np.ndarray) -> np.ndarray:
+    erf = np.vectorize(math.erf, otypes=[float])
+    return 0.5 * (1.0 + erf(z / math.sqrt(2.0)))
+
+
+@functools.lru_cache(maxsize=None)
+def _elu_gain() -> float:
+    return _second_moment_gain(lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0))))
+
+
+@functools.lru_cache(maxsize=None)
+def _gelu_gain() -> float:
+    return _second_moment_gain(lambda z: z * _standard_normal_cdf(z))
+
+
+@functools.lru_cache(maxsize=None)
+def _swish_gain() -> float:
+    return _second_moment_gain(lambda z: z / (1.0 + np.exp(-z)))
+
+
+def _leaky_relu_gain(param: float | None) -> float:
+    slope = DEFAULT_NEGATIVE_SLOPE if param is None else param
+    if isinstance(slope, bool) or not isinstance(slope, numbers.Real) or not math.isfinite(slope):
+        raise ValueError(
+            f"calculate_gain('leaky_relu', param) needs a finite number as the negative "
+            f"slope; received param={param!r}. Example: calculate_gain('leaky_relu', 0.01)."
+        )
+    return math.sqrt(2.0 / (1.0 + float(slope) ** 2))
+
+
+@dataclass(frozen=True)
+class Gain:
+    """One row of the gain table: how to compute it and where it comes from."""
+
+    nonlinearity: str
+    formula: str
+    compute: Callable[[float | None], float]
+    source: str
+
+
+def _constant(value: float) -> Callable[[float | None], float]:
+    return lambda param: value
+
+
+_PYTORCH = "PyTorch torch.nn.init.calculate_gain"
+_SECOND_MOMENT = "1/sqrt(E[f(z)^2]), z ~ N(0,1) (He et al. 2015's argument for any f)"
+
+#: The gain table. Rows marked PyTorch reproduce ``torch.nn.init.calculate_gain``; elu, gelu
+#: and swish/silu are extensions computed with the second-moment rule of
+#: ``_second_moment_gain`` (PyTorch raises for them).
+GAINS: dict[str, Gain] = {
+    **{
+        name: Gain(name, "1", _constant(1.0), _PYTORCH)
+        for name in (
+            "linear", "identity", "conv1d", "conv2d", "conv3d",
+            "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "sigmoid",
+        )
+    },
+    "tanh": Gain("tanh", "5/3", _constant(5.0 / 3.0), _PYTORCH),
+    "relu": Gain("relu", "sqrt(2)", _constant(math.sqrt(2.0)), _PYTORCH),
+    "leaky_relu": Gain(
+        "leaky_relu", "sqrt(2/(1+a^2)), a=0.01 by default", _leaky_relu_gain, _PYTORCH
+    ),
+    "selu": Gain("selu", "3/4", _constant(0.75), _PYTORCH),
+    "elu": Gain("elu", "1/sqrt(E[elu(z)^2]) = 1.2452", lambda p: _elu_gain(), _SECOND_MOMENT),
+    "gelu": Gain("gelu", "1/sqrt(E[gelu(z)^2]) = 1.5335", lambda p: _gelu_gain(), _SECOND_MOMENT),
+    "swish": Gain(
+        "swish", "1/sqrt(E[swish(z)^2]) = 1.6765", lambda p: _swish_gain(), _SECOND_MOMENT
+    ),
+    "silu": Gain(
+        "silu", "1/sqrt(E[silu(z)^2]) = 1.6765", lambda p: _swish_gain(), _SECOND_MOMENT
+    ),
+}
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """Return the recommended gain for a nonlinearity.
+
+    Formula: an initializer with gain ``g`` draws weights of variance ``g^2 / fan``. The gain
+    undoes how much the activation shrinks the second moment of its input, so the signal keeps
+    its variance from layer to layer:
+
+    ================= ==================================================
+    nonlinearity      gain
+    ================= ==================================================
+    linear, conv*     1
+    sigmoid           1
+    tanh              5/3
+    relu              sqrt(2)
+    leaky_relu        sqrt(2 / (1 + a^2)), a = ``param`` (default 0.01)
+    selu              3/4
+    elu               1.2452  (1/sqrt(E[elu(z)^2]), z ~ N(0, 1))
+    gelu              1.5335  (1/sqrt(E[gelu(z)^2]))
+    swish, silu       1.6765  (1/sqrt(E[swish(z)^2]))
+    ================= ==================================================
+
+    The first rows are PyTorch's table; elu, gelu and swish are derived by the same argument
+    He et al. used for ReLU (``E[relu(z)^2] = 1/2`` gives ``sqrt(2)``), evaluated by numerical
+    quadrature.
+
+    Example:
+        >>> round(calculate_gain("relu"), 4)
+        1.4142
+        >>> round(calculate_gain("leaky_relu", 0.2), 4)
+        1.3868
+
+    Args:
+        nonlinearity: a name from the table (case-insensitive).
+        param: the negative slope for ``leaky_relu``; ignored by the other rows.
+
+    Returns:
+        The gain, a positive float.
+
+    Raises:
+        ValueError: for an unknown name (the message lists the closest known ones) or a
+            non-numeric leaky-ReLU slope.
+
+    Reference:
+        He et al., "Delving Deep into Rectifiers", ICCV 2015, https://arxiv.org/abs/1502.01852;
+        PyTorch ``torch.nn.init.calculate_gain``.
+    """
+    key = str(nonlinearity).lower()
+    if key not in GAINS:
+        raise unknown_name_error("nonlinearity", nonlinearity, GAINS)
+    return float(GAINS[key].compute(param))
+
+
+def gain_table() -> list[dict]:
+    """Return the gain table as rows ``{nonlinearity, value, formula, source}``.
+
+    The CLI's ``list`` command and the README print these rows; nothing else keeps a copy.
+    """
+    return [
+        {
+            "nonlinearity": row.nonlinearity,
+            "value": row.compute(None),
+            "formula": row.formula,
+            "source": row.source,
+        }
+        for row in GAINS.values()
+    ]
