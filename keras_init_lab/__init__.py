@@ -7,7 +7,8 @@ already defines keep Keras's meaning inside Keras.
 
 from keras_init_lab import initializers
 from keras_init_lab.fans import calculate_gain, compute_fans
+from keras_init_lab.lsuv import lsuv
 
 __version__ = "0.1.0"
 
-__all__ = ["calculate_gain", "compute_fans", "initializers"]
+__all__ = ["calculate_gain", "compute_fans", "initializers", "lsuv"]
