@@ -5,6 +5,7 @@ Importing the package registers its initializer and activation names with Keras,
 already defines keep Keras's meaning inside Keras.
 """
 
+from keras_init_lab import activations  # noqa: F401  (registers activation names)
 from keras_init_lab import initializers
 from keras_init_lab.fans import calculate_gain, compute_fans
 from keras_init_lab.lsuv import lsuv
