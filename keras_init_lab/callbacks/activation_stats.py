@@ -135,9 +135,10 @@ def _builtin_activation_table() -> dict[int, ActivationKind]:
 
     Keys are ``id`` of the function objects of ``keras.activations``, ``keras.ops`` and
     ``tf.nn``/``tf.math`` (the module-level objects live as long as the process, so their ids
-    are stable). Families follow the shape of the function: piecewise-linear or smooth hinges
-    with a dead or near-dead negative side are "relu"; bounded odd squashers are "tanh";
-    bounded (0, 1) squashers are "sigmoid".
+    are stable). Families follow :mod:`keras_init_lab.activations`: rectifiers whose negative
+    side is zero, linear or saturating to a constant (relu, relu6, leaky_relu, elu, selu,
+    celu) are "relu"; smooth self-gated ones (gelu, silu/swish, mish, hard_silu) are "other";
+    bounded odd squashers are "tanh"; bounded (0, 1) squashers are "sigmoid".
     """
     entries = {
         # name: (family, can_die, [candidate function objects])
@@ -149,15 +150,15 @@ def _builtin_activation_table() -> dict[int, ActivationKind]:
         "elu": ("relu", False, [keras.activations.elu, keras.ops.elu, tf.nn.elu]),
         "selu": ("relu", False, [keras.activations.selu, keras.ops.selu, tf.nn.selu]),
         "celu": ("relu", False, [keras.activations.celu, getattr(keras.ops, "celu", None)]),
-        "gelu": ("relu", False, [keras.activations.gelu, keras.ops.gelu, tf.nn.gelu]),
+        "gelu": ("other", False, [keras.activations.gelu, keras.ops.gelu, tf.nn.gelu]),
         "silu": (
-            "relu", False,
+            "other", False,
             [keras.activations.silu, keras.activations.swish, keras.ops.silu, tf.nn.silu],
         ),
         "hard_silu": (
-            "relu", False, [keras.activations.hard_silu, getattr(keras.ops, "hard_silu", None)]
+            "other", False, [keras.activations.hard_silu, getattr(keras.ops, "hard_silu", None)]
         ),
-        "mish": ("relu", False, [keras.activations.mish]),
+        "mish": ("other", False, [keras.activations.mish]),
         "tanh": ("tanh", False, [keras.activations.tanh, keras.ops.tanh, tf.nn.tanh, tf.math.tanh]),
         "hard_tanh": ("tanh", False, [keras.activations.hard_tanh]),
         "softsign": ("tanh", False, [keras.activations.softsign, keras.ops.softsign, tf.nn.softsign]),
@@ -185,18 +186,23 @@ def _builtin_activation_table() -> dict[int, ActivationKind]:
 _BUILTIN_ACTIVATIONS = _builtin_activation_table()
 
 
-def _package_spec(function: Callable):
-    """``keras_init_lab.activations.spec(function)``, or None when that module is absent."""
+def _package_kind(obj) -> ActivationKind | None:
+    """Kind from ``keras_init_lab.activations.spec(obj)`` (a function or an activation layer).
+
+    Returns None when the package does not know ``obj`` (or, defensively, when that module is
+    absent, so this file keeps working on its own).
+    """
     try:
         from keras_init_lab import activations as package_activations
     except ModuleNotFoundError as error:  # pragma: no cover - the module ships with the package
         if error.name == "keras_init_lab.activations":
             return None
         raise
-    spec = getattr(package_activations, "spec", None)
-    if spec is None:  # pragma: no cover
+    spec = package_activations.spec(obj)
+    if spec is None:
         return None
-    return spec(function)
+    family = spec.family if spec.family in _FAMILIES else "other"
+    return ActivationKind(str(spec.name), family, bool(spec.can_die))
 
 
 def classify_activation(function: Callable | None) -> ActivationKind:
@@ -227,10 +233,9 @@ def classify_activation(function: Callable | None) -> ActivationKind:
             "Activations are recognised by their function object, not by name; received "
             f"{function!r}. Pass the callable (e.g. keras.activations.relu)."
         )
-    spec = _package_spec(function)
-    if spec is not None:
-        family = spec.family if spec.family in _FAMILIES else "other"
-        return ActivationKind(str(spec.name), family, bool(spec.can_die))
+    kind = _package_kind(function)
+    if kind is not None:
+        return kind
     kind = _BUILTIN_ACTIVATIONS.get(id(function))
     if kind is not None:
         return kind
@@ -259,6 +264,31 @@ _FUSED_LAYER_CLASSES = tuple(
 )
 
 
+#: Layers that *are* an activation (their input is the pre-activation).
+_ACTIVATION_LAYER_CLASSES = (
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.PReLU,
+    keras.layers.ELU,
+    keras.layers.Softmax,
+)
+
+
+def _activation_layer_kind(layer) -> ActivationKind:
+    """Fallback kinds for activation layers the package's ``spec`` does not describe
+    (``ReLU`` with ``max_value``/``threshold``/``negative_slope``, ``ELU`` with alpha != 1)."""
+    if isinstance(layer, keras.layers.ReLU):
+        slope = float(layer.negative_slope)
+        return ActivationKind("leaky_relu" if slope > 0 else "relu", "relu", slope == 0)
+    if isinstance(layer, keras.layers.LeakyReLU):
+        return ActivationKind("leaky_relu", "relu", False)
+    if isinstance(layer, keras.layers.PReLU):
+        return ActivationKind("prelu", "relu", False)
+    if isinstance(layer, keras.layers.ELU):
+        return ActivationKind("elu", "relu", False)
+    return ActivationKind("softmax", "softmax", False)
+
+
 @dataclass(frozen=True)
 class _LayerActivation:
     kind: ActivationKind
@@ -269,9 +299,10 @@ class _LayerActivation:
 def describe_activation_layer(layer: keras.layers.Layer) -> _LayerActivation | None:
     """Return what nonlinearity ``layer`` applies, or None if it applies none.
 
-    Recognised by object: ``Activation`` layers (their ``.activation`` function), ``ReLU``
-    (``"relu"``, or ``"leaky_relu"`` with a negative slope), ``LeakyReLU``, ``PReLU``,
-    ``ELU``, ``Softmax``, and ``Dense``/``EinsumDense``/``Conv*`` layers whose ``.activation``
+    Recognised by object: ``Activation`` layers (their ``.activation`` function, see
+    :func:`classify_activation`), ``ReLU``, ``LeakyReLU``, ``PReLU``, ``ELU`` and ``Softmax``
+    layers (described by :func:`keras_init_lab.activations.spec` when it knows them, else by
+    class), and ``Dense``/``EinsumDense``/``Conv*`` layers whose ``.activation``
     is not the identity. The unit (channel) axis is the last one, or axis 1 for a layer with
     ``data_format="channels_first"``; standalone activation layers on rank > 2 tensors follow
     ``keras.config.image_data_format()``, the default that ``Conv`` layers use too.
@@ -283,19 +314,9 @@ def describe_activation_layer(layer: keras.layers.Layer) -> _LayerActivation | N
         True
     """
     global_channels_first = keras.config.image_data_format() == "channels_first"
-    if isinstance(layer, keras.layers.ReLU):
-        slope = float(np.asarray(keras.ops.convert_to_numpy(layer.negative_slope)))
-        name = "leaky_relu" if slope > 0 else "relu"
-        return _LayerActivation(ActivationKind(name, "relu", slope == 0), False, global_channels_first)
-    if isinstance(layer, keras.layers.LeakyReLU):
-        return _LayerActivation(ActivationKind("leaky_relu", "relu", False), False, global_channels_first)
-    if isinstance(layer, keras.layers.PReLU):
-        # PReLU starts with slope 0 (ANCHORS.md), i.e. as a plain ReLU that may learn a slope.
-        return _LayerActivation(ActivationKind("prelu", "relu", True), False, global_channels_first)
-    if isinstance(layer, keras.layers.ELU):
-        return _LayerActivation(ActivationKind("elu", "relu", False), False, global_channels_first)
-    if isinstance(layer, keras.layers.Softmax):
-        return _LayerActivation(ActivationKind("softmax", "softmax", False), False, global_channels_first)
+    if isinstance(layer, _ACTIVATION_LAYER_CLASSES):
+        kind = _package_kind(layer) or _activation_layer_kind(layer)
+        return _LayerActivation(kind, False, global_channels_first)
     if isinstance(layer, keras.layers.Activation):
         kind = classify_activation(layer.activation)
         if kind.family == "linear":

@@ -4,5 +4,6 @@ Each area keeps its figures in its own module; this package only re-exports them
 """
 
 from keras_init_lab.plots._common import new_figure, save_figure
+from keras_init_lab.plots.activation_stats import plot_activation_stats
 
-__all__ = ["new_figure", "save_figure"]
+__all__ = ["new_figure", "save_figure", "plot_activation_stats"]
