@@ -440,8 +440,8 @@ def softmax(x, axis=-1):
     ``s_i (1 - s_i) <= 1/4`` is what ``spec("softmax").derivative`` returns.
 
     Example:
-        >>> [round(float(v), 2) for v in softmax([5.0, 6.0, 11.0, 7.0])]   # seed 003
-        [0.0, 0.01, 0.97, 0.02]
+        >>> [round(float(v), 3) for v in softmax([5.0, 6.0, 11.0, 7.0])]   # seed 003's logits
+        [0.002, 0.007, 0.973, 0.018]
 
     Args:
         x: a float tensor of logits.
