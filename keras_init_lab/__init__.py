@@ -7,9 +7,10 @@ already defines keep Keras's meaning inside Keras.
 
 from keras_init_lab import activations  # noqa: F401  (registers activation names)
 from keras_init_lab import initializers
+from keras_init_lab.diagnostics import check_model
 from keras_init_lab.fans import calculate_gain, compute_fans
 from keras_init_lab.lsuv import lsuv
 
 __version__ = "0.1.0"
 
-__all__ = ["calculate_gain", "compute_fans", "initializers", "lsuv"]
+__all__ = ["calculate_gain", "check_model", "compute_fans", "initializers", "lsuv"]

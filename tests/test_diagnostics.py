@@ -1,0 +1,264 @@
+"""Tests for keras_init_lab.diagnostics.check_model (and the `check` CLI command)."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+import pytest
+
+from keras_init_lab import activations, initializers
+from keras_init_lab.diagnostics import (
+    DEEP_STACK_LAYERS,
+    VARIANCE_BAND,
+    Finding,
+    ModelCheck,
+    check_model,
+)
+
+
+def mlp(activation="relu", init="glorot_uniform", depth=6, width=64, inputs=32, out_act=None):
+    layers = [keras.Input((inputs,))]
+    layers += [keras.layers.Dense(width, activation=activation, kernel_initializer=init,
+                                  name=f"h{i}") for i in range(depth)]
+    layers.append(keras.layers.Dense(1, activation=out_act, name="out"))
+    return keras.Sequential(layers)
+
+
+def rules(result, severity=None):
+    return sorted({f.rule for f in result if severity is None or f.severity == severity})
+
+
+def test_good_pairings_have_no_findings():
+    for activation, init in [("relu", "he_normal"), ("tanh", "glorot_uniform"),
+                             (activations.relu, initializers.HeUniform()),
+                             (activations.tanh, initializers.GlorotNormal())]:
+        result = check_model(mlp(activation, init, depth=8))
+        assert isinstance(result, ModelCheck)
+        assert list(result) == [], str(result)
+        assert not result.has_errors
+
+
+@pytest.mark.parametrize("init", [
+    "glorot_uniform", keras.initializers.GlorotNormal(), initializers.GlorotUniform(),
+    "xavier_normal",
+])
+def test_relu_with_glorot_in_a_deep_stack_is_a_warning(init):
+    result = check_model(mlp("relu", init, depth=DEEP_STACK_LAYERS))
+    findings = [f for f in result if f.rule == "relu-glorot"]
+    assert len(findings) == 1 and findings[0].severity == "warning"
+    assert findings[0].layer == "h0" and "he_normal" in findings[0].fix
+    # A shallow stack is fine.
+    assert "relu-glorot" not in rules(check_model(mlp("relu", init, depth=DEEP_STACK_LAYERS - 1)))
+
+
+def test_relu_recognised_as_a_separate_layer_after_dropout():
+    layers = [keras.Input((32,))]
+    for i in range(DEEP_STACK_LAYERS):
+        layers += [keras.layers.Dense(64, name=f"d{i}"), keras.layers.Dropout(0.1),
+                   keras.layers.ReLU(name=f"r{i}")]
+    layers.append(keras.layers.Dense(1, name="out"))
+    result = check_model(keras.Sequential(layers))
+    (finding,) = [f for f in result if f.rule == "relu-glorot"]
+    assert "r0" in finding.message
+    assert result.predictions[0].activation == "relu"
+
+
+def test_batch_norm_between_kernel_and_relu_silences_the_glorot_rule():
+    layers = [keras.Input((32,))]
+    for i in range(DEEP_STACK_LAYERS + 2):
+        layers += [keras.layers.Dense(64, name=f"d{i}"), keras.layers.BatchNormalization(),
+                   keras.layers.Activation("relu")]
+    layers.append(keras.layers.Dense(1, name="out"))
+    result = check_model(keras.Sequential(layers))
+    assert "relu-glorot" not in rules(result)
+    # Normalization resets the predicted scale: every layer stays in the band.
+    assert all(p.in_band for p in result.predictions)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", keras.activations.tanh])
+@pytest.mark.parametrize("init", ["he_normal", initializers.HeUniform(), "he_avg_normal"])
+def test_saturating_activation_with_he_is_a_warning(activation, init):
+    result = check_model(mlp(activation, init, depth=2))
+    assert "saturating-he" in rules(result, "warning")
+
+
+@pytest.mark.parametrize("init", ["zeros", keras.initializers.Constant(5.0),
+                                  initializers.Constant(5.0), keras.initializers.Ones()])
+def test_zero_or_constant_kernel_is_an_error(init):
+    result = check_model(keras.Sequential([
+        keras.Input((4,)),
+        keras.layers.Dense(8, activation="tanh", kernel_initializer=init, name="sym"),
+        keras.layers.Dense(1, name="out"),
+    ]))
+    (error,) = result.errors
+    assert error.rule == "symmetric-init" and error.layer == "sym"
+    assert "same gradient" in error.message and "kernel_initializer=" in error.fix
+    assert result.has_errors
+
+
+def test_single_unit_constant_layer_is_not_a_symmetry_error():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
+        1, activation="sigmoid", kernel_initializer="zeros", name="logistic")])
+    assert not check_model(model).has_errors
+
+
+def test_sigmoid_in_deep_hidden_stack_warns_with_the_slide_number():
+    deep = check_model(mlp("sigmoid", "glorot_uniform", depth=20))
+    (finding,) = [f for f in deep if f.rule == "sigmoid-deep"]
+    assert finding.severity == "warning" and "9.1e-13" in finding.message
+    shallow = check_model(mlp("sigmoid", "glorot_uniform", depth=2))
+    (note,) = [f for f in shallow if f.rule == "sigmoid-deep"]
+    assert note.severity == "info"
+    # Sigmoid only at the output: no finding at all.
+    assert "sigmoid-deep" not in rules(check_model(mlp("relu", "he_normal", out_act="sigmoid")))
+
+
+def test_softmax_in_hidden_layer_warns_but_not_at_the_output():
+    hidden = keras.Sequential([
+        keras.Input((8,)), keras.layers.Dense(16, activation="softmax", name="bad"),
+        keras.layers.Dense(3, activation="softmax", name="out"),
+    ])
+    result = check_model(hidden)
+    assert [f.layer for f in result if f.rule == "hidden-softmax"] == ["bad"]
+    separate = keras.Sequential([
+        keras.Input((8,)), keras.layers.Dense(16, name="bad"), keras.layers.Softmax(),
+        keras.layers.Dense(3, name="out"), keras.layers.Softmax(),
+    ])
+    assert [f.layer for f in check_model(separate) if f.rule == "hidden-softmax"] == ["bad"]
+
+
+def test_multi_output_model_head_is_an_output_not_hidden():
+    inputs = keras.Input((8,))
+    h = keras.layers.Dense(16, activation="relu", kernel_initializer="he_normal")(inputs)
+    head_a = keras.layers.Dense(3, activation="softmax", name="head_a")(h)
+    head_b = keras.layers.Dense(4, activation="relu", kernel_initializer="he_normal")(h)
+    head_b = keras.layers.Dense(2, activation="softmax", name="head_b")(head_b)
+    model = keras.Model(inputs, [head_a, head_b])
+    assert "hidden-softmax" not in rules(check_model(model))
+
+
+def test_leaky_relu_without_the_leaky_gain():
+    layers = [keras.Input((32,))]
+    for i in range(10):
+        layers += [keras.layers.Dense(64, kernel_initializer="he_normal", name=f"d{i}"),
+                   keras.layers.LeakyReLU(negative_slope=0.3)]
+    layers.append(keras.layers.Dense(1, name="out"))
+    result = check_model(keras.Sequential(layers))
+    leaky = [f for f in result if f.rule == "leaky-gain"]
+    assert len(leaky) == 10 and all(f.severity == "warning" for f in leaky)
+    assert "negative_slope=0.3" in leaky[0].fix
+    # The matching leaky He is silent; the course's 0.01 slope with plain He is only a note.
+    good = keras.Sequential([keras.Input((32,))] + [
+        keras.layers.Dense(64, activation=activations.leaky_relu,
+                           kernel_initializer=initializers.LeakyHeNormal(0.01))
+        for _ in range(6)] + [keras.layers.Dense(1)])
+    assert "leaky-gain" not in rules(check_model(good))
+    small = keras.Sequential([keras.Input((32,))] + [
+        keras.layers.Dense(64, activation=activations.leaky_relu, kernel_initializer="he_normal")
+        for _ in range(3)] + [keras.layers.Dense(1)])
+    assert rules(check_model(small), "info") == ["leaky-gain"]
+
+
+def test_predicted_variance_follows_the_seed_002_recursion():
+    """100-wide ReLU layers: He keeps Var(f) = 2, Glorot halves it, sigma^2 = 0.01 too."""
+    he = check_model(mlp("relu", "he_normal", depth=10, width=100, inputs=100))
+    assert [p.pre_activation_variance for p in he.predictions[:10]] == pytest.approx([2.0] * 10)
+    glorot = check_model(mlp("relu", initializers.GlorotNormal(), depth=10, width=100,
+                             inputs=100))
+    expected = [0.5**k for k in range(10)]
+    assert [p.pre_activation_variance for p in glorot.predictions[:10]] == pytest.approx(expected)
+    (band,) = [f for f in glorot if f.rule == "variance-band"]
+    assert band.layer == "h7"                           # 0.5^7 = 0.0078 < 0.01
+    assert glorot.predictions[6].in_band is True and glorot.predictions[7].in_band is False
+
+
+@pytest.fixture(scope="module")
+def measured_vs_predicted():
+    """Slow obvious path: measure pre-activation variances on standardized Gaussian inputs."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2048, 256)).astype("float32")
+    cases = {}
+    for name, activation, init in [
+        ("tanh_he", "tanh", initializers.HeNormal(seed=1)),
+        ("sigmoid_glorot", "sigmoid", initializers.GlorotUniform(seed=2)),
+        ("gelu_he", "gelu", initializers.HeNormal(seed=3)),
+        ("relu_orth", "relu", keras.initializers.Orthogonal(seed=4)),
+    ]:
+        model = mlp(activation, init, depth=4, width=256, inputs=256)
+        predicted = [p.pre_activation_variance for p in check_model(model).predictions[:4]]
+        h, measured = x, []
+        for layer in model.layers[:4]:
+            z = h @ np.asarray(layer.kernel) + np.asarray(layer.bias)
+            measured.append(float(np.var(z)))
+            h = np.asarray(layer.activation(z))
+        cases[name] = (predicted, measured)
+    return cases
+
+
+@pytest.mark.parametrize("case", ["tanh_he", "sigmoid_glorot", "gelu_he", "relu_orth"])
+def test_prediction_matches_a_measured_forward_pass(measured_vs_predicted, case):
+    predicted, measured = measured_vs_predicted[case]
+    # Sigmoid's non-zero mean makes units correlated a little; 15% covers sampling at 256 wide.
+    np.testing.assert_allclose(predicted, measured, rtol=0.15)
+
+
+def test_residual_add_sums_the_branch_variances():
+    inputs = keras.Input((64,))
+    h = keras.layers.Dense(64, activation="relu", kernel_initializer="he_normal",
+                           name="stem")(inputs)
+    for i in range(2):
+        branch = keras.layers.Dense(64, activation="relu", kernel_initializer="he_normal",
+                                    name=f"b{i}")(h)
+        h = keras.layers.Add()([h, branch])
+    out = keras.layers.Dense(1, name="out")(h)
+    predictions = {p.layer: p for p in check_model(keras.Model(inputs, out)).predictions}
+    # stem: 2; relu halves (1); b0 sees 1 -> 2; add: 1 + 1 = 2; b1 sees 2 -> 4.
+    assert predictions["b0"].pre_activation_variance == pytest.approx(2.0)
+    assert predictions["b1"].pre_activation_variance == pytest.approx(4.0)
+
+
+def test_nested_models_and_convolutions_are_walked():
+    inner = keras.Sequential([keras.Input((6, 6, 8)), keras.layers.Conv2D(
+        8, 3, activation="tanh", kernel_initializer="he_normal", name="inner_conv")], name="inner")
+    inputs = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(8, 3, activation="relu", kernel_initializer="he_uniform",
+                            name="conv")(inputs)
+    h = inner(h)
+    out = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(h))
+    result = check_model(keras.Model(inputs, out))
+    assert [f.layer for f in result if f.rule == "saturating-he"] == ["inner_conv"]
+    conv = result.predictions[0]
+    assert (conv.fan_in, conv.pre_activation_variance) == (27, pytest.approx(2.0))
+    # The nested model's input passes the outer signal on: relu output E[h^2] = 1, He -> 2.
+    assert result.predictions[1].pre_activation_variance == pytest.approx(2.0)
+
+
+def test_unbuilt_model_still_gets_pairing_rules():
+    model = keras.Sequential([keras.layers.Dense(8, kernel_initializer="zeros"),
+                              keras.layers.Dense(1)])
+    result = check_model(model)
+    assert rules(result, "error") == ["symmetric-init"]
+    assert result.predictions[0].pre_activation_variance is None
+
+
+def test_report_text_and_finding_fields():
+    result = check_model(keras.Sequential([
+        keras.Input((4,)), keras.layers.Dense(8, kernel_initializer="zeros", name="z"),
+        keras.layers.Dense(1, name="out"),
+    ]))
+    text = str(result)
+    assert "1 error(s)" in text and "ERROR   z:" in text and "fix:" in text
+    assert "Predicted forward signal" in text and f"{VARIANCE_BAND[1]:g}" in text
+    finding = result.errors[0]
+    assert isinstance(finding, Finding)
+    assert finding.severity in ("error", "warning", "info")
+    assert str(check_model(mlp("relu", "he_normal"))).count("No problems found.") == 1
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="needs a Keras model.*str"):
+        check_model("model.keras")
+    with pytest.raises(ValueError, match=r"band must be \(low, high\)"):
+        check_model(mlp(), band=(10, 1))
