@@ -427,12 +427,13 @@ def prepare_probe(probe_data, max_probe_samples: int = DEFAULT_MAX_PROBE_SAMPLES
         batches, collected = [], 0
         for element in probe_data:
             x, _, _ = keras.utils.unpack_x_y_sample_weight(element)
-            x = _to_numpy_structure(tf.nest.map_structure(np.asarray, x), "dataset element")
+            x = tf.nest.map_structure(np.asarray, x)
             if any(leaf.ndim == 0 for leaf in tf.nest.flatten(x)):
                 raise ValueError(
                     "The probe dataset yields unbatched scalars; batch it first "
                     "(dataset.batch(32)), as model.fit expects."
                 )
+            x = _to_numpy_structure(x, "dataset element")
             batches.append(x)
             collected += _batch_size(x)
             if collected >= max_probe_samples:
@@ -562,6 +563,27 @@ def _linear_part(layer: keras.layers.Layer, inputs):
         layer.activation = saved
 
 
+def _check_probe_matches(model, probe_x) -> None:
+    """Compare the probe's shapes with the model's inputs (catches an unbatched dataset)."""
+    expected = tf.nest.flatten(model.inputs)
+    given = tf.nest.flatten(probe_x)
+    if len(expected) != len(given):
+        raise ValueError(
+            f"Model {model.name!r} takes {len(expected)} input(s) but the probe has "
+            f"{len(given)} array(s); give one array per model input."
+        )
+    for tensor, array in zip(expected, given):
+        want = tuple(tensor.shape)[1:]
+        if len(want) != array.ndim - 1 or any(
+            w is not None and w != g for w, g in zip(want, array.shape[1:])
+        ):
+            raise ValueError(
+                f"The probe has sample shape {tuple(array.shape[1:])} (batch shape "
+                f"{tuple(array.shape)}) but model {model.name!r} expects samples of shape "
+                f"{want}. If the probe is a tf.data.Dataset, batch it (dataset.batch(32))."
+            )
+
+
 class _ActivationProbe:
     """The compiled probe function of one model: feature model + on-device reductions."""
 
@@ -578,6 +600,7 @@ class _ActivationProbe:
         self.feature_model = feature_model
         self.tanh_threshold, self.sigmoid_low, self.sigmoid_high = thresholds
         self.histograms = histograms
+        _check_probe_matches(model, probe_x)
         self.probe = tf.nest.map_structure(tf.convert_to_tensor, probe_x)
         self._function = tf.function(self._compute, reduce_retracing=True)
 

@@ -1,0 +1,490 @@
+"""ActivationStats / activation_statistics / plot_activation_stats.
+
+Every number is checked against a slow, obvious NumPy forward pass on the same probe batch;
+the diagnostic cases (dead ReLU, saturated tanh, healthy He + ReLU) are built so the right
+answer is known in advance.
+"""
+
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_init_lab import activations as package_activations
+from keras_init_lab.callbacks.activation_stats import (
+    STATISTICS,
+    ActivationStats,
+    activation_statistics,
+    prepare_probe,
+)
+from keras_init_lab.plots.activation_stats import plot_activation_stats
+
+RNG_SEED = 1234
+
+
+def _gaussian(n, *shape, seed=RNG_SEED):
+    return np.random.default_rng(seed).normal(size=(n, *shape)).astype("float32")
+
+
+# ---------------------------------------------------------------------------------------
+# Slow, obvious NumPy references
+# ---------------------------------------------------------------------------------------
+
+
+def _np_conv2d_valid(x, kernel, bias):
+    """Plain-loop 'valid' 2-D convolution, channels_last (what Keras calls conv: correlation)."""
+    n, h, w, _ = x.shape
+    kh, kw, _, out = kernel.shape
+    result = np.zeros((n, h - kh + 1, w - kw + 1, out), dtype=np.float64)
+    for i in range(h - kh + 1):
+        for j in range(w - kw + 1):
+            patch = x[:, i : i + kh, j : j + kw, :].astype(np.float64)
+            result[:, i, j, :] = np.tensordot(patch, kernel, axes=([1, 2, 3], [0, 1, 2]))
+    return result + bias
+
+
+def _np_stats(pre, act, family, tanh_thr=0.97, sig_low=0.03, sig_high=0.97):
+    """The six statistics written out one by one (units on the last axis)."""
+    units = act.reshape(-1, act.shape[-1])
+    dead = np.nan
+    if family == "relu":
+        dead = np.mean([not np.any(units[:, u] > 0) for u in range(units.shape[1])])
+    saturation = np.nan
+    if family == "tanh":
+        saturation = np.mean(np.abs(act) > tanh_thr)
+    elif family == "sigmoid":
+        saturation = np.mean((act < sig_low) | (act > sig_high))
+    return {
+        "pre_mean": pre.mean(),
+        "pre_std": pre.std(),
+        "mean": act.mean(),
+        "std": act.std(),
+        "dead_fraction": dead,
+        "saturation_fraction": saturation,
+    }
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+# ---------------------------------------------------------------------------------------
+# Shared models (module scope: built once)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mixed_cnn():
+    """Conv2D(relu) with one dead channel -> Flatten -> Dense(tanh) -> Dense(sigmoid) -> Dense(relu)."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6, 6, 2))
+    conv = keras.layers.Conv2D(4, 3, activation="relu", name="conv")
+    h = conv(inputs)
+    # Channel 3 gets a hugely negative bias: dead for every sample and position.
+    conv.bias.assign(np.array([0.1, 0.0, -0.1, -100.0], dtype="float32"))
+    h = keras.layers.Flatten()(h)
+    h = keras.layers.Dense(8, activation="tanh", name="tanh_dense")(h)
+    h = keras.layers.Dense(5, activation="sigmoid", name="sigmoid_dense")(h)
+    outputs = keras.layers.Dense(3, activation="relu", name="relu_dense")(h)
+    return keras.Model(inputs, outputs)
+
+
+def _np_forward(model, x):
+    """(pre, act) for each measured layer of ``mixed_cnn``, with NumPy only."""
+    conv = model.get_layer("conv")
+    pre_conv = _np_conv2d_valid(x, conv.kernel.numpy(), conv.bias.numpy())
+    act_conv = np.maximum(pre_conv, 0)
+    h = act_conv.reshape(len(x), -1)
+    layers = {}
+    layers["conv"] = (pre_conv, act_conv, "relu")
+    for name, fn, family in (
+        ("tanh_dense", np.tanh, "tanh"),
+        ("sigmoid_dense", _sigmoid, "sigmoid"),
+        ("relu_dense", lambda z: np.maximum(z, 0), "relu"),
+    ):
+        layer = model.get_layer(name)
+        pre = h @ layer.kernel.numpy().astype(np.float64) + layer.bias.numpy()
+        h = fn(pre)
+        layers[name] = (pre, h, family)
+    return layers
+
+
+# ---------------------------------------------------------------------------------------
+# Numbers against NumPy
+# ---------------------------------------------------------------------------------------
+
+
+def test_statistics_equal_numpy_recomputation(mixed_cnn):
+    x = _gaussian(64, 6, 6, 2)
+    record = activation_statistics(mixed_cnn, x)
+    assert record["layers"] == ["conv", "tanh_dense", "sigmoid_dense", "relu_dense"]
+    assert record["activations"] == ["relu", "tanh", "sigmoid", "relu"]
+    reference = _np_forward(mixed_cnn, x)
+    for index, name in enumerate(record["layers"]):
+        expected = _np_stats(*reference[name])
+        for stat in STATISTICS:
+            np.testing.assert_allclose(
+                record[stat][index], expected[stat], rtol=2e-5, atol=1e-6, err_msg=f"{name}/{stat}"
+            )
+    # A conv unit is a channel over all positions and samples: exactly 1 of 4 channels is dead.
+    assert record["dead_fraction"][0] == pytest.approx(0.25)
+
+
+def test_probing_leaves_the_model_unchanged(mixed_cnn):
+    x = _gaussian(16, 6, 6, 2, seed=7)
+    before = mixed_cnn.predict(x, verbose=0)
+    activation_statistics(mixed_cnn, x)
+    assert mixed_cnn.get_layer("tanh_dense").activation is keras.activations.tanh
+    assert mixed_cnn.get_layer("conv").activation is keras.activations.relu
+    np.testing.assert_array_equal(mixed_cnn.predict(x, verbose=0), before)
+
+
+def test_thresholds_are_used(mixed_cnn):
+    x = _gaussian(64, 6, 6, 2)
+    loose = activation_statistics(mixed_cnn, x, tanh_threshold=0.2, sigmoid_low=0.45, sigmoid_high=0.55)
+    reference = _np_forward(mixed_cnn, x)
+    expected_tanh = _np_stats(*reference["tanh_dense"], tanh_thr=0.2)["saturation_fraction"]
+    expected_sig = _np_stats(*reference["sigmoid_dense"], sig_low=0.45, sig_high=0.55)[
+        "saturation_fraction"
+    ]
+    assert loose["saturation_fraction"][1] == pytest.approx(expected_tanh)
+    assert loose["saturation_fraction"][2] == pytest.approx(expected_sig)
+    assert expected_tanh > 0.3  # the loose threshold really changes the answer
+
+
+# ---------------------------------------------------------------------------------------
+# The diagnostic cases
+# ---------------------------------------------------------------------------------------
+
+
+def _single_dense(activation, **kwargs):
+    inputs = keras.Input((32,))
+    outputs = keras.layers.Dense(64, activation=activation, **kwargs)(inputs)
+    return keras.Model(inputs, outputs)
+
+
+def test_dead_relu_layer_reads_one():
+    model = _single_dense("relu", bias_initializer=keras.initializers.Constant(-100.0))
+    record = activation_statistics(model, _gaussian(256, 32))
+    assert record["dead_fraction"][0] == 1.0
+    assert record["mean"][0] == 0.0 and record["pre_mean"][0] < -50
+
+
+def test_tanh_with_huge_weights_is_saturated():
+    model = _single_dense("tanh", kernel_initializer=keras.initializers.RandomNormal(stddev=100.0, seed=1))
+    record = activation_statistics(model, _gaussian(256, 32))
+    # |z| ~ N(0, 100^2 * 32): P(|z| < atanh(0.97) = 2.09) is about 0.3%.
+    assert record["saturation_fraction"][0] > 0.98
+    assert math.isnan(record["dead_fraction"][0])
+
+
+def test_sigmoid_with_huge_weights_is_saturated():
+    model = _single_dense("sigmoid", kernel_initializer=keras.initializers.RandomNormal(stddev=100.0, seed=2))
+    record = activation_statistics(model, _gaussian(256, 32))
+    assert record["saturation_fraction"][0] > 0.98
+
+
+def test_healthy_he_relu_has_few_dead_units():
+    model = _single_dense("relu", kernel_initializer="he_normal")
+    record = activation_statistics(model, _gaussian(256, 32))
+    # z = w.x with symmetric x: a unit is dead with probability 2**-256.
+    assert record["dead_fraction"][0] < 0.05
+    # He: Var(z) = 2 Var(x) => E[relu(z)^2] = Var(x) = 1 (He et al. 2015, eq. 10).
+    second_moment = record["std"][0] ** 2 + record["mean"][0] ** 2
+    assert 0.6 < second_moment < 1.6
+
+
+# ---------------------------------------------------------------------------------------
+# Recognition by object
+# ---------------------------------------------------------------------------------------
+
+
+def test_activation_recognised_by_object_everywhere():
+    inner_in = keras.Input((8,))
+    inner_out = keras.layers.Dense(8, activation=keras.activations.tanh, name="inner_tanh")(inner_in)
+    inner = keras.Model(inner_in, inner_out, name="inner")
+    sequential = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(8, name="seq_linear"), keras.layers.ELU(name="seq_elu")],
+        name="seq",
+    )
+
+    inputs = keras.Input((6,))
+    h = keras.layers.Dense(8, activation="relu", name="fused_relu")(inputs)
+    h = keras.layers.Dense(8, name="linear")(h)  # no nonlinearity: not measured
+    h = keras.layers.Activation(keras.activations.sigmoid, name="act_sigmoid")(h)
+    h = keras.layers.ReLU(name="relu_layer")(h)
+    h = keras.layers.LeakyReLU(name="leaky_layer")(h)
+    h = keras.layers.PReLU(name="prelu_layer")(h)
+    h = inner(h)
+    h = sequential(h)
+    h = keras.layers.Dense(8, activation=package_activations.leaky_relu, name="package_leaky")(h)
+    h = keras.layers.Dense(8, activation=package_activations.tanh, name="package_tanh")(h)
+    outputs = keras.layers.Dense(3, activation="softmax", name="out")(h)
+    model = keras.Model(inputs, outputs)
+
+    record = activation_statistics(model, _gaussian(32, 6))
+    expected = {
+        "fused_relu": "relu",
+        "act_sigmoid": "sigmoid",
+        "relu_layer": "relu",
+        "leaky_layer": "leaky_relu",
+        "prelu_layer": "prelu",
+        "inner/inner_tanh": "tanh",
+        "seq/seq_elu": "elu",
+        "package_leaky": "leaky_relu",
+        "package_tanh": "tanh",
+        "out": "softmax",
+    }
+    assert dict(zip(record["layers"], record["activations"])) == expected
+    assert record["layers"] == list(expected)  # forward order, nested layers in place
+    dead = dict(zip(record["layers"], record["dead_fraction"]))
+    saturation = dict(zip(record["layers"], record["saturation_fraction"]))
+    for name in ("fused_relu", "relu_layer", "leaky_layer", "prelu_layer", "seq/seq_elu", "package_leaky"):
+        assert not math.isnan(dead[name]), name
+        assert math.isnan(saturation[name]), name
+    for name in ("act_sigmoid", "inner/inner_tanh", "package_tanh"):
+        assert not math.isnan(saturation[name]), name
+        assert math.isnan(dead[name]), name
+    assert math.isnan(dead["out"]) and math.isnan(saturation["out"])
+
+
+def test_nested_pre_activation_is_the_inner_layer_input():
+    inner_in = keras.Input((5,))
+    inner = keras.Model(inner_in, keras.layers.Activation("tanh", name="t")(inner_in), name="inner")
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, inner(keras.layers.Dense(5, name="d")(inputs)))
+    x = _gaussian(40, 5)
+    record = activation_statistics(model, x)
+    layer = model.get_layer("d")
+    z = x @ layer.kernel.numpy() + layer.bias.numpy()
+    assert record["layers"] == ["inner/t"]
+    np.testing.assert_allclose(record["pre_std"][0], z.std(), rtol=1e-5)
+    np.testing.assert_allclose(record["std"][0], np.tanh(z).std(), rtol=1e-5)
+
+
+def test_same_name_different_function_is_not_relu():
+    """Recognition is by function object: a custom function called 'relu' is not a ReLU."""
+
+    def relu(x):  # noqa: the name is the point of the test
+        return keras.ops.maximum(x, 0.0)
+
+    record = activation_statistics(_single_dense(relu), _gaussian(16, 32))
+    assert record["activations"] == ["relu"]  # its own __name__, for display only
+    assert math.isnan(record["dead_fraction"][0])
+
+
+def test_model_without_nonlinearity_is_an_error():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    with pytest.raises(ValueError, match="no layer that applies a nonlinearity"):
+        activation_statistics(model, np.zeros((4, 4), "float32"))
+
+
+def test_subclassed_model_is_a_clear_error():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2, activation="relu")
+
+        def call(self, x):
+            return self.dense(x)
+
+    net = Net()
+    net(np.zeros((1, 3), "float32"))
+    with pytest.raises(TypeError, match="subclassed"):
+        activation_statistics(net, np.zeros((4, 3), "float32"))
+
+
+# ---------------------------------------------------------------------------------------
+# The callback: schedule, fixed probe, history, TensorBoard
+# ---------------------------------------------------------------------------------------
+
+
+def _small_mlp():
+    inputs = keras.Input((10,))
+    h = keras.layers.Dense(16, activation="relu", name="hidden_relu")(inputs)
+    h = keras.layers.Dense(16, activation="tanh", name="hidden_tanh")(h)
+    outputs = keras.layers.Dense(1, name="head")(h)
+    model = keras.Model(inputs, outputs)
+    return model
+
+
+def test_records_at_begin_and_every_n_epochs_across_fits():
+    model = _small_mlp()
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    x, y = _gaussian(128, 10), _gaussian(128, 1, seed=3)
+    stats = ActivationStats(x, every_n_epochs=2)
+    model.fit(x, y, epochs=5, batch_size=32, verbose=0, callbacks=[stats])
+    assert stats.history["epoch"].tolist() == [0, 2, 4]
+    probe = stats._probe
+    model.fit(x, y, epochs=3, batch_size=32, verbose=0, callbacks=[stats])
+    history = stats.history
+    # Second fit continues the count: train begin at 5 (epoch 4 was the last record), then 6, 8.
+    assert history["epoch"].tolist() == [0, 2, 4, 5, 6, 8]
+    assert stats._probe is probe  # feature model and compiled function built once
+    assert history["layers"] == ["hidden_relu", "hidden_tanh"]
+    assert history["activations"] == ["relu", "tanh"]
+    for stat in STATISTICS:
+        assert history["per_layer"][stat].shape == (6, 2)
+    # The last record is the model's current state on the probe.
+    final = activation_statistics(model, x)
+    for stat in ("pre_std", "std", "saturation_fraction"):
+        np.testing.assert_allclose(history["per_layer"][stat][-1], final[stat], rtol=1e-6)
+
+
+def test_probe_is_fixed_across_epochs():
+    """With a zero learning rate the weights never move, so every record must be identical:
+    this only holds if the same samples are probed each time, even from a shuffling dataset."""
+    model = _small_mlp()
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    x, y = _gaussian(600, 10), _gaussian(600, 1, seed=3)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(600, seed=None).batch(50)
+    stats = ActivationStats(dataset, max_probe_samples=100)
+    assert stats.probe_x.shape == (100, 10)
+    model.fit(x, y, epochs=3, batch_size=100, verbose=0, callbacks=[stats])
+    table = np.stack([stats.history["per_layer"][s] for s in STATISTICS], axis=-1)
+    assert table.shape[0] == 4
+    for row in table[1:]:
+        np.testing.assert_array_equal(row, table[0])
+
+
+def test_probe_selection_rules():
+    x = np.arange(1000, dtype="float32").reshape(1000, 1)
+    # Evenly spaced, deterministic, first and last sample included, no repeats.
+    probe = prepare_probe((x, np.zeros(1000)), 10)
+    np.testing.assert_array_equal(probe[:, 0], np.round(np.linspace(0, 999, 10)))
+    np.testing.assert_array_equal(prepare_probe(x, 10), probe)
+    assert prepare_probe(x[:7], 256).shape == (7, 1)
+    # A dataset gives its first samples, whatever the batch size.
+    dataset = tf.data.Dataset.from_tensor_slices(x).batch(3).repeat()
+    np.testing.assert_array_equal(prepare_probe(dataset, 8)[:, 0], np.arange(8))
+    # Multi-input: a dict or a list of arrays is x.
+    both = prepare_probe({"a": x, "b": x * 2}, 4)
+    np.testing.assert_array_equal(both["b"], 2 * both["a"])
+
+
+def test_event_file_tags_and_values(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = _small_mlp()
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    x, y = _gaussian(96, 10), _gaussian(96, 1, seed=3)
+    stats = ActivationStats(x, log_dir=tmp_path)
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[stats])
+    accumulator = EventAccumulator(str(tmp_path / "train"), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    tags = set(accumulator.Tags()["tensors"])
+    for layer in ("hidden_relu", "hidden_tanh"):
+        for what in ("mean", "std", "pre_mean", "pre_std", "values"):
+            assert f"{layer}/activation/{what}" in tags
+    assert "hidden_relu/activation/dead_fraction" in tags
+    assert "hidden_tanh/activation/saturation_fraction" in tags
+    # NaN statistics (not applicable) are not written.
+    assert "hidden_tanh/activation/dead_fraction" not in tags
+    assert "hidden_relu/activation/saturation_fraction" not in tags
+
+    events = accumulator.Tensors("hidden_tanh/activation/std")
+    assert [e.step for e in events] == [0, 1, 2]
+    written = [float(tf.make_ndarray(e.tensor_proto)) for e in events]
+    np.testing.assert_allclose(written, stats.history["per_layer"]["std"][:, 1], rtol=1e-6)
+
+    histogram = tf.make_ndarray(accumulator.Tensors("hidden_tanh/activation/values")[-1].tensor_proto)
+    assert histogram.shape == (30, 3)
+    assert histogram[:, 2].sum() == 96 * 16  # every activation value counted once
+    assert histogram[0, 0] == -1.0 and histogram[-1, 1] == 1.0  # fixed tanh range
+    plugin = accumulator.SummaryMetadata("hidden_tanh/activation/values").plugin_data.plugin_name
+    assert plugin == "histograms"
+    assert stats._writers is None or not stats._writers.runs  # closed at train end
+
+
+# ---------------------------------------------------------------------------------------
+# Bad inputs
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "probe, error, match",
+    [
+        (np.zeros((0, 4), "float32"), ValueError, "empty"),
+        ("not data", TypeError, "probe_data must be"),
+        (None, TypeError, "probe_data must be"),
+        (object(), TypeError, "probe_data must be"),
+        (np.float32(3.0), ValueError, "batch dimension"),
+        (np.array(["a", "b"]), TypeError, "numeric"),
+        ({"a": np.zeros((3, 1)), "b": np.zeros((4, 1))}, ValueError, "batch dimension"),
+        (tf.data.Dataset.from_tensor_slices(np.zeros((0, 4))).batch(2), ValueError, "empty"),
+        (tf.data.Dataset.from_tensor_slices(np.zeros(4)), ValueError, "unbatched"),
+    ],
+)
+def test_bad_probe_data(probe, error, match):
+    with pytest.raises(error, match=match):
+        ActivationStats(probe)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"tanh_threshold": 1.0}, ValueError, r"tanh_threshold=1\.0"),
+        ({"tanh_threshold": 0}, ValueError, "strictly between 0 and 1"),
+        ({"sigmoid_low": -0.1}, ValueError, r"sigmoid_low=-0\.1"),
+        ({"sigmoid_high": 1.5}, ValueError, r"sigmoid_high=1\.5"),
+        ({"sigmoid_low": 0.8, "sigmoid_high": 0.2}, ValueError, "below sigmoid_high"),
+        ({"tanh_threshold": "0.9"}, TypeError, "tanh_threshold='0.9'"),
+        ({"every_n_epochs": 0}, ValueError, "every_n_epochs=0"),
+        ({"every_n_epochs": 1.5}, ValueError, "every_n_epochs=1.5"),
+        ({"max_probe_samples": 0}, ValueError, "max_probe_samples=0"),
+        ({"log_dir": 3}, TypeError, "log_dir=3"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        ActivationStats(np.zeros((4, 3), "float32"), **kwargs)
+
+
+def test_probe_that_does_not_fit_the_model():
+    model = _small_mlp()
+    unbatched = tf.data.Dataset.from_tensor_slices(_gaussian(20, 10))  # yields (10,) vectors
+    with pytest.raises(ValueError, match=r"sample shape \(\)"):
+        activation_statistics(model, unbatched)
+    with pytest.raises(ValueError, match=r"expects samples of shape \(10,\)"):
+        activation_statistics(model, _gaussian(20, 7))
+
+
+def test_activation_statistics_rejects_non_models():
+    with pytest.raises(TypeError, match="keras.Model"):
+        activation_statistics(keras.layers.Dense(3), np.zeros((2, 3)))
+
+
+# ---------------------------------------------------------------------------------------
+# Plot
+# ---------------------------------------------------------------------------------------
+
+
+def test_plot_activation_stats_writes_png(tmp_path):
+    n_records, layers = 4, ["a", "b", "c"]
+    per_layer = {stat: np.random.default_rng(0).uniform(size=(n_records, 3)) for stat in STATISTICS}
+    per_layer["dead_fraction"][:, 1:] = np.nan
+    history = {
+        "epoch": np.arange(n_records),
+        "layers": layers,
+        "activations": ["relu", "tanh", "sigmoid"],
+        "per_layer": per_layer,
+    }
+    path = plot_activation_stats(history, tmp_path / "figs" / "act.png")
+    assert path.exists() and path.stat().st_size > 10_000
+    with open(path, "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_activation_stats_bad_history(tmp_path):
+    with pytest.raises(TypeError, match="ActivationStats.history"):
+        plot_activation_stats([1, 2], tmp_path / "x.png")
+    empty = {"epoch": np.zeros(0), "layers": [], "activations": [], "per_layer": {}}
+    with pytest.raises(ValueError, match="no records"):
+        plot_activation_stats(empty, tmp_path / "x.png")
+    bad = {"epoch": np.arange(2), "layers": ["a"], "per_layer": {s: np.zeros((3, 1)) for s in STATISTICS}}
+    with pytest.raises(ValueError, match="shape"):
+        plot_activation_stats(bad, tmp_path / "x.png")
