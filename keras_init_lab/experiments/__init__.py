@@ -1,0 +1,35 @@
+"""The course's experiments: variance propagation through depth, and the initializer x
+activation comparison on one model and one dataset, with their datasets and model builders.
+
+Example:
+    >>> from keras_init_lab import experiments
+    >>> result = experiments.propagate()                      # doctest: +SKIP
+    >>> comparison = experiments.compare(quick=True)           # doctest: +SKIP
+"""
+
+from keras_init_lab.experiments.compare import CompareResult, compare
+from keras_init_lab.experiments.datasets import (
+    Dataset,
+    DatasetUnavailableError,
+    dataset_names,
+    load_dataset,
+    load_npz,
+    scale_inputs,
+)
+from keras_init_lab.experiments.models import build_cnn, build_mlp
+from keras_init_lab.experiments.propagation import PropagationResult, propagate
+
+__all__ = [
+    "CompareResult",
+    "Dataset",
+    "DatasetUnavailableError",
+    "PropagationResult",
+    "build_cnn",
+    "build_mlp",
+    "compare",
+    "dataset_names",
+    "load_dataset",
+    "load_npz",
+    "propagate",
+    "scale_inputs",
+]

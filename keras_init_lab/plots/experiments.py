@@ -1,0 +1,224 @@
+"""Figures of the experiments: variance propagation, loss curves, gradient flow, unit health.
+
+Every function takes the plain result dicts that ``experiments.propagation`` and
+``experiments.compare`` produce (never a model), draws with the object API
+(``plots._common.new_figure``) and returns the saved PNG's path.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from keras_init_lab.plots._common import new_figure, save_figure
+
+#: Colours of the verdicts, shared by every figure and by the HTML report.
+VERDICT_COLOURS = {"vanishing": "#1f77b4", "stable": "#2ca02c", "exploding": "#d62728"}
+
+
+def _as_float(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def plot_propagation(settings: Sequence[dict], path: str | os.PathLike,
+                     stable_factor: float = 1000.0) -> Path:
+    """Two log-scale panels, forward and backward variance per layer (like UDL fig. 7.7).
+
+    Solid lines are measured, dotted lines the mean-field prediction; a cross at the top edge
+    marks float32 overflow (inf), a cross at the bottom edge underflow to exactly 0.
+
+    Example:
+        >>> plot_propagation(result.settings, "propagation.png")   # doctest: +SKIP
+
+    Args:
+        settings: ``PropagationResult.settings``.
+        path: output ``.png`` path.
+        stable_factor: the verdict threshold (``propagation.STABLE_FACTOR``), quoted in the
+            title.
+
+    Returns:
+        The PNG path.
+    """
+    figure = new_figure(13.0, 5.2)
+    axes = figure.subplots(1, 2)
+    colours = _setting_colours(len(settings))
+    for row, colour in zip(settings, colours):
+        for ax, key, pred_key, direction in (
+            (axes[0], "forward_variance", "predicted_forward_variance", "forward"),
+            (axes[1], "backward_variance", "predicted_backward_variance", "backward"),
+        ):
+            measured = _as_float(row[key])
+            layers = np.arange(1, measured.size + 1)
+            finite = np.isfinite(measured) & (measured > 0)
+            ax.plot(layers[finite], measured[finite], color=colour, lw=2,
+                    label=f"{row['label']} ({row['verdict']})")
+            predicted = _as_float(row.get(pred_key) or [])
+            if predicted.size:
+                ok = np.isfinite(predicted) & (predicted > 0)
+                ax.plot(layers[ok], predicted[ok], color=colour, lw=1.2, ls=":")
+            overflow = row.get(f"{direction}_overflow_layer")
+            underflow = row.get(f"{direction}_underflow_layer")
+            if overflow is not None:
+                ax.plot([overflow], [1.0], marker="x", ms=10, mew=2.5, color=colour,
+                        transform=ax.get_xaxis_transform(), clip_on=False, ls="none")
+            if underflow is not None:
+                ax.plot([underflow], [0.0], marker="x", ms=10, mew=2.5, color=colour,
+                        transform=ax.get_xaxis_transform(), clip_on=False, ls="none")
+    depth = len(settings[0]["forward_variance"]) if settings else 1
+    # Predictions may run far beyond float32 (1e170...); scale the axes to what was measured.
+    for ax, key in ((axes[0], "forward_variance"), (axes[1], "backward_variance")):
+        measured = np.concatenate([_as_float(row[key]) for row in settings]) if settings else []
+        measured = measured[np.isfinite(measured) & (measured > 0)] if len(measured) else measured
+        if len(measured):
+            low, high = np.log10(measured.min()), np.log10(measured.max())
+            margin = max(2.0, 0.08 * (high - low))
+            ax.set_ylim(10 ** (low - margin), 10 ** (high + margin))
+    axes[0].set_title("Forward pass: variance of pre-activations $f_k$")
+    axes[1].set_title(r"Backward pass: variance of gradients $\partial L/\partial f_k$")
+    for ax in axes:
+        ax.set_yscale("log")
+        ax.set_xlabel("layer k")
+        ax.set_xlim(0.5, depth + 0.5)
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].set_ylabel("variance (log scale)")
+    axes[1].text(0.99, 0.01, "backprop runs right to left", transform=axes[1].transAxes,
+                 ha="right", va="bottom", fontsize=8, color="0.4")
+    axes[0].legend(fontsize=8, loc="best")
+    figure.suptitle(
+        "Variance through depth — solid: measured (float32), dotted: prediction; "
+        f"x at top: overflow to inf, x at bottom: underflow to 0; stable = within "
+        f"x{stable_factor:g} end to end", fontsize=9)
+    return save_figure(figure, path)
+
+
+def _setting_colours(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis" if n > 10 else "tab10"]
+    if n > 10:
+        return [cmap(i / max(n - 1, 1)) for i in range(n)]
+    return [cmap(i) for i in range(n)]
+
+
+def _grid_shape(n: int, max_columns: int = 4) -> tuple[int, int]:
+    columns = min(max_columns, max(n, 1))
+    return int(math.ceil(n / columns)), columns
+
+
+def plot_loss_curves(runs: Sequence[dict], path: str | os.PathLike,
+                     target_accuracy: float | None = None) -> Path:
+    """A grid of small panels, one per run: training and validation loss, accuracy on a twin axis.
+
+    Args:
+        runs: ``compare`` result dicts (keys ``label``, ``history``, ``verdict_kind``).
+        path: output ``.png`` path.
+        target_accuracy: drawn as a dashed line on the accuracy axis when given.
+
+    Returns:
+        The PNG path.
+    """
+    rows, columns = _grid_shape(len(runs))
+    figure = new_figure(3.3 * columns, 2.5 * rows + 0.4)
+    axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
+    for ax, run in zip(axes, runs):
+        history = run["history"]
+        epochs = np.arange(1, len(history["loss"]) + 1)
+        ax.plot(epochs, _as_float(history["loss"]), color="#444444", lw=1.5, label="train loss")
+        if history.get("val_loss"):
+            ax.plot(epochs, _as_float(history["val_loss"]), color="#444444", lw=1, ls="--",
+                    label="val loss")
+        ax.set_yscale("log")
+        ax.tick_params(labelsize=7)
+        acc = ax.twinx()
+        acc.plot(epochs, _as_float(history.get("val_accuracy") or history["accuracy"]),
+                 color=VERDICT_COLOURS.get(run.get("verdict_kind"), "#ff7f0e"), lw=2,
+                 label="val accuracy")
+        if target_accuracy is not None:
+            acc.axhline(target_accuracy, color="0.6", ls=":", lw=1)
+        acc.set_ylim(0, 1.02)
+        acc.tick_params(labelsize=7)
+        ax.set_title(run["label"], fontsize=8)
+        ax.set_xlabel("epoch", fontsize=7)
+    for ax in axes[len(runs):]:
+        ax.set_visible(False)
+    figure.suptitle("Loss (grey, log scale, left axis) and validation accuracy (colour by "
+                    "verdict: green learns, blue vanishing/slow, red diverges; right axis)",
+                    fontsize=9)
+    return save_figure(figure, path)
+
+
+def plot_gradient_heatmap(runs: Sequence[dict], path: str | os.PathLike) -> Path:
+    """Heatmap of log10 gradient norm per layer at the first training step, one row per run.
+
+    Columns are the model's weight layers in forward order (first layer left); a row that
+    darkens to the left shows vanishing gradients, an all-blank row is exactly zero.
+
+    Args:
+        runs: ``compare`` result dicts with ``gradient_norms_start`` (list, first layer first).
+        path: output ``.png`` path.
+
+    Returns:
+        The PNG path.
+    """
+    width = max((len(run.get("gradient_norms_start") or []) for run in runs), default=1)
+    matrix = np.full((len(runs), max(width, 1)), np.nan)
+    for i, run in enumerate(runs):
+        norms = _as_float(run.get("gradient_norms_start") or [])
+        with np.errstate(divide="ignore"):
+            matrix[i, : norms.size] = np.where(norms > 0, np.log10(np.maximum(norms, 1e-300)),
+                                               np.nan)
+    figure = new_figure(max(6.0, 0.55 * width + 4.0), 0.32 * len(runs) + 1.6)
+    ax = figure.subplots()
+    finite = matrix[np.isfinite(matrix)]
+    vmin, vmax = (finite.min(), finite.max()) if finite.size else (-1.0, 1.0)
+    image = ax.imshow(np.ma.masked_invalid(matrix), aspect="auto", cmap="magma",
+                      vmin=vmin, vmax=max(vmax, vmin + 1e-9), interpolation="nearest")
+    ax.set_facecolor("#cfe8ff")
+    ax.set_yticks(range(len(runs)), [run["label"] for run in runs], fontsize=7)
+    ax.set_xticks(range(width), [str(i + 1) for i in range(width)], fontsize=7)
+    ax.set_xlabel("weight layer (input side left, output right)")
+    colorbar = figure.colorbar(image, ax=ax)
+    colorbar.set_label("log10 gradient norm at step 0")
+    ax.set_title("Gradient flow at the start of training (light blue: gradient exactly 0)",
+                 fontsize=9)
+    return save_figure(figure, path)
+
+
+def plot_unit_fractions(runs: Sequence[dict], path: str | os.PathLike) -> Path:
+    """Bars of dead and saturated unit fractions per run, at the start and end of training.
+
+    Args:
+        runs: ``compare`` result dicts with ``dead_fraction_start/end`` and
+            ``saturated_fraction_start/end`` (``None`` where the stat does not apply).
+        path: output ``.png`` path.
+
+    Returns:
+        The PNG path.
+    """
+    labels = [run["label"] for run in runs]
+    y = np.arange(len(runs))
+    figure = new_figure(10.0, 0.3 * len(runs) + 1.8)
+    axes = figure.subplots(1, 2, sharey=True)
+    for ax, stat, title, colour in ((axes[0], "dead_fraction", "dead units (ReLU family: "
+                                     "0 on every probe sample)", "#7f7f7f"),
+                                    (axes[1], "saturated_fraction", "saturated units "
+                                     "(tanh/sigmoid in their flat tails)", "#9467bd")):
+        start = _as_float([run.get(f"{stat}_start") for run in runs])
+        end = _as_float([run.get(f"{stat}_end") for run in runs])
+        ax.barh(y - 0.2, np.nan_to_num(start), height=0.4, color=colour, alpha=0.45,
+                label="start")
+        ax.barh(y + 0.2, np.nan_to_num(end), height=0.4, color=colour, label="end")
+        for i in np.flatnonzero(np.isnan(start) & np.isnan(end)):
+            ax.text(0.01, y[i], "n/a", va="center", fontsize=7, color="0.5")
+        ax.set_xlim(0, 1)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("fraction of hidden units")
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_yticks(y, labels, fontsize=7)
+    axes[0].invert_yaxis()
+    axes[0].legend(fontsize=7, loc="lower right")
+    return save_figure(figure, path)
