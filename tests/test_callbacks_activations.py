@@ -400,6 +400,16 @@ def test_event_file_tags_and_values(tmp_path):
     assert stats._writers is None or not stats._writers.runs  # closed at train end
 
 
+def test_histogram_keeps_whole_samples_up_to_the_cap():
+    from keras_init_lab.callbacks.activation_stats import HISTOGRAM_MAX_VALUES, _histogram_slice
+
+    per_sample = HISTOGRAM_MAX_VALUES // 2 + 1  # two samples would exceed the cap
+    big = tf.zeros([5, per_sample])
+    assert tuple(_histogram_slice(big).shape) == (1, per_sample)
+    small = tf.zeros([5, 7, 3])
+    assert _histogram_slice(small) is small
+
+
 # ---------------------------------------------------------------------------------------
 # Bad inputs
 # ---------------------------------------------------------------------------------------

