@@ -5,7 +5,12 @@ with the callback / with the callback and TensorBoard logging, ``REPEATS`` round
 the wall times. The callbacks are created once per model and reused across rounds, so after
 the first (warm-up) round the feature model and its compiled probe function already exist:
 the ratios are the steady state. The one-time cost (building the feature model and tracing
-the probe function) is measured separately on a fresh callback, as is the cost of one record.
+the probe function) is measured separately on a fresh callback, as is the cost of one record
+(with and without TensorBoard). Wall time and this process's CPU time (all threads,
+``time.process_time``) are both reported: on a machine shared with other jobs the wall-time
+ratios carry tens of percent of noise, CPU time much less; the "derived" ratio, 1 + records per fit x median record time /
+median plain fit time, is the same overhead computed from the much shorter, less noisy
+record timings.
 
 Run from the repository root (numbers go to stdout as a Markdown table):
 
@@ -67,10 +72,11 @@ def _data(model: keras.Model):
     return x, y
 
 
-def _fit_seconds(model, x, y, callbacks) -> float:
-    start = time.perf_counter()
+def _fit_seconds(model, x, y, callbacks) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process, all threads) of one ``fit`` call."""
+    wall, cpu = time.perf_counter(), time.process_time()
     model.fit(x, y, epochs=EPOCHS, batch_size=BATCH_SIZE, verbose=0, callbacks=callbacks)
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def bench(build, repeats: int, log_root: str) -> dict:
@@ -86,16 +92,23 @@ def bench(build, repeats: int, log_root: str) -> dict:
     start = time.perf_counter()
     first.record(0)
     one_time = time.perf_counter() - start
-    record_times = []
-    for epoch in range(1, 11):
-        start = time.perf_counter()
-        first.record(epoch)
-        record_times.append(time.perf_counter() - start)
+    # Steady-state cost of one record, with and without TensorBoard, interleaved.
+    first_tb = ActivationStats(probe, log_dir=os.path.join(log_root, model.name + "_records"))
+    first_tb.set_model(model)
+    first_tb.record(0)
+    record_times, record_tb_times = [], []
+    for epoch in range(1, 16):
+        for callback, bucket in ((first, record_times), (first_tb, record_tb_times)):
+            start = time.perf_counter()
+            callback.record(epoch)
+            bucket.append(time.perf_counter() - start)
+    first_tb.on_train_end()
 
     stats = ActivationStats(probe)
     logged = ActivationStats(probe, log_dir=os.path.join(log_root, model.name))
     variants = {"plain": [], "stats": [stats], "stats+tb": [logged]}
     times = {name: [] for name in variants}
+    cpu_times = {name: [] for name in variants}
     for name, callbacks in variants.items():  # warm-up round: traces everything once
         _fit_seconds(model, x, y, callbacks)
     for round_index in range(repeats):
@@ -103,15 +116,26 @@ def bench(build, repeats: int, log_root: str) -> dict:
         if round_index % 2:
             order.reverse()  # alternate the order so drift does not favour one variant
         for name in order:
-            times[name].append(_fit_seconds(model, x, y, variants[name]))
+            wall, cpu = _fit_seconds(model, x, y, variants[name])
+            times[name].append(wall)
+            cpu_times[name].append(cpu)
     medians = {name: statistics.median(values) for name, values in times.items()}
+    cpu_medians = {name: statistics.median(values) for name, values in cpu_times.items()}
+    record_s = statistics.median(record_times)
+    record_tb_s = statistics.median(record_tb_times)
     return {
         "model": model.name,
         "params": model.count_params(),
         "plain_s": medians["plain"],
         "stats_ratio": medians["stats"] / medians["plain"],
         "tb_ratio": medians["stats+tb"] / medians["plain"],
-        "record_ms": 1000 * statistics.median(record_times),
+        "stats_cpu_ratio": cpu_medians["stats"] / cpu_medians["plain"],
+        "tb_cpu_ratio": cpu_medians["stats+tb"] / cpu_medians["plain"],
+        "record_ms": 1000 * record_s,
+        "record_tb_ms": 1000 * record_tb_s,
+        # Records per timed fit = EPOCHS (the train-begin record is skipped: same epoch).
+        "derived_ratio": 1 + EPOCHS * record_s / medians["plain"],
+        "derived_tb_ratio": 1 + EPOCHS * record_tb_s / medians["plain"],
         "one_time_ms": 1000 * one_time,
         "layers": len(stats.history["layers"]),
     }
@@ -132,15 +156,19 @@ def main() -> None:
         "probe 256 samples, one record per epoch.\n"
     )
     print(
-        "| model | params | measured layers | plain fit (s, median) | ActivationStats / plain "
-        "| + TensorBoard / plain | one record (ms) | first record incl. build+trace (ms) |"
+        "| model | params | measured layers | plain fit wall (s) | ActivationStats / plain, "
+        "wall | same, CPU time | + TensorBoard / plain, wall | same, CPU time "
+        "| one record (ms) | one record + TensorBoard (ms) "
+        "| derived: 1 + records x record / plain | derived, + TensorBoard "
+        "| first record incl. build+trace (ms) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r['model']} | {r['params']:,} | {r['layers']} | {r['plain_s']:.3f} | "
-            f"{r['stats_ratio']:.3f}x | {r['tb_ratio']:.3f}x | {r['record_ms']:.1f} | "
-            f"{r['one_time_ms']:.0f} |"
+            f"{r['stats_ratio']:.3f}x | {r['stats_cpu_ratio']:.3f}x | {r['tb_ratio']:.3f}x | "
+            f"{r['tb_cpu_ratio']:.3f}x | {r['record_ms']:.1f} | {r['record_tb_ms']:.1f} | "
+            f"{r['derived_ratio']:.3f}x | {r['derived_tb_ratio']:.3f}x | {r['one_time_ms']:.0f} |"
         )
 
 

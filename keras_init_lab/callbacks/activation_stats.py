@@ -65,10 +65,13 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
+    "ActivationKind",
     "ActivationStats",
     "STATISTICS",
     "activation_statistics",
+    "classify_activation",
     "describe_activation_layer",
+    "prepare_probe",
 ]
 
 #: Statistics recorded per layer, in the column order of every record.
@@ -98,6 +101,11 @@ HISTOGRAM_BUCKETS = 30
 #: sqrt((1 - p) / (p * 2**20)), below 1% for every p >= 1e-2. A 256-image probe through a
 #: 28x28x16 conv (3.2M values) is histogrammed on its first 83 images.
 HISTOGRAM_MAX_VALUES = 2**20
+
+#: Run (subfolder of ``log_dir``) that receives this callback's events. Its own run, not
+#: ``train``: TensorBoard's custom-scalars plugin reads one layout per run (the first), so
+#: sharing ``train`` with GradientStats would hide one of the two layouts.
+TENSORBOARD_RUN = "activations"
 
 #: Families whose output range is bounded get fixed histogram edges (comparable across
 #: epochs); the others use the record's own min..max, as ``tf.summary.histogram`` does.
@@ -483,6 +491,11 @@ def _graph_nodes(model) -> list:
 
     Keras keeps them in ``_nodes_by_depth`` (depth 0 = output); the order here is the one
     Keras's own ``Functional._run_through_graph`` uses, ties broken by ``model.layers`` order.
+    ``_nodes_by_depth`` is the one Keras internal this module reads (present under that name
+    since Keras 2 and in Keras 3.0-3.15): the public ``layer.input``/``layer.output`` only give
+    a layer's *first* call, which for a sub-model is not the call inside the outer graph.
+    Reading it adds nothing to the user's graph (``clone_model`` would add call nodes to every
+    shared layer).
     """
     if isinstance(model, keras.Sequential):
         if not model.built or not getattr(model, "inputs", None):
@@ -821,7 +834,9 @@ class ActivationStats(keras.callbacks.Callback):
             batched ``tf.data.Dataset`` (see :func:`prepare_probe`).
         every_n_epochs: record after every ``every_n_epochs`` epochs (positive int).
         log_dir: optional TensorBoard folder; scalars ``<layer>/activation/<stat>`` and
-            histograms ``<layer>/activation/values`` go to its ``train`` run at step = epoch.
+            histograms ``<layer>/activation/values`` go to its ``activations`` run
+            (``log_dir/activations``) at step = epoch, with a custom-scalars layout that
+            puts every layer's std, dead and saturation fraction on one chart each.
             Histogram edges are fixed for tanh ([-1, 1]) and sigmoid ([0, 1]) and the record's
             min..max otherwise, 30 buckets, counted on the device over the first probe
             samples holding at most ``HISTOGRAM_MAX_VALUES`` (2**20) values per layer.
@@ -925,17 +940,20 @@ class ActivationStats(keras.callbacks.Callback):
                         "dead fraction": [r".*/activation/dead_fraction$"],
                         "saturation fraction": [r".*/activation/saturation_fraction$"],
                     }
-                }
+                },
+                run=TENSORBOARD_RUN,
             )
         stats = result["stats"]
         scalars = {}
-        for index, name in enumerate(self._layers):
+        for index, site in enumerate(self._probe.sites):
+            kind = site.activation.kind
             for column, stat in enumerate(STATISTICS):
-                value = stats[index, column]
-                if stat in ("dead_fraction", "saturation_fraction") and np.isnan(value):
-                    continue  # does not apply to this activation; NaN would only draw a gap
-                scalars[f"{name}/activation/{stat}"] = value
-        self._writers.scalars(scalars, step=epoch)
+                if (stat == "dead_fraction" and not kind.has_dead_fraction) or (
+                    stat == "saturation_fraction" and not kind.has_saturation_fraction
+                ):
+                    continue  # does not apply to this activation (NaN in the history)
+                scalars[f"{site.name}/activation/{stat}"] = stats[index, column]
+        self._writers.scalars(scalars, step=epoch, run=TENSORBOARD_RUN)
         edges = np.linspace(result["low"], result["high"], HISTOGRAM_BUCKETS + 1, axis=1)
         for index, name in enumerate(self._layers):
             self._writers.histogram(
@@ -944,6 +962,7 @@ class ActivationStats(keras.callbacks.Callback):
                 edges[index, 1:],
                 result["counts"][index],
                 step=epoch,
+                run=TENSORBOARD_RUN,
                 description=f"Activations of {name} ({self._activations[index]}) on the probe batch.",
             )
         self._writers.flush()  # a record is a few kB; flushing keeps it if training dies
