@@ -367,7 +367,8 @@ def layer_statistics(raw: np.ndarray, layout: VariableLayout) -> dict[str, np.nd
     layer_mean = pooled_raw[_SUM] / np.maximum(layer_sizes, 1.0)
     pooled_raw[_M2] = pooled(raw[_M2] + sizes * (var_mean - layer_mean[index]) ** 2)
     max_abs = np.full(n_layers, -np.inf)
-    np.maximum.at(max_abs, index, raw[_MAXABS])
+    with np.errstate(invalid="ignore"):  # NaN max (non-finite gradients) stays NaN
+        np.maximum.at(max_abs, index, raw[_MAXABS])
     pooled_raw[_MAXABS] = max_abs
     return variable_statistics(pooled_raw, layer_sizes)
 

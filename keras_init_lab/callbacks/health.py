@@ -99,7 +99,7 @@ class GradientHealth(_ScheduledCaptureCallback):
         self.exploding_growth = _check_positive_float("exploding_growth", exploding_growth)
         if not isinstance(stop_on_nonfinite, bool):
             raise TypeError(
-                f"stop_on_nonfinite must be True or False; received {stop_on_nonfinite!r}."
+                f"stop_on_nonfinite must be True or False; received stop_on_nonfinite={stop_on_nonfinite!r}."
             )
         self.stop_on_nonfinite = stop_on_nonfinite
         self.findings: list[dict] = []

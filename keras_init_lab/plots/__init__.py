@@ -6,5 +6,6 @@ Each area keeps its figures in its own module; this package only re-exports them
 from keras_init_lab.plots._common import new_figure, save_figure
 from keras_init_lab.plots.activations import plot_activations
 from keras_init_lab.plots.activation_stats import plot_activation_stats
+from keras_init_lab.plots.training import plot_gradient_flow
 
-__all__ = ["plot_activations", "new_figure", "save_figure", "plot_activation_stats"]
+__all__ = ["plot_activations", "new_figure", "save_figure", "plot_activation_stats", "plot_gradient_flow"]

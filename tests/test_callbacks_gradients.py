@@ -1,0 +1,465 @@
+"""GradientStats / GradientHealth: the captured gradients are the real ones.
+
+Every statistic is checked against a plain ``tf.GradientTape`` gradient of the same batch,
+replaying SGD by hand (slow obvious path) against the in-step capture (fast path).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_init_lab.callbacks import GradientHealth, GradientStats  # noqa: E402
+from keras_init_lab.callbacks.capture import get_capture  # noqa: E402
+from keras_init_lab.callbacks.health import GradientHealthWarning  # noqa: E402
+
+LEARNING_RATE = 0.1
+RTOL = 1e-5
+
+
+def _data(n=16, features=5, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, features)).astype("float32")
+    y = rng.normal(size=(n, 1)).astype("float32")
+    return x, y
+
+
+def _nested_model(seed=0):
+    """Dense -> nested Sequential(Dense relu, Dense) -> Dense: nested layers, one zero bias."""
+    keras.utils.set_random_seed(seed)
+    inner = keras.Sequential(
+        [keras.layers.Dense(6, activation="relu", name="d1"), keras.layers.Dense(4, name="d2")],
+        name="inner",
+    )
+    inputs = keras.Input((5,))
+    hidden = keras.layers.Dense(6, activation="tanh", name="first")(inputs)
+    outputs = keras.layers.Dense(1, name="last")(inner(hidden))
+    return keras.Model(inputs, outputs, name="outer")
+
+
+def _tape_gradients(model, x, y):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.mean_squared_error(y, model(x, training=True)))
+    grads = tape.gradient(loss, model.trainable_variables)
+    return [tf.convert_to_tensor(g).numpy().astype(np.float64) for g in grads]
+
+
+def _replay_sgd(model_factory, x, y, batch_size, steps):
+    """Slow path: per step, tape gradients and SGD by hand. Returns per-step (grads, weights)."""
+    model = model_factory()
+    out = []
+    n_batches = len(x) // batch_size
+    for step in range(steps):
+        b = step % n_batches
+        xb, yb = x[b * batch_size : (b + 1) * batch_size], y[b * batch_size : (b + 1) * batch_size]
+        weights = [v.numpy().astype(np.float64) for v in model.trainable_variables]
+        grads = _tape_gradients(model, xb, yb)
+        out.append((grads, weights))
+        for v, g in zip(model.trainable_variables, grads):
+            v.assign(v.numpy() - LEARNING_RATE * g.astype(np.float32))
+    return out
+
+
+def _assert_matches(history, row, grads, weights):
+    pv = history["per_variable"]
+    flat = [g.ravel() for g in grads]
+    np.testing.assert_allclose(pv["norm"][row], [np.linalg.norm(g) for g in flat], rtol=RTOL)
+    # float32 on the device: a 1-element variable's std may read one ulp of |g| instead of 0.
+    ulps = 1e-6 * np.array([np.abs(g).max() for g in flat])
+    np.testing.assert_allclose(pv["mean"][row], [g.mean() for g in flat], rtol=RTOL, atol=1e-9)
+    assert np.all(np.abs(pv["std"][row] - [g.std() for g in flat]) <= RTOL * np.array([g.std() for g in flat]) + ulps)
+    np.testing.assert_allclose(pv["max_abs"][row], [np.abs(g).max() for g in flat], rtol=RTOL)
+    np.testing.assert_array_equal(pv["zero_fraction"][row], [np.mean(g == 0) for g in flat])
+    np.testing.assert_array_equal(pv["nonfinite_count"][row], 0)
+    # SGD: the applied update is lr * g, so the ratio is lr ||g|| / ||w|| (inf for w = 0).
+    with np.errstate(divide="ignore"):
+        expected = [LEARNING_RATE * np.linalg.norm(g) / np.linalg.norm(w) for g, w in zip(flat, weights)]
+    np.testing.assert_allclose(pv["update_ratio"][row], expected, rtol=1e-4)
+    # Per layer: pooled norm over the layer's variables.
+    layer_of = [name.rsplit("/", 1)[0] for name in history["variables"]]
+    for index, layer in enumerate(history["layers"]):
+        pooled = np.sqrt(sum(np.sum(g**2) for g, owner in zip(flat, layer_of) if owner == layer))
+        np.testing.assert_allclose(history["per_layer"]["norm"][row, index], pooled, rtol=RTOL)
+
+
+@pytest.mark.parametrize("mode", ["run_eagerly", "graph", "xla"])
+def test_captured_gradients_equal_gradient_tape(mode):
+    x, y = _data()
+    model = _nested_model()
+    model.compile(
+        keras.optimizers.SGD(LEARNING_RATE),
+        "mse",
+        run_eagerly=mode == "run_eagerly",
+        jit_compile=mode == "xla",
+    )
+    stats = GradientStats(every_n_steps=1)
+    model.fit(x, y, batch_size=len(x), epochs=3, shuffle=False, verbose=0, callbacks=[stats])
+    history = stats.history
+    assert history["step"].tolist() == [0, 1, 2]
+    assert history["layers"] == ["first", "inner/d1", "inner/d2", "last"]  # forward order
+    assert history["variables"][:2] == ["first/kernel", "first/bias"]
+    for stat in ("norm", "mean", "std", "max_abs", "zero_fraction", "nonfinite_count", "update_ratio"):
+        assert history["per_variable"][stat].shape == (3, 8)
+        assert history["per_layer"][stat].shape == (3, 4)
+    reference = _replay_sgd(_nested_model, x, y, len(x), 3)
+    for row, (grads, weights) in enumerate(reference):
+        _assert_matches(history, row, grads, weights)
+    # The relu layer has exact zeros in its gradient on this batch (dead units per sample).
+    assert np.all(history["per_variable"]["zero_fraction"] >= 0)
+
+
+def test_schedule_steps_per_execution_and_repeated_fits_reuse_one_trace():
+    x, y = _data(n=32)
+    model = _nested_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse", steps_per_execution=2)
+    plain_function = None
+    stats = GradientStats(every_n_steps=4)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    # 8 steps, executions (0,1) (2,3) (4,5) (6,7): the first and the one holding step 4;
+    # only the last step of an execution is visible.
+    assert stats.history["step"].tolist() == [1, 5]
+    capture = get_capture(model)
+    assert capture.traces == 1
+    plain_function = model.train_function
+    assert plain_function != capture._train_function  # restored after fit
+    assert "apply" not in vars(model.optimizer)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    # Steps continue across fits (global optimizer step); the first execution is recorded.
+    assert stats.history["step"].tolist() == [1, 5, 9, 13]
+    assert capture.traces == 1  # the instrumented function was traced once, and reused
+    assert model.train_function is plain_function
+    reference = _replay_sgd(_nested_model, x, y, 4, 16)
+    for row, step in enumerate(stats.history["step"]):
+        _assert_matches(stats.history, row, *reference[step])
+
+
+def test_embedding_sparse_gradients_and_nested_layers():
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    tokens = rng.integers(0, 30, size=(12, 3)).astype("int32")
+    y = rng.normal(size=(12, 1)).astype("float32")
+
+    def factory():
+        keras.utils.set_random_seed(1)
+        return keras.Sequential(
+            [
+                keras.Input((3,), dtype="int32"),
+                keras.layers.Embedding(30, 4, name="embed"),
+                keras.layers.Flatten(),
+                keras.layers.Dense(1, name="head"),
+            ]
+        )
+
+    model = factory()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    stats = GradientStats(every_n_steps=1)
+    model.fit(tokens, y, batch_size=12, epochs=2, shuffle=False, verbose=0, callbacks=[stats])
+    reference = _replay_sgd(factory, tokens, y, 12, 2)
+    for row in range(2):
+        _assert_matches(stats.history, row, *reference[row])
+    # Rows of unused tokens have exactly zero gradient.
+    used = len(np.unique(tokens))
+    np.testing.assert_allclose(
+        stats.history["per_variable"]["zero_fraction"][0, 0], 1 - used / 30, rtol=1e-6
+    )
+
+
+class _FailAtBatch(keras.callbacks.Callback):
+    def __init__(self, batch):
+        super().__init__()
+        self.batch = batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.batch:
+            raise RuntimeError("stop here")
+
+
+class _CheckNumerics(keras.layers.Layer):
+    def call(self, inputs):
+        return tf.debugging.check_numerics(inputs, "bad input")
+
+
+def test_restored_after_training_and_after_exceptions(tmp_path):
+    x, y = _data(n=16)
+    model = _nested_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    own_function = model.train_function
+    capture = get_capture(model)
+
+    # 1. An exception inside the compiled step (on a recorded step).
+    bad_model = keras.Sequential([keras.Input((5,)), _CheckNumerics(), keras.layers.Dense(1)])
+    bad_model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    x_bad = x.copy()
+    x_bad[9] = np.nan  # batch 2
+    stats = GradientStats(every_n_steps=1, log_dir=str(tmp_path / "logs"))
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        bad_model.fit(x_bad, y, batch_size=4, shuffle=False, verbose=0, callbacks=[stats])
+    assert "apply" not in vars(bad_model.optimizer)
+    assert bad_model.train_function != get_capture(bad_model)._train_function
+    assert stats._writers.runs == []  # flushed and closed
+    assert stats.history["step"].tolist() == [0, 1]
+
+    # 2. An exception outside the step (another callback): the next fit without
+    #    GradientStats runs the model's own function and records nothing.
+    stats = GradientStats(every_n_steps=1)
+    with pytest.raises(RuntimeError, match="stop here"):
+        model.fit(x, y, batch_size=4, verbose=0, callbacks=[stats, _FailAtBatch(1)])
+    assert "apply" not in vars(model.optimizer)
+    recorded = len(stats.history["step"])
+    model.fit(x, y, batch_size=4, verbose=0)
+    assert len(stats.history["step"]) == recorded
+    assert not capture.installed
+    assert model.train_function is own_function
+    # 3. And the callback still works on the next fit.
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=[stats])
+    assert len(stats.history["step"]) == recorded + 4  # 16 samples, batch 4, every step
+
+
+def test_model_saving_with_callback_attached(tmp_path):
+    x, y = _data()
+    model = _nested_model()
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    path = tmp_path / "model.keras"
+    checkpoint = keras.callbacks.ModelCheckpoint(str(path), save_freq=2)
+    stats = GradientStats(every_n_steps=1)
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[stats, checkpoint])
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    for a, b in zip(model.get_weights(), restored.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert len(restored.optimizer.variables) == len(model.optimizer.variables)
+    assert len(stats.history["step"]) == 8
+
+
+class _NaNGradientFrom(keras.layers.Layer):
+    """y = x * k, whose gradient with respect to k turns NaN from training call ``at`` on."""
+
+    def __init__(self, at, **kwargs):
+        super().__init__(**kwargs)
+        self.at = at
+
+    def build(self, input_shape):
+        self.k = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="k")
+        self.calls = self.add_weight(shape=(), initializer="zeros", trainable=False, name="calls")
+
+    def call(self, inputs, training=None):
+        poison = self.calls >= self.at
+        if training:
+            self.calls.assign_add(1.0)
+
+        @tf.custom_gradient
+        def scale(x, k):
+            def grad(dy):
+                dk = tf.reduce_sum(dy * x, axis=0)
+                return dy * k, tf.where(poison, dk * np.nan, dk)
+
+            return x * k, grad
+
+        return scale(inputs, self.k.value)
+
+
+def test_injected_nan_reported_with_layer_and_step():
+    x, y = _data(n=32)
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(4, name="first"),
+            _NaNGradientFrom(3, name="poisoned"),
+            keras.layers.Dense(1, name="last"),
+        ]
+    )
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    health = GradientHealth(every_n_steps=1)
+    stats = GradientStats(every_n_steps=1)  # shares the capture with GradientHealth
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[health, stats])
+    findings = [f for f in health.findings if f["kind"] == "nonfinite"]
+    assert len(findings) == 1
+    assert findings[0]["layer"] == "sequential/poisoned" and findings[0]["step"] == 3
+    assert "poisoned" in findings[0]["message"] and "step 3" in findings[0]["message"]
+    assert sum(issubclass(w.category, GradientHealthWarning) for w in caught) == len(health.findings)
+    # Training stopped at step 3; the NaNs were counted, not dropped.
+    assert stats.history["step"].tolist() == [0, 1, 2, 3]
+    counts = stats.history["per_variable"]["nonfinite_count"]
+    k_index = stats.history["variables"].index("sequential/poisoned/k")
+    assert counts[3, k_index] == 4 and counts[3].sum() == 4 and counts[:3].sum() == 0
+    assert np.isnan(stats.history["per_variable"]["norm"][3, k_index])
+    assert "apply" not in vars(model.optimizer)
+
+
+def _deep_model(init_std, activation, depth=6):
+    keras.utils.set_random_seed(3)
+    layers = [keras.Input((8,))]
+    for _ in range(depth):
+        layers.append(
+            keras.layers.Dense(
+                16, activation=activation,
+                kernel_initializer=keras.initializers.RandomNormal(stddev=init_std),
+            )
+        )
+    layers.append(keras.layers.Dense(1))
+    return keras.Sequential(layers)
+
+
+def test_vanishing_and_exploding_reported_once():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(64, 8)).astype("float32")
+    y = rng.normal(size=(64, 1)).astype("float32")
+    model = _deep_model(0.05, "sigmoid")  # each sigmoid layer shrinks the gradient ~100x
+    model.compile(keras.optimizers.SGD(1e-3), "mse")
+    health = GradientHealth(every_n_steps=1, stop_on_nonfinite=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradientHealthWarning)
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[health])
+    assert [f["kind"] for f in health.findings] == ["vanishing"]  # once, not once per step
+    assert health.findings[0]["step"] == 0 and health.findings[0]["layer"].endswith("dense")
+
+    model = _deep_model(1.0, None)  # linear, weights ~ sqrt(16) = 4x per layer: 4**6 ~ 4e3
+    model.compile(keras.optimizers.SGD(1e-12), "mse")
+    health = GradientHealth(every_n_steps=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradientHealthWarning)
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[health])
+    assert [f["kind"] for f in health.findings] == ["exploding"]
+
+
+def test_bad_arguments_are_reported():
+    with pytest.raises(ValueError, match="every_n_steps=0"):
+        GradientStats(every_n_steps=0)
+    with pytest.raises(TypeError, match="every_n_steps=1.5"):
+        GradientStats(every_n_steps=1.5)
+    with pytest.raises(ValueError, match="max_history=1"):
+        GradientStats(max_history=1)
+    with pytest.raises(TypeError, match="log_dir=3"):
+        GradientStats(log_dir=3)
+    with pytest.raises(ValueError, match="vanishing_ratio=-1"):
+        GradientHealth(vanishing_ratio=-1)
+    with pytest.raises(TypeError, match="stop_on_nonfinite='yes'"):
+        GradientHealth(stop_on_nonfinite="yes")
+
+
+def test_history_is_bounded_by_thinning():
+    x, y = _data(n=32)
+    model = _nested_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    stats = GradientStats(every_n_steps=1, max_history=4)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    steps = stats.history["step"].tolist()
+    assert len(steps) <= 4 and steps[0] == 0 and steps == sorted(steps)
+    assert stats.history["per_layer"]["norm"].shape == (len(steps), 4)
+
+
+def test_plot_gradient_flow(tmp_path):
+    from matplotlib.image import imread
+
+    from keras_init_lab.plots.training import plot_gradient_flow
+
+    x, y = _data(n=32)
+    model = _nested_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    stats = GradientStats(every_n_steps=2)
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[stats])
+    path = plot_gradient_flow(stats.history, tmp_path / "flow.png")
+    image = imread(path)
+    assert image.shape[0] > 300 and image.shape[1] > 800
+    assert image[..., :3].std() > 0.05  # not a blank canvas
+    with pytest.raises(ValueError, match="png"):
+        plot_gradient_flow(stats.history, tmp_path / "flow.jpg")
+    with pytest.raises(TypeError, match="list"):
+        plot_gradient_flow([], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="no recorded step"):
+        plot_gradient_flow(GradientStats().history, tmp_path / "x.png")
+
+
+# MirroredStrategy needs logical devices configured before TensorFlow initialises, and the
+# mixed-precision policy is global: both run in one fresh interpreter.
+_SUBPROCESS = textwrap.dedent(
+    r"""
+    import json, os
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+    import keras
+    from keras_init_lab.callbacks import GradientStats
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 5)).astype("float32")
+    y = rng.normal(size=(16, 1)).astype("float32")
+
+    def build():
+        keras.utils.set_random_seed(0)
+        return keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="tanh"),
+                                 keras.layers.Dense(1)])
+
+    def tape_norms(model):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(keras.losses.mean_squared_error(y, model(x, training=True)))
+        return [float(tf.norm(tf.cast(g, tf.float32))) for g in
+                tape.gradient(loss, model.trainable_variables)]
+
+    out = {}
+    reference = build()
+    out["single"] = tape_norms(reference)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        model = build()
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+    for a, b in zip(model.get_weights(), reference.get_weights()):
+        assert np.array_equal(a, b)
+    stats = GradientStats(every_n_steps=1)
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    out["replicas"] = strategy.num_replicas_in_sync
+    out["mirrored"] = stats.history["per_variable"]["norm"][0].tolist()
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    model = build()
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    out["optimizer"] = type(model.optimizer).__name__
+    out["mixed_tape"] = tape_norms(model)
+    stats = GradientStats(every_n_steps=1)
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    out["loss_scale"] = float(model.optimizer.dynamic_scale.numpy())
+    out["mixed"] = stats.history["per_variable"]["norm"][0].tolist()
+    out["restored"] = "apply" not in vars(model.optimizer.inner_optimizer)
+    print("RESULT" + json.dumps(out))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def subprocess_results():
+    completed = subprocess.run(
+        [sys.executable, "-c", _SUBPROCESS], capture_output=True, text=True, timeout=300
+    )
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT")]
+    assert lines, completed.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT"):])
+
+
+def test_mirrored_strategy_reports_the_all_reduced_gradient(subprocess_results):
+    assert subprocess_results["replicas"] == 2
+    # Each replica holds half the batch; the reported norm is the global-batch gradient's.
+    np.testing.assert_allclose(subprocess_results["mirrored"], subprocess_results["single"], rtol=RTOL)
+
+
+def test_mixed_precision_reports_unscaled_gradients(subprocess_results):
+    assert subprocess_results["optimizer"] == "LossScaleOptimizer"
+    assert subprocess_results["loss_scale"] > 1000  # the scaled gradients would be ~3e4x
+    # float16 forward/backward: agreement to float16 precision, not bitwise.
+    np.testing.assert_allclose(subprocess_results["mixed"], subprocess_results["mixed_tape"], rtol=1e-2)
+    assert subprocess_results["restored"]
