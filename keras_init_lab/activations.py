@@ -114,12 +114,13 @@ _GELU_CUBIC = 0.044715
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 #: 1/sqrt(2 pi): the standard normal density's constant.
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-#: Where the tanh-GELU's cubic is evaluated at most. At |x| = 10 the tanh argument is
-#: sqrt(2/pi) * (10 + 0.044715 * 1000) = 43.7, and tanh(u) rounds to exactly +-1 in float64
-#: for |u| > 19.1, so clipping there changes no result in any dtype; it keeps x^3 finite in
-#: float16 (10^3 << 65504) and avoids the 0 * inf = NaN gradient that
-#: ``keras.ops.gelu(approximate=True)`` gives in float16 for |x| > 40.
-_GELU_TANH_CLIP = 10.0
+#: Cap on x^2 inside the tanh-GELU's cubic: x (1 + 0.044715 min(x^2, 100)). Beyond |x| = 10
+#: the tanh argument has magnitude >= sqrt(2/pi) * 10 * (1 + 4.4715) = 43.7, and tanh(u)
+#: rounds to exactly +-1 in float64 for |u| > 19.1, so the cap changes no result in any
+#: dtype; it keeps x^2 and x^3 finite in float16 (x^2 overflows 65504 for |x| > 256) and
+#: avoids the 0 * inf = NaN gradient that ``keras.ops.gelu(approximate=True)`` gives in
+#: float16 for |x| > 40. A one-sided cap (one ``minimum``) is cheaper than clipping x.
+_GELU_TANH_SQUARE_CAP = 100.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -391,9 +392,10 @@ def gelu_tanh(x):
     Formula: ``f(x) = x/2 * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``;
     ``f'(x) = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)``, ``t`` the tanh.
 
-    The cubic is evaluated on ``x`` clipped to [-10, 10], where the tanh is already exactly
-    +-1 in every float format, so values are unchanged while float16 no longer overflows
-    ``x^3`` (``keras.ops.gelu(approximate=True)`` has NaN gradients in float16 for |x| > 40).
+    The cubic is written ``x (1 + 0.044715 min(x^2, 100))``: beyond |x| = 10 the tanh is
+    already exactly +-1 in every float format, so values are unchanged while float16 no
+    longer overflows ``x^3`` (``keras.ops.gelu(approximate=True)`` has NaN gradients in
+    float16 for |x| > 40).
 
     Example:
         >>> round(float(gelu_tanh(1.0)), 4)
@@ -410,8 +412,8 @@ def gelu_tanh(x):
         ("Aproximacion eficiente").
     """
     x = ops.convert_to_tensor(x)
-    clipped = ops.clip(x, -_GELU_TANH_CLIP, _GELU_TANH_CLIP)
-    inner = _SQRT_2_OVER_PI * clipped * (1.0 + _GELU_CUBIC * clipped * clipped)
+    square = ops.minimum(x * x, _GELU_TANH_SQUARE_CAP)
+    inner = _SQRT_2_OVER_PI * x * (1.0 + _GELU_CUBIC * square)
     return 0.5 * x * (1.0 + ops.tanh(inner))
 
 
@@ -632,12 +634,12 @@ def _gelu_derivative(x):
 def _gelu_tanh_derivative(x):
     """``f'(x) = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)``."""
     x = ops.convert_to_tensor(x)
-    clipped = ops.clip(x, -_GELU_TANH_CLIP, _GELU_TANH_CLIP)
-    t = ops.tanh(_SQRT_2_OVER_PI * clipped * (1.0 + _GELU_CUBIC * clipped * clipped))
-    # Beyond the clip 1 - t^2 is exactly 0, so using the clipped x in the second term changes
-    # nothing there and keeps x^2 finite in float16.
-    inner_slope = _SQRT_2_OVER_PI * (1.0 + (3.0 * _GELU_CUBIC) * clipped * clipped)
-    return 0.5 * (1.0 + t) + 0.5 * clipped * (1.0 - t * t) * inner_slope
+    square = ops.minimum(x * x, _GELU_TANH_SQUARE_CAP)
+    t = ops.tanh(_SQRT_2_OVER_PI * x * (1.0 + _GELU_CUBIC * square))
+    # Beyond the cap (|x| > 10) 1 - t^2 is exactly 0, so the capped square in the second term
+    # changes nothing there and keeps it finite in float16.
+    inner_slope = _SQRT_2_OVER_PI * (1.0 + (3.0 * _GELU_CUBIC) * square)
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * inner_slope
 
 
 def _swish_derivative(x):
