@@ -1,0 +1,173 @@
+"""TensorBoard output: device bucketing against NumPy, and event files read by TensorBoard itself."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorboard.backend.event_processing import event_accumulator  # noqa: E402
+from tensorboard.plugins.custom_scalar import layout_pb2  # noqa: E402
+
+from keras_init_lab.callbacks import (  # noqa: E402
+    GradientStats,
+    SummaryWriters,
+    bucket_counts,
+    log10_magnitude_edges,
+    uniform_bucket_counts,
+    write_custom_scalars_layout,
+)
+
+
+def _numpy_buckets(values, edges):
+    """Slow obvious reference: clamp into [e0, ek], count with np.histogram, drop NaN."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    values = values[~np.isnan(values)]
+    clipped = np.clip(values, edges[0], np.nextafter(edges[-1], -np.inf))
+    counts, _ = np.histogram(clipped, bins=np.asarray(edges, dtype=np.float64))
+    return counts
+
+
+def _accumulator(path):
+    accumulator = event_accumulator.EventAccumulator(
+        str(path), size_guidance={event_accumulator.TENSORS: 0}
+    )
+    accumulator.Reload()
+    return accumulator
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_bucket_counts_match_numpy(jit_compile):
+    rng = np.random.default_rng(0)
+    values = rng.standard_cauchy(10_000).astype(np.float32)
+    values[:7] = [np.nan, np.inf, -np.inf, 0.0, 3.0, -3.0, 2.999]
+    edges = np.linspace(-3, 3, 13).astype(np.float32)
+    segments = rng.integers(0, 3, size=values.shape).astype(np.int32)
+
+    @tf.function(jit_compile=jit_compile)
+    def device(v, s):
+        return bucket_counts(v, edges), bucket_counts(v, edges, s, 3)
+
+    flat, per_segment = (t.numpy() for t in device(values, segments))
+    np.testing.assert_array_equal(flat, _numpy_buckets(values, edges))
+    assert flat.sum() == values.size - 1  # every non-NaN value lands in a bucket
+    for segment in range(3):
+        np.testing.assert_array_equal(
+            per_segment[segment], _numpy_buckets(values[segments == segment], edges)
+        )
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_uniform_bucket_counts_match_numpy(jit_compile):
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=5000).astype(np.float32)
+    segments = (np.arange(5000) % 2).astype(np.int32)
+    low = np.array([values[segments == 0].min(), values[segments == 1].min()], np.float32)
+    high = np.array([values[segments == 0].max(), values[segments == 1].max()], np.float32)
+
+    @tf.function(jit_compile=jit_compile)
+    def device(v, s):
+        return uniform_bucket_counts(v, low, high, 30, s, 2)
+
+    counts = device(values, segments).numpy()
+    for segment in range(2):
+        expected, _ = np.histogram(values[segments == segment], bins=30, range=(low[segment], high[segment]))
+        # Float32 on the device vs float64 here: a value on an edge may move by one bucket.
+        assert counts[segment].sum() == 2500
+        assert np.abs(counts[segment] - expected).sum() <= 4
+    # Constant data: everything in the last bucket, as TensorBoard does.
+    same = uniform_bucket_counts(tf.fill([10], 2.0), 2.0, 2.0, 5).numpy()
+    np.testing.assert_array_equal(same, [0, 0, 0, 0, 10])
+
+
+def test_edges_and_bad_inputs():
+    np.testing.assert_allclose(log10_magnitude_edges(-2, 0, 2), [-2, -1.5, -1, -0.5, 0])
+    assert len(log10_magnitude_edges()) == 29  # -10..4, two buckets per decade
+    with pytest.raises(ValueError, match="min_exponent=1"):
+        log10_magnitude_edges(1, 0)
+    with pytest.raises(ValueError, match="buckets_per_decade=0"):
+        log10_magnitude_edges(buckets_per_decade=0)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        bucket_counts(tf.zeros([3]), [0.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="num_segments"):
+        bucket_counts(tf.zeros([3]), [0.0, 1.0], segment_ids=tf.zeros([3], tf.int32))
+    with pytest.raises(ValueError, match="num_buckets=0"):
+        uniform_bucket_counts(tf.zeros([3]), 0.0, 1.0, 0)
+    with pytest.raises(TypeError, match="log_dir"):
+        SummaryWriters(None)
+    with pytest.raises(ValueError, match="run="):
+        SummaryWriters("logs").writer("../escape")
+
+
+def test_summary_writers_are_lazy_and_readable(tmp_path):
+    writers = SummaryWriters(tmp_path / "logs")
+    assert not (tmp_path / "logs").exists()  # nothing before the first write
+    writers.scalar("dense/kernel/gradient_norm", 0.5, step=3)
+    writers.histogram("dense/kernel/weights", [0.0, 1.0], [1.0, 2.0], [3, 4], step=3)
+    write_custom_scalars_layout(writers, {"norms": {"every layer": [r".*/gradient_norm$"]}})
+    with pytest.raises(ValueError, match="same length|common"):
+        writers.histogram("bad", [0.0], [1.0, 2.0], [1], step=0)
+    writers.close()
+    assert writers.runs == []
+    accumulator = _accumulator(tmp_path / "logs" / "train")
+    tags = accumulator.Tags()["tensors"]
+    assert {"dense/kernel/gradient_norm", "dense/kernel/weights", "custom_scalars__config__"} <= set(tags)
+    hist = tf.make_ndarray(accumulator.Tensors("dense/kernel/weights")[0].tensor_proto)
+    np.testing.assert_array_equal(hist, [[0, 1, 3], [1, 2, 4]])
+    assert accumulator.SummaryMetadata("dense/kernel/weights").plugin_data.plugin_name == "histograms"
+    assert accumulator.Tensors("dense/kernel/gradient_norm")[0].step == 3
+
+
+def test_gradient_stats_event_files(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 5)).astype("float32")
+    y = rng.normal(size=(32, 1)).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(7, activation="relu", name="hidden"),
+         keras.layers.Dense(1, name="out")],
+        name="net",
+    )
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    stats = GradientStats(every_n_steps=4, histogram_every_n_steps=8, log_dir=tmp_path)
+    model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=[stats])
+    assert stats.history["step"].tolist() == [0, 4, 8, 12]
+    accumulator = _accumulator(tmp_path / "train")
+    tags = set(accumulator.Tags()["tensors"])
+    for layer in ("net/hidden", "net/out"):
+        for what in ("gradient_norm", "weight_std", "update_ratio"):
+            assert f"{layer}/{what}" in tags
+            assert f"{layer}/kernel/{what}" in tags
+        for variable in ("kernel", "bias"):
+            assert f"{layer}/{variable}/gradient_log10_abs" in tags
+            assert f"{layer}/{variable}/weights" in tags
+    # Scalars every 4 steps, histograms every 8, with the recorded step numbers.
+    assert [e.step for e in accumulator.Tensors("net/hidden/gradient_norm")] == [0, 4, 8, 12]
+    np.testing.assert_allclose(
+        [float(tf.make_ndarray(e.tensor_proto)) for e in accumulator.Tensors("net/hidden/gradient_norm")],
+        stats.history["per_layer"]["norm"][:, 0],
+        rtol=1e-6,
+    )
+    events = accumulator.Tensors("net/hidden/kernel/gradient_log10_abs")
+    assert [e.step for e in events] == [0, 8]
+    for tag, size in (("net/hidden/kernel", 35), ("net/hidden/bias", 7), ("net/out/kernel", 7)):
+        for what in ("gradient_log10_abs", "weights"):
+            for event in accumulator.Tensors(f"{tag}/{what}"):
+                buckets = tf.make_ndarray(event.tensor_proto)
+                assert buckets.shape[1] == 3
+                assert buckets[:, 2].sum() == size  # every element counted once
+                assert np.all(buckets[:, 1] >= buckets[:, 0])
+    # The custom-scalars layout groups every layer's curve on one chart per quantity.
+    layout = layout_pb2.Layout()
+    layout.ParseFromString(
+        tf.make_ndarray(accumulator.Tensors("custom_scalars__config__")[0].tensor_proto).item()
+    )
+    titles = [category.title for category in layout.category]
+    assert any("gradient_norm" in title for title in titles)
+    regex = layout.category[0].chart[0].multiline.tag[0]
+    import re
+
+    assert re.match(regex, "net/hidden/gradient_norm") and not re.match(regex, "net/hidden/kernel/gradient_norm")
