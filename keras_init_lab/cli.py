@@ -7,8 +7,11 @@ Commands print what they do and return 0 on success; a bad argument prints one l
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import shlex
 import sys
+from pathlib import Path
 from typing import Sequence
 
 EXIT_OK = 0
@@ -40,13 +43,255 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: Default parent of new run directories (DESIGN.md: TensorBoard logs live under ``logs/``).
+DEFAULT_LOG_ROOT = "logs"
+
+
+def _output_dir(requested: str | None, command: str) -> Path:
+    """Return a writable output folder: ``requested``, or a new ``logs/<command>-<time>``.
+
+    Raises:
+        UsageError: when the folder cannot be created or written (one line, exit 2).
+    """
+    if requested:
+        out = Path(requested)
+    else:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path(DEFAULT_LOG_ROOT) / f"{command}-{stamp}"
+        suffix = 2
+        while out.exists():
+            out = Path(DEFAULT_LOG_ROOT) / f"{command}-{stamp}-{suffix}"
+            suffix += 1
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".keras-init-lab-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise UsageError(f"cannot write to output directory {str(out)!r}: {reason}. "
+                         f"Pass --out with a folder you can write to.") from None
+    return out
+
+
+def _check_depths(depths) -> None:
+    for depth in depths if isinstance(depths, (list, tuple)) else [depths]:
+        if depth is not None and depth < 1:
+            raise UsageError(f"--depth must be a positive integer (number of layers); "
+                             f"received {depth}.")
+
+
+def _check_names(initializer_names, activation_names) -> None:
+    """Resolve every name before any work starts (ValueError lists the closest names)."""
+    from keras_init_lab import activations, initializers
+
+    for name in initializer_names or []:
+        initializers.get(name)
+    for name in activation_names or []:
+        activations.get(name)
+
+
+def _seed_everything(seed: int) -> None:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def _cmd_propagate(args: argparse.Namespace) -> int:
+    from keras_init_lab.experiments import propagate
+
+    _check_depths(args.depth)
+    if args.width < 1:
+        raise UsageError(f"--width must be a positive integer; received {args.width}.")
+    _check_names(args.initializer, args.activation)
+    out = _output_dir(args.out, "propagate")
+    _seed_everything(args.seed)
+    result = propagate(sigma2=args.sigma2, initializers=args.initializer,
+                       activations=args.activation, depth=args.depth, width=args.width,
+                       n_samples=args.samples, n_trials=args.trials, seed=args.seed,
+                       out_dir=out)
+    print(result.format_table())
+    print(f"\nWrote {out / 'propagation.json'} and {out / 'propagation.png'}")
+    return EXIT_OK
+
+
+def _compare_kwargs(args: argparse.Namespace) -> dict:
+    both = {"off": [False], "on": [True], "both": [False, True]}
+    return dict(dataset=args.dataset, model=args.model, initializers=args.initializer,
+                activations=args.activation, depths=args.depth,
+                batchnorm=both[args.batchnorm], residual=both[args.residual],
+                scalings=args.scaling, width=args.width, epochs=args.epochs,
+                batch_size=args.batch_size, learning_rate=args.learning_rate,
+                target_accuracy=args.target, max_train_samples=args.max_train_samples)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from keras_init_lab.experiments import compare
+    from keras_init_lab.report import write_report
+
+    _check_depths(args.depth)
+    _check_names(args.initializer, args.activation)
+    out = _output_dir(args.out, "compare")
+    result = compare(**_compare_kwargs(args), preset="quick" if args.quick else "full",
+                     seed=args.seed, out_dir=out, verbose=0 if args.quiet else 1)
+    paths = write_report(out, comparison=result, command=_command_line(args))
+    print()
+    print(result.format_table())
+    _print_endings(out, paths)
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from keras_init_lab.experiments import compare, propagate
+    from keras_init_lab.report import write_report
+
+    out = _output_dir(args.out, "demo")
+    print("== 1/2 Variance through 50 layers (seed 002: sigma^2 in {0.001, 0.01, 0.02, 0.1, 1}, "
+          "ReLU) ==", flush=True)
+    propagation = propagate(seed=args.seed, out_dir=out,
+                            **({"n_trials": 4, "n_samples": 128} if args.quick else {}))
+    print(propagation.format_table())
+    print("\n== 2/2 Initializer x activation, same model and data (seed 000) ==", flush=True)
+    comparison = compare(preset="quick" if args.quick else "demo", seed=args.seed,
+                         out_dir=out, verbose=0 if args.quiet else 1)
+    paths = write_report(out, propagation=propagation, comparison=comparison,
+                         command=_command_line(args))
+    print()
+    print(comparison.format_table())
+    _print_endings(out, paths)
+    return EXIT_OK
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    return "keras-init-lab " + " ".join(shlex.quote(a) for a in args.argv)
+
+
+def _print_endings(out: Path, paths: dict) -> None:
+    print(f"\nReport: {paths['html']} (Markdown: {paths['md']})")
+    print(f"TensorBoard: tensorboard --logdir {shlex.quote(str(out / 'tensorboard'))}")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help=f"output folder (default: a new run folder under "
+                             f"{DEFAULT_LOG_ROOT}/)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random seed; the same seed reproduces every number (default 0)")
+
+
+def _add_experiment_commands(sub) -> None:
+    from keras_init_lab.experiments.compare import DEFAULT_ACTIVATIONS, DEFAULT_INITIALIZERS
+    from keras_init_lab.experiments.propagation import (DEFAULT_DEPTH, DEFAULT_SAMPLES,
+                                                         DEFAULT_SIGMA2, DEFAULT_TRIALS,
+                                                         DEFAULT_WIDTH)
+
+    raw = argparse.RawDescriptionHelpFormatter
+    p_prop = sub.add_parser(
+        "propagate",
+        help="forward/backward variance through a deep net (seed 002, UDL fig. 7.7)",
+        description="Measure the per-layer variance of pre-activations (forward) and of "
+        "gradients (backward, least squares to a zero target) through a plain deep network, "
+        "next to the mean-field prediction, and call each setting vanishing, stable or "
+        f"exploding. Default: seed 002's sigma^2 in {list(DEFAULT_SIGMA2)}, ReLU, "
+        f"{DEFAULT_DEPTH} layers of {DEFAULT_WIDTH} units. Writes propagation.json and "
+        "propagation.png.",
+        epilog="Examples:\n"
+        "  keras-init-lab propagate\n"
+        "  keras-init-lab propagate --sigma2 0.01 0.02 0.04 --activation relu tanh\n"
+        "  keras-init-lab propagate --initializer he_normal glorot_uniform --activation tanh\n"
+        "  keras-init-lab propagate --depth 100 --width 50 --out logs/deep --seed 3",
+        formatter_class=raw)
+    p_prop.add_argument("--sigma2", type=float, nargs="+", metavar="S",
+                        help="weight variances (weights ~ N(0, S)); default: seed 002's five "
+                             "unless --initializer is given")
+    p_prop.add_argument("--initializer", nargs="+", metavar="NAME",
+                        help="initializer names to sample kernels from (see 'list')")
+    p_prop.add_argument("--activation", nargs="+", metavar="NAME", default=["relu"],
+                        help="activation names (default: relu)")
+    p_prop.add_argument("--depth", type=int, default=DEFAULT_DEPTH,
+                        help=f"number of layers (default {DEFAULT_DEPTH})")
+    p_prop.add_argument("--width", type=int, default=DEFAULT_WIDTH,
+                        help=f"units per layer (default {DEFAULT_WIDTH})")
+    p_prop.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
+                        help=f"inputs per weight draw (default {DEFAULT_SAMPLES})")
+    p_prop.add_argument("--trials", type=int, default=DEFAULT_TRIALS,
+                        help=f"independent weight draws averaged (default {DEFAULT_TRIALS})")
+    _add_common(p_prop)
+    p_prop.set_defaults(handler=_cmd_propagate)
+
+    p_cmp = sub.add_parser(
+        "compare",
+        help="train one model on one dataset for every initializer x activation",
+        description="Train the same model on the same data for every grid point "
+        f"(default: {', '.join(DEFAULT_INITIALIZERS)} x {', '.join(DEFAULT_ACTIVATIONS)}), "
+        "with gradient and activation statistics and one TensorBoard run folder per run. "
+        "Writes results.json, results.csv, report.md, report.html and PNGs.",
+        epilog="Examples:\n"
+        "  keras-init-lab compare\n"
+        "  keras-init-lab compare --quick\n"
+        "  keras-init-lab compare --initializer glorot_uniform he_normal --activation tanh relu "
+        "--depth 4 10\n"
+        "  keras-init-lab compare --dataset digits --batchnorm both --scaling none standardize\n"
+        "  keras-init-lab compare --dataset my_data.npz --residual both --out logs/mine",
+        formatter_class=raw)
+    p_cmp.add_argument("--dataset", default="spirals",
+                       help="spirals, xor, digits, mnist, fashion_mnist, cifar10 or a .npz file "
+                            "with x_train, y_train[, x_test, y_test] (default: spirals)")
+    p_cmp.add_argument("--model", default="auto", choices=("auto", "mlp", "cnn"),
+                       help="architecture (auto: CNN for images, else MLP)")
+    p_cmp.add_argument("--initializer", nargs="+", metavar="NAME",
+                       help="initializer names (default: the 4 of the course grid)")
+    p_cmp.add_argument("--activation", nargs="+", metavar="NAME",
+                       help="activation names (default: sigmoid tanh relu leaky_relu)")
+    p_cmp.add_argument("--depth", type=int, nargs="+", metavar="N",
+                       help="hidden-layer counts to compare (default 6; --quick 4)")
+    p_cmp.add_argument("--batchnorm", choices=("off", "on", "both"), default="off",
+                       help="BatchNorm before each activation (both: compare)")
+    p_cmp.add_argument("--residual", choices=("off", "on", "both"), default="off",
+                       help="residual connections (both: compare)")
+    p_cmp.add_argument("--scaling", nargs="+", default=["none"], metavar="NAME",
+                       help="input scalings: none, standardize, minmax (seed 004)")
+    p_cmp.add_argument("--width", type=int, help="units or filters per layer (default 32)")
+    p_cmp.add_argument("--epochs", type=int, help="epochs per run (default 30; --quick 8)")
+    p_cmp.add_argument("--batch-size", type=int, help="batch size")
+    p_cmp.add_argument("--learning-rate", type=float, help="SGD learning rate (default 0.05)")
+    p_cmp.add_argument("--target", type=float,
+                       help="validation accuracy that counts as learned (default 0.9)")
+    p_cmp.add_argument("--max-train-samples", type=int, metavar="N",
+                       help="use only the first N training samples")
+    p_cmp.add_argument("--quick", action="store_true",
+                       help="a small grid and few epochs (well under a minute)")
+    p_cmp.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_common(p_cmp)
+    p_cmp.set_defaults(handler=_cmd_compare)
+
+    p_demo = sub.add_parser(
+        "demo",
+        help="the whole course in one command: propagation + comparison + report",
+        description="Run the 50-layer variance experiment (seed 002) and a compact "
+        "initializer x activation comparison on the embedded spirals dataset, then write "
+        "report.md/report.html with plots and TensorBoard logs. About 2-3 minutes on 2 CPU "
+        "cores; --quick takes well under a minute.",
+        epilog="Examples:\n"
+        "  keras-init-lab demo\n"
+        "  keras-init-lab demo --quick --out logs/first-look\n"
+        "  keras-init-lab demo --seed 1",
+        formatter_class=raw)
+    p_demo.add_argument("--quick", action="store_true",
+                        help="fewer trials, a 2x2 grid and 8 epochs")
+    p_demo.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    _add_common(p_demo)
+    p_demo.set_defaults(handler=_cmd_demo)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``keras-init-lab`` argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="keras-init-lab",
         description="See and diagnose weight initialization and activation functions.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Examples:\n  keras-init-lab demo\n  keras-init-lab list\n",
+        epilog="Examples:\n  keras-init-lab demo\n  keras-init-lab propagate\n"
+        "  keras-init-lab compare --quick\n  keras-init-lab list\n",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -59,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p_list.set_defaults(handler=_cmd_list)
+    _add_experiment_commands(sub)
     return parser
 
 
@@ -66,7 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return int(args.handler(args) or EXIT_OK)
     except (UsageError, ValueError) as error:

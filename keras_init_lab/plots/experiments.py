@@ -16,8 +16,11 @@ import numpy as np
 
 from keras_init_lab.plots._common import new_figure, save_figure
 
-#: Colours of the verdicts, shared by every figure and by the HTML report.
+#: Colours of the propagation verdicts.
 VERDICT_COLOURS = {"vanishing": "#1f77b4", "stable": "#2ca02c", "exploding": "#d62728"}
+#: Colours of the comparison verdict kinds (``compare.verdict``), same palette logic:
+#: green learns, orange slow, blue stuck (the "vanishing" colour), red diverged.
+RUN_COLOURS = {"learns": "#2ca02c", "slow": "#ff7f0e", "stuck": "#1f77b4", "diverged": "#d62728"}
 
 
 def _as_float(values) -> np.ndarray:
@@ -124,6 +127,11 @@ def plot_loss_curves(runs: Sequence[dict], path: str | os.PathLike,
     rows, columns = _grid_shape(len(runs))
     figure = new_figure(3.3 * columns, 2.5 * rows + 0.4)
     axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
+    finite_losses = [v for run in runs for key in ("loss", "val_loss")
+                     for v in _as_float(run["history"].get(key) or []) if np.isfinite(v)]
+    # One loss scale for every panel so runs compare at a glance; capped so one diverging
+    # run does not flatten the others.
+    top = min(max(finite_losses, default=1.0) * 1.05, 3.0)
     for ax, run in zip(axes, runs):
         history = run["history"]
         epochs = np.arange(1, len(history["loss"]) + 1)
@@ -131,23 +139,25 @@ def plot_loss_curves(runs: Sequence[dict], path: str | os.PathLike,
         if history.get("val_loss"):
             ax.plot(epochs, _as_float(history["val_loss"]), color="#444444", lw=1, ls="--",
                     label="val loss")
-        ax.set_yscale("log")
+        ax.set_ylim(0, top)
         ax.tick_params(labelsize=7)
         acc = ax.twinx()
+        kind = run.get("verdict_kind")
         acc.plot(epochs, _as_float(history.get("val_accuracy") or history["accuracy"]),
-                 color=VERDICT_COLOURS.get(run.get("verdict_kind"), "#ff7f0e"), lw=2,
-                 label="val accuracy")
+                 color=RUN_COLOURS.get(kind, "#9467bd"), lw=2, label="val accuracy")
         if target_accuracy is not None:
             acc.axhline(target_accuracy, color="0.6", ls=":", lw=1)
         acc.set_ylim(0, 1.02)
         acc.tick_params(labelsize=7)
-        ax.set_title(run["label"], fontsize=8)
+        reached = run.get("epochs_to_target")
+        note = f"{kind}" + (f", epoch {reached}" if reached else "") if kind else ""
+        ax.set_title(f"{run['label']}\n{note}", fontsize=8)
         ax.set_xlabel("epoch", fontsize=7)
     for ax in axes[len(runs):]:
         ax.set_visible(False)
-    figure.suptitle("Loss (grey, log scale, left axis) and validation accuracy (colour by "
-                    "verdict: green learns, blue vanishing/slow, red diverges; right axis)",
-                    fontsize=9)
+    figure.suptitle("Loss (grey, left axis; solid train, dashed validation) and validation "
+                    "accuracy (right axis; green learns, orange slow, blue stuck, red "
+                    "diverged; dotted: target)", fontsize=9)
     return save_figure(figure, path)
 
 
@@ -189,7 +199,11 @@ def plot_gradient_heatmap(runs: Sequence[dict], path: str | os.PathLike) -> Path
 
 
 def plot_unit_fractions(runs: Sequence[dict], path: str | os.PathLike) -> Path:
-    """Bars of dead and saturated unit fractions per run, at the start and end of training.
+    """Bars of dead-unit and saturated-output fractions per run, at the start and end of training.
+
+    Dead: share of ReLU-family units that output <= 0 on every probe sample; saturated: share
+    of tanh/sigmoid output values in the flat tails (``ActivationStats`` definitions, averaged
+    over hidden layers). "n/a" marks activations a statistic does not apply to.
 
     Args:
         runs: ``compare`` result dicts with ``dead_fraction_start/end`` and
@@ -205,8 +219,9 @@ def plot_unit_fractions(runs: Sequence[dict], path: str | os.PathLike) -> Path:
     axes = figure.subplots(1, 2, sharey=True)
     for ax, stat, title, colour in ((axes[0], "dead_fraction", "dead units (ReLU family: "
                                      "0 on every probe sample)", "#7f7f7f"),
-                                    (axes[1], "saturated_fraction", "saturated units "
-                                     "(tanh/sigmoid in their flat tails)", "#9467bd")):
+                                    (axes[1], "saturated_fraction", "saturated outputs "
+                                     "(share of tanh/sigmoid values in the flat tails)",
+                                     "#9467bd")):
         start = _as_float([run.get(f"{stat}_start") for run in runs])
         end = _as_float([run.get(f"{stat}_end") for run in runs])
         ax.barh(y - 0.2, np.nan_to_num(start), height=0.4, color=colour, alpha=0.45,
@@ -216,7 +231,7 @@ def plot_unit_fractions(runs: Sequence[dict], path: str | os.PathLike) -> Path:
             ax.text(0.01, y[i], "n/a", va="center", fontsize=7, color="0.5")
         ax.set_xlim(0, 1)
         ax.set_title(title, fontsize=9)
-        ax.set_xlabel("fraction of hidden units")
+        ax.set_xlabel("fraction (mean over hidden layers)")
         ax.grid(True, axis="x", alpha=0.3)
     axes[0].set_yticks(y, labels, fontsize=7)
     axes[0].invert_yaxis()

@@ -1,0 +1,265 @@
+"""Markdown and self-contained HTML report assembled from experiment results.
+
+The report reads only plain results (``PropagationResult``, ``CompareResult`` or their JSON
+dicts) and the PNGs already written next to it; it never touches a model. ``report.md`` links
+the PNGs by relative path; ``report.html`` embeds them as base64 ``data:`` URIs, so the one
+file can be mailed or uploaded on its own.
+
+Example:
+    >>> paths = write_report("logs/run1", propagation=prop, comparison=comp)   # doctest: +SKIP
+    >>> sorted(paths)                                                           # doctest: +SKIP
+    ['html', 'md']
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+#: Seed 002's summary table ("Resumen"): what the course expects of each pairing.
+COURSE_EXPECTATIONS = (
+    ("glorot_uniform", "tanh", "ideal", "stable, balanced values"),
+    ("he_normal", "relu", "ideal", "good variance, few dead units"),
+    ("glorot_uniform", "relu", "risky", "risk of dead units (variance too low)"),
+    ("he_normal", "tanh", "risky", "can make gradients explode"),
+)
+
+
+def _fmt(value: Any, percent: bool = False) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return "inf" if value > 0 else "nan"
+        return f"{100 * value:.0f}%" if percent else f"{value:.3g}"
+    return str(value)
+
+
+def _as_dict(result) -> dict | None:
+    if result is None:
+        return None
+    if isinstance(result, dict):
+        return result
+    if hasattr(result, "to_json"):
+        return result.to_json()
+    return {"config": result.config, "runs": result.runs}
+
+
+def _propagation_rows(prop: dict) -> tuple[list[str], list[list[str]]]:
+    depth = prop["config"]["depth"]
+    header = ["setting", "verdict", "fwd var layer 1", f"fwd var layer {depth}",
+              f"bwd var layer {depth}", "bwd var layer 1", "per-layer ratio measured",
+              "predicted", "why"]
+    rows = []
+    for s in prop["settings"]:
+        fwd, bwd = s["forward_variance"], s["backward_variance"]
+        rows.append([s["label"], s["verdict"], _fmt(fwd[0]), _fmt(fwd[-1]), _fmt(bwd[-1]),
+                     _fmt(bwd[0]), _fmt(s.get("measured_ratio")), _fmt(s.get("predicted_ratio")),
+                     s["reason"]])
+    return header, rows
+
+
+def _compare_rows(comp: dict) -> tuple[list[str], list[list[str]]]:
+    header = ["#", "run", "val accuracy", "val loss", "epochs to target",
+              "grad norm first/last layer (start)", "dead (end)", "saturated (end)", "verdict"]
+    rows = []
+    for r in comp["runs"]:
+        rows.append([str(r["run"]), r["label"], _fmt(r.get("final_accuracy"), True),
+                     _fmt(r.get("final_loss")),
+                     "never" if r.get("epochs_to_target") is None else str(r["epochs_to_target"]),
+                     _fmt(r.get("grad_ratio_start")), _fmt(r.get("dead_fraction_end"), True),
+                     _fmt(r.get("saturated_fraction_end"), True), r["verdict"]])
+    return header, rows
+
+
+def _expectation_rows(comp: dict) -> tuple[list[str], list[list[str]]]:
+    header = ["pairing", "course (seed 002)", "expected", "measured here"]
+    rows = []
+    for init, act, grade, expected in COURSE_EXPECTATIONS:
+        matches = [r for r in comp["runs"] if r["initializer"] == init and r["activation"] == act]
+        for r in matches:
+            rows.append([r["label"], grade, expected, r["verdict"]])
+    return header, rows
+
+
+def _takeaways(comp: dict) -> list[str]:
+    runs = comp["runs"]
+    lines = []
+    learned = sorted((r for r in runs if r.get("epochs_to_target") is not None),
+                     key=lambda r: (r["epochs_to_target"], -(r.get("final_accuracy") or 0)))
+    if learned:
+        best = learned[0]
+        lines.append(f"Fastest to {comp['config']['target_accuracy']:.0%}: **{best['label']}** "
+                     f"(epoch {best['epochs_to_target']}, final "
+                     f"{_fmt(best.get('final_accuracy'), True)}).")
+    for kind, text in (("stuck", "Did not learn"), ("diverged", "Diverged"),
+                       ("slow", "Learned slowly")):
+        names = [r["label"] for r in runs if r.get("verdict_kind") == kind]
+        if names:
+            lines.append(f"{text} ({len(names)}/{len(runs)}): {', '.join(names)}.")
+    symmetric = [r["label"] for r in runs if r.get("symmetric_start")]
+    if symmetric:
+        lines.append("Zero/constant starts (" + ", ".join(symmetric) + ") stay at chance: "
+                     "identical units get identical gradients, so symmetry never breaks.")
+    return lines
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    def clean(cell: str) -> str:
+        return str(cell).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(clean(h) for h in header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(clean(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _html_table(header: list[str], rows: list[list[str]], verdict_column: int | None = None) -> str:
+    out = ["<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+           + "</tr></thead><tbody>"]
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            css = ""
+            if i == verdict_column:
+                word = str(cell).split(":")[0].strip().replace(" ", "-")
+                css = f' class="v-{html.escape(word)}"'
+            cells.append(f"<td{css}>{html.escape(str(cell))}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def _image_data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f3f3f3} img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
+code,pre{background:#f6f8fa;padding:2px 4px;border-radius:3px}
+.v-learns,.v-stable{background:#e6f4e6} .v-does-not-learn,.v-vanishing{background:#e8f0fb}
+.v-diverged,.v-exploding{background:#fbe9e9} .v-learns-slowly{background:#fff6e0}
+.note{color:#555;font-size:13px}
+"""
+
+
+def write_report(
+    out_dir: str | os.PathLike,
+    propagation=None,
+    comparison=None,
+    title: str = "keras-init-lab report",
+    command: str | None = None,
+) -> dict[str, Path]:
+    """Write ``report.md`` and ``report.html`` into ``out_dir`` from the given results.
+
+    Expects the experiments' PNGs (``propagation.png``; ``loss_curves.png``,
+    ``gradient_flow.png``, ``unit_fractions.png``) in ``out_dir``; a missing PNG is skipped
+    with a note rather than failing the report.
+
+    Example:
+        >>> write_report("logs/run1", propagation=result)                  # doctest: +SKIP
+
+    Args:
+        out_dir: folder holding the PNGs; the reports are written there.
+        propagation: a ``PropagationResult`` or its JSON dict, or ``None``.
+        comparison: a ``CompareResult`` or its JSON dict (``{"config", "runs"}``), or ``None``.
+        title: the report's heading.
+        command: the command line that produced the results, quoted in the report.
+
+    Returns:
+        ``{"md": path, "html": path}``.
+
+    Raises:
+        ValueError: if both results are ``None``.
+    """
+    if propagation is None and comparison is None:
+        raise ValueError("write_report needs at least one result: pass propagation=... "
+                         "and/or comparison=....")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    prop, comp = _as_dict(propagation), _as_dict(comparison)
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    md: list[str] = [f"# {title}", "", f"Generated {stamp}."]
+    body: list[str] = [f"<h1>{html.escape(title)}</h1>", f"<p class=note>Generated {stamp}.</p>"]
+    if command:
+        md += ["", f"Command: `{command}`"]
+        body.append(f"<p>Command: <code>{html.escape(command)}</code></p>")
+
+    def image(name: str, caption: str) -> None:
+        path = out / name
+        if path.is_file():
+            md.extend(["", f"![{caption}]({name})"])
+            body.append(f'<figure><img alt="{html.escape(caption)}" src="{_image_data_uri(path)}">'
+                        f"<figcaption class=note>{html.escape(caption)}</figcaption></figure>")
+        else:
+            md.extend(["", f"*({name} was not produced.)*"])
+            body.append(f"<p class=note>({html.escape(name)} was not produced.)</p>")
+
+    if prop is not None:
+        cfg = prop["config"]
+        intro = (f"A plain network of {cfg['depth']} layers x {cfg['width']} units, input "
+                 f"x ~ N(0, 1)^{cfg['input_dim']}, biases 0, least-squares loss to the target "
+                 f"0 (seed 002, Prince UDL fig. 7.7). Forward: {cfg['forward_quantity']}; "
+                 f"backward: {cfg['backward_quantity']}; {cfg['average']}. Prediction: "
+                 f"{cfg['prediction']}. Verdict: the variance changes by less than "
+                 f"x{cfg['stable_factor']:g} end to end = stable; float32 overflow (inf) and "
+                 f"underflow (exact 0) are reported as such.")
+        header, rows = _propagation_rows(prop)
+        md += ["", "## 1. Variance through depth", "", intro, "", _md_table(header, rows)]
+        body += ["<h2>1. Variance through depth</h2>", f"<p>{html.escape(intro)}</p>",
+                 _html_table(header, rows, verdict_column=1)]
+        image("propagation.png", "Forward and backward variance per layer (solid: measured, "
+                                 "dotted: predicted)")
+    if comp is not None:
+        cfg = comp["config"]
+        intro = (f"Same model and data for every run (seed 000): {cfg['model'].upper()} with "
+                 f"width {cfg['width']} on {cfg['dataset_description']} "
+                 f"({cfg['n_train']} train / {cfg['n_test']} validation samples, chance "
+                 f"{cfg['chance_accuracy']:.0%}); {cfg['optimizer']}, {cfg['epochs']} epochs, "
+                 f"batch {cfg['batch_size']}, seed {cfg['seed']}. Target accuracy "
+                 f"{cfg['target_accuracy']:.0%}. Gradient norms come from GradientStats at "
+                 f"the first step, dead/saturated fractions from ActivationStats on a fixed "
+                 f"probe batch.")
+        number = 2 if prop is not None else 1
+        header, rows = _compare_rows(comp)
+        md += ["", f"## {number}. Initializer x activation", "", intro, "",
+               _md_table(header, rows)]
+        body += [f"<h2>{number}. Initializer x activation</h2>", f"<p>{html.escape(intro)}</p>",
+                 _html_table(header, rows, verdict_column=8)]
+        takeaways = _takeaways(comp)
+        if takeaways:
+            md += ["", "**Takeaways**", ""] + [f"- {line}" for line in takeaways]
+            body.append("<p><b>Takeaways</b></p><ul>" + "".join(
+                f"<li>{html.escape(line).replace('**', '')}</li>" for line in takeaways) + "</ul>")
+        header, rows = _expectation_rows(comp)
+        if rows:
+            md += ["", "**The course's summary table (seed 002) next to what was measured**", "",
+                   _md_table(header, rows)]
+            body += ["<p><b>The course's summary table (seed 002) next to what was measured</b>"
+                     "</p>", _html_table(header, rows, verdict_column=3)]
+        image("loss_curves.png", "Loss and validation accuracy per run")
+        image("gradient_flow.png", "log10 gradient norm per layer at the first step")
+        image("unit_fractions.png", "Dead and saturated unit fractions, start vs end")
+        logdir = out / "tensorboard"
+        if logdir.is_dir():
+            md += ["", f"TensorBoard: `tensorboard --logdir {logdir}`"]
+            body.append(f"<p>TensorBoard: <code>tensorboard --logdir "
+                        f"{html.escape(str(logdir))}</code></p>")
+    paths = {"md": out / "report.md", "html": out / "report.html"}
+    paths["md"].write_text("\n".join(md) + "\n")
+    paths["html"].write_text(
+        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+        + "\n".join(body) + "\n</body></html>\n")
+    return paths
