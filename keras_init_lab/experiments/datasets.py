@@ -274,6 +274,12 @@ def load_npz(path: str | os.PathLike, seed: int = 0) -> Dataset:
     if not path.is_file():
         raise ValueError(f"Dataset file {str(path)!r} does not exist. Pass an existing .npz file "
                          f"or a dataset name ({', '.join(EMBEDDED_DATASETS + KERAS_DATASETS)}).")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive (numpy.savez)
+        raise ValueError(f"{str(path)!r} is not a readable .npz file (not a zip archive, "
+                         f"starts with {magic!r}). Write it with numpy.savez(path, "
+                         f"x_train=..., y_train=...).")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}

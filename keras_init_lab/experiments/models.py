@@ -7,9 +7,9 @@ only knows Keras's own strings (see ANCHORS.md). Every weight layer, output incl
 same initializer, so "initialized with zeros" means all kernels are zero. Biases start at 0.
 
 A hidden block is ``Dense/Conv -> [BatchNorm] -> activation -> [Dropout]``; with
-``residual=True`` every block whose input has the block's output shape adds its input back
-(``h_{k+1} = h_k + block(h_k)``, He et al. 2016), so gradients have a path that skips the
-block. With BatchNorm the Dense/Conv layer has no bias (BatchNorm's beta replaces it), and
+``residual=True`` every block after the first whose input has the block's output shape
+adds its input back (``h_{k+1} = h_k + block(h_k)``, He et al. 2016), so gradients have a
+path that skips the block. With BatchNorm the Dense/Conv layer has no bias (BatchNorm's beta replaces it), and
 normalisation comes before the activation, as in seed 004 and Ioffe & Szegedy (2015).
 The output layer is linear (logits); train with ``from_logits=True``.
 
@@ -75,7 +75,7 @@ def _block(keras, h, layer, index, activation, batchnorm, dropout, residual):
         z = keras.layers.Activation(activation, name=f"activation_{index}")(z)
     if dropout > 0:
         z = keras.layers.Dropout(dropout, name=f"dropout_{index}")(z)
-    if residual and tuple(h.shape[1:]) == tuple(z.shape[1:]):
+    if residual and index > 1 and tuple(h.shape[1:]) == tuple(z.shape[1:]):
         z = keras.layers.Add(name=f"residual_{index}")([h, z])
     return z
 
@@ -169,7 +169,7 @@ def build_cnn(
         initializer: initializer name for every kernel.
         activation: activation name or callable for every convolution.
         batchnorm: BatchNormalization before each activation.
-        residual: skip connections around convolutions whose input and output shapes match.
+        residual: skip connections around convolutions 2+ whose input and output shapes match.
         dropout: dropout rate after each activation.
         kernel_size: square kernel side, >= 1.
         name: model name (default ``cnn_<initializer>_<activation>``).

@@ -1,0 +1,161 @@
+"""Tests for experiments.propagation and plots.plot_propagation.
+
+What they show: seed 002's defaults give its qualitative result (0.02 stable over 50 layers,
+0.001 and 0.01 vanishing, 0.1 and 1 exploding); the measured per-layer ratio matches the ReLU
+prediction D sigma^2 / 2 (and the numerical mean-field prediction for tanh and leaky ReLU);
+the quadrature agrees with scipy's adaptive integration; float32 overflow and underflow are
+reported, not raised, and the JSON stays strict; seeds reproduce; bad inputs are named.
+"""
+
+import json
+import math
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from scipy import integrate, stats  # noqa: E402
+
+from keras_init_lab import activations  # noqa: E402
+from keras_init_lab.experiments import propagate  # noqa: E402
+from keras_init_lab.experiments import propagation as prop  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def seed_002(tmp_path_factory):
+    out = tmp_path_factory.mktemp("propagation")
+    return propagate(seed=0, out_dir=out), out
+
+
+def _by_sigma(result):
+    return {row["sigma2"]: row for row in result.settings}
+
+
+def test_defaults_are_seed_002s_setup(seed_002):
+    result, _ = seed_002
+    assert result.config["depth"] == 50 and result.config["width"] == 100
+    assert sorted(_by_sigma(result)) == [0.001, 0.01, 0.02, 0.1, 1.0]
+    assert {row["activation"] for row in result.settings} == {"relu"}
+    assert all(len(row["forward_variance"]) == 50 for row in result.settings)
+
+
+def test_defaults_reproduce_the_seed_qualitatively(seed_002):
+    rows = _by_sigma(seed_002[0])
+    assert rows[0.02]["verdict"] == "stable"
+    assert rows[0.02]["forward_verdict"] == rows[0.02]["backward_verdict"] == "stable"
+    assert rows[0.001]["verdict"] == rows[0.01]["verdict"] == "vanishing"
+    assert rows[0.1]["verdict"] == rows[1.0]["verdict"] == "exploding"
+    # He's 0.02 keeps the forward variance near its first-layer value D * sigma^2 = 2.
+    forward = np.array(rows[0.02]["forward_variance"])
+    assert np.all((forward > 2 / 10) & (forward < 2 * 10))
+    # 0.01 loses half per layer: 0.5 ** 49 ~ 1.8e-15 over the depth.
+    assert rows[0.01]["forward_variance"][-1] / rows[0.01]["forward_variance"][0] < 1e-12
+
+
+def test_relu_prediction_matches_the_measured_per_layer_ratio(seed_002):
+    for sigma2, row in _by_sigma(seed_002[0]).items():
+        closed_form = 100 * sigma2 / 2  # seed 002: sigma_f'^2 = D_h sigma^2 sigma_f^2 / 2
+        assert row["predicted_ratio"] == pytest.approx(closed_form, rel=1e-4)
+        assert row["measured_ratio"] == pytest.approx(closed_form, rel=0.03), sigma2
+
+
+def test_predicted_curve_is_the_closed_form(seed_002):
+    row = _by_sigma(seed_002[0])[0.1]
+    expected = 100 * 0.1 * (100 * 0.1 / 2) ** np.arange(50)
+    np.testing.assert_allclose(row["predicted_forward_variance"], expected, rtol=1e-3)
+    # Forward of the stable setting: measured within 2x of the prediction at every layer.
+    stable = _by_sigma(seed_002[0])[0.02]
+    ratio = np.array(stable["forward_variance"]) / np.array(stable["predicted_forward_variance"])
+    assert np.all((ratio > 0.5) & (ratio < 2.0))
+
+
+def test_float32_overflow_and_underflow_are_reported_not_raised(seed_002):
+    result, out = seed_002
+    rows = _by_sigma(result)
+    huge = rows[1.0]
+    # The values pass float32's 3.4e38 when the variance 100 * 50 ** k nears 1e77: layer ~45.
+    assert huge["forward_overflow_layer"] is not None and 20 < huge["forward_overflow_layer"] <= 50
+    assert math.isinf(huge["forward_variance"][-1])
+    assert "overflow" in huge["reason"]
+    tiny = rows[0.001]
+    assert tiny["backward_underflow_layer"] is not None
+    assert tiny["backward_variance"][0] == 0.0
+    assert "underflow" in tiny["reason"]
+    # The JSON is strict (no NaN/Infinity tokens); non-finite values are null.
+    text = (out / "propagation.json").read_text()
+    data = json.loads(text, parse_constant=lambda token: pytest.fail(f"non-JSON {token}"))
+    stored = {row["sigma2"]: row for row in data["settings"]}
+    assert stored[1.0]["forward_variance"][-1] is None
+    assert set(stored[0.02]) >= {"label", "sigma2", "initializer", "activation",
+                                 "forward_variance", "backward_variance", "verdict"}
+
+
+def test_png_is_written(seed_002):
+    png = seed_002[1] / "propagation.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_size > 20_000
+
+
+def test_quadrature_matches_scipy_integration():
+    """Fast path (fixed trapezoid grid) against the slow obvious one (adaptive quad)."""
+    for name in ("tanh", "sigmoid", "gelu", "elu"):
+        function = activations.get(name)
+        value, _ = prop._activation_numpy(function)
+        for variance in (0.1, 1.0, 7.0):
+            fast = prop.gaussian_expectation(lambda z: value(z) ** 2, variance)
+            slow, _ = integrate.quad(
+                lambda z: float(value(np.array([z]))[0]) ** 2
+                * stats.norm.pdf(z, scale=math.sqrt(variance)), -np.inf, np.inf)
+            assert fast == pytest.approx(slow, rel=1e-5), (name, variance)
+    relu_value, relu_slope = prop._activation_numpy(activations.get("relu"))
+    assert prop.gaussian_expectation(lambda z: relu_value(z) ** 2, 3.0) == pytest.approx(1.5, rel=1e-5)
+    assert prop.gaussian_expectation(lambda z: relu_slope(z) ** 2, 3.0) == pytest.approx(0.5, abs=1e-3)
+
+
+def test_other_activations_and_initializer_names():
+    result = propagate(initializers=["he_normal", "glorot_uniform"],
+                       activations=["tanh", "leaky_relu"], depth=20, n_trials=4, seed=1)
+    rows = {(row["initializer"], row["activation"]): row for row in result.settings}
+    assert len(rows) == 4
+    for row in rows.values():
+        assert row["sigma2"] is None
+        assert row["measured_ratio"] == pytest.approx(row["predicted_ratio"], rel=0.05), row["label"]
+    # leaky ReLU with slope 0.01 (the package's): E[a(z)^2] = (1 + 0.01^2) / 2 * sigma^2.
+    leaky = rows[("glorot_uniform", "leaky_relu")]
+    assert leaky["predicted_ratio"] == pytest.approx(100 * (1 / 100) * (1 + 1e-4) / 2, rel=1e-3)
+    # Glorot halves ReLU-family variance per layer; He keeps it.
+    assert leaky["measured_ratio"] == pytest.approx(0.5, rel=0.05)
+    assert rows[("he_normal", "leaky_relu")]["measured_ratio"] == pytest.approx(1.0, rel=0.05)
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers():
+    a = propagate(sigma2=[0.02], depth=8, n_trials=2, n_samples=32, seed=5)
+    b = propagate(sigma2=[0.02], depth=8, n_trials=2, n_samples=32, seed=5)
+    c = propagate(sigma2=[0.02], depth=8, n_trials=2, n_samples=32, seed=6)
+    assert a.settings[0]["forward_variance"] == b.settings[0]["forward_variance"]
+    assert a.settings[0]["forward_variance"] != c.settings[0]["forward_variance"]
+    d = propagate(initializers=["he_normal"], depth=5, n_trials=2, n_samples=16, seed=5)
+    e = propagate(initializers=["he_normal"], depth=5, n_trials=2, n_samples=16, seed=5)
+    assert d.settings[0]["backward_variance"] == e.settings[0]["backward_variance"]
+
+
+def test_zero_weights_are_exactly_zero_not_an_error():
+    row = propagate(initializers=["zeros"], depth=5, n_trials=1, n_samples=8).settings[0]
+    assert row["forward_underflow_layer"] == 1
+    assert row["verdict"] == "vanishing"
+    assert row["forward_variance"] == [0.0] * 5
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    (dict(depth=0), "depth=0"),
+    (dict(width=-3), "width=-3"),
+    (dict(sigma2=[-0.1]), "sigma2=-0.1"),
+    (dict(sigma2=[float("nan")]), "sigma2=nan"),
+    (dict(n_samples=1), "n_samples"),
+    (dict(activations=["relux"]), "relu"),
+    (dict(initializers=["he_nromal"]), "he_normal"),
+])
+def test_bad_arguments_are_named(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment.replace("(", r"\(")):
+        propagate(**kwargs)
