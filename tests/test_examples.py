@@ -145,3 +145,38 @@ def test_06_init_activation_pairings(capsys):
     assert xr["test_accuracy"] < kr["test_accuracy"]
     assert xr["dead_after_training"] > kr["dead_after_training"]
     assert xt["dead_after_training"] is None and xt["tanh_saturated"] is not None
+
+
+def test_07_fit_with_tensorboard(capsys, tmp_path):
+    module = load("07_fit_with_tensorboard")
+    log_dir = tmp_path / "07_fit"
+    result = module.main(log_dir=log_dir)
+    printed = capsys.readouterr().out.replace(str(log_dir), "logs/07_fit")
+    assert_output_matches(printed, expected_output(module), abs_tol=0.05,
+                          loose_lines=("gradient norm", "scalar tags", "dead ReLU"))
+    assert result["findings"] == 0
+    assert result["steps"] == 115 and result["accuracy"] > 0.9
+    assert result["gradient_steps"] == list(range(0, 115, 10))
+    assert result["activation_epochs"] == [0, 1, 2, 3, 4, 5]
+    runs = result["runs"]
+    assert set(runs) == {"activations", "train", "validation"}
+    # Gradient histograms from GradientStats, weight histograms from Keras, activation scalars.
+    train_histograms = " ".join(runs["train"]["histograms"])
+    assert "gradient_log10_abs" in train_histograms
+    assert any("dead_fraction" in tag for tag in runs["activations"]["scalars"])
+    assert all(path.exists() and path.stat().st_size > 10_000 for path in result["figures"])
+
+
+def test_08_remedies_scaling_batchnorm_residual(capsys):
+    module = load("08_remedies_scaling_batchnorm_residual")
+    result, printed = run(module, capsys)
+    assert_output_matches(printed, expected_output(module), abs_tol=0.05,
+                          loose_lines=("raw", "plain", "BatchNorm", "residual"))
+    raw, scaled = result["scaling"]["raw"], result["scaling"]["standardized"]
+    assert raw["saturated"] > 0.9 and scaled["saturated"] < 0.05
+    assert scaled["accuracy"] > 0.9 and scaled["accuracy"] > raw["accuracy"] + 0.15
+    plain, bn, residual = (result["remedies"][k] for k in ("plain", "batchnorm", "residual"))
+    assert plain["gradient_ratio"] < 1e-9 and plain["first_update_ratio"] < 1e-10
+    for remedy in (bn, residual):
+        assert remedy["gradient_ratio"] > 1e-2
+        assert 1e-4 < remedy["first_update_ratio"] < 1e-1
