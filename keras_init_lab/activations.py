@@ -412,8 +412,9 @@ def gelu_tanh(x):
         ("Aproximacion eficiente").
     """
     x = ops.convert_to_tensor(x)
-    square = ops.minimum(x * x, _GELU_TANH_SQUARE_CAP)
-    inner = _SQRT_2_OVER_PI * x * (1.0 + _GELU_CUBIC * square)
+    square = ops.minimum(ops.square(x), _GELU_TANH_SQUARE_CAP)
+    # sqrt(2/pi) (x + 0.044715 x^3) with the constants folded: one multiply less per element.
+    inner = x * (_SQRT_2_OVER_PI + (_SQRT_2_OVER_PI * _GELU_CUBIC) * square)
     return 0.5 * x * (1.0 + ops.tanh(inner))
 
 
@@ -634,8 +635,8 @@ def _gelu_derivative(x):
 def _gelu_tanh_derivative(x):
     """``f'(x) = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)``."""
     x = ops.convert_to_tensor(x)
-    square = ops.minimum(x * x, _GELU_TANH_SQUARE_CAP)
-    t = ops.tanh(_SQRT_2_OVER_PI * x * (1.0 + _GELU_CUBIC * square))
+    square = ops.minimum(ops.square(x), _GELU_TANH_SQUARE_CAP)
+    t = ops.tanh(x * (_SQRT_2_OVER_PI + (_SQRT_2_OVER_PI * _GELU_CUBIC) * square))
     # Beyond the cap (|x| > 10) 1 - t^2 is exactly 0, so the capped square in the second term
     # changes nothing there and keeps it finite in float16.
     inner_slope = _SQRT_2_OVER_PI * (1.0 + (3.0 * _GELU_CUBIC) * square)

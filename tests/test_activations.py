@@ -514,7 +514,14 @@ print("RESULT" + json.dumps(acts))
 """
 
 
-def test_keras_model_round_trip_in_fresh_process(tmp_path):
+@pytest.fixture(scope="module", autouse=True)
+def fresh_process(tmp_path_factory):
+    """Save a model using every activation and start loading it in a fresh Python process.
+
+    Started when the module starts (autouse), so the subprocess's TensorFlow import overlaps
+    the other tests; ``test_keras_model_round_trip_in_fresh_process`` waits for it.
+    """
+    tmp_path = tmp_path_factory.mktemp("round_trip")
     inputs = keras.Input((6, 6, 2))
     h = keras.layers.Conv2D(3, 3, activation=activations.gelu_tanh, name="conv")(inputs)
     h = keras.layers.Flatten()(h)
@@ -532,21 +539,30 @@ def test_keras_model_round_trip_in_fresh_process(tmp_path):
     model.save(model_path)
     np.savez(data_path, x=x, y=model.predict(x, verbose=0))
 
+    # The child imports the same keras_init_lab as this process (not another installed copy).
     package_root = str(Path(keras_init_lab.__file__).resolve().parent.parent)
     env = dict(os.environ, PYTHONPATH=package_root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    result = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-c", SUBPROCESS_CHECK, str(model_path), str(data_path)],
-        capture_output=True, text=True, env=env, timeout=300,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT"))
+    yield process
+    if process.poll() is None:
+        process.kill()
+        process.communicate()
+
+
+def test_keras_model_round_trip_in_fresh_process(fresh_process):
+    stdout, stderr = fresh_process.communicate(timeout=300)
+    assert fresh_process.returncode == 0, stderr[-3000:]
+    line = next(x for x in stdout.splitlines() if x.startswith("RESULT"))
     acts = json.loads(line[len("RESULT"):])
     assert acts["conv"] == ["keras_init_lab.activations", "gelu_tanh"]
     assert acts["dense_leaky"] == ["keras_init_lab.activations", "leaky_relu"]
     assert acts["act_step"] == ["keras_init_lab.activations", "step"]
     assert acts["dense_string"] == ["keras_init_lab.activations", "gelu_tanh"]
     assert acts["slope"] == ["keras_init_lab.activations", "LeakyReLUActivation(negative_slope=0.2)"]
-    for name in ("sigmoid", "relu", "gelu", "swish", "softmax"):
+    for name in ("linear", "sigmoid", "tanh", "relu", "elu", "selu", "gelu", "swish", "softmax"):
         assert acts[f"dense_{name}"] == ["keras_init_lab.activations", name]
     assert acts["prelu_alpha"] == pytest.approx(0.01)
     assert acts["string_ok"] is True
