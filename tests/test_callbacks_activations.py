@@ -276,6 +276,19 @@ def test_same_name_different_function_is_not_relu():
     assert math.isnan(record["dead_fraction"][0])
 
 
+def test_mixed_precision_layers_are_measured_in_float32():
+    inputs = keras.Input((12,))
+    layer = keras.layers.Dense(16, activation="tanh", dtype="mixed_float16")
+    model = keras.Model(inputs, layer(inputs))
+    x = _gaussian(128, 12)
+    record = activation_statistics(model, x)
+    z = x @ layer.kernel.numpy().astype(np.float64) + layer.bias.numpy()
+    expected = _np_stats(z, np.tanh(z), "tanh")
+    for stat in ("pre_mean", "pre_std", "mean", "std"):
+        # float16 has a 2**-11 ~ 5e-4 relative rounding step.
+        np.testing.assert_allclose(record[stat][0], expected[stat], rtol=5e-3, atol=2e-3)
+
+
 def test_model_without_nonlinearity_is_an_error():
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
