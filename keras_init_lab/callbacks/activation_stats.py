@@ -32,11 +32,12 @@ Design (decision 4 of ``DESIGN.md``):
 
 Why "dead" counts units but "saturated" counts values: a healthy ReLU outputs zero for about
 half of its inputs, so a per-value measure would read ~0.5 for a perfectly fine layer; a unit
-is dead only when it is zero (non-positive) for *every* probe sample, which is the unit that
-receives no gradient at all. Saturation, in contrast, is a property of one input: a tanh unit
-saturated on 90% of the samples passes almost no gradient for 90% of the batch, and the
-fraction of saturated values is the share of the batch whose gradient is choked
-(Glorot & Bengio 2010, section 3, follow exactly this per-value picture of saturation).
+is dead only when it is non-positive for *every* probe sample, i.e. (for a plain ReLU) it
+gets no gradient from any of them. Saturation, in contrast, is a property of one input: a
+tanh unit saturated on 90% of the samples passes almost no gradient for 90% of the batch,
+and the fraction of saturated values is the share of the values whose gradient is choked.
+Glorot & Bengio (2010, section 3) look at saturation the same way, through the distribution
+of activation values per layer (percentiles and histograms of tanh/softsign outputs).
 
 Example:
     >>> probe = x_train[:256]
@@ -104,8 +105,9 @@ HISTOGRAM_BUCKETS = 30
 HISTOGRAM_MAX_VALUES = 2**18
 
 #: Run (subfolder of ``log_dir``) that receives this callback's events. Its own run, not
-#: ``train``: TensorBoard's custom-scalars plugin reads one layout per run (the first), so
-#: sharing ``train`` with GradientStats would hide one of the two layouts.
+#: ``train``: TensorBoard's custom-scalars plugin reads a single layout event per run
+#: (``layout_impl`` in ``custom_scalars_plugin.py``, ``downsample=1``) and merges across
+#: runs, so sharing ``train`` with GradientStats would hide one of the two layouts.
 TENSORBOARD_RUN = "activations"
 
 #: Families whose output range is bounded get fixed histogram edges (comparable across
