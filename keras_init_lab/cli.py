@@ -133,7 +133,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     _check_names(args.initializer, args.activation)
     out = _output_dir(args.out, "compare")
     result = compare(**_compare_kwargs(args), preset="quick" if args.quick else "full",
-                     seed=args.seed, out_dir=out, verbose=0 if args.quiet else 1)
+                     seed=args.seed, out_dir=out, verbose=2 if args.no_progress_bar else 1)
     paths = write_report(out, comparison=result, command=_command_line(args))
     print()
     print(result.format_table())
@@ -153,7 +153,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(propagation.format_table())
     print("\n== 2/2 Initializer x activation, same model and data (seed 000) ==", flush=True)
     comparison = compare(preset="quick" if args.quick else "demo", seed=args.seed,
-                         out_dir=out, verbose=0 if args.quiet else 1)
+                         out_dir=out, verbose=2 if args.no_progress_bar else 1)
     paths = write_report(out, propagation=propagation, comparison=comparison,
                          command=_command_line(args))
     print()
@@ -261,7 +261,8 @@ def _add_experiment_commands(sub) -> None:
                        help="use only the first N training samples")
     p_cmp.add_argument("--quick", action="store_true",
                        help="a small grid and few epochs (well under a minute)")
-    p_cmp.add_argument("--quiet", action="store_true", help="no progress output")
+    p_cmp.add_argument("--no-progress-bar", action="store_true",
+                       help="one line per epoch instead of Keras's progress bar")
     _add_common(p_cmp)
     p_cmp.set_defaults(handler=_cmd_compare)
 
@@ -279,7 +280,8 @@ def _add_experiment_commands(sub) -> None:
         formatter_class=raw)
     p_demo.add_argument("--quick", action="store_true",
                         help="fewer trials, a 2x2 grid and 8 epochs")
-    p_demo.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    p_demo.add_argument("--no-progress-bar", action="store_true",
+                        help="one line per epoch instead of Keras's progress bar")
     _add_common(p_demo)
     p_demo.set_defaults(handler=_cmd_demo)
 

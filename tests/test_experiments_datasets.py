@@ -65,7 +65,7 @@ def _write(tmp_path, **arrays):
     return path
 
 
-@pytest.mark.parametrize("arrays, fragment", [
+BAD_FILES = [
     (dict(x_train=np.zeros((4, 2))), r"lacks the key\(s\) \['y_train'\]"),
     (dict(x_train=np.zeros((4, 2)), y_train=np.zeros(3, int)), "differ in length: 4 samples vs 3"),
     (dict(x_train=np.zeros(4), y_train=np.zeros(4, int)), r"shape \(n_samples, features...\)"),
@@ -83,10 +83,13 @@ def _write(tmp_path, **arrays):
           y_test=np.array([0, 1])), r"sample shape \(3,\), x_train has \(2,\)"),
     (dict(x_train=np.zeros((4, 2)), y_train=np.arange(4) % 2, x_test=np.zeros((2, 2))),
      "only one of x_test / y_test"),
-])
-def test_bad_files_are_refused_with_a_clear_message(tmp_path, arrays, fragment):
-    with pytest.raises(ValueError, match=fragment):
-        datasets.load_npz(_write(tmp_path, **arrays))
+]
+
+
+def test_bad_files_are_refused_with_a_clear_message(tmp_path):
+    for arrays, fragment in BAD_FILES:
+        with pytest.raises(ValueError, match=fragment):
+            datasets.load_npz(_write(tmp_path, **arrays))
 
 
 def test_pickled_objects_and_non_npz_files_are_refused(tmp_path):
@@ -148,11 +151,10 @@ def test_scaling_uses_training_statistics_only():
         datasets.scale_inputs(data, "min-max")
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    (dict(n_samples=5), "n_samples must be an integer >= 20"),
-    (dict(n_classes=1), "n_classes must be an integer >= 2"),
-    (dict(noise=-1.0), "noise must be a finite number >= 0"),
-])
-def test_generator_arguments_are_checked(kwargs, fragment):
-    with pytest.raises(ValueError, match=fragment):
-        datasets.make_spirals(**kwargs)
+def test_generator_arguments_are_checked():
+    for kwargs, fragment in [(dict(n_samples=5), "n_samples must be an integer >= 20"),
+                             (dict(n_classes=1), "n_classes must be an integer >= 2"),
+                             (dict(noise=-1.0), "noise must be a finite number >= 0"),
+                             (dict(turns=0), "turns=0")]:
+        with pytest.raises(ValueError, match=fragment):
+            datasets.make_spirals(**kwargs)

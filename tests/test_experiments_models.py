@@ -88,16 +88,19 @@ def test_cnn_for_digits():
         "residual_2", "residual_3"]
 
 
-@pytest.mark.parametrize("builder, kwargs, fragment", [
+BAD_ARGUMENTS = [
     (build_mlp, dict(depth=0), "depth=0"),
     (build_mlp, dict(width=-1), "width=-1"),
     (build_mlp, dict(dropout=1.0), "dropout=1.0"),
     (build_mlp, dict(initializer="he_nromal"), "Did you mean: 'he_normal'"),
     (build_mlp, dict(activation="rleu"), "relu"),
     (build_cnn, dict(), r"received input_shape=\(2,\)"),
-])
-def test_bad_arguments(builder, kwargs, fragment):
-    with pytest.raises(ValueError, match=fragment):
-        builder((2,), 2, **kwargs)
+]
+
+
+def test_bad_arguments():
+    for builder, kwargs, fragment in BAD_ARGUMENTS:
+        with pytest.raises(ValueError, match=fragment):
+            builder((2,), 2, **kwargs)
     with pytest.raises(ValueError, match="num_classes"):
         build_mlp((2,), 1)

@@ -147,7 +147,7 @@ def test_zero_weights_are_exactly_zero_not_an_error():
     assert row["forward_variance"] == [0.0] * 5
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
+BAD_ARGUMENTS = [
     (dict(depth=0), "depth=0"),
     (dict(width=-3), "width=-3"),
     (dict(sigma2=[-0.1]), "sigma2=-0.1"),
@@ -155,7 +155,10 @@ def test_zero_weights_are_exactly_zero_not_an_error():
     (dict(n_samples=1), "n_samples"),
     (dict(activations=["relux"]), "relu"),
     (dict(initializers=["he_nromal"]), "he_normal"),
-])
-def test_bad_arguments_are_named(kwargs, fragment):
-    with pytest.raises(ValueError, match=fragment.replace("(", r"\(")):
-        propagate(**kwargs)
+]
+
+
+def test_bad_arguments_are_named():
+    for kwargs, fragment in BAD_ARGUMENTS:
+        with pytest.raises(ValueError, match=fragment):
+            propagate(**kwargs)

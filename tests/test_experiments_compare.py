@@ -1,0 +1,150 @@
+"""Tests for experiments.compare, report.py and the comparison figures.
+
+One ``keras-init-lab compare --quick`` run (module-scoped fixture, ~30 s on 2 shared cores) is
+checked end to end: He + ReLU learns, zeros do not (symmetry: every hidden gradient exactly
+0), the measured numbers come from the package's callbacks, every file is written, the HTML
+embeds its images, and each run has its own TensorBoard folder with event files. The verdict
+rules are unit-tested on hand-made runs.
+"""
+
+import base64
+import csv
+import json
+import os
+import re
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+from keras_init_lab import cli  # noqa: E402
+from keras_init_lab.experiments.compare import verdict  # noqa: E402
+from keras_init_lab.report import write_report  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare_quick")
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = cli.main(["compare", "--quick", "--out", str(out), "--seed", "0",
+                         "--no-progress-bar"])
+    results = json.loads((out / "results.json").read_text())
+    runs = {(r["initializer"], r["activation"]): r for r in results["runs"]}
+    return code, out, results, runs, buffer.getvalue()
+
+
+def test_quick_compare_exits_0_and_shows_progress(quick_run):
+    code, out, results, runs, stdout = quick_run
+    assert code == 0
+    assert len(runs) == 4
+    assert "run 1/4: zeros + tanh" in stdout and "run 4/4: he_normal + relu" in stdout
+    assert "Epoch 1/8" in stdout  # Keras's own progress inside each run
+    assert f"tensorboard --logdir {out / 'tensorboard'}" in stdout
+    assert "report.html" in stdout
+
+
+def test_he_relu_learns(quick_run):
+    he = quick_run[3][("he_normal", "relu")]
+    assert he["verdict_kind"] == "learns", he["verdict"]
+    assert he["final_accuracy"] >= 0.8
+    assert he["epochs_to_target"] is not None and he["epochs_to_target"] <= 8
+    assert 0.01 < he["grad_ratio_start"] < 100  # gradients reach the first layer
+    assert he["history"]["val_accuracy"][-1] > he["history"]["val_accuracy"][0]
+
+
+def test_zeros_do_not_learn_because_of_symmetry(quick_run):
+    results, runs = quick_run[2], quick_run[3]
+    chance = results["config"]["chance_accuracy"]
+    for activation in ("tanh", "relu"):
+        run = runs[("zeros", activation)]
+        assert run["verdict_kind"] == "stuck", run["verdict"]
+        assert run["final_accuracy"] <= chance + 0.05
+        assert run["symmetric_start"] is True
+        # GradientStats at step 0: every hidden kernel's gradient is exactly zero; only the
+        # output bias learns (the class prior).
+        assert all(norm == 0 for norm in run["gradient_norms_start"][:-1])
+        assert "symmetry" in run["verdict"]
+    assert runs[("zeros", "relu")]["dead_fraction_start"] == 1.0  # relu(0) = 0 everywhere
+
+
+def test_measurements_come_from_the_callbacks(quick_run):
+    runs = quick_run[3]
+    he = runs[("he_normal", "relu")]
+    assert he["gradient_layers"] == ["dense_1", "dense_2", "dense_3", "dense_4", "output"]
+    assert he["saturated_fraction_end"] is None and he["dead_fraction_end"] is not None
+    tanh = runs[("he_normal", "tanh")]
+    assert tanh["dead_fraction_end"] is None and 0 <= tanh["saturated_fraction_end"] <= 1
+
+
+def test_result_files_exist_and_agree(quick_run):
+    out, results = quick_run[1], quick_run[2]
+    for name in ("results.json", "results.csv", "report.md", "report.html", "loss_curves.png",
+                 "gradient_flow.png", "unit_fractions.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    with open(out / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["label"] for row in rows] == [r["label"] for r in results["runs"]]
+    assert rows[3]["verdict"] == results["runs"][3]["verdict"]
+    json.loads((out / "results.json").read_text(),
+               parse_constant=lambda token: pytest.fail(f"non-JSON token {token}"))
+
+
+def test_each_run_has_its_own_tensorboard_folder(quick_run):
+    out, results = quick_run[1], quick_run[2]
+    folders = sorted(p.name for p in (out / "tensorboard").iterdir())
+    assert folders == ["01_zeros_tanh", "02_zeros_relu", "03_he_normal_tanh",
+                       "04_he_normal_relu"]
+    for folder in folders:
+        events = list((out / "tensorboard" / folder).rglob("events.out.tfevents.*"))
+        assert events, folder
+
+
+def test_html_is_self_contained(quick_run):
+    out = quick_run[1]
+    page = (out / "report.html").read_text()
+    images = re.findall(r'<img [^>]*src="([^"]+)"', page)
+    assert len(images) == 3
+    for src in images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "he_normal + relu" in page and "symmetry" in page
+    markdown = (out / "report.md").read_text()
+    assert "![" in markdown and "(loss_curves.png)" in markdown
+    assert "| he_normal + relu |" in markdown
+
+
+def test_report_needs_a_result(tmp_path):
+    with pytest.raises(ValueError, match="at least one result"):
+        write_report(tmp_path)
+
+
+def _run(**overrides):
+    run = {"first_nonfinite_epoch": None, "epochs_to_target": None, "final_accuracy": 0.5,
+           "grad_ratio_start": 1.0, "symmetric_start": False, "hidden_gradients_zero": False,
+           "dead_fraction_end": None, "saturated_fraction_end": None}
+    run.update(overrides)
+    return run
+
+
+VERDICT_CASES = [
+    (dict(epochs_to_target=3, final_accuracy=0.95), "learns", "90% validation accuracy at epoch 3"),
+    (dict(final_accuracy=0.7), "slow", "70% validation accuracy, target 90% not reached"),
+    (dict(grad_ratio_start=2e-6), "stuck", "vanishing gradients: first-layer gradient is 2.0e-06"),
+    (dict(grad_ratio_start=5e4), "stuck", "exploding gradients"),
+    (dict(first_nonfinite_epoch=2, grad_ratio_start=5e4), "diverged", "NaN/inf in epoch 2"),
+    (dict(saturated_fraction_end=0.8), "stuck", "80% of tanh/sigmoid outputs saturated"),
+    (dict(dead_fraction_end=0.7), "stuck", "70% of ReLU units dead"),
+    (dict(symmetric_start=True, hidden_gradients_zero=True), "stuck", "exactly 0"),
+]
+
+
+def test_verdict_rules():
+    # One test over a table (not parametrized): conftest clears the Keras session before
+    # every test, ~0.5 s each on this machine, which pure-Python cases need not pay.
+    for overrides, kind, fragment in VERDICT_CASES:
+        got_kind, text = verdict(_run(**overrides), target=0.9, chance=0.5)
+        assert (got_kind, fragment in text, "\n" in text) == (kind, True, False), (overrides, text)
