@@ -4,8 +4,11 @@ For every activation that Keras also has, time ``y = f(x)`` and ``dL/dx`` (``tap
 with a fixed upstream gradient) on a float32 tensor of 1,000 x 1,000 = 1M elements, once
 eagerly and once inside ``tf.function(jit_compile=True)`` (XLA). Ours and Keras's run
 interleaved in one process, in a random order at each repetition, so machine load hits both
-alike; the table reports the median times and their ratio (goal: ours / Keras <= 1.10) and,
-as a check on noise, the median of the per-repetition ratios.
+alike. The table reports the median times, their ratio, and the median of the paired
+per-repetition ratios (ours / Keras timed back to back); the goal (<= 1.10) is judged on the
+paired median, which cancels the load drift of a shared machine: on 2 busy cores the ratio of
+medians of two *identical* op graphs (ours and Keras's swish both call ``ops.silu``) swung
+between 0.95 and 1.14 from run to run while the paired median stayed within 1.00 +- 0.03.
 
 Run:
     python benchmarks/activations.py                 # eager and XLA, 40 repetitions
@@ -96,7 +99,8 @@ def measure(pairs, mode, repeats, shape, inner=3, warmup=5, seed=0):
 
 def table(results) -> str:
     lines = [
-        "| activation | mode | ours (ms) | Keras (ms) | ratio of medians | median of ratios | goal <= 1.10 |",
+        "| activation | mode | ours (ms) | Keras (ms) | ratio of medians "
+        "| median of paired ratios | goal <= 1.10 |",
         "|---|---|---:|---:|---:|---:|:---:|",
     ]
     for mode, times in results.items():
@@ -106,7 +110,7 @@ def table(results) -> str:
             paired = statistics.median(a / b for a, b in zip(ours, theirs))
             lines.append(
                 f"| {name} | {mode} | {ours_ms:.2f} | {theirs_ms:.2f} | {ratio:.3f} | "
-                f"{paired:.3f} | {'yes' if ratio <= GOAL else 'NO'} |"
+                f"{paired:.3f} | {'yes' if paired <= GOAL else 'NO'} |"
             )
     return "\n".join(lines)
 
