@@ -8,6 +8,7 @@ already defines keep Keras's meaning inside Keras.
 from keras_init_lab import activations  # noqa: F401  (registers activation names)
 from keras_init_lab import initializers
 from keras_init_lab.diagnostics import check_model
+from keras_init_lab import experiments  # noqa: F401  (propagate, compare, datasets, models)
 from keras_init_lab.fans import calculate_gain, compute_fans
 from keras_init_lab.lsuv import lsuv
 

@@ -7,5 +7,7 @@ from keras_init_lab.plots._common import new_figure, save_figure
 from keras_init_lab.plots.activations import plot_activations
 from keras_init_lab.plots.activation_stats import plot_activation_stats
 from keras_init_lab.plots.training import plot_gradient_flow
+from keras_init_lab.plots.experiments import (  # noqa: F401
+    plot_gradient_heatmap, plot_loss_curves, plot_propagation, plot_unit_fractions)
 
 __all__ = ["plot_activations", "new_figure", "save_figure", "plot_activation_stats", "plot_gradient_flow"]
