@@ -68,6 +68,7 @@ import tensorflow as tf
 __all__ = [
     "ActivationKind",
     "ActivationStats",
+    "LayerActivation",
     "STATISTICS",
     "activation_statistics",
     "classify_activation",
@@ -308,13 +309,23 @@ def _activation_layer_kind(layer) -> ActivationKind:
 
 
 @dataclass(frozen=True)
-class _LayerActivation:
+class LayerActivation:
+    """How a layer applies its nonlinearity.
+
+    Attributes:
+        kind: the :class:`ActivationKind`.
+        fused: True for ``Dense``/``Conv`` with ``activation=...`` (the pre-activation is the
+            layer's linear part); False when the layer *is* the activation (its input is the
+            pre-activation).
+        channels_first: the unit axis is 1 instead of the last one (for outputs of rank > 2).
+    """
+
     kind: ActivationKind
-    fused: bool  # True: Dense/Conv with activation=...; False: the layer is the activation
-    channels_first: bool  # unit axis is 1 instead of -1 for rank > 2 outputs
+    fused: bool
+    channels_first: bool
 
 
-def describe_activation_layer(layer: keras.layers.Layer) -> _LayerActivation | None:
+def describe_activation_layer(layer: keras.layers.Layer) -> LayerActivation | None:
     """Return what nonlinearity ``layer`` applies, or None if it applies none.
 
     Recognised by object: ``Activation`` layers (their ``.activation`` function, see
@@ -334,18 +345,18 @@ def describe_activation_layer(layer: keras.layers.Layer) -> _LayerActivation | N
     global_channels_first = keras.config.image_data_format() == "channels_first"
     if isinstance(layer, _ACTIVATION_LAYER_CLASSES):
         kind = _package_kind(layer) or _activation_layer_kind(layer)
-        return _LayerActivation(kind, False, global_channels_first)
+        return LayerActivation(kind, False, global_channels_first)
     if isinstance(layer, keras.layers.Activation):
         kind = classify_activation(layer.activation)
         if kind.family == "linear":
             return None
-        return _LayerActivation(kind, False, global_channels_first)
+        return LayerActivation(kind, False, global_channels_first)
     if isinstance(layer, _FUSED_LAYER_CLASSES):
         kind = classify_activation(getattr(layer, "activation", None))
         if kind.family == "linear":
             return None
         channels_first = getattr(layer, "data_format", "channels_last") == "channels_first"
-        return _LayerActivation(kind, True, channels_first)
+        return LayerActivation(kind, True, channels_first)
     return None
 
 
@@ -486,7 +497,7 @@ class _Site:
 
     name: str
     layer: keras.layers.Layer
-    activation: _LayerActivation
+    activation: LayerActivation
 
 
 def _graph_nodes(model) -> list:
