@@ -414,6 +414,23 @@ def test_event_file_tags_and_values(tmp_path):
     assert not stats._writers.runs  # closed at train end
 
 
+def test_histogram_of_a_dead_layer_follows_tensorboard(tmp_path):
+    """One-value data: TensorBoard's own histogram writes zero-width buckets, count last."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = _single_dense("relu", bias_initializer=keras.initializers.Constant(-100.0))
+    stats = ActivationStats(_gaussian(64, 32), log_dir=tmp_path)
+    stats.set_model(model)
+    stats.record(0)
+    stats.on_train_end()
+    accumulator = EventAccumulator(str(tmp_path / "activations"), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    (event,) = accumulator.Tensors(f"{stats.history['layers'][0]}/activation/values")
+    table = tf.make_ndarray(event.tensor_proto)
+    assert np.all(table[:, :2] == 0.0)  # every edge at the single value, 0
+    assert table[-1, 2] == 64 * 64 and table[:-1, 2].sum() == 0
+
+
 def test_histogram_keeps_whole_samples_up_to_the_cap():
     from keras_init_lab.callbacks.activation_stats import HISTOGRAM_MAX_VALUES, _histogram_slice
 

@@ -715,6 +715,10 @@ class _ActivationProbe:
                 else:
                     finite = tf.where(tf.math.is_finite(act), act, tf.zeros_like(act))
                     low, high = tf.reduce_min(finite), tf.reduce_max(finite)
+                    # A constant layer (all zeros when every unit is dead) keeps low == high:
+                    # zero-width buckets with every count in the last one, exactly what
+                    # tf.summary.histogram writes for one-value data (TensorBoard 2.21,
+                    # summary_v2._buckets, when_single_value), which the plugin displays.
                 counts.append(uniform_bucket_counts(_histogram_slice(act), low, high, HISTOGRAM_BUCKETS))
                 lows.append(low)
                 highs.append(high)
