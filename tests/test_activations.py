@@ -509,7 +509,8 @@ for layer in model.layers:
     elif fn is not None:
         acts[layer.name] = [type(fn).__module__, repr(fn)]
 acts["prelu_alpha"] = float(np.mean(model.get_layer("prelu").get_weights()[0]))
-acts["string_ok"] = keras.layers.Dense(1, activation="gelu_tanh").activation is keras_init_lab.activations.gelu_tanh
+string_layer = keras.layers.Dense(1, activation="gelu_tanh")
+acts["string_ok"] = string_layer.activation is keras_init_lab.activations.gelu_tanh
 print("RESULT" + json.dumps(acts))
 """
 
@@ -561,7 +562,8 @@ def test_keras_model_round_trip_in_fresh_process(fresh_process):
     assert acts["dense_leaky"] == ["keras_init_lab.activations", "leaky_relu"]
     assert acts["act_step"] == ["keras_init_lab.activations", "step"]
     assert acts["dense_string"] == ["keras_init_lab.activations", "gelu_tanh"]
-    assert acts["slope"] == ["keras_init_lab.activations", "LeakyReLUActivation(negative_slope=0.2)"]
+    slope = ["keras_init_lab.activations", "LeakyReLUActivation(negative_slope=0.2)"]
+    assert acts["slope"] == slope
     for name in ("linear", "sigmoid", "tanh", "relu", "elu", "selu", "gelu", "swish", "softmax"):
         assert acts[f"dense_{name}"] == ["keras_init_lab.activations", name]
     assert acts["prelu_alpha"] == pytest.approx(0.01)
