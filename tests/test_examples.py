@@ -180,3 +180,37 @@ def test_08_remedies_scaling_batchnorm_residual(capsys):
     for remedy in (bn, residual):
         assert remedy["gradient_ratio"] > 1e-2
         assert 1e-4 < remedy["first_update_ratio"] < 1e-1
+
+
+def test_committed_notebook_matches_its_generator():
+    import nbformat
+
+    generator = load("make_notebook")
+    committed = nbformat.read(EXAMPLES / "init_lab.ipynb", as_version=4)
+    fresh = generator.build()
+    assert [(c.cell_type, c.source) for c in committed.cells] == [
+        (c.cell_type, c.source) for c in fresh.cells]
+
+
+def test_notebook_runs_headless_top_to_bottom(tmp_path):
+    """Execute every code cell in a fresh kernel (nbclient), then check what it printed."""
+    generator = load("make_notebook")
+    notebook = generator.execute(generator.build(), tmp_path, timeout=300)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    outputs = [o for c in code for o in c.outputs]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    assert "[0.94 0.01]" in text                                  # seed 003 perceptron
+    for row in ("y_hat=0.60 L=0.92", "y_hat=0.62 L=0.48", "y_hat=0.64 L=0.44",
+                "y_hat=0.66 L=1.07"):
+        assert row in text                                        # seed 003 XOR table
+    assert "dL/dw = -12.0  dL/db = -4.0" in text                  # computational graph
+    assert "zeros       distinct hidden units: 1/8" in text       # seed 001 symmetry
+    assert "constant 5  distinct hidden units: 1/8" in text
+    assert "0.25**20 = 9.1e-13" in text                           # seed 004
+    assert "He: predicted Var(pre-activation) at layers 1, 25, 50: [2.0, 2.0, 2.0]" in text
+    after = float(re.search(r"output variance after LSUV:\s+([0-9.e+-]+)", text).group(1))
+    assert after > 0.1                                            # LSUV restored the signal
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 6                                       # plots inline
+    assert (tmp_path / "notebook_output" / "tensorboard").is_dir()
