@@ -18,13 +18,14 @@ How it works (DESIGN decision 2):
   The wrap is in place only while the instrumented function runs (and is traced) and is
   removed in a ``finally``, so the optimizer is restored even when a step raises. The
   instrumented function is traced once per model/configuration and reused across ``fit`` calls.
-* Statistics of all variables at once: the gradients (and weights) are concatenated into one
-  vector, zero-padded per variable to whole chunks of :data:`CHUNK_SIZE` elements and viewed
-  as a ``[chunks, CHUNK_SIZE]`` matrix. Row reductions (fast, multi-threaded) give per-chunk
-  sums, and one ``unsorted_segment_sum``/``max`` over the few thousand chunk rows gives
-  per-variable sums: a constant number of ops whatever the number of variables, all
-  XLA-compatible. (A plain ``unsorted_segment_sum`` over every element took 125 ms for 3M
-  elements on this 2-core CPU against 40 ms for the chunked version, which is why the chunks.)
+* Statistics of all variables at once: each gradient (and weight) is flattened and cut into
+  whole rows of :data:`CHUNK_SIZE` elements plus a short tail. One concat makes a
+  ``[rows, CHUNK_SIZE]`` matrix of the whole rows of every variable (no padding, no mask),
+  another a small ``[n_vars, CHUNK_SIZE]`` matrix of zero-padded tails. Row reductions (fast,
+  multi-threaded) give per-row partial sums, and one ``unsorted_segment_sum``/``max`` over
+  the few thousand rows gives per-variable sums: a constant number of ops whatever the
+  number of variables, all XLA-compatible. (A plain ``unsorted_segment_sum`` over every
+  element took 125 ms for 3M elements on this 2-core CPU; the row reductions a few ms.)
 
 Distribution: under ``tf.distribute.MirroredStrategy``, ``optimizer.apply`` sees each
 replica's share of the gradient (the loss is already divided by the number of replicas).
@@ -50,12 +51,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_init_lab.callbacks.tensorboard import (
-    DEFAULT_HISTOGRAM_BUCKETS,
-    bucket_counts,
-    log10_magnitude_edges,
-    uniform_bucket_counts,
-)
+from keras_init_lab.callbacks.tensorboard import DEFAULT_HISTOGRAM_BUCKETS, log10_magnitude_edges
 
 __all__ = [
     "CHUNK_SIZE",
@@ -70,9 +66,9 @@ __all__ = [
     "variable_statistics",
 ]
 
-#: Elements per row of the chunked view. Padding costs < CHUNK_SIZE zeros per variable, and
-#: the per-chunk partial sums stay short (3M parameters -> ~12k rows). 256 also keeps every
-#: per-chunk count exactly representable in float32 (< 2**24).
+#: Elements per row of the chunked view: the per-row partial sums stay short (3M parameters
+#: -> ~12k rows, so the one segment reduction over rows is cheap), the padded tail matrix is
+#: small (n_vars x 256), and every per-row count is exact in float32 (< 2**24).
 CHUNK_SIZE = 256
 
 #: Statistics reported per variable and per layer (CONTRACTS.md).
@@ -95,15 +91,20 @@ _NUM_ROWS = 9
 class VariableLayout:
     """Static description of the trainable variables of a model, in model (forward) order.
 
+    Each variable (flattened) is split into ``full_chunks`` whole rows of :data:`CHUNK_SIZE`
+    elements and a tail of ``tail_size < CHUNK_SIZE`` elements. The whole rows of all
+    variables form one ``[n_full, CHUNK_SIZE]`` matrix that needs no masking at all; the
+    tails form a small ``[n_vars, CHUNK_SIZE]`` matrix, zero-padded, row ``j`` = variable ``j``.
+
     Attributes:
         variables: the Keras variables, in ``model.trainable_variables`` order.
         names: variable paths (``"dense/kernel"``), unique.
         layers: layer paths in forward order (the parent path of each variable).
         layer_index: ``[n_vars]`` index into ``layers`` of each variable.
         sizes: ``[n_vars]`` number of elements of each variable.
-        chunk_variable: ``[n_chunks]`` variable index of each chunk row.
-        chunk_valid: ``[n_chunks]`` number of real (unpadded) elements in each chunk row.
-        padding: ``[n_vars]`` zeros appended to each variable to fill its last chunk.
+        full_chunks: ``[n_vars]`` whole rows of each variable.
+        tail_sizes: ``[n_vars]`` elements of each variable in its tail row.
+        full_variable: ``[n_full]`` variable index of each whole row.
     """
 
     variables: tuple
@@ -111,17 +112,17 @@ class VariableLayout:
     layers: tuple
     layer_index: np.ndarray
     sizes: np.ndarray
-    chunk_variable: np.ndarray
-    chunk_valid: np.ndarray
-    padding: np.ndarray
+    full_chunks: np.ndarray
+    tail_sizes: np.ndarray
+    full_variable: np.ndarray
 
     @property
     def num_variables(self) -> int:
         return len(self.variables)
 
     @property
-    def num_chunks(self) -> int:
-        return int(self.chunk_variable.shape[0])
+    def num_full_chunks(self) -> int:
+        return int(self.full_variable.shape[0])
 
 
 def describe_variables(model, chunk_size: int = CHUNK_SIZE) -> VariableLayout:
@@ -167,35 +168,68 @@ def describe_variables(model, chunk_size: int = CHUNK_SIZE) -> VariableLayout:
             layers.append(layer)
         layer_index.append(layers.index(layer))
     sizes = np.array([max(int(np.prod(v.shape)), 0) for v in variables], dtype=np.int64)
-    chunks = np.maximum(1, -(-sizes // chunk_size))
-    padding = chunks * chunk_size - sizes
-    chunk_variable = np.repeat(np.arange(len(variables), dtype=np.int32), chunks)
-    chunk_valid = np.full(chunk_variable.shape, chunk_size, dtype=np.int32)
-    last = np.cumsum(chunks) - 1
-    chunk_valid[last] = chunk_size - padding
+    full_chunks = sizes // chunk_size
     return VariableLayout(
         variables=tuple(variables),
         names=tuple(names),
         layers=tuple(layers),
         layer_index=np.asarray(layer_index, dtype=np.int32),
         sizes=sizes,
-        chunk_variable=chunk_variable,
-        chunk_valid=chunk_valid,
-        padding=padding.astype(np.int64),
+        full_chunks=full_chunks,
+        tail_sizes=sizes - full_chunks * chunk_size,
+        full_variable=np.repeat(np.arange(len(variables), dtype=np.int32), full_chunks),
     )
 
 
-def _chunked(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE) -> tf.Tensor:
-    """One ``[n_chunks, chunk_size]`` float32 matrix of ``tensors``, zero-padded per variable."""
-    parts = []
-    for tensor, pad in zip(tensors, layout.padding):
-        parts.append(tf.reshape(tf.cast(tensor, tf.float32), [-1]))
-        if pad:
-            parts.append(tf.zeros([int(pad)], tf.float32))
-    return tf.reshape(tf.concat(parts, axis=0), [layout.num_chunks, chunk_size])
+def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE):
+    """``(full [n_full, C] or None, tail [n_vars, C])`` float32 views of ``tensors``.
+
+    One concat for the whole rows of every variable and one for the zero-padded tails.
+    """
+    full_parts, tail_parts = [], []
+    for tensor, full, tail in zip(tensors, layout.full_chunks, layout.tail_sizes):
+        flat = tf.reshape(tf.cast(tensor, tf.float32), [-1])
+        cut = int(full) * chunk_size
+        if full:
+            full_parts.append(flat[:cut] if tail else flat)
+        if tail:
+            tail_parts.append(flat[cut:] if full else flat)
+        if chunk_size - tail:
+            tail_parts.append(tf.zeros([chunk_size - int(tail)], tf.float32))
+    full = (
+        tf.reshape(tf.concat(full_parts, 0), [layout.num_full_chunks, chunk_size])
+        if full_parts
+        else None
+    )
+    tail = tf.reshape(tf.concat(tail_parts, 0), [layout.num_variables, chunk_size])
+    return full, tail
 
 
-def gradient_sufficient_statistics(gradients, before, after, layout: VariableLayout) -> tf.Tensor:
+def _row_sumsq(matrix, xla: bool):
+    # EuclideanNorm reads once and writes nothing (~2x faster than square + sum on CPU) but
+    # has no XLA kernel; under XLA, square + sum fuse into one loop anyway.
+    if xla:
+        return tf.reduce_sum(tf.square(matrix), axis=1)
+    return tf.square(tf.math.reduce_euclidean_norm(matrix, axis=1))
+
+
+def _row_statistics(matrix, mean_per_row, valid, xla):
+    """Per-row ``[sum, sumsq, M2, nonzero, max|x|]`` of a chunk matrix (``valid`` masks tails)."""
+    row_sum = tf.reduce_sum(matrix, axis=1)
+    row_sumsq = _row_sumsq(matrix, xla)
+    centered = matrix - mean_per_row[:, None]
+    if valid is not None:
+        centered = tf.where(valid, centered, 0.0)
+    row_m2 = _row_sumsq(centered, xla)
+    # sign(x)^2 is 1 for x != 0 and 0 for x == 0 (and for the zero padding).
+    row_nonzero = tf.round(_row_sumsq(tf.sign(matrix), xla))
+    row_max = tf.maximum(tf.reduce_max(matrix, axis=1), -tf.reduce_min(matrix, axis=1))
+    return tf.stack([row_sum, row_sumsq, row_m2, row_nonzero], axis=1), row_max
+
+
+def gradient_sufficient_statistics(
+    gradients, before, after, layout: VariableLayout, xla: bool = True
+) -> tf.Tensor:
     """Per-variable sufficient statistics of gradients and updates, XLA-safe, constant op count.
 
     Formula, per variable ``j`` with ``n_j`` elements ``g``, weights ``w`` before and ``w'``
@@ -215,99 +249,188 @@ def gradient_sufficient_statistics(gradients, before, after, layout: VariableLay
         before: weight values read before the update, one per variable.
         after: weight values read after the update, one per variable.
         layout: the :class:`VariableLayout` of the variables.
+        xla: True when traced for XLA (only ops with XLA kernels); False allows faster
+            non-XLA kernels (``EuclideanNorm``).
 
     Returns:
         float32 tensor ``[9, n_vars]`` (row order ``sum, sumsq, M2, max_abs, zeros,
         nonfinite, delta_sumsq, weight_sumsq, weight_sum``).
     """
     n = layout.num_variables
-    chunk_variable = tf.constant(layout.chunk_variable)
-    padding = tf.constant(layout.padding.astype(np.float32))
+    full_variable = tf.constant(layout.full_variable)
     sizes = tf.constant(layout.sizes.astype(np.float32))
+    valid = tf.range(CHUNK_SIZE)[None, :] < tf.constant(layout.tail_sizes.astype(np.int32))[:, None]
+    grad_full, grad_tail = _split(gradients, layout)
 
-    grad = _chunked(gradients, layout)
-    chunk_sum = tf.reduce_sum(grad, axis=1)
-    chunk_sumsq = tf.reduce_sum(tf.square(grad), axis=1)
-    # max |g| without materialising |g|: max(max g, -min g).
-    chunk_max = tf.maximum(tf.reduce_max(grad, axis=1), -tf.reduce_min(grad, axis=1))
-    chunk_zeros = tf.reduce_sum(tf.cast(tf.equal(grad, 0.0), tf.int32), axis=1)
+    def per_variable(full_rows, tail_rows):
+        """Sum whole-row partials per variable (one segment op) and add the tail rows."""
+        if full_rows is None:
+            return tail_rows
+        return tf.math.unsorted_segment_sum(full_rows, full_variable, n) + tail_rows
 
-    total_sum = tf.math.unsorted_segment_sum(chunk_sum, chunk_variable, n)
+    # Pass 1: sums, for the means.
+    total_sum = per_variable(
+        None if grad_full is None else tf.reduce_sum(grad_full, axis=1)[:, None],
+        tf.reduce_sum(grad_tail, axis=1)[:, None],
+    )[:, 0]
     mean = total_sum / tf.maximum(sizes, 1.0)
-    # Two-pass centring with the padding masked out (subtracting padding * mean^2 afterwards
-    # cancels catastrophically for tiny variables such as a one-element bias).
-    valid = tf.range(CHUNK_SIZE, dtype=tf.int32)[None, :] < tf.constant(layout.chunk_valid)[:, None]
-    centered = tf.where(valid, grad - tf.gather(mean, chunk_variable)[:, None], 0.0)
-    chunk_m2 = tf.reduce_sum(tf.square(centered), axis=1)
+    # Pass 2: everything else (the tail rows are masked for M2 only; their zero padding
+    # adds nothing to sums, squares, nonzero counts or max|g|).
+    tail_rows, tail_max = _row_statistics(grad_tail, mean, valid, xla)
+    if grad_full is not None:
+        full_rows, full_max = _row_statistics(
+            grad_full, tf.gather(mean, full_variable), None, xla
+        )
+        max_abs = tf.maximum(tf.math.unsorted_segment_max(full_max, full_variable, n), tail_max)
+    else:
+        full_rows, max_abs = None, tail_max
+    grad_stats = per_variable(full_rows, tail_rows)  # [n, 4]: sum, sumsq, M2, nonzero
+    zeros = sizes - grad_stats[:, 3]
 
-    # Non-finite entries make their chunk's sum of squares non-finite; count them exactly
-    # only then (a branch that runs on recorded steps only, and almost never).
-    def count_nonfinite():
-        bad = tf.reduce_sum(tf.cast(~tf.math.is_finite(grad), tf.int32), axis=1)
-        return tf.cast(tf.math.unsorted_segment_sum(bad, chunk_variable, n), tf.float32)
+    # Non-finite entries make their variable's sum of squares non-finite; count them (and
+    # the zeros, whose count NaN spoils) exactly only then: a branch that almost never runs.
+    def exact_counts():
+        def counts(matrix):
+            bad = tf.reduce_sum(tf.cast(~tf.math.is_finite(matrix), tf.float32), axis=1)
+            zero = tf.reduce_sum(tf.cast(tf.equal(matrix, 0.0), tf.float32), axis=1)
+            return tf.stack([bad, zero], axis=1)
 
-    nonfinite = tf.cond(
-        tf.reduce_all(tf.math.is_finite(chunk_sumsq)),
-        lambda: tf.zeros([n], tf.float32),
-        count_nonfinite,
+        result = per_variable(
+            None if grad_full is None else counts(grad_full), counts(grad_tail)
+        )
+        padding = tf.constant((CHUNK_SIZE - layout.tail_sizes).astype(np.float32))
+        return result[:, 0], result[:, 1] - padding
+
+    nonfinite, zeros = tf.cond(
+        tf.reduce_all(tf.math.is_finite(grad_stats[:, 1])),
+        lambda: (tf.zeros([n], tf.float32), zeros),
+        exact_counts,
     )
 
-    weight_before = _chunked(before, layout)
-    delta = _chunked(after, layout) - weight_before
-    chunk_delta = tf.reduce_sum(tf.square(delta), axis=1)
-    chunk_weight_sumsq = tf.reduce_sum(tf.square(weight_before), axis=1)
-    chunk_weight_sum = tf.reduce_sum(weight_before, axis=1)
+    before_full, before_tail = _split(before, layout)
+    after_full, after_tail = _split(after, layout)
 
-    sums = tf.math.unsorted_segment_sum(
-        tf.stack([chunk_sumsq, chunk_m2, chunk_delta, chunk_weight_sumsq, chunk_weight_sum], 1),
-        chunk_variable,
-        n,
+    def weight_rows(w_before, w_after):
+        return tf.stack(
+            [
+                _row_sumsq(w_after - w_before, xla),
+                _row_sumsq(w_before, xla),
+                tf.reduce_sum(w_before, axis=1),
+            ],
+            axis=1,
+        )
+
+    weight_stats = per_variable(
+        None if before_full is None else weight_rows(before_full, after_full),
+        weight_rows(before_tail, after_tail),
     )
-    zeros = tf.cast(tf.math.unsorted_segment_sum(chunk_zeros, chunk_variable, n), tf.float32)
-    zeros = zeros - padding  # the padding zeros are not gradient entries
-    m2 = sums[:, 1]
-    max_abs = tf.math.unsorted_segment_max(chunk_max, chunk_variable, n)
     return tf.stack(
-        [total_sum, sums[:, 0], m2, max_abs, zeros, nonfinite, sums[:, 2], sums[:, 3], sums[:, 4]],
+        [
+            grad_stats[:, 0],
+            grad_stats[:, 1],
+            grad_stats[:, 2],
+            max_abs,
+            zeros,
+            nonfinite,
+            weight_stats[:, 0],
+            weight_stats[:, 1],
+            weight_stats[:, 2],
+        ],
         axis=0,
+    )
+
+
+def _uniform_ids(matrix, low, high, num_buckets, group, dump):
+    """Bin ids ``group * num_buckets + bucket`` of a chunk matrix, NaN and masked -> ``dump``.
+
+    ``low``/``high``/``group`` are per row; bucket ``clip(floor((x - low) / width * k))``,
+    the last bucket for a zero width (TensorBoard's convention for constant data).
+    """
+    width = high - low
+    scale = tf.where(width > 0, num_buckets / tf.where(width > 0, width, 1.0), 0.0)
+    # Zero width: push everything past the last edge so the clip puts it in the last bucket.
+    offset = tf.where(width > 0, -low * scale, float(num_buckets))
+    position = tf.clip_by_value(
+        matrix * scale[:, None] + offset[:, None], 0.0, float(num_buckets - 1)
+    )
+    ids = tf.cast(position, tf.int32) + (group * num_buckets)[:, None]
+    return tf.where(tf.math.is_nan(matrix), dump, ids)
+
+
+def _bincount(ids, size):
+    return tf.raw_ops.DenseBincount(
+        input=tf.reshape(ids, [-1]), size=size, weights=tf.zeros([0], tf.int32), binary_output=False
     )
 
 
 def gradient_histograms(gradients, weights, layout: VariableLayout, gradient_edges, weight_buckets):
     """Per-variable histograms of ``log10|g|`` (fixed edges) and of the weights (own range).
 
-    Formula: gradient buckets are :func:`~keras_init_lab.callbacks.tensorboard.bucket_counts`
-    of ``log10|g|`` with fixed ``gradient_edges`` (zeros fall in the first bucket); weight
-    buckets are ``weight_buckets`` equal-width buckets between each variable's min and max.
-    Padding is routed to an extra segment and dropped. Everything stays on the device.
+    Formula: ``log10|g|`` is counted into the fixed, evenly spaced ``gradient_edges``
+    (values below the first edge, exact zeros included, in the first bucket; above the last
+    in the last one); weights into ``weight_buckets`` equal-width buckets between each
+    variable's min and max. NaN and tail padding go to a dropped bin. Arithmetic bucket
+    indices (no ``searchsorted``, which took 140 ms for 3M elements on this CPU) and one
+    ``DenseBincount`` per matrix; everything stays on the device.
 
     Returns:
         ``(gradient_counts [n_vars, k], weight_counts [n_vars, weight_buckets],
-        weight_min [n_vars], weight_max [n_vars])``.
+        weight_min [n_vars], weight_max [n_vars])`` (counts int64).
     """
     n = layout.num_variables
-    columns = tf.range(CHUNK_SIZE, dtype=tf.int32)[None, :]
-    valid = columns < tf.constant(layout.chunk_valid)[:, None]
-    segment = tf.where(valid, tf.constant(layout.chunk_variable)[:, None], n)
-    grad = _chunked(gradients, layout)
-    log_magnitude = tf.math.log(tf.abs(grad)) * (1.0 / math.log(10.0))
-    gradient_counts = bucket_counts(log_magnitude, gradient_edges, segment, n + 1)[:n]
+    edges = np.asarray(gradient_edges, dtype=np.float64)
+    k = len(edges) - 1
+    if not np.allclose(np.diff(edges), edges[1] - edges[0], rtol=1e-4):
+        raise ValueError("gradient_edges must be evenly spaced (log10 units).")
+    full_variable = tf.constant(layout.full_variable)
+    tail_variable = tf.range(n, dtype=tf.int32)
+    valid = tf.range(CHUNK_SIZE)[None, :] < tf.constant(layout.tail_sizes.astype(np.int32))[:, None]
+    grad_full, grad_tail = _split(gradients, layout)
+    weight_full, weight_tail = _split(weights, layout)
 
-    weight = _chunked(weights, layout)
-    low = tf.math.unsorted_segment_min(
-        tf.reduce_min(tf.where(valid, weight, np.inf), axis=1), layout.chunk_variable, n
+    def count(full, tail, low_full, high_full, low_tail, high_tail, buckets):
+        dump = n * buckets
+        tail_ids = tf.where(
+            valid, _uniform_ids(tail, low_tail, high_tail, buckets, tail_variable, dump), dump
+        )
+        counts = _bincount(tail_ids, dump + 1)
+        if full is not None:
+            counts += _bincount(
+                _uniform_ids(full, low_full, high_full, buckets, full_variable, dump), dump + 1
+            )
+        return tf.cast(tf.reshape(counts[:dump], [n, buckets]), tf.int64)
+
+    to_log10 = 1.0 / math.log(10.0)
+
+    def log_magnitude(matrix):
+        return tf.math.log(tf.abs(matrix)) * to_log10
+
+    e0, e1 = float(edges[0]), float(edges[-1])
+
+    def const(rows, value):
+        return tf.fill([rows], value)
+
+    n_full = layout.num_full_chunks
+    gradient_counts = count(
+        None if grad_full is None else log_magnitude(grad_full),
+        log_magnitude(grad_tail),
+        const(n_full, e0), const(n_full, e1), const(n, e0), const(n, e1), k,
     )
-    high = tf.math.unsorted_segment_max(
-        tf.reduce_max(tf.where(valid, weight, -np.inf), axis=1), layout.chunk_variable, n
-    )
-    weight_counts = uniform_bucket_counts(
-        weight,
-        tf.concat([low, [0.0]], 0),
-        tf.concat([high, [0.0]], 0),
+
+    low = tf.reduce_min(tf.where(valid, weight_tail, np.inf), axis=1)
+    high = tf.reduce_max(tf.where(valid, weight_tail, -np.inf), axis=1)
+    if weight_full is not None:
+        low = tf.minimum(low, tf.math.unsorted_segment_min(tf.reduce_min(weight_full, 1), full_variable, n))
+        high = tf.maximum(high, tf.math.unsorted_segment_max(tf.reduce_max(weight_full, 1), full_variable, n))
+    weight_counts = count(
+        weight_full,
+        weight_tail,
+        None if weight_full is None else tf.gather(low, full_variable),
+        None if weight_full is None else tf.gather(high, full_variable),
+        low,
+        high,
         weight_buckets,
-        segment,
-        n + 1,
-    )[:n]
+    )
     return gradient_counts, weight_counts, low, high
 
 
@@ -577,6 +700,7 @@ class GradientCapture:
         position = {id(v): i for i, v in enumerate(layout.variables)}
         edges = self.gradient_edges
         weight_buckets = self.weight_buckets
+        xla = bool(model.jit_compile) and not model.run_eagerly
 
         def apply(grads, trainable_variables=None):
             capture.traces += 1 if not tf.executing_eagerly() else 0
@@ -609,7 +733,7 @@ class GradientCapture:
             before = [tf.identity(v.value) for v in layout.variables]
             result = original_apply(grads, trainable_variables)
             after = [tf.identity(v.value) for v in layout.variables]
-            raw = gradient_sufficient_statistics(dense, before, after, layout)
+            raw = gradient_sufficient_statistics(dense, before, after, layout, xla=xla)
             if not all(present):
                 missing = tf.constant([not p for p in present])[None, :]
                 raw = tf.where(missing, tf.constant(np.nan, tf.float32), raw)

@@ -212,8 +212,19 @@ def bucket_counts(values, edges, segment_ids=None, num_segments=None) -> tf.Tens
     if edges.shape[0] is None:
         raise ValueError("edges must have a static length (the number of buckets is a constant).")
     num_buckets = int(edges.shape[0]) - 1
-    inner_edges = edges[1:-1]
-    bucket_index = tf.searchsorted(inner_edges, values, side="right", out_type=tf.int32)
+    constant = tf.get_static_value(edges)
+    steps = None if constant is None else np.diff(np.asarray(constant, dtype=np.float64))
+    if steps is not None and np.allclose(steps, steps[0], rtol=1e-6, atol=0.0):
+        # Evenly spaced edges: arithmetic index (tf.searchsorted took ~140 ms for 3M values
+        # on this 2-core CPU, the arithmetic a few ms).
+        low, high = float(constant[0]), float(constant[-1])
+        position = (values - low) * (num_buckets / (high - low))
+        position = tf.clip_by_value(position, 0.0, float(num_buckets - 1))
+        position = tf.where(tf.math.is_nan(position), tf.zeros_like(position), position)
+        bucket_index = tf.cast(tf.floor(position), tf.int32)
+    else:
+        inner_edges = edges[1:-1]
+        bucket_index = tf.searchsorted(inner_edges, values, side="right", out_type=tf.int32)
     if segment_ids is not None:
         segment_ids = tf.reshape(segment_ids, [-1])
     return _segment_count(
@@ -303,6 +314,7 @@ class SummaryWriters:
             )
         self.log_dir = Path(log_dir)
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
+        self._batch_functions: dict = {}
 
     @property
     def runs(self) -> list[str]:
@@ -373,6 +385,71 @@ class SummaryWriters:
         with tf.init_scope(), self.writer(run).as_default():
             tf.summary.write(tag=tag, tensor=tensor, step=int(step), metadata=summary_metadata)
 
+    def write_batch(
+        self,
+        step: int,
+        scalars: Mapping[str, float] | None = None,
+        histograms: Mapping[str, tuple] | None = None,
+        run: str = "train",
+    ) -> None:
+        """Write many scalars and precomputed histograms at ``step`` in one compiled call.
+
+        One eager ``tf.summary`` call costs ~0.3-1 ms of host time; a record of a model with
+        a few dozen variables has a hundred values. Here all of them go through one
+        ``tf.function`` (traced once per set of tags and bucket counts, then reused), so a
+        record costs about one call.
+
+        Args:
+            step: global step.
+            scalars: ``{tag: value}``.
+            histograms: ``{tag: (left_edges, right_edges, counts)}``, each ``[k]``.
+            run: run subfolder (default ``"train"``).
+        """
+        scalars = dict(scalars or {})
+        histograms = dict(histograms or {})
+        if not scalars and not histograms:
+            return
+        tables = []
+        for tag, (left, right, count) in histograms.items():
+            left = np.asarray(left, dtype=np.float64).reshape(-1)
+            right = np.asarray(right, dtype=np.float64).reshape(-1)
+            count = np.asarray(count, dtype=np.float64).reshape(-1)
+            if not (left.shape == right.shape == count.shape) or left.size == 0:
+                raise ValueError(
+                    "left_edges, right_edges and counts must have one common non-zero length; "
+                    f"received {left.shape}, {right.shape}, {count.shape} for tag {tag!r}."
+                )
+            tables.append(np.stack([left, right, count], axis=1))
+        key = (run, tuple(scalars), tuple((tag, t.shape[0]) for tag, t in zip(histograms, tables)))
+        function = self._batch_functions.get(key)
+        if function is None:
+            function = self._batch_functions[key] = self._make_batch_function(
+                run, list(scalars), list(histograms)
+            )
+        with tf.init_scope():
+            function(
+                tf.constant(int(step), tf.int64),
+                tf.constant(np.asarray(list(scalars.values()), dtype=np.float32).reshape(-1)),
+                [tf.constant(t) for t in tables],
+            )
+
+    def _make_batch_function(self, run, scalar_tags, histogram_tags):
+        writer = self.writer(run)
+        summary_metadata = histogram_metadata.create_summary_metadata(
+            display_name=None, description=""
+        )
+
+        @tf.function(autograph=False)
+        def write(step, scalar_values, tables):
+            with writer.as_default(step):
+                for index, tag in enumerate(scalar_tags):
+                    tf.summary.scalar(tag, scalar_values[index], step=step)
+                for tag, table in zip(histogram_tags, tables):
+                    tf.summary.write(tag=tag, tensor=table, step=step, metadata=summary_metadata)
+            return tf.constant(True)
+
+        return write
+
     def custom_scalars_layout(
         self, categories: Mapping[str, Mapping[str, Sequence[str]]], run: str = "train"
     ) -> None:
@@ -390,6 +467,7 @@ class SummaryWriters:
             writer.flush()
             writer.close()
         self._writers.clear()
+        self._batch_functions.clear()  # they hold the closed writers
 
     def __enter__(self) -> "SummaryWriters":
         return self

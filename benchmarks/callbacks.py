@@ -1,0 +1,268 @@
+"""Overhead of ``GradientStats`` / ``GradientHealth`` over a plain ``model.fit``, and anchors.
+
+What is timed: ``model.fit`` of ``STEPS`` steps (one epoch, batch ``BATCH_SIZE``, Adam) on the
+same model and data, every variant once per round, rounds interleaved, medians of the wall
+times and of this process's CPU time (``time.process_time``: all threads; on a machine shared
+with other jobs it carries much less noise than wall time). One model per architecture is
+shared by all its variants and every callback is created once and reused across rounds, so
+after the warm-up round every compiled function exists: the ratios are the **steady state**.
+The **one-time tracing cost** is the warm-up round's time minus the steady median, per
+variant (for ``plain`` that is Keras's own trace; the plain variant runs first, so for ours it
+is the extra instrumented function).
+
+Variants: ``plain``; ``GradientStats()`` (defaults: every 100 steps, no TensorBoard);
+``GradientStats(every_n_steps=10)``; statistics every step; statistics and histograms every
+step written to TensorBoard; ``GradientHealth()`` (default every 50 steps). Anchors: the
+probe-batch alternative (an extra compiled ``GradientTape`` forward and backward on a fixed
+batch, per-variable norms read on the host) every step and every 100 steps, and Keras's
+``TensorBoard(histogram_freq=1)`` (weights only, once per epoch = once per fit here).
+
+Memory anchor (``--memory``, separate subprocesses, peak RSS from ``resource.getrusage``):
+one histogram of a 50M-element float32 tensor with ours (device bucketing, compiled, then
+``SummaryWriters.histogram``) against ``tf.summary.histogram``. ``tf.summary.histogram`` is run at 5M
+and 10M elements only (its float64 ``N x 30`` one-hot would need ~12 GB at 50M, more than this
+shared machine can spare) and extrapolated linearly, which the two sizes confirm.
+
+Run from the repository root:
+
+    python benchmarks/callbacks.py                 # timing, ~6-8 minutes on 2 cores
+    python benchmarks/callbacks.py --memory        # memory anchor only, ~1 minute
+    python benchmarks/callbacks.py --quick         # smoke run
+
+Goals (issue 4, steady state, 2-core CPU): defaults <= 1.05x; statistics every step <= 1.5x on
+the 3M-parameter MLP; histograms add no more than the statistics do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_init_lab.callbacks import GradientHealth, GradientStats  # noqa: E402
+
+#: Steps per timed fit: 100 = one record per fit at the default every_n_steps=100 (plus the
+#: first step of the fit, which is always recorded: the defaults record 2 steps in 100).
+STEPS = 100
+#: Batch of the issue's prototype figures (3.2M-parameter MLP, batch 64, Adam).
+BATCH_SIZE = 64
+
+
+def small_mlp() -> keras.Model:
+    """784-64-64-10 ReLU MLP: 784*64+64 + 64*64+64 + 64*10+10 = 55,050 parameters."""
+    return keras.Sequential(
+        [keras.Input((784,)), keras.layers.Dense(64, activation="relu"),
+         keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)],
+        name="small_mlp",
+    )
+
+
+def wide_mlp() -> keras.Model:
+    """784-1500-1200-10 ReLU MLP: 1,177,500 + 1,801,200 + 12,010 = 2,990,710 parameters."""
+    return keras.Sequential(
+        [keras.Input((784,)), keras.layers.Dense(1500, activation="relu"),
+         keras.layers.Dense(1200, activation="relu"), keras.layers.Dense(10)],
+        name="wide_mlp",
+    )
+
+
+def small_cnn() -> keras.Model:
+    """28x28x1 -> Conv16 -> pool -> Conv32 -> pool -> Dense64 -> 10 (~106k parameters)."""
+    return keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
+         keras.layers.MaxPooling2D(), keras.layers.Conv2D(32, 3, activation="relu", padding="same"),
+         keras.layers.MaxPooling2D(), keras.layers.Flatten(),
+         keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)],
+        name="small_cnn",
+    )
+
+
+class ProbeBatchGradients(keras.callbacks.Callback):
+    """The usual alternative: an extra forward + backward on a fixed probe batch.
+
+    Every ``every_n_steps`` steps, a compiled ``GradientTape`` pass on the probe batch
+    computes per-variable gradient norms, read on the host (what third-party "gradient
+    histogram" callbacks do). Costs one extra forward and backward pass per logged step, and
+    reports the gradient of another batch at the already-updated weights.
+    """
+
+    def __init__(self, x, y, every_n_steps=1):
+        super().__init__()
+        self.x, self.y, self.every_n_steps = tf.constant(x), tf.constant(y), every_n_steps
+        self._function = None
+        self._step = 0
+        self.norms = []
+
+    def on_train_begin(self, logs=None):
+        if self._function is None:
+            model, loss_fn = self.model, self.model.loss
+
+            @tf.function
+            def probe(x, y):
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_mean(loss_fn(y, model(x, training=True)))
+                grads = tape.gradient(loss, model.trainable_variables)
+                return tf.stack([tf.norm(g) for g in grads])
+
+            self._function = probe
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._step % self.every_n_steps == 0:
+            self.norms.append(self._function(self.x, self.y).numpy())
+        self._step += 1
+
+
+def _data(model):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(STEPS * BATCH_SIZE, *model.input_shape[1:])).astype("float32")
+    y = rng.integers(0, 10, size=STEPS * BATCH_SIZE)
+    return x, y
+
+
+def _time_fit(model, x, y, callbacks):
+    wall, cpu = time.perf_counter(), time.process_time()
+    model.fit(x, y, epochs=1, batch_size=BATCH_SIZE, verbose=0, callbacks=callbacks, shuffle=False)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def bench_model(builder, rounds, log_root):
+    keras.utils.set_random_seed(0)
+    model = builder()
+    model.compile(keras.optimizers.Adam(1e-4),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = _data(model)
+    probe_x, probe_y = x[:BATCH_SIZE], y[:BATCH_SIZE]
+    variants = {
+        "plain": [],
+        "GradientStats() defaults": [GradientStats()],
+        "GradientStats every 10": [GradientStats(every_n_steps=10)],
+        "stats every step": [GradientStats(every_n_steps=1)],
+        "stats + histograms every step (TensorBoard)": [
+            GradientStats(every_n_steps=1, histogram_every_n_steps=1,
+                          log_dir=os.path.join(log_root, model.name, "ours"))
+        ],
+        "GradientHealth() defaults": [GradientHealth()],
+        "anchor: probe batch every step": [ProbeBatchGradients(probe_x, probe_y, 1)],
+        "anchor: probe batch every 100": [ProbeBatchGradients(probe_x, probe_y, 100)],
+        "anchor: Keras TensorBoard(histogram_freq=1)": [
+            keras.callbacks.TensorBoard(os.path.join(log_root, model.name, "keras"), histogram_freq=1)
+        ],
+    }
+    warm = {name: _time_fit(model, x, y, callbacks) for name, callbacks in variants.items()}
+    times = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, callbacks in variants.items():
+            times[name].append(_time_fit(model, x, y, callbacks))
+    rows = []
+    plain_wall = statistics.median(t[0] for t in times["plain"])
+    plain_cpu = statistics.median(t[1] for t in times["plain"])
+    for name in variants:
+        wall = statistics.median(t[0] for t in times[name])
+        cpu = statistics.median(t[1] for t in times[name])
+        rows.append({
+            "model": model.name, "params": model.count_params(), "variant": name,
+            "wall_ratio": wall / plain_wall, "cpu_ratio": cpu / plain_cpu,
+            "ms_per_step_extra": 1e3 * (wall - plain_wall) / STEPS,
+            "plain_ms_per_step": 1e3 * plain_wall / STEPS,
+            "one_time_s": warm[name][0] - wall,
+        })
+    return rows
+
+
+_MEMORY_SCRIPT = textwrap.dedent(
+    r"""
+    import os, resource, sys, tempfile, json
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    import numpy as np, tensorflow as tf
+    from keras_init_lab.callbacks import SummaryWriters, uniform_bucket_counts
+    method, size = sys.argv[1], int(sys.argv[2])
+    def peak_mb():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
+    x = tf.random.normal([size])
+    _ = float(tf.reduce_sum(x))
+    log_dir = tempfile.mkdtemp()
+    # Warm up the machinery on a tiny tensor so one-time allocations are not counted.
+    if method.startswith("ours"):
+        jit = method == "ours_xla"
+        @tf.function(jit_compile=jit)
+        def buckets(v):
+            low, high = tf.reduce_min(v), tf.reduce_max(v)
+            return uniform_bucket_counts(v, low, high, 30), low, high
+        writers = SummaryWriters(log_dir)
+        def run(v):
+            counts, low, high = buckets(v)
+            edges = np.linspace(float(low), float(high), 31)
+            writers.histogram("layer/kernel/weights", edges[:-1], edges[1:], counts.numpy(), 0)
+            writers.flush()
+        run(tf.random.normal([1000]))
+    else:
+        writer = tf.summary.create_file_writer(log_dir)
+        def run(v):
+            with writer.as_default():
+                tf.summary.histogram("layer/kernel/weights", v, step=0)
+            writer.flush()
+        run(tf.random.normal([1000]))
+    before = peak_mb()
+    run(x)
+    print("RESULT" + json.dumps({"method": method, "size": size, "extra_peak_mb": peak_mb() - before,
+                                  "baseline_mb": before}))
+    """
+)
+
+
+def bench_memory():
+    rows = []
+    for method, size in [("ours", 50_000_000), ("ours_xla", 50_000_000),
+                         ("tf.summary.histogram", 5_000_000), ("tf.summary.histogram", 10_000_000)]:
+        done = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, method, str(size)],
+                              capture_output=True, text=True, timeout=900)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
+        if not lines:
+            print(done.stderr[-2000:], file=sys.stderr)
+            continue
+        rows.append(json.loads(lines[-1][6:]))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 rounds, smoke run")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds after warm-up")
+    parser.add_argument("--memory", action="store_true", help="run only the memory anchor")
+    parser.add_argument("--models", default="small_mlp,wide_mlp,small_cnn")
+    args = parser.parse_args(argv)
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs, "
+          f"{STEPS} steps per fit, batch {BATCH_SIZE}, Adam")
+    if not args.memory:
+        builders = {"small_mlp": small_mlp, "wide_mlp": wide_mlp, "small_cnn": small_cnn}
+        rounds = 2 if args.quick else args.rounds
+        with tempfile.TemporaryDirectory() as log_root:
+            rows = []
+            for name in args.models.split(","):
+                rows += bench_model(builders[name], rounds, log_root)
+        print("\n| model (params) | variant | wall ratio | CPU ratio | extra ms/step | "
+              "one-time s |\n|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['model']} ({r['params']:,}; plain {r['plain_ms_per_step']:.1f} ms/step) "
+                  f"| {r['variant']} | {r['wall_ratio']:.3f} | {r['cpu_ratio']:.3f} | "
+                  f"{r['ms_per_step_extra']:+.2f} | {r['one_time_s']:+.2f} |")
+    if args.memory or not args.quick:
+        print("\n| histogram of | elements | extra peak RSS (MB) |\n|---|---|---|")
+        for r in bench_memory():
+            print(f"| {r['method']} | {r['size']:,} | {r['extra_peak_mb']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
