@@ -56,7 +56,7 @@ def plot_activations(
     analytic derivative of ``keras_init_lab.activations.spec(name).derivative``.
 
     Example:
-        >>> plot_activations(["sigmoid", "tanh", "relu", "gelu"], "activations.png")
+        >>> plot_activations(["sigmoid", "tanh", "relu", "gelu"], "activations.png")  # doctest: +SKIP
         PosixPath('activations.png')
 
     Args:
