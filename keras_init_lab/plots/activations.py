@@ -56,8 +56,8 @@ def plot_activations(
     analytic derivative of ``keras_init_lab.activations.spec(name).derivative``.
 
     Example:
-        >>> plot_activations(["sigmoid", "tanh", "relu", "gelu"], "activations.png")  # doctest: +SKIP
-        PosixPath('activations.png')
+        >>> plot_activations(["sigmoid", "relu", "gelu"], "act.png")  # doctest: +SKIP
+        PosixPath('act.png')
 
     Args:
         names: activation names, aliases or functions (anything ``activations.spec`` knows);
