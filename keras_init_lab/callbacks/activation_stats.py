@@ -971,18 +971,14 @@ class ActivationStats(keras.callbacks.Callback):
                 ):
                     continue  # does not apply to this activation (NaN in the history)
                 scalars[f"{site.name}/activation/{stat}"] = stats[index, column]
-        self._writers.scalars(scalars, step=epoch, run=TENSORBOARD_RUN)
         edges = np.linspace(result["low"], result["high"], HISTOGRAM_BUCKETS + 1, axis=1)
-        for index, name in enumerate(self._layers):
-            self._writers.histogram(
-                f"{name}/activation/values",
-                edges[index, :-1],
-                edges[index, 1:],
-                result["counts"][index],
-                step=epoch,
-                run=TENSORBOARD_RUN,
-                description=f"Activations of {name} ({self._activations[index]}) on the probe batch.",
-            )
+        histograms = {
+            f"{site.name}/activation/values": (edges[index, :-1], edges[index, 1:], result["counts"][index])
+            for index, site in enumerate(self._probe.sites)
+        }
+        # One compiled call for every scalar and histogram of the record (eager tf.summary
+        # calls cost ~0.6 ms each here, ~20 ms for a 4-layer record).
+        self._writers.write_batch(epoch, scalars=scalars, histograms=histograms, run=TENSORBOARD_RUN)
         self._writers.flush()  # a record is a few kB; flushing keeps it if training dies
 
     # -- Keras hooks -----------------------------------------------------------------------
