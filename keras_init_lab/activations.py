@@ -61,6 +61,9 @@ import keras
 from keras import ops
 
 from keras_init_lab._names import unknown_name_error
+# Default slope of leaky_relu: the course's 0.01 (seed 004: "alpha suele ser 0.01"; seed 003),
+# also PyTorch's; one constant for the gain table, the initializers and the activations.
+from keras_init_lab.fans import DEFAULT_NEGATIVE_SLOPE
 
 __all__ = [
     "ActivationSpec",
@@ -97,9 +100,6 @@ _PACKAGE = "keras_init_lab"
 # Constants (each says where it comes from)
 # --------------------------------------------------------------------------------------------
 
-#: Default negative slope of :func:`leaky_relu`: the course's value (seed 004: "alpha suele ser
-#: 0.01"; seed 003: "0,01 otro caso"), also Maas et al. 2013 and PyTorch's default.
-DEFAULT_NEGATIVE_SLOPE = 0.01
 
 #: SELU's alpha and scale, the fixed point of Klambauer et al. 2017, eq. 14
 #: (https://arxiv.org/abs/1706.02515); the same digits as ``tf.nn.selu`` and ``keras.ops.selu``.

@@ -13,5 +13,6 @@ def _fresh_keras_session():
     """Clear Keras's global graph state so tests do not see each other's layer names."""
     import keras
 
-    keras.backend.clear_session()
+    # free_memory=False skips a gc.collect() that cost 0.2-0.4 s per test.
+    keras.backend.clear_session(free_memory=False)
     yield
