@@ -1,4 +1,4 @@
-"""Zeros or a constant (5) as initial weights: the hidden units stay identical, the net does not learn.
+"""Zeros or a constant (5) as initial weights: hidden units stay identical, the net cannot learn.
 
 Seed ``001_91c287d320f80478.txt`` ("Inicialización con valores fijos"):
 

@@ -26,7 +26,7 @@ orders of magnitude are the lesson)::
     hidden_15               1.7e-04       0.08
     hidden_20               2.1e-01       0.07
     first / last hidden    7.3e-13       1.41
-    bound 0.25^20 = 9.1e-13 (seed 004); one layer's sigmoid' <= 0.25
+    bound 0.25^20 = 9.1e-13 (course notes 004); one layer's sigmoid' <= 0.25
 """
 
 import os
@@ -90,7 +90,7 @@ def main(verbose: bool = True) -> dict:
         say(f"{name:<16} {runs['sigmoid+Glorot'][name]:>14.1e} {runs['relu+He'][name]:>10.2g}")
     say(f"{'first / last hidden':<16} {ratios['sigmoid+Glorot']:>10.1e} "
         f"{ratios['relu+He']:>10.2f}")
-    say(f"bound 0.25^{DEPTH} = {bound:.1e} (seed 004); one layer's sigmoid' <= 0.25")
+    say(f"bound 0.25^{DEPTH} = {bound:.1e} (course notes 004); one layer's sigmoid' <= 0.25")
     return {"norms": runs, "ratios": ratios, "bound": bound}
 
 

@@ -7,8 +7,8 @@ mediremos gradientes y activaciones. Todo con el mismo modelo y dataset."
 
 Run: ``python examples/make_notebook.py --execute`` (rewrites ``examples/init_lab.ipynb`` and
 runs it in a fresh kernel so the committed file shows its outputs and plots; without
-``--execute`` the cells are written empty). Or open it in Jupyter and run all cells. Every code cell uses tiny models so the whole notebook runs in about a minute on a
-2-core CPU; it writes its figures and TensorBoard logs under ``notebook_output/`` next to where
+``--execute`` the cells are written empty). Or open it in Jupyter and run all cells. Every
+code cell uses tiny models so the whole notebook runs in about a minute on a 2-core CPU; it writes its figures and TensorBoard logs under ``notebook_output/`` next to where
 it runs.
 """
 

@@ -613,7 +613,7 @@ def check_model(model, band: tuple[float, float] = VARIANCE_BAND) -> ModelCheck:
                     "the same weights, so they compute the same output and receive the same "
                     "gradient: the symmetry is never broken"
                     + (" and with zeros the gradient to earlier layers is 0" if value == 0 else "")
-                    + " (seed 001: 'todas las neuronas predicen lo mismo').",
+                    + " (course notes 001: 'todas las neuronas predicen lo mismo').",
                     f"kernel_initializer='{act.recommended or 'glorot_uniform'}' "
                     "(random; keep bias_initializer='zeros').",
                     "symmetric-init",
@@ -625,7 +625,7 @@ def check_model(model, band: tuple[float, float] = VARIANCE_BAND) -> ModelCheck:
                 f"layers ({_names_list(relu_glorot)}): Glorot keeps Var(f) only for a "
                 "linear/tanh unit; ReLU zeroes half of it, so the variance halves at every "
                 f"layer, 2^-{len(relu_glorot)} = {2.0 ** -len(relu_glorot):.2g} over the stack "
-                "(seed 002: 'Xavier + ReLU: riesgoso').",
+                "(course notes 002: 'Xavier + ReLU: riesgoso').",
                 f"kernel_initializer='{act.recommended or 'he_normal'}' in these layers "
                 "(He: Var(W) = 2/fan_in).",
                 "relu-glorot",
@@ -635,8 +635,8 @@ def check_model(model, band: tuple[float, float] = VARIANCE_BAND) -> ModelCheck:
                 "warning", name,
                 f"{act_text} with He initialization ({init.label}): He doubles the variance to "
                 "make up for ReLU's zeros; a saturating unit does not zero anything, so the "
-                "pre-activations grow into saturation (seed 002: 'Kaiming + tanh: riesgoso, "
-                "explosión de los gradientes').",
+                "pre-activations grow into saturation (course notes 002: 'Kaiming + tanh: "
+                "riesgoso, explosión de los gradientes').",
                 "kernel_initializer='glorot_uniform' (Xavier: Var(W) = 2/(fan_in + fan_out)).",
                 "saturating-he",
             ))
@@ -647,8 +647,8 @@ def check_model(model, band: tuple[float, float] = VARIANCE_BAND) -> ModelCheck:
                 "warning" if deep else "info", name,
                 f"sigmoid in {n} hidden layer(s) ({_names_list(sigmoid_hidden)}): "
                 f"sigma'(z) <= 0.25, so the gradient shrinks by at least 4x per layer, "
-                f"0.25^{n} = {0.25 ** n:.2g} (seed 004: 0.25^20 ~ 9.1e-13; 'hoy día casi no se "
-                "usa en capas ocultas').",
+                f"0.25^{n} = {0.25 ** n:.2g} (course notes 004: 0.25^20 ~ 9.1e-13; 'hoy día casi "
+                "no se usa en capas ocultas').",
                 "activation='relu' with kernel_initializer='he_normal' in hidden layers "
                 "(keep sigmoid for a binary output).",
                 "sigmoid-deep",
@@ -658,7 +658,7 @@ def check_model(model, band: tuple[float, float] = VARIANCE_BAND) -> ModelCheck:
                 "warning", name,
                 f"softmax in a hidden layer: it turns the {e['units']} units into one "
                 "probability vector that sums to 1, coupling them and shrinking each to ~1/n "
-                "(seed 003: 'se usa generalmente en la última capa').",
+                "(course notes 003: 'se usa generalmente en la última capa').",
                 "use relu (or tanh) here and keep softmax for the multiclass output layer.",
                 "hidden-softmax",
             ))
@@ -758,8 +758,8 @@ def _predict(model, flat, entries, result: ModelCheck) -> None:
                     f"predicted pre-activation variance {variance:.3g} is outside the band "
                     f"[{low:g}, {high:g}] (the signal has {direction} by this layer; inputs "
                     "assumed standardized). Each layer multiplies it by fan_in * E[W^2] * "
-                    "E[a(f)^2]/Var(f) (seed 002, sigma_f'^2 = D_h sigma_W^2 sigma_f^2 / 2 for "
-                    "ReLU).",
+                    "E[a(f)^2]/Var(f) (course notes 002: sigma_f'^2 = D_h sigma_W^2 sigma_f^2 / 2 "
+                    "for ReLU).",
                     f"match the initializer to {e['act'].name} ("
                     f"'{e['act'].recommended or 'he_normal'}'), or add BatchNormalization, "
                     "or run keras_init_lab.lsuv(model, x_batch).",
