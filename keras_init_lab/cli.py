@@ -286,6 +286,50 @@ def _add_experiment_commands(sub) -> None:
     p_demo.set_defaults(handler=_cmd_demo)
 
 
+#: Exit status of ``check`` when any finding is an error (bad arguments still give 2).
+EXIT_FINDINGS = 1
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if path.suffix.lower() not in (".keras", ".h5"):
+        raise UsageError(f"check needs a saved Keras model (.keras or .h5); received "
+                         f"{args.path!r}. Save one with model.save('model.keras').")
+    if not path.is_file():
+        raise UsageError(f"no such model file: {args.path!r}.")
+    import keras
+
+    import keras_init_lab  # noqa: F401  (registers the package's initializers/activations)
+    from keras_init_lab.diagnostics import check_model
+
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises several types for unreadable files
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UsageError(f"cannot load {args.path!r} as a Keras model: {reason}") from None
+    result = check_model(model)
+    print(result)
+    return EXIT_FINDINGS if result.has_errors else EXIT_OK
+
+
+def _add_check_command(sub) -> None:
+    p_check = sub.add_parser(
+        "check",
+        help="check a saved model's initializers and activations (check_model)",
+        description="Load a saved Keras model and print check_model's findings: zero or "
+        "constant kernels, ReLU with Glorot in a deep stack, tanh/sigmoid with He, deep "
+        "sigmoid stacks, softmax in a hidden layer, leaky ReLU without the leaky gain, and the "
+        "predicted per-layer forward variance. Exit status 1 when any finding is an error, "
+        "0 otherwise.",
+        epilog="Examples:\n  keras-init-lab check model.keras\n"
+        "  keras-init-lab check logs/run/best.keras || echo 'fix the errors first'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p_check.add_argument("path", metavar="PATH.keras",
+                         help="a model saved with model.save('....keras') (or .h5)")
+    p_check.set_defaults(handler=_cmd_check)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``keras-init-lab`` argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -293,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="See and diagnose weight initialization and activation functions.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Examples:\n  keras-init-lab demo\n  keras-init-lab propagate\n"
-        "  keras-init-lab compare --quick\n  keras-init-lab list\n",
+        "  keras-init-lab compare --quick\n  keras-init-lab check model.keras\n"
+        "  keras-init-lab list\n",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -307,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_list.set_defaults(handler=_cmd_list)
     _add_experiment_commands(sub)
+    _add_check_command(sub)
     return parser
 
 

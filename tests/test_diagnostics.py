@@ -262,3 +262,61 @@ def test_bad_arguments():
         check_model("model.keras")
     with pytest.raises(ValueError, match=r"band must be \(low, high\)"):
         check_model(mlp(), band=(10, 1))
+
+
+# ------------------------------------------------------------------ `keras-init-lab check`
+
+
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    bad = keras.Sequential([
+        keras.Input((4,)),
+        keras.layers.Dense(8, activation=activations.tanh, name="sym",
+                           kernel_initializer=initializers.Constant(5.0)),
+        keras.layers.Dense(1, activation=activations.sigmoid, name="out"),
+    ])
+    good = mlp(activations.relu, initializers.HeNormal(seed=0), depth=3)
+    warn = mlp("relu", "glorot_uniform", depth=DEEP_STACK_LAYERS)
+    paths = {}
+    for name, model in (("bad", bad), ("good", good), ("warn", warn)):
+        paths[name] = folder / f"{name}.keras"
+        model.save(paths[name])
+    return paths
+
+
+def test_cli_check_exits_1_on_errors(saved_models, capsys):
+    from keras_init_lab import cli
+
+    assert cli.main(["check", str(saved_models["bad"])]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR   sym:" in out and "same gradient" in out
+    assert "Predicted forward signal" in out
+
+
+def test_cli_check_exits_0_on_warnings_or_nothing(saved_models, capsys):
+    from keras_init_lab import cli
+
+    assert cli.main(["check", str(saved_models["good"])]) == 0
+    assert "No problems found." in capsys.readouterr().out
+    assert cli.main(["check", str(saved_models["warn"])]) == 0
+    assert "WARNING h0:" in capsys.readouterr().out
+
+
+def test_cli_check_bad_arguments_exit_2(tmp_path, capsys):
+    from keras_init_lab import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["check", "--help"])
+    assert "Exit status 1 when any finding is an error" in capsys.readouterr().out
+
+    assert cli.main(["check", str(tmp_path / "missing.keras")]) == 2
+    assert "no such model file" in capsys.readouterr().err
+    text = tmp_path / "notes.txt"
+    text.write_text("not a model")
+    assert cli.main(["check", str(text)]) == 2
+    assert ".keras or .h5" in capsys.readouterr().err
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a zip file")
+    assert cli.main(["check", str(broken)]) == 2
+    assert "cannot load" in capsys.readouterr().err
