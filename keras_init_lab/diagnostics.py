@@ -516,7 +516,8 @@ def check_model(model, band: tuple[float, float] = VARIANCE_BAND) -> ModelCheck:
     Rules (severity, rule id): zero/constant kernel in a layer of more than one unit (error,
     ``symmetric-init``); ReLU-family activation with Glorot/Xavier in a stack of
     :data:`DEEP_STACK_LAYERS` or more such hidden layers, not followed by normalization
-    (warning, ``relu-glorot``); tanh/sigmoid with He (warning, ``saturating-he``); sigmoid in
+    (warning, ``relu-glorot``); tanh/sigmoid with He, not followed by normalization (warning,
+    ``saturating-he``); sigmoid in
     :data:`DEEP_STACK_LAYERS` or more hidden layers (warning, ``sigmoid-deep``; fewer: info);
     softmax in a hidden layer (warning, ``hidden-softmax``); leaky ReLU with plain He or with a
     leaky He for another slope (``leaky-gain``: warning when the per-layer variance drift
@@ -630,7 +631,8 @@ def check_model(model, band: tuple[float, float] = VARIANCE_BAND) -> ModelCheck:
                 "(He: Var(W) = 2/fan_in).",
                 "relu-glorot",
             ))
-        if act.family in ("tanh", "sigmoid") and init.kind in ("he", "leaky_he"):
+        if (act.family in ("tanh", "sigmoid") and init.kind in ("he", "leaky_he")
+                and not e["normalized"]):
             findings.append(Finding(
                 "warning", name,
                 f"{act_text} with He initialization ({init.label}): He doubles the variance to "

@@ -84,6 +84,15 @@ def test_saturating_activation_with_he_is_a_warning(activation, init):
     assert "saturating-he" in rules(result, "warning")
 
 
+def test_batch_norm_before_tanh_silences_the_he_rule():
+    layers = [keras.Input((32,))]
+    for i in range(3):
+        layers += [keras.layers.Dense(64, kernel_initializer="he_normal"),
+                   keras.layers.BatchNormalization(), keras.layers.Activation("tanh")]
+    layers.append(keras.layers.Dense(1))
+    assert "saturating-he" not in rules(check_model(keras.Sequential(layers)))
+
+
 @pytest.mark.parametrize("init", ["zeros", keras.initializers.Constant(5.0),
                                   initializers.Constant(5.0), keras.initializers.Ones()])
 def test_zero_or_constant_kernel_is_an_error(init):

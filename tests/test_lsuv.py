@@ -238,3 +238,21 @@ def test_bad_batches_and_models():
         lsuv(keras.Sequential([keras.Input((16,)), keras.layers.Activation("relu")]), X)
     with pytest.raises(TypeError, match="needs a Keras model"):
         lsuv("model.keras", X)
+
+
+def test_subclassed_model_without_a_graph():
+    class TwoLayers(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.first = keras.layers.Dense(32, activation="relu", name="first")
+            self.second = keras.layers.Dense(16, activation="tanh", name="second")
+
+        def call(self, x):
+            return self.second(self.first(x))
+
+    model = TwoLayers()
+    report = lsuv(model, X, seed=0)
+    assert [r.name for r in report] == ["first", "second"] and report.converged
+    h = np.maximum(X @ np.asarray(model.first.kernel) + np.asarray(model.first.bias), 0)
+    z = h @ np.asarray(model.second.kernel) + np.asarray(model.second.bias)
+    assert abs(np.var(z) - 1.0) < 0.1
