@@ -171,3 +171,51 @@ def test_gradient_stats_event_files(tmp_path):
     import re
 
     assert re.match(regex, "net/hidden/gradient_norm") and not re.match(regex, "net/hidden/kernel/gradient_norm")
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_device_histograms_of_the_capture_match_numpy(jit_compile):
+    """Binade histogram of |g| and per-variable weight histograms against NumPy."""
+    from keras_init_lab.callbacks.capture import (
+        GRADIENT_MIN_EXPONENT,
+        describe_variables,
+        gradient_histograms,
+        gradient_log10_edges,
+    )
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((300,)), keras.layers.Dense(7), keras.layers.Dense(1)])
+    layout = describe_variables(model)  # kernel 2100 (8 whole rows + tail), bias 7, ...
+    rng = np.random.default_rng(0)
+    grads = [
+        (rng.normal(size=v.shape) * 10.0 ** rng.uniform(-14, 6, size=v.shape)).astype(np.float32)
+        for v in layout.variables
+    ]
+    grads[0].flat[:5] = [0.0, np.inf, -np.inf, np.nan, 1e-30]
+    weights = [rng.normal(size=v.shape).astype(np.float32) for v in layout.variables]
+    weights[1][:] = 0.5  # constant: everything in the last bucket
+
+    @tf.function(jit_compile=jit_compile)
+    def device(g, w):
+        return gradient_histograms(g, w, layout, 30)
+
+    g_counts, w_counts, low, high = (t.numpy() for t in device(grads, weights))
+    edges = gradient_log10_edges()
+    k = len(edges) - 1
+    for index, grad in enumerate(grads):
+        flat = np.abs(grad.ravel().astype(np.float64))
+        flat = flat[~np.isnan(flat)]
+        with np.errstate(divide="ignore"):
+            exponent = np.floor(np.log2(flat))
+        expected = np.bincount(
+            np.clip(exponent - GRADIENT_MIN_EXPONENT, 0, k - 1).astype(int), minlength=k
+        )
+        np.testing.assert_array_equal(g_counts[index], expected)
+        weight = weights[index].ravel()
+        assert (low[index], high[index]) == (weight.min(), weight.max())
+        assert w_counts[index].sum() == weight.size
+        if weight.min() < weight.max():
+            reference, _ = np.histogram(weight, bins=30, range=(weight.min(), weight.max()))
+            assert np.abs(w_counts[index] - reference).sum() <= 2  # float32 edge rounding
+    np.testing.assert_array_equal(w_counts[1], [0] * 29 + [7])
+    assert g_counts[0].sum() == 2100 - 1  # the NaN is not counted (nonfinite_count has it)

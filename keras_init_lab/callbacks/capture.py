@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_init_lab.callbacks.tensorboard import DEFAULT_HISTOGRAM_BUCKETS, log10_magnitude_edges
+from keras_init_lab.callbacks.tensorboard import DEFAULT_HISTOGRAM_BUCKETS
 
 __all__ = [
     "CHUNK_SIZE",
@@ -81,6 +81,22 @@ STATISTICS = (
     "nonfinite_count",
     "update_ratio",
 )
+
+#: Gradient magnitude histogram: one bucket per binade [2^e, 2^(e+1)) for e in
+#: [GRADIENT_MIN_EXPONENT, GRADIENT_MAX_EXPONENT), read straight from the float32 exponent
+#: bits (exact edges, no log, half the cost of a log10 + arithmetic index on this CPU).
+#: 2^-34 ~ 5.8e-11 sits just under 1e-10 (see tensorboard.LOG10_MIN_EXPONENT for why that is
+#: far enough below any gradient that still moves a float32 weight); 2^14 ~ 1.6e4 is past
+#: GradientHealth's exploding norm (1e3). Smaller magnitudes (exact zeros included) are
+#: counted in the first bucket, larger ones (+-Inf included) in the last: 48 buckets.
+GRADIENT_MIN_EXPONENT = -34
+GRADIENT_MAX_EXPONENT = 14
+
+
+def gradient_log10_edges() -> np.ndarray:
+    """Edges (log10 units) of the gradient histogram: ``e * log10(2)`` for the binades."""
+    return np.arange(GRADIENT_MIN_EXPONENT, GRADIENT_MAX_EXPONENT + 1) * math.log10(2.0)
+
 
 # Rows of the sufficient-statistics buffer computed on the device, per variable.
 _SUM, _SUMSQ, _M2, _MAXABS, _ZEROS, _NONFINITE, _DELTA_SUMSQ, _WEIGHT_SUMSQ, _WEIGHT_SUM = range(9)
@@ -205,6 +221,24 @@ def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE):
     return full, tail
 
 
+class Chunks(tuple):
+    """``(full, tail)`` chunk matrices of a list of tensors (see :func:`split_chunks`)."""
+
+    __slots__ = ()
+
+    def __new__(cls, full, tail):
+        return super().__new__(cls, (full, tail))
+
+
+def split_chunks(tensors, layout: VariableLayout) -> Chunks:
+    """Copy ``tensors`` once into the whole-row and tail chunk matrices of ``layout``."""
+    return Chunks(*_split(tensors, layout))
+
+
+def _as_chunks(tensors, layout: VariableLayout) -> Chunks:
+    return tensors if isinstance(tensors, Chunks) else split_chunks(tensors, layout)
+
+
 def _row_sumsq(matrix, xla: bool):
     # EuclideanNorm reads once and writes nothing (~2x faster than square + sum on CPU) but
     # has no XLA kernel; under XLA, square + sum fuse into one loop anyway.
@@ -213,18 +247,17 @@ def _row_sumsq(matrix, xla: bool):
     return tf.square(tf.math.reduce_euclidean_norm(matrix, axis=1))
 
 
-def _row_statistics(matrix, mean_per_row, valid, xla):
-    """Per-row ``[sum, sumsq, M2, nonzero, max|x|]`` of a chunk matrix (``valid`` masks tails)."""
+def _row_statistics(matrix, xla):
+    """Per-row ``[sum, sumsq, nonzero]`` and ``max|x|`` of a chunk matrix, one read each.
+
+    Zero padding adds nothing to any of them.
+    """
     row_sum = tf.reduce_sum(matrix, axis=1)
     row_sumsq = _row_sumsq(matrix, xla)
-    centered = matrix - mean_per_row[:, None]
-    if valid is not None:
-        centered = tf.where(valid, centered, 0.0)
-    row_m2 = _row_sumsq(centered, xla)
     # sign(x)^2 is 1 for x != 0 and 0 for x == 0 (and for the zero padding).
     row_nonzero = tf.round(_row_sumsq(tf.sign(matrix), xla))
     row_max = tf.maximum(tf.reduce_max(matrix, axis=1), -tf.reduce_min(matrix, axis=1))
-    return tf.stack([row_sum, row_sumsq, row_m2, row_nonzero], axis=1), row_max
+    return tf.stack([row_sum, row_sumsq, row_nonzero], axis=1), row_max
 
 
 def gradient_sufficient_statistics(
@@ -234,8 +267,8 @@ def gradient_sufficient_statistics(
 
     Formula, per variable ``j`` with ``n_j`` elements ``g``, weights ``w`` before and ``w'``
     after the update:
-    ``sum g``, ``sum g^2``, ``M2 = sum (g - mean g)^2`` (two-pass, so ``std`` is accurate even
-    when ``|mean| >> std``), ``max |g|``, ``#{g == 0}``, ``#{g not finite}``,
+    ``sum g``, ``sum g^2``, ``M2 = sum (g - mean g)^2`` (per 256-element row from the row's
+    own sums, rows pooled exactly with Chan et al.'s rule), ``max |g|``, ``#{g == 0}``, ``#{g not finite}``,
     ``sum (w' - w)^2``, ``sum w^2``, ``sum w``. Everything else (norm, std, ratios, per-layer
     pooling) follows on the host from these ``9 x n_vars`` numbers.
 
@@ -245,9 +278,10 @@ def gradient_sufficient_statistics(
         TensorShape([9, 4])
 
     Args:
-        gradients: dense gradient tensors, one per variable of ``layout``.
-        before: weight values read before the update, one per variable.
-        after: weight values read after the update, one per variable.
+        gradients: dense gradient tensors, one per variable of ``layout`` (or their
+            :class:`Chunks` from :func:`split_chunks`).
+        before: weight values read before the update, one per variable (or their Chunks).
+        after: weight values read after the update, one per variable (or their Chunks).
         layout: the :class:`VariableLayout` of the variables.
         xla: True when traced for XLA (only ops with XLA kernels); False allows faster
             non-XLA kernels (``EuclideanNorm``).
@@ -259,8 +293,9 @@ def gradient_sufficient_statistics(
     n = layout.num_variables
     full_variable = tf.constant(layout.full_variable)
     sizes = tf.constant(layout.sizes.astype(np.float32))
-    valid = tf.range(CHUNK_SIZE)[None, :] < tf.constant(layout.tail_sizes.astype(np.int32))[:, None]
-    grad_full, grad_tail = _split(gradients, layout)
+    grad_full, grad_tail = _as_chunks(gradients, layout)
+    before_full, before_tail = _as_chunks(before, layout)
+    after_full, after_tail = _as_chunks(after, layout)
 
     def per_variable(full_rows, tail_rows):
         """Sum whole-row partials per variable (one segment op) and add the tail rows."""
@@ -268,24 +303,34 @@ def gradient_sufficient_statistics(
             return tail_rows
         return tf.math.unsorted_segment_sum(full_rows, full_variable, n) + tail_rows
 
-    # Pass 1: sums, for the means.
-    total_sum = per_variable(
-        None if grad_full is None else tf.reduce_sum(grad_full, axis=1)[:, None],
-        tf.reduce_sum(grad_tail, axis=1)[:, None],
-    )[:, 0]
-    mean = total_sum / tf.maximum(sizes, 1.0)
-    # Pass 2: everything else (the tail rows are masked for M2 only; their zero padding
-    # adds nothing to sums, squares, nonzero counts or max|g|).
-    tail_rows, tail_max = _row_statistics(grad_tail, mean, valid, xla)
+    # One pass over the gradients: per-row sum, sum of squares, nonzero count and max|g|.
+    tail_rows, tail_max = _row_statistics(grad_tail, xla=True)  # small: exact square + sum
+    tail_count = tf.constant(layout.tail_sizes.astype(np.float32))
     if grad_full is not None:
-        full_rows, full_max = _row_statistics(
-            grad_full, tf.gather(mean, full_variable), None, xla
-        )
+        full_rows, full_max = _row_statistics(grad_full, xla)
         max_abs = tf.maximum(tf.math.unsorted_segment_max(full_max, full_variable, n), tail_max)
     else:
         full_rows, max_abs = None, tail_max
-    grad_stats = per_variable(full_rows, tail_rows)  # [n, 4]: sum, sumsq, M2, nonzero
-    zeros = sizes - grad_stats[:, 3]
+    grad_stats = per_variable(full_rows, tail_rows)  # [n, 3]: sum, sumsq, nonzero
+    mean = grad_stats[:, 0] / tf.maximum(sizes, 1.0)
+
+    # M2 without a second pass: each row's M2 from its own sum and sum of squares (its mean
+    # and spread are of one scale within 256 neighbours), then the rows pooled exactly with
+    # Chan et al.: M2 = sum_r [M2_r + n_r (mean_r - mean)^2].
+    def row_m2(rows, count, variable_mean):
+        row_mean = rows[:, 0] / tf.maximum(count, 1.0)
+        own = tf.maximum(rows[:, 1] - rows[:, 0] * row_mean, 0.0)
+        return own + count * tf.square(row_mean - variable_mean)
+
+    # The small tail matrix is centred exactly on each variable's mean (two passes, masked),
+    # so tiny variables (a 1-element bias) get an exact 0 instead of rounding residue.
+    valid = tf.range(CHUNK_SIZE)[None, :] < tf.cast(tail_count, tf.int32)[:, None]
+    tail_m2 = tf.reduce_sum(tf.square(tf.where(valid, grad_tail - mean[:, None], 0.0)), axis=1)
+    full_m2 = None
+    if full_rows is not None:
+        full_m2 = row_m2(full_rows, float(CHUNK_SIZE), tf.gather(mean, full_variable))[:, None]
+    m2 = per_variable(full_m2, tail_m2[:, None])[:, 0]
+    zeros = sizes - grad_stats[:, 2]
 
     # Non-finite entries make their variable's sum of squares non-finite; count them (and
     # the zeros, whose count NaN spoils) exactly only then: a branch that almost never runs.
@@ -307,28 +352,25 @@ def gradient_sufficient_statistics(
         exact_counts,
     )
 
-    before_full, before_tail = _split(before, layout)
-    after_full, after_tail = _split(after, layout)
-
-    def weight_rows(w_before, w_after):
+    def weight_rows(w_before, w_after, row_xla):
         return tf.stack(
             [
-                _row_sumsq(w_after - w_before, xla),
-                _row_sumsq(w_before, xla),
+                _row_sumsq(w_after - w_before, row_xla),
+                _row_sumsq(w_before, row_xla),
                 tf.reduce_sum(w_before, axis=1),
             ],
             axis=1,
         )
 
     weight_stats = per_variable(
-        None if before_full is None else weight_rows(before_full, after_full),
-        weight_rows(before_tail, after_tail),
+        None if before_full is None else weight_rows(before_full, after_full, xla),
+        weight_rows(before_tail, after_tail, True),
     )
     return tf.stack(
         [
             grad_stats[:, 0],
             grad_stats[:, 1],
-            grad_stats[:, 2],
+            m2,
             max_abs,
             zeros,
             nonfinite,
@@ -340,21 +382,23 @@ def gradient_sufficient_statistics(
     )
 
 
-def _uniform_ids(matrix, low, high, num_buckets, group, dump):
-    """Bin ids ``group * num_buckets + bucket`` of a chunk matrix, NaN and masked -> ``dump``.
+def _bucket_ids(matrix, scale, offset, group, num_buckets, finite):
+    """Bin ids ``group * k + min(floor(x * scale + offset), k - 1)`` per chunk row.
 
-    ``low``/``high``/``group`` are per row; bucket ``clip(floor((x - low) / width * k))``,
-    the last bucket for a zero width (TensorBoard's convention for constant data).
+    For values inside ``[low, high]`` (``scale = k / (high - low)``, ``offset = -low * scale``).
+    ``scale``/``offset``/``group`` are per row. The group offset is folded into the float
+    position, so the whole index costs four elementwise ops (exact in float32 while
+    ``groups * k < 2**24``). NaN entries would cast to garbage: when the
+    gradients are not all finite (``finite`` False) they are routed to the dropped bin
+    ``-1 -> dump`` by an extra ``where`` that healthy steps never run.
     """
-    width = high - low
-    scale = tf.where(width > 0, num_buckets / tf.where(width > 0, width, 1.0), 0.0)
-    # Zero width: push everything past the last edge so the clip puts it in the last bucket.
-    offset = tf.where(width > 0, -low * scale, float(num_buckets))
-    position = tf.clip_by_value(
-        matrix * scale[:, None] + offset[:, None], 0.0, float(num_buckets - 1)
-    )
-    ids = tf.cast(position, tf.int32) + (group * num_buckets)[:, None]
-    return tf.where(tf.math.is_nan(matrix), dump, ids)
+    base = tf.cast(group * num_buckets, tf.float32)[:, None]
+    position = matrix * scale[:, None] + (offset[:, None] + base)
+    # Only the upper clamp is needed: the range is each variable's own [min, max], so the
+    # position is >= base up to rounding (a -1e-7 truncates to base when cast), and only
+    # x == max (or a zero-width range) reaches base + k.
+    position = tf.minimum(position, base + float(num_buckets - 1))
+    return tf.cast(position, tf.int32)
 
 
 def _bincount(ids, size):
@@ -363,72 +407,107 @@ def _bincount(ids, size):
     )
 
 
-def gradient_histograms(gradients, weights, layout: VariableLayout, gradient_edges, weight_buckets):
-    """Per-variable histograms of ``log10|g|`` (fixed edges) and of the weights (own range).
+def gradient_histograms(gradients, weights, layout: VariableLayout, weight_buckets, finite=None):
+    """Per-variable histograms of ``log10|g|`` (fixed binade edges) and of the weights.
 
-    Formula: ``log10|g|`` is counted into the fixed, evenly spaced ``gradient_edges``
-    (values below the first edge, exact zeros included, in the first bucket; above the last
-    in the last one); weights into ``weight_buckets`` equal-width buckets between each
-    variable's min and max. NaN and tail padding go to a dropped bin. Arithmetic bucket
-    indices (no ``searchsorted``, which took 140 ms for 3M elements on this CPU) and one
+    Formula: ``|g|`` is counted per binade ``[2^e, 2^(e+1))``, i.e. ``log10|g|`` into the
+    fixed edges :func:`gradient_log10_edges` (``e * log10 2``), read from the float32
+    exponent bits (magnitudes below ``2^GRADIENT_MIN_EXPONENT``, exact zeros included, in the
+    first bucket; above the last edge in the last one); weights into ``weight_buckets`` equal-width buckets between each
+    variable's min and max (all in the last bucket when min == max, as TensorBoard does).
+    NaN and tail padding go to a dropped bin. Bit and arithmetic bucket indices (no
+    ``searchsorted``, which took 140 ms for 3M elements on this CPU) and one
     ``DenseBincount`` per matrix; everything stays on the device.
+
+    Args:
+        gradients, weights: tensors per variable of ``layout``, or their :class:`Chunks`.
+        layout: the :class:`VariableLayout`.
+        weight_buckets: buckets of each weight histogram.
+        finite: optional scalar bool tensor, True when every gradient and weight is finite
+            (skips the NaN routing); None checks it here.
 
     Returns:
         ``(gradient_counts [n_vars, k], weight_counts [n_vars, weight_buckets],
         weight_min [n_vars], weight_max [n_vars])`` (counts int64).
     """
     n = layout.num_variables
-    edges = np.asarray(gradient_edges, dtype=np.float64)
-    k = len(edges) - 1
-    if not np.allclose(np.diff(edges), edges[1] - edges[0], rtol=1e-4):
-        raise ValueError("gradient_edges must be evenly spaced (log10 units).")
+    k = GRADIENT_MAX_EXPONENT - GRADIENT_MIN_EXPONENT
     full_variable = tf.constant(layout.full_variable)
     tail_variable = tf.range(n, dtype=tf.int32)
+    n_full = layout.num_full_chunks
     valid = tf.range(CHUNK_SIZE)[None, :] < tf.constant(layout.tail_sizes.astype(np.int32))[:, None]
-    grad_full, grad_tail = _split(gradients, layout)
-    weight_full, weight_tail = _split(weights, layout)
-
-    def count(full, tail, low_full, high_full, low_tail, high_tail, buckets):
-        dump = n * buckets
-        tail_ids = tf.where(
-            valid, _uniform_ids(tail, low_tail, high_tail, buckets, tail_variable, dump), dump
+    grad_full, grad_tail = _as_chunks(gradients, layout)
+    weight_full, weight_tail = _as_chunks(weights, layout)
+    if finite is None:
+        finite = tf.reduce_all(
+            [tf.reduce_all(tf.math.is_finite(m)) for m in (grad_full, grad_tail, weight_full, weight_tail) if m is not None]
         )
-        counts = _bincount(tail_ids, dump + 1)
+
+    def count(full, tail, full_scale, full_offset, tail_scale, tail_offset, buckets):
+        dump = n * buckets
+
+        def ids(matrix, scale, offset, group, mask=None):
+            def clean():
+                return _bucket_ids(matrix, scale, offset, group, buckets, finite)
+
+            def with_nan():
+                safe = tf.where(tf.math.is_nan(matrix), tf.zeros_like(matrix), matrix)
+                result = _bucket_ids(safe, scale, offset, group, buckets, finite)
+                return tf.where(tf.math.is_nan(matrix), dump, result)
+
+            result = tf.cond(finite, clean, with_nan)
+            return result if mask is None else tf.where(mask, result, dump)
+
+        counts = _bincount(ids(tail, tail_scale, tail_offset, tail_variable, valid), dump + 1)
         if full is not None:
-            counts += _bincount(
-                _uniform_ids(full, low_full, high_full, buckets, full_variable, dump), dump + 1
-            )
+            counts += _bincount(ids(full, full_scale, full_offset, full_variable), dump + 1)
         return tf.cast(tf.reshape(counts[:dump], [n, buckets]), tf.int64)
 
-    to_log10 = 1.0 / math.log(10.0)
+    # |g| -> binade from the float32 exponent bits: shift out the sign, keep the 8 exponent
+    # bits (biased by 127): 0 for zeros and denormals, 255 for Inf and NaN.
+    def exponent_ids(matrix, group, mask=None):
+        def biased(values):
+            bits = tf.bitcast(values, tf.uint32)
+            return tf.cast(tf.bitwise.right_shift(tf.bitwise.left_shift(bits, 1), 24), tf.int32)
 
-    def log_magnitude(matrix):
-        return tf.math.log(tf.abs(matrix)) * to_log10
+        def clean():
+            return biased(matrix) + (group * 256)[:, None]
 
-    e0, e1 = float(edges[0]), float(edges[-1])
+        def with_nan():  # NaN shares the exponent 255 with Inf: drop it
+            return tf.where(tf.math.is_nan(matrix), n * 256, clean())
 
-    def const(rows, value):
-        return tf.fill([rows], value)
+        result = tf.cond(finite, clean, with_nan)
+        return result if mask is None else tf.where(mask, result, n * 256)
 
-    n_full = layout.num_full_chunks
-    gradient_counts = count(
-        None if grad_full is None else log_magnitude(grad_full),
-        log_magnitude(grad_tail),
-        const(n_full, e0), const(n_full, e1), const(n, e0), const(n, e1), k,
+    by_exponent = _bincount(exponent_ids(grad_tail, tail_variable, valid), n * 256 + 1)
+    if grad_full is not None:
+        by_exponent += _bincount(exponent_ids(grad_full, full_variable), n * 256 + 1)
+    # Fold the 256 biased exponents into the k binade buckets (clamped at both ends).
+    fold = np.clip(np.arange(256) - 127 - GRADIENT_MIN_EXPONENT, 0, k - 1).astype(np.int32)
+    gradient_counts = tf.transpose(
+        tf.math.unsorted_segment_sum(
+            tf.transpose(tf.reshape(by_exponent[: n * 256], [n, 256])), tf.constant(fold), k
+        )
     )
+    gradient_counts = tf.cast(gradient_counts, tf.int64)
 
     low = tf.reduce_min(tf.where(valid, weight_tail, np.inf), axis=1)
     high = tf.reduce_max(tf.where(valid, weight_tail, -np.inf), axis=1)
     if weight_full is not None:
         low = tf.minimum(low, tf.math.unsorted_segment_min(tf.reduce_min(weight_full, 1), full_variable, n))
         high = tf.maximum(high, tf.math.unsorted_segment_max(tf.reduce_max(weight_full, 1), full_variable, n))
+    width = high - low
+    # Zero width (constant weights, e.g. a zero-initialised bias): scale 0 and an offset past
+    # the last edge, so the clip puts every value in the last bucket.
+    scale = tf.where(width > 0, weight_buckets / tf.where(width > 0, width, 1.0), 0.0)
+    offset = tf.where(width > 0, -low * scale, float(weight_buckets))
     weight_counts = count(
         weight_full,
         weight_tail,
-        None if weight_full is None else tf.gather(low, full_variable),
-        None if weight_full is None else tf.gather(high, full_variable),
-        low,
-        high,
+        None if weight_full is None else tf.gather(scale, full_variable),
+        None if weight_full is None else tf.gather(offset, full_variable),
+        scale,
+        offset,
         weight_buckets,
     )
     return gradient_counts, weight_counts, low, high
@@ -585,7 +664,7 @@ class GradientCapture:
         self._buffers: dict[tuple, _Buffers] = {}
         self.last_record: StepRecord | None = None
         self.record_serial = 0
-        self.gradient_edges = log10_magnitude_edges()
+        self.gradient_edges = gradient_log10_edges()
         self.weight_buckets = DEFAULT_HISTOGRAM_BUCKETS
         self.traces = 0
 
@@ -698,7 +777,6 @@ class GradientCapture:
         had_instance_attribute = "apply" in vars(optimizer)
         capture = self
         position = {id(v): i for i, v in enumerate(layout.variables)}
-        edges = self.gradient_edges
         weight_buckets = self.weight_buckets
         xla = bool(model.jit_compile) and not model.run_eagerly
 
@@ -730,9 +808,18 @@ class GradientCapture:
             context = tf.distribute.get_replica_context()
             if context is not None and context.num_replicas_in_sync > 1:
                 dense = context.all_reduce(tf.distribute.ReduceOp.SUM, dense)
-            before = [tf.identity(v.value) for v in layout.variables]
-            result = original_apply(grads, trainable_variables)
-            after = [tf.identity(v.value) for v in layout.variables]
+            # Snapshot the weights straight into the chunk matrices (one copy), and make the
+            # update wait for it: the variables' buffers are then free to update in place
+            # instead of being copied on write while a read of them is still alive.
+            before = split_chunks([v.value for v in layout.variables], layout)
+            dense = split_chunks(dense, layout)
+            if tf.executing_eagerly():
+                result = original_apply(grads, trainable_variables)
+            else:
+                snapshot = [t for t in before if t is not None]
+                with tf.control_dependencies(snapshot):
+                    result = original_apply(grads, trainable_variables)
+            after = split_chunks([v.value for v in layout.variables], layout)
             raw = gradient_sufficient_statistics(dense, before, after, layout, xla=xla)
             if not all(present):
                 missing = tf.constant([not p for p in present])[None, :]
@@ -742,8 +829,11 @@ class GradientCapture:
             buffers.raw.assign(raw)
             buffers.count.assign_add(1)
             if histograms:
+                finite = tf.reduce_all(tf.math.is_finite(raw[_SUMSQ])) & tf.reduce_all(
+                    tf.math.is_finite(raw[_WEIGHT_SUMSQ])
+                )
                 g_counts, w_counts, low, high = gradient_histograms(
-                    dense, after, layout, edges, weight_buckets
+                    dense, after, layout, weight_buckets, finite
                 )
                 buffers.gradient_histograms.assign(g_counts)
                 buffers.weight_histograms.assign(w_counts)
