@@ -222,6 +222,11 @@ def test_activation_recognised_by_object_everywhere():
     h = sequential(h)
     h = keras.layers.Dense(8, activation=package_activations.leaky_relu, name="package_leaky")(h)
     h = keras.layers.Dense(8, activation=package_activations.tanh, name="package_tanh")(h)
+    h = keras.layers.Dense(
+        8, activation=package_activations.LeakyReLUActivation(0.1), name="package_leaky_object"
+    )(h)
+    h = keras.layers.Dense(8, activation=tf.nn.relu, name="tf_relu")(h)  # own identity table
+    h = keras.layers.Dense(8, activation=keras.activations.hard_sigmoid, name="hard_sigmoid")(h)
     outputs = keras.layers.Dense(3, activation="softmax", name="out")(h)
     model = keras.Model(inputs, outputs)
 
@@ -236,16 +241,22 @@ def test_activation_recognised_by_object_everywhere():
         "seq/seq_elu": "elu",
         "package_leaky": "leaky_relu",
         "package_tanh": "tanh",
+        "package_leaky_object": "leaky_relu",
+        "tf_relu": "relu",
+        "hard_sigmoid": "hard_sigmoid",
         "out": "softmax",
     }
     assert dict(zip(record["layers"], record["activations"])) == expected
     assert record["layers"] == list(expected)  # forward order, nested layers in place
     dead = dict(zip(record["layers"], record["dead_fraction"]))
     saturation = dict(zip(record["layers"], record["saturation_fraction"]))
-    for name in ("fused_relu", "relu_layer", "leaky_layer", "prelu_layer", "seq/seq_elu", "package_leaky"):
+    for name in (
+        "fused_relu", "relu_layer", "leaky_layer", "prelu_layer", "seq/seq_elu", "package_leaky",
+        "package_leaky_object", "tf_relu",
+    ):
         assert not math.isnan(dead[name]), name
         assert math.isnan(saturation[name]), name
-    for name in ("act_sigmoid", "inner/inner_tanh", "package_tanh"):
+    for name in ("act_sigmoid", "inner/inner_tanh", "package_tanh", "hard_sigmoid"):
         assert not math.isnan(saturation[name]), name
         assert math.isnan(dead[name]), name
     assert math.isnan(dead["out"]) and math.isnan(saturation["out"])
