@@ -1,16 +1,16 @@
 """Overhead of ``ActivationStats`` (one record per epoch) over a plain ``model.fit``.
 
 What is timed: ``model.fit(epochs=EPOCHS)`` on the same model and data, alternating plain /
-with the callback / with the callback and TensorBoard logging, ``REPEATS`` rounds, medians of
-the wall times. The callbacks are created once per model and reused across rounds, so after
-the first (warm-up) round the feature model and its compiled probe function already exist:
-the ratios are the steady state. The one-time cost (building the feature model and tracing
-the probe function) is measured separately on a fresh callback, as is the cost of one record
-(with and without TensorBoard). Wall time and this process's CPU time (all threads,
-``time.process_time``) are both reported: on a machine shared with other jobs the wall-time
-ratios carry tens of percent of noise, CPU time much less; the "derived" ratio, 1 + records per fit x median record time /
-median plain fit time, is the steady per-epoch overhead computed from the much shorter,
-less noisy record timings. With ``log_dir`` every ``fit`` call also pays a fixed cost (a new
+with the callback / with the callback and TensorBoard logging, 9 rounds (3 with ``--quick``),
+medians. The callbacks are created once per model and reused across rounds, so after the
+first (warm-up) round the feature model and its compiled probe function already exist. The
+one-time cost (building the feature model and tracing the probe function) is measured
+separately on a fresh callback, as is the cost of one record (with and without TensorBoard).
+Wall time and this process's CPU time (all threads, ``time.process_time``) are both
+reported: on a machine shared with other jobs the wall-time ratios carry tens of percent of
+noise, CPU time much less. The "derived" ratio, 1 + median record time / median plain epoch,
+is the steady per-epoch overhead computed from the much shorter, less noisy record timings.
+With ``log_dir`` every ``fit`` call also pays a fixed cost (a new
 event file and one trace of the batched summary writer, since writers are closed at train
 end); it is reported on its own and is included in the fit-level "+ TensorBoard" ratios,
 which here time short 2-epoch fits.

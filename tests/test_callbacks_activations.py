@@ -78,7 +78,7 @@ def _sigmoid(z):
 
 @pytest.fixture(scope="module")
 def mixed_cnn():
-    """Conv2D(relu) with one dead channel -> Flatten -> Dense(tanh) -> Dense(sigmoid) -> Dense(relu)."""
+    """Conv2D(relu, one dead channel) -> Flatten -> Dense(tanh) -> Dense(sigmoid) -> Dense(relu)."""
     keras.utils.set_random_seed(0)
     inputs = keras.Input((6, 6, 2))
     conv = keras.layers.Conv2D(4, 3, activation="relu", name="conv")
@@ -144,7 +144,9 @@ def test_probing_leaves_the_model_unchanged(mixed_cnn):
 
 def test_thresholds_are_used(mixed_cnn):
     x = _gaussian(64, 6, 6, 2)
-    loose = activation_statistics(mixed_cnn, x, tanh_threshold=0.2, sigmoid_low=0.45, sigmoid_high=0.55)
+    loose = activation_statistics(
+        mixed_cnn, x, tanh_threshold=0.2, sigmoid_low=0.45, sigmoid_high=0.55
+    )
     reference = _np_forward(mixed_cnn, x)
     expected_tanh = _np_stats(*reference["tanh_dense"], tanh_thr=0.2)["saturation_fraction"]
     expected_sig = _np_stats(*reference["sigmoid_dense"], sig_low=0.45, sig_high=0.55)[
@@ -174,7 +176,8 @@ def test_dead_relu_layer_reads_one():
 
 
 def test_tanh_with_huge_weights_is_saturated():
-    model = _single_dense("tanh", kernel_initializer=keras.initializers.RandomNormal(stddev=100.0, seed=1))
+    huge = keras.initializers.RandomNormal(stddev=100.0, seed=1)
+    model = _single_dense("tanh", kernel_initializer=huge)
     record = activation_statistics(model, _gaussian(256, 32))
     # |z| ~ N(0, 100^2 * 32): P(|z| < atanh(0.97) = 2.09) is about 0.3%.
     assert record["saturation_fraction"][0] > 0.98
@@ -182,7 +185,8 @@ def test_tanh_with_huge_weights_is_saturated():
 
 
 def test_sigmoid_with_huge_weights_is_saturated():
-    model = _single_dense("sigmoid", kernel_initializer=keras.initializers.RandomNormal(stddev=100.0, seed=2))
+    huge = keras.initializers.RandomNormal(stddev=100.0, seed=2)
+    model = _single_dense("sigmoid", kernel_initializer=huge)
     record = activation_statistics(model, _gaussian(256, 32))
     assert record["saturation_fraction"][0] > 0.98
 
@@ -204,10 +208,15 @@ def test_healthy_he_relu_has_few_dead_units():
 
 def test_activation_recognised_by_object_everywhere():
     inner_in = keras.Input((8,))
-    inner_out = keras.layers.Dense(8, activation=keras.activations.tanh, name="inner_tanh")(inner_in)
+    inner_dense = keras.layers.Dense(8, activation=keras.activations.tanh, name="inner_tanh")
+    inner_out = inner_dense(inner_in)
     inner = keras.Model(inner_in, inner_out, name="inner")
     sequential = keras.Sequential(
-        [keras.Input((8,)), keras.layers.Dense(8, name="seq_linear"), keras.layers.ELU(name="seq_elu")],
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(8, name="seq_linear"),
+            keras.layers.ELU(name="seq_elu"),
+        ],
         name="seq",
     )
 
@@ -415,7 +424,8 @@ def test_event_file_tags_and_values(tmp_path):
     written = [float(tf.make_ndarray(e.tensor_proto)) for e in events]
     np.testing.assert_allclose(written, stats.history["per_layer"]["std"][:, 1], rtol=1e-6)
 
-    histogram = tf.make_ndarray(accumulator.Tensors("hidden_tanh/activation/values")[-1].tensor_proto)
+    last = accumulator.Tensors("hidden_tanh/activation/values")[-1]
+    histogram = tf.make_ndarray(last.tensor_proto)
     assert histogram.shape == (30, 3)
     assert histogram[:, 2].sum() == 96 * 16  # every activation value counted once
     assert histogram[0, 0] == -1.0 and histogram[-1, 1] == 1.0  # fixed tanh range
@@ -537,6 +547,7 @@ def test_plot_activation_stats_bad_history(tmp_path):
     empty = {"epoch": np.zeros(0), "layers": [], "activations": [], "per_layer": {}}
     with pytest.raises(ValueError, match="no records"):
         plot_activation_stats(empty, tmp_path / "x.png")
-    bad = {"epoch": np.arange(2), "layers": ["a"], "per_layer": {s: np.zeros((3, 1)) for s in STATISTICS}}
+    per_layer = {stat: np.zeros((3, 1)) for stat in STATISTICS}
+    bad = {"epoch": np.arange(2), "layers": ["a"], "per_layer": per_layer}
     with pytest.raises(ValueError, match="shape"):
         plot_activation_stats(bad, tmp_path / "x.png")

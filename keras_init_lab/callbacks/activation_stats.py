@@ -180,7 +180,9 @@ def _builtin_activation_table() -> dict[int, ActivationKind]:
         "mish": ("other", False, [keras.activations.mish]),
         "tanh": ("tanh", False, [keras.activations.tanh, keras.ops.tanh, tf.nn.tanh, tf.math.tanh]),
         "hard_tanh": ("tanh", False, [keras.activations.hard_tanh]),
-        "softsign": ("tanh", False, [keras.activations.softsign, keras.ops.softsign, tf.nn.softsign]),
+        "softsign": (
+            "tanh", False, [keras.activations.softsign, keras.ops.softsign, tf.nn.softsign]
+        ),
         "sigmoid": (
             "sigmoid", False,
             [keras.activations.sigmoid, keras.ops.sigmoid, tf.nn.sigmoid, tf.math.sigmoid],
@@ -188,7 +190,9 @@ def _builtin_activation_table() -> dict[int, ActivationKind]:
         "hard_sigmoid": (
             "sigmoid", False, [keras.activations.hard_sigmoid, keras.ops.hard_sigmoid]
         ),
-        "softmax": ("softmax", False, [keras.activations.softmax, keras.ops.softmax, tf.nn.softmax]),
+        "softmax": (
+            "softmax", False, [keras.activations.softmax, keras.ops.softmax, tf.nn.softmax]
+        ),
         "log_softmax": ("softmax", False, [keras.activations.log_softmax, keras.ops.log_softmax]),
         "linear": ("linear", False, [keras.activations.linear]),
         "softplus": ("other", False, [keras.activations.softplus, keras.ops.softplus]),
@@ -468,7 +472,9 @@ def prepare_probe(probe_data, max_probe_samples: int = DEFAULT_MAX_PROBE_SAMPLES
             if collected >= max_probe_samples:
                 break
         if not batches or collected == 0:
-            raise ValueError("The probe dataset is empty; give a dataset that yields at least one sample.")
+            raise ValueError(
+                "The probe dataset is empty; give a dataset that yields at least one sample."
+            )
         x = tf.nest.map_structure(lambda *leaves: np.concatenate(leaves, axis=0), *batches)
         x = tf.nest.map_structure(lambda leaf: leaf[:max_probe_samples], x)
     else:
@@ -672,8 +678,9 @@ class _ActivationProbe:
         nan = tf.constant(math.nan, tf.float32)
         if kind.has_dead_fraction:
             # A unit is one output channel/feature; reduce over every other axis.
-            unit_axis = 1 if (site.activation.channels_first and act.shape.rank > 2) else act.shape.rank - 1
-            other_axes = [axis for axis in range(act.shape.rank) if axis != unit_axis]
+            rank = act.shape.rank
+            unit_axis = 1 if (site.activation.channels_first and rank > 2) else rank - 1
+            other_axes = [axis for axis in range(rank) if axis != unit_axis]
             unit_max = tf.reduce_max(act, axis=other_axes)
             dead = tf.reduce_mean(tf.cast(unit_max <= 0.0, tf.float32))
         else:
@@ -719,7 +726,9 @@ class _ActivationProbe:
                     # zero-width buckets with every count in the last one, exactly what
                     # tf.summary.histogram writes for one-value data (TensorBoard 2.21,
                     # summary_v2._buckets, when_single_value), which the plugin displays.
-                counts.append(uniform_bucket_counts(_histogram_slice(act), low, high, HISTOGRAM_BUCKETS))
+                counts.append(
+                    uniform_bucket_counts(_histogram_slice(act), low, high, HISTOGRAM_BUCKETS)
+                )
                 lows.append(low)
                 highs.append(high)
         result = {"stats": tf.stack(rows)}
@@ -771,7 +780,9 @@ def _check_model(model) -> None:
 
 def _record(probe: _ActivationProbe) -> dict[str, Any]:
     values = probe()["stats"]
-    record: dict[str, Any] = {stat: values[:, column].astype(np.float64) for column, stat in enumerate(STATISTICS)}
+    record: dict[str, Any] = {
+        stat: values[:, column].astype(np.float64) for column, stat in enumerate(STATISTICS)
+    }
     record["layers"] = probe.layer_names
     record["activations"] = probe.activation_names
     return record
@@ -887,8 +898,12 @@ class ActivationStats(keras.callbacks.Callback):
         _check_positive_int("every_n_epochs", every_n_epochs)
         self.thresholds = _check_thresholds(tanh_threshold, sigmoid_low, sigmoid_high)
         self.tanh_threshold, self.sigmoid_low, self.sigmoid_high = self.thresholds
-        if log_dir is not None and (not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir)):
-            raise TypeError(f"log_dir must be None or a non-empty path; received log_dir={log_dir!r}.")
+        if log_dir is not None and (
+            not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir)
+        ):
+            raise TypeError(
+                f"log_dir must be None or a non-empty path; received log_dir={log_dir!r}."
+            )
         self.every_n_epochs = int(every_n_epochs)
         self.max_probe_samples = int(max_probe_samples)
         self.log_dir = log_dir
@@ -938,7 +953,7 @@ class ActivationStats(keras.callbacks.Callback):
         return self._probe
 
     def record(self, epoch: int) -> None:
-        """Measure the model now and store the record under ``epoch`` (also written to TensorBoard)."""
+        """Measure the model now and store the record under ``epoch`` (and in TensorBoard)."""
         probe = self._probe_for_model()
         result = probe()
         self._epochs.append(int(epoch))
@@ -973,12 +988,16 @@ class ActivationStats(keras.callbacks.Callback):
                 scalars[f"{site.name}/activation/{stat}"] = stats[index, column]
         edges = np.linspace(result["low"], result["high"], HISTOGRAM_BUCKETS + 1, axis=1)
         histograms = {
-            f"{site.name}/activation/values": (edges[index, :-1], edges[index, 1:], result["counts"][index])
+            f"{site.name}/activation/values": (
+                edges[index, :-1], edges[index, 1:], result["counts"][index]
+            )
             for index, site in enumerate(self._probe.sites)
         }
         # One compiled call for every scalar and histogram of the record (eager tf.summary
         # calls cost ~0.6 ms each here, ~20 ms for a 4-layer record).
-        self._writers.write_batch(epoch, scalars=scalars, histograms=histograms, run=TENSORBOARD_RUN)
+        self._writers.write_batch(
+            epoch, scalars=scalars, histograms=histograms, run=TENSORBOARD_RUN
+        )
         self._writers.flush()  # a record is a few kB; flushing keeps it if training dies
 
     # -- Keras hooks -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Figure of :class:`keras_init_lab.callbacks.ActivationStats` history: per-layer curves over epochs.
+"""Figure of an ``ActivationStats`` history: per-layer curves over epochs.
 
 Three panels share the epoch axis: activation standard deviation (is the signal shrinking or
 growing layer after layer?), dead fraction (ReLU-family units that output nothing positive on
@@ -27,7 +27,12 @@ MAX_LEGEND_ENTRIES = 12
 _PANELS = (
     ("std", "activation std", "std of a = f(z) on the probe batch", None),
     ("dead_fraction", "dead fraction", "units never > 0 (ReLU family)", (-0.03, 1.03)),
-    ("saturation_fraction", "saturation fraction", "values in the flat tails (tanh, sigmoid)", (-0.03, 1.03)),
+    (
+        "saturation_fraction",
+        "saturation fraction",
+        "values in the flat tails (tanh, sigmoid)",
+        (-0.03, 1.03),
+    ),
 )
 
 
@@ -92,7 +97,8 @@ def plot_activation_stats(history: Mapping[str, Any], path: str | os.PathLike) -
     epochs, layers, activations, per_layer = _check_history(history)
     figure = new_figure(width=13.0, height=4.6)
     axes = figure.subplots(1, len(_PANELS), sharex=True)
-    colors = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, len(layers)))  # 0.85: skip viridis' pale yellow end
+    # 0.85: stop before viridis' pale yellow end, which is hard to see on white.
+    colors = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, len(layers)))
     marker = "o" if epochs.size <= 30 else None  # markers help few records, clutter many
     for axis, (key, title, ylabel, ylim) in zip(axes, _PANELS):
         values = np.asarray(per_layer[key], dtype=np.float64)
