@@ -121,8 +121,8 @@ def test_deep_relu_stack_with_bad_init_becomes_trainable():
     # Output variance: vanished before LSUV, unit scale after.
     assert np.var(np.asarray(bad(x))) < 1e-30
     assert 0.3 < np.var(np.asarray(good(x))) < 3.0
-    bad_hist = bad.fit(x, y, epochs=15, batch_size=64, verbose=0).history["loss"]
-    good_hist = good.fit(x, y, epochs=15, batch_size=64, verbose=0).history["loss"]
+    bad_hist = bad.fit(x, y, epochs=8, batch_size=64, verbose=0).history["loss"]
+    good_hist = good.fit(x, y, epochs=8, batch_size=64, verbose=0).history["loss"]
     assert good_hist[-1] < 0.8 * good_hist[0]                  # LSUV: the loss goes down
     assert good_hist[-1] < bad_hist[-1]
 
