@@ -39,7 +39,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
-import numpy as np
 
 from keras_init_lab import activations, initializers
 from keras_init_lab.callbacks import ActivationStats, GradientStats

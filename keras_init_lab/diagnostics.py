@@ -41,7 +41,7 @@ import keras
 import numpy as np
 
 from keras_init_lab import initializers as kil_initializers
-from keras_init_lab.fans import DEFAULT_NEGATIVE_SLOPE, compute_fans
+from keras_init_lab.fans import compute_fans
 
 __all__ = [
     "DEEP_STACK_LAYERS",
@@ -504,8 +504,8 @@ def check_model(model, band: tuple[float, float] = VARIANCE_BAND) -> ModelCheck:
     """Check every Dense/Conv layer's kernel initializer and activation; predict the signal.
 
     Formula (the prediction): with standardized inputs ``E[x^2] = 1``, each Dense/Conv layer
-    ``k`` gets ``Var(f_k) = fan_in_k * E[W_k^2] * E[h_{k-1}^2]`` (seed ``002``, Prince UDL eq.
-    7.x), and its output feeds ``E[h_k^2] = E[a(f_k)^2]`` with ``f_k ~ N(0, Var(f_k))`` for
+    ``k`` gets ``Var(f_k) = fan_in_k * E[W_k^2] * E[h_{k-1}^2]`` (course notes
+    ``002_e70231875df5c241.txt``, Prince UDL sec. 7.5), and its output feeds ``E[h_k^2] = E[a(f_k)^2]`` with ``f_k ~ N(0, Var(f_k))`` for
     its activation ``a`` (ReLU: ``Var/2``; leaky ReLU: ``Var (1 + alpha^2) / 2``; others by
     Gauss-Hermite quadrature of the activation function itself). Normalization layers reset the
     second moment to 1, ``Add`` sums it (independent branches), other layers pass it through.
