@@ -146,12 +146,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from keras_init_lab.report import write_report
 
     out = _output_dir(args.out, "demo")
-    print("== 1/2 Variance through 50 layers (seed 002: sigma^2 in {0.001, 0.01, 0.02, 0.1, 1}, "
-          "ReLU) ==", flush=True)
+    print("== 1/2 Variance through 50 layers (course notes 002: sigma^2 in {0.001, 0.01, 0.02, "
+          "0.1, 1}, ReLU) ==", flush=True)
     propagation = propagate(seed=args.seed, out_dir=out,
                             **({"n_trials": 4, "n_samples": 128} if args.quick else {}))
     print(propagation.format_table())
-    print("\n== 2/2 Initializer x activation, same model and data (seed 000) ==", flush=True)
+    print("\n== 2/2 Initializer x activation, same model and data (course notes 000) ==",
+          flush=True)
     comparison = compare(preset="quick" if args.quick else "demo", seed=args.seed,
                          out_dir=out, verbose=2 if args.no_progress_bar else 1)
     paths = write_report(out, propagation=propagation, comparison=comparison,
@@ -188,11 +189,11 @@ def _add_experiment_commands(sub) -> None:
     raw = argparse.RawDescriptionHelpFormatter
     p_prop = sub.add_parser(
         "propagate",
-        help="forward/backward variance through a deep net (seed 002, UDL fig. 7.7)",
+        help="forward/backward variance through a deep net (UDL fig. 7.7)",
         description="Measure the per-layer variance of pre-activations (forward) and of "
         "gradients (backward, least squares to a zero target) through a plain deep network, "
         "next to the mean-field prediction, and call each setting vanishing, stable or "
-        f"exploding. Default: seed 002's sigma^2 in {list(DEFAULT_SIGMA2)}, ReLU, "
+        f"exploding. Default: the course's sigma^2 in {list(DEFAULT_SIGMA2)}, ReLU, "
         f"{DEFAULT_DEPTH} layers of {DEFAULT_WIDTH} units. Writes propagation.json and "
         "propagation.png.",
         epilog="Examples:\n"
@@ -202,7 +203,7 @@ def _add_experiment_commands(sub) -> None:
         "  keras-init-lab propagate --depth 100 --width 50 --out logs/deep --seed 3",
         formatter_class=raw)
     p_prop.add_argument("--sigma2", type=float, nargs="+", metavar="S",
-                        help="weight variances (weights ~ N(0, S)); default: seed 002's five "
+                        help="weight variances (weights ~ N(0, S)); default: the course's five "
                              "unless --initializer is given")
     p_prop.add_argument("--initializer", nargs="+", metavar="NAME",
                         help="initializer names to sample kernels from (see 'list')")
@@ -250,7 +251,7 @@ def _add_experiment_commands(sub) -> None:
     p_cmp.add_argument("--residual", choices=("off", "on", "both"), default="off",
                        help="residual connections (both: compare)")
     p_cmp.add_argument("--scaling", nargs="+", default=["none"], metavar="NAME",
-                       help="input scalings: none, standardize, minmax (seed 004)")
+                       help="input scalings: none, standardize, minmax")
     p_cmp.add_argument("--width", type=int, help="units or filters per layer (default 32)")
     p_cmp.add_argument("--epochs", type=int, help="epochs per run (default 30; --quick 8)")
     p_cmp.add_argument("--batch-size", type=int, help="batch size")
@@ -269,7 +270,7 @@ def _add_experiment_commands(sub) -> None:
     p_demo = sub.add_parser(
         "demo",
         help="the whole course in one command: propagation + comparison + report",
-        description="Run the 50-layer variance experiment (seed 002) and a compact "
+        description="Run the 50-layer variance experiment of the course and a compact "
         "initializer x activation comparison on the embedded spirals dataset, then write "
         "report.md/report.html with plots and TensorBoard logs. About 2-3 minutes on 2 CPU "
         "cores; --quick takes well under a minute.",

@@ -80,7 +80,7 @@ def _compare_rows(comp: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def _expectation_rows(comp: dict) -> tuple[list[str], list[list[str]]]:
-    header = ["pairing", "course (seed 002)", "expected", "measured here"]
+    header = ["pairing", "course notes (lecture 002)", "expected", "measured here"]
     rows = []
     for init, act, grade, expected in COURSE_EXPECTATIONS:
         matches = [r for r in comp["runs"] if r["initializer"] == init and r["activation"] == act]
@@ -210,7 +210,7 @@ def write_report(
         cfg = prop["config"]
         intro = (f"A plain network of {cfg['depth']} layers x {cfg['width']} units, input "
                  f"x ~ N(0, 1)^{cfg['input_dim']}, biases 0, least-squares loss to the target "
-                 f"0 (seed 002, Prince UDL fig. 7.7). Forward: {cfg['forward_quantity']}; "
+                 f"0 (course notes 002, after Prince's UDL fig. 7.7). Forward: {cfg['forward_quantity']}; "
                  f"backward: {cfg['backward_quantity']}; {cfg['average']}. Prediction: "
                  f"{cfg['prediction']}. Verdict: the variance changes by less than "
                  f"x{cfg['stable_factor']:g} end to end = stable; float32 overflow (inf) and "
@@ -223,7 +223,7 @@ def write_report(
                                  "dotted: predicted)")
     if comp is not None:
         cfg = comp["config"]
-        intro = (f"Same model and data for every run (seed 000): {cfg['model'].upper()} with "
+        intro = (f"Same model and data for every run (course notes 000): {cfg['model'].upper()} with "
                  f"width {cfg['width']} on {cfg['dataset_description']} "
                  f"({cfg['n_train']} train / {cfg['n_test']} validation samples, chance "
                  f"{cfg['chance_accuracy']:.0%}); {cfg['optimizer']}, {cfg['epochs']} epochs, "
@@ -244,9 +244,9 @@ def write_report(
                 f"<li>{html.escape(line).replace('**', '')}</li>" for line in takeaways) + "</ul>")
         header, rows = _expectation_rows(comp)
         if rows:
-            md += ["", "**The course's summary table (seed 002) next to what was measured**", "",
+            md += ["", "**The course's summary table (notes 002) next to what was measured**", "",
                    _md_table(header, rows)]
-            body += ["<p><b>The course's summary table (seed 002) next to what was measured</b>"
+            body += ["<p><b>The course's summary table (notes 002) next to what was measured</b>"
                      "</p>", _html_table(header, rows, verdict_column=3)]
         image("loss_curves.png", "Loss and validation accuracy per run")
         image("gradient_flow.png", "log10 gradient norm per layer at the first step")

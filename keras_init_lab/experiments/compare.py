@@ -66,18 +66,22 @@ PROBE_SAMPLES = 256
 #: Learning rate 0.05 let He + ReLU, Glorot + ReLU and He + tanh reach 90% on spirals within
 #: 20 epochs in our runs. 6 hidden layers of 32 units: deep enough for sigmoid and tiny
 #: weights to fail visibly, small enough for ~0.3 s per epoch on a shared 2-core CPU.
-#: "demo" drops leaky_relu (its curves track relu's) and halves the epochs so that
-#: ``keras-init-lab demo`` stays under 3 minutes; "quick" is the sub-minute test grid.
+#: "demo" drops leaky_relu (its curves track relu's), runs 12 epochs of batch 64 (156 steps
+#: instead of 750) so that ``keras-init-lab demo`` stays under 3 minutes on a shared 2-core
+#: CPU (benchmarks/results/experiments.md); "quick" is the sub-minute test grid. The
+#: activation probe (a forward pass plus device-bucketed histograms per layer) runs every
+#: ``activation_every_n_epochs`` epochs (a divisor of the epochs, so the last record is the
+#: state after the final epoch).
 PRESETS = {
     "full": dict(initializers=DEFAULT_INITIALIZERS, activations=DEFAULT_ACTIVATIONS,
                  depth=6, width=32, epochs=30, batch_size=32, learning_rate=0.05,
-                 target_accuracy=0.9),
+                 target_accuracy=0.9, activation_every_n_epochs=1),
     "demo": dict(initializers=DEFAULT_INITIALIZERS, activations=("sigmoid", "tanh", "relu"),
-                 depth=6, width=32, epochs=15, batch_size=50, learning_rate=0.05,
-                 target_accuracy=0.9),
+                 depth=6, width=32, epochs=12, batch_size=64, learning_rate=0.05,
+                 target_accuracy=0.9, activation_every_n_epochs=3),
     "quick": dict(initializers=("zeros", "he_normal"), activations=("tanh", "relu"),
                   depth=4, width=32, epochs=8, batch_size=50, learning_rate=0.05,
-                  target_accuracy=0.8),
+                  target_accuracy=0.8, activation_every_n_epochs=4),
 }
 
 
@@ -226,7 +230,7 @@ def compare(
         target_accuracy: validation accuracy that counts as "learned", in (0, 1].
         max_train_samples: cap the training split (e.g. to keep MNIST fast).
         preset: defaults for every argument left ``None``: ``"full"`` (the 4 x 4 course
-            grid, 30 epochs), ``"demo"`` (4 x 3, 15 epochs) or ``"quick"`` (2 x 2, 8 epochs,
+            grid, 30 epochs), ``"demo"`` (4 x 3, 12 epochs) or ``"quick"`` (2 x 2, 8 epochs,
             depth 4, target 0.8; for tests and ``--quick``). See ``PRESETS``.
         quick: shorthand for ``preset="quick"``.
         seed: the seed of data generation, initial weights and shuffling.
@@ -301,13 +305,15 @@ def compare(
         if scaling not in scaled_cache:
             scaled_cache[scaling] = _datasets.scale_inputs(data, scaling)
         run_data = scaled_cache[scaling]
-        log_dir = (out / "tensorboard" / f"{index:02d}_{_slug(label.replace(' + ', '_'))}") if out else None
+        run_name = f"{index:02d}_{_slug(label.replace(' + ', '_'))}"
+        log_dir = out / "tensorboard" / run_name if out else None
         keras.utils.set_random_seed(seed)
         net = builder(run_data.input_shape, run_data.num_classes, depth=depth, width=width,
                       initializer=init_name, activation=act_name, batchnorm=bn, residual=res)
         run = _train_one(net, run_data, epochs=epochs, batch_size=batch_size,
                          learning_rate=learning_rate, target=target, log_dir=log_dir,
-                         verbose=verbose)
+                         verbose=verbose,
+                         activation_every_n_epochs=preset["activation_every_n_epochs"])
         run.update(run=index, label=label, initializer=init_name, activation=act_name,
                    depth=depth, batchnorm=bn, residual=res, scaling=scaling,
                    log_dir=str(log_dir) if log_dir else None)
@@ -341,7 +347,8 @@ def _kernel_layers(model) -> list:
     return [layer for layer in model.layers if getattr(layer, "kernel", None) is not None]
 
 
-def _train_one(model, data, epochs, batch_size, learning_rate, target, log_dir, verbose) -> dict:
+def _train_one(model, data, epochs, batch_size, learning_rate, target, log_dir, verbose,
+               activation_every_n_epochs=1) -> dict:
     import keras
 
     from keras_init_lab.callbacks import ActivationStats, GradientStats
@@ -353,7 +360,10 @@ def _train_one(model, data, epochs, batch_size, learning_rate, target, log_dir, 
     steps_per_epoch = max(1, math.ceil(len(data.x_train) / batch_size))
     gradient_stats = GradientStats(every_n_steps=steps_per_epoch,
                                    log_dir=str(log_dir) if log_dir else None)
-    activation_stats = ActivationStats(data.x_train[:PROBE_SAMPLES], every_n_epochs=1,
+    # The largest divisor of ``epochs`` not above the requested interval, so the last record
+    # is the state after the final epoch (ActivationStats records after every n-th epoch).
+    every = max(n for n in range(1, activation_every_n_epochs + 1) if epochs % n == 0)
+    activation_stats = ActivationStats(data.x_train[:PROBE_SAMPLES], every_n_epochs=every,
                                        log_dir=str(log_dir) if log_dir else None)
     callbacks = [gradient_stats, activation_stats]
     if log_dir is not None:

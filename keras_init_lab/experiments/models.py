@@ -9,8 +9,9 @@ same initializer, so "initialized with zeros" means all kernels are zero. Biases
 A hidden block is ``Dense/Conv -> [BatchNorm] -> activation -> [Dropout]``; with
 ``residual=True`` every block after the first whose input has the block's output shape
 adds its input back (``h_{k+1} = h_k + block(h_k)``, He et al. 2016), so gradients have a
-path that skips the block. With BatchNorm the Dense/Conv layer has no bias (BatchNorm's beta replaces it), and
-normalisation comes before the activation, as in seed 004 and Ioffe & Szegedy (2015).
+path that skips the block. With BatchNorm the Dense/Conv layer has no bias (BatchNorm's beta
+replaces it), and normalisation comes before the activation, as in seed 004 and Ioffe &
+Szegedy (2015).
 The output layer is linear (logits); train with ``from_logits=True``.
 
 Example:

@@ -93,8 +93,9 @@ class PropagationResult:
 
     def format_table(self) -> str:
         """A fixed-width text table: one line per setting."""
-        header = (f"{'setting':<26} {'verdict':<10} {'fwd var L1':>10} {'fwd var L' + str(self.config['depth']):>11} "
-                  f"{'bwd var L' + str(self.config['depth']):>11} {'bwd var L1':>10} "
+        last = f"L{self.config['depth']}"
+        header = (f"{'setting':<26} {'verdict':<10} {'fwd var L1':>10} {'fwd var ' + last:>11} "
+                  f"{'bwd var ' + last:>11} {'bwd var L1':>10} "
                   f"{'ratio meas':>10} {'ratio pred':>10}  note")
         lines = [header, "-" * len(header)]
         for row in self.settings:
@@ -217,14 +218,19 @@ def predict_variances(
 def _layer_variances(tensors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-trial variances in float64 of float32 tensors ``(trials, samples, units)``.
 
+    One layer at a time, so only one float64 copy of one layer exists at once.
     Returns ``(variance, nonfinite, all_zero)``, each ``(trials, layers)``.
     """
-    stacked = np.stack([np.asarray(t) for t in tensors], axis=1)  # (trials, layers, n, units)
-    nonfinite = ~np.isfinite(stacked).all(axis=(2, 3))
-    all_zero = (stacked == 0).all(axis=(2, 3))
-    with np.errstate(invalid="ignore", over="ignore"):
-        variance = stacked.astype(np.float64).var(axis=(2, 3))
-    variance[nonfinite] = np.inf
+    columns = []
+    for tensor in tensors:
+        values = np.asarray(tensor)
+        nonfinite = ~np.isfinite(values).all(axis=(1, 2))
+        all_zero = ~values.any(axis=(1, 2))
+        with np.errstate(invalid="ignore", over="ignore"):
+            variance = values.astype(np.float64).var(axis=(1, 2))
+        variance[nonfinite] = np.inf
+        columns.append((variance, nonfinite, all_zero))
+    variance, nonfinite, all_zero = (np.stack(parts, axis=1) for parts in zip(*columns))
     return variance, nonfinite, all_zero
 
 

@@ -88,8 +88,8 @@ def plot_propagation(settings: Sequence[dict], path: str | os.PathLike,
         ax.set_xlim(0.5, depth + 0.5)
         ax.grid(True, which="major", alpha=0.3)
     axes[0].set_ylabel("variance (log scale)")
-    axes[1].text(0.99, 0.01, "backprop runs right to left", transform=axes[1].transAxes,
-                 ha="right", va="bottom", fontsize=8, color="0.4")
+    axes[1].text(0.5, 0.01, "backprop runs right to left", transform=axes[1].transAxes,
+                 ha="center", va="bottom", fontsize=8, color="0.4")
     axes[0].legend(fontsize=8, loc="best")
     figure.suptitle(
         "Variance through depth — solid: measured (float32), dotted: prediction; "
