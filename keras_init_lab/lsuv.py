@@ -318,8 +318,8 @@ def lsuv(
             paper's step 1). ``False`` keeps the current kernels and only rescales them.
         batch_norm: what to do when the model contains ``BatchNormalization``. ``"error"``
             (default) raises: in training mode BatchNorm renormalizes every batch, so the scale
-            LSUV sets for the layer feeding it is undone at the first step (the paper's
-            Section 3.3 compares LSUV *instead of* BatchNorm). ``"ignore"`` rescales the
+            LSUV gives the layer feeding it has no effect on what follows (the paper proposes
+            LSUV as an alternative to BatchNorm, not an addition). ``"ignore"`` rescales the
             Dense/Conv layers anyway and leaves BatchNorm layers untouched; the forward passes
             run in inference mode, where a fresh BatchNorm (moving mean 0, variance 1,
             gamma 1, beta 0) is the identity up to its epsilon.
@@ -361,10 +361,10 @@ def lsuv(
         if batch_norm == "error":
             raise ValueError(
                 f"The model has BatchNormalization layers ({', '.join(n.name for n in norms)}). "
-                "In training mode they renormalize every batch, which undoes the scale LSUV "
-                "sets for the layers feeding them; LSUV is meant to replace BatchNorm (Mishkin "
-                "& Matas 2016, Sec. 3.3). Remove them, or pass batch_norm='ignore' to rescale "
-                "the Dense/Conv layers anyway (measured in inference mode)."
+                "In training mode they renormalize every batch, so the scale LSUV gives the "
+                "layers feeding them has no effect; LSUV is proposed as an alternative to "
+                "BatchNorm (Mishkin & Matas 2016). Remove them, or pass batch_norm='ignore' to "
+                "rescale the Dense/Conv layers anyway (measured in inference mode)."
             )
         notes.append(
             f"BatchNormalization layers left untouched (batch_norm='ignore'): "
