@@ -618,8 +618,9 @@ class _Buffers:
             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
         )
         with tf.init_scope(), strategy.scope():
-            self.raw = tf.Variable(tf.zeros([_NUM_ROWS, n], tf.float32), name="kil_raw", **kwargs)
-            self.count = tf.Variable(tf.zeros([], tf.int64), name="kil_count", **kwargs)
+            # One extra row carries a capture counter, so the host reads one buffer per record.
+            self.raw = tf.Variable(tf.zeros([_NUM_ROWS + 1, n], tf.float32), name="kil_raw", **kwargs)
+            self.count = tf.Variable(tf.zeros([], tf.int32), name="kil_count", **kwargs)
             self.gradient_histograms = tf.Variable(
                 tf.zeros([n, gradient_buckets], tf.int64), name="kil_ghist", **kwargs
             )
@@ -663,6 +664,8 @@ class GradientCapture:
         self._functions: dict[tuple, Any] = {}
         self._buffers: dict[tuple, _Buffers] = {}
         self.last_record: StepRecord | None = None
+        self._fit_layout: VariableLayout | None = None  # frozen while a fit is running
+        self._fit_keys: dict[bool, tuple] = {}
         self.record_serial = 0
         self.gradient_edges = gradient_log10_edges()
         self.weight_buckets = DEFAULT_HISTOGRAM_BUCKETS
@@ -694,6 +697,8 @@ class GradientCapture:
             self._original = model.train_function
             self._history_token = getattr(model, "history", None)
             model.train_function = self._train_function
+            self._fit_layout, self._fit_keys = None, {}
+            self._fit_layout = self.layout()
         self.layout()  # validates the model early (has trainable variables, optimizer)
         _instance_optimizer(model)
 
@@ -712,6 +717,7 @@ class GradientCapture:
                 model.train_function = self._original
         self._original = None
         self._history_token = None
+        self._fit_layout, self._fit_keys = None, {}
         self._requests.clear()
         subscribers, self._subscribers = self._subscribers, []
         if abort:
@@ -726,6 +732,9 @@ class GradientCapture:
 
     # ----------------------------------------------------------------- functions
     def layout(self) -> VariableLayout:
+        """The :class:`VariableLayout` of the model (fixed for the duration of a fit)."""
+        if self._fit_layout is not None:
+            return self._fit_layout
         model = self.model
         key = tuple(id(v) for v in model.trainable_variables)
         cached = getattr(self, "_layout", None)
@@ -734,9 +743,11 @@ class GradientCapture:
         return self._layout[1]
 
     def _config_key(self, histograms: bool) -> tuple:
+        if histograms in self._fit_keys:
+            return self._fit_keys[histograms]
         model = self.model
         layout = self.layout()
-        return (
+        key = (
             bool(histograms),
             id(_instance_optimizer(model)),
             tuple(id(v) for v in layout.variables),
@@ -745,6 +756,9 @@ class GradientCapture:
             int(model.steps_per_execution),
             id(model.distribute_strategy),
         )
+        if self._fit_layout is not None:
+            self._fit_keys[histograms] = key
+        return key
 
     def _buffers_for(self, layout: VariableLayout) -> _Buffers:
         key = (tuple(id(v) for v in layout.variables), id(self.model.distribute_strategy))
@@ -826,8 +840,10 @@ class GradientCapture:
                 raw = tf.where(missing, tf.constant(np.nan, tf.float32), raw)
             # Stateful assigns: automatic control dependencies run them inside the compiled
             # step (also inside the LossScaleOptimizer's finite-step branch).
-            buffers.raw.assign(raw)
-            buffers.count.assign_add(1)
+            # Counter modulo 2**20: exact in float32 (< 2**24), only compared for change.
+            serial = buffers.count.assign((buffers.count + 1) % (1 << 20))
+            serial_row = tf.fill([1, layout.num_variables], tf.cast(serial, tf.float32))
+            buffers.raw.assign(tf.concat([raw, serial_row], axis=0))
             if histograms:
                 finite = tf.reduce_all(tf.math.is_finite(raw[_SUMSQ])) & tf.reduce_all(
                     tf.math.is_finite(raw[_WEIGHT_SUMSQ])
@@ -886,12 +902,16 @@ class GradientCapture:
 
     def _collect(self, buffers: _Buffers, count_before: int, histograms: bool) -> None:
         self.record_serial += 1
-        buffers.host_count = int(buffers.count.numpy())
-        if buffers.host_count == count_before:
+        values = _read(buffers.raw)
+        serial = int(values[_NUM_ROWS, 0]) if values.shape[1] else buffers.host_count
+        unchanged = serial == count_before
+        buffers.host_count = serial
+        if unchanged:
             # apply() was not reached (e.g. LossScaleOptimizer skipped a non-finite step).
             self.last_record = None
             return
-        record = StepRecord(raw=_read(buffers.raw), layout=self.layout())
+        layout = self._fit_layout or self.layout()
+        record = StepRecord(raw=values[:_NUM_ROWS], layout=layout)
         if histograms:
             record.gradient_histograms = _read(buffers.gradient_histograms)
             record.gradient_edges = np.asarray(self.gradient_edges)
