@@ -215,3 +215,12 @@ def test_notebook_runs_headless_top_to_bottom(tmp_path):
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 6                                       # plots inline
     assert (tmp_path / "notebook_output" / "tensorboard").is_dir()
+
+
+@pytest.mark.slow
+def test_readme_figures_are_written(tmp_path):
+    written = load("make_readme_figures").main(tmp_path)
+    assert sorted(p.name for p in written) == sorted([
+        "propagation.png", "vanishing_gradients.png", "gradient_flow.png",
+        "activation_stats.png", "tensorboard_gradient_histograms.png"])
+    assert all(p.stat().st_size > 10_000 for p in written)
