@@ -329,3 +329,23 @@ def test_cli_check_bad_arguments_exit_2(tmp_path, capsys):
     broken.write_bytes(b"not a zip file")
     assert cli.main(["check", str(broken)]) == 2
     assert "cannot load" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("init", [
+    keras.initializers.GlorotNormal(seed=1), keras.initializers.HeUniform(seed=2),
+    keras.initializers.LecunNormal(seed=3), keras.initializers.Orthogonal(gain=1.5, seed=4),
+    keras.initializers.RandomNormal(mean=0.1, stddev=0.05, seed=5),
+    keras.initializers.RandomUniform(-0.2, 0.1, seed=6),
+    keras.initializers.TruncatedNormal(stddev=0.1, seed=7),
+    keras.initializers.VarianceScaling(scale=3.0, mode="fan_out", seed=8),
+    initializers.HeAvgNormal(seed=9), initializers.LeakyHeUniform(0.2, seed=10),
+    initializers.SmallUniform(seed=11), initializers.Orthogonal(seed=12),
+    initializers.GlorotHeuristicUniform(seed=13),
+])
+def test_weight_second_moment_matches_the_sampled_kernel(init):
+    """Fast path (formula per initializer class) against the slow obvious one (sample, measure)."""
+    model = keras.Sequential([keras.Input((300,)),
+                              keras.layers.Dense(200, kernel_initializer=init)])
+    (prediction,) = check_model(model).predictions
+    kernel = np.asarray(model.layers[0].kernel, dtype=np.float64)
+    assert prediction.weight_variance == pytest.approx(np.mean(kernel**2), rel=0.03)
