@@ -295,7 +295,9 @@ def lsuv(
     the activation (the activation is switched off for the measurement); a separate
     ``Activation`` layer after it is simply not part of the measured output. Biases are left as
     they are (zeros by default); the variance is taken over every value of the output (batch,
-    units and spatial positions together), as the paper does.
+    units and spatial positions together), as the paper does. Layers are found by hooking their
+    ``call`` during one forward pass, so nested and subclassed models work; a layer called more
+    than once (shared) is measured on its first call.
 
     Unit pre-activation variance is what He/Glorot aim for analytically (seed
     ``002_e70231875df5c241.txt``: keep the variance equal between layers); LSUV measures it.
