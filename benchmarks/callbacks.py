@@ -20,7 +20,7 @@ batch, per-variable norms read on the host) every step and every 100 steps, and 
 Memory anchor (``--memory``, separate subprocesses, peak RSS from ``resource.getrusage``):
 one histogram of a 50M-element float32 tensor with ours (device bucketing, compiled, then
 ``SummaryWriters.histogram``) against ``tf.summary.histogram``. ``tf.summary.histogram`` is run at 5M
-and 10M elements only (its float64 ``N x 30`` one-hot would need ~12 GB at 50M, more than this
+, 10M and 20M elements only (its float64 ``N x 30`` one-hot would need ~12 GB at 50M, more than this
 shared machine can spare) and extrapolated linearly, which the two sizes confirm.
 
 Run from the repository root:
@@ -225,7 +225,8 @@ _MEMORY_SCRIPT = textwrap.dedent(
 def bench_memory():
     rows = []
     for method, size in [("ours", 50_000_000), ("ours_xla", 50_000_000),
-                         ("tf.summary.histogram", 5_000_000), ("tf.summary.histogram", 10_000_000)]:
+                         ("tf.summary.histogram", 5_000_000), ("tf.summary.histogram", 10_000_000),
+                         ("tf.summary.histogram", 20_000_000)]:
         done = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, method, str(size)],
                               capture_output=True, text=True, timeout=900)
         lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]

@@ -463,30 +463,31 @@ def gradient_histograms(gradients, weights, layout: VariableLayout, weight_bucke
             counts += _bincount(ids(full, full_scale, full_offset, full_variable), dump + 1)
         return tf.cast(tf.reshape(counts[:dump], [n, buckets]), tf.int64)
 
-    # |g| -> binade from the float32 exponent bits: shift out the sign, keep the 8 exponent
-    # bits (biased by 127): 0 for zeros and denormals, 255 for Inf and NaN.
-    def exponent_ids(matrix, group, mask=None):
-        def biased(values):
-            bits = tf.bitcast(values, tf.uint32)
-            return tf.cast(tf.bitwise.right_shift(tf.bitwise.left_shift(bits, 1), 24), tf.int32)
+    # |g| -> binade from the float32 exponent bits. An arithmetic shift of the int32 bits by
+    # 23 leaves sign and exponent: e (biased by 127) for x >= 0 and e - 256 for x < 0, so
+    # ``(bits >> 23) + 256`` is a bin in [0, 512) without masking the sign (2 ops). The
+    # biased exponent is 0 for zeros and denormals, 255 for Inf and NaN.
+    bins = 512
 
+    def exponent_ids(matrix, group, mask=None):
         def clean():
-            return biased(matrix) + (group * 256)[:, None]
+            shifted = tf.bitwise.right_shift(tf.bitcast(matrix, tf.int32), 23)
+            return shifted + (group * bins + 256)[:, None]
 
         def with_nan():  # NaN shares the exponent 255 with Inf: drop it
-            return tf.where(tf.math.is_nan(matrix), n * 256, clean())
+            return tf.where(tf.math.is_nan(matrix), n * bins, clean())
 
         result = tf.cond(finite, clean, with_nan)
-        return result if mask is None else tf.where(mask, result, n * 256)
+        return result if mask is None else tf.where(mask, result, n * bins)
 
-    by_exponent = _bincount(exponent_ids(grad_tail, tail_variable, valid), n * 256 + 1)
+    by_exponent = _bincount(exponent_ids(grad_tail, tail_variable, valid), n * bins + 1)
     if grad_full is not None:
-        by_exponent += _bincount(exponent_ids(grad_full, full_variable), n * 256 + 1)
-    # Fold the 256 biased exponents into the k binade buckets (clamped at both ends).
-    fold = np.clip(np.arange(256) - 127 - GRADIENT_MIN_EXPONENT, 0, k - 1).astype(np.int32)
+        by_exponent += _bincount(exponent_ids(grad_full, full_variable), n * bins + 1)
+    # Fold sign and the 256 biased exponents into the k binade buckets (clamped at both ends).
+    fold = np.clip(np.arange(bins) % 256 - 127 - GRADIENT_MIN_EXPONENT, 0, k - 1).astype(np.int32)
     gradient_counts = tf.transpose(
         tf.math.unsorted_segment_sum(
-            tf.transpose(tf.reshape(by_exponent[: n * 256], [n, 256])), tf.constant(fold), k
+            tf.transpose(tf.reshape(by_exponent[: n * bins], [n, bins])), tf.constant(fold), k
         )
     )
     gradient_counts = tf.cast(gradient_counts, tf.int64)
