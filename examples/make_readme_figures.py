@@ -8,7 +8,9 @@
    from ``tf.GradientTape``, plotted with the package's figure helpers.
 3. ``gradient_flow.png`` and ``activation_stats.png``: a real ``fit`` watched by
    ``GradientStats`` and ``ActivationStats`` (example 07).
-4. ``tensorboard_gradient_histograms.png``: what TensorBoard's Histograms tab shows for the
+4. ``activations.png``: each activation and its analytic derivative
+   (``plots.plot_activations``; course notes ``004_1ff4b784171ba958.txt``).
+5. ``tensorboard_gradient_histograms.png``: what TensorBoard's Histograms tab shows for the
    first layer's ``gradient_log10_abs`` during that fit, read back from the event files (the
    leftmost bucket also counts exact zeros, ``log10(0) = -inf``: ReLU units that were off for
    the whole batch).
@@ -33,7 +35,7 @@ import tensorflow as tf
 
 from keras_init_lab import activations, initializers
 from keras_init_lab.experiments import propagate
-from keras_init_lab.plots import new_figure, save_figure
+from keras_init_lab.plots import new_figure, plot_activations, save_figure
 
 HERE = Path(__file__).resolve().parent
 
@@ -108,6 +110,10 @@ def main(out_dir: str | os.PathLike = HERE / "figures") -> list[Path]:
         propagate(n_trials=2, n_samples=128, out_dir=scratch / "propagation")
         written.append(Path(shutil.copy(scratch / "propagation" / "propagation.png", out_dir)))
         written.append(vanishing_figure(out_dir / "vanishing_gradients.png"))
+        written.append(plot_activations(
+            ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "swish", "step"],
+            out_dir / "activations.png",
+        ))
         fit = _load_example("07_fit_with_tensorboard").main(log_dir=scratch / "fit",
                                                             verbose=False)
         for figure in fit["figures"]:
