@@ -148,3 +148,25 @@ def test_verdict_rules():
     for overrides, kind, fragment in VERDICT_CASES:
         got_kind, text = verdict(_run(**overrides), target=0.9, chance=0.5)
         assert (got_kind, fragment in text, "\n" in text) == (kind, True, False), (overrides, text)
+
+
+def test_optional_axes_seed_and_cnn():
+    """Depth / BatchNorm / residual / scaling axes label their runs; the seed reproduces."""
+    from keras_init_lab.experiments import compare
+
+    kwargs = dict(dataset="xor", initializers=["he_normal"], activations=["relu"],
+                  depths=[2, 3], batchnorm=[False, True], residual=True,
+                  scalings=["standardize"], width=8, epochs=2, verbose=0, seed=4)
+    first = compare(**kwargs)
+    assert [run["label"] for run in first.runs] == [
+        "he_normal + relu + depth 2 + no BN", "he_normal + relu + depth 2 + BN",
+        "he_normal + relu + depth 3 + no BN", "he_normal + relu + depth 3 + BN"]
+    assert [len(run["gradient_layers"]) for run in first.runs] == [3, 3, 4, 4]
+    assert all(run["residual"] and run["scaling"] == "standardize" for run in first.runs)
+    again = compare(**{**kwargs, "depths": [2], "batchnorm": [True]})
+    assert again.runs[0]["history"] == first.runs[1]["history"]
+    assert again.runs[0]["gradient_norms_start"] == first.runs[1]["gradient_norms_start"]
+    cnn = compare(dataset="digits", initializers=["he_normal"], activations=["relu"],
+                  depths=[2], width=4, epochs=1, max_train_samples=128, verbose=0)
+    assert cnn.config["model"] == "cnn" and cnn.config["n_train"] == 128
+    assert cnn.runs[0]["gradient_layers"] == ["conv_1", "conv_2", "output"]
