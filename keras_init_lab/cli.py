@@ -11,6 +11,7 @@ import datetime
 import os
 import shlex
 import sys
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -285,6 +286,8 @@ def _add_experiment_commands(sub) -> None:
                         help="one line per epoch instead of Keras's progress bar")
     _add_common(p_demo)
     p_demo.set_defaults(handler=_cmd_demo)
+    for command in (p_prop, p_cmp, p_demo):  # raw formatting keeps the examples' lines
+        command.description = textwrap.fill(command.description, 88)
 
 
 #: Exit status of ``check`` when any finding is an error (bad arguments still give 2).

@@ -5,6 +5,10 @@ Example:
     >>> from keras_init_lab import experiments
     >>> result = experiments.propagate()                      # doctest: +SKIP
     >>> comparison = experiments.compare(quick=True)           # doctest: +SKIP
+
+Note: ``experiments.compare`` is the function, which hides the submodule of the same name as
+an attribute; reach the module's other names with
+``from keras_init_lab.experiments.compare import verdict, PRESETS``.
 """
 
 from keras_init_lab.experiments.compare import CompareResult, compare
