@@ -104,3 +104,17 @@ def test_bad_arguments():
             builder((2,), 2, **kwargs)
     with pytest.raises(ValueError, match="num_classes"):
         build_mlp((2,), 1)
+
+
+def test_docstring_examples_run():
+    """The examples in the experiments' docstrings are executed, not just shown."""
+    import doctest
+    import sys
+
+    import keras_init_lab.experiments  # noqa: F401  (loads every submodule)
+
+    for name in ("datasets", "propagation", "models", "compare"):
+        module = sys.modules[f"keras_init_lab.experiments.{name}"]
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, name
+        assert result.attempted > 0, name

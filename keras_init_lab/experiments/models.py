@@ -16,8 +16,8 @@ The output layer is linear (logits); train with ``from_logits=True``.
 
 Example:
     >>> model = build_mlp((2,), 2, depth=3, width=16, initializer="he_normal",
-    ...                   activation="relu")                      # doctest: +SKIP
-    >>> [layer.name for layer in model.layers][:3]                 # doctest: +SKIP
+    ...                   activation="relu")
+    >>> [layer.name for layer in model.layers][:3]
     ['input', 'dense_1', 'dense_2']
 
 Reference:
@@ -99,8 +99,8 @@ def build_mlp(
     ``a`` with ``batchnorm``), logits ``= W_out h_depth``. Inputs of rank > 1 are flattened.
 
     Example:
-        >>> m = build_mlp((2,), 3, depth=2, width=8)              # doctest: +SKIP
-        >>> m.output_shape                                          # doctest: +SKIP
+        >>> m = build_mlp((2,), 3, depth=2, width=8)
+        >>> m.output_shape
         (None, 3)
 
     Args:
@@ -158,8 +158,8 @@ def build_cnn(
     at least 8 pixels wide, then ``Flatten`` and a linear ``Dense`` to the logits.
 
     Example:
-        >>> m = build_cnn((8, 8, 1), 10, depth=2, width=8)        # doctest: +SKIP
-        >>> m.output_shape                                          # doctest: +SKIP
+        >>> m = build_cnn((8, 8, 1), 10, depth=2, width=8)
+        >>> m.output_shape
         (None, 10)
 
     Args:
