@@ -215,6 +215,8 @@ def write_report(
                  f"{cfg['prediction']}. Verdict: the variance changes by less than "
                  f"x{cfg['stable_factor']:g} end to end = stable; float32 overflow (inf) and "
                  f"underflow (exact 0) are reported as such.")
+        if cfg.get("note"):
+            intro += f" Note: {cfg['note']}."
         header, rows = _propagation_rows(prop)
         md += ["", "## 1. Variance through depth", "", intro, "", _md_table(header, rows)]
         body += ["<h2>1. Variance through depth</h2>", f"<p>{html.escape(intro)}</p>",
