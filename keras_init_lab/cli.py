@@ -206,9 +206,11 @@ def _add_experiment_commands(sub) -> None:
     p_prop.add_argument("--sigma2", type=float, nargs="+", metavar="S",
                         help="weight variances (weights ~ N(0, S)); default: the course's five "
                              "unless --initializer is given")
-    p_prop.add_argument("--initializer", nargs="+", metavar="NAME",
+    p_prop.add_argument("--initializer", "--initializers", dest="initializer", nargs="+",
+                        metavar="NAME",
                         help="initializer names to sample kernels from (see 'list')")
-    p_prop.add_argument("--activation", nargs="+", metavar="NAME", default=["relu"],
+    p_prop.add_argument("--activation", "--activations", dest="activation", nargs="+",
+                        metavar="NAME", default=["relu"],
                         help="activation names (default: relu)")
     p_prop.add_argument("--depth", type=int, default=DEFAULT_DEPTH,
                         help=f"number of layers (default {DEFAULT_DEPTH})")
@@ -241,9 +243,11 @@ def _add_experiment_commands(sub) -> None:
                             "with x_train, y_train[, x_test, y_test] (default: spirals)")
     p_cmp.add_argument("--model", default="auto", choices=("auto", "mlp", "cnn"),
                        help="architecture (auto: CNN for images, else MLP)")
-    p_cmp.add_argument("--initializer", nargs="+", metavar="NAME",
+    p_cmp.add_argument("--initializer", "--initializers", dest="initializer", nargs="+",
+                       metavar="NAME",
                        help="initializer names (default: the 4 of the course grid)")
-    p_cmp.add_argument("--activation", nargs="+", metavar="NAME",
+    p_cmp.add_argument("--activation", "--activations", dest="activation", nargs="+",
+                       metavar="NAME",
                        help="activation names (default: sigmoid tanh relu leaky_relu)")
     p_cmp.add_argument("--depth", type=int, nargs="+", metavar="N",
                        help="hidden-layer counts to compare (default 6; --quick 4)")

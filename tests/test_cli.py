@@ -38,8 +38,8 @@ def blocked_dir(tmp_path):
     (["propagate", "--initializer", "he_nromal"], ["Unknown initializer 'he_nromal'",
                                                    "Did you mean: 'he_normal'"]),
     (["propagate", "--activation", "rleu"], ["Unknown activation 'rleu'", "'relu'"]),
-    (["compare", "--initializer", "glorot_unifrom"], ["'glorot_uniform'"]),
-    (["compare", "--activation", "leaky_rel"], ["'leaky_relu'"]),
+    (["compare", "--initializers", "glorot_unifrom"], ["'glorot_uniform'"]),  # plural alias
+    (["compare", "--activations", "leaky_rel"], ["'leaky_relu'"]),
     (["propagate", "--depth", "0"], ["--depth must be a positive integer", "received 0"]),
     (["propagate", "--depth", "-3"], ["--depth must be a positive integer", "received -3"]),
     (["compare", "--depth", "4", "0"], ["--depth must be a positive integer", "received 0"]),
