@@ -19,9 +19,9 @@ batch, per-variable norms read on the host) every step and every 100 steps, and 
 
 Memory anchor (``--memory``, separate subprocesses, peak RSS from ``resource.getrusage``):
 one histogram of a 50M-element float32 tensor with ours (device bucketing, compiled, then
-``SummaryWriters.histogram``) against ``tf.summary.histogram``. ``tf.summary.histogram`` is run at 5M
-, 10M and 20M elements only (its float64 ``N x 30`` one-hot would need ~12 GB at 50M, more than this
-shared machine can spare) and extrapolated linearly, which the two sizes confirm.
+``SummaryWriters.histogram``) against ``tf.summary.histogram``. ``tf.summary.histogram`` is
+run at 5M, 10M and 20M elements only (its float64 ``N x 30`` one-hot would need ~12 GB at
+50M, more than this shared machine can spare) and extrapolated from the slope.
 
 Run from the repository root:
 
