@@ -4,10 +4,24 @@ Each area keeps its figures in its own module; this package only re-exports them
 """
 
 from keras_init_lab.plots._common import new_figure, save_figure
-from keras_init_lab.plots.activations import plot_activations
 from keras_init_lab.plots.activation_stats import plot_activation_stats
+from keras_init_lab.plots.activations import plot_activations
+from keras_init_lab.plots.experiments import (
+    plot_gradient_heatmap,
+    plot_loss_curves,
+    plot_propagation,
+    plot_unit_fractions,
+)
 from keras_init_lab.plots.training import plot_gradient_flow
-from keras_init_lab.plots.experiments import (  # noqa: F401
-    plot_gradient_heatmap, plot_loss_curves, plot_propagation, plot_unit_fractions)
 
-__all__ = ["plot_activations", "new_figure", "save_figure", "plot_activation_stats", "plot_gradient_flow"]
+__all__ = [
+    "new_figure",
+    "plot_activation_stats",
+    "plot_activations",
+    "plot_gradient_flow",
+    "plot_gradient_heatmap",
+    "plot_loss_curves",
+    "plot_propagation",
+    "plot_unit_fractions",
+    "save_figure",
+]
