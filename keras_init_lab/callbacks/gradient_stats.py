@@ -141,10 +141,14 @@ class GradientStats(_ScheduledCaptureCallback):
 
     TensorBoard (with ``log_dir``, run ``train``): per layer and per variable
     ``<layer>/gradient_norm``, ``<layer>/weight_std``, ``<layer>/update_ratio`` and
-    ``<layer>/<variable>/...``; histograms ``<layer>/<variable>/gradient_log10_abs`` (fixed
-    log10 edges) and ``<layer>/<variable>/weights``, bucketed on the device; a custom-scalars
+    ``<layer>/<variable>/...``; histograms ``<layer>/<variable>/gradient_log10_abs`` (x axis
+    log10|g|, fixed edges: one bucket per power of two from 2^-34 to 2^14, exact zeros in the
+    first bucket) and ``<layer>/<variable>/weights`` (30 buckets between the variable's min
+    and max), both bucketed on the device; a custom-scalars
     layout with one chart per quantity holding every layer's curve. Writers are created
-    lazily, flushed and closed at train end and when training raises inside a step.
+    lazily, flushed and closed at train end and when training raises inside a step (an
+    exception raised outside the step, e.g. by another callback, is noticed and cleaned up
+    when the model next trains: Keras calls no callback hook on exceptions).
 
     Example:
         >>> stats = GradientStats(every_n_steps=10)
