@@ -41,7 +41,9 @@ import keras
 import numpy as np
 
 from keras_init_lab import initializers as kil_initializers
+from keras_init_lab._layers import KERNEL_LAYERS, TRANSPOSED_CONV_LAYERS
 from keras_init_lab.fans import compute_fans
+from keras_init_lab.initializers import TRUNCATED_NORMAL_STD
 
 __all__ = [
     "DEEP_STACK_LAYERS",
@@ -76,22 +78,9 @@ INPUT_SECOND_MOMENT = 1.0
 #: activations to ~1e-10 and ReLU-like kinks to ~1e-4 relative, far below the band's width.
 _HERMITE_NODES = 80
 
-#: Variance of a standard normal truncated to (-2, 2) (Keras's ``TruncatedNormal``): JAX's
-#: constant, 0.87962566103423978**2.
-_TRUNCATED_NORMAL_VARIANCE = 0.87962566103423978**2
+#: Variance of a standard normal truncated to (-2, 2) (Keras's ``TruncatedNormal``).
+_TRUNCATED_NORMAL_VARIANCE = TRUNCATED_NORMAL_STD**2
 
-#: Dense-like layers whose kernel the checks read.
-_KERNEL_LAYERS = (
-    keras.layers.Dense,
-    keras.layers.Conv1D,
-    keras.layers.Conv2D,
-    keras.layers.Conv3D,
-    keras.layers.Conv1DTranspose,
-    keras.layers.Conv2DTranspose,
-    keras.layers.Conv3DTranspose,
-)
-_TRANSPOSED = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
-               keras.layers.Conv3DTranspose)
 _NORMALIZATION_LAYERS = (
     keras.layers.BatchNormalization,
     keras.layers.LayerNormalization,
@@ -479,13 +468,13 @@ def _kernel_shape(layer) -> tuple | None:
     if kernel is None:
         return None
     shape = tuple(int(d) for d in kernel.shape)
-    if isinstance(layer, _TRANSPOSED):  # (*k, out, in): swap to the (*k, in, out) layout
+    if isinstance(layer, TRANSPOSED_CONV_LAYERS):  # (*k, out, in): swap to the (*k, in, out) layout
         shape = shape[:-2] + (shape[-1], shape[-2])
     return shape
 
 
 def _is_output(layer, position: int, flat: list, model, activation_layer) -> bool:
-    later_kernels = any(isinstance(item, _KERNEL_LAYERS) for item in flat[position + 1:])
+    later_kernels = any(isinstance(item, KERNEL_LAYERS) for item in flat[position + 1:])
     if not later_kernels:
         return True
     outputs = {id(t) for t in (getattr(model, "outputs", None) or [])}
@@ -571,7 +560,7 @@ def check_model(model, band: tuple[float, float] = VARIANCE_BAND) -> ModelCheck:
     # Pass 1: describe every kernel layer (initializer, activation, role).
     entries = []
     for position, layer in enumerate(flat):
-        if not isinstance(layer, _KERNEL_LAYERS):
+        if not isinstance(layer, KERNEL_LAYERS):
             continue
         fused = getattr(layer, "activation", None)
         act = _describe_activation(fused) if fused is not None else None

@@ -42,6 +42,7 @@ import keras
 import numpy as np
 
 from keras_init_lab import initializers
+from keras_init_lab._layers import KERNEL_LAYERS
 
 __all__ = ["LSUVLayerResult", "LSUVReport", "lsuv", "BATCH_NORM_POLICIES"]
 
@@ -52,18 +53,6 @@ BATCH_NORM_POLICIES = ("error", "ignore")
 #: Gaussian values has relative standard deviation ``sqrt(2/(n-1))``; ``n = 2/0.1^2 + 1 = 201``
 #: keeps it at the paper's tolerance 0.1. Below this LSUV still runs but warns.
 MIN_RELIABLE_VALUES = 201
-
-#: Layers whose kernel LSUV rescales: fully connected and (transposed) convolutions, the layer
-#: types of Mishkin & Matas's Algorithm 1 ("for each convolution and inner-product layer").
-_KERNEL_LAYERS = (
-    keras.layers.Dense,
-    keras.layers.Conv1D,
-    keras.layers.Conv2D,
-    keras.layers.Conv3D,
-    keras.layers.Conv1DTranspose,
-    keras.layers.Conv2DTranspose,
-    keras.layers.Conv3DTranspose,
-)
 
 _BATCH_NORM_LAYERS = (keras.layers.BatchNormalization,)
 
@@ -372,7 +361,7 @@ def lsuv(
             f"BatchNormalization layers left untouched (batch_norm='ignore'): "
             f"{', '.join(n.name for n in norms)}; measured in inference mode."
         )
-    candidates = [layer for layer in all_layers if isinstance(layer, _KERNEL_LAYERS)]
+    candidates = [layer for layer in all_layers if isinstance(layer, KERNEL_LAYERS)]
     if not candidates:
         raise ValueError(
             f"Model {model.name!r} has no Dense or Conv layer for LSUV to initialize; found "
