@@ -219,3 +219,37 @@ def test_device_histograms_of_the_capture_match_numpy(jit_compile):
             assert np.abs(w_counts[index] - reference).sum() <= 2  # float32 edge rounding
     np.testing.assert_array_equal(w_counts[1], [0] * 29 + [7])
     assert g_counts[0].sum() == 2100 - 1  # the NaN is not counted (nonfinite_count has it)
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Raise KeyboardInterrupt at the end of a given batch, as Ctrl-C during fit would."""
+
+    def __init__(self, at_batch):
+        super().__init__()
+        self.at_batch = at_batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.at_batch:
+            raise KeyboardInterrupt
+
+
+def test_records_reach_the_event_file_when_training_is_interrupted(tmp_path):
+    """Ctrl-C skips on_train_end: every record written before it must already be on disk."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype("float32")
+    y = rng.normal(size=(64, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, activation="relu", name="hidden"),
+                              keras.layers.Dense(1, name="out")], name="net")
+    model.compile(optimizer="sgd", loss="mse")
+    stats = GradientStats(every_n_steps=2, log_dir=tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False,
+                  callbacks=[stats, _Interrupt(at_batch=5)])
+    # Read the files while the callback (and its open writers) are still alive: every tag of
+    # every record, the last one included, must be on disk already.
+    accumulator = _accumulator(tmp_path / "train")
+    tags = [t for t in accumulator.Tags()["tensors"] if t != "custom_scalars__config__"]
+    assert "net/hidden/kernel/gradient_norm" in tags and len(tags) > 10
+    for tag in tags:
+        assert sorted({event.step for event in accumulator.Tensors(tag)}) == [0, 2, 4], tag
+    assert list(stats.history["step"]) == [0, 2, 4]

@@ -299,6 +299,7 @@ class GradientStats(_ScheduledCaptureCallback):
         # One compiled summary call per record; the writer flushes itself every few seconds
         # and at train end (a flush per record would cost a file sync per step).
         writers.write_batch(step, values, histograms)
+        writers.flush()  # a record is small; flushing keeps it if training is interrupted
 
     # ----------------------------------------------------------------- results
     @property

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -290,6 +291,14 @@ def uniform_bucket_counts(
 _RUN_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
+def _flush_and_close(writers: dict) -> None:
+    """Flush and close every writer of ``writers`` and empty it (safe to call twice)."""
+    for writer in writers.values():
+        writer.flush()
+        writer.close()
+    writers.clear()
+
+
 class SummaryWriters:
     """Lazily created ``tf.summary`` file writers, one per run subfolder of ``log_dir``.
 
@@ -315,6 +324,10 @@ class SummaryWriters:
         self.log_dir = Path(log_dir)
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
         self._batch_functions: dict = {}
+        # Nothing is lost when training is interrupted (Ctrl-C, an exception Keras does not
+        # route to on_train_end): the writers are flushed and closed when this object is
+        # garbage-collected or, at the latest, when the interpreter exits.
+        self._finalizer = weakref.finalize(self, _flush_and_close, self._writers)
 
     @property
     def runs(self) -> list[str]:
@@ -468,10 +481,7 @@ class SummaryWriters:
 
     def close(self) -> None:
         """Flush and close every writer; a later write reopens them lazily."""
-        for writer in self._writers.values():
-            writer.flush()
-            writer.close()
-        self._writers.clear()
+        _flush_and_close(self._writers)
         self._batch_functions.clear()  # they hold the closed writers
 
     def __enter__(self) -> "SummaryWriters":
