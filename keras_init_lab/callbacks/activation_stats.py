@@ -65,6 +65,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_init_lab._layers import KERNEL_LAYERS
+
 __all__ = [
     "ActivationKind",
     "ActivationStats",
@@ -267,23 +269,13 @@ def classify_activation(function: Callable | None) -> ActivationKind:
 
 #: Layers that apply ``self.activation`` to their linear output as the last step of ``call``
 #: (checked with ``isinstance``, so subclasses count too).
-_FUSED_LAYER_CLASSES = tuple(
-    cls
-    for cls in (
-        keras.layers.Dense,
-        keras.layers.EinsumDense,
-        keras.layers.Conv1D,
-        keras.layers.Conv2D,
-        keras.layers.Conv3D,
-        keras.layers.Conv1DTranspose,
-        keras.layers.Conv2DTranspose,
-        keras.layers.Conv3DTranspose,
-        keras.layers.SeparableConv1D,
-        keras.layers.SeparableConv2D,
-        keras.layers.DepthwiseConv1D,
-        keras.layers.DepthwiseConv2D,
-    )
-    if cls is not None
+_FUSED_LAYER_CLASSES = (
+    *KERNEL_LAYERS,
+    keras.layers.EinsumDense,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
 )
 
 
