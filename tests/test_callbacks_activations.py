@@ -551,3 +551,17 @@ def test_plot_activation_stats_bad_history(tmp_path):
     bad = {"epoch": np.arange(2), "layers": ["a"], "per_layer": per_layer}
     with pytest.raises(ValueError, match="shape"):
         plot_activation_stats(bad, tmp_path / "x.png")
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"max_probe_samples": None}, ValueError, "max_probe_samples=None"),
+        ({"max_probe_samples": "a"}, ValueError, "max_probe_samples='a'"),
+        ({"log_dir": ""}, ValueError, "empty path"),
+        ({"log_dir": 3}, TypeError, "log_dir=3"),
+    ],
+)
+def test_bad_constructor_arguments_name_the_value(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        ActivationStats(np.zeros((4, 3), "float32"), **kwargs)

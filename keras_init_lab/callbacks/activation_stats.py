@@ -888,13 +888,17 @@ class ActivationStats(keras.callbacks.Callback):
     ):
         super().__init__()
         _check_positive_int("every_n_epochs", every_n_epochs)
+        _check_positive_int("max_probe_samples", max_probe_samples)
         self.thresholds = _check_thresholds(tanh_threshold, sigmoid_low, sigmoid_high)
         self.tanh_threshold, self.sigmoid_low, self.sigmoid_high = self.thresholds
-        if log_dir is not None and (
-            not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir)
-        ):
+        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(
-                f"log_dir must be None or a non-empty path; received log_dir={log_dir!r}."
+                f"log_dir must be None or a path (str or os.PathLike); received log_dir={log_dir!r}."
+            )
+        if log_dir is not None and not str(log_dir):
+            raise ValueError(
+                "log_dir is an empty path; pass a folder such as 'logs/run1', or None for no "
+                "TensorBoard output."
             )
         self.every_n_epochs = int(every_n_epochs)
         self.max_probe_samples = int(max_probe_samples)

@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +95,9 @@ def plot_gradient_flow(history: dict, path: str | os.PathLike, title: str | None
     if len(layers) <= 12:
         curves.legend(fontsize="small", title="layer (forward order)", loc="best", framealpha=0.7)
 
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        # A layer whose gradients were never finite has an all-NaN column: its bar is empty.
+        warnings.simplefilter("ignore", RuntimeWarning)
         median_max = np.nanmedian(_positive(max_abs), axis=0)
         median_rms = np.nanmedian(_positive(rms), axis=0)
     positions = np.arange(len(layers))
