@@ -463,3 +463,91 @@ def test_mixed_precision_reports_unscaled_gradients(subprocess_results):
     # float16 forward/backward: agreement to float16 precision, not bitwise.
     np.testing.assert_allclose(subprocess_results["mixed"], subprocess_results["mixed_tape"], rtol=1e-2)
     assert subprocess_results["restored"]
+
+
+@pytest.mark.parametrize("order", ["stats_first", "health_first"])
+def test_next_fit_after_exception_outside_step_records_and_restores(order):
+    # A callback raising after a step leaves the selector installed (Keras calls no hook);
+    # the next fit with the same callbacks cleans it up without resetting them.
+    x, y = _data(n=16)
+    model = _nested_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    own_function = model.train_function
+    stats = GradientStats(every_n_steps=1)
+    health = GradientHealth(every_n_steps=1)
+    callbacks = [stats, health] if order == "stats_first" else [health, stats]
+    with pytest.raises(RuntimeError, match="stop here"):
+        model.fit(x, y, batch_size=4, verbose=0, callbacks=callbacks + [_FailAtBatch(1)])
+    capture = get_capture(model)
+    assert model.train_function == capture._train_function  # left over, as Keras leaves it
+    assert stats.history["step"].tolist() == [0, 1]
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=callbacks)
+    # Every step of the second fit recorded, numbered after the two of the first.
+    assert stats.history["step"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert stats._capture is None and health._capture is None  # detached
+    assert not capture.installed
+    assert model.train_function is own_function
+    assert "apply" not in vars(model.optimizer)
+
+
+def test_cached_function_and_its_buffers_stay_together_across_freeze_unfreeze():
+    x, y = _data(n=16)
+    model = _nested_model()
+    optimizer = keras.optimizers.SGD(LEARNING_RATE)
+    model.compile(optimizer, "mse")
+    stats = GradientStats(every_n_steps=1)
+    model.fit(x, y, batch_size=8, shuffle=False, verbose=0, callbacks=[stats])
+    all_variables = stats.history["variables"]
+    model.get_layer("first").trainable = False
+    model.compile(optimizer, "mse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # history restarted (variable set)
+        model.fit(x, y, batch_size=8, shuffle=False, verbose=0, callbacks=[stats])
+    assert "first/kernel" not in stats.history["variables"]
+    model.get_layer("first").trainable = True
+    model.compile(optimizer, "mse")  # same variables and optimizer: the first function again
+    reference = _tape_gradients(model, x[:8], y[:8])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        model.fit(x, y, batch_size=8, shuffle=False, verbose=0, callbacks=[stats])
+    assert len(get_capture(model)._functions) == 2  # the first one was reused
+    assert stats.skipped_steps == []
+    assert stats.history["variables"] == all_variables
+    assert stats.history["step"].tolist() == [4, 5]
+    np.testing.assert_allclose(
+        stats.history["per_variable"]["norm"][0],
+        [np.linalg.norm(g) for g in reference],
+        rtol=RTOL,
+    )
+
+
+def test_model_is_freed_after_fit_with_gradient_callbacks():
+    import gc
+    import weakref
+
+    x, y = _data(n=16)
+    model = _nested_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    stats = GradientStats(every_n_steps=2)
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=[stats, GradientHealth(every_n_steps=2)])
+    assert len(stats.history["step"]) > 0
+    reference = weakref.ref(model)
+    del model, stats  # a Keras callback holds its model (``callback.model``)
+    gc.collect()
+    gc.collect()
+    assert reference() is None
+
+
+def test_step_numbers_continue_after_recompiling_with_a_new_optimizer():
+    x, y = _data(n=16)
+    model = _nested_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    model.fit(x, y, batch_size=4, verbose=0)  # steps without the callback are not counted
+    stats = GradientStats(every_n_steps=2)
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=[stats])
+    assert stats.history["step"].tolist() == [0, 2]
+    model.compile(keras.optimizers.Adam(1e-3), "mse")  # optimizer.iterations restarts at 0
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=[stats])
+    assert int(model.optimizer.iterations) == 4
+    assert stats.history["step"].tolist() == [0, 2, 4, 6]

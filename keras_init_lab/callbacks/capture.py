@@ -662,8 +662,8 @@ class GradientCapture:
         self._requests: dict[int, bool] = {}
         self._original = None
         self._history_token = None
-        self._functions: dict[tuple, Any] = {}
-        self._buffers: dict[tuple, _Buffers] = {}
+        # config key -> (instrumented function, the buffers it was traced to write into)
+        self._functions: dict[tuple, tuple[Any, _Buffers]] = {}
         self.last_record: StepRecord | None = None
         self._fit_layout: VariableLayout | None = None  # frozen while a fit is running
         self._fit_keys: dict[bool, tuple] = {}
@@ -689,7 +689,9 @@ class GradientCapture:
         model = self.model
         if self.installed and self._history_token is not getattr(model, "history", None):
             # Left over from a fit that raised outside the train function: start afresh.
-            self._uninstall(abort=True)
+            # The other subscribers of that fit are told (they re-attach if they take part
+            # in this fit); the one attaching now is not, or it would be reset mid-attach.
+            self._uninstall(abort=True, keep=subscriber)
         if subscriber not in self._subscribers:
             self._subscribers.append(subscriber)
         if not self.installed:
@@ -711,7 +713,7 @@ class GradientCapture:
         if not self._subscribers:
             self._uninstall(abort=False)
 
-    def _uninstall(self, abort: bool) -> None:
+    def _uninstall(self, abort: bool, keep=None) -> None:
         model = self._model_ref()
         if self._original is not None and model is not None:
             if getattr(model, "train_function", None) == self._train_function:
@@ -723,6 +725,8 @@ class GradientCapture:
         subscribers, self._subscribers = self._subscribers, []
         if abort:
             for subscriber in subscribers:
+                if subscriber is keep:
+                    continue
                 on_abort = getattr(subscriber, "_on_capture_abort", None)
                 if on_abort is not None:
                     on_abort()
@@ -761,33 +765,39 @@ class GradientCapture:
             self._fit_keys[histograms] = key
         return key
 
-    def _buffers_for(self, layout: VariableLayout) -> _Buffers:
-        key = (tuple(id(v) for v in layout.variables), id(self.model.distribute_strategy))
-        if key not in self._buffers:
-            self._buffers.clear()  # a new variable set or strategy: the old buffers are stale
-            self._buffers[key] = _Buffers(
-                layout,
-                self.model.distribute_strategy,
+    def _instrumented(self, histograms: bool) -> tuple[Any, _Buffers]:
+        """``(function, buffers)`` for the model's current configuration (cached together).
+
+        A traced function writes into the buffer variables it captured when it was traced,
+        so each function keeps its own buffers: a function taken back from the cache (e.g.
+        after freezing and unfreezing a layer) and the host then read the same variables.
+        """
+        key = self._config_key(histograms)
+        entry = self._functions.get(key)
+        if entry is None:
+            model = self.model
+            buffers = _Buffers(
+                self.layout(),
+                model.distribute_strategy,
                 len(self.gradient_edges) - 1,
                 self.weight_buckets,
             )
-        return self._buffers[key]
+            entry = self._functions[key] = (model._make_function(model.train_step), buffers)
+        return entry
 
     def instrumented_function(self, histograms: bool = False):
         """The instrumented train function for the model's current configuration (cached)."""
-        key = self._config_key(histograms)
-        if key not in self._functions:
-            model = self.model
-            self._functions[key] = model._make_function(model.train_step)
-        return self._functions[key]
+        return self._instrumented(histograms)[0]
 
     @contextlib.contextmanager
-    def _wrapped_optimizer(self, histograms: bool):
-        """Wrap ``apply`` of the optimizer instance for the duration of one execution."""
+    def _wrapped_optimizer(self, histograms: bool, buffers: _Buffers):
+        """Wrap ``apply`` of the optimizer instance for the duration of one execution.
+
+        ``buffers`` are those cached with the function that runs (see :meth:`_instrumented`).
+        """
         model = self.model
         optimizer = _instance_optimizer(model)
         layout = self.layout()
-        buffers = self._buffers_for(layout)
         original_apply = optimizer.apply
         had_instance_attribute = "apply" in vars(optimizer)
         capture = self
@@ -888,9 +898,9 @@ class GradientCapture:
                 raise
         histograms = any(self._requests.values())
         self._requests.clear()
-        function = self.instrumented_function(histograms)
+        function, buffers = self._instrumented(histograms)
         try:
-            with self._wrapped_optimizer(histograms) as buffers:
+            with self._wrapped_optimizer(histograms, buffers):
                 count_before = buffers.host_count
                 logs = function(iterator)
             self._collect(buffers, count_before, histograms)
@@ -921,13 +931,19 @@ class GradientCapture:
         self.last_record = record
 
 
-_CAPTURES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+#: Attribute of the model holding its capture. The capture's cached instrumented functions
+#: hold ``model.train_step`` (a strong reference to the model), so the capture lives on the
+#: model itself: model -> capture -> function -> model is an ordinary cycle that the garbage
+#: collector frees with the model. (A module-level ``WeakKeyDictionary`` keyed by the model
+#: would keep the model alive through its own value.) Set with ``object.__setattr__`` so
+#: Keras's attribute tracking neither wraps nor serializes it.
+_CAPTURE_ATTRIBUTE = "_kil_gradient_capture"
 
 
 def get_capture(model) -> GradientCapture:
     """Return the one :class:`GradientCapture` of ``model`` (created on first use)."""
-    capture = _CAPTURES.get(model)
-    if capture is None:
+    capture = vars(model).get(_CAPTURE_ATTRIBUTE)
+    if capture is None or capture._model_ref() is not model:  # none yet, or a copy's
         capture = GradientCapture(model)
-        _CAPTURES[model] = capture
+        object.__setattr__(model, _CAPTURE_ATTRIBUTE, capture)
     return capture

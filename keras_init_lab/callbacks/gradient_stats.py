@@ -61,9 +61,15 @@ class _ScheduledCaptureCallback(keras.callbacks.Callback):
         return False
 
     def on_train_begin(self, logs=None):
-        self._capture = get_capture(self.model)
-        self._capture.attach(self)
-        self._step_base = int(np.asarray(self.model.optimizer.iterations))
+        capture = get_capture(self.model)
+        capture.attach(self)
+        # Set only once attached: attaching may first clean up a fit that raised outside
+        # the train function, which resets that fit's subscribers (``_on_capture_abort``).
+        self._capture = capture
+        # Steps are counted by the callback, across every fit it takes part in (also one
+        # that raised): monotonic whatever happens to the optimizer (a recompile with a
+        # new optimizer restarts ``optimizer.iterations`` at 0).
+        self._step_base += self._steps_in_fit
         self._steps_in_fit = 0
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -119,8 +125,13 @@ class GradientStats(_ScheduledCaptureCallback):
     optimizer applied relative to the weights; ~1e-3 per step is the classic healthy value).
 
     Which steps are visible: the first execution of each ``fit`` and every execution that
-    contains a step ``s`` with ``s % every_n_steps == 0``, where ``s`` is the global step
-    (``optimizer.iterations``, continuing across ``fit`` calls). With
+    contains a step ``s`` with ``s % every_n_steps == 0``. Step numbers are counted by the
+    callback itself: ``s`` is the number of training steps run before this one in all the
+    ``fit`` calls this callback took part in (0 for the first step it sees; a ``fit`` that
+    raised counts the steps it ran). They continue across ``fit`` calls and never restart,
+    also when the model is recompiled with a new optimizer; they are not
+    ``optimizer.iterations`` (which a new optimizer restarts at 0, and which counts steps
+    trained without this callback). With
     ``steps_per_execution = k > 1`` Keras runs ``k`` steps in one compiled call and only the
     **last** step of a recorded execution is visible; it is recorded under its own step
     number (so with ``k = 4, every_n_steps = 8`` the recorded steps are 3, 11, 19, ...).
@@ -209,8 +220,8 @@ class GradientStats(_ScheduledCaptureCallback):
     def on_train_batch_end(self, batch, logs=None):
         requested = self._requested and self._capture is not None
         serial = self._serial
+        capture = self._capture
         super().on_train_batch_end(batch, logs)
-        capture = get_capture(self.model)
         if requested and capture.record_serial != serial and capture.last_record is None:
             self.skipped_steps.append(self._step_base + self._steps_in_fit - 1)
 
@@ -296,10 +307,11 @@ class GradientStats(_ScheduledCaptureCallback):
                 histograms[f"{name}/weights"] = (
                     bucket_edges[:-1], bucket_edges[1:], record.weight_histograms[index]
                 )
-        # One compiled summary call per record; the writer flushes itself every few seconds
-        # and at train end (a flush per record would cost a file sync per step).
+        # One compiled summary call per record, flushed at once: a record is small, and the
+        # flush keeps it on disk if training is interrupted (records are every
+        # ``every_n_steps`` steps, not every step).
         writers.write_batch(step, values, histograms)
-        writers.flush()  # a record is small; flushing keeps it if training is interrupted
+        writers.flush()
 
     # ----------------------------------------------------------------- results
     @property

@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from keras_init_lab.callbacks.gradient_stats import _check_positive_int, _ScheduledCaptureCallback
+from keras_init_lab.callbacks.gradient_stats import _ScheduledCaptureCallback
 
 __all__ = ["GradientHealth", "GradientHealthWarning"]
 
@@ -59,7 +59,9 @@ class GradientHealth(_ScheduledCaptureCallback):
 
     Only recorded steps are inspected (``every_n_steps``; it also consumes any record another
     capture callback on the same model asked for): a NaN that appears between two records is
-    reported at the next one, and the message gives the interval it appeared in.
+    reported at the next one, and the message gives the interval it appeared in. Step numbers
+    are counted by the callback across the ``fit`` calls it takes part in, as in
+    :class:`~keras_init_lab.callbacks.GradientStats` (not ``optimizer.iterations``).
 
     Example:
         >>> health = GradientHealth(vanishing_ratio=1e-3, every_n_steps=10)
@@ -93,7 +95,7 @@ class GradientHealth(_ScheduledCaptureCallback):
         stop_on_nonfinite: bool = True,
         every_n_steps: int = 50,
     ):
-        super().__init__(_check_positive_int("every_n_steps", every_n_steps))
+        super().__init__(every_n_steps)  # validated there
         self.vanishing_ratio = _check_positive_float("vanishing_ratio", vanishing_ratio)
         self.exploding_norm = _check_positive_float("exploding_norm", exploding_norm)
         self.exploding_growth = _check_positive_float("exploding_growth", exploding_growth)
@@ -109,7 +111,7 @@ class GradientHealth(_ScheduledCaptureCallback):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        self._last_seen_serial = self._capture.record_serial
+        self._last_seen_serial = self._capture.record_serial  # set by the base once attached
         self._reported = set()
         self._previous_total = None
         self._previous_step = None
