@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import shlex
 import sys
 import textwrap
@@ -48,12 +47,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
 DEFAULT_LOG_ROOT = "logs"
 
 
-def _output_dir(requested: str | None, command: str) -> Path:
-    """Return a writable output folder: ``requested``, or a new ``logs/<command>-<time>``.
+def _output_dir(args: argparse.Namespace, command: str) -> Path:
+    """Return a writable output folder: ``--out``, or a new ``logs/<command>-<time>``.
+
+    A folder this call creates is remembered in ``args.created_out`` so that ``main`` can
+    remove it again (if still empty) when the command then fails on a bad argument.
 
     Raises:
         UsageError: when the folder cannot be created or written (one line, exit 2).
     """
+    requested = args.out
     if requested:
         out = Path(requested)
     else:
@@ -64,7 +67,9 @@ def _output_dir(requested: str | None, command: str) -> Path:
             out = Path(DEFAULT_LOG_ROOT) / f"{command}-{stamp}-{suffix}"
             suffix += 1
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        if not out.exists():
+            out.mkdir(parents=True)
+            args.created_out = out
         probe = out / ".keras-init-lab-write-test"
         probe.write_text("ok")
         probe.unlink()
@@ -105,7 +110,7 @@ def _cmd_propagate(args: argparse.Namespace) -> int:
     if args.width < 1:
         raise UsageError(f"--width must be a positive integer; received {args.width}.")
     _check_names(args.initializer, args.activation)
-    out = _output_dir(args.out, "propagate")
+    out = _output_dir(args, "propagate")
     _seed_everything(args.seed)
     result = propagate(sigma2=args.sigma2, initializers=args.initializer,
                        activations=args.activation, depth=args.depth, width=args.width,
@@ -132,7 +137,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     _check_depths(args.depth)
     _check_names(args.initializer, args.activation)
-    out = _output_dir(args.out, "compare")
+    out = _output_dir(args, "compare")
     result = compare(**_compare_kwargs(args), preset="quick" if args.quick else "full",
                      seed=args.seed, out_dir=out, verbose=2 if args.no_progress_bar else 1)
     paths = write_report(out, comparison=result, command=_command_line(args))
@@ -146,7 +151,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from keras_init_lab.experiments import compare, propagate
     from keras_init_lab.report import write_report
 
-    out = _output_dir(args.out, "demo")
+    out = _output_dir(args, "demo")
     print("== 1/2 Variance through 50 layers (course notes 002: sigma^2 in {0.001, 0.01, 0.02, "
           "0.1, 1}, ReLU) ==", flush=True)
     propagation = propagate(seed=args.seed, out_dir=out,
@@ -366,7 +371,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
@@ -374,8 +378,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or EXIT_OK)
     except (UsageError, ValueError) as error:
+        _remove_if_empty(getattr(args, "created_out", None))
         print(f"keras-init-lab: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _remove_if_empty(folder: Path | None) -> None:
+    """Remove an output folder this run created if a bad argument left it empty."""
+    if folder is not None and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -594,7 +594,20 @@ def check_model(model, band: tuple[float, float] = VARIANCE_BAND) -> ModelCheck:
         layer, init, act = e["layer"], e["init"], e["act"]
         name = layer.name
         act_text = act.name + (f" (layer {act.via_layer!r})" if act.via_layer else "")
-        if init.kind == "constant":
+        if init.kind == "constant" and e["output"]:
+            # Output units get different error signals (one target each), so they do become
+            # different: not a symmetry trap, but earlier layers get no gradient at first.
+            if init.constant == 0:
+                findings.append(Finding(
+                    "info", name,
+                    f"output kernel starts at zeros ({init.label}): the output units still "
+                    "learn (each gets its own error signal), but the first step sends no "
+                    "gradient to earlier layers.",
+                    "fine for a linear read-out; use kernel_initializer='glorot_uniform' to "
+                    "train every layer from the first step.",
+                    "zero-output-kernel",
+                ))
+        elif init.kind == "constant":
             value = init.constant
             if (e["units"] or 2) > 1:
                 findings.append(Finding(

@@ -70,6 +70,14 @@ def test_bad_npz_and_offline_dataset(tmp_path, capsys, monkeypatch):
     np.savez(path, x_train=np.zeros((4, 2)), y_train=np.array([0, 1, 2, -1]))
     assert cli.main(["compare", "--dataset", str(path), "--out", str(tmp_path / "o")]) == 2
     assert "labels outside" in _error_line(capsys)
+    assert not (tmp_path / "o").exists()  # the folder the failed run created is gone again
+
+    truncated = tmp_path / "truncated.npz"
+    good = tmp_path / "good.npz"
+    np.savez(good, x_train=np.zeros((40, 2)), y_train=np.zeros(40, dtype=int))
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    assert cli.main(["compare", "--dataset", str(truncated), "--out", str(tmp_path / "o")]) == 2
+    assert "is not a readable .npz file" in _error_line(capsys)
 
     import keras
 

@@ -349,3 +349,16 @@ def test_weight_second_moment_matches_the_sampled_kernel(init):
     (prediction,) = check_model(model).predictions
     kernel = np.asarray(model.layers[0].kernel, dtype=np.float64)
     assert prediction.weight_variance == pytest.approx(np.mean(kernel**2), rel=0.03)
+
+
+def test_zero_output_kernel_is_info_not_a_symmetry_error():
+    # Each output unit receives its own error signal, so a zero read-out does break symmetry.
+    result = check_model(keras.Sequential([
+        keras.Input((4,)),
+        keras.layers.Dense(8, activation="relu", kernel_initializer="he_normal", name="hidden"),
+        keras.layers.Dense(3, activation="softmax", kernel_initializer="zeros", name="out"),
+    ]))
+    assert not result.has_errors
+    assert [(f.severity, f.rule, f.layer) for f in result if f.layer == "out"] == [
+        ("info", "zero-output-kernel", "out")
+    ]

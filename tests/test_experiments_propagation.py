@@ -162,3 +162,12 @@ def test_bad_arguments_are_named():
     for kwargs, fragment in BAD_ARGUMENTS:
         with pytest.raises(ValueError, match=fragment):
             propagate(**kwargs)
+
+
+def test_keras_only_activation_names_are_accepted():
+    # 'softplus' is Keras's, not the package's: it has no spec and is named by its function.
+    result = propagate(sigma2=[0.02], activations=["softplus"], depth=3, width=8,
+                       n_trials=1, n_samples=8)
+    (setting,) = result.settings
+    assert setting["activation"] == "softplus"
+    assert len(setting["forward_variance"]) == 3

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -287,7 +289,7 @@ def load_npz(path: str | os.PathLike, seed: int = 0) -> Dataset:
         raise ValueError(f"{str(path)!r} holds pickled Python objects, which are refused for "
                          f"safety (allow_pickle=False): {error}. Save plain numeric arrays "
                          f"with numpy.savez.") from error
-    except (OSError, EOFError) as error:  # not a zip / truncated file
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:  # truncated/corrupt
         raise ValueError(f"{str(path)!r} is not a readable .npz file: {error}") from error
     return _validate_arrays(arrays, name=path.stem, source=str(path), seed=seed)
 

@@ -275,7 +275,9 @@ def _resolve_activation(name):
     from keras_init_lab import activations
 
     function = activations.get(name)
-    spec = activations.spec(function) if not isinstance(name, str) else activations.spec(name)
+    # Look the spec up by object: Keras-only names (softplus, mish...) have none and fall back
+    # on the function's __name__.
+    spec = activations.spec(function)
     canonical = spec.name if spec is not None else getattr(function, "__name__", str(name))
     return canonical, function
 
