@@ -44,6 +44,7 @@ import numpy as np
 
 from keras_init_lab._names import unknown_name_error
 from keras_init_lab.experiments import datasets as _datasets
+from keras_init_lab.experiments._json import json_safe
 
 #: Seed 000/002's grid: two bad starting points (all zeros: symmetry; tiny weights: vanishing
 #: signal) against the two textbook scales, crossed with the four activations of seed 004.
@@ -486,7 +487,7 @@ def write_compare(result: CompareResult, out_dir: str | os.PathLike) -> dict[str
     out.mkdir(parents=True, exist_ok=True)
     files = {"results_json": out / "results.json", "results_csv": out / "results.csv"}
     payload = {"config": result.config, "runs": result.runs}
-    files["results_json"].write_text(json.dumps(_json_safe(payload), indent=2, allow_nan=False))
+    files["results_json"].write_text(json.dumps(json_safe(payload), indent=2, allow_nan=False))
     with open(files["results_csv"], "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
         writer.writeheader()
@@ -500,15 +501,3 @@ def write_compare(result: CompareResult, out_dir: str | os.PathLike) -> dict[str
     return files
 
 
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value

@@ -47,6 +47,8 @@ from typing import Sequence
 
 import numpy as np
 
+from keras_init_lab.experiments._json import json_safe
+
 #: Seed 002's weight variances; 0.02 = 2 / D_h is He's choice for D_h = 100.
 DEFAULT_SIGMA2 = (0.001, 0.01, 0.02, 0.1, 1.0)
 #: Seed 002's network: 50 layers of 100 units.
@@ -90,7 +92,7 @@ class PropagationResult:
 
     def to_json(self) -> dict:
         """Plain-JSON form (non-finite numbers as ``null``)."""
-        return {"config": self.config, "settings": [_json_safe(row) for row in self.settings]}
+        return {"config": self.config, "settings": [json_safe(row) for row in self.settings]}
 
     def format_table(self) -> str:
         """A fixed-width text table: one line per setting."""
@@ -115,18 +117,6 @@ def _fmt(value) -> str:
     if not math.isfinite(value):
         return "inf" if value > 0 else "nan"
     return f"{value:.3g}"
-
-
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def gaussian_expectation(function, variance: float) -> float:
