@@ -24,7 +24,7 @@ class UsageError(Exception):
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from keras_init_lab import initializers
+    from keras_init_lab import activations, initializers
     from keras_init_lab.fans import gain_table
 
     print("Initializers (name, aliases, distribution):")
@@ -34,10 +34,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
     print("\nGains (calculate_gain):")
     for row in gain_table():
         print(f"  {row['nonlinearity']:<18} {row['value']:<8.4f} {row['formula']}")
-    try:
-        from keras_init_lab import activations
-    except ImportError:  # pragma: no cover - activations land in their own module
-        return EXIT_OK
     print("\nActivations:")
     print(activations.format_table(activations.describe()))
     return EXIT_OK

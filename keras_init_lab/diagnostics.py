@@ -40,6 +40,7 @@ from typing import Callable, Iterator
 import keras
 import numpy as np
 
+from keras_init_lab import activations as kil_activations
 from keras_init_lab import initializers as kil_initializers
 from keras_init_lab._layers import KERNEL_LAYERS, TRANSPOSED_CONV_LAYERS
 from keras_init_lab.fans import compute_fans
@@ -323,29 +324,9 @@ class _ActInfo:
     via_layer: str | None = None  # name of the separate activation layer, if any
 
 
-def _keras_fallback_family(fn) -> tuple[str, str, float] | None:
-    """(name, family, negative_slope) for Keras built-ins when the activations module is absent."""
-    a = keras.activations
-    table = {
-        id(a.linear): ("linear", "linear", 0.0),
-        id(a.relu): ("relu", "relu", 0.0),
-        id(a.leaky_relu): ("leaky_relu", "relu", 0.2),
-        id(a.sigmoid): ("sigmoid", "sigmoid", 0.0),
-        id(a.tanh): ("tanh", "tanh", 0.0),
-        id(a.softmax): ("softmax", "softmax", 0.0),
-    }
-    return table.get(id(fn))
-
-
 def _describe_activation(obj, via_layer: str | None = None) -> _ActInfo:
     """Describe an activation function or activation layer, recognised by object."""
-    spec = None
-    try:
-        from keras_init_lab import activations as kil_activations
-
-        spec = kil_activations.spec(obj)
-    except ImportError:  # pragma: no cover - the activations module ships with the package
-        pass
+    spec = kil_activations.spec(obj)  # Keras built-ins and activation layers included
     if spec is not None:
         slope = float(spec.params.get("negative_slope", 0.0)) if spec.params else 0.0
         if isinstance(obj, keras.layers.PReLU):
@@ -367,10 +348,6 @@ def _describe_activation(obj, via_layer: str | None = None) -> _ActInfo:
     if isinstance(obj, keras.layers.Softmax):
         return _ActInfo("softmax", "softmax", _numeric(keras.activations.softmax), 0.0, None,
                         via_layer)
-    known = _keras_fallback_family(obj)
-    if known is not None:
-        name, family, slope = known
-        return _ActInfo(name, family, _numeric(obj), slope, None, via_layer)
     name = getattr(obj, "__name__", type(obj).__name__)
     return _ActInfo(str(name), "other", _numeric(obj) if callable(obj) else None, 0.0, None,
                     via_layer)
