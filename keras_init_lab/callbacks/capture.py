@@ -434,7 +434,6 @@ def gradient_histograms(gradients, weights, layout: VariableLayout, weight_bucke
     k = GRADIENT_MAX_EXPONENT - GRADIENT_MIN_EXPONENT
     full_variable = tf.constant(layout.full_variable)
     tail_variable = tf.range(n, dtype=tf.int32)
-    n_full = layout.num_full_chunks
     valid = tf.range(CHUNK_SIZE)[None, :] < tf.constant(layout.tail_sizes.astype(np.int32))[:, None]
     grad_full, grad_tail = _as_chunks(gradients, layout)
     weight_full, weight_tail = _as_chunks(weights, layout)
