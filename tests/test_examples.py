@@ -221,6 +221,6 @@ def test_notebook_runs_headless_top_to_bottom(tmp_path):
 def test_readme_figures_are_written(tmp_path):
     written = load("make_readme_figures").main(tmp_path)
     assert sorted(p.name for p in written) == sorted([
-        "propagation.png", "vanishing_gradients.png", "gradient_flow.png",
+        "propagation.png", "vanishing_gradients.png", "activations.png", "gradient_flow.png",
         "activation_stats.png", "tensorboard_gradient_histograms.png"])
     assert all(p.stat().st_size > 10_000 for p in written)
