@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 import re
-import weakref
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -291,11 +290,36 @@ def uniform_bucket_counts(
 _RUN_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
+def _histogram_table(tag: str, left_edges, right_edges, counts) -> np.ndarray:
+    """The histogram plugin's ``[k, 3]`` float64 table of (left edge, right edge, count).
+
+    Raises:
+        ValueError: if the three arrays are not of one common non-zero length.
+    """
+    left = np.asarray(left_edges, dtype=np.float64).reshape(-1)
+    right = np.asarray(right_edges, dtype=np.float64).reshape(-1)
+    count = np.asarray(counts, dtype=np.float64).reshape(-1)
+    if not (left.shape == right.shape == count.shape) or left.size == 0:
+        raise ValueError(
+            "left_edges, right_edges and counts must have one common non-zero length; "
+            f"received {left.shape}, {right.shape}, {count.shape} for tag {tag!r}."
+        )
+    return np.stack([left, right, count], axis=1)
+
+
 def _flush_and_close(writers: dict) -> None:
-    """Flush and close every writer of ``writers`` and empty it (safe to call twice)."""
-    for writer in writers.values():
-        writer.flush()
-        writer.close()
+    """Flush and close every writer of ``writers`` and empty it (safe to call twice).
+
+    Runs eagerly (``tf.init_scope``) wherever it is called from: a flush issued while some
+    ``tf.function`` is being traced would otherwise become an op of that function's graph.
+    (This is also why the writers are not closed from a garbage-collection finalizer: one
+    fired during the trace of a ``tf.data`` map function and baked a flush of a soon-deleted
+    writer into it.)
+    """
+    with tf.init_scope():
+        for writer in writers.values():
+            writer.flush()
+            writer.close()
     writers.clear()
 
 
@@ -324,10 +348,6 @@ class SummaryWriters:
         self.log_dir = Path(log_dir)
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
         self._batch_functions: dict = {}
-        # Nothing is lost when training is interrupted (Ctrl-C, an exception Keras does not
-        # route to on_train_end): the writers are flushed and closed when this object is
-        # garbage-collected or, at the latest, when the interpreter exits.
-        self._finalizer = weakref.finalize(self, _flush_and_close, self._writers)
 
     @property
     def runs(self) -> list[str]:
@@ -383,15 +403,7 @@ class SummaryWriters:
         Raises:
             ValueError: if the three arrays are not 1-D of one length.
         """
-        left = np.asarray(left_edges, dtype=np.float64).reshape(-1)
-        right = np.asarray(right_edges, dtype=np.float64).reshape(-1)
-        count = np.asarray(counts, dtype=np.float64).reshape(-1)
-        if not (left.shape == right.shape == count.shape) or left.size == 0:
-            raise ValueError(
-                "left_edges, right_edges and counts must have one common non-zero length; "
-                f"received {left.shape}, {right.shape}, {count.shape} for tag {tag!r}."
-            )
-        tensor = np.stack([left, right, count], axis=1)
+        tensor = _histogram_table(tag, left_edges, right_edges, counts)
         summary_metadata = histogram_metadata.create_summary_metadata(
             display_name=None, description=description or ""
         )
@@ -424,15 +436,7 @@ class SummaryWriters:
             return
         tables = []
         for tag, (left, right, count) in histograms.items():
-            left = np.asarray(left, dtype=np.float64).reshape(-1)
-            right = np.asarray(right, dtype=np.float64).reshape(-1)
-            count = np.asarray(count, dtype=np.float64).reshape(-1)
-            if not (left.shape == right.shape == count.shape) or left.size == 0:
-                raise ValueError(
-                    "left_edges, right_edges and counts must have one common non-zero length; "
-                    f"received {left.shape}, {right.shape}, {count.shape} for tag {tag!r}."
-                )
-            tables.append(np.stack([left, right, count], axis=1))
+            tables.append(_histogram_table(tag, left, right, count))
         key = (run, tuple(scalars), tuple((tag, t.shape[0]) for tag, t in zip(histograms, tables)))
         function = self._batch_functions.get(key)
         if function is None:
