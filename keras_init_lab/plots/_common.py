@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -37,3 +38,24 @@ def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = DEFAULT_DPI)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=dpi)
     return path
+
+
+def require_history(history: Any, keys: Sequence[str], source: str) -> Mapping[str, Any]:
+    """Check that ``history`` is a mapping with ``keys`` (a callback's ``history``).
+
+    Raises:
+        TypeError: if ``history`` is not a mapping (the message names ``source``).
+        ValueError: if keys are missing (the message lists them and the keys received).
+    """
+    if not isinstance(history, Mapping):
+        raise TypeError(
+            f"history must be {source} (a dict with {', '.join(repr(k) for k in keys)}); "
+            f"received {type(history).__name__}."
+        )
+    missing = [key for key in keys if key not in history]
+    if missing:
+        raise ValueError(
+            f"history lacks keys {missing}; pass {source} or the same layout "
+            f"(received keys {sorted(history)})."
+        )
+    return history

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import matplotlib
 import numpy as np
 
-from keras_init_lab.plots._common import new_figure, save_figure
+from keras_init_lab.plots._common import new_figure, require_history, save_figure
 
 __all__ = ["plot_activation_stats"]
 
@@ -37,17 +37,7 @@ _PANELS = (
 
 
 def _check_history(history: Mapping[str, Any]) -> tuple[np.ndarray, list[str], list[str], dict]:
-    if not isinstance(history, Mapping):
-        raise TypeError(
-            "history must be ActivationStats.history (a dict with 'epoch', 'layers', "
-            f"'activations', 'per_layer'); received {type(history).__name__}."
-        )
-    missing = [key for key in ("epoch", "layers", "per_layer") if key not in history]
-    if missing:
-        raise ValueError(
-            f"history lacks {missing}; pass ActivationStats.history or the same layout "
-            f"(received keys {sorted(history)})."
-        )
+    require_history(history, ("epoch", "layers", "per_layer"), "ActivationStats.history")
     epochs = np.asarray(history["epoch"])
     layers = list(history["layers"])
     activations = list(history.get("activations", [""] * len(layers)))

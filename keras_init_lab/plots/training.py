@@ -15,23 +15,13 @@ from pathlib import Path
 import numpy as np
 from matplotlib import colormaps
 
-from keras_init_lab.plots._common import new_figure, save_figure
+from keras_init_lab.plots._common import new_figure, require_history, save_figure
 
 __all__ = ["plot_gradient_flow"]
 
 
 def _check_history(history) -> None:
-    if not isinstance(history, dict):
-        raise TypeError(
-            "history must be the dict GradientStats.history returns; received "
-            f"{type(history).__name__}."
-        )
-    missing = [key for key in ("step", "layers", "per_layer") if key not in history]
-    if missing:
-        raise ValueError(
-            f"history lacks keys {missing}; pass GradientStats(...).history (keys 'step', "
-            "'variables', 'layers', 'per_variable', 'per_layer')."
-        )
+    require_history(history, ("step", "layers", "per_layer"), "GradientStats(...).history")
     need = [stat for stat in ("norm", "max_abs", "mean", "std") if stat not in history["per_layer"]]
     if need:
         raise ValueError(f"history['per_layer'] lacks statistics {need}.")
