@@ -1,0 +1,294 @@
+"""Every private Keras attribute and every run-time patch the package uses, in one place.
+
+Keras 3 has no public API for a few things this package needs: building a second train
+function the way ``fit`` builds its own, reading the graph of a functional model, telling a
+cross-entropy loss the logits behind a sigmoid/softmax output, and registering activation
+*strings*. Each of them is reached here and nowhere else, through a small function with a
+fallback or with an error that names the Keras version and what to do. :data:`INTERNALS`
+lists them all; ``tests/test_keras_compat.py`` checks each one against the installed Keras
+and fails with its name when one has moved.
+
+Run-time patches (the optimizer's ``apply``, a layer's ``call`` or ``activation``, the model's
+``train_function``) go through :func:`patched`, a context manager that always restores the
+original, also when the body raises.
+
+Example:
+    >>> from keras_init_lab import _keras_compat
+    >>> sorted(_keras_compat.missing_internals())
+    []
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import keras
+
+__all__ = [
+    "INTERNALS",
+    "NEWEST_TESTED_KERAS",
+    "OLDEST_TESTED_KERAS",
+    "KerasInternalError",
+    "activation_registry",
+    "inbound_nodes",
+    "keras_version",
+    "make_train_function",
+    "missing_internals",
+    "nodes_by_depth",
+    "optimizer_variables",
+    "outbound_nodes",
+    "patched",
+    "set_logits",
+    "warn_if_moved",
+]
+
+#: The oldest and newest Keras releases CI runs the fast test suite on (``.ci/run``).
+OLDEST_TESTED_KERAS = (3, 3)
+NEWEST_TESTED_KERAS = (3, 15)
+
+_MISSING = object()
+
+
+class KerasInternalError(RuntimeError):
+    """A private Keras attribute this package needs is not there in the installed Keras."""
+
+
+def keras_version() -> tuple[int, int]:
+    """``(major, minor)`` of the installed Keras, e.g. ``(3, 15)``."""
+    parts = []
+    for piece in keras.__version__.split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts + [0] * (2 - len(parts)))  # type: ignore[return-value]
+
+
+def _error(internal: str, what_for: str) -> KerasInternalError:
+    low = ".".join(map(str, OLDEST_TESTED_KERAS))
+    high = ".".join(map(str, NEWEST_TESTED_KERAS))
+    return KerasInternalError(
+        f"keras-init-lab needs the Keras internal {internal!r} ({what_for}), which Keras "
+        f"{keras.__version__} does not have. The package is tested with Keras {low} to {high}: "
+        f"install a Keras in that range (pip install 'keras>={low},<={high}.99') or report the "
+        "Keras version in an issue."
+    )
+
+
+# ------------------------------------------------------------------------- train function
+
+
+def make_train_function(model) -> Callable:
+    """A new train function built exactly as ``fit`` builds ``model.train_function``.
+
+    Keras's TF trainer builds it with the private ``model._make_function(model.train_step)``,
+    which applies the model's ``jit_compile``, ``steps_per_execution`` and ``tf.distribute``
+    settings. A second function built this way can be traced with a patched optimizer without
+    touching the model's own.
+
+    Raises:
+        KerasInternalError: if the trainer has no ``_make_function``.
+    """
+    make = getattr(model, "_make_function", None)
+    if make is None:
+        raise _error("Model._make_function", "a second, instrumented train function")
+    return make(model.train_step)
+
+
+def optimizer_variables(optimizer) -> list:
+    """The variables ``optimizer.apply(grads)`` updates when called without variables.
+
+    ``apply_gradients`` always passes them; a bare ``apply(grads)`` falls back on the
+    optimizer's private ``_trainable_variables`` (the list it was built with).
+    """
+    found = getattr(optimizer, "_trainable_variables", _MISSING)
+    if found is _MISSING:
+        raise _error("Optimizer._trainable_variables", "the variables of apply(grads)")
+    return list(found)
+
+
+# ------------------------------------------------------------------------- model graph
+
+
+def nodes_by_depth(model) -> dict | None:
+    """A functional model's ``{depth: [Node]}`` (depth 0 = outputs), or ``None`` if it has none.
+
+    Sequential models and subclassed models without a graph return ``None``; callers then
+    use the layer order instead.
+    """
+    graph = getattr(model, "_functional", model)
+    found = getattr(graph, "_nodes_by_depth", None)
+    return found if isinstance(found, dict) else None
+
+
+def inbound_nodes(layer) -> list:
+    """The nodes where ``layer`` was called (its inputs), ``[]`` outside a functional graph."""
+    return list(getattr(layer, "_inbound_nodes", None) or [])
+
+
+def outbound_nodes(layer) -> list:
+    """The nodes that read ``layer``'s output, ``[]`` outside a functional graph."""
+    return list(getattr(layer, "_outbound_nodes", None) or [])
+
+
+# ------------------------------------------------------------------------- activations
+
+
+def set_logits(output, logits) -> None:
+    """Remember the logits behind a sigmoid/softmax output, as Keras's own functions do.
+
+    Keras's ``sigmoid``/``softmax`` set ``output._keras_logits`` so a cross-entropy loss with
+    ``from_logits=False`` can use the logits (numerically stable). Ours do the same; where a
+    tensor refuses the attribute (some eager tensors), the loss falls back on the
+    probabilities, as with any other activation.
+    """
+    try:
+        output._keras_logits = logits
+    except AttributeError:
+        pass
+
+
+def activation_registry() -> dict:
+    """Keras's private ``{name: function}`` table behind ``keras.activations.get(str)``.
+
+    ``keras.activations.get`` looks only in this dict, so a custom activation *string*
+    (``Dense(activation="gelu_tanh")``) works only once the name is in it. Returns ``{}`` when
+    the table has moved: string names of the package's own activations then fail with Keras's
+    message, while callables keep working (:func:`warn_if_moved` says so once).
+    """
+    try:
+        module = importlib.import_module("keras.src.activations")
+    except ImportError:
+        return {}
+    table = getattr(module, "ALL_OBJECTS_DICT", None)
+    return table if isinstance(table, dict) else {}
+
+
+# ------------------------------------------------------------------------- patches
+
+
+@contextlib.contextmanager
+def patched(target: Any, name: str, value: Any) -> Iterator[None]:
+    """Set ``target.name = value`` for the body of a ``with`` block, then restore it.
+
+    Restores the attribute exactly: an instance attribute that shadowed a class attribute is
+    put back, one that did not exist is deleted (so ``optimizer.apply`` is again the bound
+    class method). Used for ``optimizer.apply``, ``layer.call``, ``layer.activation`` and
+    ``model.train_function``.
+
+    Example:
+        >>> class Box: value = 1
+        >>> box = Box()
+        >>> with patched(box, "value", 2):
+        ...     box.value
+        2
+        >>> "value" in vars(box), box.value
+        (False, 1)
+    """
+    had_own = name in vars(target)
+    previous = vars(target)[name] if had_own else _MISSING
+    setattr(target, name, value)
+    try:
+        yield
+    finally:
+        if had_own:
+            setattr(target, name, previous)
+        elif name in vars(target):
+            delattr(target, name)
+
+
+# ------------------------------------------------------------------------- self-check
+
+
+@dataclass(frozen=True)
+class Internal:
+    """One private Keras attribute: its name, what it is for, and how to see it is there."""
+
+    name: str
+    purpose: str
+    present: Callable[[], bool]
+
+
+def _has_make_function() -> bool:
+    return hasattr(keras.Model, "_make_function")
+
+
+def _has_optimizer_variables() -> bool:
+    optimizer = keras.optimizers.SGD()
+    optimizer.build([keras.Variable(0.0)])
+    return hasattr(optimizer, "_trainable_variables")
+
+
+def _has_functional_graph() -> bool:
+    inputs = keras.Input((2,))
+    layer = keras.layers.Dense(1)
+    model = keras.Model(inputs, layer(inputs))
+    return (
+        nodes_by_depth(model) is not None
+        and hasattr(layer, "_inbound_nodes")
+        and hasattr(layer, "_outbound_nodes")
+    )
+
+
+def _has_activation_registry() -> bool:
+    return "relu" in activation_registry()
+
+
+def _has_logits_attribute() -> bool:
+    output = keras.activations.sigmoid(keras.ops.convert_to_tensor([[0.0]]))
+    return hasattr(output, "_keras_logits") or keras_version() < (3, 4)
+
+
+#: Every private Keras attribute the package reads, with a check that it is there.
+INTERNALS: tuple[Internal, ...] = (
+    Internal("Model._make_function", "instrumented train function", _has_make_function),
+    Internal("Optimizer._trainable_variables", "variables of apply(grads)", _has_optimizer_variables),
+    Internal(
+        "Functional._nodes_by_depth / Layer._inbound_nodes / Layer._outbound_nodes",
+        "graph walk of functional models",
+        _has_functional_graph,
+    ),
+    Internal(
+        "keras.src.activations.ALL_OBJECTS_DICT", "activation strings", _has_activation_registry
+    ),
+    Internal("KerasTensor._keras_logits", "stable cross-entropy after sigmoid/softmax", _has_logits_attribute),
+)
+
+
+def missing_internals() -> list[str]:
+    """Names of the :data:`INTERNALS` that the installed Keras does not have."""
+    missing = []
+    for internal in INTERNALS:
+        try:
+            ok = internal.present()
+        except Exception:  # noqa: BLE001 - any failure of the probe means "moved"
+            ok = False
+        if not ok:
+            missing.append(internal.name)
+    return missing
+
+
+_warned = False
+
+
+def warn_if_moved() -> None:
+    """Warn once if Keras is newer than the newest tested release *and* an internal moved.
+
+    A newer Keras with every internal in place is silent: nothing the package needs changed.
+    """
+    global _warned
+    if _warned or keras_version() <= NEWEST_TESTED_KERAS:
+        return
+    missing = missing_internals()
+    if missing:
+        _warned = True
+        high = ".".join(map(str, NEWEST_TESTED_KERAS))
+        warnings.warn(
+            f"keras-init-lab is tested up to Keras {high}; Keras {keras.__version__} has moved "
+            f"{', '.join(missing)}. The features that use them raise a KerasInternalError; "
+            f"install keras<={high}.99 for full support.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
