@@ -1,13 +1,13 @@
 """The perceptron and the XOR network of the course, with the slides' own weights.
 
-Seed ``003_f4acee80e076a33a.txt`` (Tema 2, "El perceptrón" and "Ejemplo práctico: XOR"):
+Lecture 003 (fundamentals of deep neural networks), its perceptron and its XOR example:
 
 1. A perceptron ``y = g(w0 + x^T W)`` with ``w0 = 4.1``, ``W = [-1.15, -0.21]`` and the
    sigmoid ``g``: the point (0, 6) gives ``g(2.84) = 0.94`` and (6, 8) gives 0.01.
 2. The 2-2-1 sigmoid network without biases and the slide's fixed weights
    ``w1 = [[0.96, 0.89], [0.28, 0.73]]``, ``w2 = [[0.60], [0.22]]``: its output and binary
    cross-entropy for the four XOR points, exactly the slide's table.
-3. The same 2-2-1 architecture (now with biases, which the slide left out "por simplicidad")
+3. The same 2-2-1 architecture (now with biases, which the slide leaves out for simplicity)
    trained with gradient descent. From the slide's weights it gets stuck in a local minimum
    (one point stays wrong); from a random Glorot initialization it solves XOR: the starting
    point decides where training ends (example 03 shows the same on a 1-D function).
@@ -52,37 +52,51 @@ XOR_Y = np.array([[0], [1], [1], [0]], dtype="float32")
 #: Full-batch gradient steps for the training part.
 STEPS = 1000
 
-#: The slide's fixed weights (seed 003, "Inicializaremos las matrices de pesos...").
+#: The slide's fixed weights (lecture 003, the XOR example).
 W1 = [[0.96, 0.89], [0.28, 0.73]]
 W2 = [[0.60], [0.22]]
 
 
 def perceptron() -> keras.Model:
     """One sigmoid unit with the slide's weights w0 = 4.1, W = [-1.15, -0.21]."""
-    return keras.Sequential([
-        keras.Input((2,)),
-        keras.layers.Dense(
-            1,
-            activation=activations.sigmoid,
-            kernel_initializer=keras.initializers.Constant([[-1.15], [-0.21]]),
-            bias_initializer=initializers.Constant(4.1),
-        ),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(
+                1,
+                activation=activations.sigmoid,
+                kernel_initializer=keras.initializers.Constant([[-1.15], [-0.21]]),
+                bias_initializer=initializers.Constant(4.1),
+            ),
+        ]
+    )
 
 
 def slide_xor_network() -> keras.Model:
     """The 2-2-1 sigmoid network of the slide, no biases, fixed weights."""
-    return keras.Sequential([
-        keras.Input((2,)),
-        keras.layers.Dense(2, activation=activations.sigmoid, use_bias=False,
-                           kernel_initializer=keras.initializers.Constant(W1), name="hidden"),
-        keras.layers.Dense(1, activation=activations.sigmoid, use_bias=False,
-                           kernel_initializer=keras.initializers.Constant(W2), name="output"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(
+                2,
+                activation=activations.sigmoid,
+                use_bias=False,
+                kernel_initializer=keras.initializers.Constant(W1),
+                name="hidden",
+            ),
+            keras.layers.Dense(
+                1,
+                activation=activations.sigmoid,
+                use_bias=False,
+                kernel_initializer=keras.initializers.Constant(W2),
+                name="output",
+            ),
+        ]
+    )
 
 
 def binary_cross_entropy(y, y_hat):
-    """L(y, y_hat) = -(y log y_hat + (1 - y) log(1 - y_hat)), per sample (seed 003)."""
+    """L(y, y_hat) = -(y log y_hat + (1 - y) log(1 - y_hat)), per sample (lecture 003)."""
     return -(y * np.log(y_hat) + (1 - y) * np.log(1 - y_hat))
 
 
@@ -114,25 +128,36 @@ def main(verbose: bool = True) -> dict:
     # 3. Train the same architecture, now with biases: from the slide's weights, then from a
     #    random (Glorot) initialization.
     def train(kernel_1, kernel_2):
-        model = keras.Sequential([
-            keras.Input((2,)),
-            keras.layers.Dense(2, activation=activations.sigmoid, kernel_initializer=kernel_1),
-            keras.layers.Dense(1, activation=activations.sigmoid, kernel_initializer=kernel_2),
-        ])
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.1),
-                      loss="binary_crossentropy")
+        model = keras.Sequential(
+            [
+                keras.Input((2,)),
+                keras.layers.Dense(2, activation=activations.sigmoid, kernel_initializer=kernel_1),
+                keras.layers.Dense(1, activation=activations.sigmoid, kernel_initializer=kernel_2),
+            ]
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=0.1), loss="binary_crossentropy"
+        )
         start = float(model.evaluate(XOR_X, XOR_Y, verbose=0))
         # One epoch over STEPS copies of the 4 points, batches of 4 = STEPS full-batch steps.
-        model.fit(np.tile(XOR_X, (STEPS, 1)), np.tile(XOR_Y, (STEPS, 1)), batch_size=4,
-                  epochs=1, shuffle=False, verbose=0)
+        model.fit(
+            np.tile(XOR_X, (STEPS, 1)),
+            np.tile(XOR_Y, (STEPS, 1)),
+            batch_size=4,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+        )
         end = float(model.evaluate(XOR_X, XOR_Y, verbose=0))
         return start, end, [int(p > 0.5) for p in np.asarray(model(XOR_X)).ravel()]
 
     say(f"\nXOR after training (2-2-1 sigmoid with biases, Adam lr 0.1, {STEPS} steps)")
     from_slide = train(keras.initializers.Constant(W1), keras.initializers.Constant(W2))
     from_random = train(initializers.GlorotUniform(seed=0), initializers.GlorotUniform(seed=100))
-    for label, (start, end, predictions) in (("slide's weights", from_slide),
-                                             ("Glorot, seed 0 ", from_random)):
+    for label, (start, end, predictions) in (
+        ("slide's weights", from_slide),
+        ("Glorot, seed 0 ", from_random),
+    ):
         say(f"  from {label}: loss {start:.2f} -> {end:.2f}, predictions {predictions}")
     say(f"  targets:                             {XOR_Y.ravel().astype(int).tolist()}")
 

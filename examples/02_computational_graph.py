@@ -1,6 +1,6 @@
 """The computational-graph example of the course: one neuron, squared error, dL/dw and dL/db.
 
-Seed ``003_f4acee80e076a33a.txt`` ("Grafo computacional: Ejemplo"): the model
+Lecture 003 (fundamentals of deep neural networks), its computational-graph example: the model
 ``y_hat = w x + b`` with ``w = 2``, ``b = 1``, the point ``(x, y) = (3, 9)`` and the loss
 ``L = (y_hat - y)^2``. Forward: ``z = w x = 6``, ``y_hat = z + b = 7``, ``e = y_hat - y = -2``,
 ``L = e^2 = 4``. Backward by the chain rule:
@@ -38,17 +38,17 @@ def main(verbose: bool = True) -> dict:
     y = np.array([[9.0]], dtype="float32")
     neuron = keras.layers.Dense(
         1,
-        kernel_initializer=initializers.Constant(2.0),   # w = 2
-        bias_initializer=initializers.Constant(1.0),     # b = 1
+        kernel_initializer=initializers.Constant(2.0),  # w = 2
+        bias_initializer=initializers.Constant(1.0),  # b = 1
     )
     neuron.build((None, 1))
     w, b = neuron.kernel, neuron.bias
 
     with tf.GradientTape() as tape:
-        z = tf.matmul(x, w)            # z = w x
-        y_hat = z + b                  # y_hat = z + b  (what neuron(x) computes)
-        e = y_hat - y                  # e = y_hat - y
-        loss = tf.reduce_sum(e**2)     # L = e^2
+        z = tf.matmul(x, w)  # z = w x
+        y_hat = z + b  # y_hat = z + b  (what neuron(x) computes)
+        e = y_hat - y  # e = y_hat - y
+        loss = tf.reduce_sum(e**2)  # L = e^2
     grad_w, grad_b = tape.gradient(loss, [w, b])
     # The layer computes the same forward pass.
     assert np.allclose(neuron(x), y_hat)
@@ -59,8 +59,16 @@ def main(verbose: bool = True) -> dict:
     say(f"forward:  z = w*x = {z}, y_hat = z + b = {y_hat}, e = y_hat - y = {e}, L = e^2 = {loss}")
     say(f"backward (tf.GradientTape): dL/dw = {grad_w}, dL/db = {grad_b}")
     say(f"by hand (chain rule):       dL/dw = 2e*x = {hand_w}, dL/db = 2e = {hand_b}")
-    return {"z": z, "y_hat": y_hat, "e": e, "loss": loss, "dL_dw": grad_w, "dL_db": grad_b,
-            "hand_dL_dw": hand_w, "hand_dL_db": hand_b}
+    return {
+        "z": z,
+        "y_hat": y_hat,
+        "e": e,
+        "loss": loss,
+        "dL_dw": grad_w,
+        "dL_db": grad_b,
+        "hand_dL_dw": hand_w,
+        "hand_dL_db": hand_b,
+    }
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """Initialization decides which minimum gradient descent finds: f(x) = x^4 - 2x^2 + x - 1.
 
-Seed ``003_f4acee80e076a33a.txt`` ("Descenso del gradiente": "la elección de los pesos
-iniciales de la red también tiene un efecto importante"): ``f`` has a global minimum near
+Lecture 003 (fundamentals of deep neural networks), gradient descent: besides the learning
+rate, the initial weights matter. ``f`` has a global minimum near
 x = -1.107 and a local one near x = 0.838, separated by a maximum at x = 0.270 (the roots of
 ``f'(x) = 4x^3 - 4x + 1``). Gradient descent ``x <- x - lr f'(x)`` from ``x0 = 0.3`` (just right
 of the maximum) rolls into the local minimum; from ``x0 = 0`` it reaches the global one. The
-same optimizer, the same learning rate: only the starting point differs. Seed
-``001_91c287d320f80478.txt`` says it for networks: in a non-convex problem the initial value
+same optimizer, the same learning rate: only the starting point differs. Lecture
+001 (parameter initialization) says it for networks: in a non-convex problem the initial value
 decides where training ends.
 
 The parameter is a one-weight Keras layer (``Dense(1, use_bias=False)`` on the input 1) whose
@@ -44,8 +44,7 @@ def f(x):
 
 def descend(x0: float) -> tuple[float, list[float]]:
     """Run SGD on f from x0; return the final x and the trajectory."""
-    parameter = keras.layers.Dense(1, use_bias=False,
-                                   kernel_initializer=initializers.Constant(x0))
+    parameter = keras.layers.Dense(1, use_bias=False, kernel_initializer=initializers.Constant(x0))
     parameter.build((None, 1))
     optimizer = keras.optimizers.SGD(learning_rate=LEARNING_RATE)
     one = tf.ones((1, 1))

@@ -1,10 +1,13 @@
 """Zeros or a constant (5) as initial weights: hidden units stay identical, the net cannot learn.
 
-Seed ``001_91c287d320f80478.txt`` ("Inicialización con valores fijos"):
+Lecture 001 (parameter initialization), initialization with fixed values:
 
-* "Generalmente 0 ... No funciona para matrices de pesos W: predice todo 0, las derivadas son
-  0, no aprende."
-* "Otro valor fijo (5, por ejemplo): todas las neuronas predicen lo mismo. Simetría."
+* zeros are fine for biases but not for weight matrices: the hidden units output 0, their
+  derivatives are 0, nothing is learned;
+* any other fixed value (5, say) makes every neuron predict the same thing: symmetry.
+
+(With a sigmoid instead of tanh the first statement needs care: sigmoid(0) = 0.5, so zero
+weights still get gradients; ``docs/course.md``, errata 7.)
 
 A 2-8-1 network (tanh hidden layer, sigmoid output) learns the "same sign" problem
 ``y = [x1 * x2 > 0]`` (not linearly separable, like XOR). Three runs differ only in the kernel
@@ -52,13 +55,23 @@ def same_sign_data(n: int = 256, seed: int = 0):
 
 
 def build(kernel_initializer_factory) -> keras.Model:
-    return keras.Sequential([
-        keras.Input((2,)),
-        keras.layers.Dense(HIDDEN_UNITS, activation=activations.tanh, name="hidden",
-                           kernel_initializer=kernel_initializer_factory(0)),
-        keras.layers.Dense(1, activation=activations.sigmoid, name="output",
-                           kernel_initializer=kernel_initializer_factory(1)),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(
+                HIDDEN_UNITS,
+                activation=activations.tanh,
+                name="hidden",
+                kernel_initializer=kernel_initializer_factory(0),
+            ),
+            keras.layers.Dense(
+                1,
+                activation=activations.sigmoid,
+                name="output",
+                kernel_initializer=kernel_initializer_factory(1),
+            ),
+        ]
+    )
 
 
 def distinct_units(model: keras.Model, tolerance: float = 1e-5) -> int:
@@ -79,11 +92,18 @@ def run(name: str, factory, x, y) -> dict:
     with tf.GradientTape() as tape:
         loss = loss_fn(y, model(x))
     first_gradient = tape.gradient(loss, model.get_layer("hidden").kernel)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.05), loss=loss_fn,
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=0.05), loss=loss_fn, metrics=["accuracy"]
+    )
     # One epoch over STEPS copies of the data in full batches = STEPS gradient steps.
-    model.fit(np.tile(x, (STEPS, 1)), np.tile(y, (STEPS, 1)), batch_size=len(x), epochs=1,
-              shuffle=False, verbose=0)
+    model.fit(
+        np.tile(x, (STEPS, 1)),
+        np.tile(y, (STEPS, 1)),
+        batch_size=len(x),
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+    )
     _, accuracy = model.evaluate(x, y, verbose=0)
     return {
         "initializer": name,
@@ -101,13 +121,19 @@ def main(verbose: bool = True) -> dict:
         run("Constant(5.0)", lambda i: initializers.Constant(5.0), x, y),
         run("GlorotUniform", lambda i: initializers.GlorotUniform(seed=i), x, y),
     ]
-    say(f"2-8-1 tanh network on y = [x1 * x2 > 0], {len(x)} points, Adam lr 0.05, "
-        f"{STEPS} full-batch steps")
-    say(f"{'initializer':<15} {'max |dL/dW1| at step 0':>24}  {'distinct hidden units':>21}  "
-        f"{'accuracy':>8}")
+    say(
+        f"2-8-1 tanh network on y = [x1 * x2 > 0], {len(x)} points, Adam lr 0.05, "
+        f"{STEPS} full-batch steps"
+    )
+    say(
+        f"{'initializer':<15} {'max |dL/dW1| at step 0':>24}  {'distinct hidden units':>21}  "
+        f"{'accuracy':>8}"
+    )
     for r in runs:
-        say(f"{r['initializer']:<15} {r['max_first_gradient']:>24.2g}  "
-            f"{r['distinct_units']:>19}/{HIDDEN_UNITS}  {r['accuracy']:>8.2f}")
+        say(
+            f"{r['initializer']:<15} {r['max_first_gradient']:>24.2g}  "
+            f"{r['distinct_units']:>19}/{HIDDEN_UNITS}  {r['accuracy']:>8.2f}"
+        )
     return {r["initializer"]: r for r in runs}
 
 

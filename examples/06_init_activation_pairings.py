@@ -1,14 +1,14 @@
 """The course's summary table, measured: Xavier/Kaiming x tanh/ReLU on one model and one dataset.
 
-Seed ``002_e70231875df5c241.txt`` ends with this table ("Resumen"):
+Lecture 002 (initialization) ends with this summary table:
 
-    Inicialización   Activación  Salida esperada
-    Xavier + tanh    Ideal       Estable. Valores balanceados
-    Kaiming + ReLU   Ideal       Buena varianza, pocas neuronas muertas
-    Xavier + ReLU    Riesgoso    Riesgo de neuronas muertas (varianza baja)
-    Kaiming + tanh   Riesgoso    Puede ocasionar explosión de los gradientes
+    Initialization   Verdict  Expected outcome
+    Xavier + tanh    ideal    stable, balanced values
+    Kaiming + ReLU   ideal    good variance, few dead units
+    Xavier + ReLU    risky    risk of dead units (low variance)
+    Kaiming + tanh   risky    can make the gradients explode
 
-and seed ``000_6047279db55f0baf.txt`` promises to compare them "con el mismo modelo y dataset".
+and lecture 000 (the overview) promises to compare them on the same model and dataset.
 Here: the same 10x64 MLP on the 8x8 digits (standardized, softmax output), only the hidden
 kernel initializer and activation change. ``ActivationStats`` records on a fixed probe batch
 before training (epoch 0): the activation std of the last hidden layer over the first's (does
@@ -17,7 +17,7 @@ saturated tanh values (|a| > 0.97). After 3 epochs of Adam it records again: the
 ReLU units; the test accuracy comes from the trained model.
 
 What to read in it: Xavier+ReLU loses the signal with depth (last/first std 0.04, pre-activation
-std 0.06: the "varianza baja" of the table), ends with the most dead units and learns slowest.
+std 0.06: the "low variance" of the table), ends with the most dead units and learns slowest.
 Kaiming+ReLU keeps the scale (0.97). Kaiming+tanh feeds tanh pre-activations three times larger
 than Xavier+tanh (0.82 vs 0.26) and starts to saturate it: the road to the table's unstable
 gradients (example 05 and ``keras-init-lab propagate --initializer he_normal --activation tanh``
@@ -26,7 +26,7 @@ the table is about stability, not a ranking.
 
 Run: ``python examples/06_init_activation_pairings.py``
 
-Expected output (measured on a 2-core CPU; the last two columns vary by a few hundredths)::
+Expected output (the last two columns vary by a few hundredths between machines)::
 
     10 hidden layers x 64 units, digits (standardized), Adam lr 0.001, 3 epochs
     pairing       std last/first pre-act std tanh saturated dead ReLU test acc
@@ -71,10 +71,22 @@ def standardized_digits():
 def build(initializer_class, activation) -> keras.Model:
     layers = [keras.Input((64,))]
     for i in range(1, DEPTH + 1):
-        layers.append(keras.layers.Dense(WIDTH, activation=activation, name=f"hidden_{i:02d}",
-                                         kernel_initializer=initializer_class(seed=i)))
-    layers.append(keras.layers.Dense(10, activation=activations.softmax, name="output",
-                                     kernel_initializer=initializers.GlorotUniform(seed=0)))
+        layers.append(
+            keras.layers.Dense(
+                WIDTH,
+                activation=activation,
+                name=f"hidden_{i:02d}",
+                kernel_initializer=initializer_class(seed=i),
+            )
+        )
+    layers.append(
+        keras.layers.Dense(
+            10,
+            activation=activations.softmax,
+            name="output",
+            kernel_initializer=initializers.GlorotUniform(seed=0),
+        )
+    )
     return keras.Sequential(layers)
 
 
@@ -90,10 +102,13 @@ def measure(name, x_train, y_train, x_test, y_test) -> dict:
     model = build(initializer_class, activation)
     # ActivationStats records before training (epoch 0) and after the last epoch.
     activation_stats = ActivationStats(probe_data=x_test[:256], every_n_epochs=EPOCHS)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE),
-                  loss="sparse_categorical_crossentropy")
-    model.fit(x_train, y_train, batch_size=64, epochs=EPOCHS, verbose=0,
-              callbacks=[activation_stats])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE),
+        loss="sparse_categorical_crossentropy",
+    )
+    model.fit(
+        x_train, y_train, batch_size=64, epochs=EPOCHS, verbose=0, callbacks=[activation_stats]
+    )
     history = activation_stats.history
     layers = [layer.split("/")[-1] for layer in history["layers"]]
     hidden = [layer for layer in layers if layer.startswith("hidden")]
@@ -113,18 +128,24 @@ def main(verbose: bool = True) -> dict:
     say = print if verbose else (lambda *a, **k: None)
     x_train, y_train, x_test, y_test = standardized_digits()
     results = {name: measure(name, x_train, y_train, x_test, y_test) for name in PAIRINGS}
-    say(f"{DEPTH} hidden layers x {WIDTH} units, digits (standardized), Adam lr "
-        f"{LEARNING_RATE:g}, {EPOCHS} epochs")
-    say(f"{'pairing':<13} {'std last/first':>14} {'pre-act std':>11} {'tanh saturated':>14} "
-        f"{'dead ReLU':>9} {'test acc':>8}")
+    say(
+        f"{DEPTH} hidden layers x {WIDTH} units, digits (standardized), Adam lr "
+        f"{LEARNING_RATE:g}, {EPOCHS} epochs"
+    )
+    say(
+        f"{'pairing':<13} {'std last/first':>14} {'pre-act std':>11} {'tanh saturated':>14} "
+        f"{'dead ReLU':>9} {'test acc':>8}"
+    )
 
     def show(value):
         return "n/a" if value is None else f"{value:.2f}"
 
     for name, r in results.items():
-        say(f"{name:<13} {r['std_ratio']:>14.2f} {r['pre_std_last']:>11.2f} "
+        say(
+            f"{name:<13} {r['std_ratio']:>14.2f} {r['pre_std_last']:>11.2f} "
             f"{show(r['tanh_saturated']):>14} {show(r['dead_after_training']):>9} "
-            f"{r['test_accuracy']:>8.2f}")
+            f"{r['test_accuracy']:>8.2f}"
+        )
     return results
 
 

@@ -1,9 +1,8 @@
 """A full ``model.fit`` watched by GradientStats, ActivationStats and TensorBoard.
 
-Seed ``000_6047279db55f0baf.txt`` ("Diagnóstico temprano": "Mirar curvas, estadísticas
-internas") and seed ``003_f4acee80e076a33a.txt`` ("Como detectar y monitorizar estos problemas:
-existe software específico que nos permite monitorizar los pesos de una red neuronal durante el
-entrenamiento"). This is that software in one script:
+Lecture 000 (the overview) asks, for early diagnosis, to look at the curves and the internal
+statistics; lecture 003 (fundamentals of deep neural networks) mentions software that monitors a
+network's weights during training. This is that software in one script:
 
 1. ``check_model`` reads the configuration before training (no data needed).
 2. ``model.fit`` runs with three callbacks: Keras's own ``TensorBoard`` (loss curves and weight
@@ -61,10 +60,22 @@ def standardized_digits():
 def build() -> keras.Model:
     layers = [keras.Input((64,))]
     for i in range(4):
-        layers.append(keras.layers.Dense(64, activation=activations.relu, name=f"hidden_{i}",
-                                         kernel_initializer=initializers.HeNormal(seed=i)))
-    layers.append(keras.layers.Dense(10, activation=activations.softmax, name="output",
-                                     kernel_initializer=initializers.GlorotUniform(seed=9)))
+        layers.append(
+            keras.layers.Dense(
+                64,
+                activation=activations.relu,
+                name=f"hidden_{i}",
+                kernel_initializer=initializers.HeNormal(seed=i),
+            )
+        )
+    layers.append(
+        keras.layers.Dense(
+            10,
+            activation=activations.softmax,
+            name="output",
+            kernel_initializer=initializers.GlorotUniform(seed=9),
+        )
+    )
     return keras.Sequential(layers, name="digits_mlp")
 
 
@@ -74,13 +85,17 @@ def tensorboard_tags(log_dir: Path) -> dict[str, dict[str, set]]:
 
     runs = {}
     for run in sorted(p for p in log_dir.iterdir() if p.is_dir()):
-        accumulator = EventAccumulator(str(run), size_guidance={"tensors": 0, "scalars": 0,
-                                                                "histograms": 0})
+        accumulator = EventAccumulator(
+            str(run), size_guidance={"tensors": 0, "scalars": 0, "histograms": 0}
+        )
         accumulator.Reload()
         tags = accumulator.Tags()
         tensors = set(tags.get("tensors", []))
-        histograms = {t for t in tensors if accumulator.SummaryMetadata(t).plugin_data.plugin_name
-                      == "histograms"} | set(tags.get("histograms", []))
+        histograms = {
+            t
+            for t in tensors
+            if accumulator.SummaryMetadata(t).plugin_data.plugin_name == "histograms"
+        } | set(tags.get("histograms", []))
         scalars = (tensors - histograms) | set(tags.get("scalars", []))
         runs[run.name] = {"scalars": scalars, "histograms": histograms}
     return runs
@@ -101,11 +116,20 @@ def main(log_dir: str | os.PathLike = "logs/07_fit", verbose: bool = True) -> di
     gradients = GradientStats(every_n_steps=10, log_dir=log_dir)
     activation_stats = ActivationStats(probe_data=x_test[:256], log_dir=log_dir)
     tensorboard = keras.callbacks.TensorBoard(log_dir=str(log_dir), histogram_freq=1)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    fit = model.fit(x_train, y_train, batch_size=BATCH_SIZE, epochs=EPOCHS, verbose=0,
-                    validation_data=(x_test, y_test),
-                    callbacks=[gradients, activation_stats, tensorboard])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    fit = model.fit(
+        x_train,
+        y_train,
+        batch_size=BATCH_SIZE,
+        epochs=EPOCHS,
+        verbose=0,
+        validation_data=(x_test, y_test),
+        callbacks=[gradients, activation_stats, tensorboard],
+    )
     steps = int(model.optimizer.iterations)
     accuracy = float(fit.history["val_accuracy"][-1])
     say(f"fit: {EPOCHS} epochs, {steps} steps, test accuracy {accuracy:.2f}")
@@ -113,17 +137,25 @@ def main(log_dir: str | os.PathLike = "logs/07_fit", verbose: bool = True) -> di
     # 3. The histories are plain NumPy arrays.
     g = gradients.history
     first_norms = g["per_layer"]["norm"][:, 0]
-    say(f"GradientStats: {len(g['step'])} records (steps {g['step'][0]}..{g['step'][-1]}), "
-        f"{len(g['layers'])} layers")
-    say(f"  first layer gradient norm: step 0 = {first_norms[0]:.2f}, "
-        f"last record = {first_norms[-1]:.2f}")
+    say(
+        f"GradientStats: {len(g['step'])} records (steps {g['step'][0]}..{g['step'][-1]}), "
+        f"{len(g['layers'])} layers"
+    )
+    say(
+        f"  first layer gradient norm: step 0 = {first_norms[0]:.2f}, "
+        f"last record = {first_norms[-1]:.2f}"
+    )
     a = activation_stats.history
     relu_layers = [i for i, name in enumerate(a["activations"]) if name == "relu"]
     dead = a["per_layer"]["dead_fraction"][:, relu_layers[-1]]  # last hidden ReLU layer
-    say(f"ActivationStats: {len(a['epoch'])} records (epoch {a['epoch'][0]}..{a['epoch'][-1]}), "
-        f"{len(a['layers'])} layers ({len(relu_layers)} ReLU)")
-    say(f"  dead ReLU share, last hidden layer: epoch 0 = {dead[0]:.2f}, "
-        f"epoch {a['epoch'][-1]} = {dead[-1]:.2f}")
+    say(
+        f"ActivationStats: {len(a['epoch'])} records (epoch {a['epoch'][0]}..{a['epoch'][-1]}), "
+        f"{len(a['layers'])} layers ({len(relu_layers)} ReLU)"
+    )
+    say(
+        f"  dead ReLU share, last hidden layer: epoch 0 = {dead[0]:.2f}, "
+        f"epoch {a['epoch'][-1]} = {dead[-1]:.2f}"
+    )
 
     # 4. What TensorBoard will show.
     runs = tensorboard_tags(log_dir)
@@ -131,8 +163,10 @@ def main(log_dir: str | os.PathLike = "logs/07_fit", verbose: bool = True) -> di
     n_histograms = sum(len(r["histograms"]) for r in runs.values())
     say(f"TensorBoard runs: {', '.join(runs)}")
     say(f"  scalar tags: {n_scalars}, histogram tags: {n_histograms}")
-    figures = [plot_gradient_flow(g, log_dir / "gradient_flow.png"),
-               plot_activation_stats(a, log_dir / "activation_stats.png")]
+    figures = [
+        plot_gradient_flow(g, log_dir / "gradient_flow.png"),
+        plot_activation_stats(a, log_dir / "activation_stats.png"),
+    ]
     say(f"figures: {', '.join(p.name for p in figures)}")
     say(f"open it with:  tensorboard --logdir {log_dir}   (then http://localhost:6006)")
     return {

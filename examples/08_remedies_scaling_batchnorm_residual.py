@@ -1,9 +1,9 @@
-"""Remedies: input scaling and BatchNorm (seed 004), residual connections (seed 003).
+"""Remedies: input scaling and BatchNorm (lecture 004), residual connections (lecture 003).
 
-Part 1, input scaling. Seed ``004_1ff4b784171ba958.txt`` ("¿Cómo se relaciona esto con el
-escalamiento de los inputs?"): if one input is in the thousands and another in tenths, the
+Part 1, input scaling (lecture 004, other network specifications): the inputs enter the first
+layer's gradient directly. If one input is in the thousands and another in tenths, the
 first layer's pre-activations ``z = W x + b`` are huge, a tanh/sigmoid unit saturates and
-``sigma'(z) ~ 0``: "entrenamiento inestable", "la convergencia se hace más lenta". The fix is
+``sigma'(z) ~ 0``: training is unstable and converges slowly. The fix is
 the z-score ``x' = (x - mu) / sigma`` fitted on the training set only. Here: two features with
 standard deviations 1000 and 0.1, a label that depends on both, a 2-16-16-1 tanh network with
 Glorot initialization trained on raw and on standardized inputs. ``activation_statistics``
@@ -12,12 +12,11 @@ measures the saturated share of the first layer before training.
 Part 2, BatchNorm and residual connections against vanishing gradients. The 20-layer sigmoid
 network of example 05 (its gradient shrinks ~4x per layer) is rebuilt twice:
 
-* with ``BatchNormalization`` between each Dense layer and its sigmoid (seed 004: "Normaliza el
-  output z[l] de cada capa antes de aplicar la activación"): the backward pass through BatchNorm
+* with ``BatchNormalization`` between each Dense layer and its sigmoid (lecture 004 normalizes
+  each layer's output ``z[l]`` before the activation): the backward pass through BatchNorm
   divides by the batch standard deviation of ``z``, which undoes the shrinking;
-* with residual connections ``h <- h + sigmoid(Dense(h))`` (seed 003, "Otras soluciones: Redes
-  Residuales": "permiten que los gradientes se propaguen directamente a través de las
-  conexiones residuales").
+* with residual connections ``h <- h + sigmoid(Dense(h))`` (lecture 003: the
+  residual connections let the gradients flow straight through).
 
 For the first SGD step (lr 0.1, one batch of 256, ``tf.GradientTape``): the first/last
 hidden-layer kernel gradient norm ratio, and the first layer's update ratio
@@ -58,6 +57,7 @@ WIDTH = 32
 
 # ---------------------------------------------------------------- part 1: input scaling
 
+
 def badly_scaled_data(n: int = 1024, seed: int = 0):
     """Two features with std 1000 and 0.1; the label needs both (a tilted circle)."""
     rng = np.random.default_rng(seed)
@@ -70,20 +70,34 @@ def badly_scaled_data(n: int = 1024, seed: int = 0):
 
 
 def tanh_net(seed: int = 0) -> keras.Model:
-    return keras.Sequential([
-        keras.Input((2,)),
-        keras.layers.Dense(16, activation=activations.tanh, name="layer_1",
-                           kernel_initializer=initializers.GlorotUniform(seed=seed)),
-        keras.layers.Dense(16, activation=activations.tanh, name="layer_2",
-                           kernel_initializer=initializers.GlorotUniform(seed=seed + 1)),
-        keras.layers.Dense(1, activation=activations.sigmoid, name="output",
-                           kernel_initializer=initializers.GlorotUniform(seed=seed + 2)),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(
+                16,
+                activation=activations.tanh,
+                name="layer_1",
+                kernel_initializer=initializers.GlorotUniform(seed=seed),
+            ),
+            keras.layers.Dense(
+                16,
+                activation=activations.tanh,
+                name="layer_2",
+                kernel_initializer=initializers.GlorotUniform(seed=seed + 1),
+            ),
+            keras.layers.Dense(
+                1,
+                activation=activations.sigmoid,
+                name="output",
+                kernel_initializer=initializers.GlorotUniform(seed=seed + 2),
+            ),
+        ]
+    )
 
 
 def input_scaling() -> dict:
     x_train, y_train, x_test, y_test = badly_scaled_data()
-    mean, std = x_train.mean(axis=0), x_train.std(axis=0)      # fitted on train only
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0)  # fitted on train only
     variants = {
         "raw": (x_train, x_test),
         "standardized": ((x_train - mean) / std, (x_test - mean) / std),
@@ -94,8 +108,9 @@ def input_scaling() -> dict:
         model = tanh_net()
         record = activation_statistics(model, test[:256])
         saturated = dict(zip(record["layers"], record["saturation_fraction"]))["layer_1"]
-        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"]
+        )
         model.fit(train, y_train, batch_size=64, epochs=20, verbose=0)
         _, accuracy = model.evaluate(test, y_test, verbose=0)
         results[name] = {"saturated": float(saturated), "accuracy": float(accuracy)}
@@ -104,15 +119,18 @@ def input_scaling() -> dict:
 
 # ----------------------------------------------------- part 2: BatchNorm and residuals
 
+
 def deep_sigmoid(kind: str, seed: int = 0) -> keras.Model:
     """20 sigmoid layers: plain, with BatchNorm before each sigmoid, or with residual adds."""
     inputs = keras.Input((WIDTH,))
     h = inputs
     for i in range(1, DEPTH + 1):
         dense = keras.layers.Dense(
-            WIDTH, name=f"hidden_{i:02d}",
+            WIDTH,
+            name=f"hidden_{i:02d}",
             activation=None if kind == "batchnorm" else activations.sigmoid,
-            kernel_initializer=initializers.GlorotUniform(seed=seed + i))
+            kernel_initializer=initializers.GlorotUniform(seed=seed + i),
+        )
         if kind == "plain":
             h = dense(h)
         elif kind == "batchnorm":
@@ -120,8 +138,12 @@ def deep_sigmoid(kind: str, seed: int = 0) -> keras.Model:
             h = keras.layers.Activation(activations.sigmoid)(z)
         else:  # residual
             h = keras.layers.Add()([h, dense(h)])
-    outputs = keras.layers.Dense(1, activation=activations.sigmoid, name="output",
-                                 kernel_initializer=initializers.GlorotUniform(seed=seed))(h)
+    outputs = keras.layers.Dense(
+        1,
+        activation=activations.sigmoid,
+        name="output",
+        kernel_initializer=initializers.GlorotUniform(seed=seed),
+    )(h)
     return keras.Model(inputs, outputs, name=f"deep_sigmoid_{kind}")
 
 
@@ -166,8 +188,7 @@ def deep_remedies() -> dict:
 def main(verbose: bool = True) -> dict:
     say = print if verbose else (lambda *a, **k: None)
     scaling = input_scaling()
-    say("1. Input scaling: 2-16-16-1 tanh (Glorot), inputs with std 1000 and 0.1, Adam, "
-        "20 epochs")
+    say("1. Input scaling: 2-16-16-1 tanh (Glorot), inputs with std 1000 and 0.1, Adam, 20 epochs")
     say(f"{'inputs':<15} {'saturated tanh (layer 1)':>25} {'test accuracy':>14}")
     for name, r in scaling.items():
         say(f"{name:<15} {r['saturated']:>25.2f} {r['accuracy']:>14.2f}")

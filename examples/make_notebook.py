@@ -1,15 +1,20 @@
 """Write ``examples/init_lab.ipynb``: the course, in order, as one notebook with inline plots.
 
 The notebook is generated (not hand-edited) so its cells stay short, reviewable Python here and
-a test can check the committed ``.ipynb`` matches this file. Seed ``000_6047279db55f0baf.txt``
-announces it: "En el notebook: compararemos inicializaciones, compararemos activaciones,
-mediremos gradientes y activaciones. Todo con el mismo modelo y dataset."
+a test can check the committed ``.ipynb`` matches this file. Lecture 000 (the overview)
+announces it: compare initializations, compare activations, measure gradients and activations,
+all with the same model and dataset.
+
+Adding a section: append its cells to ``CELLS`` (in course order), starting with a markdown cell
+whose first line is ``## N. Title (lecture 00X)``. The contents list of the first cell is built
+from those headers (``contents()``), so it never goes out of date; ``tests/test_examples.py``
+checks that the sections are numbered 1, 2, 3, ... in order.
 
 Run: ``python examples/make_notebook.py --execute`` (rewrites ``examples/init_lab.ipynb`` and
 runs it in a fresh kernel so the committed file shows its outputs and plots; without
 ``--execute`` the cells are written empty). Or open it in Jupyter and run all cells. Every
-code cell uses tiny models so the whole notebook runs in about a minute on a 2-core CPU; it writes its figures and TensorBoard logs under ``notebook_output/`` next to where
-it runs.
+code cell uses tiny models so the whole notebook runs in a minute or two on a laptop CPU; it
+writes its figures and TensorBoard logs under ``notebook_output/`` next to where it runs.
 """
 
 from __future__ import annotations
@@ -24,20 +29,21 @@ import nbformat
 NOTEBOOK = Path(__file__).resolve().parent / "init_lab.ipynb"
 
 CELLS: list[tuple[str, str]] = [
-    ("md", """# Inicialización de pesos y funciones de activación: el laboratorio
+    (
+        "md",
+        """# Weight initialization and activation functions: the lab
 
-This notebook walks the course notes in `shared/seeds/` in order, with **keras-init-lab**'s
-initializers, activations, callbacks and diagnostics inside ordinary Keras models:
+This notebook walks the course's lectures in order (the companion `docs/course.md` summarises
+each lecture and lists its errata), with **keras-init-lab**'s initializers, activations,
+callbacks and diagnostics inside ordinary Keras models:
 
-1. The perceptron, XOR and the computational graph (seed 003)
-2. The starting point decides the minimum (seed 003) and fixed values break nothing (seed 001)
-3. Variance through 50 layers: why He and Xavier (seed 002)
-4. The summary table Xavier/Kaiming x tanh/ReLU on one model (seeds 002, 000)
-5. Vanishing gradients: 0.25^20 (seed 004), and the remedies: BatchNorm, residuals, LSUV
-6. Watching a real `fit`: gradients, activations, TensorBoard (seeds 000, 003)
+{contents}
 
-Each section has a script in `examples/` with the same numbers and its expected output."""),
-    ("code", """%matplotlib inline
+Each section has a script in `examples/` with the same numbers and its expected output.""",
+    ),
+    (
+        "code",
+        """%matplotlib inline
 import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from pathlib import Path
@@ -56,21 +62,33 @@ tf.get_logger().setLevel("ERROR")  # no retracing chatter from the many tiny mod
 OUT = Path("notebook_output")
 OUT.mkdir(exist_ok=True)
 keras.utils.set_random_seed(0)
-print("keras", keras.__version__, "| keras-init-lab", keras_init_lab.__version__)"""),
-    ("md", """## 1. The perceptron and XOR (seed 003)
+print("keras", keras.__version__, "| keras-init-lab", keras_init_lab.__version__)""",
+    ),
+    (
+        "md",
+        """## 1. The perceptron, XOR and the computational graph (lecture 003)
 
 The slide's perceptron: `y = sigmoid(4.1 - 1.15 x1 - 0.21 x2)`. Fixed weights go in through
-constant initializers; the sigmoid is the package's."""),
-    ("code", """perceptron = keras.Sequential([
+constant initializers; the sigmoid is the package's.""",
+    ),
+    (
+        "code",
+        """perceptron = keras.Sequential([
     keras.Input((2,)),
     keras.layers.Dense(1, activation=activations.sigmoid,
                        kernel_initializer=keras.initializers.Constant([[-1.15], [-0.21]]),
                        bias_initializer=initializers.Constant(4.1)),
 ])
-print(np.round(np.asarray(perceptron(np.array([[0, 6], [6, 8]], "float32"))).ravel(), 2))  # 0.94, 0.01"""),
-    ("md", """The 2-2-1 sigmoid XOR network with the slide's weights (no bias), its outputs and
-binary cross-entropy: the slide's table (0.60/0.62/0.64/0.66 and 0.92/0.48/0.44/1.07)."""),
-    ("code", """X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], "float32")
+print(np.round(np.asarray(perceptron(np.array([[0, 6], [6, 8]], "float32"))).ravel(), 2))  # 0.94, 0.01""",
+    ),
+    (
+        "md",
+        """The 2-2-1 sigmoid XOR network with the slide's weights (no bias), its outputs and
+binary cross-entropy: the slide's table (0.60/0.62/0.64/0.66 and 0.92/0.48/0.44/1.07).""",
+    ),
+    (
+        "code",
+        """X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], "float32")
 Y = np.array([0, 1, 1, 0], "float32")
 xor = keras.Sequential([
     keras.Input((2,)),
@@ -82,20 +100,32 @@ xor = keras.Sequential([
 y_hat = np.asarray(xor(X)).ravel()
 bce = -(Y * np.log(y_hat) + (1 - Y) * np.log(1 - y_hat))
 for x, y, p, l in zip(X.astype(int), Y.astype(int), y_hat, bce):
-    print(x, y, f"y_hat={p:.2f}", f"L={l:.2f}")"""),
-    ("md", """The computational graph: `y_hat = w x + b` with `w = 2, b = 1`, point `(3, 9)`,
-`L = (y_hat - y)^2`. `tf.GradientTape` runs the chain rule: `dL/dw = -12`, `dL/db = -4`."""),
-    ("code", """neuron = keras.layers.Dense(1, kernel_initializer=initializers.Constant(2.0),
+    print(x, y, f"y_hat={p:.2f}", f"L={l:.2f}")""",
+    ),
+    (
+        "md",
+        """The computational graph: `y_hat = w x + b` with `w = 2, b = 1`, point `(3, 9)`,
+`L = (y_hat - y)^2`. `tf.GradientTape` runs the chain rule: `dL/dw = -12`, `dL/db = -4`.""",
+    ),
+    (
+        "code",
+        """neuron = keras.layers.Dense(1, kernel_initializer=initializers.Constant(2.0),
                             bias_initializer=initializers.Constant(1.0))
 with tf.GradientTape() as tape:
     loss = tf.reduce_sum((neuron(tf.constant([[3.0]])) - 9.0) ** 2)
 dw, db = tape.gradient(loss, [neuron.kernel, neuron.bias])
-print("L =", float(loss), " dL/dw =", float(dw[0, 0]), " dL/db =", float(db[0]))"""),
-    ("md", """## 2. The starting point decides the minimum (seed 003)
+print("L =", float(loss), " dL/dw =", float(dw[0, 0]), " dL/db =", float(db[0]))""",
+    ),
+    (
+        "md",
+        """## 2. The starting point decides the minimum (lectures 003 and 001)
 
 Gradient descent on `f(x) = x^4 - 2x^2 + x - 1` from `x0 = 0.3` and from `x0 = 0`: same
-learning rate, different minimum."""),
-    ("code", """def f(x):
+learning rate, different minimum.""",
+    ),
+    (
+        "code",
+        """def f(x):
     return x**4 - 2 * x**2 + x - 1
 
 def descend(x0, lr=0.05, steps=100):
@@ -115,13 +145,21 @@ ax.plot(grid, f(grid), color="gray", label="f(x)")
 for x0, color in [(0.3, "tab:red"), (0.0, "tab:blue")]:
     path = descend(x0)
     ax.plot(path, f(path), "o-", ms=3, color=color, label=f"x0 = {x0} -> x = {path[-1]:.4f}")
-ax.set_xlabel("x"); ax.set_ylabel("f(x)"); ax.legend(); plt.show()"""),
-    ("md", """## Fixed values: zeros and 5 (seed 001)
+ax.set_xlabel("x"); ax.set_ylabel("f(x)"); ax.legend(); plt.show()""",
+    ),
+    (
+        "md",
+        """## 3. Zero and constant weights keep the neurons symmetric (lecture 001)
 
-"Generalmente 0 ... no aprende"; "otro valor fijo (5): todas las neuronas predicen lo mismo.
-Simetría." `check_model` says it before any training; training confirms it: every hidden unit
-stays identical."""),
-    ("code", """def small_net(init):
+Fixed initial weights do not work: with zeros the tanh units output 0 and get no gradient, with
+any other constant (5) every hidden unit computes the same function and receives the same
+gradient, so the units stay identical forever and the layer behaves like a single unit.
+`check_model` says it before any training; training confirms it: only random weights
+(Glorot) give 8 different hidden units.""",
+    ),
+    (
+        "code",
+        """def small_net(init):
     return keras.Sequential([
         keras.Input((2,)),
         keras.layers.Dense(8, activation=activations.tanh, kernel_initializer=init, name="hidden"),
@@ -139,39 +177,57 @@ for name, init in [("zeros", initializers.Zeros()), ("constant 5", initializers.
     model.fit(np.tile(x, (100, 1)), np.tile(y, (100, 1)), batch_size=256, verbose=0, shuffle=False)
     kernel = np.asarray(model.get_layer("hidden").kernel)
     distinct = len(np.unique(np.round(kernel.T, 5), axis=0))
-    print(f"{name:<11} distinct hidden units: {distinct}/8, accuracy {model.evaluate(x, y, verbose=0)[1]:.2f}")"""),
-    ("md", """## 3. Variance through 50 layers (seed 002, Prince UDL fig. 7.7)
+    print(f"{name:<11} distinct hidden units: {distinct}/8, accuracy {model.evaluate(x, y, verbose=0)[1]:.2f}")""",
+    ),
+    (
+        "md",
+        """## 4. Variance through 50 layers: why He and Xavier (lecture 002; Prince UDL fig. 7.7)
 
 50 ReLU layers of 100 units, weights `N(0, sigma^2)` with `sigma^2` in {0.001, 0.01, 0.02,
 0.1, 1}: only `sigma^2 = 2/100 = 0.02` (He) keeps the forward and the backward variance
 stable. `keras_init_lab.experiments.propagate` measures it next to the prediction
-`sigma_f'^2 = D_h sigma^2 sigma_f^2 / 2`."""),
-    ("code", """from keras_init_lab.experiments import propagate
+`sigma_f'^2 = D_h sigma^2 sigma_f^2 / 2`.""",
+    ),
+    (
+        "code",
+        """from keras_init_lab.experiments import propagate
 
 result = propagate(n_trials=2, n_samples=128, out_dir=OUT / "propagation")
 print(result.format_table())
-display(Image(filename=str(OUT / "propagation" / "propagation.png")))"""),
-    ("md", """`check_model` predicts the same recursion from the configuration alone (no data), and
-flags the layer where the signal leaves the band:"""),
-    ("code", """def deep_relu(init, depth=50, width=100):
+display(Image(filename=str(OUT / "propagation" / "propagation.png")))""",
+    ),
+    (
+        "md",
+        """`check_model` predicts the same recursion from the configuration alone (no data), and
+flags the layer where the signal leaves the band:""",
+    ),
+    (
+        "code",
+        """def deep_relu(init, depth=50, width=100):
     return keras.Sequential([keras.Input((width,))] + [
         keras.layers.Dense(width, activation="relu", kernel_initializer=init) for _ in range(depth)])
 
 print(check_model(deep_relu("glorot_uniform", depth=10)))
 he = check_model(deep_relu("he_normal"))
 print("He: predicted Var(pre-activation) at layers 1, 25, 50:",
-      [round(he.predictions[i].pre_activation_variance, 3) for i in (0, 24, 49)])"""),
-    ("md", """## 4. The summary table on one model (seeds 002 and 000)
+      [round(he.predictions[i].pre_activation_variance, 3) for i in (0, 24, 49)])""",
+    ),
+    (
+        "md",
+        """## 5. The summary table on one model (lectures 002 and 000)
 
-| Inicialización | Activación | Salida esperada |
+| Initialization | Verdict | Expected outcome |
 |---|---|---|
-| Xavier + tanh | Ideal | Estable |
-| Kaiming + ReLU | Ideal | Buena varianza, pocas neuronas muertas |
-| Xavier + ReLU | Riesgoso | Varianza baja |
-| Kaiming + tanh | Riesgoso | Explosión de gradientes |
+| Xavier + tanh | ideal | stable, balanced values |
+| Kaiming + ReLU | ideal | good variance, few dead units |
+| Xavier + ReLU | risky | low variance, dead units |
+| Kaiming + tanh | risky | exploding gradients |
 
-Same 10x64 MLP, same batch; `activation_statistics` measures the activation std per layer."""),
-    ("code", """pairings = {"Xavier+tanh": ("glorot_normal", "tanh"), "Kaiming+ReLU": ("he_normal", "relu"),
+Same 10x64 MLP, same batch; `activation_statistics` measures the activation std per layer.""",
+    ),
+    (
+        "code",
+        """pairings = {"Xavier+tanh": ("glorot_normal", "tanh"), "Kaiming+ReLU": ("he_normal", "relu"),
             "Xavier+ReLU": ("glorot_normal", "relu"), "Kaiming+tanh": ("he_normal", "tanh")}
 probe = np.random.default_rng(1).normal(size=(256, 64)).astype("float32")
 fig, ax = plt.subplots(figsize=(7, 4))
@@ -181,15 +237,21 @@ for name, (init, act) in pairings.items():
     stats = activation_statistics(model, probe)
     ax.plot(range(1, 11), stats["std"], "o-", label=name)
 ax.set_yscale("log"); ax.set_xlabel("hidden layer"); ax.set_ylabel("activation std")
-ax.set_title("Activation scale through depth"); ax.legend(); plt.show()"""),
-    ("md", """## 5. Vanishing gradients: 0.25^20 (seed 004)
+ax.set_title("Activation scale through depth"); ax.legend(); plt.show()""",
+    ),
+    (
+        "md",
+        """## 6. Vanishing gradients: 0.25^20, and the remedies (lectures 004 and 003)
 
 `sigma'(z) <= 0.25`, so 20 sigmoid layers multiply the gradient by at most
 `0.25^20 ~ 9.1e-13`. The kernel gradient norm per layer on one batch, before any update
-(`tf.GradientTape`; `GradientStats` reads the same numbers inside `fit`, section 6 and
-example 05), for a plain sigmoid stack, ReLU + He, and the two remedies of seeds 004/003:
-BatchNorm before each sigmoid and residual connections."""),
-    ("code", """def deep(act, init, kind="plain", depth=20, width=32):
+(`tf.GradientTape`; `GradientStats` reads the same numbers inside `fit`, section 7 and
+example 05), for a plain sigmoid stack, ReLU + He, and the two remedies of lectures 004 and
+003: BatchNorm before each sigmoid and residual connections.""",
+    ),
+    (
+        "code",
+        """def deep(act, init, kind="plain", depth=20, width=32):
     inputs = keras.Input((width,)); h = inputs
     for i in range(depth):
         dense = keras.layers.Dense(width, activation=None if kind == "batchnorm" else act,
@@ -220,21 +282,35 @@ for label, model in [("sigmoid + Glorot", deep(activations.sigmoid, initializers
     print(f"{label:<20} gradient norm first/last hidden layer: {norms[0] / norms[-1]:.2g}")
     ax.plot(range(1, len(norms) + 1), norms, "o-", ms=3, label=label)
 ax.set_yscale("log"); ax.set_xlabel("hidden layer (input side -> output side)")
-ax.set_ylabel("gradient norm at step 0"); ax.legend(); plt.show()"""),
-    ("md", """LSUV (Mishkin & Matas 2016) measures instead of predicting: orthonormal kernels, then
+ax.set_ylabel("gradient norm at step 0"); ax.legend(); plt.show()""",
+    ),
+    (
+        "md",
+        """LSUV (Mishkin & Matas 2016) measures instead of predicting: orthonormal kernels, then
 each layer rescaled until its pre-activation variance is 1 on a batch. A 20-layer ReLU stack
-started from `N(0, 0.001^2)` (seed 001's "pesos chicos") has no signal left; after LSUV it has."""),
-    ("code", """bad = deep_relu(initializers.SmallNormal(seed=0), depth=20, width=64)
+started from `N(0, 0.001^2)` (lecture 001's "small weights") has no signal left; after LSUV it
+has.""",
+    ),
+    (
+        "code",
+        """bad = deep_relu(initializers.SmallNormal(seed=0), depth=20, width=64)
 xb = np.random.default_rng(3).normal(size=(256, 64)).astype("float32")
 print(f"output variance before LSUV: {np.var(np.asarray(bad(xb))):.3g}")
 report = lsuv(bad, xb, seed=0)
 print(report)
-print(f"output variance after LSUV:  {np.var(np.asarray(bad(xb))):.3g}")"""),
-    ("md", """## 6. Watching a real fit (seeds 000 and 003)
+print(f"output variance after LSUV:  {np.var(np.asarray(bad(xb))):.3g}")""",
+    ),
+    (
+        "md",
+        """## 7. Watching a real fit: gradients, activations, TensorBoard (lectures 000 and 003)
 
-"Mirar curvas, estadísticas internas": `GradientStats` and `ActivationStats` during `fit`,
-written to TensorBoard and drawn with the package's plots."""),
-    ("code", """from keras_init_lab.experiments.datasets import load_digits
+Look at the curves and at the internal statistics: `GradientStats` and `ActivationStats` during
+`fit`,
+written to TensorBoard and drawn with the package's plots.""",
+    ),
+    (
+        "code",
+        """from keras_init_lab.experiments.datasets import load_digits
 from keras_init_lab.plots import plot_activation_stats, plot_gradient_flow
 
 data = load_digits(seed=0)
@@ -251,8 +327,11 @@ fit = model.fit(xt, data.y_train, batch_size=64, epochs=3, verbose=0, validation
                 callbacks=[grads, acts])
 print(f"validation accuracy: {fit.history['val_accuracy'][-1]:.2f}")
 display(Image(filename=str(plot_gradient_flow(grads.history, OUT / "gradient_flow.png"))))
-display(Image(filename=str(plot_activation_stats(acts.history, OUT / "activation_stats.png"))))"""),
-    ("md", """Open the logs in TensorBoard (scalars per layer, gradient and activation histograms,
+display(Image(filename=str(plot_activation_stats(acts.history, OUT / "activation_stats.png"))))""",
+    ),
+    (
+        "md",
+        """Open the logs in TensorBoard (scalars per layer, gradient and activation histograms,
 a custom-scalars dashboard):
 
 ```
@@ -263,27 +342,55 @@ or inside Jupyter: `%load_ext tensorboard` then `%tensorboard --logdir notebook_
 
 From the command line: `keras-init-lab demo` runs the propagation and comparison experiments
 and writes an HTML report; `keras-init-lab check model.keras` runs `check_model` on a saved
-model."""),
+model.""",
+    ),
 ]
 
 
+def section_titles(cells: list[tuple[str, str]] = CELLS) -> list[str]:
+    """The ``## N. Title`` headers of the markdown cells, in order (without the ``## ``)."""
+    return [
+        source.splitlines()[0][3:]
+        for kind, source in cells
+        if kind == "md" and source.startswith("## ")
+    ]
+
+
+def contents(cells: list[tuple[str, str]] = CELLS) -> str:
+    """The first cell's list of sections, one Markdown list item per section header."""
+    items = []
+    for title in section_titles(cells):
+        number, _, rest = title.partition(". ")
+        items.append(f"{number}. {rest}")
+    return "\n".join(items)
+
+
 def build() -> nbformat.NotebookNode:
-    """Return the notebook (no outputs) built from ``CELLS``."""
+    """Return the notebook (no outputs) built from ``CELLS``; the first cell lists the sections."""
     notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     notebook.metadata["language_info"] = {"name": "python"}
     for kind, source in CELLS:
-        cell = (nbformat.v4.new_markdown_cell(source) if kind == "md"
-                else nbformat.v4.new_code_cell(source))
+        if not notebook.cells:  # the title cell: fill in the list of sections
+            source = source.replace("{contents}", contents())
+        cell = (
+            nbformat.v4.new_markdown_cell(source)
+            if kind == "md"
+            else nbformat.v4.new_code_cell(source)
+        )
         cell["id"] = f"cell-{len(notebook.cells):02d}"  # stable ids: regenerating is a no-op
         notebook.cells.append(cell)
     nbformat.validate(notebook)
     return notebook
 
 
-def execute(notebook: nbformat.NotebookNode, workdir: str | Path,
-            timeout: int = 600) -> nbformat.NotebookNode:
+def execute(
+    notebook: nbformat.NotebookNode, workdir: str | Path, timeout: int = 600
+) -> nbformat.NotebookNode:
     """Run every code cell in a fresh ``python3`` kernel with ``workdir`` as its folder.
 
     TensorFlow's start-up chatter on stderr (oneDNN, CUDA probing) is dropped from the
@@ -294,15 +401,22 @@ def execute(notebook: nbformat.NotebookNode, workdir: str | Path,
     env_before = os.environ.get("MPLBACKEND")
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     try:
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(workdir)}}).execute()
+        NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(workdir)}},
+        ).execute()
     finally:
         if env_before is None:
             os.environ.pop("MPLBACKEND", None)
     for cell in notebook.cells:
         if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs
-                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            cell.outputs = [
+                o
+                for o in cell.outputs
+                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            ]
     return notebook
 
 

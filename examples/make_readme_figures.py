@@ -1,22 +1,22 @@
 """Write the README's pictures into ``examples/figures/``: one per major idea of the course.
 
 1. ``propagation.png``: variance of the activations (forward) and gradients (backward) through
-   50 ReLU layers for sigma^2 in {0.001, 0.01, 0.02, 0.1, 1} (course notes
-   ``002_e70231875df5c241.txt``, Prince UDL fig. 7.7), from ``experiments.propagate``.
+   50 ReLU layers for sigma^2 in {0.001, 0.01, 0.02, 0.1, 1} (lecture 002,
+   initialization; Prince UDL fig. 7.7), from ``experiments.propagate``.
 2. ``vanishing_gradients.png``: gradient norm per layer at the first step, 20 sigmoid layers
-   versus ReLU + He versus the remedies (course notes ``004_1ff4b784171ba958.txt``, ``003``),
+   versus ReLU + He versus the remedies (lectures 004 and 003),
    from ``tf.GradientTape``, plotted with the package's figure helpers.
 3. ``gradient_flow.png`` and ``activation_stats.png``: a real ``fit`` watched by
    ``GradientStats`` and ``ActivationStats`` (example 07).
 4. ``activations.png``: each activation and its analytic derivative
-   (``plots.plot_activations``; course notes ``004_1ff4b784171ba958.txt``).
+   (``plots.plot_activations``; lecture 004).
 5. ``tensorboard_gradient_histograms.png``: what TensorBoard's Histograms tab shows for the
    first layer's ``gradient_log10_abs`` during that fit, read back from the event files (the
    leftmost bucket also counts exact zeros, ``log10(0) = -inf``: ReLU units that were off for
    the whole batch).
 
 Run: ``python examples/make_readme_figures.py [out_dir]`` (default ``examples/figures``; about
-half a minute on a 2-core CPU).
+half a minute on a laptop CPU).
 """
 
 import importlib.util
@@ -53,13 +53,24 @@ def vanishing_figure(path: Path) -> Path:
     y = (x[:, :1] > 0).astype("float32")
     figure = new_figure(7.5, 4.2)
     axes = figure.add_subplot()
-    runs = [("sigmoid + Glorot", remedies.deep_sigmoid("plain")),
-            ("sigmoid + BatchNorm", remedies.deep_sigmoid("batchnorm")),
-            ("sigmoid + residual", remedies.deep_sigmoid("residual"))]
-    relu = keras.Sequential([keras.Input((32,))] + [
-        keras.layers.Dense(32, activation=activations.relu, name=f"hidden_{i:02d}",
-                           kernel_initializer=initializers.HeNormal(seed=i))
-        for i in range(1, 21)] + [keras.layers.Dense(1, activation=activations.sigmoid)])
+    runs = [
+        ("sigmoid + Glorot", remedies.deep_sigmoid("plain")),
+        ("sigmoid + BatchNorm", remedies.deep_sigmoid("batchnorm")),
+        ("sigmoid + residual", remedies.deep_sigmoid("residual")),
+    ]
+    relu = keras.Sequential(
+        [keras.Input((32,))]
+        + [
+            keras.layers.Dense(
+                32,
+                activation=activations.relu,
+                name=f"hidden_{i:02d}",
+                kernel_initializer=initializers.HeNormal(seed=i),
+            )
+            for i in range(1, 21)
+        ]
+        + [keras.layers.Dense(1, activation=activations.sigmoid)]
+    )
     runs.insert(1, ("relu + He", relu))
     for label, model in runs:
         step = remedies.first_step(model, x, y)
@@ -80,19 +91,25 @@ def histogram_figure(run_dir: Path, path: Path) -> Path:
 
     accumulator = EventAccumulator(str(run_dir), size_guidance={"tensors": 0})
     accumulator.Reload()
-    tags = sorted(t for t in accumulator.Tags()["tensors"]
-                  if t.endswith("kernel/gradient_log10_abs"))
-    tag = tags[0]                                     # the first layer's kernel
+    tags = sorted(
+        t for t in accumulator.Tags()["tensors"] if t.endswith("kernel/gradient_log10_abs")
+    )
+    tag = tags[0]  # the first layer's kernel
     events = accumulator.Tensors(tag)
     figure = new_figure(7.5, 4.2)
     axes = figure.add_subplot()
-    cmap = matplotlib.colormaps["viridis"]            # early steps dark, late steps yellow
+    cmap = matplotlib.colormaps["viridis"]  # early steps dark, late steps yellow
     for index, event in enumerate(events):
-        buckets = tf.make_ndarray(event.tensor_proto)      # rows: left edge, right edge, count
+        buckets = tf.make_ndarray(event.tensor_proto)  # rows: left edge, right edge, count
         centers = (buckets[:, 0] + buckets[:, 1]) / 2
         finite = np.isfinite(centers)
-        axes.plot(centers[finite], buckets[finite, 2], color=cmap(index / max(len(events) - 1, 1)),
-                  lw=1.2, label=f"step {event.step}" if index in (0, len(events) - 1) else None)
+        axes.plot(
+            centers[finite],
+            buckets[finite, 2],
+            color=cmap(index / max(len(events) - 1, 1)),
+            lw=1.2,
+            label=f"step {event.step}" if index in (0, len(events) - 1) else None,
+        )
     axes.set_xlabel("log10 |gradient|")
     axes.set_ylabel("count")
     axes.set_title(f"TensorBoard histogram '{tag}' over training")
@@ -110,16 +127,20 @@ def main(out_dir: str | os.PathLike = HERE / "figures") -> list[Path]:
         propagate(n_trials=2, n_samples=128, out_dir=scratch / "propagation")
         written.append(Path(shutil.copy(scratch / "propagation" / "propagation.png", out_dir)))
         written.append(vanishing_figure(out_dir / "vanishing_gradients.png"))
-        written.append(plot_activations(
-            ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "swish", "step"],
-            out_dir / "activations.png",
-        ))
-        fit = _load_example("07_fit_with_tensorboard").main(log_dir=scratch / "fit",
-                                                            verbose=False)
+        written.append(
+            plot_activations(
+                ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "swish", "step"],
+                out_dir / "activations.png",
+            )
+        )
+        fit = _load_example("07_fit_with_tensorboard").main(log_dir=scratch / "fit", verbose=False)
         for figure in fit["figures"]:
             written.append(Path(shutil.copy(figure, out_dir)))
-        written.append(histogram_figure(scratch / "fit" / "train",
-                                        out_dir / "tensorboard_gradient_histograms.png"))
+        written.append(
+            histogram_figure(
+                scratch / "fit" / "train", out_dir / "tensorboard_gradient_histograms.png"
+            )
+        )
     for path in written:
         print(path)
     return written

@@ -37,7 +37,7 @@ def expected_output(module) -> list[str]:
     first = next(i for i, line in enumerate(lines) if line.startswith("Expected output"))
     start = next(i for i in range(first, len(lines)) if lines[i].rstrip().endswith("::"))
     block = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.strip():
             if block:
                 block.append("")
@@ -50,8 +50,13 @@ def expected_output(module) -> list[str]:
     return block
 
 
-def assert_output_matches(printed: str, expected: list[str], rel: float = 0.0,
-                          abs_tol: float = 0.0, loose_lines: tuple = ()):
+def assert_output_matches(
+    printed: str,
+    expected: list[str],
+    rel: float = 0.0,
+    abs_tol: float = 0.0,
+    loose_lines: tuple = (),
+):
     """Same words line by line; numbers equal within (rel, abs_tol).
 
     ``loose_lines``: substrings of expected lines whose numbers are not compared (a number
@@ -62,13 +67,16 @@ def assert_output_matches(printed: str, expected: list[str], rel: float = 0.0,
     assert len(got) == len(want), "\n".join(["printed:", *got, "expected:", *want])
     for line_got, line_want in zip(got, want):
         assert " ".join(NUMBER.sub("#", line_got).split()) == " ".join(
-            NUMBER.sub("#", line_want).split()), (line_got, line_want)
+            NUMBER.sub("#", line_want).split()
+        ), (line_got, line_want)
         if any(marker in line_want for marker in loose_lines):
             continue
         numbers_got = [float(n) for n in NUMBER.findall(line_got)]
         numbers_want = [float(n) for n in NUMBER.findall(line_want)]
         assert numbers_got == pytest.approx(numbers_want, rel=rel, abs=abs_tol), (
-            line_got, line_want)
+            line_got,
+            line_want,
+        )
 
 
 def run(module, capsys):
@@ -109,11 +117,12 @@ def test_03_init_decides_the_minimum(capsys):
 def test_04_symmetry_zeros_and_constant(capsys):
     module = load("04_symmetry_zeros_and_constant")
     result, printed = run(module, capsys)
-    assert_output_matches(printed, expected_output(module), abs_tol=0.06,
-                          loose_lines=("Constant(5.0)",))
+    assert_output_matches(
+        printed, expected_output(module), abs_tol=0.06, loose_lines=("Constant(5.0)",)
+    )
     zeros, five, glorot = result["Zeros"], result["Constant(5.0)"], result["GlorotUniform"]
-    assert zeros["max_first_gradient"] == 0.0          # "las derivadas son 0"
-    assert zeros["distinct_units"] == five["distinct_units"] == 1   # symmetry never broken
+    assert zeros["max_first_gradient"] == 0.0  # "las derivadas son 0"
+    assert zeros["distinct_units"] == five["distinct_units"] == 1  # symmetry never broken
     assert glorot["distinct_units"] == module.HIDDEN_UNITS
     assert glorot["accuracy"] > 0.9 > five["accuracy"] and zeros["accuracy"] < 0.6
 
@@ -124,7 +133,7 @@ def test_05_vanishing_gradients_sigmoid_vs_relu(capsys):
     # Gradient norms depend on the random draw: compare the words, check magnitudes below.
     assert_output_matches(printed, expected_output(module), loose_lines=("hidden",))
     sigmoid, relu = result["norms"]["sigmoid+Glorot"], result["norms"]["relu+He"]
-    assert result["bound"] == pytest.approx(9.1e-13, rel=0.01)          # seed 004's number
+    assert result["bound"] == pytest.approx(9.1e-13, rel=0.01)  # lecture 004's number
     # Sigmoid: the gradient shrinks by ~4x per layer on its way back, ~0.25^19 over the stack.
     assert result["ratios"]["sigmoid+Glorot"] < 1e-9
     assert all(sigmoid[f"hidden_{i:02d}"] < sigmoid[f"hidden_{i + 1:02d}"] for i in range(1, 20))
@@ -136,12 +145,13 @@ def test_05_vanishing_gradients_sigmoid_vs_relu(capsys):
 def test_06_init_activation_pairings(capsys):
     module = load("06_init_activation_pairings")
     result, printed = run(module, capsys)
-    assert_output_matches(printed, expected_output(module), abs_tol=0.12,
-                          loose_lines=("Kaiming+ReLU", "Xavier+ReLU"))
+    assert_output_matches(
+        printed, expected_output(module), abs_tol=0.12, loose_lines=("Kaiming+ReLU", "Xavier+ReLU")
+    )
     xt, kr, xr, kt = (result[name] for name in module.PAIRINGS)
-    assert xr["std_ratio"] < 0.15 < 0.7 < kr["std_ratio"] < 1.5     # varianza baja vs buena
+    assert xr["std_ratio"] < 0.15 < 0.7 < kr["std_ratio"] < 1.5  # varianza baja vs buena
     assert xr["pre_std_last"] < 0.2 < 1.0 < kr["pre_std_last"]
-    assert kt["pre_std_last"] > 2 * xt["pre_std_last"]               # He drives tanh harder
+    assert kt["pre_std_last"] > 2 * xt["pre_std_last"]  # He drives tanh harder
     assert kt["tanh_saturated"] >= xt["tanh_saturated"]
     assert xr["test_accuracy"] < kr["test_accuracy"]
     assert xr["dead_after_training"] > kr["dead_after_training"]
@@ -153,8 +163,12 @@ def test_07_fit_with_tensorboard(capsys, tmp_path):
     log_dir = tmp_path / "07_fit"
     result = module.main(log_dir=log_dir)
     printed = capsys.readouterr().out.replace(str(log_dir), "logs/07_fit")
-    assert_output_matches(printed, expected_output(module), abs_tol=0.05,
-                          loose_lines=("gradient norm", "scalar tags", "dead ReLU"))
+    assert_output_matches(
+        printed,
+        expected_output(module),
+        abs_tol=0.05,
+        loose_lines=("gradient norm", "scalar tags", "dead ReLU"),
+    )
     assert result["findings"] == 0
     assert result["steps"] == 115 and result["accuracy"] > 0.9
     assert result["gradient_steps"] == list(range(0, 115, 10))
@@ -171,8 +185,12 @@ def test_07_fit_with_tensorboard(capsys, tmp_path):
 def test_08_remedies_scaling_batchnorm_residual(capsys):
     module = load("08_remedies_scaling_batchnorm_residual")
     result, printed = run(module, capsys)
-    assert_output_matches(printed, expected_output(module), abs_tol=0.05,
-                          loose_lines=("raw", "plain", "BatchNorm", "residual"))
+    assert_output_matches(
+        printed,
+        expected_output(module),
+        abs_tol=0.05,
+        loose_lines=("raw", "plain", "BatchNorm", "residual"),
+    )
     raw, scaled = result["scaling"]["raw"], result["scaling"]["standardized"]
     assert raw["saturated"] > 0.9 and scaled["saturated"] < 0.05
     assert scaled["accuracy"] > 0.9 and scaled["accuracy"] > raw["accuracy"] + 0.15
@@ -190,7 +208,26 @@ def test_committed_notebook_matches_its_generator():
     committed = nbformat.read(EXAMPLES / "init_lab.ipynb", as_version=4)
     fresh = generator.build()
     assert [(c.cell_type, c.source) for c in committed.cells] == [
-        (c.cell_type, c.source) for c in fresh.cells]
+        (c.cell_type, c.source) for c in fresh.cells
+    ]
+
+
+def test_notebook_sections_are_numbered_in_order_and_listed_in_the_title_cell():
+    generator = load("make_notebook")
+    titles = generator.section_titles()
+    assert len(titles) >= 7
+    numbers = [int(title.split(".", 1)[0]) for title in titles]
+    assert numbers == list(range(1, len(titles) + 1))
+    assert all(re.search(r"\(lectures? 00\d", title) for title in titles), titles
+    first = generator.build().cells[0].source
+    assert first.startswith("# Weight initialization and activation functions")
+    assert "{contents}" not in first
+    for title in titles:
+        assert title in first
+    # The symmetry lesson is that fixed values break training, not that they break nothing.
+    notebook_text = " ".join(source for _, source in generator.CELLS)
+    assert "break nothing" not in notebook_text
+    assert "keep the neurons symmetric" in first
 
 
 def test_notebook_runs_headless_top_to_bottom(tmp_path):
@@ -201,26 +238,32 @@ def test_notebook_runs_headless_top_to_bottom(tmp_path):
     outputs = [o for c in code for o in c.outputs]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
-    assert "[0.94 0.01]" in text                                  # seed 003 perceptron
-    for row in ("y_hat=0.60 L=0.92", "y_hat=0.62 L=0.48", "y_hat=0.64 L=0.44",
-                "y_hat=0.66 L=1.07"):
-        assert row in text                                        # seed 003 XOR table
-    assert "dL/dw = -12.0  dL/db = -4.0" in text                  # computational graph
-    assert "zeros       distinct hidden units: 1/8" in text       # seed 001 symmetry
+    assert "[0.94 0.01]" in text  # lecture 003 perceptron
+    for row in ("y_hat=0.60 L=0.92", "y_hat=0.62 L=0.48", "y_hat=0.64 L=0.44", "y_hat=0.66 L=1.07"):
+        assert row in text  # lecture 003 XOR table
+    assert "dL/dw = -12.0  dL/db = -4.0" in text  # computational graph
+    assert "zeros       distinct hidden units: 1/8" in text  # lecture 001 symmetry
     assert "constant 5  distinct hidden units: 1/8" in text
-    assert "0.25**20 = 9.1e-13" in text                           # seed 004
+    assert "0.25**20 = 9.1e-13" in text  # lecture 004
     assert "He: predicted Var(pre-activation) at layers 1, 25, 50: [2.0, 2.0, 2.0]" in text
     after = float(re.search(r"output variance after LSUV:\s+([0-9.e+-]+)", text).group(1))
-    assert after > 0.1                                            # LSUV restored the signal
+    assert after > 0.1  # LSUV restored the signal
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 6                                       # plots inline
+    assert len(images) >= 6  # plots inline
     assert (tmp_path / "notebook_output" / "tensorboard").is_dir()
 
 
 @pytest.mark.slow
 def test_readme_figures_are_written(tmp_path):
     written = load("make_readme_figures").main(tmp_path)
-    assert sorted(p.name for p in written) == sorted([
-        "propagation.png", "vanishing_gradients.png", "activations.png", "gradient_flow.png",
-        "activation_stats.png", "tensorboard_gradient_histograms.png"])
+    assert sorted(p.name for p in written) == sorted(
+        [
+            "propagation.png",
+            "vanishing_gradients.png",
+            "activations.png",
+            "gradient_flow.png",
+            "activation_stats.png",
+            "tensorboard_gradient_histograms.png",
+        ]
+    )
     assert all(p.stat().st_size > 10_000 for p in written)
