@@ -7,7 +7,8 @@ Scans every tracked text file (``git ls-files``: ``*.py``, ``*.md``, ``*.ipynb``
 * the course's lecture file names (three digits, an underscore, sixteen hex digits) and
   "seed 00N" style references to them (lectures are cited by number and title instead:
   "lecture 002 (initialization)", see ``docs/course.md``),
-* planning documents that are not part of the repository (``CONTRACTS.md``, ``DESIGN.md``),
+* planning documents and issues that are not part of the repository (``CONTRACTS.md``,
+  ``DESIGN.md``, "issue 4"; a link such as ``keras-team/keras#17624`` is fine),
 * timings of one particular machine written into comments and docs ("on this 2-core CPU",
   "on this machine"); benchmark results (``BENCHMARKS.md``, ``benchmarks/results/``) describe
   their machine on purpose and are exempt from this rule only.
@@ -30,6 +31,9 @@ PATH_RULES = (
     ("path outside the repository", re.compile(r"\.\./shared|/work/")),
     ("course file name", re.compile(r"[0-9]{3}_[0-9a-f]{16}")),
     ("planning document outside the repository", re.compile(r"CONTRACTS\.md|DESIGN\.md")),
+    # The project's own tracker is not part of a clone ("issue 4"); an "owner/repo#123" link to
+    # a public tracker names where it is and stays allowed.
+    ("issue of the project's tracker", re.compile(r"\bissues?\s+#?\d+\b", re.I)),
     ("lecture file cited as a seed", re.compile(r"\bseeds?\s*`*0\d\d\b|\bseeds?/", re.I)),
 )
 TIMING_RULE = (
@@ -71,6 +75,7 @@ def test_the_rules_catch_what_they_are_for():
         "as in seed 002, He": "lecture file cited",
         "(seeds 002, 000)": "lecture file cited",
         "see DESIGN.md": "planning document",
+        "Goal (issue 4): 1.05x": "issue of the project",
         "took 3 s on this 2-core CPU": "timing of one machine",
         "measured on this machine": "timing of one machine",
     }
@@ -82,6 +87,7 @@ def test_the_rules_catch_what_they_are_for():
         "keras_init_lab.experiments.propagate(seed=0)",
         "random seed 0 gives the same numbers",
         "a 0.001 variance",
+        "asked for in keras-team/keras#15972",
     )
     for line in good:
         assert offending_lines("examples/x.py", line) == [], line
