@@ -151,60 +151,56 @@ class ActivationKind:
         return self.family in ("tanh", "sigmoid")
 
 
+#: Built-in activations recognised by identity: ``name: (family, can_die, sources)``, where
+#: ``sources`` are the modules whose attribute ``name`` (or an alias) is that function. Names
+#: missing from an installed Keras/TensorFlow are skipped, so the table is built from what
+#: exists: ``keras.activations.celu``, ``hard_tanh`` and ``keras.ops.celu`` appeared after
+#: Keras 3.3, ``keras.ops.hard_silu`` after 3.3 too. Families follow
+#: :mod:`keras_init_lab.activations`: rectifiers whose negative side is zero, linear or
+#: saturating to a constant (relu, relu6, leaky_relu, elu, selu, celu) are "relu"; smooth
+#: self-gated ones (gelu, silu/swish, mish, hard_silu) are "other"; bounded odd squashers are
+#: "tanh"; bounded (0, 1) squashers are "sigmoid".
+_BUILTIN_NAMES = {
+    "relu": ("relu", True, ("relu",)),
+    "relu6": ("relu", True, ("relu6",)),
+    "leaky_relu": ("relu", False, ("leaky_relu",)),
+    "elu": ("relu", False, ("elu",)),
+    "selu": ("relu", False, ("selu",)),
+    "celu": ("relu", False, ("celu",)),
+    "gelu": ("other", False, ("gelu",)),
+    "silu": ("other", False, ("silu", "swish")),
+    "hard_silu": ("other", False, ("hard_silu", "hard_swish")),
+    "mish": ("other", False, ("mish",)),
+    "tanh": ("tanh", False, ("tanh",)),
+    "hard_tanh": ("tanh", False, ("hard_tanh",)),
+    "softsign": ("tanh", False, ("softsign",)),
+    "sigmoid": ("sigmoid", False, ("sigmoid",)),
+    "hard_sigmoid": ("sigmoid", False, ("hard_sigmoid",)),
+    "softmax": ("softmax", False, ("softmax",)),
+    "log_softmax": ("softmax", False, ("log_softmax",)),
+    "linear": ("linear", False, ("linear",)),
+    "softplus": ("other", False, ("softplus",)),
+    "exponential": ("other", False, ("exponential",)),
+}
+
+
 def _builtin_activation_table() -> dict[int, ActivationKind]:
     """Identity table ``id(function) -> ActivationKind`` for Keras's and TensorFlow's built-ins.
 
-    Keys are ``id`` of the function objects of ``keras.activations``, ``keras.ops`` and
-    ``tf.nn``/``tf.math`` (the module-level objects live as long as the process, so their ids
-    are stable). Families follow :mod:`keras_init_lab.activations`: rectifiers whose negative
-    side is zero, linear or saturating to a constant (relu, relu6, leaky_relu, elu, selu,
-    celu) are "relu"; smooth self-gated ones (gelu, silu/swish, mish, hard_silu) are "other";
-    bounded odd squashers are "tanh"; bounded (0, 1) squashers are "sigmoid".
+    Keys are ``id`` of the function objects found under each name of :data:`_BUILTIN_NAMES`
+    in ``keras.activations``, ``keras.ops``, ``tf.nn`` and ``tf.math`` (module-level objects
+    live as long as the process, so their ids are stable). A name a module does not have in
+    the installed version is skipped (``getattr`` with a default), never an import error.
     """
-    entries = {
-        # name: (family, can_die, [candidate function objects])
-        "relu": ("relu", True, [keras.activations.relu, keras.ops.relu, tf.nn.relu]),
-        "relu6": ("relu", True, [keras.activations.relu6, keras.ops.relu6, tf.nn.relu6]),
-        "leaky_relu": (
-            "relu", False, [keras.activations.leaky_relu, keras.ops.leaky_relu, tf.nn.leaky_relu]
-        ),
-        "elu": ("relu", False, [keras.activations.elu, keras.ops.elu, tf.nn.elu]),
-        "selu": ("relu", False, [keras.activations.selu, keras.ops.selu, tf.nn.selu]),
-        "celu": ("relu", False, [keras.activations.celu, getattr(keras.ops, "celu", None)]),
-        "gelu": ("other", False, [keras.activations.gelu, keras.ops.gelu, tf.nn.gelu]),
-        "silu": (
-            "other", False,
-            [keras.activations.silu, keras.activations.swish, keras.ops.silu, tf.nn.silu],
-        ),
-        "hard_silu": (
-            "other", False, [keras.activations.hard_silu, getattr(keras.ops, "hard_silu", None)]
-        ),
-        "mish": ("other", False, [keras.activations.mish]),
-        "tanh": ("tanh", False, [keras.activations.tanh, keras.ops.tanh, tf.nn.tanh, tf.math.tanh]),
-        "hard_tanh": ("tanh", False, [keras.activations.hard_tanh]),
-        "softsign": (
-            "tanh", False, [keras.activations.softsign, keras.ops.softsign, tf.nn.softsign]
-        ),
-        "sigmoid": (
-            "sigmoid", False,
-            [keras.activations.sigmoid, keras.ops.sigmoid, tf.nn.sigmoid, tf.math.sigmoid],
-        ),
-        "hard_sigmoid": (
-            "sigmoid", False, [keras.activations.hard_sigmoid, keras.ops.hard_sigmoid]
-        ),
-        "softmax": (
-            "softmax", False, [keras.activations.softmax, keras.ops.softmax, tf.nn.softmax]
-        ),
-        "log_softmax": ("softmax", False, [keras.activations.log_softmax, keras.ops.log_softmax]),
-        "linear": ("linear", False, [keras.activations.linear]),
-        "softplus": ("other", False, [keras.activations.softplus, keras.ops.softplus]),
-        "exponential": ("other", False, [keras.activations.exponential]),
-    }
+    modules = (keras.activations, keras.ops, tf.nn, tf.math)
     table: dict[int, ActivationKind] = {}
-    for name, (family, can_die, functions) in entries.items():
-        for function in functions:
-            if function is not None:
-                table.setdefault(id(function), ActivationKind(name, family, can_die))
+    for name, (family, can_die, aliases) in _BUILTIN_NAMES.items():
+        kind = ActivationKind(name, family, can_die)
+        for module in modules:
+            for alias in aliases:
+                function = getattr(module, alias, None)
+                if callable(function):
+                    table.setdefault(id(function), kind)
     return table
 
 
