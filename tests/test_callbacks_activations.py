@@ -435,6 +435,77 @@ def test_event_file_tags_and_values(tmp_path):
     assert not stats._writers.runs  # closed at train end
 
 
+def _read_run(path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(path / "activations"), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def test_every_scalar_tag_holds_its_own_statistic(tmp_path):
+    """Each ``<layer>/activation/<stat>`` scalar equals that layer's and that statistic's
+    history column at every step (a tag fed another statistic or layer fails here)."""
+    model = _small_mlp()
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    x, y = _gaussian(96, 10), _gaussian(96, 1, seed=3)
+    stats = ActivationStats(x, log_dir=tmp_path)
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[stats])
+    accumulator = _read_run(tmp_path)
+    history = stats.history
+    checked = 0
+    for column, layer in enumerate(history["layers"]):
+        for stat in STATISTICS:
+            expected = history["per_layer"][stat][:, column]
+            tag = f"{layer}/activation/{stat}"
+            if np.all(np.isnan(expected)):
+                continue
+            events = accumulator.Tensors(tag)
+            assert [e.step for e in events] == history["epoch"].tolist(), tag
+            written = [float(tf.make_ndarray(e.tensor_proto)) for e in events]
+            np.testing.assert_allclose(written, expected, rtol=1e-6, err_msg=tag)
+            checked += 1
+    assert checked == 2 * 4 + 2  # 4 moments per layer, one dead and one saturation fraction
+
+
+def test_histogram_counts_the_first_probe_samples_every_record(tmp_path, monkeypatch):
+    """The histogram is the bucketing of the first probe samples' activations, identical at
+    every record when the weights do not move (the probe is not reordered or resampled)."""
+    from keras_init_lab.callbacks import activation_stats as module
+
+    monkeypatch.setattr(module, "HISTOGRAM_MAX_VALUES", 5 * 16)  # 5 samples of 16 units
+    model = _small_mlp()
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    x, y = _gaussian(64, 10), _gaussian(64, 1, seed=3)
+    stats = ActivationStats(x, log_dir=tmp_path)
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[stats])
+    reference = keras.Model(model.inputs, model.get_layer("hidden_tanh").output)
+    act = reference.predict(x[:5], verbose=0)
+    expected, _ = np.histogram(act, bins=30, range=(-1.0, 1.0))
+    events = _read_run(tmp_path).Tensors("hidden_tanh/activation/values")
+    assert len(events) == 3
+    for event in events:
+        counts = tf.make_ndarray(event.tensor_proto)[:, 2]
+        assert counts.sum() == 5 * 16
+        # float32 vs float64 edges may move a value sitting on an edge by one bucket.
+        assert np.abs(counts - expected).sum() <= 2
+
+
+def test_channels_first_unit_is_the_channel_axis():
+    """With ``data_format="channels_first"`` a unit is axis 1: 1 of 4 channels is dead."""
+    inputs = keras.Input((2, 6, 6))
+    conv = keras.layers.Conv2D(4, 3, activation="relu", data_format="channels_first")
+    model = keras.Model(inputs, conv(inputs))
+    conv.bias.assign(np.array([0.1, 0.0, -0.1, -100.0], dtype="float32"))
+    x = _gaussian(32, 2, 6, 6)
+    record = activation_statistics(model, x)
+    assert record["dead_fraction"][0] == pytest.approx(0.25)
+    pre = _np_conv2d_valid(x.transpose(0, 2, 3, 1), conv.kernel.numpy(), conv.bias.numpy())
+    expected = _np_stats(pre, np.maximum(pre, 0), "relu")
+    for stat in ("pre_mean", "pre_std", "mean", "std", "dead_fraction"):
+        np.testing.assert_allclose(record[stat][0], expected[stat], rtol=2e-5, atol=1e-6)
+
+
 def test_histogram_of_a_dead_layer_follows_tensorboard(tmp_path):
     """One-value data: TensorBoard's own histogram writes zero-width buckets, count last."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -496,7 +567,7 @@ def test_bad_probe_data(probe, error, match):
         ({"sigmoid_low": 0.8, "sigmoid_high": 0.2}, ValueError, "below sigmoid_high"),
         ({"tanh_threshold": "0.9"}, TypeError, "tanh_threshold='0.9'"),
         ({"every_n_epochs": 0}, ValueError, "every_n_epochs=0"),
-        ({"every_n_epochs": 1.5}, ValueError, "every_n_epochs=1.5"),
+        ({"every_n_epochs": 1.5}, TypeError, "every_n_epochs=1.5"),
         ({"max_probe_samples": 0}, ValueError, "max_probe_samples=0"),
         ({"log_dir": 3}, TypeError, "log_dir=3"),
     ],
@@ -556,8 +627,8 @@ def test_plot_activation_stats_bad_history(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        ({"max_probe_samples": None}, ValueError, "max_probe_samples=None"),
-        ({"max_probe_samples": "a"}, ValueError, "max_probe_samples='a'"),
+        ({"max_probe_samples": None}, TypeError, "max_probe_samples=None"),
+        ({"max_probe_samples": "a"}, TypeError, "max_probe_samples='a'"),
         ({"log_dir": ""}, ValueError, "empty path"),
         ({"log_dir": 3}, TypeError, "log_dir=3"),
     ],
