@@ -193,10 +193,18 @@ class Site:
     activation: LayerActivation
 
 
+def _defined_inputs(model):
+    """``model.inputs``, or None while a Sequential has none (Keras 3.3 raises ValueError)."""
+    try:
+        return model.inputs
+    except (AttributeError, ValueError):
+        return None
+
+
 def _graph(model):
     """The Functional graph of ``model`` (a Sequential is viewed through one), or TypeError."""
     if isinstance(model, keras.Sequential):
-        if not model.built or not getattr(model, "inputs", None):
+        if not model.built or not _defined_inputs(model):
             raise ValueError(
                 f"Sequential model {model.name!r} is not built; call it on data, build it with "
                 "an input shape, or start it with keras.Input(shape) before measuring it."
@@ -340,7 +348,7 @@ class FeatureProbe:
     """
 
     def __init__(self, model: keras.Model, probe_x):
-        if isinstance(model, keras.Sequential) and not getattr(model, "inputs", None):
+        if isinstance(model, keras.Sequential) and not _defined_inputs(model):
             # A Sequential without keras.Input has no graph until it first sees data (fit
             # builds it inside the first train step, after on_train_begin); one call on a
             # probe sample builds it exactly as fit would.
