@@ -415,10 +415,11 @@ class ActivationStats(ScheduledCallback):
     ``fit`` calls, so a second ``fit`` continues the numbering (a train-begin record is skipped
     when the same epoch is already recorded). The fit-begin and fit-end hooks come from
     :class:`~keras_init_lab.callbacks._scheduled.ScheduledCallback` (which also counts the
-    training steps); this class only computes and writes. The probe batch is fixed in ``__init__``; the
-    feature model and its compiled function are built on first use and reused across epochs
-    and ``fit`` calls of the same model (rebuilt only if the callback is attached to another
-    model). One record costs one forward pass of the probe and one small device-to-host copy.
+    training steps); this class only computes and writes. The probe batch is fixed in
+    ``__init__``; the feature model and its compiled function are built on first use and
+    reused across epochs and ``fit`` calls of the same model (rebuilt only if the callback is
+    attached to another model). One record costs one forward pass of the probe and one small
+    device-to-host copy.
 
     Example:
         >>> stats = ActivationStats(x_train[:256], log_dir="logs/run1")
@@ -447,7 +448,10 @@ class ActivationStats(ScheduledCallback):
             "per_layer": {stat: float64 (n_records, n_layers)}}``.
 
     Raises:
-        TypeError / ValueError: on a bad probe, thresholds, ``every_n_epochs`` or ``log_dir``.
+        TypeError: an argument of the wrong type (``every_n_epochs=1.5``, ``log_dir=3``,
+            a string threshold, a probe that is not numeric data).
+        ValueError: a value out of range (``every_n_epochs=0``, a threshold outside (0, 1),
+            ``sigmoid_low >= sigmoid_high``, an empty probe or an empty ``log_dir``).
 
     Reference:
         Glorot & Bengio 2010, https://proceedings.mlr.press/v9/glorot10a.html.
