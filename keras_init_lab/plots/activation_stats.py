@@ -10,8 +10,9 @@ glance. The figure only reads the plain-data ``history`` dict; it never touches 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -109,8 +110,13 @@ def plot_activation_stats(history: Mapping[str, Any], path: str | os.PathLike) -
         if drawn == 0:
             family = "ReLU-family" if key == "dead_fraction" else "tanh/sigmoid"
             axis.text(
-                0.5, 0.5, f"no {family} layer", transform=axis.transAxes,
-                ha="center", va="center", color="0.4",
+                0.5,
+                0.5,
+                f"no {family} layer",
+                transform=axis.transAxes,
+                ha="center",
+                va="center",
+                color="0.4",
             )
         elif key == "std" and np.nanmin(values) > 0 and np.nanmax(values) / np.nanmin(values) > 100:
             axis.set_yscale("log")  # a 100x spread between layers is unreadable on a linear axis
@@ -118,7 +124,14 @@ def plot_activation_stats(history: Mapping[str, Any], path: str | os.PathLike) -
     if handles and len(handles) <= MAX_LEGEND_ENTRIES:
         figure.legend(handles, labels, loc="outside right center", fontsize="small", title="layer")
     elif handles:
-        figure.text(0.99, 0.01, f"{len(layers)} layers, colour: first (dark) to last (light)",
-                    ha="right", va="bottom", fontsize="small", color="0.3")
+        figure.text(
+            0.99,
+            0.01,
+            f"{len(layers)} layers, colour: first (dark) to last (light)",
+            ha="right",
+            va="bottom",
+            fontsize="small",
+            color="0.3",
+        )
     figure.suptitle("Activation statistics on the fixed probe batch")
     return save_figure(figure, path)

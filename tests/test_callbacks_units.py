@@ -1,0 +1,174 @@
+"""Recognition of activations by function object (``keras_init_lab.callbacks._units``)."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_init_lab import activations as package_activations
+from keras_init_lab.callbacks import _units
+from keras_init_lab.callbacks._units import (
+    ActivationKind,
+    classify_activation,
+    describe_activation_layer,
+)
+from keras_init_lab.callbacks.activation_stats import activation_statistics
+
+
+def _gaussian(n, *shape, seed=1234):
+    return np.random.default_rng(seed).normal(size=(n, *shape)).astype("float32")
+
+
+def _single_dense(activation, **kwargs):
+    inputs = keras.Input((32,))
+    outputs = keras.layers.Dense(64, activation=activation, **kwargs)(inputs)
+    return keras.Model(inputs, outputs)
+
+
+def test_activation_recognised_by_object_everywhere():
+    inner_in = keras.Input((8,))
+    inner_dense = keras.layers.Dense(8, activation=keras.activations.tanh, name="inner_tanh")
+    inner_out = inner_dense(inner_in)
+    inner = keras.Model(inner_in, inner_out, name="inner")
+    sequential = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(8, name="seq_linear"),
+            keras.layers.ELU(name="seq_elu"),
+        ],
+        name="seq",
+    )
+
+    inputs = keras.Input((6,))
+    h = keras.layers.Dense(8, activation="relu", name="fused_relu")(inputs)
+    h = keras.layers.Dense(8, name="linear")(h)  # no nonlinearity: not measured
+    h = keras.layers.Activation(keras.activations.sigmoid, name="act_sigmoid")(h)
+    h = keras.layers.ReLU(name="relu_layer")(h)
+    h = keras.layers.LeakyReLU(name="leaky_layer")(h)
+    h = keras.layers.PReLU(name="prelu_layer")(h)
+    h = inner(h)
+    h = sequential(h)
+    h = keras.layers.Dense(8, activation=package_activations.leaky_relu, name="package_leaky")(h)
+    h = keras.layers.Dense(8, activation=package_activations.tanh, name="package_tanh")(h)
+    h = keras.layers.Dense(
+        8, activation=package_activations.LeakyReLUActivation(0.1), name="package_leaky_object"
+    )(h)
+    h = keras.layers.Dense(8, activation=tf.nn.relu, name="tf_relu")(h)  # own identity table
+    h = keras.layers.Dense(8, activation=keras.activations.hard_sigmoid, name="hard_sigmoid")(h)
+    outputs = keras.layers.Dense(3, activation="softmax", name="out")(h)
+    model = keras.Model(inputs, outputs)
+
+    record = activation_statistics(model, _gaussian(32, 6))
+    expected = {
+        "fused_relu": "relu",
+        "act_sigmoid": "sigmoid",
+        "relu_layer": "relu",
+        "leaky_layer": "leaky_relu",
+        "prelu_layer": "prelu",
+        "inner/inner_tanh": "tanh",
+        "seq/seq_elu": "elu",
+        "package_leaky": "leaky_relu",
+        "package_tanh": "tanh",
+        "package_leaky_object": "leaky_relu",
+        "tf_relu": "relu",
+        "hard_sigmoid": "hard_sigmoid",
+        "out": "softmax",
+    }
+    assert dict(zip(record["layers"], record["activations"])) == expected
+    assert record["layers"] == list(expected)  # forward order, nested layers in place
+    dead = dict(zip(record["layers"], record["dead_fraction"]))
+    saturation = dict(zip(record["layers"], record["saturation_fraction"]))
+    for name in (
+        "fused_relu",
+        "relu_layer",
+        "leaky_layer",
+        "prelu_layer",
+        "seq/seq_elu",
+        "package_leaky",
+        "package_leaky_object",
+        "tf_relu",
+    ):
+        assert not math.isnan(dead[name]), name
+        assert math.isnan(saturation[name]), name
+    for name in ("act_sigmoid", "inner/inner_tanh", "package_tanh", "hard_sigmoid"):
+        assert not math.isnan(saturation[name]), name
+        assert math.isnan(dead[name]), name
+    assert math.isnan(dead["out"]) and math.isnan(saturation["out"])
+
+
+def test_same_name_different_function_is_not_relu():
+    """Recognition is by function object: a custom function called 'relu' is not a ReLU."""
+
+    def relu(x):  # the name is the point of the test
+        return keras.ops.maximum(x, 0.0)
+
+    record = activation_statistics(_single_dense(relu), _gaussian(16, 32))
+    assert record["activations"] == ["relu"]  # its own __name__, for display only
+    assert math.isnan(record["dead_fraction"][0])
+
+
+def test_builtin_table_holds_exactly_the_functions_this_keras_has():
+    """Built from what exists: every name found in keras.activations/keras.ops/tf.nn is
+    recognised with its family; a name missing in this version (celu, hard_tanh in Keras
+    3.3) is simply absent, never an import error."""
+    table = _units._builtin_activation_table()
+    modules = (keras.activations, keras.ops, tf.nn, tf.math)
+    expected_ids = set()
+    for family, _can_die, aliases in _units._BUILTIN_NAMES.values():
+        for module in modules:
+            for alias in aliases:
+                function = getattr(module, alias, None)
+                if callable(function):
+                    expected_ids.add(id(function))
+                    assert table[id(function)].family == family, (module.__name__, alias)
+    assert set(table) == expected_ids
+    assert table[id(keras.activations.relu)] == ActivationKind("relu", "relu", True)
+    assert table[id(tf.nn.sigmoid)].family == "sigmoid"
+    celu = getattr(keras.activations, "celu", None)
+    if celu is not None:
+        assert table[id(celu)] == ActivationKind("celu", "relu", False)
+
+
+@pytest.mark.parametrize(
+    "function, family",
+    [
+        (keras.activations.relu, "relu"),
+        (keras.ops.relu, "relu"),
+        (tf.nn.relu6, "relu"),
+        (keras.activations.selu, "relu"),
+        (keras.activations.gelu, "other"),
+        (keras.activations.tanh, "tanh"),
+        (tf.math.tanh, "tanh"),
+        (keras.activations.softsign, "tanh"),
+        (keras.activations.sigmoid, "sigmoid"),
+        (keras.activations.softmax, "softmax"),
+        (keras.activations.linear, "linear"),
+        (None, "linear"),
+    ],
+)
+def test_classify_builtin_functions(function, family):
+    assert classify_activation(function).family == family
+
+
+def test_classify_rejects_strings_and_non_callables():
+    with pytest.raises(TypeError, match="function object, not by name"):
+        classify_activation("relu")
+    with pytest.raises(TypeError, match="3"):
+        classify_activation(3)
+
+
+def test_describe_layer_fused_standalone_and_linear():
+    fused = describe_activation_layer(keras.layers.Dense(4, activation="tanh"))
+    assert fused.fused and fused.kind.family == "tanh"
+    standalone = describe_activation_layer(keras.layers.ReLU())
+    assert not standalone.fused and standalone.kind.can_die
+    assert describe_activation_layer(keras.layers.ReLU(negative_slope=0.1)).kind.name == (
+        "leaky_relu"
+    )
+    assert describe_activation_layer(keras.layers.Dense(4)) is None
+    assert describe_activation_layer(keras.layers.Activation("linear")) is None
+    assert describe_activation_layer(keras.layers.Flatten()) is None
+    conv = keras.layers.Conv2D(2, 3, activation="relu", data_format="channels_first")
+    assert describe_activation_layer(conv).channels_first
