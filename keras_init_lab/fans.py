@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -147,17 +147,17 @@ def _standard_normal_cdf(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + erf(z / math.sqrt(2.0)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _elu_gain() -> float:
     return _second_moment_gain(lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0))))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gelu_gain() -> float:
     return _second_moment_gain(lambda z: z * _standard_normal_cdf(z))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _swish_gain() -> float:
     return _second_moment_gain(lambda z: z / (1.0 + np.exp(-z)))
 
@@ -165,8 +165,10 @@ def _swish_gain() -> float:
 def _leaky_relu_gain(param: float | None) -> float:
     slope = DEFAULT_NEGATIVE_SLOPE if param is None else param
     slope = check_number(
-        "param", slope, hint="calculate_gain('leaky_relu', param) takes the negative slope, "
-        "e.g. calculate_gain('leaky_relu', 0.01)."
+        "param",
+        slope,
+        hint="calculate_gain('leaky_relu', param) takes the negative slope, "
+        "e.g. calculate_gain('leaky_relu', 0.01).",
     )
     return math.sqrt(2.0 / (1.0 + slope**2))
 
@@ -200,8 +202,15 @@ GAINS: dict[str, Gain] = {
     **{
         name: Gain(name, "1", _constant(1.0), _PYTORCH)
         for name in (
-            "linear", "identity", "conv1d", "conv2d", "conv3d",
-            "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "sigmoid",
+            "linear",
+            "identity",
+            "conv1d",
+            "conv2d",
+            "conv3d",
+            "conv_transpose1d",
+            "conv_transpose2d",
+            "conv_transpose3d",
+            "sigmoid",
         )
     },
     "tanh": Gain("tanh", "5/3", _constant(5.0 / 3.0), _PYTORCH),
@@ -215,9 +224,7 @@ GAINS: dict[str, Gain] = {
     "swish": Gain(
         "swish", "1/sqrt(E[swish(z)^2]) = 1.6765", lambda p: _swish_gain(), _SECOND_MOMENT
     ),
-    "silu": Gain(
-        "silu", "1/sqrt(E[silu(z)^2]) = 1.6765", lambda p: _swish_gain(), _SECOND_MOMENT
-    ),
+    "silu": Gain("silu", "1/sqrt(E[silu(z)^2]) = 1.6765", lambda p: _swish_gain(), _SECOND_MOMENT),
 }
 
 

@@ -1,5 +1,7 @@
 """Activation functions with their analytic derivatives and facts, usable in any Keras layer.
 
+The names below are re-exported (``# noqa: F401``); ``__all__`` is derived from the facts table.
+
 Every activation is a plain Keras-serializable function (registered under the package name
 ``keras_init_lab``), so it works as ``Dense(8, activation=activations.gelu_tanh)``, in
 ``Conv2D``, in ``keras.layers.Activation``, and a model using it saves to ``.keras`` and loads
@@ -46,9 +48,9 @@ Reference:
     lecture 000, weight initialization and activation functions.
 """
 
-from keras_init_lab.activations._derivatives import softmax_jacobian
-from keras_init_lab.activations._facts import FACTS, ActivationSpec
-from keras_init_lab.activations._functions import (
+from keras_init_lab.activations._derivatives import softmax_jacobian  # noqa: F401
+from keras_init_lab.activations._facts import FACTS, ActivationSpec  # noqa: F401
+from keras_init_lab.activations._functions import (  # noqa: F401
     SELU_ALPHA,
     SELU_SCALE,
     LeakyReLUActivation,
@@ -67,9 +69,14 @@ from keras_init_lab.activations._functions import (
     swish,
     tanh,
 )
-from keras_init_lab.activations._keras import KERAS_STRING_NAMES, register_keras_names
-from keras_init_lab.activations._lookup import aliases, as_layer, get, names, spec
-from keras_init_lab.activations._table import FactsTable, describe, format_legend, format_table
+from keras_init_lab.activations._keras import KERAS_STRING_NAMES, register_keras_names  # noqa: F401
+from keras_init_lab.activations._lookup import aliases, as_layer, get, names, spec  # noqa: F401
+from keras_init_lab.activations._table import (  # noqa: F401
+    FactsTable,
+    describe,
+    format_legend,
+    format_table,
+)
 
 #: The public API: the facts table's function names (and ``silu``, swish's alias bound to the
 #: same object), ``prelu`` (the layer row), then the helpers.

@@ -148,5 +148,4 @@ def softmax_jacobian(x):
     return s[..., :, None] * eye - s[..., :, None] * s[..., None, :]
 
 
-
 softmax_jacobian.__module__ = PUBLIC_MODULE

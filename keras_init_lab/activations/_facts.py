@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -61,7 +61,7 @@ _INF = math.inf
 ZERO_CENTRED_TOLERANCE = 0.05
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _moments(name: str, negative_slope: float | None) -> tuple[float, float | None]:
     """``(E[f(z)], E[f(z)^2])`` for ``z ~ N(0, 1)``, from the activation's own function.
 
@@ -310,7 +310,7 @@ def _golden_section_minimum(function: Callable[[float], float], low: float, high
     return x, function(x)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _smooth_extrema() -> dict:
     """Minima and maximum slopes of GELU, tanh-GELU and swish, located numerically."""
     # Brackets: each minimum lies in [-3, 0] and each maximum slope in [0, 5] (plots in
@@ -321,9 +321,9 @@ def _smooth_extrema() -> dict:
     # GELU's maximum slope in closed form: gelu''(x) = phi(x) (2 - x^2) = 0 at x = sqrt(2).
     root2 = math.sqrt(2.0)
     gelu_max_slope = 0.5 * math.erfc(-root2 * _INV_SQRT_2) + root2 * _phi(root2)
-    gelu_tanh_max_slope = -_golden_section_minimum(
-        lambda x: -_scalar_gelu_tanh_slope(x), 0.0, 5.0
-    )[1]
+    gelu_tanh_max_slope = -_golden_section_minimum(lambda x: -_scalar_gelu_tanh_slope(x), 0.0, 5.0)[
+        1
+    ]
     # Swish: f''(x) = 0 where x tanh(x/2) = 2 (x ~ 2.3994).
     swish_max_slope = -_golden_section_minimum(lambda x: -_scalar_swish_slope(x), 0.0, 5.0)[1]
     return {
@@ -379,6 +379,8 @@ def leaky_relu_spec(
     )
     fields.update(overrides)
     return ActivationSpec(**fields)
+
+
 #: The facts table, in the order of the course. Every name and lookup is derived from it.
 FACTS: tuple[ActivationSpec, ...] = (
     ActivationSpec(
@@ -446,7 +448,8 @@ FACTS: tuple[ActivationSpec, ...] = (
         reference="lecture 004, other network specifications; Glorot & Bengio, AISTATS 2010",
         notes=(
             "Output layer for binary / multi-label classification. In hidden layers each "
-            "layer multiplies the gradient by at most 0.25: 0.25**20 ~ 9.1e-13 (lecture 004). The slope interval is (0, 0.25], with "
+            "layer multiplies the gradient by at most 0.25: 0.25**20 ~ 9.1e-13 (lecture 004). "
+            "The slope interval is (0, 0.25], with "
             "0.25 attained at x = 0; lecture 004 writes the open interval (0, 0.25)."
         ),
     ),
@@ -668,7 +671,7 @@ FACTS: tuple[ActivationSpec, ...] = (
 # ------------------------------------------------------------------------- derived lookups
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def by_name() -> dict[str, ActivationSpec]:
     """``{canonical name: row}`` of :data:`FACTS`, in the course's order."""
     return {row.name: row for row in FACTS}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 from keras import ops
@@ -168,7 +168,8 @@ def step(x):
         ``H(x)`` with the dtype of ``x``.
 
     Reference:
-        Rosenblatt, "The perceptron", Psychological Review 65(6), 1958; lecture 003, fundamentals of deep neural networks.
+        Rosenblatt, "The perceptron", Psychological Review 65(6), 1958; lecture 003,
+        fundamentals of deep neural networks.
     """
     x = ops.convert_to_tensor(x)
     return (ops.sign(x) + 1.0) * 0.5
@@ -198,7 +199,8 @@ def sigmoid(x):
         ``sigma(x)``.
 
     Reference:
-        Lecture 004, other network specifications ("Sigmoid"); Rumelhart, Hinton & Williams, Nature 323, 1986.
+        Lecture 004, other network specifications ("Sigmoid"); Rumelhart, Hinton & Williams,
+        Nature 323, 1986.
     """
     x = ops.convert_to_tensor(x)
     return _attach_logits(ops.sigmoid(x), x)
@@ -505,7 +507,7 @@ class LeakyReLUActivation:
         return {"negative_slope": self.negative_slope}
 
     @classmethod
-    def from_config(cls, config: dict) -> "LeakyReLUActivation":
+    def from_config(cls, config: dict) -> LeakyReLUActivation:
         return cls(**config)
 
     def __eq__(self, other) -> bool:
@@ -548,5 +550,3 @@ def prelu(alpha_initializer=DEFAULT_NEGATIVE_SLOPE, **kwargs) -> keras.layers.PR
         slope = check_number("alpha_initializer", alpha_initializer, hint="Example: prelu(0.01).")
         alpha_initializer = keras.initializers.Constant(slope)
     return keras.layers.PReLU(alpha_initializer=alpha_initializer, **kwargs)
-
-

@@ -13,8 +13,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from keras_init_lab.activations._facts import ZERO_CENTRED_TOLERANCE, by_name
 
@@ -72,7 +72,9 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "PyTorch calculate_gain",
         ("pytorch_gain",),
-        lambda r: "n/a (PyTorch raises)" if r["pytorch_gain"] is None else _number(r["pytorch_gain"]),
+        lambda r: (
+            "n/a (PyTorch raises)" if r["pytorch_gain"] is None else _number(r["pytorch_gain"])
+        ),
         "torch.nn.init.calculate_gain(name); n/a where PyTorch raises",
     ),
     Column(
@@ -146,8 +148,7 @@ def format_table(rows: list[dict]) -> str:
         cells.append([column.show(row) for column in COLUMNS])
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
-        for line in cells
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells
     )
 
 
@@ -155,4 +156,3 @@ def format_legend() -> str:
     """One line per column of :func:`format_table`: its header and what its value is."""
     width = max(len(column.header) for column in COLUMNS)
     return "\n".join(f"  {column.header.ljust(width)}  {column.meaning}" for column in COLUMNS)
-
