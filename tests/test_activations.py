@@ -3,7 +3,7 @@
 What they show: every function against a NumPy reference; every analytic derivative against
 ``tf.GradientTape`` on a grid that includes +-1000; the facts table against the functions
 (sampled range, sampled maximum slope, mean on N(0,1), saturation, dead regions, gains);
-seed 004's 0.25**20 ~ 9.1e-13; float16/bfloat16/float32/float64 inside XLA; a `.keras`
+lecture 004's 0.25**20 ~ 9.1e-13; float16/bfloat16/float32/float64 inside XLA; a `.keras`
 round trip loaded in a fresh process; plain-string names in Keras layers; bad names.
 """
 
@@ -137,7 +137,7 @@ def test_extreme_inputs_are_exact_and_finite():
 
 
 def test_step_trains_nothing_gradient_is_zero_not_missing():
-    # The perceptron's problem (seed 003): the gradient exists and is zero everywhere.
+    # The perceptron's problem (lecture 003): the gradient exists and is zero everywhere.
     x = tf.constant(GRID)
     with tf.GradientTape() as tape:
         tape.watch(x)
@@ -339,11 +339,11 @@ def test_known_values_of_the_facts_table():
     assert activations.spec("swish").max_slope == pytest.approx(1.099839, abs=1e-6)
 
 
-def test_seed_004_vanishing_gradient_number_from_sigmoid_derivative():
+def test_lecture_004_vanishing_gradient_number_from_sigmoid_derivative():
     derivative = activations.spec("sigmoid").derivative
     best = float(np.max(derivative(tf.constant(FACT_GRID))))
     assert best == 0.25
-    assert best**20 == pytest.approx(9.1e-13, rel=0.01)  # seed 004: 0.25^20 ~ 9.1e-13
+    assert best**20 == pytest.approx(9.1e-13, rel=0.01)  # lecture 004: 0.25^20 ~ 9.1e-13
     # Twenty sigmoid layers with unit weights: the chain rule with the analytic derivative
     # equals autodiff, and stays below the 0.25**20 ceiling.
     x = tf.constant(0.0, tf.float64)
@@ -380,8 +380,21 @@ def test_cli_list_prints_the_activation_table(capsys):
 
 
 def test_docstring_examples_run():
-    result = doctest.testmod(activations, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 20 and result.failed == 0
+    from keras_init_lab.activations import (
+        _derivatives,
+        _facts,
+        _functions,
+        _keras,
+        _lookup,
+        _table,
+    )
+
+    attempted = 0
+    for module in (activations, _functions, _derivatives, _facts, _lookup, _table, _keras):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, module.__name__
+        attempted += result.attempted
+    assert attempted > 20
 
 
 # ------------------------------------------------------------------------------------------
@@ -409,8 +422,12 @@ def test_bad_names_and_values():
         activations.get("prelu")
     with pytest.raises(TypeError, match="3"):
         activations.get(3)
-    for bad in (-0.1, 1.5, "0.2", True, float("nan")):
+    for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match="negative_slope"):
+            activations.LeakyReLUActivation(bad)
+    # Wrong type -> TypeError (the package's one validation policy; these were ValueErrors).
+    for bad in ("0.2", True):
+        with pytest.raises(TypeError, match="negative_slope"):
             activations.LeakyReLUActivation(bad)
     with pytest.raises(TypeError, match="True"):
         activations.prelu(True)
