@@ -217,13 +217,19 @@ def test_every_dtype_compiles_with_xla_and_stays_finite(xla_results, dtype):
         x64 = tf.cast(inputs[name], tf.float64).numpy()  # the inputs as rounded to dtype
         expected = REFERENCES[name](x64)
         np.testing.assert_allclose(
-            tf.cast(y, tf.float64).numpy(), expected, rtol=tolerance, atol=tolerance,
+            tf.cast(y, tf.float64).numpy(),
+            expected,
+            rtol=tolerance,
+            atol=tolerance,
             err_msg=f"{name} {dtype.name}",
         )
         expected_slope = np.asarray(activations.spec(name).derivative(tf.constant(x64)))
         np.testing.assert_allclose(
-            tf.cast(derivative, tf.float64).numpy(), expected_slope,
-            rtol=2 * tolerance, atol=2 * tolerance, err_msg=f"{name} {dtype.name} derivative",
+            tf.cast(derivative, tf.float64).numpy(),
+            expected_slope,
+            rtol=2 * tolerance,
+            atol=2 * tolerance,
+            err_msg=f"{name} {dtype.name} derivative",
         )
         if name != "softmax":
             autodiff = tf.cast(gradient, tf.float64).numpy()
@@ -235,8 +241,11 @@ def test_every_dtype_compiles_with_xla_and_stays_finite(xla_results, dtype):
                 assert np.all(np.isin(np.round(autodiff[kink], 2), [1.05, 1.76]))
                 autodiff, expected_slope = autodiff[~kink], expected_slope[~kink]
             np.testing.assert_allclose(
-                autodiff, expected_slope,
-                rtol=2 * tolerance, atol=2 * tolerance, err_msg=f"{name} {dtype.name} autodiff",
+                autodiff,
+                expected_slope,
+                rtol=2 * tolerance,
+                atol=2 * tolerance,
+                err_msg=f"{name} {dtype.name} autodiff",
             )
 
 
@@ -489,7 +498,8 @@ def test_string_registration_is_guarded(monkeypatch):
     import keras.src.activations as keras_activations
 
     pristine = {
-        k: v for k, v in keras_activations.ALL_OBJECTS_DICT.items()
+        k: v
+        for k, v in keras_activations.ALL_OBJECTS_DICT.items()
         if k not in activations.KERAS_STRING_NAMES
     }
     # A Keras without the table: nothing registered, no error.
@@ -560,7 +570,10 @@ def fresh_process(tmp_path_factory):
     env = dict(os.environ, PYTHONPATH=package_root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     process = subprocess.Popen(
         [sys.executable, "-c", SUBPROCESS_CHECK, str(model_path), str(data_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     yield process
     if process.poll() is None:
@@ -572,7 +585,7 @@ def test_keras_model_round_trip_in_fresh_process(fresh_process):
     stdout, stderr = fresh_process.communicate(timeout=300)
     assert fresh_process.returncode == 0, stderr[-3000:]
     line = next(x for x in stdout.splitlines() if x.startswith("RESULT"))
-    acts = json.loads(line[len("RESULT"):])
+    acts = json.loads(line[len("RESULT") :])
     assert acts["conv"] == ["keras_init_lab.activations", "gelu_tanh"]
     assert acts["dense_leaky"] == ["keras_init_lab.activations", "leaky_relu"]
     assert acts["act_step"] == ["keras_init_lab.activations", "step"]

@@ -174,7 +174,9 @@ def test_package_names_work_as_keras_strings():
     assert np.var(conv.kernel.numpy()) == pytest.approx(2 / (72 + 288), rel=0.1)
 
 
-@pytest.mark.parametrize("name", ["he_normal", "glorot_uniform", "glorot_normal", "orthogonal", "zeros"])
+@pytest.mark.parametrize(
+    "name", ["he_normal", "glorot_uniform", "glorot_normal", "orthogonal", "zeros"]
+)
 def test_keras_names_keep_keras_meaning(name):
     assert type(keras.initializers.get(name)).__module__.startswith("keras.")
     assert name not in inits.KERAS_STRING_NAMES
@@ -184,7 +186,12 @@ def test_get_resolves_everything():
     assert isinstance(inits.get("he_normal"), inits.HeNormal)  # ours: untruncated
     assert isinstance(inits.get("kaiming_uniform"), inits.HeUniform)
     assert type(inits.get("random_normal")).__name__ == "RandomNormal"  # Keras's own
-    assert inits.get({"class_name": "leaky_he_normal", "config": {"negative_slope": 0.1}}).negative_slope == 0.1
+    assert (
+        inits.get(
+            {"class_name": "leaky_he_normal", "config": {"negative_slope": 0.1}}
+        ).negative_slope
+        == 0.1
+    )
     instance = inits.Orthogonal()
     assert inits.get(instance) is instance
     assert isinstance(inits.get(inits.Zeros), inits.Zeros)
@@ -203,11 +210,17 @@ def test_unknown_name_lists_closest():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: inits.VarianceScaling(mode="fan_inn"), r"mode 'fan_inn'.*'fan_in'.*fan_avg, fan_in, fan_out"),
+        (
+            lambda: inits.VarianceScaling(mode="fan_inn"),
+            r"mode 'fan_inn'.*'fan_in'.*fan_avg, fan_in, fan_out",
+        ),
         (lambda: inits.VarianceScaling(scale=0), r"scale must be > 0.*scale=0"),
         (lambda: inits.VarianceScaling(scale=-2.0), r"scale=-2.0"),
         (lambda: inits.VarianceScaling(scale=float("nan")), r"scale=nan"),
-        (lambda: inits.VarianceScaling(distribution="gaussian"), r"distribution 'gaussian'.*normal, truncated_normal, uniform"),
+        (
+            lambda: inits.VarianceScaling(distribution="gaussian"),
+            r"distribution 'gaussian'.*normal, truncated_normal, uniform",
+        ),
         (lambda: inits.VarianceScaling(scale=2.0, gain=1.4), r"not both.*scale=2.0, gain=1.4"),
         (lambda: inits.HeNormal(seed=-1), r"seed=-1"),
         (lambda: inits.LeakyHeNormal(negative_slope=1.5), r"negative_slope=1.5"),
@@ -244,7 +257,9 @@ def test_small_normal_vanishes_in_lecture_002_experiment():
     factor = inits.layer_variance_factor(inits.SmallNormal().variance((100, 100)))
     assert factor == pytest.approx(100 * 0.001**2 / 2, rel=1e-12) == pytest.approx(5e-5)
     assert factor**50 == pytest.approx(8.9e-216, rel=0.01)
-    first_zero = next(k for k in range(1, 51) if factor**k < np.finfo(np.float32).smallest_subnormal)
+    first_zero = next(
+        k for k in range(1, 51) if factor**k < np.finfo(np.float32).smallest_subnormal
+    )
     assert first_zero == 11
     # He's variance keeps the factor at 1.
     assert inits.layer_variance_factor(inits.HeNormal().variance((100, 100))) == pytest.approx(1.0)
@@ -304,5 +319,9 @@ def test_model_saves_and_loads_in_a_fresh_process(tmp_path):
     saved, loaded = run("save"), run("load")
     assert saved == loaded
     assert [row[0] for row in loaded] == [
-        "HeAvgNormal", "LeakyHeNormal", "SmallNormal", "HeNormal", "GlorotNormal",
+        "HeAvgNormal",
+        "LeakyHeNormal",
+        "SmallNormal",
+        "HeNormal",
+        "GlorotNormal",
     ]
