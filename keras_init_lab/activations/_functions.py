@@ -469,6 +469,7 @@ class LeakyReLUActivation:
     Formula: ``f(x) = x if x > 0 else a x``; ``f'(x) = 1 if x > 0 else a``.
 
     Example:
+        >>> import keras
         >>> act = LeakyReLUActivation(0.2)           # Keras's leaky_relu default
         >>> layer = keras.layers.Dense(4, activation=act)
         >>> act.get_config()

@@ -25,6 +25,11 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _mean(value: float) -> str:
+    # Three decimals; a quadrature result of -1e-17 prints as 0.000, not -0.000.
+    return f"{value:.3f}".replace("-0.000", "0.000")
+
+
 def _yes_no(value: bool) -> str:
     return "yes" if value else "no"
 
@@ -46,7 +51,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "zero-centred (E[f(z)])",
         ("zero_centered", "mean_output"),
-        lambda r: f"{_yes_no(r['zero_centered'])} ({r['mean_output']:.3f})",
+        lambda r: f"{_yes_no(r['zero_centered'])} ({_mean(r['mean_output'])})",
         f"mean output for z ~ N(0, 1); zero-centred when |E[f(z)]| < {ZERO_CENTRED_TOLERANCE}",
     ),
     Column("saturating", ("saturation",), lambda r: str(r["saturation"]), "where f' -> 0"),
