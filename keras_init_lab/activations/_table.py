@@ -131,7 +131,7 @@ def format_table(rows: list[dict]) -> str:
         name     range   zero-centred (E[f(z)])  saturating  max slope  dead units
         recommended initializer  its gain (fan)  PyTorch calculate_gain  1/sqrt(E[f(z)^2])
         sigmoid  (0, 1)  no (0.500)  both sides  0.25  no  glorot_uniform  1 (fan_avg)  1
-        3.377
+        1.846
 
     Args:
         rows: dicts with at least the keys of the columns (as returned by :func:`describe`).
