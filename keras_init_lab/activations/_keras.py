@@ -19,7 +19,7 @@ import keras
 from keras_init_lab import _keras_compat
 from keras_init_lab.activations._facts import FACTS
 
-__all__ = ["KERAS_STRING_NAMES", "register_keras_names"]
+__all__ = ["KERAS_STRING_NAMES", "SAVED_UNDER_REGISTERED_NAMES", "register_keras_names"]
 
 
 def register_keras_names() -> list[str]:
@@ -70,3 +70,10 @@ def register_keras_names() -> list[str]:
 
 #: Names of this package usable as plain strings in Keras layers after import.
 KERAS_STRING_NAMES: list[str] = register_keras_names()
+
+#: Functions whose names Keras also defines, which Keras 3.3-3.5 would save under the bare
+#: (Keras) name: saved under ``keras_init_lab>name`` instead, so ``leaky_relu`` keeps its 0.01
+#: slope when the model is loaded. Empty on newer Keras, which does this itself.
+SAVED_UNDER_REGISTERED_NAMES = _keras_compat.keep_registered_function_names(
+    [row.function for row in FACTS if row.kind == "function"]
+)
