@@ -30,10 +30,48 @@ from keras_init_lab._names import unknown_name_error
 from keras_init_lab._validation import check_choice, check_int, check_number
 from keras_init_lab.fans import DEFAULT_NEGATIVE_SLOPE, calculate_gain, compute_fans
 
+__all__ = [
+    "DISTRIBUTIONS",
+    "KERAS_STRING_NAMES",
+    "LECTURE_002_DEPTH",
+    "LECTURE_002_WIDTH",
+    "MODES",
+    "RELU_SECOND_MOMENT_RATIO",
+    "SMALL_SCALE",
+    "TRUNCATED_NORMAL_STD",
+    "Constant",
+    "GlorotHeuristicUniform",
+    "GlorotNormal",
+    "GlorotUniform",
+    "HeAvgNormal",
+    "HeAvgUniform",
+    "HeNormal",
+    "HeUniform",
+    "LeakyHeNormal",
+    "LeakyHeUniform",
+    "LecunNormal",
+    "LecunUniform",
+    "Orthogonal",
+    "SmallNormal",
+    "SmallUniform",
+    "VarianceScaling",
+    "Zeros",
+    "aliases",
+    "canonical_name",
+    "describe",
+    "get",
+    "layer_variance_factor",
+    "names",
+    "register_keras_names",
+]
+
+#: How the lectures are cited in this module's docstrings and notes.
 _L1 = "lecture 001, parameter initialization"
 _L2 = "lecture 002, initialization"
 
+#: The fans a variance can be divided by (PyTorch has only the first two; fan_avg is Glorot's).
 MODES = ("fan_in", "fan_out", "fan_avg")
+#: The distributions VarianceScaling draws from.
 DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
 
 #: Standard deviation of a standard normal truncated to (-2, 2), the interval

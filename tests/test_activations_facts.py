@@ -8,6 +8,7 @@ leaky ReLU's max(a x, x)); ``describe()`` is a table that prints itself; the exa
 without ``keras.ops.erfc`` (Keras < 3.9).
 """
 
+import json
 import math
 import os
 
@@ -21,7 +22,7 @@ from scipy import special  # noqa: E402
 
 from keras_init_lab import activations, cli, initializers  # noqa: E402
 from keras_init_lab.activations import _facts, _functions, _table  # noqa: E402
-from keras_init_lab.fans import compute_fans  # noqa: E402
+from keras_init_lab.fans import calculate_gain, compute_fans  # noqa: E402
 
 SHAPES = [(300, 100), (100, 300), (3, 3, 16, 32)]
 
@@ -179,3 +180,131 @@ def test_cli_list_shows_the_labelled_columns(capsys):
     assert "PyTorch calculate_gain" in out and "n/a (PyTorch raises)" in out
     assert "its gain (fan)" in out and "1/sqrt(E[f(z)^2])" in out
     assert "8.9e-216" in out  # small_normal's note: lecture 001's sigma vanishes in 50 layers
+
+
+# ------------------------------------------------------------------------------------------
+# Facts against the functions (moved from test_activations.py)
+# ------------------------------------------------------------------------------------------
+
+
+#: Dense grid to sample ranges and slopes, with points just left and right of 0 (selu's
+#: largest slope is approached from the left of its kink).
+FACT_GRID = np.unique(np.concatenate([np.linspace(-40.0, 40.0, 160_001), [-1e-12, 1e-12]]))
+
+
+def _as_elementwise(s):
+    """The spec's function and derivative as elementwise maps (softmax on logits (x, 0))."""
+    if s.name != "softmax":
+        return s.function, s.derivative
+
+    def pair(x):
+        return tf.stack([x, tf.zeros_like(x)], axis=-1)
+
+    return (lambda x: s.function(pair(x))[..., 0]), (lambda x: s.derivative(pair(x))[..., 0])
+
+
+@pytest.fixture(scope="module")
+def sampled():
+    """Sampled values and autodiff slopes of every activation on FACT_GRID (float64)."""
+    out = {}
+    for name in activations.names(include_layers=True):
+        s = activations.spec(name)
+        function, _ = _as_elementwise(s)
+        x = tf.constant(FACT_GRID)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = function(x)
+        out[name] = (y.numpy(), tape.gradient(y, x).numpy())
+    return out
+
+
+@pytest.mark.parametrize("name", activations.names(include_layers=True))
+def test_facts_agree_with_sampled_function(sampled, name):
+    s = activations.spec(name)
+    values, slopes = sampled[name]
+    low, high = s.output_range
+    # Range: every sample inside it, and the samples reach (or head off towards) both ends.
+    assert values.min() >= low - 1e-12 and values.max() <= high + 1e-12
+    assert values.min() <= (low + 1e-6 if np.isfinite(low) else -0.39)  # leaky 0.01*-40
+    assert values.max() >= (high - 1e-6 if np.isfinite(high) else 39.0)
+    # Maximum slope: reached on the grid and never exceeded.
+    assert slopes.max() == pytest.approx(s.max_slope, abs=1e-6)
+    assert slopes.max() <= s.max_slope + 1e-9
+    # Saturating: derivative ~ 0 at both ends (|x| = 30).
+    _, derivative = _as_elementwise(s)
+    ends = np.abs(np.asarray(derivative(tf.constant([-30.0, 30.0], tf.float64))))
+    assert s.saturating == bool(np.all(ends < 1e-6))
+    left = np.abs(np.asarray(derivative(tf.constant([-30.0], tf.float64))))
+    assert (s.saturation != "none") == bool(np.all(left < 1e-6))
+    # Dead units: the derivative is exactly 0 on a whole half-line of inputs.
+    negative = np.asarray(derivative(tf.constant(np.linspace(-5.0, -0.01, 500))))
+    assert s.can_die == bool(np.all(negative == 0.0))
+    # Zero-centred: mean output for z ~ N(0, 1) (trapezoid rule on the grid) below 0.05.
+    density = np.exp(-0.5 * FACT_GRID**2) / np.sqrt(2.0 * np.pi)
+    integrand = values * density
+    mean = float(np.sum((integrand[1:] + integrand[:-1]) * 0.5 * np.diff(FACT_GRID)))
+    assert s.zero_centered == bool(abs(mean) < 0.05), f"{name}: mean output {mean:.4f}"
+
+
+def test_facts_name_a_real_initializer_and_the_right_gain():
+    for name in activations.names(include_layers=True):
+        s = activations.spec(name)
+        assert s.recommended_initializer in initializers.names(), name
+        initializers.get(s.recommended_initializer)  # resolves
+        assert s.gain == calculate_gain(s.gain_nonlinearity, s.gain_param), name
+        assert s.family in ("relu", "sigmoid", "tanh", "linear", "softmax", "other"), name
+        assert s.saturation in ("both sides", "negative side", "none"), name
+        assert s.saturating == (s.saturation == "both sides"), name
+
+
+def test_known_values_of_the_facts_table():
+    assert activations.spec("sigmoid").max_slope == 0.25
+    assert activations.spec("tanh").gain == pytest.approx(5.0 / 3.0)
+    assert activations.spec("relu").gain == pytest.approx(np.sqrt(2.0))
+    assert activations.spec("leaky_relu").gain == pytest.approx(np.sqrt(2.0 / (1.0 + 0.01**2)))
+    # GELU: minimum -0.16997 at x = -0.7518; slope maximum Phi(sqrt2) + sqrt2 phi(sqrt2).
+    assert activations.spec("gelu").output_range[0] == pytest.approx(-0.169971, abs=1e-6)
+    assert activations.spec("gelu").max_slope == pytest.approx(1.128904, abs=1e-6)
+    # Swish: minimum -0.278465 at x = -1.27846; maximum slope 1.0998 at x tanh(x/2) = 2.
+    assert activations.spec("swish").output_range[0] == pytest.approx(-0.278465, abs=1e-6)
+    assert activations.spec("swish").max_slope == pytest.approx(1.099839, abs=1e-6)
+
+
+def test_lecture_004_vanishing_gradient_number_from_sigmoid_derivative():
+    derivative = activations.spec("sigmoid").derivative
+    best = float(np.max(derivative(tf.constant(FACT_GRID))))
+    assert best == 0.25
+    assert best**20 == pytest.approx(9.1e-13, rel=0.01)  # lecture 004: 0.25^20 ~ 9.1e-13
+    # Twenty sigmoid layers with unit weights: the chain rule with the analytic derivative
+    # equals autodiff, and stays below the 0.25**20 ceiling.
+    x = tf.constant(0.0, tf.float64)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        h, product = x, tf.constant(1.0, tf.float64)
+        for _ in range(20):
+            product *= derivative(h)
+            h = activations.sigmoid(h)
+    gradient = float(tape.gradient(h, x))
+    assert gradient == pytest.approx(float(product), rel=1e-12)
+    assert gradient < 0.25**20
+
+
+def test_describe_and_format_table():
+    rows = activations.describe()
+    assert [row["name"] for row in rows] == activations.names(include_layers=True)
+    json.dumps(rows, default=str)  # plain data only
+    table = activations.format_table(rows)
+    lines = table.splitlines()
+    assert len(lines) == len(rows) + 1 and lines[0].startswith("name")
+    sigmoid_line = next(line for line in lines if line.startswith("sigmoid "))
+    assert "(0, 1)" in sigmoid_line and "0.25" in sigmoid_line and "glorot_uniform" in sigmoid_line
+    with pytest.raises(ValueError, match="lacks"):
+        activations.format_table([{"name": "x"}])
+
+
+def test_cli_list_prints_the_activation_table(capsys):
+    from keras_init_lab import cli
+
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "gelu_tanh" in out and "leaky_he_normal" in out

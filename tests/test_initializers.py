@@ -325,3 +325,15 @@ def test_model_saves_and_loads_in_a_fresh_process(tmp_path):
         "HeNormal",
         "GlorotNormal",
     ]
+
+
+def test_all_lists_every_public_name():
+    public = {
+        name
+        for name, value in vars(inits).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", inits.__name__) == inits.__name__
+        and (isinstance(value, type) or callable(value))
+    }
+    assert public <= set(inits.__all__)
+    assert all(hasattr(inits, name) for name in inits.__all__)
