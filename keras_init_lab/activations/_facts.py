@@ -366,7 +366,12 @@ def leaky_relu_spec(
         gain_param=negative_slope,
         family="relu",
         params={"negative_slope": negative_slope},
-        formula=f"max({negative_slope:g} x, x)",
+        # max(a x, x) is the leaky ReLU only for a <= 1 (Keras's layer accepts any slope).
+        formula=(
+            f"max({negative_slope:g} x, x)"
+            if negative_slope <= 1
+            else f"x if x > 0 else {negative_slope:g} x"
+        ),
         derivative_formula=f"1 if x > 0 else {negative_slope:g}",
         keras_equivalent=f"keras.activations.leaky_relu(x, negative_slope={negative_slope:g})",
         reference="Maas, Hannun & Ng, ICML 2013; lectures 003 and 004",
