@@ -6,9 +6,9 @@ eagerly and once inside ``tf.function(jit_compile=True)`` (XLA). Ours and Keras'
 interleaved in one process, in a random order at each repetition, so machine load hits both
 alike. The table reports the median times, their ratio, and the median of the paired
 per-repetition ratios (ours / Keras timed back to back); the goal (<= 1.10) is judged on the
-paired median, which cancels the load drift of a shared machine: on 2 busy cores the ratio of
-medians of two *identical* op graphs (ours and Keras's swish both call ``ops.silu``) swung
-between 0.95 and 1.14 from run to run while the paired median stayed within 1.00 +- 0.03.
+paired median, which cancels the load drift of a shared machine: there the ratio of medians of
+two *identical* op graphs (ours and Keras's swish both call ``ops.silu``) can swing by about
+10% from run to run while their paired median stays within a few percent of 1.
 
 Run:
     python benchmarks/activations.py                 # eager and XLA, 40 repetitions

@@ -2,8 +2,9 @@
 
 Run:  python benchmarks/initializers.py [--repeats 25]
 
-Pairs are timed interleaved in ABBA order (ours, Keras, Keras, ours, ...) in one process after a warm-up
-call each, and the ratio of the medians and the median of the paired (back-to-back) ratios are printed as a Markdown table. Goal: <= 1.05.
+Pairs are timed interleaved in ABBA order (ours, Keras, Keras, ours, ...) in one process after
+a warm-up call each, and the ratio of the medians and the median of the paired (back-to-back)
+ratios are printed as a Markdown table. Goal: <= 1.05.
 
 Like-for-like pairs: Keras's ``HeNormal`` is a truncated normal, so it is compared with ours
 at ``distribution="truncated_normal"``; the package's default ``he_normal`` (untruncated, as
@@ -68,8 +69,14 @@ def measure(repeats: int) -> list[dict]:
                 paired.append(ta / tb)
             ma, mb = statistics.median(times_a), statistics.median(times_b)
             rows.append(
-                {"shape": shape_name, "initializer": pair_name, "ours_ms": ma * 1e3,
-                 "keras_ms": mb * 1e3, "ratio": ma / mb, "paired": statistics.median(paired)}
+                {
+                    "shape": shape_name,
+                    "initializer": pair_name,
+                    "ours_ms": ma * 1e3,
+                    "keras_ms": mb * 1e3,
+                    "ratio": ma / mb,
+                    "paired": statistics.median(paired),
+                }
             )
     return rows
 
@@ -79,14 +86,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=41)
     args = parser.parse_args()
     rows = measure(args.repeats)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"TF {tf.__version__}, Keras {keras.__version__}, repeats={args.repeats}\n")
-    print("| shape | initializer | ours (ms, median) | Keras (ms, median) | ratio of medians "
-          "| median of paired ratios |")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"TF {tf.__version__}, Keras {keras.__version__}, repeats={args.repeats}\n"
+    )
+    print(
+        "| shape | initializer | ours (ms, median) | Keras (ms, median) | ratio of medians "
+        "| median of paired ratios |"
+    )
     print("|---|---|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['shape']} | {r['initializer']} | {r['ours_ms']:.2f} | {r['keras_ms']:.2f} "
-              f"| {r['ratio']:.3f} | {r['paired']:.3f} |")
+        print(
+            f"| {r['shape']} | {r['initializer']} | {r['ours_ms']:.2f} | {r['keras_ms']:.2f} "
+            f"| {r['ratio']:.3f} | {r['paired']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

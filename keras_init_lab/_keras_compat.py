@@ -292,3 +292,66 @@ def warn_if_moved() -> None:
             RuntimeWarning,
             stacklevel=2,
         )
+
+
+# ------------------------------------------------------------------------- function names
+
+
+def keep_registered_function_names(functions) -> list:
+    """Make Keras save each of ``functions`` under its registered name; return those patched.
+
+    Keras 3.3-3.5 serialize a plain function by its ``__name__`` and, when that name is also
+    one of Keras's own activations, ``keras.activations.serialize`` stores only the bare name:
+    a registered ``keras_init_lab>leaky_relu`` (slope 0.01) then reloads as Keras's
+    ``leaky_relu`` (slope 0.2). Newer Keras stores the registered name. On a Keras that still
+    returns a bare string for one of ``functions``, this wraps the private module attribute
+    ``keras.src.activations.serialize`` (which every layer's ``get_config`` calls) so that,
+    for those functions only, it returns the full config with the registered name, as newer
+    Keras does. Anything else is serialized exactly as before. Calling it again is harmless.
+
+    Args:
+        functions: registered (``keras.saving.register_keras_serializable``) functions.
+
+    Returns:
+        The functions that needed the patch (empty on Keras versions that do not).
+    """
+    try:
+        module = importlib.import_module("keras.src.activations")
+        from keras.src.saving import serialization_lib
+    except ImportError:
+        return []
+    current = getattr(module, "serialize", None)
+    if current is None:
+        return []
+    original = getattr(current, "_keras_init_lab_original", current)
+    patched_ids = set(getattr(current, "_keras_init_lab_ids", ()))
+    needed = [fn for fn in functions if isinstance(original(fn), str)]
+    patched_ids |= {id(fn) for fn in needed}
+    if not patched_ids:
+        return []
+
+    def serialize(activation):
+        config = original(activation)
+        if id(activation) in patched_ids and isinstance(config, str):
+            full = serialization_lib.serialize_keras_object(activation)
+            full["config"] = keras.saving.get_registered_name(activation)
+            return full
+        return config
+
+    serialize._keras_init_lab_original = original
+    serialize._keras_init_lab_ids = frozenset(patched_ids)
+    module.serialize = serialize
+    return needed
+
+
+def _has_activation_serialize() -> bool:
+    return callable(getattr(importlib.import_module("keras.src.activations"), "serialize", None))
+
+
+INTERNALS = INTERNALS + (
+    Internal(
+        "keras.src.activations.serialize",
+        "save the package's activations under their registered names (Keras 3.3-3.5)",
+        _has_activation_serialize,
+    ),
+)

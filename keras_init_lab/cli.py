@@ -31,11 +31,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for row in initializers.describe():
         aliases = f" (aliases: {', '.join(row['aliases'])})" if row["aliases"] else ""
         print(f"  {row['name']:<26} {row['formula']}{aliases}")
-    print("\nGains (calculate_gain):")
+        if row["note"]:
+            print(f"  {'':<26} note: {row['note']}")
+    print("\nGains (calculate_gain; elu/gelu/swish extend PyTorch's by 1/sqrt(E[f(z)^2])):")
     for row in gain_table():
         print(f"  {row['nonlinearity']:<18} {row['value']:<8.4f} {row['formula']}")
+    table = activations.describe()
     print("\nActivations:")
-    print(activations.format_table(activations.describe()))
+    print(table)
+    print("\nColumns:")
+    print(table.legend)
     return EXIT_OK
 
 

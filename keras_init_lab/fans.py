@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
 from keras_init_lab._names import unknown_name_error
+from keras_init_lab._validation import check_ints, check_number
 
 __all__ = [
     "DEFAULT_NEGATIVE_SLOPE",
@@ -50,31 +50,32 @@ def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
         ``(fan_in, fan_out)`` as Python ints.
 
     Raises:
-        ValueError: for a scalar shape, or a dimension that is not a positive integer.
+        TypeError: if ``shape`` is not a sequence, or a dimension is not an integer.
+        ValueError: for a scalar shape ``()``, or a dimension below 1.
 
     Reference:
         Glorot & Bengio (2010), He et al. (2015); PyTorch's
         ``torch.nn.init._calculate_fan_in_and_fan_out`` (same rule, channels-first layout).
     """
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise ValueError(
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Iterable):
+        raise TypeError(
             f"compute_fans expects a shape such as (fan_in, fan_out) or (kh, kw, in, out); "
             f"received shape={shape!r}."
-        ) from None
-    if len(dims) == 0:
+        )
+    if len(tuple(shape)) == 0:
         raise ValueError(
             f"compute_fans needs at least one dimension; received shape={shape!r} (a scalar). "
             "Weights have shapes like (in, out) or (kh, kw, in, out)."
         )
-    for dim in dims:
-        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim <= 0:
-            raise ValueError(
-                f"Every dimension of a weight shape must be a positive integer; received "
-                f"shape={shape!r} (bad dimension: {dim!r})."
-            )
-    dims = tuple(int(d) for d in dims)
+    try:
+        dims = tuple(check_ints("dimension", shape, minimum=1))
+    except (TypeError, ValueError) as error:
+        # Same exception type as the check (a float dimension is a TypeError, 0 a ValueError);
+        # the message adds the whole shape.
+        raise type(error)(
+            f"{error} Every dimension of a weight shape must be an integer >= 1; received "
+            f"shape={shape!r}."
+        ) from None
     if len(dims) == 1:
         return dims[0], dims[0]
     receptive_field = math.prod(dims[:-2])
@@ -82,8 +83,8 @@ def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
 
 
 #: Default negative slope of leaky ReLU, used when ``calculate_gain('leaky_relu')`` gets no
-#: ``param``: 0.01 as in PyTorch's ``calculate_gain`` and the course (seed
-#: ``004_1ff4b784171ba958.txt``: "alpha suele ser 0.01").
+#: ``param``: 0.01 as in PyTorch's ``calculate_gain`` and the course (lecture 004, other
+#: network specifications: "alpha suele ser 0.01").
 DEFAULT_NEGATIVE_SLOPE = 0.01
 
 
@@ -146,29 +147,30 @@ def _standard_normal_cdf(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + erf(z / math.sqrt(2.0)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _elu_gain() -> float:
     return _second_moment_gain(lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0))))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gelu_gain() -> float:
     return _second_moment_gain(lambda z: z * _standard_normal_cdf(z))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _swish_gain() -> float:
     return _second_moment_gain(lambda z: z / (1.0 + np.exp(-z)))
 
 
 def _leaky_relu_gain(param: float | None) -> float:
     slope = DEFAULT_NEGATIVE_SLOPE if param is None else param
-    if isinstance(slope, bool) or not isinstance(slope, numbers.Real) or not math.isfinite(slope):
-        raise ValueError(
-            f"calculate_gain('leaky_relu', param) needs a finite number as the negative "
-            f"slope; received param={param!r}. Example: calculate_gain('leaky_relu', 0.01)."
-        )
-    return math.sqrt(2.0 / (1.0 + float(slope) ** 2))
+    slope = check_number(
+        "param",
+        slope,
+        hint="calculate_gain('leaky_relu', param) takes the negative slope, "
+        "e.g. calculate_gain('leaky_relu', 0.01).",
+    )
+    return math.sqrt(2.0 / (1.0 + slope**2))
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,11 @@ class Gain:
     formula: str
     compute: Callable[[float | None], float]
     source: str
+
+    @property
+    def from_pytorch(self) -> bool:
+        """Whether PyTorch's ``calculate_gain`` has this row (it raises for the others)."""
+        return self.source == _PYTORCH
 
 
 def _constant(value: float) -> Callable[[float | None], float]:
@@ -195,8 +202,15 @@ GAINS: dict[str, Gain] = {
     **{
         name: Gain(name, "1", _constant(1.0), _PYTORCH)
         for name in (
-            "linear", "identity", "conv1d", "conv2d", "conv3d",
-            "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "sigmoid",
+            "linear",
+            "identity",
+            "conv1d",
+            "conv2d",
+            "conv3d",
+            "conv_transpose1d",
+            "conv_transpose2d",
+            "conv_transpose3d",
+            "sigmoid",
         )
     },
     "tanh": Gain("tanh", "5/3", _constant(5.0 / 3.0), _PYTORCH),
@@ -210,9 +224,7 @@ GAINS: dict[str, Gain] = {
     "swish": Gain(
         "swish", "1/sqrt(E[swish(z)^2]) = 1.6765", lambda p: _swish_gain(), _SECOND_MOMENT
     ),
-    "silu": Gain(
-        "silu", "1/sqrt(E[silu(z)^2]) = 1.6765", lambda p: _swish_gain(), _SECOND_MOMENT
-    ),
+    "silu": Gain("silu", "1/sqrt(E[silu(z)^2]) = 1.6765", lambda p: _swish_gain(), _SECOND_MOMENT),
 }
 
 
@@ -255,14 +267,20 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         The gain, a positive float.
 
     Raises:
+        TypeError: for a name that is not a string, or a non-numeric leaky-ReLU slope.
         ValueError: for an unknown name (the message lists the closest known ones) or a
-            non-numeric leaky-ReLU slope.
+            non-finite leaky-ReLU slope.
 
     Reference:
         He et al., "Delving Deep into Rectifiers", ICCV 2015, https://arxiv.org/abs/1502.01852;
         PyTorch ``torch.nn.init.calculate_gain``.
     """
-    key = str(nonlinearity).lower()
+    if not isinstance(nonlinearity, str):
+        raise TypeError(
+            f"calculate_gain needs a nonlinearity name such as 'relu'; received "
+            f"nonlinearity={nonlinearity!r}."
+        )
+    key = nonlinearity.lower()
     if key not in GAINS:
         raise unknown_name_error("nonlinearity", nonlinearity, GAINS)
     return float(GAINS[key].compute(param))

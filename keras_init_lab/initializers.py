@@ -21,16 +21,57 @@ integer seed every call returns the same values (Keras's convention).
 from __future__ import annotations
 
 import math
-import numbers
 import random
 
 import keras
 from keras import ops
 
 from keras_init_lab._names import unknown_name_error
+from keras_init_lab._validation import check_choice, check_int, check_number
 from keras_init_lab.fans import DEFAULT_NEGATIVE_SLOPE, calculate_gain, compute_fans
 
+__all__ = [
+    "DISTRIBUTIONS",
+    "KERAS_STRING_NAMES",
+    "LECTURE_002_DEPTH",
+    "LECTURE_002_WIDTH",
+    "MODES",
+    "RELU_SECOND_MOMENT_RATIO",
+    "SMALL_SCALE",
+    "TRUNCATED_NORMAL_STD",
+    "Constant",
+    "GlorotHeuristicUniform",
+    "GlorotNormal",
+    "GlorotUniform",
+    "HeAvgNormal",
+    "HeAvgUniform",
+    "HeNormal",
+    "HeUniform",
+    "LeakyHeNormal",
+    "LeakyHeUniform",
+    "LecunNormal",
+    "LecunUniform",
+    "Orthogonal",
+    "SmallNormal",
+    "SmallUniform",
+    "VarianceScaling",
+    "Zeros",
+    "aliases",
+    "canonical_name",
+    "describe",
+    "get",
+    "layer_variance_factor",
+    "names",
+    "register_keras_names",
+]
+
+#: How the lectures are cited in this module's docstrings and notes.
+_L1 = "lecture 001, parameter initialization"
+_L2 = "lecture 002, initialization"
+
+#: The fans a variance can be divided by (PyTorch has only the first two; fan_avg is Glorot's).
 MODES = ("fan_in", "fan_out", "fan_avg")
+#: The distributions VarianceScaling draws from.
 DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
 
 #: Standard deviation of a standard normal truncated to (-2, 2), the interval
@@ -38,8 +79,7 @@ DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
 #: phi, Phi the standard normal density and CDF. Dividing the target std by it keeps the
 #: variance of the truncated draw equal to the target (Keras hard-codes 0.87962566103423978).
 TRUNCATED_NORMAL_STD = math.sqrt(
-    1.0
-    - 4.0 * math.exp(-2.0) / math.sqrt(2.0 * math.pi) / math.erf(2.0 / math.sqrt(2.0))
+    1.0 - 4.0 * math.exp(-2.0) / math.sqrt(2.0 * math.pi) / math.erf(2.0 / math.sqrt(2.0))
 )
 
 #: Largest seed accepted: the int32 range, what TensorFlow's stateless random ops take.
@@ -64,26 +104,6 @@ def _register(name: str, aliases: tuple[str, ...] = ()):
     return decorate
 
 
-def _check_positive_number(value, what: str, hint: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{what} must be a positive finite number; received {value!r}. {hint}")
-    return float(value)
-
-
-def _check_choice(value, what: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(
-            f"Invalid {what}: received {what}={value!r}. Allowed values: "
-            f"{', '.join(repr(a) for a in allowed)}."
-        )
-    return value
-
-
 class _SeededInitializer(keras.initializers.Initializer):
     """Shared seed handling, dtype validation and the one sampling routine.
 
@@ -96,15 +116,7 @@ class _SeededInitializer(keras.initializers.Initializer):
     reference = ""
 
     def __init__(self, seed: int | None = None):
-        if seed is not None and (
-            isinstance(seed, bool)
-            or not isinstance(seed, numbers.Integral)
-            or not 0 <= seed <= _MAX_SEED
-        ):
-            raise ValueError(
-                f"seed must be None or an integer in [0, {_MAX_SEED}]; received seed={seed!r}."
-            )
-        self.seed = None if seed is None else int(seed)
+        self.seed = check_int("seed", seed, minimum=0, maximum=_MAX_SEED, allow_none=True)
 
     def _call_seed(self) -> int:
         return self.seed if self.seed is not None else random.randint(0, _MAX_SEED)
@@ -200,16 +212,21 @@ class VarianceScaling(_SeededInitializer):
                 f"scale={scale!r}, gain={gain!r}."
             )
         if gain is not None:
-            gain = _check_positive_number(gain, "gain", "Example: gain=calculate_gain('relu').")
+            gain = check_number(
+                "gain", gain, positive=True, hint="Example: gain=calculate_gain('relu')."
+            )
             effective = gain**2
         else:
-            effective = _check_positive_number(
-                1.0 if scale is None else scale, "scale", "Example: scale=2.0 for He (ReLU)."
+            effective = check_number(
+                "scale",
+                1.0 if scale is None else scale,
+                positive=True,
+                hint="Example: scale=2.0 for He (ReLU).",
             )
         self.scale_arg, self.gain = scale, gain
         self.scale = effective
-        self.mode = _check_choice(mode, "mode", MODES)
-        self.distribution = _check_choice(distribution, "distribution", DISTRIBUTIONS)
+        self.mode = check_choice("mode", mode, MODES)
+        self.distribution = check_choice("distribution", distribution, DISTRIBUTIONS)
 
     def fan(self, shape) -> float:
         """Return the fan ``n`` that divides ``scale`` for this ``mode`` and ``shape``."""
@@ -255,7 +272,7 @@ class GlorotNormal(_Fixed):
     """Glorot/Xavier normal: ``N(0, 2 / (fan_in + fan_out))``, for tanh and sigmoid layers.
 
     Balances the forward (fan_in) and backward (fan_out) variance conditions by averaging them.
-    Untruncated, as in the course (seed ``002_e70231875df5c241.txt``) and PyTorch's
+    Untruncated, as in the course (lecture 002, initialization) and PyTorch's
     ``xavier_normal_``; Keras's own ``glorot_normal`` string is truncated.
 
     Example:
@@ -273,8 +290,8 @@ class GlorotNormal(_Fixed):
 class GlorotUniform(_Fixed):
     """Glorot/Xavier uniform: ``U[-a, a]``, ``a = sqrt(6 / (fan_in + fan_out))``.
 
-    Var(U[-a, a]) = a^2/3 = 2/(fan_in + fan_out), the derivation of seed
-    ``002_e70231875df5c241.txt``. Keras's default kernel initializer.
+    Var(U[-a, a]) = a^2/3 = 2/(fan_in + fan_out), the derivation of
+    lecture 002, initialization. Keras's default kernel initializer.
 
     Example:
         >>> GlorotUniform(seed=1).variance((300, 100))
@@ -307,7 +324,7 @@ class HeNormal(_HeBase):
 
     ReLU zeroes half of a symmetric input, so ``E[relu(f)^2] = Var(f) / 2``; doubling the
     weight variance compensates: ``sigma_f'^2 = D_h sigma^2 sigma_f^2 / 2`` is stable for
-    ``sigma^2 = 2 / D_h`` (seed ``002_e70231875df5c241.txt``: 2/100 = 0.02).
+    ``sigma^2 = 2 / D_h`` (lecture 002, initialization: 2/100 = 0.02).
 
     Example:
         >>> HeNormal(seed=1).variance((100, 100))
@@ -373,7 +390,7 @@ class LecunUniform(_Fixed):
 class HeAvgNormal(_Fixed):
     """He with the fan average: ``N(0, 4 / (fan_in + fan_out))``.
 
-    The course's compromise for non-square layers (seed ``002_e70231875df5c241.txt``): replace
+    The course's compromise for non-square layers (lecture 002, initialization): replace
     ``D_h`` in ``2 / D_h`` by ``(D_h + D_h') / 2``. Equal to He for square layers.
 
     Example:
@@ -396,7 +413,7 @@ class HeAvgUniform(HeAvgNormal):
         >>> HeAvgUniform(seed=1).variance((300, 100))
         0.01
 
-    Reference: He et al., ICCV 2015 (fan_avg variant, seed ``002_e70231875df5c241.txt``).
+    Reference: He et al., ICCV 2015 (fan_avg variant, lecture 002, initialization).
     """
 
     formula = "U[-sqrt(12/(fan_in+fan_out)), +sqrt(12/(fan_in+fan_out))]"
@@ -412,16 +429,18 @@ class _LeakyHeBase(VarianceScaling):
         mode: str = "fan_in",
         seed: int | None = None,
     ):
-        if (
-            isinstance(negative_slope, bool)
-            or not isinstance(negative_slope, numbers.Real)
-            or not 0.0 <= negative_slope < 1.0
-        ):
+        slope = check_number(
+            "negative_slope",
+            negative_slope,
+            minimum=0.0,
+            hint="Leaky ReLU's slope for x < 0 lies in [0, 1); the course uses 0.01.",
+        )
+        if slope >= 1.0:
             raise ValueError(
-                f"negative_slope must be a number in [0, 1) (leaky ReLU's slope for x < 0); "
-                f"received negative_slope={negative_slope!r}. The course uses 0.01."
+                f"negative_slope must be < 1 (slope 1 is linear: no rectifier gain); received "
+                f"negative_slope={negative_slope!r}. The course uses 0.01."
             )
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = slope
         gain = calculate_gain("leaky_relu", self.negative_slope)
         super().__init__(scale=gain**2, mode=mode, distribution=self._distribution, seed=seed)
 
@@ -471,7 +490,7 @@ class GlorotHeuristicUniform(_Fixed):
     """The "commonly used heuristic" before Glorot: ``U[-1/sqrt(n), 1/sqrt(n)]``, n = fan_in.
 
     Variance ``1 / (3 fan_in)``: a third of what a linear layer needs, so activations shrink
-    layer after layer; Glorot & Bengio's eq. 1, quoted in seed ``002_e70231875df5c241.txt``.
+    layer after layer; Glorot & Bengio's eq. 1, quoted in lecture 002, initialization.
 
     Example:
         >>> round(GlorotHeuristicUniform().variance((100, 10)), 6)
@@ -488,8 +507,41 @@ class GlorotHeuristicUniform(_Fixed):
 
 
 #: Standard deviation of ``small_normal`` and half-width of ``small_uniform``: the "small
-#: weights" example of seed ``001_91c287d320f80478.txt`` (mu=0, sigma=0.001; a=-0.001, b=0.001).
+#: weights" example of lecture 001, parameter initialization, for its "normal zone"
+#: (mu=0, sigma=0.001; a=-0.001, b=0.001).
 SMALL_SCALE = 0.001
+
+#: Lecture 002's propagation experiment (its figure 7.7): 50 layers of 100 ReLU units, biases 0,
+#: weights N(0, sigma^2), input N(0, 1). The numbers below use it to show what lecture 001's
+#: sigma = 0.001 does there.
+LECTURE_002_WIDTH = 100
+LECTURE_002_DEPTH = 50
+#: E[relu(z)^2] / Var(z) = E[relu'(z)^2] = 1/2 for zero-mean Gaussian z (He et al. 2015).
+RELU_SECOND_MOMENT_RATIO = 0.5
+
+
+def layer_variance_factor(weight_variance: float, width: int = LECTURE_002_WIDTH) -> float:
+    """Per-layer factor of the signal variance in lecture 002's ReLU net.
+
+    Formula: ``sigma_f'^2 / sigma_f^2 = D_h * sigma^2 * E[relu(z)^2] / Var(z)
+    = D_h sigma^2 / 2``, forward; the backward factor is the same (``E[relu'(z)^2] = 1/2``).
+
+    Example:
+        >>> layer_variance_factor(0.02)            # He: 100 * 0.02 / 2
+        1.0
+        >>> layer_variance_factor(SMALL_SCALE**2)  # lecture 001's sigma = 0.001
+        5e-05
+
+    Args:
+        weight_variance: ``sigma^2`` of the weights.
+        width: ``D_h``, units per layer.
+
+    Returns:
+        The factor by which one layer multiplies the variance.
+    """
+    weight_variance = check_number("weight_variance", weight_variance, minimum=0.0)
+    width = check_int("width", width)
+    return width * weight_variance * RELU_SECOND_MOMENT_RATIO
 
 
 @_register("small_normal")
@@ -497,24 +549,39 @@ class SmallNormal(_SeededInitializer):
     """Small fixed-scale normal weights: ``N(0, stddev^2)``, default stddev 0.001.
 
     Does not look at the fans: fine for one layer, but in a deep net the signal shrinks by
-    ``fan_in * stddev^2`` per layer and vanishes (the course's lesson).
+    ``fan_in * stddev^2 * E[f(z)^2] / Var(z)`` per layer and vanishes.
+
+    The two lectures disagree here. Lecture 001 (parameter initialization) recommends
+    sigma = 0.001 as the "normal zone"; in the experiment of lecture 002 (initialization),
+    50 layers of 100 ReLU units, each layer multiplies the variance by
+    ``100 * 0.001^2 / 2 = 5e-05`` forward and backward
+    (:func:`layer_variance_factor`), so after 50 layers the signal's variance is
+    ``(5e-05)^50 = 8.9e-216`` of the input's: below float32's smallest positive number
+    (1.4e-45) from layer 11 on. He's sigma^2 = 2/100 = 0.02 gives factor 1.
 
     Example:
         >>> SmallNormal().variance((10, 10))
         1e-06
 
     Args:
-        stddev: positive standard deviation. Default 0.001 (seed ``001_91c287d320f80478.txt``).
+        stddev: positive standard deviation. Default 0.001 (lecture 001, parameter initialization).
         seed: ``None`` or a non-negative int.
 
-    Reference: seed ``001_91c287d320f80478.txt`` ("Pesos chicos").
+    Reference: lecture 001, parameter initialization ("Pesos chicos"); lecture 002,
+        initialization (the 50-layer experiment).
     """
 
     formula = "N(0, 0.001^2)"
+    note = (
+        f"{_L1}: sigma = 0.001 is the 'normal zone'; in {_L2}'s 50-layer width-100 ReLU "
+        f"net each layer multiplies the variance by {layer_variance_factor(SMALL_SCALE**2):.1e}, "
+        f"{layer_variance_factor(SMALL_SCALE**2) ** LECTURE_002_DEPTH:.1e} after 50 layers: "
+        "it vanishes"
+    )
 
     def __init__(self, stddev: float = SMALL_SCALE, seed: int | None = None):
         super().__init__(seed=seed)
-        self.stddev = _check_positive_number(stddev, "stddev", "Example: stddev=0.001.")
+        self.stddev = check_number("stddev", stddev, positive=True, hint="Example: stddev=0.001.")
 
     def variance(self, shape) -> float:
         compute_fans(shape)  # validates the shape the same way as every other initializer
@@ -536,17 +603,24 @@ class SmallUniform(_SeededInitializer):
         3.33333e-07
 
     Args:
-        limit: positive half-width. Default 0.001 (seed ``001_91c287d320f80478.txt``).
+        limit: positive half-width. Default 0.001 (lecture 001, parameter initialization).
         seed: ``None`` or a non-negative int.
 
-    Reference: seed ``001_91c287d320f80478.txt`` ("Distribución uniforme, a=-0.001, b=0.001").
+    Reference: lecture 001, parameter initialization ("Distribución uniforme, a=-0.001,
+    b=0.001"). Variance ``0.001^2 / 3``: it vanishes even faster than :class:`SmallNormal` in
+    the 50-layer experiment of lecture 002, initialization (per-layer factor
+    ``100 * 3.3e-07 / 2 = 1.7e-05``).
     """
 
     formula = "U[-0.001, +0.001]"
+    note = (
+        f"{_L1}; per-layer variance factor {layer_variance_factor(SMALL_SCALE**2 / 3):.1e} "
+        f"in {_L2}'s 50-layer width-100 ReLU net: it vanishes"
+    )
 
     def __init__(self, limit: float = SMALL_SCALE, seed: int | None = None):
         super().__init__(seed=seed)
-        self.limit = _check_positive_number(limit, "limit", "Example: limit=0.001.")
+        self.limit = check_number("limit", limit, positive=True, hint="Example: limit=0.001.")
 
     def variance(self, shape) -> float:
         compute_fans(shape)
@@ -583,7 +657,7 @@ class Orthogonal(_SeededInitializer):
 
     def __init__(self, gain: float = 1.0, seed: int | None = None):
         super().__init__(seed=seed)
-        self.gain = _check_positive_number(gain, "gain", "Example: gain=1.0.")
+        self.gain = check_number("gain", gain, positive=True, hint="Example: gain=1.0.")
 
     @staticmethod
     def _matrix_shape(shape) -> tuple[int, int]:
@@ -621,7 +695,7 @@ class Zeros(keras.initializers.Initializer):
     """All weights 0: every unit computes the same thing and gets the same gradient.
 
     Fine for biases; for weights, the net predicts a constant and its hidden units never
-    become different (seed ``001_91c287d320f80478.txt``: "Predice todo 0 / no aprende").
+    become different (lecture 001, parameter initialization: "Predice todo 0 / no aprende").
 
     Example:
         >>> Zeros().variance((3, 3))
@@ -647,7 +721,7 @@ class Constant(keras.initializers.Initializer):
     """All weights equal to ``value``: the symmetry lesson with a non-zero constant.
 
     Every hidden unit of a layer computes the same output and receives the same gradient, so
-    they stay identical forever (seed ``001_91c287d320f80478.txt``: "Otro valor fijo (5, por
+    they stay identical forever (lecture 001, parameter initialization: "Otro valor fijo (5, por
     ejemplo): todas las neuronas predicen lo mismo. Simetría").
 
     Example:
@@ -662,14 +736,9 @@ class Constant(keras.initializers.Initializer):
     reference = ""
 
     def __init__(self, value: float = 0.0):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(
-            value
-        ):
-            raise ValueError(
-                f"Constant needs a finite number; received value={value!r}. For a fixed "
-                "matrix use keras.initializers.Constant(array)."
-            )
-        self.value = float(value)
+        self.value = check_number(
+            "value", value, hint="For a fixed matrix use keras.initializers.Constant(array)."
+        )
 
     def __call__(self, shape, dtype=None):
         return ops.full(shape, self.value, dtype=_SeededInitializer._float_dtype(dtype))
@@ -702,13 +771,17 @@ def canonical_name(name: str) -> str:
 
 
 def describe() -> list[dict]:
-    """Return one row per initializer: ``{name, aliases, formula, class}`` (for ``list``)."""
+    """Return one row per initializer: ``{name, aliases, formula, class, note}`` (for ``list``).
+
+    ``note`` says where the course and the numbers differ (e.g. ``small_normal``), else "".
+    """
     return [
         {
             "name": name,
             "aliases": list(cls.aliases),
             "formula": cls.formula,
             "class": cls.__name__,
+            "note": getattr(cls, "note", ""),
         }
         for name, cls in sorted(_REGISTRY.items())
     ]
@@ -756,9 +829,10 @@ def get(identifier):
         return identifier()
     if callable(identifier):
         return identifier
-    raise ValueError(
-        f"Could not interpret initializer identifier {identifier!r}: pass a name such as "
-        "'he_normal', a config dict, a class or an initializer instance."
+    raise TypeError(
+        f"Could not interpret initializer identifier {identifier!r} of type "
+        f"{type(identifier).__name__}: pass a name such as 'he_normal', a config dict, a class "
+        "or an initializer instance."
     )
 
 

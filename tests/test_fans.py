@@ -21,11 +21,19 @@ def test_compute_fans(shape, expected):
     assert compute_fans(shape) == expected
 
 
-@pytest.mark.parametrize("shape", [(), (0, 4), (3, -1), (2.5, 4), (True, 3), None, 5])
+@pytest.mark.parametrize("shape", [(), (0, 4), (3, -1)])
 def test_compute_fans_rejects_bad_shapes_naming_them(shape):
     with pytest.raises(ValueError) as info:
         compute_fans(shape)
     assert repr(shape) in str(info.value) or "scalar" in str(info.value)
+
+
+# Wrong type -> TypeError (the package's one validation policy; these were ValueErrors).
+@pytest.mark.parametrize("shape", [(2.5, 4), (True, 3), None, 5, "34"])
+def test_compute_fans_rejects_shapes_of_the_wrong_type_naming_them(shape):
+    with pytest.raises(TypeError) as info:
+        compute_fans(shape)
+    assert repr(shape) in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -81,8 +89,13 @@ def test_unknown_nonlinearity_lists_closest():
 
 
 def test_bad_leaky_slope():
-    with pytest.raises(ValueError, match="param='a'"):
+    # Wrong type -> TypeError (was a ValueError before the one validation policy).
+    with pytest.raises(TypeError, match="param='a'"):
         calculate_gain("leaky_relu", "a")
+    with pytest.raises(ValueError, match="param=inf"):
+        calculate_gain("leaky_relu", float("inf"))
+    with pytest.raises(TypeError, match="nonlinearity=3"):
+        calculate_gain(3)
 
 
 def test_gain_table_is_the_one_table():
@@ -90,3 +103,9 @@ def test_gain_table_is_the_one_table():
     assert [r["nonlinearity"] for r in rows] == list(GAINS)
     for row in rows:
         assert row["value"] == calculate_gain(row["nonlinearity"])
+
+
+def test_only_pytorch_rows_are_marked_pytorch():
+    pytorch = {name for name, row in GAINS.items() if row.from_pytorch}
+    assert {"linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu"} <= pytorch
+    assert not pytorch & {"elu", "gelu", "swish", "silu"}

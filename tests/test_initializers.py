@@ -174,7 +174,9 @@ def test_package_names_work_as_keras_strings():
     assert np.var(conv.kernel.numpy()) == pytest.approx(2 / (72 + 288), rel=0.1)
 
 
-@pytest.mark.parametrize("name", ["he_normal", "glorot_uniform", "glorot_normal", "orthogonal", "zeros"])
+@pytest.mark.parametrize(
+    "name", ["he_normal", "glorot_uniform", "glorot_normal", "orthogonal", "zeros"]
+)
 def test_keras_names_keep_keras_meaning(name):
     assert type(keras.initializers.get(name)).__module__.startswith("keras.")
     assert name not in inits.KERAS_STRING_NAMES
@@ -184,7 +186,12 @@ def test_get_resolves_everything():
     assert isinstance(inits.get("he_normal"), inits.HeNormal)  # ours: untruncated
     assert isinstance(inits.get("kaiming_uniform"), inits.HeUniform)
     assert type(inits.get("random_normal")).__name__ == "RandomNormal"  # Keras's own
-    assert inits.get({"class_name": "leaky_he_normal", "config": {"negative_slope": 0.1}}).negative_slope == 0.1
+    assert (
+        inits.get(
+            {"class_name": "leaky_he_normal", "config": {"negative_slope": 0.1}}
+        ).negative_slope
+        == 0.1
+    )
     instance = inits.Orthogonal()
     assert inits.get(instance) is instance
     assert isinstance(inits.get(inits.Zeros), inits.Zeros)
@@ -203,17 +210,21 @@ def test_unknown_name_lists_closest():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: inits.VarianceScaling(mode="fan_inn"), r"mode='fan_inn'.*'fan_in', 'fan_out', 'fan_avg'"),
-        (lambda: inits.VarianceScaling(scale=0), r"scale must be a positive.*received 0"),
-        (lambda: inits.VarianceScaling(scale=-2.0), r"received -2.0"),
-        (lambda: inits.VarianceScaling(scale=float("nan")), r"received nan"),
-        (lambda: inits.VarianceScaling(distribution="gaussian"), r"distribution='gaussian'.*'normal', 'truncated_normal', 'uniform'"),
+        (
+            lambda: inits.VarianceScaling(mode="fan_inn"),
+            r"mode 'fan_inn'.*'fan_in'.*fan_avg, fan_in, fan_out",
+        ),
+        (lambda: inits.VarianceScaling(scale=0), r"scale must be > 0.*scale=0"),
+        (lambda: inits.VarianceScaling(scale=-2.0), r"scale=-2.0"),
+        (lambda: inits.VarianceScaling(scale=float("nan")), r"scale=nan"),
+        (
+            lambda: inits.VarianceScaling(distribution="gaussian"),
+            r"distribution 'gaussian'.*normal, truncated_normal, uniform",
+        ),
         (lambda: inits.VarianceScaling(scale=2.0, gain=1.4), r"not both.*scale=2.0, gain=1.4"),
         (lambda: inits.HeNormal(seed=-1), r"seed=-1"),
-        (lambda: inits.HeNormal(seed="abc"), r"seed='abc'"),
         (lambda: inits.LeakyHeNormal(negative_slope=1.5), r"negative_slope=1.5"),
-        (lambda: inits.SmallNormal(stddev=0), r"stddev must be.*received 0"),
-        (lambda: inits.Constant("five"), r"value='five'"),
+        (lambda: inits.SmallNormal(stddev=0), r"stddev must be > 0.*stddev=0"),
         (lambda: inits.HeNormal()((4, 4), dtype="int32"), r"dtype='int32'.*'float32'"),
         (lambda: inits.Orthogonal()((5,)), r"rank >= 2.*\(5,\)"),
         (lambda: inits.HeNormal()((0, 4)), r"shape=\(0, 4\)"),
@@ -222,6 +233,47 @@ def test_unknown_name_lists_closest():
 def test_bad_inputs_name_the_value(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+# Wrong type -> TypeError, the package's one validation policy (these raised ValueError before).
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: inits.HeNormal(seed="abc"), r"seed='abc'"),
+        (lambda: inits.Constant("five"), r"value='five'"),
+        (lambda: inits.VarianceScaling(scale="2"), r"scale='2'"),
+        (lambda: inits.LeakyHeNormal(negative_slope=True), r"negative_slope=True"),
+        (lambda: inits.VarianceScaling(mode=3), r"mode=3"),
+        (lambda: inits.get(3.5), r"3.5"),
+    ],
+)
+def test_inputs_of_the_wrong_type_raise_type_error(make, message):
+    with pytest.raises(TypeError, match=message):
+        make()
+
+
+def test_small_normal_vanishes_in_lecture_002_experiment():
+    # Lecture 001's "normal zone" sigma = 0.001 in lecture 002's 50-layer width-100 ReLU net.
+    factor = inits.layer_variance_factor(inits.SmallNormal().variance((100, 100)))
+    assert factor == pytest.approx(100 * 0.001**2 / 2, rel=1e-12) == pytest.approx(5e-5)
+    assert factor**50 == pytest.approx(8.9e-216, rel=0.01)
+    first_zero = next(
+        k for k in range(1, 51) if factor**k < np.finfo(np.float32).smallest_subnormal
+    )
+    assert first_zero == 11
+    # He's variance keeps the factor at 1.
+    assert inits.layer_variance_factor(inits.HeNormal().variance((100, 100))) == pytest.approx(1.0)
+    # A float32 simulation of the forward pass: the signal is gone well before layer 50.
+    rng = np.random.default_rng(0)
+    h = rng.standard_normal((256, 100)).astype(np.float32)
+    for _ in range(50):
+        h = np.maximum(h @ (0.001 * rng.standard_normal((100, 100))).astype(np.float32), 0.0)
+    assert not h.any()
+    doc = " ".join(inits.SmallNormal.__doc__.split())
+    for number in ("5e-05", "8.9e-216", "layer 11"):
+        assert number in doc
+    note = next(r["note"] for r in inits.describe() if r["name"] == "small_normal")
+    assert "5.0e-05" in note and "8.9e-216" in note and "lecture 001" in note
 
 
 SAVE_LOAD_SCRIPT = textwrap.dedent(
@@ -267,5 +319,21 @@ def test_model_saves_and_loads_in_a_fresh_process(tmp_path):
     saved, loaded = run("save"), run("load")
     assert saved == loaded
     assert [row[0] for row in loaded] == [
-        "HeAvgNormal", "LeakyHeNormal", "SmallNormal", "HeNormal", "GlorotNormal",
+        "HeAvgNormal",
+        "LeakyHeNormal",
+        "SmallNormal",
+        "HeNormal",
+        "GlorotNormal",
     ]
+
+
+def test_all_lists_every_public_name():
+    public = {
+        name
+        for name, value in vars(inits).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", inits.__name__) == inits.__name__
+        and (isinstance(value, type) or callable(value))
+    }
+    assert public <= set(inits.__all__)
+    assert all(hasattr(inits, name) for name in inits.__all__)

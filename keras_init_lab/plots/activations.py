@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
+from keras_init_lab._validation import check_int
 from keras_init_lab.plots._common import new_figure, save_figure
+
+__all__ = ["DEFAULT_NUM_POINTS", "DEFAULT_X_RANGE", "plot_activations"]
 
 #: Default x-range: [-5, 5] shows the saturation of sigmoid/tanh (sigma'(5) = 0.0066) and the
 #: negative dip of GELU/swish (minima at -0.75 and -1.28) at a readable scale.
@@ -70,7 +73,9 @@ def plot_activations(
         The path of the saved PNG.
 
     Raises:
-        ValueError: for an unknown name, an empty list, a bad range or a non-PNG path.
+        TypeError: for a ``num_points`` that is not an integer.
+        ValueError: for an unknown name, an empty list, a bad range, fewer than 2 points or a
+            non-PNG path.
     """
     from keras_init_lab import activations
 
@@ -93,10 +98,7 @@ def plot_activations(
             f"x_range must be two finite numbers (low, high) with low < high; received "
             f"x_range={x_range!r}. Example: x_range=(-5, 5)."
         )
-    if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 2:
-        raise ValueError(
-            f"num_points must be an integer >= 2; received num_points={num_points!r}."
-        )
+    num_points = check_int("num_points", num_points, minimum=2)
     specs = []
     for name in names:
         found = activations.spec(name)
