@@ -83,18 +83,29 @@ def _error(internal: str, what_for: str) -> KerasInternalError:
 def make_train_function(model) -> Callable:
     """A new train function built exactly as ``fit`` builds ``model.train_function``.
 
-    Keras's TF trainer builds it with the private ``model._make_function(model.train_step)``,
-    which applies the model's ``jit_compile``, ``steps_per_execution`` and ``tf.distribute``
-    settings. A second function built this way can be traced with a patched optimizer without
-    touching the model's own.
+    Uses only public API: ``model.make_train_function(force=True)`` builds a fresh function
+    with the model's ``jit_compile``, ``steps_per_execution`` and ``tf.distribute`` settings
+    and stores it in ``model.train_function``; the function is taken and the attribute put
+    back as it was (also if building raises). A second function built this way can be traced
+    with a patched optimizer without touching the model's own. Keras 3.3-3.5 build it inline,
+    later releases through the private ``_make_function``; this path works on both.
 
     Raises:
-        KerasInternalError: if the trainer has no ``_make_function``.
+        KerasInternalError: if ``make_train_function`` left no function behind.
     """
-    make = getattr(model, "_make_function", None)
-    if make is None:
-        raise _error("Model._make_function", "a second, instrumented train function")
-    return make(model.train_step)
+    had_own = "train_function" in vars(model)
+    previous = getattr(model, "train_function", None)
+    try:
+        model.make_train_function(force=True)
+        function = model.train_function
+    finally:
+        if had_own:
+            model.train_function = previous
+        elif "train_function" in vars(model):
+            del model.train_function
+    if function is None or function is previous:
+        raise _error("Model.make_train_function(force=True)", "a second train function")
+    return function
 
 
 def optimizer_variables(optimizer) -> list:
@@ -212,7 +223,7 @@ class Internal:
 
 
 def _has_make_function() -> bool:
-    return hasattr(keras.Model, "_make_function")
+    return callable(getattr(keras.Model, "make_train_function", None))
 
 
 def _has_optimizer_variables() -> bool:
@@ -243,7 +254,7 @@ def _has_logits_attribute() -> bool:
 
 #: Every private Keras attribute the package reads, with a check that it is there.
 INTERNALS: tuple[Internal, ...] = (
-    Internal("Model._make_function", "instrumented train function", _has_make_function),
+    Internal("Model.make_train_function(force=True)", "instrumented train function", _has_make_function),
     Internal("Optimizer._trainable_variables", "variables of apply(grads)", _has_optimizer_variables),
     Internal(
         "Functional._nodes_by_depth / Layer._inbound_nodes / Layer._outbound_nodes",
