@@ -67,7 +67,11 @@ _CHILD = """
 import json, sys
 import numpy as np
 import keras_init_lab
+assert "tensorflow" not in sys.modules and "keras" not in sys.modules, "eager import"
 import keras
+layer = keras.layers.Dense(2, kernel_initializer="he_avg_normal", activation="gelu_tanh")
+assert type(layer.kernel_initializer).__name__ == "HeAvgNormal", layer.kernel_initializer
+assert layer.activation is keras_init_lab.activations.gelu_tanh, layer.activation
 out = {}
 for path, data_path in zip(sys.argv[1::2], sys.argv[2::2]):
     model = keras.saving.load_model(path)
@@ -78,6 +82,8 @@ print("RESULT" + json.dumps(out))
 
 
 def test_pre_refactor_models_load_in_a_fresh_process_without_custom_objects():
+    """``import keras_init_lab`` (light: no TensorFlow yet), then ``import keras``: the
+    package's names work as strings and the saved files load without ``custom_objects``."""
     stems = _readable()
     assert stems, f"no fixture is readable by Keras {keras.__version__}"
     package_root = str(Path(keras_init_lab.__file__).resolve().parent.parent)
@@ -101,3 +107,16 @@ def test_pre_refactor_models_load_in_a_fresh_process_without_custom_objects():
         with np.load(Path(path).with_suffix(".npz")) as data:
             scale = float(np.max(np.abs(data["y"])))
         assert error <= ATOL + RTOL * scale, (path, error)
+
+
+def test_public_face_resolves_every_name():
+    import types
+
+    for name in keras_init_lab.__all__:
+        value = getattr(keras_init_lab, name)
+        assert value is not None and name in dir(keras_init_lab), name
+    assert isinstance(keras_init_lab.activations, types.ModuleType)
+    assert callable(keras_init_lab.lsuv) and not isinstance(keras_init_lab.lsuv, types.ModuleType)
+    assert keras_init_lab.check_model.__name__ == "check_model"
+    with pytest.raises(AttributeError, match="no attribute 'activatons'"):
+        keras_init_lab.activatons  # noqa: B018
