@@ -23,8 +23,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import keras
 
@@ -244,7 +245,9 @@ def _has_logits_attribute() -> bool:
 #: Every private Keras attribute the package reads, with a check that it is there.
 INTERNALS: tuple[Internal, ...] = (
     Internal("Model._make_function", "instrumented train function", _has_make_function),
-    Internal("Optimizer._trainable_variables", "variables of apply(grads)", _has_optimizer_variables),
+    Internal(
+        "Optimizer._trainable_variables", "variables of apply(grads)", _has_optimizer_variables
+    ),
     Internal(
         "Functional._nodes_by_depth / Layer._inbound_nodes / Layer._outbound_nodes",
         "graph walk of functional models",
@@ -253,7 +256,11 @@ INTERNALS: tuple[Internal, ...] = (
     Internal(
         "keras.src.activations.ALL_OBJECTS_DICT", "activation strings", _has_activation_registry
     ),
-    Internal("KerasTensor._keras_logits", "stable cross-entropy after sigmoid/softmax", _has_logits_attribute),
+    Internal(
+        "KerasTensor._keras_logits",
+        "stable cross-entropy after sigmoid/softmax",
+        _has_logits_attribute,
+    ),
 )
 
 

@@ -39,8 +39,10 @@ def test_every_keras_internal_is_present(internal):
     try:
         present = internal.present()
     except Exception as error:  # noqa: BLE001 - the probe failing means the internal moved
-        pytest.fail(f"Keras {keras.__version__}: {internal.name} ({internal.purpose}) "
-                    f"moved: {type(error).__name__}: {error}")
+        pytest.fail(
+            f"Keras {keras.__version__}: {internal.name} ({internal.purpose}) "
+            f"moved: {type(error).__name__}: {error}"
+        )
     assert present, f"Keras {keras.__version__}: {internal.name} ({internal.purpose}) moved"
 
 
@@ -98,14 +100,23 @@ def fresh_warning_state(monkeypatch):
     monkeypatch.setattr(_keras_compat, "_warned", False)
 
 
-@pytest.mark.parametrize("version, missing, warns", [
-    ((_keras_compat.NEWEST_TESTED_KERAS[0], _keras_compat.NEWEST_TESTED_KERAS[1] + 1),
-     ["Model._make_function"], True),
-    ((_keras_compat.NEWEST_TESTED_KERAS[0], _keras_compat.NEWEST_TESTED_KERAS[1] + 1),
-     [], False),
-    (_keras_compat.NEWEST_TESTED_KERAS, ["Model._make_function"], False),
-    (_keras_compat.OLDEST_TESTED_KERAS, ["Model._make_function"], False),
-])
+@pytest.mark.parametrize(
+    "version, missing, warns",
+    [
+        (
+            (_keras_compat.NEWEST_TESTED_KERAS[0], _keras_compat.NEWEST_TESTED_KERAS[1] + 1),
+            ["Model._make_function"],
+            True,
+        ),
+        (
+            (_keras_compat.NEWEST_TESTED_KERAS[0], _keras_compat.NEWEST_TESTED_KERAS[1] + 1),
+            [],
+            False,
+        ),
+        (_keras_compat.NEWEST_TESTED_KERAS, ["Model._make_function"], False),
+        (_keras_compat.OLDEST_TESTED_KERAS, ["Model._make_function"], False),
+    ],
+)
 def test_warn_if_moved_only_for_a_newer_keras_with_a_missing_internal(
     version, missing, warns, monkeypatch, fresh_warning_state
 ):
@@ -181,6 +192,4 @@ def test_no_private_keras_name_outside_keras_compat():
             for name in PRIVATE_NAMES:
                 if name in line:
                     offenders.append(f"{path.relative_to(ROOT)}:{number}: {name}")
-    assert offenders == [], "private Keras names outside _keras_compat.py:\n" + "\n".join(
-        offenders
-    )
+    assert offenders == [], "private Keras names outside _keras_compat.py:\n" + "\n".join(offenders)
