@@ -87,15 +87,35 @@ def make_train_function(model) -> Callable:
     Keras's TF trainer builds it with the private ``model._make_function(model.train_step)``,
     which applies the model's ``jit_compile``, ``steps_per_execution`` and ``tf.distribute``
     settings. A second function built this way can be traced with a patched optimizer without
-    touching the model's own.
+    touching the model's own. Keras releases without ``_make_function`` (3.3) build it inline
+    in the public ``make_train_function(force=True)``: that is called instead, and the model's
+    own ``train_function`` is put back afterwards.
+
+    Example:
+        >>> train = make_train_function(model)  # doctest: +SKIP
+        >>> logs = train(iter(dataset))  # doctest: +SKIP
+
+    Args:
+        model: a compiled ``keras.Model`` on the TensorFlow backend.
+
+    Returns:
+        The train function (called with a dataset iterator, as ``fit`` calls it).
 
     Raises:
-        KerasInternalError: if the trainer has no ``_make_function``.
+        KerasInternalError: if the trainer has neither ``_make_function`` nor
+            ``make_train_function``.
     """
     make = getattr(model, "_make_function", None)
-    if make is None:
+    if make is not None:
+        return make(model.train_step)
+    if not callable(getattr(model, "make_train_function", None)):
         raise _error("Model._make_function", "a second, instrumented train function")
-    return make(model.train_step)
+    own = model.train_function
+    try:
+        model.make_train_function(force=True)
+        return model.train_function
+    finally:
+        model.train_function = own
 
 
 def optimizer_variables(optimizer) -> list:
@@ -213,7 +233,8 @@ class Internal:
 
 
 def _has_make_function() -> bool:
-    return hasattr(keras.Model, "_make_function")
+    # Keras 3.3 has no _make_function; make_train_function(force=True) is the fallback.
+    return hasattr(keras.Model, "_make_function") or hasattr(keras.Model, "make_train_function")
 
 
 def _has_optimizer_variables() -> bool:
@@ -244,7 +265,11 @@ def _has_logits_attribute() -> bool:
 
 #: Every private Keras attribute the package reads, with a check that it is there.
 INTERNALS: tuple[Internal, ...] = (
-    Internal("Model._make_function", "instrumented train function", _has_make_function),
+    Internal(
+        "Model._make_function (Keras 3.3: Model.make_train_function)",
+        "instrumented train function",
+        _has_make_function,
+    ),
     Internal(
         "Optimizer._trainable_variables", "variables of apply(grads)", _has_optimizer_variables
     ),

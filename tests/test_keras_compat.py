@@ -150,6 +150,37 @@ def test_make_train_function_names_the_keras_version_when_the_internal_is_gone()
     assert f"keras>={low}" in message
 
 
+def test_make_train_function_builds_a_second_function_and_keeps_the_models_own():
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.fit(np.ones((4, 3)), np.ones((4, 1)), epochs=1, verbose=0)
+    own = model.train_function
+    train = _keras_compat.make_train_function(model)
+    assert train is not own and model.train_function is own
+    before = model.layers[0].kernel.numpy().copy()
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((np.ones((4, 3)), np.ones((4, 1)))).batch(4)
+    logs = train(iter(data))
+    assert "loss" in logs
+    assert not np.allclose(model.layers[0].kernel.numpy(), before)  # it trained one step
+
+
+def test_make_train_function_falls_back_on_make_train_function_and_restores():
+    class OldTrainer:  # Keras 3.3: no _make_function
+        train_function = "own"
+
+        def make_train_function(self, force=False):
+            assert force
+            self.train_function = "new"
+
+    trainer = OldTrainer()
+    assert _keras_compat.make_train_function(trainer) == "new"
+    assert trainer.train_function == "own"
+
+
 def test_optimizer_variables_error_names_the_internal():
     with pytest.raises(KerasInternalError, match="Optimizer._trainable_variables"):
         _keras_compat.optimizer_variables(object())
