@@ -66,7 +66,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-#: Default parent of new run directories (DESIGN.md: TensorBoard logs live under ``logs/``).
+#: Default parent of new run directories: TensorBoard logs and reports live under ``logs/``.
 DEFAULT_LOG_ROOT = "logs"
 
 
