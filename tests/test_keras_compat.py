@@ -137,6 +137,17 @@ def test_warn_if_moved_only_for_a_newer_keras_with_a_missing_internal(
         assert calls == []  # a tested Keras is not probed at all (no models built on import)
 
 
+def test_registration_on_import_checks_the_internals_once(monkeypatch):
+    import keras_init_lab
+
+    calls = []
+    monkeypatch.setattr(_keras_compat, "warn_if_moved", lambda: calls.append(1))
+    keras_init_lab._register_with_keras()
+    assert calls == [1]
+    layer = keras.layers.Dense(2, kernel_initializer="he_avg_normal", activation="gelu_tanh")
+    assert type(layer.kernel_initializer).__name__ == "HeAvgNormal"
+
+
 def test_make_train_function_names_the_keras_version_when_the_internal_is_gone():
     class Trainer:
         def train_step(self, data):
