@@ -23,8 +23,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import keras
 
@@ -90,9 +91,21 @@ def make_train_function(model) -> Callable:
     with a patched optimizer without touching the model's own. Keras 3.3-3.5 build it inline,
     later releases through the private ``_make_function``; this path works on both.
 
+    Example:
+        >>> train = make_train_function(model)  # doctest: +SKIP
+        >>> logs = train(iter(dataset))  # doctest: +SKIP
+
+    Args:
+        model: a compiled ``keras.Model`` on the TensorFlow backend.
+
+    Returns:
+        The train function (called with a dataset iterator, as ``fit`` calls it).
+
     Raises:
-        KerasInternalError: if ``make_train_function`` left no function behind.
+        KerasInternalError: if ``make_train_function`` left no new function behind.
     """
+    if not callable(getattr(model, "make_train_function", None)):
+        raise _error("Model.make_train_function", "a second, instrumented train function")
     had_own = "train_function" in vars(model)
     previous = getattr(model, "train_function", None)
     try:
@@ -254,8 +267,14 @@ def _has_logits_attribute() -> bool:
 
 #: Every private Keras attribute the package reads, with a check that it is there.
 INTERNALS: tuple[Internal, ...] = (
-    Internal("Model.make_train_function(force=True)", "instrumented train function", _has_make_function),
-    Internal("Optimizer._trainable_variables", "variables of apply(grads)", _has_optimizer_variables),
+    Internal(
+        "Model.make_train_function(force=True)",
+        "instrumented train function",
+        _has_make_function,
+    ),
+    Internal(
+        "Optimizer._trainable_variables", "variables of apply(grads)", _has_optimizer_variables
+    ),
     Internal(
         "Functional._nodes_by_depth / Layer._inbound_nodes / Layer._outbound_nodes",
         "graph walk of functional models",
@@ -264,7 +283,11 @@ INTERNALS: tuple[Internal, ...] = (
     Internal(
         "keras.src.activations.ALL_OBJECTS_DICT", "activation strings", _has_activation_registry
     ),
-    Internal("KerasTensor._keras_logits", "stable cross-entropy after sigmoid/softmax", _has_logits_attribute),
+    Internal(
+        "KerasTensor._keras_logits",
+        "stable cross-entropy after sigmoid/softmax",
+        _has_logits_attribute,
+    ),
 )
 
 

@@ -8,7 +8,7 @@ the bad value, then the closest valid names (``difflib``'s ratio, the same measu
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 #: ``difflib.get_close_matches`` cut-off: 0.6 is difflib's own default; 0.5 also catches
 #: one-word slips such as ``'kaimng'`` for ``'kaiming_normal'`` prefixes.

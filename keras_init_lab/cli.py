@@ -2,17 +2,44 @@
 
 Commands print what they do and return 0 on success; a bad argument prints one line
 (``keras-init-lab: error: ...``) and returns 2, like ``argparse`` itself.
+
+Starts fast and quietly:
+
+- Nothing here imports TensorFlow at module level, and neither does ``import keras_init_lab``
+  (its public face is lazy). ``keras-init-lab --help``, an unknown command and the path checks
+  of ``check`` answer without loading TensorFlow. The options of ``propagate``, ``compare``
+  and ``demo`` show the experiments' defaults, which live in modules that use Keras, so
+  their parsers (and their ``--help``) are built only when one of them is the command.
+- When a command does load TensorFlow, its start-up lines (absl's "All log messages before
+  absl::InitializeLog()", oneDNN, "Could not find cuda drivers", the error-level "failed call
+  to cuInit" of a CPU-only machine) are not shown: ``TF_CPP_MIN_LOG_LEVEL`` defaults to 2
+  (unless the user set it), and while ``tensorflow`` loads and probes its devices the
+  process's stderr (file descriptor 2, where TensorFlow's C++ logging writes) goes to a
+  temporary file, replayed if the import fails. Environment variables alone do not silence
+  the absl lines. ``--verbose`` (anywhere on the line) or ``KERAS_INIT_LAB_VERBOSE=1`` shows
+  everything.
+
+Example:
+    >>> main(["--help"])  # doctest: +SKIP
+    usage: keras-init-lab [-h] [-v] COMMAND ...
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import os
 import shlex
 import sys
+import tempfile
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+
+from keras_init_lab._import_hooks import around_first_import, remove_hook
+
+__all__ = ["COMMAND_HELP", "EXIT_FINDINGS", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_OK = 0
 #: argparse's own exit status for usage errors; every bad-argument path uses it too.
@@ -44,7 +71,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-#: Default parent of new run directories (DESIGN.md: TensorBoard logs live under ``logs/``).
+#: Default parent of new run directories: TensorBoard logs and reports live under ``logs/``.
 DEFAULT_LOG_ROOT = "logs"
 
 
@@ -196,7 +223,7 @@ def _add_experiment_commands(sub) -> None:
     raw = argparse.RawDescriptionHelpFormatter
     p_prop = sub.add_parser(
         "propagate",
-        help="forward/backward variance through a deep net (UDL fig. 7.7)",
+        help=COMMAND_HELP["propagate"],
         description="Measure the per-layer variance of pre-activations (forward) and of "
         "gradients (backward, least squares to a zero target) through a plain deep network, "
         "next to the mean-field prediction, and call each setting vanishing, stable or "
@@ -231,7 +258,7 @@ def _add_experiment_commands(sub) -> None:
 
     p_cmp = sub.add_parser(
         "compare",
-        help="train one model on one dataset for every initializer x activation",
+        help=COMMAND_HELP["compare"],
         description="Train the same model on the same data for every grid point "
         f"(default: {', '.join(DEFAULT_INITIALIZERS)} x {', '.join(DEFAULT_ACTIVATIONS)}), "
         "with gradient and activation statistics and one TensorBoard run folder per run. "
@@ -280,7 +307,7 @@ def _add_experiment_commands(sub) -> None:
 
     p_demo = sub.add_parser(
         "demo",
-        help="the whole course in one command: propagation + comparison + report",
+        help=COMMAND_HELP["demo"],
         description="Run the 50-layer variance experiment of the course and a compact "
         "initializer x activation comparison on the embedded spirals dataset, then write "
         "report.md/report.html with plots and TensorBoard logs. About 2-3 minutes on 2 CPU "
@@ -329,7 +356,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _add_check_command(sub) -> None:
     p_check = sub.add_parser(
         "check",
-        help="check a saved model's initializers and activations (check_model)",
+        help=COMMAND_HELP["check"],
         description="Load a saved Keras model and print check_model's findings: zero or "
         "constant kernels, ReLU with Glorot in a deep stack, tanh/sigmoid with He, deep "
         "sigmoid stacks, softmax in a hidden layer, leaky ReLU without the leaky gain, and the "
@@ -344,44 +371,142 @@ def _add_check_command(sub) -> None:
     p_check.set_defaults(handler=_cmd_check)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the ``keras-init-lab`` argument parser with every subcommand."""
+#: One line per command for ``keras-init-lab --help``; read without loading any command.
+COMMAND_HELP = {
+    "demo": "the whole course in one command: propagation + comparison + report",
+    "propagate": "forward/backward variance through a deep net (UDL fig. 7.7)",
+    "compare": "train one model on one dataset for every initializer x activation",
+    "check": "check a saved model's initializers and activations (check_model)",
+    "list": "list initializers, gains and activations",
+}
+
+#: Commands whose parsers read the experiments' defaults (modules that import Keras).
+_EXPERIMENT_COMMANDS = ("propagate", "compare", "demo")
+
+#: Set to 1 to show TensorFlow's start-up lines (as ``--verbose`` does).
+VERBOSE_ENV = "KERAS_INIT_LAB_VERBOSE"
+
+
+def build_parser(experiments: bool = True) -> argparse.ArgumentParser:
+    """Return the ``keras-init-lab`` argument parser with every subcommand.
+
+    Args:
+        experiments: build the options of ``propagate``, ``compare`` and ``demo`` (their
+            defaults come from the experiment modules, which import Keras). ``False`` lists
+            those three commands with their one-line help only, enough for ``--help`` and
+            for every other command, without importing TensorFlow.
+
+    Returns:
+        An ``argparse.ArgumentParser``; each subcommand sets ``handler``.
+
+    Example:
+        >>> build_parser(experiments=False).parse_args(["list"]).command
+        'list'
+    """
     parser = argparse.ArgumentParser(
         prog="keras-init-lab",
         description="See and diagnose weight initialization and activation functions.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Examples:\n  keras-init-lab demo\n  keras-init-lab propagate\n"
         "  keras-init-lab compare --quick\n  keras-init-lab check model.keras\n"
-        "  keras-init-lab list\n",
+        "  keras-init-lab list\n"
+        f"\nTensorFlow's start-up lines are hidden; --verbose or {VERBOSE_ENV}=1 shows them.",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's start-up log lines (also accepted after the command)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     p_list = sub.add_parser(
         "list",
-        help="list initializers, gains and activations",
+        help=COMMAND_HELP["list"],
         description="Print every initializer with its formula and aliases, the gain table, "
         "and the activation facts table.",
         epilog="Example:\n  keras-init-lab list",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p_list.set_defaults(handler=_cmd_list)
-    _add_experiment_commands(sub)
+    if experiments:
+        _add_experiment_commands(sub)
+    else:
+        for name in _EXPERIMENT_COMMANDS:
+            sub.add_parser(name, help=COMMAND_HELP[name])
     _add_check_command(sub)
     return parser
 
 
+def _split_verbose(argv: list[str]) -> tuple[bool, list[str]]:
+    """Take ``-v``/``--verbose`` out of ``argv`` wherever it is; return (verbose, the rest).
+
+    ``KERAS_INIT_LAB_VERBOSE`` set to anything but empty or ``0`` also means verbose.
+    """
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("-v", "--verbose", action="store_true")
+    known, rest = pre.parse_known_args(argv)
+    if known.verbose:
+        return True, rest
+    return os.environ.get(VERBOSE_ENV, "").strip() not in ("", "0"), argv
+
+
+@contextlib.contextmanager
+def _stderr_to_temporary_file(tensorflow):
+    """Hide file descriptor 2 while ``tensorflow`` loads and probes its devices.
+
+    TensorFlow's C++ start-up lines go to fd 2 directly, so the descriptor itself is
+    redirected (``sys.stderr`` writes to it too) and restored afterwards; if the import fails,
+    what was written is shown after all, above the error.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+            tensorflow.config.list_physical_devices()  # CUDA probing: the cuInit error line
+        except BaseException:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode("utf-8", errors="replace"))
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _quiet_tensorflow():
+    """Hide TensorFlow's start-up lines if and when a command imports it; return the hook."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return around_first_import("tensorflow", _stderr_to_temporary_file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
-    parser = build_parser()
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit status.
+
+    Example:
+        >>> main(["list"])  # doctest: +SKIP
+        Initializers (name, aliases, distribution):
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    args.argv = argv
+    verbose, rest = _split_verbose(argv)
+    hook = None if verbose else _quiet_tensorflow()
     try:
-        return int(args.handler(args) or EXIT_OK)
-    except (UsageError, ValueError) as error:
-        _remove_if_empty(getattr(args, "created_out", None))
-        print(f"keras-init-lab: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        command = next((word for word in rest if not word.startswith("-")), None)
+        parser = build_parser(experiments=command in _EXPERIMENT_COMMANDS)
+        args = parser.parse_args(rest)
+        args.argv = argv
+        try:
+            return int(args.handler(args) or EXIT_OK)
+        except (UsageError, ValueError) as error:
+            _remove_if_empty(getattr(args, "created_out", None))
+            print(f"keras-init-lab: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    finally:
+        remove_hook(hook)
 
 
 def _remove_if_empty(folder: Path | None) -> None:

@@ -8,8 +8,12 @@ with examples; ``propagate`` writes its files into ``--out`` or a new folder und
 TensorBoard command.
 """
 
+import contextlib
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -17,6 +21,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from keras_init_lab import cli  # noqa: E402
+from keras_init_lab._import_hooks import around_first_import, remove_hook  # noqa: E402
 
 
 def _error_line(capsys):
@@ -135,3 +140,137 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     verdicts = {row["sigma2"]: row["verdict"] for row in propagation["settings"]}
     assert verdicts == {0.001: "vanishing", 0.01: "vanishing", 0.02: "stable",
                         0.1: "exploding", 1.0: "exploding"}
+
+
+# ------------------------------------------------------------------ start-up: fast and quiet
+
+_NO_TENSORFLOW_CHILD = """
+import sys
+from keras_init_lab.cli import main
+codes = []
+for argv in (["--help"], ["frobnicate"], [], ["check", "missing.keras"], ["check", "x.txt"],
+             ["--verbose", "--help"]):
+    try:
+        codes.append(main(argv))
+    except SystemExit as exit:
+        codes.append(exit.code)
+loaded = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+print("RESULT", codes, loaded, file=sys.stderr)
+"""
+
+
+def _child_env(**extra):
+    root = str(Path(cli.__file__).resolve().parent.parent)
+    unset = ("TF_CPP_MIN_LOG_LEVEL", cli.VERBOSE_ENV)
+    env = {key: value for key, value in os.environ.items() if key not in unset}
+    env["PYTHONPATH"] = root + os.pathsep + os.environ.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+def test_help_and_argument_errors_do_not_import_tensorflow():
+    done = subprocess.run([sys.executable, "-c", _NO_TENSORFLOW_CHILD], capture_output=True,
+                          text=True, env=_child_env(), timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = done.stderr.strip().splitlines()[-1]
+    assert result == "RESULT [0, 2, 2, 2, 2, 0] []", done.stderr[-2000:]
+    assert "keras-init-lab: error: no such model file: 'missing.keras'." in done.stderr
+    assert "invalid choice: 'frobnicate'" in done.stderr
+
+
+def test_python_dash_m_help_lists_every_command():
+    done = subprocess.run([sys.executable, "-m", "keras_init_lab", "--help"],
+                          capture_output=True, text=True, env=_child_env(), timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    for command, line in cli.COMMAND_HELP.items():
+        assert command in done.stdout and line.split()[0] in done.stdout
+
+
+def test_list_is_quiet_by_default():
+    done = subprocess.run([sys.executable, "-m", "keras_init_lab", "list"],
+                          capture_output=True, text=True, env=_child_env(), timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr == ""
+    assert "Initializers (name, aliases, distribution):" in done.stdout
+    assert "he_avg_normal" in done.stdout and "gelu_tanh" in done.stdout
+
+
+@pytest.mark.parametrize("argv, env, quiet", [
+    (["list"], {}, True),
+    (["--verbose", "list"], {}, False),
+    (["list", "--verbose"], {}, False),
+    (["list", "-v"], {}, False),
+    (["list"], {"KERAS_INIT_LAB_VERBOSE": "1"}, False),
+    (["list"], {"KERAS_INIT_LAB_VERBOSE": "0"}, True),
+])
+def test_verbose_switches_the_quiet_import_off(argv, env, quiet, monkeypatch, capsys):
+    monkeypatch.delenv(cli.VERBOSE_ENV, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    calls = []
+    monkeypatch.setattr(cli, "_quiet_tensorflow", lambda: calls.append(1))
+    assert cli.main(argv) == 0
+    assert "Initializers" in capsys.readouterr().out
+    assert calls == ([1] if quiet else [])
+
+
+class _FakeTensorFlow:
+    """Stands in for the tensorflow module: its device probe writes to fd 2 as CUDA's does."""
+
+    class config:  # noqa: N801 - mirrors tf.config
+        @staticmethod
+        def list_physical_devices():
+            os.write(2, b"E0000 failed call to cuInit\n")
+            return []
+
+
+def test_stderr_is_hidden_while_tensorflow_loads_and_restored_after(capfd):
+    with cli._stderr_to_temporary_file(_FakeTensorFlow):
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog()\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
+
+
+def test_stderr_is_replayed_when_the_import_fails(capfd):
+    with pytest.raises(ImportError, match="broken build"):
+        with cli._stderr_to_temporary_file(_FakeTensorFlow):
+            os.write(2, b"the reason it failed\n")
+            raise ImportError("broken build")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "the reason it failed\nafter\n"
+
+
+def test_quiet_hook_is_removed_after_main(monkeypatch):
+    name = "keras_init_lab_test_module_never_imported"
+    hooks = []
+    monkeypatch.setattr(
+        cli, "_quiet_tensorflow",
+        lambda: hooks.append(around_first_import(name, cli._stderr_to_temporary_file))
+        or hooks[-1],
+    )
+    assert cli.main(["check", "x.txt"]) == 2
+    assert hooks and hooks[0] is not None
+    assert hooks[0] not in sys.meta_path
+
+
+def test_first_import_hook_wraps_the_module_body_once(tmp_path, monkeypatch):
+    (tmp_path / "kil_hook_probe.py").write_text("import sys\nEVENTS.append('body')\n"
+                                                .replace("EVENTS", "sys.kil_events"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "kil_events", [], raising=False)
+
+    @contextlib.contextmanager
+    def around(module):
+        sys.kil_events.append("before")
+        yield
+        sys.kil_events.append(f"after {module.__name__}")
+
+    hook = around_first_import("kil_hook_probe", around)
+    try:
+        import kil_hook_probe  # noqa: F401
+    finally:
+        remove_hook(hook)
+        sys.modules.pop("kil_hook_probe", None)
+    assert sys.kil_events == ["before", "body", "after kil_hook_probe"]
+    assert hook not in sys.meta_path
+    assert around_first_import("sys", around) is None  # already imported: nothing to wrap
