@@ -90,7 +90,7 @@ def _run(optimizer, l2: float | None, x, y, steps: int, seed: int) -> np.ndarray
 
 
 def l2_vs_weight_decay(optimizer: str = "sgd", l2: float = 0.01, learning_rate: float = 0.05,
-                       steps: int = 30, seed: int = 0) -> dict:
+                       steps: int = 30, seed: int = 0, weight_decay: float | None = None) -> dict:
     """Train twice from the same weights: L2 penalty vs decoupled weight decay ``2 * l2``.
 
     Formula: run A minimizes ``mse + l2 * sum(w^2)`` with the optimizer; run B minimizes
@@ -108,6 +108,8 @@ def l2_vs_weight_decay(optimizer: str = "sgd", l2: float = 0.01, learning_rate: 
         learning_rate: ``> 0``.
         steps: updates.
         seed: initial weights and data.
+        weight_decay: the decay of run B; ``None`` (default) takes ``2 * l2``
+            (:func:`weight_decay_for_l2`). Passing ``l2`` shows what forgetting the 2 does.
 
     Returns:
         ``{"optimizer", "l2", "weight_decay", "weights_l2", "weights_decay",
@@ -122,7 +124,10 @@ def l2_vs_weight_decay(optimizer: str = "sgd", l2: float = 0.01, learning_rate: 
     l2 = check_number("l2", l2, minimum=0.0)
     learning_rate = check_number("learning_rate", learning_rate, positive=True)
     steps = check_int("steps", steps)
-    decay = weight_decay_for_l2(l2)
+    if weight_decay is None:
+        decay = weight_decay_for_l2(l2)
+    else:
+        decay = check_number("weight_decay", weight_decay, minimum=0.0)
     x, y = _data(64, seed)
     if optimizer == "sgd":
         with_penalty = keras.optimizers.SGD(learning_rate=learning_rate)
@@ -140,8 +145,10 @@ def l2_vs_weight_decay(optimizer: str = "sgd", l2: float = 0.01, learning_rate: 
         f"difference ||w_a - w_b|| / ||w_b|| is {difference:.1e}, so they are "
         + ("the same update, as 2*l2*w is exactly the penalty's gradient."
            if agree else
-           f"different updates (weight norms {norm_l2:.4f} vs {norm_decay:.4f}): Adam rescales "
-           "the penalty's gradient, not the decoupled decay.")
+           f"different updates (weight norms {norm_l2:.4f} vs {norm_decay:.4f}): "
+           + ("Adam rescales the penalty's gradient, not the decoupled decay."
+              if optimizer == "adam" else
+              f"the penalty's gradient is 2*l2*w = {2 * l2:g}*w, not {decay:g}*w."))
     )
     return {"optimizer": optimizer, "l2": l2, "weight_decay": decay, "weights_l2": weights_l2,
             "weights_decay": weights_decay, "relative_difference": difference,
