@@ -53,8 +53,10 @@ def main(verbose: bool = True) -> dict:
     say("gradient descent on f(x) = x^2 from x0 = 1, 20 steps (closed form (1 - 2 eta)^t)")
     say(f"{'eta':<5} {'factor':<7} {'x_20':<11} {'|GD - closed form|':<19} regime")
     for eta, r in regimes.items():
-        say(f"{eta:<5g} {r['factor']:<+7.2f} {r['trajectory'][-1]:<11.3e} "
-            f"{r['max_abs_difference']:<19.1e} {r['regime']}")
+        say(
+            f"{eta:<5g} {r['factor']:<+7.2f} {r['trajectory'][-1]:<11.3e} "
+            f"{r['max_abs_difference']:<19.1e} {r['regime']}"
+        )
 
     starts = gd.nonconvex_starts()
     say("f(x) = x^4 - 2x^2 + x - 1, eta = 0.05, 100 steps")
@@ -65,8 +67,7 @@ def main(verbose: bool = True) -> dict:
     say("chain of 3 sigmoids, x1 = 1.5, y = 1: dL/dw by hand vs tf.GradientTape")
     for name in ("w1", "w2", "w3"):
         say(f"{name}: hand {chain['hand'][name]:.8f} tape {chain['tape'][name]:.8f}")
-    say(f"dz1/dw1 = x1 = 1.5 (the slide's w1 = 0.5 would give dL/dw1 = "
-        f"{chain['slide_w1']:.8f})")
+    say(f"dz1/dw1 = x1 = 1.5 (the slide's w1 = 0.5 would give dL/dw1 = {chain['slide_w1']:.8f})")
 
     x, y = gd.regression_problem()
     noise = gd.gradient_noise(x, y)
@@ -74,8 +75,10 @@ def main(verbose: bool = True) -> dict:
     say(f"{'batch':<6} {'measured':<10} {'predicted':<10} updates/epoch")
     for label, r in noise.items():
         digits = ".1e" if label == "full" else ".3e"
-        say(f"{label:<6} {r['measured']:<10{digits}} {r['predicted']:<10{digits}} "
-            f"{r['updates_per_epoch']}")
+        say(
+            f"{label:<6} {r['measured']:<10{digits}} {r['predicted']:<10{digits}} "
+            f"{r['updates_per_epoch']}"
+        )
 
     runs = gd.batch_size_runs(x, y, learning_rate=0.01, epochs=5)
     say("same learning rate 0.01, 5 epochs: loss after each epoch")

@@ -40,18 +40,24 @@ def main(verbose: bool = True) -> dict:
     too_large = opt.compare_optimizers(["sgd"], learning_rates={"sgd": 2.0})["sgd"]
 
     say("same network, same 100 batches of 64; Keras default learning rates")
-    say(f"{'optimizer':<10} {'lr':<6} {'first loss':<11} {'last-10 loss':<13} "
-        "median update/weight")
+    say(f"{'optimizer':<10} {'lr':<6} {'first loss':<11} {'last-10 loss':<13} median update/weight")
     for name, r in [*runs.items(), ("sgd", too_large)]:
-        say(f"{name:<10} {r['learning_rate']:<6g} {r['losses'][0]:<11.3f} "
-            f"{r['final_loss']:<13.3f} {r['median_update_ratio']:.1e}")
+        say(
+            f"{name:<10} {r['learning_rate']:<6g} {r['losses'][0]:<11.3f} "
+            f"{r['final_loss']:<13.3f} {r['median_update_ratio']:.1e}"
+        )
     ratio, loss = too_large["median_update_ratio"], too_large["final_loss"]
     side = "above" if ratio > opt.UPDATE_RATIO_BAND[1] else "not above"
     lowest = loss < min(r["final_loss"] for r in runs.values())
-    say(f"sgd at lr 2 moves W1 by {ratio:.1e} of its norm per step ({side} 0.01, the rule's "
-        "upper band)")
-    say("and its loss is " + ("the lowest here" if lowest else "not the lowest")
-        + f" ({loss:.3f}): the ~1e-3 rule flags large steps, not harm")
+    say(
+        f"sgd at lr 2 moves W1 by {ratio:.1e} of its norm per step ({side} 0.01, the rule's "
+        "upper band)"
+    )
+    say(
+        "and its loss is "
+        + ("the lowest here" if lowest else "not the lowest")
+        + f" ({loss:.3f}): the ~1e-3 rule flags large steps, not harm"
+    )
     return {"runs": runs, "too_large": too_large}
 
 

@@ -69,27 +69,37 @@ def main(verbose: bool = True, figure: str | None = None) -> dict:
     say(f"confidently wrong (z = -10): BCE's gradient is {ratio:.0f} times MSE's")
 
     residuals = (0.5, 3.0)
-    huber = [losses.logit_gradient("huber", "linear", [[r]], [[0.0]], delta=1.0)[0, 0]
-             for r in residuals]
-    say(f"Huber(delta=1) dL/dz at error 0.5: {huber[0]:g} (quadratic: = error), "
-        f"at error 3: {huber[1]:g} (linear: = delta)")
+    huber = [
+        losses.logit_gradient("huber", "linear", [[r]], [[0.0]], delta=1.0)[0, 0] for r in residuals
+    ]
+    say(
+        f"Huber(delta=1) dL/dz at error 0.5: {huber[0]:g} (quadratic: = error), "
+        f"at error 3: {huber[1]:g} (linear: = delta)"
+    )
 
     multilabel = output_activation.multilabel_softmax_vs_sigmoid()
-    say(f"multi-label, 3 labels, {multilabel['multi_fraction']:.0%} of samples with >= 2: "
-        "exact match on those samples")
+    say(
+        f"multi-label, 3 labels, {multilabel['multi_fraction']:.0%} of samples with >= 2: "
+        "exact match on those samples"
+    )
     for name in ("softmax", "sigmoid"):
         r = multilabel[name]
-        say(f"  {name:<8} {r['exact_match_multi']:.2f} (most outputs > 0.5 in one sample: "
-            f"{r['max_positives']})")
+        say(
+            f"  {name:<8} {r['exact_match_multi']:.2f} (most outputs > 0.5 in one sample: "
+            f"{r['max_positives']})"
+        )
 
     single = output_activation.single_unit_softmax()
     soft = single["softmax"]
-    say(f"binary with Dense(1, softmax): outputs in [{soft['output_min']:g}, "
-        f"{soft['output_max']:g}], gradient {soft['gradient_norm']:g}")
-    say(f"  accuracy {soft['accuracy']:.2f} = share of positives "
-        f"{single['positive_fraction']:.2f}")
-    say(f"  yet fit reported loss {soft['fit_first_loss']:.3f} -> {soft['fit_last_loss']:.3f}: "
-        "Keras's BCE reads the softmax's cached logits")
+    say(
+        f"binary with Dense(1, softmax): outputs in [{soft['output_min']:g}, "
+        f"{soft['output_max']:g}], gradient {soft['gradient_norm']:g}"
+    )
+    say(f"  accuracy {soft['accuracy']:.2f} = share of positives {single['positive_fraction']:.2f}")
+    say(
+        f"  yet fit reported loss {soft['fit_first_loss']:.3f} -> {soft['fit_last_loss']:.3f}: "
+        "Keras's BCE reads the softmax's cached logits"
+    )
     say(f"binary with Dense(1, sigmoid): accuracy {single['sigmoid']['accuracy']:.2f}")
     if figure:
         plot_logit_gradients(figure)

@@ -46,16 +46,20 @@ def main(verbose: bool = True) -> dict:
     say("30 full-batch steps from the same float64 weights: L2(0.01) vs weight decay")
     say(f"{'optimizer':<23} {'decay':<6} {'||w|| L2':<9} {'||w|| decay':<12} rel. difference")
     for label, r in runs.items():
-        say(f"{label:<23} {r['weight_decay']:<6g} {r['norm_l2']:<9.4f} {r['norm_decay']:<12.4f} "
-            f"{r['relative_difference']:.1e}")
+        say(
+            f"{label:<23} {r['weight_decay']:<6g} {r['norm_l2']:<9.4f} {r['norm_decay']:<12.4f} "
+            f"{r['relative_difference']:.1e}"
+        )
     for label, r in runs.items():
         say(f"{label}: " + ("same updates" if r["agree"] else "different updates"))
 
     drop = reg.dropout_statistics(rate=0.5)
     say("Dropout(0.5) on ReLU activations: mean and variance")
     say(f"input      mean {drop['input_mean']:.3f} var {drop['input_var']:.3f}")
-    say(f"training   mean {drop['train_mean']:.3f} var {drop['train_var']:.3f} "
-        f"(predicted E[a^2]/(1-p) - E[a]^2 = {drop['predicted_train_var']:.3f})")
+    say(
+        f"training   mean {drop['train_mean']:.3f} var {drop['train_var']:.3f} "
+        f"(predicted E[a^2]/(1-p) - E[a]^2 = {drop['predicted_train_var']:.3f})"
+    )
     say(f"inference  mean {drop['inference_mean']:.3f} var {drop['inference_var']:.3f}")
     return {"runs": runs, "dropout": drop}
 

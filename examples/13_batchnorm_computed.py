@@ -42,11 +42,15 @@ def main(verbose: bool = True) -> dict:
     say = print if verbose else (lambda *a, **k: None)
     check = norm.compare_with_keras()
     d = check["defaults"]
-    say(f"keras.layers.BatchNormalization defaults: epsilon {d['epsilon']:g}, momentum "
-        f"{d['momentum']:g} (lecture 004's example epsilon: {norm.LECTURE_EPSILON:g})")
+    say(
+        f"keras.layers.BatchNormalization defaults: epsilon {d['epsilon']:g}, momentum "
+        f"{d['momentum']:g} (lecture 004's example epsilon: {norm.LECTURE_EPSILON:g})"
+    )
     say("NumPy reference vs Keras, max |difference|:")
-    say(f"  training output {check['train_output']:.1e}, moving mean {check['moving_mean']:.1e}, "
-        f"moving variance {check['moving_variance']:.1e}")
+    say(
+        f"  training output {check['train_output']:.1e}, moving mean {check['moving_mean']:.1e}, "
+        f"moving variance {check['moving_variance']:.1e}"
+    )
     say(f"  inference output {check['inference_output']:.1e}")
 
     depth = norm.variance_through_depth()
@@ -57,8 +61,10 @@ def main(verbose: bool = True) -> dict:
 
     batch = norm.batch_dependence()
     say("sample 0's output when its batch shrinks from 256 to 4, max |change|:")
-    say(f"  BatchNorm {batch['batch']:.2f}, LayerNorm {batch['layer']:.0e}, "
-        f"GroupNorm {batch['group']:.0e}")
+    say(
+        f"  BatchNorm {batch['batch']:.2f}, LayerNorm {batch['layer']:.0e}, "
+        f"GroupNorm {batch['group']:.0e}"
+    )
     return {"check": check, "depth": depth, "batch": batch}
 
 

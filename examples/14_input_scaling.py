@@ -48,8 +48,10 @@ def main(verbose: bool = True) -> dict:
         want = scaling.transform(scaling.fit_scaler(kind, x_train), x_test)
         layer_differences[kind] = float(np.max(np.abs(got - want)))
         test_mean = float(want.mean())
-        say(f"  {kind:<8} {type(layer).__name__:<13} {layer_differences[kind]:.0e} "
-            f"(scaled test mean {test_mean:+.3f})")
+        say(
+            f"  {kind:<8} {type(layer).__name__:<13} {layer_differences[kind]:.0e} "
+            f"(scaled test mean {test_mean:+.3f})"
+        )
 
     trip = scaling.saved_model_round_trip("zscore", epochs=3)
     say("model with Normalization inside, saved .keras, reloaded in a fresh process:")
@@ -60,8 +62,10 @@ def main(verbose: bool = True) -> dict:
     say(f"{'inputs':<7} {'||dL/dW1||':<11} {'saturated':<10} {'loss 0':<7} loss 5 epochs")
     for label in ("raw", "scaled"):
         r = run[label]
-        say(f"{label:<7} {r['gradient_norm']:<11.3f} {r['saturation']:<10.1%} "
-            f"{r['initial_loss']:<7.3f} {r['final_loss']:.3f}")
+        say(
+            f"{label:<7} {r['gradient_norm']:<11.3f} {r['saturation']:<10.1%} "
+            f"{r['initial_loss']:<7.3f} {r['final_loss']:.3f}"
+        )
     return {"layers": layer_differences, "round_trip": trip, "raw_vs_scaled": run}
 
 

@@ -91,16 +91,38 @@ class TaskRecipe:
 #: ``binary_crossentropy`` with ``from_logits=True``, ``CrossEntropyLoss`` is
 #: ``categorical_crossentropy``/``sparse_categorical_crossentropy`` with ``from_logits=True``).
 TASKS = (
-    TaskRecipe("regression", "real, dim d", "d", "linear", "mse (mae, huber: outliers)",
-               "a linear output covers every real value; dL/dz = 2(p - y)/K is the error"),
-    TaskRecipe("binary", "0 or 1", "1", "sigmoid", "binary_crossentropy",
-               "sigmoid gives P(y=1); with BCE dL/dz = p - y never vanishes when wrong"),
-    TaskRecipe("multi-class", "one of K (one-hot)", "K", "softmax",
-               "categorical_crossentropy",
-               "softmax gives K probabilities summing to 1; with CCE dL/dz = p - y"),
-    TaskRecipe("multi-label", "K-dim 0/1 vector", "K", "sigmoid (per output)",
-               "binary_crossentropy (per output)",
-               "each output is its own yes/no; softmax would force the K outputs to sum to 1"),
+    TaskRecipe(
+        "regression",
+        "real, dim d",
+        "d",
+        "linear",
+        "mse (mae, huber: outliers)",
+        "a linear output covers every real value; dL/dz = 2(p - y)/K is the error",
+    ),
+    TaskRecipe(
+        "binary",
+        "0 or 1",
+        "1",
+        "sigmoid",
+        "binary_crossentropy",
+        "sigmoid gives P(y=1); with BCE dL/dz = p - y never vanishes when wrong",
+    ),
+    TaskRecipe(
+        "multi-class",
+        "one of K (one-hot)",
+        "K",
+        "softmax",
+        "categorical_crossentropy",
+        "softmax gives K probabilities summing to 1; with CCE dL/dz = p - y",
+    ),
+    TaskRecipe(
+        "multi-label",
+        "K-dim 0/1 vector",
+        "K",
+        "sigmoid (per output)",
+        "binary_crossentropy (per output)",
+        "each output is its own yes/no; softmax would force the K outputs to sum to 1",
+    ),
 )
 
 

@@ -36,25 +36,33 @@ def expected_output(module) -> list[str]:
     lines = module.__doc__.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("Expected output"))
     start = next(i for i in range(first, len(lines)) if lines[i].rstrip().endswith("::"))
-    block = [line[4:] for line in lines[start + 1:] if line.startswith("    ")]
+    block = [line[4:] for line in lines[start + 1 :] if line.startswith("    ")]
     return block
 
 
-def assert_output_matches(printed: str, expected: list[str], rel: float = 0.0,
-                          abs_tol: float = 0.0, loose_lines: tuple = ()):
+def assert_output_matches(
+    printed: str,
+    expected: list[str],
+    rel: float = 0.0,
+    abs_tol: float = 0.0,
+    loose_lines: tuple = (),
+):
     """Same words line by line; numbers equal within (rel, abs_tol) except on loose lines."""
     got = [line for line in printed.splitlines() if line.strip()]
     want = [line for line in expected if line.strip()]
     assert len(got) == len(want), "\n".join(["printed:", *got, "expected:", *want])
     for line_got, line_want in zip(got, want):
         assert " ".join(NUMBER.sub("#", line_got).split()) == " ".join(
-            NUMBER.sub("#", line_want).split()), (line_got, line_want)
+            NUMBER.sub("#", line_want).split()
+        ), (line_got, line_want)
         if any(marker in line_want for marker in loose_lines):
             continue
         numbers_got = [float(n) for n in NUMBER.findall(line_got)]
         numbers_want = [float(n) for n in NUMBER.findall(line_want)]
         assert numbers_got == pytest.approx(numbers_want, rel=rel, abs=abs_tol), (
-            line_got, line_want)
+            line_got,
+            line_want,
+        )
 
 
 def run(name, capsys, **kwargs):
@@ -79,7 +87,7 @@ def test_10_optimizers(capsys):
     module, result, printed = run("10_optimizers", capsys)
     assert_output_matches(printed, expected_output(module), rel=0.1, abs_tol=0.02)
     for name, r in result["runs"].items():
-        assert 1e-4 <= r["median_update_ratio"] <= 1e-2, name     # CS231n's band
+        assert 1e-4 <= r["median_update_ratio"] <= 1e-2, name  # CS231n's band
         assert r["final_loss"] < r["losses"][0]
     assert result["too_large"]["median_update_ratio"] > 1e-2
 

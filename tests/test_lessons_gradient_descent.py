@@ -12,13 +12,13 @@ def test_learning_rate_regimes_match_the_closed_form():
         np.testing.assert_allclose(r["trajectory"], (1 - 2 * eta) ** np.arange(26), atol=1e-12)
         assert r["max_abs_difference"] < 1e-12
     assert results[0.01]["regime"] == "converges monotonically"
-    assert abs(results[0.01]["trajectory"][-1]) > 0.5          # too small: still far away
-    assert abs(results[0.4]["trajectory"][-1]) < 1e-12         # good
+    assert abs(results[0.01]["trajectory"][-1]) > 0.5  # too small: still far away
+    assert abs(results[0.4]["trajectory"][-1]) < 1e-12  # good
     signs = np.sign(results[0.75]["trajectory"][:6])
-    assert list(signs) == [1, -1, 1, -1, 1, -1]                # 0.5 < eta < 1 oscillates
+    assert list(signs) == [1, -1, 1, -1, 1, -1]  # 0.5 < eta < 1 oscillates
     assert results[0.75]["regime"] == "oscillates and converges"
     assert results[1.05]["regime"] == "diverges"
-    assert abs(results[1.05]["trajectory"][-1]) > 5             # |1 - 2.1|^25 = 10.8
+    assert abs(results[1.05]["trajectory"][-1]) > 5  # |1 - 2.1|^25 = 10.8
     assert "diverges" in results[1.05]["verdict"]
     assert gd.learning_rate_regimes([1.0])[1.0]["regime"] == "oscillates forever"
 

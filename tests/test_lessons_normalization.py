@@ -19,13 +19,15 @@ def test_reference_equals_keras_in_both_modes():
 
 def test_reference_by_hand():
     x = np.array([[1.0, 10.0], [3.0, 30.0]])
-    y, mean, var = norm.batchnorm_reference(x, [2.0, 1.0], [0.5, 0.0], [0.0, 0.0], [1.0, 1.0],
-                                            training=True, momentum=0.9, epsilon=0.0)
+    y, mean, var = norm.batchnorm_reference(
+        x, [2.0, 1.0], [0.5, 0.0], [0.0, 0.0], [1.0, 1.0], training=True, momentum=0.9, epsilon=0.0
+    )
     np.testing.assert_allclose(y, [[-1.5, -1.0], [2.5, 1.0]])
-    np.testing.assert_allclose(mean, [0.2, 2.0])                  # 0.9*0 + 0.1*[2, 20]
+    np.testing.assert_allclose(mean, [0.2, 2.0])  # 0.9*0 + 0.1*[2, 20]
     np.testing.assert_allclose(var, [0.9 + 0.1 * 1.0, 0.9 + 0.1 * 100.0])  # biased variance
-    y_inf, m2, v2 = norm.batchnorm_reference(x, [1.0, 1.0], [0.0, 0.0], mean, var, False,
-                                             epsilon=0.0)
+    y_inf, m2, v2 = norm.batchnorm_reference(
+        x, [1.0, 1.0], [0.0, 0.0], mean, var, False, epsilon=0.0
+    )
     np.testing.assert_allclose(y_inf, (x - mean) / np.sqrt(var))
     np.testing.assert_allclose(m2, mean)
 
@@ -36,7 +38,7 @@ def test_batchnorm_keeps_the_variance_of_a_badly_initialized_deep_net():
     assert "vanishes" in r["none"]["verdict"]
     for name in ("batch", "layer", "group"):
         v = r[name]["variance"]
-        assert np.all((v > 0.2) & (v < 0.6)), (name, v)          # Var(tanh(N(0,1))) = 0.39
+        assert np.all((v > 0.2) & (v < 0.6)), (name, v)  # Var(tanh(N(0,1))) = 0.39
         assert "kept" in r[name]["verdict"]
 
 

@@ -11,14 +11,13 @@ def test_compare_optimizers_records_losses_and_ratios():
     runs = opt.compare_optimizers(steps=40)
     assert list(runs) == list(opt.OPTIMIZERS)
     first = {name: r["losses"][0] for name, r in runs.items()}
-    assert len(set(np.round(list(first.values()), 6))) == 1     # same weights, same batch
+    assert len(set(np.round(list(first.values()), 6))) == 1  # same weights, same batch
     for name, r in runs.items():
         assert r["losses"].shape == r["update_ratios"].shape == (40,)
         assert np.all(r["update_ratios"] > 0)
         assert r["learning_rate"] == pytest.approx(opt.DEFAULT_LEARNING_RATES[name])
         assert r["final_loss"] < r["losses"][0], name
-        assert ("within a decade" in r["verdict"]) == (
-            1e-4 <= r["median_update_ratio"] <= 1e-2)
+        assert ("within a decade" in r["verdict"]) == (1e-4 <= r["median_update_ratio"] <= 1e-2)
 
 
 def test_update_ratio_tracks_the_learning_rate():

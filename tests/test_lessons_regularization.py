@@ -45,7 +45,7 @@ def test_dropout_keeps_the_mean_and_raises_the_variance():
     assert r["train_var"] > 2 * r["input_var"]
     assert r["inference_mean"] == pytest.approx(r["input_mean"], rel=1e-6)
     assert r["inference_var"] == pytest.approx(r["input_var"], rel=1e-6)
-    assert 0.2 < r["zero_fraction_added"] < 0.3                 # 0.5 of the ~half nonzero
+    assert 0.2 < r["zero_fraction_added"] < 0.3  # 0.5 of the ~half nonzero
 
 
 def test_bad_values():

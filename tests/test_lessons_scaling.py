@@ -13,7 +13,7 @@ def test_scalers_fit_on_the_training_split_only():
     np.testing.assert_allclose(params["mean"], x_train.mean(axis=0), rtol=1e-6)
     z_train, z_test = scaling.transform(params, x_train), scaling.transform(params, x_test)
     np.testing.assert_allclose(z_train.mean(axis=0), 0.0, atol=1e-9)
-    assert np.abs(z_test.mean(axis=0)).max() > 1e-3             # test is not re-centred
+    assert np.abs(z_test.mean(axis=0)).max() > 1e-3  # test is not re-centred
     m = scaling.transform(scaling.fit_scaler("minmax", x_train), x_train)
     assert m.min() == 0.0 and m.max() == 1.0
     c = scaling.transform(scaling.fit_scaler("constant", x_train), np.array([[0.0, 255.0]]))
@@ -34,7 +34,7 @@ def test_saved_model_predicts_the_same_on_raw_inputs_in_a_fresh_process(kind, tm
     r = scaling.saved_model_round_trip(kind, directory=tmp_path, epochs=2)
     assert (tmp_path / f"scaled_{kind}.keras").exists()
     np.testing.assert_allclose(r["fresh_process"], r["in_process"], rtol=1e-6, atol=1e-7)
-    assert r["in_process"].std() > 1e-3                          # not a constant prediction
+    assert r["in_process"].std() > 1e-3  # not a constant prediction
 
 
 def test_raw_inputs_saturate_and_train_worse():

@@ -59,8 +59,7 @@ def test_logit_gradient_equals_gradient_tape(loss, activation, delta):
     got = losses.logit_gradient(loss, activation, z, y, delta=delta)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-12)
     values = losses.loss_value(loss, activation, z, y, delta=delta)
-    np.testing.assert_allclose(values, _tf_loss(loss, activation, zt, y, delta).numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(values, _tf_loss(loss, activation, zt, y, delta).numpy(), rtol=1e-6)
 
 
 def test_huber_two_regimes_both_exercised():
@@ -82,13 +81,20 @@ def test_loss_values_match_keras_losses():
         ("mae", "linear", y_reg, keras.losses.mean_absolute_error(y_reg, z)),
         ("huber", "linear", y_reg, keras.losses.huber(y_reg, z, delta=1.0)),
         ("binary_crossentropy", "sigmoid", y_bin, keras.losses.binary_crossentropy(y_bin, p_sig)),
-        ("categorical_crossentropy", "softmax", y_cls,
-         keras.losses.categorical_crossentropy(y_cls, p_soft)),
+        (
+            "categorical_crossentropy",
+            "softmax",
+            y_cls,
+            keras.losses.categorical_crossentropy(y_cls, p_soft),
+        ),
     ]
     for loss, act, y, reference in pairs:
-        np.testing.assert_allclose(losses.loss_value(loss, act, z, y),
-                                   keras.ops.convert_to_numpy(reference), rtol=1e-4,
-                                   err_msg=loss)
+        np.testing.assert_allclose(
+            losses.loss_value(loss, act, z, y),
+            keras.ops.convert_to_numpy(reference),
+            rtol=1e-4,
+            err_msg=loss,
+        )
 
 
 def test_sigmoid_mse_vanishes_when_confidently_wrong_but_bce_does_not():
@@ -105,8 +111,9 @@ def test_sigmoid_mse_vanishes_when_confidently_wrong_but_bce_does_not():
 def test_softmax_cce_is_p_minus_y():
     z = np.array([[1.0, -2.0, 0.5]])
     y = np.array([[0.0, 0.0, 1.0]])
-    np.testing.assert_allclose(losses.logit_gradient("cce", "softmax", z, y),
-                               losses.activate("softmax", z) - y)
+    np.testing.assert_allclose(
+        losses.logit_gradient("cce", "softmax", z, y), losses.activate("softmax", z) - y
+    )
 
 
 def test_task_table_follows_the_lecture():

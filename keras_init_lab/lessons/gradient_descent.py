@@ -15,7 +15,7 @@ Reference:
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -45,12 +45,17 @@ NONCONVEX_STARTS = (0.3, 0.0)
 
 
 def _check_learning_rate(learning_rate) -> float:
-    return check_number("learning_rate", learning_rate, positive=True,
-                        hint="A learning rate is a step size, e.g. 0.01.")
+    return check_number(
+        "learning_rate",
+        learning_rate,
+        positive=True,
+        hint="A learning rate is a step size, e.g. 0.01.",
+    )
 
 
-def descend(gradient: Callable[[float], float], x0: float, learning_rate: float,
-            steps: int) -> np.ndarray:
+def descend(
+    gradient: Callable[[float], float], x0: float, learning_rate: float, steps: int
+) -> np.ndarray:
     """Run 1-D gradient descent and return the whole trajectory.
 
     Formula: ``x_{t+1} = x_t - eta f'(x_t)``.
@@ -102,8 +107,9 @@ def _quadratic_regime(learning_rate: float) -> str:
     return "oscillates and converges" if factor < 0 else "converges monotonically"
 
 
-def learning_rate_regimes(learning_rates: Sequence[float] = LEARNING_RATES, x0: float = 1.0,
-                          steps: int = 20) -> dict:
+def learning_rate_regimes(
+    learning_rates: Sequence[float] = LEARNING_RATES, x0: float = 1.0, steps: int = 20
+) -> dict:
     """Gradient descent on ``x^2`` for several learning rates, checked against the closed form.
 
     Formula: ``x_t = (1 - 2 eta)^t x_0``; regime from ``|1 - 2 eta|`` (see
@@ -134,9 +140,11 @@ def learning_rate_regimes(learning_rates: Sequence[float] = LEARNING_RATES, x0: 
             "max_abs_difference": float(np.max(np.abs(trajectory - closed))),
             "factor": 1.0 - 2.0 * learning_rate,
             "regime": regime,
-            "verdict": (f"eta={learning_rate:g}: each step multiplies x by "
-                        f"{1 - 2 * learning_rate:+.2f}, so after {steps} steps "
-                        f"x={final:.3g} ({regime})."),
+            "verdict": (
+                f"eta={learning_rate:g}: each step multiplies x by "
+                f"{1 - 2 * learning_rate:+.2f}, so after {steps} steps "
+                f"x={final:.3g} ({regime})."
+            ),
         }
     return results
 
@@ -145,8 +153,9 @@ def _quartic(x):
     return x**4 - 2 * x**2 + x - 1
 
 
-def nonconvex_starts(starts: Sequence[float] = NONCONVEX_STARTS, learning_rate: float = 0.05,
-                     steps: int = 100) -> dict:
+def nonconvex_starts(
+    starts: Sequence[float] = NONCONVEX_STARTS, learning_rate: float = 0.05, steps: int = 100
+) -> dict:
     """Gradient descent on lecture 003's ``f(x) = x^4 - 2x^2 + x - 1`` from several starts.
 
     Formula: ``f'(x) = 4x^3 - 4x + 1``; critical points are its real roots (global minimum
@@ -171,7 +180,9 @@ def nonconvex_starts(starts: Sequence[float] = NONCONVEX_STARTS, learning_rate: 
         else:
             kind = "none (not converged)"
         results[float(start)] = {
-            "x": float(x), "f": float(_quartic(x)), "minimum": kind,
+            "x": float(x),
+            "f": float(_quartic(x)),
+            "minimum": kind,
             "verdict": f"from x0={start:g} descent ends at x={x:.4f}, the {kind} minimum.",
         }
     return results
@@ -181,8 +192,9 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def backprop_by_hand(x1: float = 1.5, y: float = 1.0, w1: float = 0.5, w2: float = -1.2,
-                     w3: float = 2.0) -> dict:
+def backprop_by_hand(
+    x1: float = 1.5, y: float = 1.0, w1: float = 0.5, w2: float = -1.2, w3: float = 2.0
+) -> dict:
     """Lecture 003's chain of three sigmoid neurons, differentiated by hand and by the tape.
 
     Formula: ``z1 = w1 x1, h1 = s(z1), z2 = w2 h1, h2 = s(z2), z3 = w3 h2, y_hat = s(z3)``,
@@ -204,8 +216,9 @@ def backprop_by_hand(x1: float = 1.5, y: float = 1.0, w1: float = 0.5, w2: float
         ``{"forward": {...}, "hand": {w: grad}, "tape": {w: grad}, "slide_w1": the value with
         the slide's factor w1, "max_abs_difference", "verdict"}``.
     """
-    x1, y, w1, w2, w3 = (check_number(n, v) for n, v in
-                         (("x1", x1), ("y", y), ("w1", w1), ("w2", w2), ("w3", w3)))
+    x1, y, w1, w2, w3 = (
+        check_number(n, v) for n, v in (("x1", x1), ("y", y), ("w1", w1), ("w2", w2), ("w3", w3))
+    )
     z1 = w1 * x1
     h1 = _sigmoid(z1)
     z2 = w2 * h1
@@ -219,31 +232,37 @@ def backprop_by_hand(x1: float = 1.5, y: float = 1.0, w1: float = 0.5, w2: float
     d_z1 = d_z2 * w2 * h1 * (1 - h1)
     hand = {"w3": d_z3 * h2, "w2": d_z2 * h1, "w1": d_z1 * x1}
 
-    weights = {name: tf.Variable(value, dtype=tf.float64)
-               for name, value in (("w1", w1), ("w2", w2), ("w3", w3))}
+    weights = {
+        name: tf.Variable(value, dtype=tf.float64)
+        for name, value in (("w1", w1), ("w2", w2), ("w3", w3))
+    }
     with tf.GradientTape() as tape:
-        out = tf.sigmoid(weights["w3"] * tf.sigmoid(
-            weights["w2"] * tf.sigmoid(weights["w1"] * tf.constant(x1, tf.float64))))
+        out = tf.sigmoid(
+            weights["w3"]
+            * tf.sigmoid(weights["w2"] * tf.sigmoid(weights["w1"] * tf.constant(x1, tf.float64)))
+        )
         tape_loss = (out - y) ** 2
     grads = tape.gradient(tape_loss, list(weights.values()))
     tape_grads = {name: float(g.numpy()) for name, g in zip(weights, grads)}
     difference = max(abs(hand[k] - tape_grads[k]) for k in hand)
     slide_w1 = d_z1 * w1
     return {
-        "forward": {"z1": z1, "h1": h1, "z2": z2, "h2": h2, "z3": z3, "y_hat": y_hat,
-                    "loss": loss},
+        "forward": {"z1": z1, "h1": h1, "z2": z2, "h2": h2, "z3": z3, "y_hat": y_hat, "loss": loss},
         "hand": {k: float(v) for k, v in hand.items()},
         "tape": tape_grads,
         "slide_w1": float(slide_w1),
         "max_abs_difference": float(difference),
-        "verdict": (f"the chain rule by hand equals tf.GradientTape to {difference:.1e}; "
-                    f"with dz1/dw1 = x1 = {x1:g}, dL/dw1 = {hand['w1']:.6f}, while the slide's "
-                    f"factor w1 = {w1:g} would give {slide_w1:.6f}."),
+        "verdict": (
+            f"the chain rule by hand equals tf.GradientTape to {difference:.1e}; "
+            f"with dz1/dw1 = x1 = {x1:g}, dL/dw1 = {hand['w1']:.6f}, while the slide's "
+            f"factor w1 = {w1:g} would give {slide_w1:.6f}."
+        ),
     }
 
 
-def regression_problem(samples: int = 256, features: int = 4, noise: float = 0.5,
-                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def regression_problem(
+    samples: int = 256, features: int = 4, noise: float = 0.5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """A small linear regression ``y = X w* + noise`` (float64) for the batch-size lesson.
 
     Returns:
@@ -269,8 +288,13 @@ def _batch_size(batch_size, samples: int) -> int:
     return check_int("batch_size", batch_size, minimum=1, maximum=samples)
 
 
-def gradient_noise(x: np.ndarray, y: np.ndarray, batch_sizes: Sequence = (None, 32, 1),
-                   permutations: int = 20, seed: int = 0) -> dict:
+def gradient_noise(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_sizes: Sequence = (None, 32, 1),
+    permutations: int = 20,
+    seed: int = 0,
+) -> dict:
     """Variance of the mini-batch gradient around the full-batch one, at ``w = 0``.
 
     Formula: ``noise(B) = mean over batches ||g_B - g||^2`` with ``g`` the full-batch MSE
@@ -309,7 +333,7 @@ def gradient_noise(x: np.ndarray, y: np.ndarray, batch_sizes: Sequence = (None, 
         for _ in range(permutations if size < n else 1):
             order = rng.permutation(n)
             for start in range(0, n - size + 1, size):
-                idx = order[start:start + size]
+                idx = order[start : start + size]
                 deviations.append(np.sum((_mse_gradient(w, x[idx], y[idx]) - full) ** 2))
         measured = float(np.mean(deviations))
         label = "full" if size == n else f"B={size}"
@@ -323,8 +347,14 @@ def gradient_noise(x: np.ndarray, y: np.ndarray, batch_sizes: Sequence = (None, 
     return results
 
 
-def batch_size_runs(x: np.ndarray, y: np.ndarray, batch_sizes: Sequence = (None, 32, 1),
-                    learning_rate: float = 0.01, epochs: int = 5, seed: int = 0) -> dict:
+def batch_size_runs(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_sizes: Sequence = (None, 32, 1),
+    learning_rate: float = 0.01,
+    epochs: int = 5,
+    seed: int = 0,
+) -> dict:
     """Batch, mini-batch and stochastic gradient descent on the same regression, same epochs.
 
     Formula: ``w <- w - eta * 2 x_B^T (x_B w - y_B) / B`` for each batch of a shuffled epoch;
@@ -352,7 +382,7 @@ def batch_size_runs(x: np.ndarray, y: np.ndarray, batch_sizes: Sequence = (None,
         for _ in range(epochs):
             order = rng.permutation(n)
             for start in range(0, n - size + 1, size):
-                idx = order[start:start + size]
+                idx = order[start : start + size]
                 w = w - learning_rate * _mse_gradient(w, x[idx], y[idx])
                 updates += 1
             losses.append(float(np.mean((x @ w - y) ** 2)))

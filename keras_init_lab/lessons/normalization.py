@@ -21,7 +21,7 @@ Reference:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -57,8 +57,16 @@ def keras_batchnorm_defaults() -> dict:
     return {"epsilon": float(layer.epsilon), "momentum": float(layer.momentum)}
 
 
-def batchnorm_reference(x, gamma, beta, moving_mean, moving_variance, training: bool,
-                        momentum: float = 0.99, epsilon: float = 1e-3):
+def batchnorm_reference(
+    x,
+    gamma,
+    beta,
+    moving_mean,
+    moving_variance,
+    training: bool,
+    momentum: float = 0.99,
+    epsilon: float = 1e-3,
+):
     """BatchNorm over the batch axis in NumPy (float64), training or inference mode.
 
     Formula (training, Ioffe & Szegedy 2015, Algorithm 1, and Keras's moving update)::
@@ -128,12 +136,14 @@ def compare_with_keras(batch: int = 32, features: int = 6, seed: int = 0) -> dic
     layer.set_weights([gamma, beta, mean0, var0])
     defaults = keras_batchnorm_defaults()
     ref_y, ref_mean, ref_var = batchnorm_reference(
-        x, gamma, beta, mean0, var0, True, defaults["momentum"], defaults["epsilon"])
+        x, gamma, beta, mean0, var0, True, defaults["momentum"], defaults["epsilon"]
+    )
     keras_y = keras.ops.convert_to_numpy(layer(x, training=True))
     moving_mean = keras.ops.convert_to_numpy(layer.moving_mean)
     moving_variance = keras.ops.convert_to_numpy(layer.moving_variance)
-    ref_inf, _, _ = batchnorm_reference(x_new, gamma, beta, ref_mean, ref_var, False,
-                                        defaults["momentum"], defaults["epsilon"])
+    ref_inf, _, _ = batchnorm_reference(
+        x_new, gamma, beta, ref_mean, ref_var, False, defaults["momentum"], defaults["epsilon"]
+    )
     keras_inf = keras.ops.convert_to_numpy(layer(x_new, training=False))
     differences = {
         "train_output": float(np.max(np.abs(keras_y - ref_y))),
@@ -143,20 +153,29 @@ def compare_with_keras(batch: int = 32, features: int = 6, seed: int = 0) -> dic
     }
     worst = max(differences.values())
     return {
-        "defaults": defaults, **differences, "max_abs_difference": worst,
-        "verdict": (f"the NumPy reference equals keras.layers.BatchNormalization in both modes to "
-                    f"{worst:.1e} (epsilon={defaults['epsilon']:g}, momentum="
-                    f"{defaults['momentum']:g}; the lecture's example epsilon is "
-                    f"{LECTURE_EPSILON:g})."),
+        "defaults": defaults,
+        **differences,
+        "max_abs_difference": worst,
+        "verdict": (
+            f"the NumPy reference equals keras.layers.BatchNormalization in both modes to "
+            f"{worst:.1e} (epsilon={defaults['epsilon']:g}, momentum="
+            f"{defaults['momentum']:g}; the lecture's example epsilon is "
+            f"{LECTURE_EPSILON:g})."
+        ),
     }
 
 
 def _deep_net(normalization: str, depth: int, width: int, init_std: float, seed: int):
     layers = [keras.Input((width,))]
     for i in range(1, depth + 1):
-        layers.append(keras.layers.Dense(
-            width, use_bias=normalization == "none", name=f"dense_{i:02d}",
-            kernel_initializer=keras.initializers.RandomNormal(stddev=init_std, seed=seed + i)))
+        layers.append(
+            keras.layers.Dense(
+                width,
+                use_bias=normalization == "none",
+                name=f"dense_{i:02d}",
+                kernel_initializer=keras.initializers.RandomNormal(stddev=init_std, seed=seed + i),
+            )
+        )
         if normalization == "batch":
             layers.append(keras.layers.BatchNormalization(name=f"norm_{i:02d}"))
         elif normalization == "layer":
@@ -167,9 +186,14 @@ def _deep_net(normalization: str, depth: int, width: int, init_std: float, seed:
     return keras.Sequential(layers)
 
 
-def variance_through_depth(normalizations: Sequence[str] = NORMALIZATIONS, depth: int = 20,
-                           width: int = 64, init_std: float = 0.01, samples: int = 256,
-                           seed: int = 0) -> dict:
+def variance_through_depth(
+    normalizations: Sequence[str] = NORMALIZATIONS,
+    depth: int = 20,
+    width: int = 64,
+    init_std: float = 0.01,
+    samples: int = 256,
+    seed: int = 0,
+) -> dict:
     """Activation variance per layer of a badly initialized deep tanh net, with each norm.
 
     Formula: ``a_l = tanh(N(W_l a_{l-1}))`` with ``W_l ~ N(0, init_std^2)``; without a norm
@@ -211,16 +235,22 @@ def variance_through_depth(normalizations: Sequence[str] = NORMALIZATIONS, depth
         variance = np.array([float(np.var(keras.ops.convert_to_numpy(v))) for v in values])
         results[name] = {
             "variance": variance,
-            "verdict": (f"{name}: activation variance {variance[0]:.2g} at layer 1 and "
-                        f"{variance[-1]:.2g} at layer {depth} "
-                        + ("(the signal vanishes with depth)." if variance[-1] < 1e-3 * variance[0]
-                           else "(kept at every depth).")),
+            "verdict": (
+                f"{name}: activation variance {variance[0]:.2g} at layer 1 and "
+                f"{variance[-1]:.2g} at layer {depth} "
+                + (
+                    "(the signal vanishes with depth)."
+                    if variance[-1] < 1e-3 * variance[0]
+                    else "(kept at every depth)."
+                )
+            ),
         }
     return results
 
 
-def batch_dependence(batch: int = 256, small_batch: int = 4, width: int = 16,
-                     seed: int = 0) -> dict:
+def batch_dependence(
+    batch: int = 256, small_batch: int = 4, width: int = 16, seed: int = 0
+) -> dict:
     """How much one sample's normalized output depends on the rest of its batch.
 
     Formula: ``|N(x_0 | batch of B) - N(x_0 | batch of b)|`` for the same sample ``x_0``:
@@ -236,9 +266,11 @@ def batch_dependence(batch: int = 256, small_batch: int = 4, width: int = 16,
     width = check_int("width", width)
     x = np.random.default_rng(seed).normal(loc=1.0, scale=2.0, size=(batch, width))
     x = x.astype("float32")
-    layers = {"batch": keras.layers.BatchNormalization(),
-              "layer": keras.layers.LayerNormalization(),
-              "group": keras.layers.GroupNormalization(4)}
+    layers = {
+        "batch": keras.layers.BatchNormalization(),
+        "layer": keras.layers.LayerNormalization(),
+        "group": keras.layers.GroupNormalization(4),
+    }
     result = {}
     for name, layer in layers.items():
         big = keras.ops.convert_to_numpy(layer(x, training=True))[0]

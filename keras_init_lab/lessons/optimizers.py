@@ -19,7 +19,7 @@ Reference:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -41,8 +41,13 @@ __all__ = [
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
 #: Default learning rate per optimizer: Keras's own defaults (``SGD`` 0.01, ``RMSprop``,
 #: ``Adam`` and ``AdamW`` 0.001), so the comparison is "each optimizer out of the box".
-DEFAULT_LEARNING_RATES = {"sgd": 0.01, "momentum": 0.01, "rmsprop": 0.001, "adam": 0.001,
-                          "adamw": 0.001}
+DEFAULT_LEARNING_RATES = {
+    "sgd": 0.01,
+    "momentum": 0.01,
+    "rmsprop": 0.001,
+    "adam": 0.001,
+    "adamw": 0.001,
+}
 #: Momentum coefficient of "momentum": 0.9, the usual value (Sutskever et al. 2013; CS231n).
 MOMENTUM = 0.9
 #: CS231n's rule of thumb for ||update|| / ||weights|| per step ("somewhere around 1e-3").
@@ -76,8 +81,12 @@ def make_optimizer(name: str, learning_rate: float | None = None) -> keras.optim
     check_choice("optimizer", name, OPTIMIZERS, kind="optimizer")
     if learning_rate is None:
         learning_rate = DEFAULT_LEARNING_RATES[name]
-    learning_rate = check_number("learning_rate", learning_rate, positive=True,
-                                 hint="A learning rate is a step size, e.g. 0.001.")
+    learning_rate = check_number(
+        "learning_rate",
+        learning_rate,
+        positive=True,
+        hint="A learning rate is a step size, e.g. 0.001.",
+    )
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate=learning_rate)
     if name == "momentum":
@@ -98,11 +107,15 @@ def update_ratio_verdict(ratio: float) -> str:
     """
     low, high = UPDATE_RATIO_BAND
     if ratio > high:
-        return (f"update/weight {ratio:.1e} is above {high:g}: steps this large suggest the "
-                "learning rate is too high.")
+        return (
+            f"update/weight {ratio:.1e} is above {high:g}: steps this large suggest the "
+            "learning rate is too high."
+        )
     if ratio < low:
-        return (f"update/weight {ratio:.1e} is below {low:g}: steps this small suggest the "
-                "learning rate is too low.")
+        return (
+            f"update/weight {ratio:.1e} is below {low:g}: steps this small suggest the "
+            "learning rate is too low."
+        )
     return f"update/weight {ratio:.1e} is within a decade of the ~1e-3 rule of thumb."
 
 
@@ -115,20 +128,39 @@ def _problem(samples: int, seed: int):
 
 
 def _model(seed: int) -> keras.Model:
-    return keras.Sequential([
-        keras.Input((2,)),
-        keras.layers.Dense(32, activation="tanh", name="hidden_1",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed)),
-        keras.layers.Dense(32, activation="tanh", name="hidden_2",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1)),
-        keras.layers.Dense(1, activation="sigmoid", name="output",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 2)),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(
+                32,
+                activation="tanh",
+                name="hidden_1",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+            ),
+            keras.layers.Dense(
+                32,
+                activation="tanh",
+                name="hidden_2",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
+            ),
+            keras.layers.Dense(
+                1,
+                activation="sigmoid",
+                name="output",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 2),
+            ),
+        ]
+    )
 
 
-def compare_optimizers(optimizers: Sequence = OPTIMIZERS, learning_rates: dict | None = None,
-                       steps: int = 100, batch_size: int = 64, samples: int = 512,
-                       seed: int = 0) -> dict:
+def compare_optimizers(
+    optimizers: Sequence = OPTIMIZERS,
+    learning_rates: dict | None = None,
+    steps: int = 100,
+    batch_size: int = 64,
+    samples: int = 512,
+    seed: int = 0,
+) -> dict:
     """Train the same small network with each optimizer; record loss and update ratio per step.
 
     Formula: per step ``t``, ``loss_t`` = binary cross-entropy of the batch before the update

@@ -50,13 +50,23 @@ def multilabel_data(samples: int = 1024, features: int = 8, labels: int = 3, see
 
 
 def _model(units: int, activation: str, features: int, seed: int) -> keras.Model:
-    return keras.Sequential([
-        keras.Input((features,)),
-        keras.layers.Dense(32, activation="relu", name="hidden",
-                           kernel_initializer=keras.initializers.HeNormal(seed=seed)),
-        keras.layers.Dense(units, activation=activation, name="output",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1)),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((features,)),
+            keras.layers.Dense(
+                32,
+                activation="relu",
+                name="hidden",
+                kernel_initializer=keras.initializers.HeNormal(seed=seed),
+            ),
+            keras.layers.Dense(
+                units,
+                activation=activation,
+                name="output",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
+            ),
+        ]
+    )
 
 
 def multilabel_softmax_vs_sigmoid(epochs: int = 20, seed: int = 0) -> dict:
@@ -80,8 +90,10 @@ def multilabel_softmax_vs_sigmoid(epochs: int = 20, seed: int = 0) -> dict:
     x, y = multilabel_data(seed=seed)
     multi = y.sum(axis=1) >= 2
     results = {"multi_fraction": float(multi.mean())}
-    for activation, loss in (("softmax", "categorical_crossentropy"),
-                             ("sigmoid", "binary_crossentropy")):
+    for activation, loss in (
+        ("softmax", "categorical_crossentropy"),
+        ("sigmoid", "binary_crossentropy"),
+    ):
         keras.utils.set_random_seed(seed)
         model = _model(y.shape[1], activation, x.shape[1], seed)
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss=loss)
@@ -153,10 +165,12 @@ def single_unit_softmax(epochs: int = 10, seed: int = 0) -> dict:
             p = keras.ops.convert_to_numpy(model.predict(x, verbose=0))
         norm = float(np.sqrt(sum(float(tf.reduce_sum(g**2)) for g in grads if g is not None)))
         results[activation] = {
-            "output_min": float(p.min()), "output_max": float(p.max()),
+            "output_min": float(p.min()),
+            "output_max": float(p.max()),
             "fit_first_loss": float(history.history["loss"][0]),
             "fit_last_loss": float(history.history["loss"][-1]),
-            "loss_on_outputs": float(loss), "gradient_norm": norm,
+            "loss_on_outputs": float(loss),
+            "gradient_norm": norm,
             "accuracy": float(((p > THRESHOLD) == (y > 0.5)).mean()),
         }
     soft, sig = results["softmax"], results["sigmoid"]

@@ -72,11 +72,19 @@ def _run(optimizer, l2: float | None, x, y, steps: int, seed: int) -> np.ndarray
     regularizer = (lambda: keras.regularizers.L2(l2)) if l2 else (lambda: None)
     layers = []
     for units, activation, offset in ((16, "tanh", 0), (1, None, 1)):
-        layers.append(keras.layers.Dense(
-            units, activation=activation, dtype="float64",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + offset),
-            bias_initializer=keras.initializers.RandomNormal(stddev=0.1, seed=seed + 10 + offset),
-            kernel_regularizer=regularizer(), bias_regularizer=regularizer()))
+        layers.append(
+            keras.layers.Dense(
+                units,
+                activation=activation,
+                dtype="float64",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + offset),
+                bias_initializer=keras.initializers.RandomNormal(
+                    stddev=0.1, seed=seed + 10 + offset
+                ),
+                kernel_regularizer=regularizer(),
+                bias_regularizer=regularizer(),
+            )
+        )
     model = keras.Sequential([keras.Input((x.shape[1],), dtype="float64"), *layers])
     xt, yt = tf.constant(x), tf.constant(y)
     for _ in range(steps):
@@ -89,8 +97,14 @@ def _run(optimizer, l2: float | None, x, y, steps: int, seed: int) -> np.ndarray
     return np.concatenate([keras.ops.convert_to_numpy(v).ravel() for v in model.weights])
 
 
-def l2_vs_weight_decay(optimizer: str = "sgd", l2: float = 0.01, learning_rate: float = 0.05,
-                       steps: int = 30, seed: int = 0, weight_decay: float | None = None) -> dict:
+def l2_vs_weight_decay(
+    optimizer: str = "sgd",
+    l2: float = 0.01,
+    learning_rate: float = 0.05,
+    steps: int = 30,
+    seed: int = 0,
+    weight_decay: float | None = None,
+) -> dict:
     """Train twice from the same weights: L2 penalty vs decoupled weight decay ``2 * l2``.
 
     Formula: run A minimizes ``mse + l2 * sum(w^2)`` with the optimizer; run B minimizes
@@ -143,20 +157,34 @@ def l2_vs_weight_decay(optimizer: str = "sgd", l2: float = 0.01, learning_rate: 
     verdict = (
         f"{optimizer}: L2({l2:g}) and weight_decay={decay:g} give weights whose relative "
         f"difference ||w_a - w_b|| / ||w_b|| is {difference:.1e}, so they are "
-        + ("the same update, as 2*l2*w is exactly the penalty's gradient."
-           if agree else
-           f"different updates (weight norms {norm_l2:.4f} vs {norm_decay:.4f}): "
-           + ("Adam rescales the penalty's gradient, not the decoupled decay."
-              if optimizer == "adam" else
-              f"the penalty's gradient is 2*l2*w = {2 * l2:g}*w, not {decay:g}*w."))
+        + (
+            "the same update, as 2*l2*w is exactly the penalty's gradient."
+            if agree
+            else f"different updates (weight norms {norm_l2:.4f} vs {norm_decay:.4f}): "
+            + (
+                "Adam rescales the penalty's gradient, not the decoupled decay."
+                if optimizer == "adam"
+                else f"the penalty's gradient is 2*l2*w = {2 * l2:g}*w, not {decay:g}*w."
+            )
+        )
     )
-    return {"optimizer": optimizer, "l2": l2, "weight_decay": decay, "weights_l2": weights_l2,
-            "weights_decay": weights_decay, "relative_difference": difference,
-            "norm_l2": norm_l2, "norm_decay": norm_decay, "agree": agree, "verdict": verdict}
+    return {
+        "optimizer": optimizer,
+        "l2": l2,
+        "weight_decay": decay,
+        "weights_l2": weights_l2,
+        "weights_decay": weights_decay,
+        "relative_difference": difference,
+        "norm_l2": norm_l2,
+        "norm_decay": norm_decay,
+        "agree": agree,
+        "verdict": verdict,
+    }
 
 
-def dropout_statistics(rate: float = 0.5, samples: int = 4096, units: int = 64,
-                       seed: int = 0) -> dict:
+def dropout_statistics(
+    rate: float = 0.5, samples: int = 4096, units: int = 64, seed: int = 0
+) -> dict:
     """Mean and variance of ``keras.layers.Dropout`` outputs in training vs inference.
 
     Formula: inverted dropout ``out = a * b / (1 - p)``, ``b ~ Bernoulli(1 - p)``; so
@@ -190,10 +218,13 @@ def dropout_statistics(rate: float = 0.5, samples: int = 4096, units: int = 64,
     predicted = float(np.mean(a64**2) / (1.0 - rate) - np.mean(a64) ** 2)
     result = {
         "rate": rate,
-        "input_mean": float(a64.mean()), "input_var": float(a64.var()),
-        "train_mean": float(train.mean()), "train_var": float(train.var()),
+        "input_mean": float(a64.mean()),
+        "input_var": float(a64.var()),
+        "train_mean": float(train.mean()),
+        "train_var": float(train.var()),
         "predicted_train_var": predicted,
-        "inference_mean": float(inference.mean()), "inference_var": float(inference.var()),
+        "inference_mean": float(inference.mean()),
+        "inference_var": float(inference.var()),
         "zero_fraction_added": float(np.mean((train == 0) & (a64 != 0))),
     }
     result["verdict"] = (

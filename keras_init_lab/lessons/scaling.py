@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_init_lab._validation import check_choice, check_int, check_number
+from keras_init_lab._validation import check_choice, check_int
 
 __all__ = [
     "PIXEL_MAX",
@@ -117,8 +117,9 @@ def scaler_layer(kind: str, train) -> keras.layers.Layer:
         layer.adapt(np.asarray(train, dtype="float32"))
         return layer
     spread = params["max"] - params["min"]
-    return keras.layers.Normalization(axis=-1, mean=params["min"], variance=spread**2,
-                                      name="scaler")
+    return keras.layers.Normalization(
+        axis=-1, mean=params["min"], variance=spread**2, name="scaler"
+    )
 
 
 def image_like_data(samples: int = 512, features: int = 64, seed: int = 0):
@@ -143,10 +144,18 @@ def _model(scaler, features: int, seed: int) -> keras.Model:
     if scaler is not None:
         layers.append(scaler)
     layers += [
-        keras.layers.Dense(32, activation="tanh", name="hidden",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed)),
-        keras.layers.Dense(1, activation="sigmoid", name="output",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1)),
+        keras.layers.Dense(
+            32,
+            activation="tanh",
+            name="hidden",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+        ),
+        keras.layers.Dense(
+            1,
+            activation="sigmoid",
+            name="output",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
+        ),
     ]
     return keras.Sequential(layers)
 
@@ -160,8 +169,9 @@ np.save(sys.argv[3], keras.ops.convert_to_numpy(model.predict(np.load(sys.argv[2
 """
 
 
-def saved_model_round_trip(kind: str = "zscore", directory: str | os.PathLike | None = None,
-                           epochs: int = 3, seed: int = 0) -> dict:
+def saved_model_round_trip(
+    kind: str = "zscore", directory: str | os.PathLike | None = None, epochs: int = 3, seed: int = 0
+) -> dict:
     """Train with the scaler inside the model, save ``.keras``, predict raw inputs elsewhere.
 
     The scaler is fitted on the training split only; the model is saved and then loaded by a
@@ -196,17 +206,32 @@ def saved_model_round_trip(kind: str = "zscore", directory: str | os.PathLike | 
         model.save(path)
         np.save(folder / "raw_inputs.npy", x_test)
         out = folder / "fresh_predictions.npy"
-        subprocess.run([sys.executable, "-c", _PREDICT_SCRIPT, str(path),
-                        str(folder / "raw_inputs.npy"), str(out)], check=True,
-                       capture_output=True, text=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _PREDICT_SCRIPT,
+                str(path),
+                str(folder / "raw_inputs.npy"),
+                str(out),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         fresh = np.load(out)
     difference = float(np.max(np.abs(fresh - in_process)))
     return {
-        "kind": kind, "path": str(path), "in_process": in_process, "fresh_process": fresh,
+        "kind": kind,
+        "path": str(path),
+        "in_process": in_process,
+        "fresh_process": fresh,
         "max_abs_difference": difference,
-        "verdict": (f"{kind}: the reloaded model predicts on raw inputs in a fresh process "
-                    f"within {difference:.1e} of the original, because the scaler fitted on "
-                    "the training split is a layer saved in the .keras file."),
+        "verdict": (
+            f"{kind}: the reloaded model predicts on raw inputs in a fresh process "
+            f"within {difference:.1e} of the original, because the scaler fitted on "
+            "the training split is a layer saved in the .keras file."
+        ),
     }
 
 
@@ -245,8 +270,10 @@ def raw_vs_scaled(kind: str = "constant", epochs: int = 5, seed: int = 0) -> dic
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
         history = model.fit(x_train, y_train, epochs=epochs, batch_size=64, verbose=0)
         results[label] = {
-            "gradient_norm": float(tf.norm(gradient)), "saturation": saturation,
-            "initial_loss": float(loss), "final_loss": float(history.history["loss"][-1]),
+            "gradient_norm": float(tf.norm(gradient)),
+            "saturation": saturation,
+            "initial_loss": float(loss),
+            "final_loss": float(history.history["loss"][-1]),
         }
     raw, scaled = results["raw"], results["scaled"]
     results["verdict"] = (

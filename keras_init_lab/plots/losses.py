@@ -11,8 +11,8 @@ and normalization) pairs sigmoid with cross-entropy for binary outputs; this is 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -64,18 +64,21 @@ def logit_gradient_curves(
     low = check_number("logit_range[0]", logit_range[0])
     high = check_number("logit_range[1]", logit_range[1])
     if not low < high:
-        raise ValueError(f"logit_range must be (low, high) with low < high; received "
-                         f"logit_range={tuple(logit_range)!r}.")
+        raise ValueError(
+            f"logit_range must be (low, high) with low < high; received "
+            f"logit_range={tuple(logit_range)!r}."
+        )
     target = check_number("target", target, minimum=0.0, maximum=1.0)
     z = np.linspace(low, high, num_points)[:, None]
     y = np.full_like(z, target)
     curves = {}
     for loss, activation in pairs:
         if activation == "softmax":
-            raise ValueError("activation='softmax' on one output unit is constant 1 with zero "
-                             "gradient; draw 'sigmoid' instead.")
-        curves[f"{loss}+{activation}"] = np.abs(
-            losses.logit_gradient(loss, activation, z, y))[:, 0]
+            raise ValueError(
+                "activation='softmax' on one output unit is constant 1 with zero "
+                "gradient; draw 'sigmoid' instead."
+            )
+        curves[f"{loss}+{activation}"] = np.abs(losses.logit_gradient(loss, activation, z, y))[:, 0]
     return {"z": z[:, 0], "target": target, "curves": curves}
 
 
@@ -109,8 +112,9 @@ def plot_logit_gradients(
     axes = figure.add_subplot(1, 1, 1)
     for label, values in data["curves"].items():
         axes.semilogy(data["z"], np.maximum(values, 1e-12), label=label)
-    axes.axvspan(data["z"][0], -3.0, color="tab:red", alpha=0.08,
-                 label="confidently wrong (p < 0.05)")
+    axes.axvspan(
+        data["z"][0], -3.0, color="tab:red", alpha=0.08, label="confidently wrong (p < 0.05)"
+    )
     axes.set_xlabel("logit z of the output unit (target y = 1)")
     axes.set_ylabel("|dL/dz|")
     axes.set_title("Gradient reaching the logits: sigmoid+MSE vanishes where it is wrong")
