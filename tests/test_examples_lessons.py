@@ -108,7 +108,7 @@ def test_12_regularization_l2_vs_weight_decay(capsys):
     module, result, printed = run("12_regularization_l2_vs_weight_decay", capsys)
     assert_output_matches(printed, expected_output(module), rel=1e-3, abs_tol=0.01)
     runs = result["runs"]
-    assert runs["sgd"]["relative_difference"] < 1e-12
+    assert runs["sgd"]["relative_difference"] < 1e-8  # 5e-16 on Keras 3.15, 5e-10 on 3.3
     assert runs["sgd, weight_decay = l2"]["relative_difference"] > 1e-3
     assert runs["adam"]["relative_difference"] > 1e-2
 

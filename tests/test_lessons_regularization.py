@@ -20,7 +20,8 @@ def test_keras_weight_decay_semantics_are_the_ones_the_lesson_assumes():
 def test_l2_and_weight_decay_agree_under_sgd():
     r = reg.l2_vs_weight_decay("sgd", l2=0.01, steps=20)
     assert r["weight_decay"] == pytest.approx(0.02)
-    np.testing.assert_allclose(r["weights_l2"], r["weights_decay"], rtol=1e-10, atol=1e-13)
+    # float64 rounding on Keras 3.15; Keras 3.3 rounds lr and weight decay to float32 (5e-10)
+    np.testing.assert_allclose(r["weights_l2"], r["weights_decay"], rtol=1e-8, atol=1e-10)
     assert r["agree"] and "the same update" in r["verdict"]
 
 

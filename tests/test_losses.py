@@ -76,16 +76,23 @@ def test_loss_values_match_keras_losses():
     y_bin = rng.integers(0, 2, size=(32, 4)).astype(float)
     y_cls = np.eye(4)[rng.integers(0, 4, size=32)]
     p_sig, p_soft = losses.activate("sigmoid", z), losses.activate("softmax", z)
+    # Keras 3.3's huber mixes a float32 delta with float64 inputs: compare in float32.
+    f32 = lambda a: a.astype("float32")  # noqa: E731
     pairs = [
-        ("mse", "linear", y_reg, keras.losses.mean_squared_error(y_reg, z)),
-        ("mae", "linear", y_reg, keras.losses.mean_absolute_error(y_reg, z)),
-        ("huber", "linear", y_reg, keras.losses.huber(y_reg, z, delta=1.0)),
-        ("binary_crossentropy", "sigmoid", y_bin, keras.losses.binary_crossentropy(y_bin, p_sig)),
+        ("mse", "linear", y_reg, keras.losses.mean_squared_error(f32(y_reg), f32(z))),
+        ("mae", "linear", y_reg, keras.losses.mean_absolute_error(f32(y_reg), f32(z))),
+        ("huber", "linear", y_reg, keras.losses.huber(f32(y_reg), f32(z), delta=1.0)),
+        (
+            "binary_crossentropy",
+            "sigmoid",
+            y_bin,
+            keras.losses.binary_crossentropy(f32(y_bin), f32(p_sig)),
+        ),
         (
             "categorical_crossentropy",
             "softmax",
             y_cls,
-            keras.losses.categorical_crossentropy(y_cls, p_soft),
+            keras.losses.categorical_crossentropy(f32(y_cls), f32(p_soft)),
         ),
     ]
     for loss, act, y, reference in pairs:
