@@ -24,7 +24,7 @@ Example:
     >>> logit_gradient("binary_crossentropy", "sigmoid", [[-8.0]], [[1.0]])   # p ~ 3e-4
     array([[-0.99966465]])
     >>> logit_gradient("mse", "sigmoid", [[-8.0]], [[1.0]])                   # stalls
-    array([[-0.00067048]])
+    array([[-0.00067025]])
 
 Reference:
     Lecture 004, activation functions, losses and normalization (loss formulas and the table
