@@ -148,3 +148,22 @@ def test_bad_names_and_values():
         losses.recipe("multilabel")
     with pytest.raises(TypeError):
         losses.loss_value(3, "linear", [[0.0]], [[1.0]])
+
+
+def test_logit_gradient_figure_data_and_file(tmp_path):
+    from keras_init_lab.plots.losses import logit_gradient_curves, plot_logit_gradients
+
+    data = logit_gradient_curves(num_points=201)
+    mse, bce = data["curves"]["mse+sigmoid"], data["curves"]["binary_crossentropy+sigmoid"]
+    wrong = data["z"] < -5  # confidently wrong for y = 1
+    assert np.all(mse[wrong] < 0.02) and np.all(bce[wrong] > 0.99)
+    right = data["z"] > 5  # both vanish where the prediction is right
+    assert np.all(mse[right] < 0.01) and np.all(bce[right] < 0.01)
+    path = plot_logit_gradients(tmp_path / "g.png", num_points=51)
+    assert path.stat().st_size > 10_000
+    with pytest.raises(ValueError, match="low < high"):
+        logit_gradient_curves(logit_range=(1.0, -1.0))
+    with pytest.raises(ValueError, match="softmax"):
+        logit_gradient_curves(pairs=[("categorical_crossentropy", "softmax")])
+    with pytest.raises(ValueError, match="num_points=1"):
+        logit_gradient_curves(num_points=1)
