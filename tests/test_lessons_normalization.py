@@ -51,5 +51,7 @@ def test_only_batchnorm_depends_on_the_batch():
 def test_bad_values():
     with pytest.raises(ValueError, match="Did you mean: 'batch'"):
         norm.variance_through_depth(["bach"], depth=2)
+    with pytest.raises(ValueError, match="width=12"):
+        norm.variance_through_depth(["group"], depth=2, width=12)
     with pytest.raises(ValueError, match="momentum=1.5"):
         norm.batchnorm_reference([[0.0]], [1.0], [0.0], [0.0], [1.0], True, momentum=1.5)

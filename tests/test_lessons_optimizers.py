@@ -39,5 +39,7 @@ def test_bad_names_and_values():
         opt.make_optimizer("sgd", -0.01)
     with pytest.raises(ValueError, match="batch_size=0"):
         opt.compare_optimizers(["sgd"], batch_size=0, steps=1)
+    with pytest.raises(ValueError, match="Did you mean: 'rmsprop'"):
+        opt.compare_optimizers(["sgd"], learning_rates={"rmsprob": 0.1}, steps=1)
     assert opt.make_optimizer("momentum").momentum == opt.MOMENTUM
     assert opt.make_optimizer("adamw").weight_decay > 0

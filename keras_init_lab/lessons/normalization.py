@@ -224,6 +224,10 @@ def variance_through_depth(
     depth, width = check_int("depth", depth), check_int("width", width)
     init_std = check_number("init_std", init_std, positive=True)
     samples = check_int("samples", samples, minimum=2)
+    if "group" in normalizations and width % GROUPS:
+        raise ValueError(
+            f"width must be divisible by GROUPS={GROUPS} for 'group'; received width={width}."
+        )
     x = np.random.default_rng(seed).normal(size=(samples, width)).astype("float32")
     results = {}
     for name in normalizations:

@@ -188,6 +188,8 @@ def compare_optimizers(
     samples = check_int("samples", samples, minimum=2)
     batch_size = check_int("batch_size", batch_size, minimum=1, maximum=samples)
     learning_rates = dict(learning_rates or {})
+    for name in learning_rates:
+        check_choice("learning_rates key", name, OPTIMIZERS, kind="optimizer")
     x, y = _problem(samples, seed)
     order = np.random.default_rng(seed + 1).integers(0, samples, size=(steps, batch_size))
     bce = keras.losses.BinaryCrossentropy()
