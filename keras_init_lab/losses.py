@@ -294,6 +294,12 @@ def recipe(task: str) -> TaskRecipe:
         >>> recipe("binary").loss
         'binary_crossentropy'
 
+    Args:
+        task: ``"regression"``, ``"binary"``, ``"multi-class"`` or ``"multi-label"``.
+
+    Returns:
+        The :class:`TaskRecipe` (targets, output units, output activation, loss, why).
+
     Raises:
         ValueError: unknown task (closest valid names listed).
     """

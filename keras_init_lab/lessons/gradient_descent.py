@@ -265,6 +265,12 @@ def regression_problem(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A small linear regression ``y = X w* + noise`` (float64) for the batch-size lesson.
 
+    Args:
+        samples: rows (>= 2).
+        features: columns (>= 1).
+        noise: standard deviation of the Gaussian noise on ``y`` (>= 0).
+        seed: NumPy seed.
+
     Returns:
         ``(x (samples, features), y (samples,))``; ``w* = (1, -2, 3, -4, ...)``.
     """
@@ -365,6 +371,13 @@ def batch_size_runs(
         >>> runs = batch_size_runs(x, y, [None, 1], epochs=2)
         >>> runs["B=1"]["updates"], runs["full"]["updates"]
         (512, 2)
+
+    Args:
+        x, y: the regression data.
+        batch_sizes: sizes (``None`` = full batch; each in ``[1, n]``).
+        learning_rate: ``eta > 0``, the same for every batch size.
+        epochs: passes over the data (>= 1).
+        seed: shuffle seed (every batch size gets the same shuffles).
 
     Returns:
         ``{label: {"batch_size", "updates", "losses" (epochs + 1,)}}``.

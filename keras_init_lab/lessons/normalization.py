@@ -262,6 +262,12 @@ def batch_dependence(
     LayerNorm and GroupNorm normalize each sample over its own features, so it does not.
     This is why lecture 004 recommends LayerNorm or GroupNorm for very small batches.
 
+    Args:
+        batch: the large batch (>= 2).
+        small_batch: the small batch, its first ``small_batch`` samples.
+        width: features (divisible by 4, GroupNorm's groups here).
+        seed: NumPy seed.
+
     Returns:
         ``{"batch": diff, "layer": diff, "group": diff, "verdict"}`` (max absolute differences).
     """

@@ -38,6 +38,11 @@ def multilabel_data(samples: int = 1024, features: int = 8, labels: int = 3, see
 
     About half of the samples have two or more true labels.
 
+    Args:
+        samples, features: input shape.
+        labels: number of labels (>= 2).
+        seed: NumPy seed.
+
     Returns:
         ``(x float32 (samples, features), y float32 (samples, labels))``.
     """

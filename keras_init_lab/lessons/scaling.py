@@ -125,6 +125,11 @@ def scaler_layer(kind: str, train) -> keras.layers.Layer:
 def image_like_data(samples: int = 512, features: int = 64, seed: int = 0):
     """Synthetic 8-bit "pixels" in 0..255 (float32) with a binary label from a linear rule.
 
+    Args:
+        samples: rows (>= 8), split 3:1 into train and test.
+        features: pixels per sample.
+        seed: NumPy seed.
+
     Returns:
         ``(x_train, y_train, x_test, y_test)``, a 3:1 split.
     """
