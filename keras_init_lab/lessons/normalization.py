@@ -274,6 +274,10 @@ def batch_dependence(
     batch = check_int("batch", batch, minimum=2)
     small_batch = check_int("small_batch", small_batch, minimum=2, maximum=batch)
     width = check_int("width", width)
+    if width % 4:
+        raise ValueError(
+            f"width must be divisible by 4 (GroupNorm groups); received width={width}."
+        )
     x = np.random.default_rng(seed).normal(loc=1.0, scale=2.0, size=(batch, width))
     x = x.astype("float32")
     layers = {
