@@ -1,0 +1,27 @@
+"""Measured lessons for the rest of the course: each module computes and returns plain data.
+
+One module per topic of lecture 003 (backpropagation and optimization) and lecture 004
+(activation functions, losses and normalization); nothing here prints. The examples
+``examples/09_*.py`` to ``examples/14_*.py`` print these results.
+
+* :mod:`~keras_init_lab.lessons.gradient_descent`: learning rate on ``x^2``, non-convex starts,
+  the chain rule by hand against ``tf.GradientTape``, batch vs mini-batch vs stochastic noise.
+* :mod:`~keras_init_lab.lessons.optimizers`: SGD, momentum, RMSProp, Adam, AdamW; loss curves
+  and the update-to-weight ratio.
+* :mod:`~keras_init_lab.lessons.output_activation`: softmax on binary and multi-label tasks
+  shown wrong by a run.
+* :mod:`~keras_init_lab.lessons.regularization`: L2 penalty vs decoupled weight decay, dropout.
+* :mod:`~keras_init_lab.lessons.normalization`: BatchNormalization computed, through depth,
+  LayerNorm/GroupNorm.
+* :mod:`~keras_init_lab.lessons.scaling`: z-score, min-max, /255; the scaler saved with the
+  model; raw vs scaled inputs.
+"""
+
+__all__ = [
+    "gradient_descent",
+    "normalization",
+    "optimizers",
+    "output_activation",
+    "regularization",
+    "scaling",
+]
