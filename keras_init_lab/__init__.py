@@ -46,6 +46,8 @@ __all__ = [
     "compute_fans",
     "experiments",
     "initializers",
+    "lessons",
+    "losses",
     "lsuv",
     "plots",
 ]
@@ -57,6 +59,8 @@ _PUBLIC = {
     "experiments": ("keras_init_lab.experiments", None),
     "initializers": ("keras_init_lab.initializers", None),
     "plots": ("keras_init_lab.plots", None),
+    "lessons": ("keras_init_lab.lessons", None),
+    "losses": ("keras_init_lab.losses", None),
     "check_model": ("keras_init_lab.diagnostics", "check_model"),
     "calculate_gain": ("keras_init_lab.fans", "calculate_gain"),
     "compute_fans": ("keras_init_lab.fans", "compute_fans"),

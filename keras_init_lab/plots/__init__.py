@@ -12,6 +12,7 @@ from keras_init_lab.plots.experiments import (
     plot_propagation,
     plot_unit_fractions,
 )
+from keras_init_lab.plots.losses import plot_logit_gradients
 from keras_init_lab.plots.training import plot_gradient_flow
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "plot_activations",
     "plot_gradient_flow",
     "plot_gradient_heatmap",
+    "plot_logit_gradients",
     "plot_loss_curves",
     "plot_propagation",
     "plot_unit_fractions",
