@@ -362,3 +362,69 @@ def test_zero_output_kernel_is_info_not_a_symmetry_error():
     assert [(f.severity, f.rule, f.layer) for f in result if f.layer == "out"] == [
         ("info", "zero-output-kernel", "out")
     ]
+
+
+# ------------------------------------------------- rules a refactor could silently break
+
+
+def test_batch_norm_resets_the_predicted_second_moment_to_one():
+    """Kernel -> BN -> ReLU: BN gives E[h^2] = 1 whatever came in; ReLU halves it."""
+    inputs = keras.Input((100,))
+    h = keras.layers.Dense(100, kernel_initializer=keras.initializers.RandomNormal(stddev=1.0),
+                           name="big")(inputs)
+    h = keras.layers.BatchNormalization()(h)
+    h = keras.layers.Activation("relu")(h)
+    h = keras.layers.Dense(100, kernel_initializer="he_normal", name="after_bn_relu")(h)
+    h = keras.layers.BatchNormalization()(h)
+    out = keras.layers.Dense(10, kernel_initializer="lecun_normal", name="after_bn")(h)
+    predictions = {p.layer: p for p in check_model(keras.Model(inputs, out)).predictions}
+    assert predictions["big"].pre_activation_variance == pytest.approx(100.0)
+    # 100 * (2/100) * (1/2): BN reset to 1, then ReLU halves it.
+    assert predictions["after_bn_relu"].pre_activation_variance == pytest.approx(1.0)
+    # 100 * (1/100) * 1: BN reset to 1 right before the layer.
+    assert predictions["after_bn"].pre_activation_variance == pytest.approx(1.0)
+
+
+def _merged(merge_layer, branches=3):
+    inputs = keras.Input((64,))
+    outputs = [keras.layers.Dense(64, activation="relu", kernel_initializer="he_normal",
+                                  name=f"branch{i}")(inputs) for i in range(branches)]
+    merged = merge_layer(outputs)
+    out = keras.layers.Dense(1, kernel_initializer="he_normal", name="after")(merged)
+    predictions = {p.layer: p for p in check_model(keras.Model(inputs, out)).predictions}
+    return predictions["after"].pre_activation_variance
+
+
+def test_average_merge_divides_the_summed_second_moments_by_n_squared():
+    # Each He + ReLU branch gives E[h^2] = 1; the mean of 3 independent ones has 3/3^2 = 1/3,
+    # and the He layer after it doubles that.
+    assert _merged(keras.layers.Average()) == pytest.approx(2.0 / 3.0)
+    assert _merged(keras.layers.Average(), branches=2) == pytest.approx(2.0 / 4.0 * 2.0)
+
+
+def test_add_merge_sums_the_branch_second_moments():
+    assert _merged(keras.layers.Add()) == pytest.approx(2.0 * 3.0)
+
+
+def test_prediction_uses_fan_in_not_fan_out():
+    """32 -> 128 -> 16: He keeps Var(f) = 2 only with fan_in; fan_out would give 8 and 0.25."""
+    model = keras.Sequential([
+        keras.Input((32,)),
+        keras.layers.Dense(128, activation="relu", kernel_initializer="he_normal", name="wide"),
+        keras.layers.Dense(16, activation="relu", kernel_initializer="he_normal", name="narrow"),
+    ])
+    predictions = check_model(model).predictions
+    assert [(p.fan_in, p.fan_out) for p in predictions] == [(32, 128), (128, 16)]
+    assert [p.pre_activation_variance for p in predictions] == pytest.approx([2.0, 2.0])
+
+
+def test_relu_glorot_finding_names_exactly_the_layers_of_the_stack():
+    model = keras.Sequential(
+        [keras.Input((32,)), keras.layers.Dense(32, activation="tanh", name="t0")]
+        + [keras.layers.Dense(32, activation="relu", name=f"r{i}") for i in range(6)]
+        + [keras.layers.Dense(1, name="out")]
+    )
+    (finding,) = [f for f in check_model(model) if f.rule == "relu-glorot"]
+    assert finding.layer == "r0"
+    assert "r0, r1, r2, r3 and 2 more" in finding.message
+    assert "t0" not in finding.message and "2^-6" in finding.message
