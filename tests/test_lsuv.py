@@ -210,21 +210,61 @@ def test_too_few_values_error_and_unreliable_estimate_warning():
         lsuv(model, X[:50], seed=0)
 
 
+# The package's one exception policy (wrong type -> TypeError, wrong value -> ValueError):
+# ``max_iter=2.5`` used to raise ValueError and now raises TypeError; the value messages are
+# those of keras_init_lab._validation ("tol must be > 0", "seed must be an integer >= 0").
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"tol": 0}, "tol must be a positive"),
-        ({"tol": float("nan")}, "tol must be a positive"),
+        ({"tol": 0}, "tol must be > 0; received tol=0"),
+        ({"tol": float("nan")}, "tol must be a finite number"),
         ({"max_iter": 0}, "max_iter must be an integer >= 1"),
-        ({"max_iter": 2.5}, "max_iter must be an integer"),
-        ({"target_variance": -1}, "target_variance"),
-        ({"batch_norm": "skip"}, "batch_norm must be one of"),
-        ({"seed": -3}, "seed must be None"),
+        ({"target_variance": -1}, "target_variance must be > 0; received target_variance=-1"),
+        ({"batch_norm": "skip"}, "batch_norm 'skip'. Valid names: error, ignore"),
+        ({"seed": -3}, "seed must be an integer >= 0; received seed=-3"),
     ],
 )
 def test_bad_options_echo_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
         lsuv(relu_stack(depth=1), X, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"max_iter": 2.5}, "max_iter must be an integer; received max_iter=2.5"),
+        ({"tol": "0.1"}, "tol must be a number"),
+        ({"seed": 1.5}, "seed must be an integer"),
+        ({"batch_norm": None}, "batch_norm must be one of"),
+    ],
+)
+def test_options_of_the_wrong_type_raise_type_error(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        lsuv(relu_stack(depth=1), X, **kwargs)
+
+
+def test_patches_are_restored_when_the_forward_pass_raises():
+    class Boom(keras.layers.Layer):
+        armed = False
+
+        def call(self, x):
+            if self.armed:
+                raise RuntimeError("boom")
+            return x
+
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, activation="relu"),
+                              Boom()])
+    model.layers[-1].armed = True
+    with pytest.raises(RuntimeError, match="boom"):
+        lsuv(model, X)
+    assert "call" not in vars(model.layers[0])
+    # The fused activation switched off for a measurement comes back even if the call fails.
+    from keras_init_lab.lsuv import _pre_activation
+
+    dense = model.layers[0]
+    with pytest.raises(Exception):  # noqa: B017 - the backend's shape error type varies
+        _pre_activation(dense, np.zeros((4, 3), dtype="float32"))
+    assert dense.activation is keras.activations.relu
 
 
 def test_bad_batches_and_models():

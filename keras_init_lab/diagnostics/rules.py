@@ -164,7 +164,7 @@ def _lesson(act_family: str, gain: float | None, n: int) -> str:
     if act_family == "sigmoid":
         return (
             "lecture 004, activation functions: sigmoid'(z) <= 0.25 and it saturates at both "
-            f"ends, so the gradient shrinks through every sigmoid layer"
+            "ends, so the gradient shrinks through every sigmoid layer"
         )
     if gain is not None and gain < 1:
         return (
