@@ -35,8 +35,9 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -302,10 +303,10 @@ def lsuv(
     Raises:
         TypeError: ``model`` is not a Keras model, or an option of the wrong type (a string
             ``tol``, a float ``max_iter``...).
-        ValueError: bad option values; an empty or non-finite batch; a model with no Dense/Conv layer;
-            BatchNorm with ``batch_norm="error"``; a layer whose output on the batch has fewer
-            than 2 values (a variance needs two); a layer whose pre-activation is non-finite or
-            constant (zero variance cannot be rescaled to 1).
+        ValueError: bad option values; an empty or non-finite batch; a model with no Dense/Conv
+            layer; BatchNorm with ``batch_norm="error"``; a layer whose output on the batch has
+            fewer than 2 values (a variance needs two); a layer whose pre-activation is
+            non-finite or constant (zero variance cannot be rescaled to 1).
 
     Reference:
         Mishkin & Matas, "All you need is a good init", ICLR 2016,

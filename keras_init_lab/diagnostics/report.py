@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
@@ -117,22 +118,23 @@ def group_findings(findings: list[Finding]) -> list[Finding]:
     return list(merged.values())
 
 
-def format_factor(factor: float, tolerance: float) -> str:
-    """A per-layer factor with enough digits to differ from 1 (``1.0001``, never ``1``).
+def format_factor(factor: float, tolerance: float | None = None) -> str:
+    """A factor with enough digits to differ from 1 (``1.0001``, never ``1``).
 
-    Within ``tolerance`` of 1 the factor is called preserved; otherwise it is printed with
-    as many decimals as it takes for its distance from 1 to show.
+    The factor is printed with as many decimals as it takes for its distance from 1 to show;
+    within ``tolerance`` of 1 (when given) it is called preserved.
 
     Example:
-        >>> format_factor(1.0401, 1e-3), format_factor(1.0001, 1e-3), format_factor(0.5, 1e-3)
+        >>> format_factor(1.0401, 1e-3), format_factor(1.0001, 1e-3), format_factor(0.5)
         ('1.04', 'preserved (1.0001, within 0.1% of 1)', '0.5')
     """
     distance = abs(factor - 1.0)
-    digits = 2
-    while digits < 8 and round(distance, digits) == 0:
-        digits += 1
-    text = f"{factor:.{digits + 1}f}".rstrip("0").rstrip(".")
-    if distance <= tolerance:
+    if not 0.01 <= abs(factor) < 1e4 or distance == 0:
+        text = f"{factor:.3g}"
+    else:  # two significant digits of the distance from 1, at least two decimals
+        digits = max(2, math.ceil(-math.log10(distance)) + 1)
+        text = f"{factor:.{digits}f}".rstrip("0").rstrip(".")
+    if tolerance is not None and distance <= tolerance:
         return f"preserved ({text}, within {tolerance:.1%} of 1)".replace(".0%", "%")
     return text
 
@@ -224,10 +226,15 @@ def _prediction_table(predictions: list[LayerPrediction], band: tuple[float, flo
         lines.append(
             f"  {p.layer:<20} {p.initializer[:26]:<26} {p.activation[:12]:<12} "
             f"{_fmt_int(p.fan_in):>6} {_fmt(p.weight_variance):>9} "
-            f"{_fmt(p.pre_activation_variance):>12} {_fmt(p.backward_gain):>7}"
-            + ("" if p.in_band in (None, True) else "  <- outside band")
+            f"{_fmt(p.pre_activation_variance):>12} {_fmt(p.backward_gain):>7}" + _band_mark(p)
         )
     return lines
+
+
+def _band_mark(p: LayerPrediction) -> str:
+    if p.in_band in (None, True):
+        return ""
+    return "  <- zero signal" if p.pre_activation_variance == 0 else "  <- outside band"
 
 
 def _fmt(value: float | None) -> str:

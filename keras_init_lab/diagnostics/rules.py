@@ -163,8 +163,8 @@ def _saturated_fraction(entry: LayerEntry, variance: float) -> float | None:
 def _lesson(act_family: str, gain: float | None, n: int) -> str:
     if act_family == "sigmoid":
         return (
-            "lecture 004, activation functions: sigmoid'(z) <= 0.25 and it saturates at both "
-            "ends, so the gradient shrinks through every sigmoid layer"
+            "lecture 004, activation functions: sigmoid'(z) <= 0.25, so each sigmoid layer cuts "
+            "the gradient even before it saturates"
         )
     if gain is not None and gain < 1:
         return (
@@ -301,10 +301,12 @@ def leaky_gain_rule(entries, predictions) -> list[Finding]:
         per_layer = f"the variance is {shown} per layer ({source})"
     else:
         per_layer = f"the variance changes by a factor {shown} per layer ({source})"
+    names = _names_list([e for e, _, _ in stack])
     message = (
-        f"{first.act.text} with slope {alpha:g} in {n} layer(s) ({_names_list([e for e, _, _ in stack])}) "
-        f"initialized with {_describe_he(first)}: the leaky gain is sqrt(2/(1+alpha^2)) = "
-        f"{math.sqrt(2 / (1 + alpha**2)):.4f}, so {per_layer}, {drift:.4g}x over {n} layer(s)."
+        f"{first.act.text} with slope {alpha:g} in {n} layer(s) ({names}) initialized with "
+        f"{_describe_he(first)}: the leaky gain is sqrt(2/(1+alpha^2)) = "
+        f"{math.sqrt(2 / (1 + alpha**2)):.4f}, so {per_layer}, "
+        f"{format_factor(factor)}^{n} = {format_factor(drift)} over {n} layer(s)."
     )
     fix = f"kernel_initializer=keras_init_lab.initializers.LeakyHeNormal(negative_slope={alpha:g})."
     worst = max(drift, 1.0 / drift) if drift > 0 else math.inf
