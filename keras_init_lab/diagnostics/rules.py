@@ -253,10 +253,16 @@ def sigmoid_depth_rule(entries, predictions) -> list[Finding]:
         "activation functions: 0.25^20 ~ 9.1e-13, and sigmoid is hardly used in hidden "
         "layers today)."
     )
-    fix = (
-        "activation='relu' with kernel_initializer='he_normal' in hidden layers (keep sigmoid "
-        "for a binary output)."
-    )
+    if all(_already_has(e, "he_normal") for e in hidden):
+        fix = (
+            "activation='relu' in hidden layers (their He initialization is already ReLU's "
+            "pairing; keep sigmoid for a binary output)."
+        )
+    else:
+        fix = (
+            "activation='relu' with kernel_initializer='he_normal' in hidden layers (keep "
+            "sigmoid for a binary output)."
+        )
     severity = "warning" if n >= DEEP_STACK_LAYERS else "info"
     return [_finding(severity, hidden[0], message, fix, "sigmoid-deep")]
 
