@@ -37,7 +37,7 @@ def walk_layers(model) -> list:
         >>> inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="b")])
         >>> outer = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, name="a"), inner])
         >>> [layer.name for layer in walk_layers(outer)]
-        ['a', 'input_layer', 'b']
+        ['a', 'b']
 
     Args:
         model: a Keras model or layer.

@@ -202,7 +202,7 @@ def test_leaky_relu_without_the_leaky_gain():
     layers.append(keras.layers.Dense(1, name="out"))
     result = check_model(keras.Sequential(layers))
     leaky = [f for f in result if f.rule == "leaky-gain"]
-    # One finding for the stack (issue: identical findings over layers are grouped); it used
+    # One finding for the stack (identical findings over layers are grouped); it used
     # to be ten identical paragraphs.
     assert len(leaky) == 1 and all(f.severity == "warning" for f in leaky)
     assert "in 10 layer(s) (d0, d1, d2, d3 and 6 more)" in leaky[0].message
@@ -238,7 +238,7 @@ def test_leaky_relu_without_the_leaky_gain():
     assert rules(check_model(small), "info") == ["leaky-gain"]
 
 
-def test_predicted_variance_follows_the_seed_002_recursion():
+def test_predicted_variance_follows_the_lecture_002_recursion():
     """100-wide ReLU layers: He keeps Var(f) = 2, Glorot halves it, sigma^2 = 0.01 too."""
     he = check_model(mlp("relu", "he_normal", depth=10, width=100, inputs=100))
     assert [p.pre_activation_variance for p in he.predictions[:10]] == pytest.approx([2.0] * 10)
@@ -546,7 +546,7 @@ def test_relu_glorot_finding_names_exactly_the_layers_of_the_stack():
     assert "t0" not in finding.message and "2^-6" in finding.message
 
 
-# ------------------------------------------------ `check` right and readable (issue 10, sec. 2)
+# ------------------------------------------------------------ `check` right and readable
 
 
 def deep(activation, init, depth=20, width=64, out_activation=None, out_units=1, **out):
@@ -732,3 +732,18 @@ def test_band_validation_follows_the_exception_policy():
         check_model(mlp(), band=(0, 1))
     with pytest.raises(ValueError, match="band must be"):
         check_model(mlp(), band=(1, 2, 3))
+
+
+def test_walk_layers_flattens_nested_models_in_forward_order():
+    from keras_init_lab._layers import walk_layers
+
+    inner = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, name="b"), keras.layers.ReLU(name="c")],
+        name="inner",
+    )
+    inputs = keras.Input((2,))
+    h = keras.layers.Dense(4, name="a")(inputs)
+    out = keras.layers.Dense(1, name="d")(inner(h))
+    names = [layer.name for layer in walk_layers(keras.Model(inputs, out))]
+    assert names[-4:] == ["a", "b", "c", "d"]
+    assert not any(isinstance(layer, keras.Model) for layer in walk_layers(inner))
