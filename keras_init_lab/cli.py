@@ -300,12 +300,18 @@ EXIT_FINDINGS = 1
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from keras_init_lab.diagnostics.loading import check_model_path, load_model_file
+
+    try:
+        check_model_path(args.path)  # a typo is answered before TensorFlow starts
+    except (FileNotFoundError, ValueError) as error:
+        raise UsageError(str(error)) from None
     import keras_init_lab  # noqa: F401  (registers the package's initializers/activations)
-    from keras_init_lab.diagnostics import check_model, load_model_file
+    from keras_init_lab.diagnostics import check_model
 
     try:
         model = load_model_file(args.path)
-    except (FileNotFoundError, ValueError) as error:
+    except ValueError as error:
         raise UsageError(str(error)) from None
     result = check_model(model)
     print(result)

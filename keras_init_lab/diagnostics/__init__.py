@@ -15,7 +15,8 @@ Two kinds of checks, both from the configuration alone (no data, no training ste
 
 One module per concern: :mod:`.describe` (initializers, activations, layers),
 :mod:`.predict` (the signal), :mod:`.rules` (one function per rule), :mod:`.report`
-(findings, grouping, printing), :mod:`.check` (``check_model``, ``load_model_file``).
+(findings, grouping, printing), :mod:`.check` (``check_model``), :mod:`.loading`
+(``check_model_path``, ``load_model_file``).
 
 Example:
     >>> import keras
@@ -26,16 +27,7 @@ Example:
     >>> print(check_model(model))
 """
 
-from keras_init_lab.diagnostics.check import check_model, load_model_file
-from keras_init_lab.diagnostics.predict import INPUT_SECOND_MOMENT
-from keras_init_lab.diagnostics.report import (
-    SEVERITIES,
-    VARIANCE_BAND,
-    Finding,
-    LayerPrediction,
-    ModelCheck,
-)
-from keras_init_lab.diagnostics.rules import DEEP_STACK_LAYERS
+import importlib
 
 __all__ = [
     "DEEP_STACK_LAYERS",
@@ -46,5 +38,33 @@ __all__ = [
     "LayerPrediction",
     "ModelCheck",
     "check_model",
+    "check_model_path",
     "load_model_file",
 ]
+
+#: Where each public name lives. Loaded on first use (PEP 562), so that
+#: ``keras_init_lab.diagnostics.loading.check_model_path`` can run without Keras.
+_HOMES = {
+    "DEEP_STACK_LAYERS": "rules",
+    "INPUT_SECOND_MOMENT": "predict",
+    "SEVERITIES": "report",
+    "VARIANCE_BAND": "report",
+    "Finding": "report",
+    "LayerPrediction": "report",
+    "ModelCheck": "report",
+    "check_model": "check",
+    "check_model_path": "loading",
+    "load_model_file": "loading",
+}
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -22,9 +22,6 @@ Reference:
 
 from __future__ import annotations
 
-import zipfile
-from pathlib import Path
-
 import keras
 
 from keras_init_lab._layers import walk_layers
@@ -39,10 +36,7 @@ from keras_init_lab.diagnostics.report import (
 )
 from keras_init_lab.diagnostics.rules import RULES, variance_band_rule
 
-__all__ = ["check_model", "load_model_file"]
-
-#: First bytes of an HDF5 file (the legacy ``.h5`` format), from the HDF5 specification.
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+__all__ = ["check_model"]
 
 
 def _check_band(band) -> tuple[float, float]:
@@ -121,55 +115,3 @@ def check_model(model, band: tuple[float, float] = VARIANCE_BAND) -> ModelCheck:
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings = sorted(group_findings(findings), key=lambda f: order[f.severity])
     return ModelCheck(model.name, findings, predictions, band)
-
-
-def load_model_file(path):
-    """Load a saved Keras model for checking, telling a missing file from a corrupt one.
-
-    Example:
-        >>> model = load_model_file("model.keras")
-
-    Args:
-        path: a ``.keras`` (zip archive) or ``.h5`` (HDF5) file.
-
-    Returns:
-        The model, loaded with ``compile=False``.
-
-    Raises:
-        TypeError: ``path`` is not a string or path.
-        FileNotFoundError: no file at ``path``.
-        ValueError: a wrong suffix, or the file exists but is not a valid Keras archive.
-    """
-    if not isinstance(path, (str, Path)):
-        raise TypeError(f"path must be a file path; received path={path!r}.")
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".keras", ".h5"):
-        raise ValueError(
-            f"check needs a saved Keras model (.keras or .h5); received {str(path)!r}. Save "
-            "one with model.save('model.keras')."
-        )
-    if not path.is_file():
-        raise FileNotFoundError(f"no such model file: {str(path)!r}.")
-    size = path.stat().st_size
-    if suffix == ".keras" and not zipfile.is_zipfile(path):
-        raise ValueError(
-            f"cannot load {str(path)!r}: the file exists ({size} bytes) but is not a valid "
-            "Keras archive (a .keras file is a zip archive; this one is not). Save it again "
-            "with model.save('model.keras')."
-        )
-    if suffix == ".h5":
-        with path.open("rb") as handle:
-            if handle.read(len(_HDF5_SIGNATURE)) != _HDF5_SIGNATURE:
-                raise ValueError(
-                    f"cannot load {str(path)!r}: the file exists ({size} bytes) but is not a "
-                    "valid HDF5 file. Save it again with model.save('model.keras')."
-                )
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as error:  # Keras raises several types for unreadable archives
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(
-            f"cannot load {str(path)!r}: the file exists ({size} bytes) but is not a valid "
-            f"Keras archive: {reason}"
-        ) from None

@@ -377,7 +377,10 @@ def _is_output(layer, position: int, flat: list, model, activation_layer) -> boo
     later_kernels = any(isinstance(item, KERNEL_LAYERS) for item in flat[position + 1 :])
     if not later_kernels:
         return True
-    outputs = {id(t) for t in (getattr(model, "outputs", None) or [])}
+    try:
+        outputs = {id(t) for t in (getattr(model, "outputs", None) or [])}
+    except ValueError:  # an unbuilt Sequential model on Keras < 3.4 has no outputs yet
+        outputs = set()
     for candidate in (layer, activation_layer):
         if candidate is None:
             continue
