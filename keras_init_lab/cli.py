@@ -332,22 +332,19 @@ EXIT_FINDINGS = 1
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    path = Path(args.path)
-    if path.suffix.lower() not in (".keras", ".h5"):
-        raise UsageError(f"check needs a saved Keras model (.keras or .h5); received "
-                         f"{args.path!r}. Save one with model.save('model.keras').")
-    if not path.is_file():
-        raise UsageError(f"no such model file: {args.path!r}.")
-    import keras
+    from keras_init_lab.diagnostics.loading import check_model_path, load_model_file
 
+    try:
+        check_model_path(args.path)  # a typo is answered before TensorFlow starts
+    except (FileNotFoundError, ValueError) as error:
+        raise UsageError(str(error)) from None
     import keras_init_lab  # noqa: F401  (registers the package's initializers/activations)
     from keras_init_lab.diagnostics import check_model
 
     try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as error:  # Keras raises several types for unreadable files
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UsageError(f"cannot load {args.path!r} as a Keras model: {reason}") from None
+        model = load_model_file(args.path)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     result = check_model(model)
     print(result)
     return EXIT_FINDINGS if result.has_errors else EXIT_OK
