@@ -171,3 +171,77 @@ def test_keras_only_activation_names_are_accepted():
     (setting,) = result.settings
     assert setting["activation"] == "softplus"
     assert len(setting["forward_variance"]) == 3
+
+
+# --- The closed-form backward prediction, the loss and the exact underflow layers -------------
+
+
+def test_predicted_backward_variance_is_the_closed_form_for_relu():
+    """g_last = 4 v_last (gradient of sum f^2 is 2 f), g_{k-1} = D s / 2 * g_k (He 2015, eq. 13)."""
+    sigma2, width, depth = 0.03, 100, 6
+    fwd, bwd = prop.predict_variances(activations.get("relu"), [sigma2] * depth, width, width)
+    expected_fwd = width * sigma2 * (width * sigma2 / 2) ** np.arange(depth)
+    np.testing.assert_allclose(fwd, expected_fwd, rtol=1e-6)
+    expected_bwd = 4 * expected_fwd[-1] * (width * sigma2 / 2) ** np.arange(depth - 1, -1, -1)
+    # ReLU's slope is a step: the trapezoid rule is O(h) at the jump (~0.2% per layer).
+    np.testing.assert_allclose(bwd, expected_bwd, rtol=2e-2)
+
+
+def test_predicted_backward_variance_matches_scipy_for_tanh():
+    """The mean-field recursion recomputed independently with adaptive quadrature."""
+    sigma2, width, depth = 0.02, 100, 5
+
+    def expect(function, variance):
+        value, _ = integrate.quad(
+            lambda z: function(z) * stats.norm.pdf(z, scale=math.sqrt(variance)), -np.inf, np.inf
+        )
+        return value
+
+    expected_fwd = [width * sigma2]
+    for _ in range(depth - 1):
+        expected_fwd.append(width * sigma2 * expect(lambda z: math.tanh(z) ** 2, expected_fwd[-1]))
+    expected_bwd = [4 * expected_fwd[-1]]
+    for k in range(depth - 1, 0, -1):
+        slope2 = expect(lambda z: (1 - math.tanh(z) ** 2) ** 2, expected_fwd[k - 1])
+        expected_bwd.insert(0, width * sigma2 * slope2 * expected_bwd[0])
+    fwd, bwd = prop.predict_variances(activations.get("tanh"), [sigma2] * depth, width, width)
+    np.testing.assert_allclose(fwd, expected_fwd, rtol=1e-5)
+    np.testing.assert_allclose(bwd, expected_bwd, rtol=1e-5)
+
+
+def test_measured_backward_follows_the_prediction_with_an_independent_output_gradient():
+    row = propagate(initializers=["he_normal"], activations=["tanh"], depth=30, n_trials=4,
+                    seed=2).settings[0]
+    measured = np.array(row["backward_variance_independent"])
+    predicted = np.array(row["predicted_backward_variance_independent"])
+    # Per layer within 25%, and the end-to-end growth within 25% too.
+    np.testing.assert_allclose(measured, predicted, rtol=0.25)
+    assert measured[0] / measured[-1] == pytest.approx(predicted[0] / predicted[-1], rel=0.25)
+
+
+def test_loss_is_the_sum_of_squares_not_the_mean():
+    """dL/df_last = 2 f_last for L = sum f^2, so Var(dL/df_last) = 4 Var(f_last) exactly."""
+    row = propagate(sigma2=[0.02], depth=4, width=16, n_trials=2, n_samples=8,
+                    seed=3).settings[0]
+    assert row["backward_variance"][-1] == pytest.approx(4 * row["forward_variance"][-1],
+                                                         rel=1e-5)
+
+
+def test_forward_underflow_layer_is_the_first_all_zero_layer():
+    row = propagate(sigma2=[1e-4], depth=50, n_trials=1, n_samples=16, seed=0).settings[0]
+    layer = row["forward_underflow_layer"]
+    assert layer is not None and 2 <= layer < 50
+    forward = row["forward_variance"]
+    assert forward[layer - 1] == 0.0 and forward[layer - 2] > 0.0
+    # Everything after the forward underflow is 0, so every gradient is 0: backprop meets
+    # the zero first at the last layer.
+    assert row["backward_underflow_layer"] == 50
+
+
+def test_backward_underflow_layer_is_the_first_zero_layer_backprop_reaches():
+    row = propagate(sigma2=[0.001], depth=50, n_trials=1, n_samples=16, seed=0).settings[0]
+    assert row["forward_underflow_layer"] is None
+    layer = row["backward_underflow_layer"]
+    assert layer is not None and 2 <= layer < 50
+    backward = row["backward_variance"]
+    assert backward[layer - 1] == 0.0 and backward[layer] > 0.0
