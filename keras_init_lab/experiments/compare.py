@@ -340,6 +340,8 @@ def compare(
     }
     result = CompareResult(runs, config)
     if out is not None:
+        from keras_init_lab.report import write_compare
+
         result.files = write_compare(result, out)
     return result
 
@@ -476,28 +478,3 @@ def verdict(run: dict, target: float, chance: float) -> tuple[str, str]:
     shown = "n/a" if accuracy is None else f"{accuracy:.0%}"
     return "stuck", (f"does not learn: {shown} validation accuracy, chance is {chance:.0%}"
                      + (f" ({why})" if why else ""))
-
-
-def write_compare(result: CompareResult, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``results.json``, ``results.csv`` and the three PNGs; return their paths."""
-    from keras_init_lab.plots.experiments import (plot_gradient_heatmap, plot_loss_curves,
-                                                  plot_unit_fractions)
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"results_json": out / "results.json", "results_csv": out / "results.csv"}
-    payload = {"config": result.config, "runs": result.runs}
-    files["results_json"].write_text(json.dumps(json_safe(payload), indent=2, allow_nan=False))
-    with open(files["results_csv"], "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for run in result.runs:
-            writer.writerow({k: "" if run.get(k) is None else run.get(k) for k in RESULT_COLUMNS})
-    target = result.config.get("target_accuracy")
-    files["loss_curves"] = plot_loss_curves(result.runs, out / "loss_curves.png",
-                                            target_accuracy=target)
-    files["gradient_flow"] = plot_gradient_heatmap(result.runs, out / "gradient_flow.png")
-    files["unit_fractions"] = plot_unit_fractions(result.runs, out / "unit_fractions.png")
-    return files
-
-
