@@ -80,7 +80,7 @@ def _check_depths(depths) -> None:
     for depth in depths if isinstance(depths, (list, tuple)) else [depths]:
         if depth is not None and depth < 1:
             raise UsageError(f"--depth must be a positive integer (number of layers); "
-                             f"received {depth}.")
+                             f"received --depth {depth}.")
 
 
 def _check_names(initializer_names, activation_names) -> None:
@@ -104,7 +104,7 @@ def _cmd_propagate(args: argparse.Namespace) -> int:
 
     _check_depths(args.depth)
     if args.width < 1:
-        raise UsageError(f"--width must be a positive integer; received {args.width}.")
+        raise UsageError(f"--width must be a positive integer; received --width {args.width}.")
     _check_names(args.initializer, args.activation)
     out = _output_dir(args, "propagate")
     _seed_everything(args.seed)
@@ -127,17 +127,35 @@ def _compare_kwargs(args: argparse.Namespace) -> dict:
                 target_accuracy=args.target, max_train_samples=args.max_train_samples)
 
 
+def _compare_header(config: dict, depths) -> str:
+    """One line naming model, depth, width, optimizer, epochs, dataset, seed and notes."""
+    depth = ", ".join(str(d) for d in depths)
+    return (f"{config['model'].upper()}, {depth} hidden layers of {config['width']}, "
+            f"{config['optimizer']}, {config['epochs']} epochs of batch {config['batch_size']}, "
+            f"{config['dataset_description']} ({config['n_train']} train / {config['n_test']} "
+            f"validation), seed {config['seed']}; {config['target_note']}; "
+            f"{config['scaling_note']}; {config['chance_note']}: "
+            f"{config['chance_accuracy']:.0%}.")
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from keras_init_lab.experiments import compare
+    from keras_init_lab.experiments.compare import PRESETS
     from keras_init_lab.report import write_report
 
     _check_depths(args.depth)
     _check_names(args.initializer, args.activation)
     out = _output_dir(args, "compare")
-    result = compare(**_compare_kwargs(args), preset="quick" if args.quick else "full",
-                     seed=args.seed, out_dir=out, verbose=2 if args.no_progress_bar else 1)
+    preset = "quick" if args.quick else "full"
+    target = PRESETS[preset]["target_accuracy"] if args.target is None else args.target
+    print(f"Target validation accuracy: {target:.0%}"
+          + (" (--quick lowers the default 90% to 80%)" if args.quick and args.target is None
+             else ""), flush=True)
+    result = compare(**_compare_kwargs(args), preset=preset, seed=args.seed, out_dir=out,
+                     verbose=2 if args.progress else 1)
     paths = write_report(out, comparison=result, command=_command_line(args))
     print()
+    print(textwrap.fill(_compare_header(result.config, result.config["depths"]), 100))
     print(result.format_table())
     _print_endings(out, paths)
     return EXIT_OK
@@ -145,22 +163,33 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from keras_init_lab.experiments import compare, propagate
-    from keras_init_lab.report import write_report
+    from keras_init_lab.experiments.compare import PRESETS
+    from keras_init_lab.experiments.pairings import course_pairings
+    from keras_init_lab.report import format_pairings, write_report
 
     out = _output_dir(args, "demo")
-    print("== 1/2 Variance through 50 layers (course notes 002: sigma^2 in {0.001, 0.01, 0.02, "
-          "0.1, 1}, ReLU) ==", flush=True)
+    print("== 1/2 Variance through 50 layers of 100 units (lecture 002, initialization: "
+          "sigma^2 in {0.001, 0.01, 0.02, 0.1, 1}, ReLU) ==", flush=True)
     propagation = propagate(seed=args.seed, out_dir=out,
-                            **({"n_trials": 4, "n_samples": 128} if args.quick else {}))
+                            **({"n_trials": 2, "n_samples": 64} if args.quick else
+                               {"n_trials": 4, "n_samples": 128}))
     print(propagation.format_table())
-    print("\n== 2/2 Initializer x activation, same model and data (course notes 000) ==",
-          flush=True)
+    preset = PRESETS["quick" if args.quick else "demo"]
+    print(f"\n== 2/2 Lecture 002's four pairings, same model and data: MLP, {preset['depth']} "
+          f"hidden layers of {preset['width']} units, SGD(learning_rate="
+          f"{preset['learning_rate']}, momentum=0.9), {preset['epochs']} epochs, spirals, "
+          f"seed {args.seed} ==", flush=True)
     comparison = compare(preset="quick" if args.quick else "demo", seed=args.seed,
-                         out_dir=out, verbose=2 if args.no_progress_bar else 1)
+                         out_dir=out, verbose=2 if args.progress else 1)
     paths = write_report(out, propagation=propagation, comparison=comparison,
                          command=_command_line(args))
     print()
+    print(textwrap.fill(_compare_header(comparison.config, comparison.config["depths"]), 100))
     print(comparison.format_table())
+    rows = course_pairings(comparison.runs, target=comparison.config["target_accuracy"])
+    if rows:
+        print("\nLecture 002's summary next to what was measured:")
+        print(format_pairings(rows))
     _print_endings(out, paths)
     return EXIT_OK
 
@@ -180,6 +209,15 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                              f"{DEFAULT_LOG_ROOT}/)")
     parser.add_argument("--seed", type=int, default=0,
                         help="random seed; the same seed reproduces every number (default 0)")
+
+
+def _add_progress(parser: argparse.ArgumentParser) -> None:
+    """``--progress``: Keras's own line per epoch; by default one line per run."""
+    parser.add_argument("--progress", action="store_true",
+                        help="also show Keras's line per epoch (default: one line per run "
+                             "with its verdict, time and ETA)")
+    # Accepted for old scripts: one line per run is now the default.
+    parser.add_argument("--no-progress-bar", action="store_true", help=argparse.SUPPRESS)
 
 
 def _add_experiment_commands(sub) -> None:
@@ -256,39 +294,42 @@ def _add_experiment_commands(sub) -> None:
                        help="BatchNorm before each activation (both: compare)")
     p_cmp.add_argument("--residual", choices=("off", "on", "both"), default="off",
                        help="residual connections (both: compare)")
-    p_cmp.add_argument("--scaling", nargs="+", default=["none"], metavar="NAME",
-                       help="input scalings: none, standardize, minmax")
+    p_cmp.add_argument("--scaling", nargs="+", default=["auto"], metavar="NAME",
+                       help="input scalings, fitted on the training split only: auto "
+                            "(default: standardize pixel datasets, leave others), none, "
+                            "standardize, minmax")
     p_cmp.add_argument("--width", type=int, help="units or filters per layer (default 32)")
     p_cmp.add_argument("--epochs", type=int, help="epochs per run (default 30; --quick 8)")
     p_cmp.add_argument("--batch-size", type=int, help="batch size")
     p_cmp.add_argument("--learning-rate", type=float, help="SGD learning rate (default 0.05)")
     p_cmp.add_argument("--target", type=float,
-                       help="validation accuracy that counts as learned (default 0.9)")
+                       help="validation accuracy that counts as learned (default 0.9; "
+                            "--quick: 0.8)")
     p_cmp.add_argument("--max-train-samples", type=int, metavar="N",
                        help="use only the first N training samples")
     p_cmp.add_argument("--quick", action="store_true",
-                       help="a small grid and few epochs (well under a minute)")
-    p_cmp.add_argument("--no-progress-bar", action="store_true",
-                       help="one line per epoch instead of Keras's progress bar")
+                       help="a small grid, depth 4, 8 epochs and target 0.8 (well under a "
+                            "minute)")
+    _add_progress(p_cmp)
     _add_common(p_cmp)
     p_cmp.set_defaults(handler=_cmd_compare)
 
     p_demo = sub.add_parser(
         "demo",
         help="the whole course in one command: propagation + comparison + report",
-        description="Run the 50-layer variance experiment of the course and a compact "
-        "initializer x activation comparison on the embedded spirals dataset, then write "
-        "report.md/report.html with plots and TensorBoard logs. About 2-3 minutes on 2 CPU "
-        "cores; --quick takes well under a minute.",
+        description="Run lecture 002's 50-layer variance experiment and its four pairings "
+        "(Xavier + tanh, He + ReLU: ideal; Xavier + ReLU, He + tanh: risky) on a deep MLP "
+        "trained on the embedded spirals dataset; print one line per run and a table of what "
+        "the course says next to what was measured, then write report.md/report.html with "
+        "plots and TensorBoard logs. A few minutes on 2 CPU cores; --quick well under one.",
         epilog="Examples:\n"
         "  keras-init-lab demo\n"
         "  keras-init-lab demo --quick --out logs/first-look\n"
         "  keras-init-lab demo --seed 1",
         formatter_class=raw)
     p_demo.add_argument("--quick", action="store_true",
-                        help="fewer trials, a 2x2 grid and 8 epochs")
-    p_demo.add_argument("--no-progress-bar", action="store_true",
-                        help="one line per epoch instead of Keras's progress bar")
+                        help="fewer trials, a 2x2 grid of depth 4 and 8 epochs")
+    _add_progress(p_demo)
     _add_common(p_demo)
     p_demo.set_defaults(handler=_cmd_demo)
     for command in (p_prop, p_cmp, p_demo):  # raw formatting keeps the examples' lines

@@ -24,16 +24,23 @@ from pathlib import Path
 from typing import Any
 
 from keras_init_lab.experiments._json import json_safe
+from keras_init_lab.experiments.pairings import COURSE_PAIRINGS, course_pairings
 
-__all__ = ["COURSE_EXPECTATIONS", "write_compare", "write_propagation", "write_report"]
+__all__ = [
+    "COURSE_EXPECTATIONS",
+    "format_pairings",
+    "write_compare",
+    "write_propagation",
+    "write_report",
+]
 
-#: Seed 002's summary table ("Resumen"): what the course expects of each pairing.
-COURSE_EXPECTATIONS = (
-    ("glorot_uniform", "tanh", "ideal", "stable, balanced values"),
-    ("he_normal", "relu", "ideal", "good variance, few dead units"),
-    ("glorot_uniform", "relu", "risky", "risk of dead units (variance too low)"),
-    ("he_normal", "tanh", "risky", "can make gradients explode"),
+#: Lecture 002's summary table ("Resumen"): what the course expects of each pairing
+#: (initializer, activation, grade, expectation); ``experiments.pairings`` checks each one.
+COURSE_EXPECTATIONS = tuple(
+    (init, act, grade, says) for init, act, grade, says, _ in COURSE_PAIRINGS
 )
+#: Column titles of the pairing table (report).
+PAIRING_HEADER = ["pairing", "course says (lecture 002)", "measured", "mark", "why"]
 
 
 def _fmt(value: Any, percent: bool = False) -> str:
@@ -122,14 +129,43 @@ def _compare_rows(comp: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _expectation_rows(comp: dict) -> tuple[list[str], list[list[str]]]:
-    header = ["pairing", "course notes (lecture 002)", "expected", "measured here"]
-    rows = []
-    for init, act, grade, expected in COURSE_EXPECTATIONS:
-        matches = [r for r in comp["runs"] if r["initializer"] == init and r["activation"] == act]
-        for r in matches:
-            rows.append([r["label"], grade, expected, r["verdict"]])
-    return header, rows
+def _pairing_rows(rows: list[dict]) -> list[list[str]]:
+    return [
+        [
+            r["pairing"],
+            f"{r['course_grade']}: {r['course_says']}",
+            r["measured"],
+            r["mark"],
+            r["reason"],
+        ]
+        for r in rows
+    ]
+
+
+def format_pairings(rows: list[dict]) -> str:
+    """Text table of ``experiments.pairings.course_pairings``: one block per pairing.
+
+    Example:
+        >>> print(format_pairings(course_pairings(result.runs)))          # doctest: +SKIP
+
+    Args:
+        rows: the dicts ``course_pairings`` returns.
+
+    Returns:
+        The table as one string: a line ``pairing | course says | mark`` per pairing, then
+        its measured numbers and the reason, indented.
+    """
+    lines = [f"{'pairing':<24} {'course says (lecture 002)':<46} mark", "-" * 80]
+    for r in rows:
+        says = f"{r['course_grade']}: {r['course_says']}"
+        lines.append(f"{r['pairing']:<24} {says:<46} {r['mark'].upper()}")
+        lines.append(f"    measured: {r['measured']}")
+        lines.append(f"    why: {r['reason']}")
+    return "\n".join(lines)
+
+
+def _sentence(text) -> str:
+    return f"{text[0].upper()}{text[1:]}. " if text else ""
 
 
 def _takeaways(comp: dict) -> list[str]:
@@ -207,6 +243,8 @@ th{background:#f3f3f3} img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
 code,pre{background:#f6f8fa;padding:2px 4px;border-radius:3px}
 .v-learns,.v-stable{background:#e6f4e6} .v-does-not-learn,.v-vanishing{background:#e8f0fb}
 .v-diverged,.v-exploding{background:#fbe9e9} .v-learns-slowly{background:#fff6e0}
+.v-agrees{background:#e6f4e6} .v-partly{background:#fff6e0} .v-disagrees{background:#fbe9e9}
+.v-decaying,.v-growing{background:#fff6e0}
 .note{color:#555;font-size:13px}
 """
 
@@ -294,15 +332,18 @@ def write_report(
         )
     if comp is not None:
         cfg = comp["config"]
+        depths = ", ".join(str(d) for d in cfg.get("depths", []))
+        chance = _sentence(cfg.get("chance_note") or "chance")[:-2]
         intro = (
-            f"Same model and data for every run (course notes 000): {cfg['model'].upper()} with "
-            f"width {cfg['width']} on {cfg['dataset_description']} "
-            f"({cfg['n_train']} train / {cfg['n_test']} validation samples, chance "
-            f"{cfg['chance_accuracy']:.0%}); {cfg['optimizer']}, {cfg['epochs']} epochs, "
-            f"batch {cfg['batch_size']}, seed {cfg['seed']}. Target accuracy "
-            f"{cfg['target_accuracy']:.0%}. Gradient norms come from GradientStats at "
-            f"the first step, dead/saturated fractions from ActivationStats on a fixed "
-            f"probe batch."
+            f"Same model and data for every run: {cfg['model'].upper()}, {depths} hidden "
+            f"layers of width {cfg['width']}, {cfg['optimizer']}, {cfg['epochs']} epochs "
+            f"of batch {cfg['batch_size']}, on {cfg['dataset_description']} "
+            f"({cfg['n_train']} train / {cfg['n_test']} validation samples), seed "
+            f"{cfg['seed']}. {_sentence(cfg.get('target_note'))}"
+            f"{_sentence(cfg.get('scaling_note'))}{chance}: {cfg['chance_accuracy']:.0%}. "
+            f"Gradient norms come from GradientStats at the first step of each epoch, "
+            f"activation variance and dead/saturated fractions from ActivationStats on a "
+            f"fixed probe batch."
         )
         number = 2 if prop is not None else 1
         header, rows = _compare_rows(comp)
@@ -320,18 +361,24 @@ def write_report(
                 + "".join(f"<li>{html.escape(line).replace('**', '')}</li>" for line in takeaways)
                 + "</ul>"
             )
-        header, rows = _expectation_rows(comp)
+        pairings = course_pairings(comp["runs"], target=cfg["target_accuracy"])
+        header, rows = PAIRING_HEADER, _pairing_rows(pairings)
         if rows:
             md += [
                 "",
-                "**The course's summary table (notes 002) next to what was measured**",
+                "**Lecture 002's summary table next to what was measured**",
                 "",
                 _md_table(header, rows),
             ]
             body += [
-                "<p><b>The course's summary table (notes 002) next to what was measured</b></p>",
+                "<p><b>Lecture 002's summary table next to what was measured</b></p>",
                 _html_table(header, rows, verdict_column=3),
             ]
+            image(
+                "depth_profile.png",
+                "At initialization: activation variance per hidden layer; during training: "
+                "gradient-norm ratio first/last layer",
+            )
         image("loss_curves.png", "Loss and validation accuracy per run")
         image("gradient_flow.png", "log10 gradient norm per layer at the first step")
         image("unit_fractions.png", "Dead and saturated unit fractions, start vs end")
@@ -397,6 +444,7 @@ def write_compare(result, out_dir: str | os.PathLike) -> dict[str, Path]:
     """
     from keras_init_lab.experiments.compare import RESULT_COLUMNS
     from keras_init_lab.plots.experiments import (
+        plot_depth_profile,
         plot_gradient_heatmap,
         plot_loss_curves,
         plot_unit_fractions,
@@ -418,4 +466,5 @@ def write_compare(result, out_dir: str | os.PathLike) -> dict[str, Path]:
     )
     files["gradient_flow"] = plot_gradient_heatmap(result.runs, out / "gradient_flow.png")
     files["unit_fractions"] = plot_unit_fractions(result.runs, out / "unit_fractions.png")
+    files["depth_profile"] = plot_depth_profile(result.runs, out / "depth_profile.png")
     return files

@@ -16,6 +16,16 @@ import numpy as np
 
 from keras_init_lab.plots._common import new_figure, save_figure
 
+__all__ = [
+    "RUN_COLOURS",
+    "VERDICT_COLOURS",
+    "plot_depth_profile",
+    "plot_gradient_heatmap",
+    "plot_loss_curves",
+    "plot_propagation",
+    "plot_unit_fractions",
+]
+
 #: Colours of the propagation verdicts.
 VERDICT_COLOURS = {
     "vanishing": "#1f77b4",
@@ -334,4 +344,53 @@ def plot_unit_fractions(runs: Sequence[dict], path: str | os.PathLike) -> Path:
     axes[0].set_yticks(y, labels, fontsize=7)
     axes[0].invert_yaxis()
     axes[0].legend(fontsize=7, loc="lower right")
+    return save_figure(figure, path)
+
+
+def plot_depth_profile(runs: Sequence[dict], path: str | os.PathLike) -> Path:
+    """Two panels: activation variance per hidden layer at initialization, and the
+    first/last-layer gradient-norm ratio at the first step of every epoch.
+
+    What lecture 002's four pairings predict shows here: He + ReLU keeps the variance flat,
+    Xavier + ReLU halves it per layer, tanh settles; a ratio far above 1 is a gradient that
+    grows towards the input, far below 1 one that vanishes.
+
+    Example:
+        >>> plot_depth_profile(result.runs, "depth_profile.png")     # doctest: +SKIP
+
+    Args:
+        runs: ``CompareResult.runs`` (``activation_variance_start``, ``grad_ratio_history``).
+        path: output ``.png`` path.
+
+    Returns:
+        The PNG path.
+    """
+    figure = new_figure(13.0, 4.8)
+    left, right = figure.subplots(1, 2)
+    for run, colour in zip(runs, _setting_colours(len(runs))):
+        variance = _as_float(run.get("activation_variance_start") or [])
+        layers = np.arange(1, variance.size + 1)
+        ok = np.isfinite(variance) & (variance > 0)
+        left.plot(
+            layers[ok],
+            variance[ok],
+            color=colour,
+            lw=2,
+            marker="o",
+            ms=3,
+            label=f"{run['label']} ({run.get('verdict_kind', '')})",
+        )
+        ratio = _as_float(run.get("grad_ratio_history") or [])
+        epochs = np.arange(ratio.size)
+        ok = np.isfinite(ratio) & (ratio > 0)
+        right.plot(epochs[ok], ratio[ok], color=colour, lw=2, marker="o", ms=3)
+    left.set_title("At initialization: activation variance per hidden layer", fontsize=10)
+    left.set_xlabel("hidden layer")
+    right.set_title("Gradient norm, first / last layer (1 = balanced)", fontsize=10)
+    right.set_xlabel("epoch (0 = initialization)")
+    right.axhline(1.0, color="0.5", lw=1, ls="--")
+    for ax in (left, right):
+        ax.set_yscale("log")
+        ax.grid(True, which="major", alpha=0.3)
+    left.legend(fontsize=8, loc="best")
     return save_figure(figure, path)
