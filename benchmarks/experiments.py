@@ -4,7 +4,7 @@ Each command runs in a fresh Python process (as a user would run it, TensorFlow 
 included), interleaved (propagate, demo --quick, demo, propagate, ...) so background load
 hits all of them alike; the table reports medians. Peak memory is the child's maximum
 resident set size from ``os.wait4`` (Linux reports it in KiB). The load average of the
-machine is printed beside the numbers, since this 2-core box is shared.
+machine is printed beside the numbers, since background load changes wall times.
 
 Run:
     python benchmarks/experiments.py --repeats 3
@@ -23,8 +23,8 @@ import time
 
 COMMANDS = {
     "propagate": ["propagate"],
-    "demo --quick": ["demo", "--quick", "--no-progress-bar"],
-    "demo": ["demo", "--no-progress-bar"],
+    "demo --quick": ["demo", "--quick"],
+    "demo": ["demo"],
 }
 
 

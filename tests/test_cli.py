@@ -129,7 +129,7 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     assert lines[-2] == f"Report: {out / 'report.html'} (Markdown: {out / 'report.md'})"
     assert lines[-1] == f"TensorBoard: tensorboard --logdir {out / 'tensorboard'}"
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4  # propagation + 3 comparison figures
+    assert page.count("data:image/png;base64,") == 5  # propagation + 4 comparison figures
     assert "1. Variance through depth" in page and "2. Initializer x activation" in page
     propagation = json.loads((out / "propagation.json").read_text())
     verdicts = {row["sigma2"]: row["verdict"] for row in propagation["settings"]}

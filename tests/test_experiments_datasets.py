@@ -171,7 +171,7 @@ def test_unknown_name_lists_the_closest():
 
 def test_scaling_uses_training_statistics_only():
     data = datasets.make_xor(seed=0)
-    data.x_train[:, 1] *= 100.0  # very different ranges, as in seed 004's example
+    data.x_train[:, 1] *= 100.0  # very different ranges, as in lecture 004's example
     std = datasets.scale_inputs(data, "standardize")
     np.testing.assert_allclose(std.x_train.mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(std.x_train.std(axis=0), 1, rtol=1e-4)

@@ -25,6 +25,23 @@ import numpy as np
 
 from keras_init_lab._names import unknown_name_error
 
+__all__ = [
+    "EMBEDDED_DATASETS",
+    "KERAS_DATASETS",
+    "SCALINGS",
+    "TEST_FRACTION",
+    "Dataset",
+    "DatasetUnavailableError",
+    "dataset_names",
+    "load_dataset",
+    "load_digits",
+    "load_keras_dataset",
+    "load_npz",
+    "make_spirals",
+    "make_xor",
+    "scale_inputs",
+]
+
 #: Generated datasets keep 20% of the samples for testing (a common default, e.g.
 #: scikit-learn's ``train_test_split`` uses 25%; 20% leaves 800 of 1000 for training).
 TEST_FRACTION = 0.2
@@ -33,7 +50,8 @@ TEST_FRACTION = 0.2
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 #: Datasets that need no network and no file.
 EMBEDDED_DATASETS = ("spirals", "xor", "digits")
-#: Input scalings of seed 004 (``none`` keeps the raw values).
+#: Input scalings of lecture 004 (activation functions, losses and normalization);
+#: ``none`` keeps the raw values.
 SCALINGS = ("none", "standardize", "minmax")
 
 
@@ -465,11 +483,11 @@ def dataset_names() -> list[str]:
 
 
 def scale_inputs(data: Dataset, method: str = "none") -> Dataset:
-    """Scale features with statistics of the *training* split only (seed 004: no leakage).
+    """Scale features with statistics of the *training* split only (lecture 004: no leakage).
 
     ``standardize``: ``x' = (x - mean) / std``; ``minmax``: ``x' = (x - min) / (max - min)``;
     ``none`` returns ``data`` unchanged. Statistics are per feature for flat inputs and per
-    channel (last axis) for images, as seed 004 advises for RGB. A constant feature keeps a
+    channel (last axis) for images, as lecture 004 advises for RGB. A constant feature keeps a
     divisor of 1 instead of dividing by zero.
 
     Example:

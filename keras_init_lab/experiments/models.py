@@ -3,14 +3,14 @@
 Both builders resolve names through ``keras_init_lab.initializers.get`` and
 ``keras_init_lab.activations.get`` (so ``"leaky_relu"`` is the package's slope-0.01 version,
 not Keras's 0.2) and pass callables to the layers: Keras's ``Dense(activation="my_name")``
-only knows Keras's own strings (see ANCHORS.md). Every weight layer, output included, uses the
+only knows Keras's own strings. Every weight layer, output included, uses the
 same initializer, so "initialized with zeros" means all kernels are zero. Biases start at 0.
 
 A hidden block is ``Dense/Conv -> [BatchNorm] -> activation -> [Dropout]``; with
 ``residual=True`` every block after the first whose input has the block's output shape
 adds its input back (``h_{k+1} = h_k + block(h_k)``, He et al. 2016), so gradients have a
 path that skips the block. With BatchNorm the Dense/Conv layer has no bias (BatchNorm's beta
-replaces it), and normalisation comes before the activation, as in seed 004 and Ioffe &
+replaces it), and normalisation comes before the activation, as in lecture 004 and Ioffe &
 Szegedy (2015).
 The output layer is linear (logits); train with ``from_logits=True``.
 
@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+
+__all__ = ["build_cnn", "build_mlp"]
 
 
 def _positive_int(value, name: str) -> int:
