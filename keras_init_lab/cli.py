@@ -80,7 +80,7 @@ def _check_depths(depths) -> None:
     for depth in depths if isinstance(depths, (list, tuple)) else [depths]:
         if depth is not None and depth < 1:
             raise UsageError(f"--depth must be a positive integer (number of layers); "
-                             f"received --depth {depth}.")
+                             f"received {depth}.")
 
 
 def _check_names(initializer_names, activation_names) -> None:
@@ -104,7 +104,7 @@ def _cmd_propagate(args: argparse.Namespace) -> int:
 
     _check_depths(args.depth)
     if args.width < 1:
-        raise UsageError(f"--width must be a positive integer; received --width {args.width}.")
+        raise UsageError(f"--width must be a positive integer; received {args.width}.")
     _check_names(args.initializer, args.activation)
     out = _output_dir(args, "propagate")
     _seed_everything(args.seed)
@@ -231,11 +231,13 @@ def _add_experiment_commands(sub) -> None:
         "propagate",
         help="forward/backward variance through a deep net (UDL fig. 7.7)",
         description="Measure the per-layer variance of pre-activations (forward) and of "
-        "gradients (backward, least squares to a zero target) through a plain deep network, "
-        "next to the mean-field prediction, and call each setting vanishing, stable or "
-        f"exploding. Default: the course's sigma^2 in {list(DEFAULT_SIGMA2)}, ReLU, "
-        f"{DEFAULT_DEPTH} layers of {DEFAULT_WIDTH} units. Writes propagation.json and "
-        "propagation.png.",
+        "gradients (backward: an independent output error, and least squares to a zero "
+        "target) through a plain deep network, next to the mean-field prediction, with the "
+        "per-layer gain of each direction and a verdict per direction: stable (within 10x "
+        "end to end), decaying / growing (10x to 1000x), vanishing / exploding (beyond, or "
+        f"float32 underflow / overflow). Default: lecture 002's sigma^2 in "
+        f"{list(DEFAULT_SIGMA2)}, ReLU, {DEFAULT_DEPTH} layers of {DEFAULT_WIDTH} units. "
+        "Writes propagation.json and propagation.png.",
         epilog="Examples:\n"
         "  keras-init-lab propagate\n"
         "  keras-init-lab propagate --sigma2 0.01 0.02 0.04 --activation relu tanh\n"

@@ -86,7 +86,7 @@ PROBE_SAMPLES = 256
 #: "demo" runs lecture 002's four pairings (glorot_uniform / he_normal x tanh / relu) on a
 #: deep narrow MLP: 20 hidden layers, the depth range where He et al. (2015) saw the
 #: initialization decide whether a plain network trains (their 22- and 30-layer models), and
-#: 16 units so that the whole demo stays within a few minutes on two CPU cores
+#: 32 units so that the whole demo stays within a few minutes on two CPU cores
 #: (``benchmarks/experiments.py`` measures it). The activation probe runs every
 #: ``activation_every_n_epochs`` epochs (a divisor of the epochs, so the last record is the
 #: state after the final epoch).
@@ -103,15 +103,15 @@ PRESETS = {
         activation_every_n_epochs=1,
     ),
     "demo": dict(
-        initializers=DEFAULT_INITIALIZERS,
-        activations=("sigmoid", "tanh", "relu"),
-        depth=6,
+        initializers=("glorot_uniform", "he_normal"),
+        activations=("tanh", "relu"),
+        depth=20,
         width=32,
-        epochs=12,
+        epochs=20,
         batch_size=64,
         learning_rate=0.05,
         target_accuracy=0.9,
-        activation_every_n_epochs=3,
+        activation_every_n_epochs=4,
     ),
     "quick": dict(
         initializers=("zeros", "he_normal"),
