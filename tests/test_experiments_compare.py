@@ -209,3 +209,51 @@ def test_optional_axes_seed_and_cnn():
     )
     assert cnn.config["model"] == "cnn" and cnn.config["n_train"] == 128
     assert cnn.runs[0]["gradient_layers"] == ["conv_1", "conv_2", "output"]
+
+
+def test_pixel_inputs_are_scaled_by_default_and_unscaled_failures_name_the_flag():
+    from keras_init_lab.experiments import compare as compare_module
+
+    assert compare_module._resolve_scaling("auto", pixels=True) == "standardize"
+    assert compare_module._resolve_scaling("auto", pixels=False) == "none"
+    assert compare_module._resolve_scaling("minmax", pixels=True) == "minmax"
+    note = compare_module._scaling_note(["standardize"], pixels=True)
+    assert "fitted on the training split only" in note and "--scaling none" in note
+    kind, text = verdict(
+        _run(final_accuracy=0.09, scaling="none", input_abs_max=16.0, dead_fraction_end=0.67),
+        target=0.8,
+        chance=0.1,
+    )
+    assert kind == "stuck"
+    assert "inputs are unscaled (largest |x| = 16)" in text and "--scaling standardize" in text
+    # Scaled inputs, or a run that reached the target, never blame the scaling.
+    assert "unscaled" not in verdict(_run(scaling="standardize", input_abs_max=16.0), 0.8, 0.1)[1]
+    assert (
+        "unscaled"
+        not in verdict(
+            _run(scaling="none", input_abs_max=16.0, epochs_to_target=2, final_accuracy=0.9),
+            0.8,
+            0.1,
+        )[1]
+    )
+
+
+def test_slow_and_stuck_verdicts_say_why_with_the_chance_level():
+    kind, text = verdict(_run(final_accuracy=0.7), target=0.9, chance=0.49)
+    assert kind == "slow" and "21 points above chance 49%" in text
+    kind, text = verdict(_run(final_accuracy=0.52), target=0.9, chance=0.49)
+    assert kind == "stuck"
+    assert "chance (majority-class share of the validation split) is 49%" in text
+    assert "less than 10 points above chance" in text
+
+
+def test_quick_config_states_target_scaling_and_chance(quick_run):
+    config = quick_run[2]["config"]
+    assert config["target_accuracy"] == 0.8
+    assert "the quick preset's; the full default is 90%" in config["target_note"]
+    assert config["scaling_note"] == "inputs used as they are (no scaling)"
+    run = quick_run[3][("he_normal", "relu")]
+    assert len(run["activation_variance_start"]) == 4  # one per hidden layer, at init
+    assert len(run["grad_ratio_history"]) == 8  # first step of each of the 8 epochs
+    assert run["grad_ratio_history"][0] == pytest.approx(run["grad_ratio_start"])
+    assert run["grad_ratio_end"] == run["grad_ratio_history"][-1]

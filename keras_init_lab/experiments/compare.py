@@ -726,12 +726,14 @@ def verdict(run: dict, target: float, chance: float) -> tuple[str, str]:
             f"{run['epochs_to_target']}" + (f" ({note})" if note else "")
         )
     if accuracy is not None and accuracy >= chance + LEARNING_MARGIN:
+        gain = f"{100 * (accuracy - chance):.0f} points above chance {chance:.0%}"
         return "slow", (
             f"learns slowly: {accuracy:.0%} validation accuracy, target "
-            f"{target:.0%} not reached" + (f" ({why})" if why else "")
+            f"{target:.0%} not reached ({gain}" + (f"; {why})" if why else ")")
         )
     shown = "n/a" if accuracy is None else f"{accuracy:.0%}"
+    why = why or f"less than {100 * LEARNING_MARGIN:.0f} points above chance"
     return "stuck", (
         f"does not learn: {shown} validation accuracy, chance (majority-class "
-        f"share of the validation split) is {chance:.0%}" + (f" ({why})" if why else "")
+        f"share of the validation split) is {chance:.0%} ({why})"
     )
