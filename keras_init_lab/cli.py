@@ -168,14 +168,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from keras_init_lab.report import format_pairings, write_report
 
     out = _output_dir(args, "demo")
-    print("== 1/2 Variance through 50 layers of 100 units (lecture 002, initialization: "
-          "sigma^2 in {0.001, 0.01, 0.02, 0.1, 1}, ReLU) ==", flush=True)
+    print("== 1/2 Variance through 50 layers of 100 units (lecture 002: sigma^2 in "
+          "{0.001, 0.01, 0.02, 0.1, 1}, ReLU) ==", flush=True)
     propagation = propagate(seed=args.seed, out_dir=out,
                             **({"n_trials": 2, "n_samples": 64} if args.quick else
                                {"n_trials": 4, "n_samples": 128}))
     print(propagation.format_table())
     preset = PRESETS["quick" if args.quick else "demo"]
-    print(f"\n== 2/2 Lecture 002's four pairings, same model and data: MLP, {preset['depth']} "
+    grid = "a quick 2x2 grid" if args.quick else "lecture 002's four pairings"
+    print(f"\n== 2/2 Initializer x activation, {grid}, same model and data: MLP, {preset['depth']} "
           f"hidden layers of {preset['width']} units, SGD(learning_rate="
           f"{preset['learning_rate']}, momentum=0.9), {preset['epochs']} epochs, spirals, "
           f"seed {args.seed} ==", flush=True)

@@ -334,3 +334,12 @@ def test_table_and_json_say_what_verdicts_mean_and_show_gains(four_pairings, tmp
     assert stored[("he_normal", "tanh")]["backward"]["gain_per_layer"] == pytest.approx(
         kaiming["backward"]["gain_per_layer"]
     )
+
+
+def test_backward_after_a_forward_overflow_is_the_prediction_and_says_so(seed_002):
+    huge = _by_sigma(seed_002[0])[1.0]
+    assert huge["forward"]["overflow_layer"] is not None
+    assert huge["backward_verdict"] == "exploding"  # mean field: 50x per layer
+    assert huge["backward"]["change"] is None and huge["backward"]["underflow_layer"] is None
+    assert "not measurable, the forward pass overflowed at layer" in huge["reason"]
+    assert huge["backward"]["predicted_gain_per_layer"] == pytest.approx(50, rel=1e-3)

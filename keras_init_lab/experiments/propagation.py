@@ -365,6 +365,35 @@ def _direction(
     }
 
 
+def _unmeasurable_backward(backward: dict, overflow_layer: int) -> dict:
+    """After a forward overflow the gradients are inf/NaN/0 by arithmetic, not by gain: the
+    backward verdict falls back on the mean-field prediction and says so."""
+    change = backward["predicted_change"]
+    if change is None or not math.isfinite(change) or change > EXTREME_FACTOR:
+        verdict = "exploding"
+    elif change < 1.0 / EXTREME_FACTOR:
+        verdict = "vanishing"
+    elif change < 1.0 / STABLE_FACTOR:
+        verdict = "decaying"
+    elif change <= STABLE_FACTOR:
+        verdict = "stable"
+    else:
+        verdict = "growing"
+    gain = backward["predicted_gain_per_layer"]
+    shown = "beyond float64" if change is None or not math.isfinite(change) else f"x{change:.2g}"
+    gain_text = f", {gain:.3g} per layer" if gain is not None else ""
+    return {
+        **backward,
+        "verdict": verdict,
+        "reason": f"backward {verdict}: predicted variance {shown}{gain_text}; not measurable, "
+        f"the forward pass overflowed at layer {overflow_layer}",
+        "change": None,
+        "gain_per_layer": None,
+        "overflow_layer": None,
+        "underflow_layer": None,
+    }
+
+
 def _combine(forward: str, backward: str) -> str:
     """The direction further from "stable" (``_SEVERITY``) names the setting."""
     return max((forward, backward), key=_SEVERITY.__getitem__)
@@ -597,6 +626,8 @@ def _summarise(
     ind, ind_bad, ind_zero = measured["independent"]
     forward = _direction(fwd, fwd_bad, fwd_zero, predicted_fwd, "forward")
     backward = _direction(ind, ind_bad, ind_zero, predicted_independent, "backward")
+    if forward["overflow_layer"] is not None:
+        backward = _unmeasurable_backward(backward, forward["overflow_layer"])
     # The least-squares gradient's own overflow/underflow (the course's loss), reported too.
     least_squares = _direction(bwd, bwd_bad, bwd_zero, predicted_bwd, "backward")
     with np.errstate(divide="ignore", invalid="ignore"):
