@@ -60,6 +60,7 @@ def test_ideal_pairing_marks():
         )
     )["glorot_uniform + tanh"]
     assert slow["mark"] == "partly" and "learns slowly: 70%" in slow["reason"]
+    assert "has the balance the course predicts" in slow["reason"]
     # Too many dead ReLU units breaks "few dead units".
     dead = _rows(_run("he_normal", "relu", dead_fraction_start_per_layer=[0.3] * 20))
     assert dead["he_normal + relu"]["mark"] == "partly"
@@ -99,7 +100,20 @@ def test_risky_pairing_marks():
         _run("glorot_uniform", "tanh", epochs_to_target=5),
     )["he_normal + tanh"]
     assert calm["mark"] == "disagrees"
-    assert "tanh saturates instead of exploding (saturation 31% at layer 1)" in calm["reason"]
+    assert "because tanh saturates instead of exploding" in calm["reason"]
+    assert "saturation 31% at layer 1" in calm["reason"]
+    # With little saturation, saturation is not offered as the explanation.
+    unsaturated = _rows(
+        _run(
+            "he_normal",
+            "tanh",
+            grad_ratio_start=0.23,
+            saturated_fraction_start_per_layer=[0.03] * 20,
+        ),
+        _run("glorot_uniform", "tanh", epochs_to_target=5),
+    )["he_normal + tanh"]
+    assert "saturates" not in unsaturated["reason"]
+    assert "no explosion at this depth and width" in unsaturated["reason"]
     # A gradient 40x larger at the first layer and a run that does not learn: agrees.
     wild = _rows(
         _run(

@@ -42,6 +42,7 @@ from keras_init_lab.experiments.propagation import STABLE_FACTOR
 
 __all__ = [
     "BALANCE_FACTOR",
+    "SATURATION_EXPLAINS",
     "COURSE_PAIRINGS",
     "FEW_DEAD_FRACTION",
     "MARKS",
@@ -214,24 +215,36 @@ def course_pairings(
     return rows
 
 
+#: Saturation at layer 1 from which "tanh saturates instead of exploding" is the explanation:
+#: a fifth of the units passing < 6% of the gradient (ActivationStats' |a| > 0.97) visibly
+#: caps the growth the mean field predicts.
+SATURATION_EXPLAINS = 0.20
+
+
 def _reason(kind, grade, mark, effect_text, training, run) -> str:
     """One sentence: the mark, and the measured numbers that earn it."""
     name = f"{run['initializer']} + {run['activation']}"
+    trains = run.get("verdict_kind") == "learns"
     if grade == "ideal":
         if mark == "agrees":
             return f"{name} {training} with {effect_text}, as the course predicts."
-        return f"{name} {training}; {effect_text}."
+        if mark == "partly" and not trains:
+            return f"{name} has the balance the course predicts ({effect_text}), but it {training}."
+        if mark == "partly":
+            return f"{name} {training}, but without the balance the course predicts: {effect_text}."
+        return f"{name} {training}, and {effect_text}."
     if mark == "agrees":
-        return f"{name} {training}: the predicted effect is there, {effect_text}."
-    if kind == "gradients_grow" and "learns" in training:
+        return f"{name} {training}, with the effect the course predicts: {effect_text}."
+    if kind == "gradients_grow" and trains:
         sat = (run.get("saturated_fraction_start_per_layer") or [None])[0]
-        return (
-            f"{name} {training} because tanh saturates instead of exploding "
-            f"(saturation {_pct(sat)} at layer 1); {effect_text}."
-        )
-    if kind == "variance_low" and "learns" in training:
+        if sat is not None and sat >= SATURATION_EXPLAINS:
+            return f"{name} {training} because tanh saturates instead of exploding: {effect_text}."
+        return f"{name} {training}: no explosion at this depth and width, {effect_text}."
+    if kind == "variance_low" and trains:
         return (
             f"{name} {training} although {effect_text}: at this depth the shrinking "
             f"signal still reaches the output."
         )
-    return f"{name} {training}; {effect_text}."
+    if mark == "partly":
+        return f"{name} {training}, but not through the predicted effect: {effect_text}."
+    return f"{name} {training}, and {effect_text}."
