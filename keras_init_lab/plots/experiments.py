@@ -154,16 +154,17 @@ def plot_propagation(
         fontsize=8,
         color="0.4",
     )
-    axes[0].legend(fontsize=8, loc="best")
+    axes[0].legend(fontsize=7, loc="best", title="forward verdict", title_fontsize=7)
     extreme = (
         f"; beyond x{extreme_factor:g}: vanishing / exploding, in between: decaying / growing"
         if extreme_factor
         else ""
     )
+    axes[1].legend(fontsize=7, loc="best", title="backward verdict", title_fontsize=7)
     figure.suptitle(
         "Variance through depth — solid: measured (float32), dotted: prediction; "
-        f"x at top: overflow to inf, x at bottom: underflow to 0; stable = within "
-        f"x{stable_factor:g} end to end{extreme}",
+        "x at top: overflow to inf, x at bottom: underflow to 0\n"
+        f"Verdict per direction: stable = within x{stable_factor:g} end to end{extreme}",
         fontsize=9,
     )
     return save_figure(figure, path)
@@ -389,7 +390,10 @@ def plot_depth_profile(runs: Sequence[dict], path: str | os.PathLike) -> Path:
     right.set_title("Gradient norm, first / last layer (1 = balanced)", fontsize=10)
     right.set_xlabel("epoch (0 = initialization)")
     right.axhline(1.0, color="0.5", lw=1, ls="--")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_yscale("log")
         ax.grid(True, which="major", alpha=0.3)
     left.legend(fontsize=8, loc="best")
