@@ -165,14 +165,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from keras_init_lab.experiments import compare, propagate
     from keras_init_lab.experiments.compare import PRESETS
     from keras_init_lab.experiments.pairings import course_pairings
-    from keras_init_lab.report import format_pairings, write_report
+    from keras_init_lab.report import format_pairings, write_propagation, write_report
 
     out = _output_dir(args, "demo")
+    sizes = {"n_trials": 2, "n_samples": 64} if args.quick else {"n_trials": 4, "n_samples": 128}
+    pairings = "" if args.quick else ", then its four pairings (Xavier / He x tanh / ReLU)"
     print("== 1/2 Variance through 50 layers of 100 units (lecture 002: sigma^2 in "
-          "{0.001, 0.01, 0.02, 0.1, 1}, ReLU) ==", flush=True)
-    propagation = propagate(seed=args.seed, out_dir=out,
-                            **({"n_trials": 2, "n_samples": 64} if args.quick else
-                               {"n_trials": 4, "n_samples": 128}))
+          f"{{0.001, 0.01, 0.02, 0.1, 1}} with ReLU{pairings}) ==", flush=True)
+    propagation = propagate(seed=args.seed, **sizes)
+    if not args.quick:
+        four = propagate(initializers=["glorot_uniform", "he_normal"],
+                         activations=["tanh", "relu"], seed=args.seed, **sizes)
+        propagation.settings.extend(four.settings)
+    write_propagation(propagation, out)
     print(propagation.format_table())
     preset = PRESETS["quick" if args.quick else "demo"]
     grid = "a quick 2x2 grid" if args.quick else "lecture 002's four pairings"
