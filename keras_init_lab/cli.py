@@ -184,7 +184,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"\n== 2/2 Initializer x activation, {grid}, same model and data: MLP, {preset['depth']} "
           f"hidden layers of {preset['width']} units, SGD(learning_rate="
           f"{preset['learning_rate']}, momentum=0.9), {preset['epochs']} epochs, spirals, "
-          f"seed {args.seed} ==", flush=True)
+          f"seed {args.seed}, target {preset['target_accuracy']:.0%} validation accuracy ==",
+          flush=True)
     comparison = compare(preset="quick" if args.quick else "demo", seed=args.seed,
                          out_dir=out, verbose=2 if args.progress else 1)
     paths = write_report(out, propagation=propagation, comparison=comparison,

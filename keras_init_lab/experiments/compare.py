@@ -87,7 +87,10 @@ PROBE_SAMPLES = 256
 #: deep narrow MLP: 20 hidden layers, the depth range where He et al. (2015) saw the
 #: initialization decide whether a plain network trains (their 22- and 30-layer models), and
 #: 32 units so that the whole demo stays within a few minutes on two CPU cores
-#: (``benchmarks/experiments.py`` measures it). The activation probe runs every
+#: (``benchmarks/experiments.py`` measures it). Learning rate 0.02: at 0.05 the 20-layer
+#: runs oscillated by 10-20 accuracy points from epoch to epoch. Target 85%: within 20 epochs
+#: of SGD no 20-layer pairing passed 90% on the spirals in our runs, while 85% is 36 points
+#: above chance (49%); the demo's header states the target it uses. The activation probe runs every
 #: ``activation_every_n_epochs`` epochs (a divisor of the epochs, so the last record is the
 #: state after the final epoch).
 PRESETS = {
@@ -109,8 +112,8 @@ PRESETS = {
         width=32,
         epochs=20,
         batch_size=64,
-        learning_rate=0.05,
-        target_accuracy=0.9,
+        learning_rate=0.02,
+        target_accuracy=0.85,
         activation_every_n_epochs=4,
     ),
     "quick": dict(
