@@ -170,8 +170,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     out = _output_dir(args, "demo")
     sizes = {"n_trials": 2, "n_samples": 64} if args.quick else {"n_trials": 4, "n_samples": 128}
     pairings = "" if args.quick else ", then its four pairings (Xavier / He x tanh / ReLU)"
-    print("== 1/2 Variance through 50 layers of 100 units (lecture 002: sigma^2 in "
-          f"{{0.001, 0.01, 0.02, 0.1, 1}} with ReLU{pairings}) ==", flush=True)
+    print(textwrap.fill("== 1/2 Variance through 50 layers of 100 units (lecture 002: sigma^2 "
+                        f"in {{0.001, 0.01, 0.02, 0.1, 1}} with ReLU{pairings}) ==", 100),
+          flush=True)
     propagation = propagate(seed=args.seed, **sizes)
     if not args.quick:
         four = propagate(initializers=["glorot_uniform", "he_normal"],
@@ -181,11 +182,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(propagation.format_table())
     preset = PRESETS["quick" if args.quick else "demo"]
     grid = "a quick 2x2 grid" if args.quick else "lecture 002's four pairings"
-    print(f"\n== 2/2 Initializer x activation, {grid}, same model and data: MLP, {preset['depth']} "
-          f"hidden layers of {preset['width']} units, SGD(learning_rate="
-          f"{preset['learning_rate']}, momentum=0.9), {preset['epochs']} epochs, spirals, "
-          f"seed {args.seed}, target {preset['target_accuracy']:.0%} validation accuracy ==",
-          flush=True)
+    header = (f"== 2/2 Initializer x activation, {grid}, same model and data: MLP, "
+              f"{preset['depth']} hidden layers of {preset['width']} units, SGD(learning_rate="
+              f"{preset['learning_rate']}, momentum=0.9), {preset['epochs']} epochs, spirals, "
+              f"seed {args.seed}, target {preset['target_accuracy']:.0%} validation accuracy ==")
+    print("\n" + textwrap.fill(header, 100), flush=True)
     comparison = compare(preset="quick" if args.quick else "demo", seed=args.seed,
                          out_dir=out, verbose=2 if args.progress else 1)
     paths = write_report(out, propagation=propagation, comparison=comparison,
