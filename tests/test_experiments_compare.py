@@ -118,7 +118,9 @@ def test_html_is_self_contained(quick_run):
     out = quick_run[1]
     page = (out / "report.html").read_text()
     images = re.findall(r'<img [^>]*src="([^"]+)"', page)
-    assert len(images) == 3
+    # loss curves, gradient flow, unit fractions, and the depth profile of the pairings
+    assert len(images) == 4
+    assert "(depth_profile.png)" in (out / "report.md").read_text()
     for src in images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -212,7 +214,9 @@ def test_optional_axes_seed_and_cnn():
 
 
 def test_pixel_inputs_are_scaled_by_default_and_unscaled_failures_name_the_flag():
-    from keras_init_lab.experiments import compare as compare_module
+    import importlib
+
+    compare_module = importlib.import_module("keras_init_lab.experiments.compare")
 
     assert compare_module._resolve_scaling("auto", pixels=True) == "standardize"
     assert compare_module._resolve_scaling("auto", pixels=False) == "none"
