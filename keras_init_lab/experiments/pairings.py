@@ -231,7 +231,10 @@ def _reason(kind, grade, mark, effect_text, training, run) -> str:
         if mark == "partly" and not trains:
             return f"{name} has the balance the course predicts ({effect_text}), but it {training}."
         if mark == "partly":
-            return f"{name} {training}, but without the balance the course predicts: {effect_text}."
+            return (
+                f"{name} {training}, but not all the course predicts holds at "
+                f"initialization: {effect_text}."
+            )
         return f"{name} {training}, and {effect_text}."
     if mark == "agrees":
         return f"{name} {training}, with the effect the course predicts: {effect_text}."
