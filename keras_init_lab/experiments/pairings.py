@@ -116,18 +116,20 @@ def _effect(kind: str, run: dict, depth: int) -> tuple[bool, str]:
     variance = f"activation variance x{_x(change)} from hidden layer 1 to {depth} at initialization"
     gradient = f"gradient norm first/last layer {_x(ratio)} at initialization"
     if kind in ("balanced", "balanced_few_dead"):
+        band = f"{BALANCE_FACTOR:g}x"
+        parts = [
+            f"{variance} ({'within' if _in_band(change) else 'outside'} {band})",
+            f"{gradient} ({'within' if _in_band(ratio) else 'outside'} {band})",
+        ]
         holds = _in_band(change) and _in_band(ratio)
-        text = f"{variance}, {gradient}"
         if kind == "balanced_few_dead":
-            holds = holds and dead is not None and dead <= FEW_DEAD_FRACTION
-            text += f", {_pct(dead)} of ReLU units dead"
-        word = "within" if holds else "not all within"
-        return (
-            holds,
-            f"{text} ({word} {BALANCE_FACTOR:g}x / {FEW_DEAD_FRACTION:.0%} dead)"
-            if kind == "balanced_few_dead"
-            else f"{text} ({word} {BALANCE_FACTOR:g}x)",
-        )
+            few = dead is not None and dead <= FEW_DEAD_FRACTION
+            holds = holds and few
+            limit = f"{FEW_DEAD_FRACTION:.0%}"
+            parts.append(
+                f"{_pct(dead)} of ReLU units dead ({'at most' if few else 'more than'} {limit})"
+            )
+        return holds, ", ".join(parts)
     if kind == "variance_low":
         holds = change is not None and change < 1 / BALANCE_FACTOR
         return holds, (
