@@ -667,7 +667,7 @@ def verdict(run: dict, target: float, chance: float) -> tuple[str, str]:
         ...          "final_accuracy": 0.95, "grad_ratio_start": 0.8,
         ...          "symmetric_start": False, "hidden_gradients_zero": False,
         ...          "dead_fraction_end": 0.1, "saturated_fraction_end": None}, 0.9, 0.5)
-        ('learns', 'learns: 90% validation accuracy at epoch 4 (gradient first/last layer 0.8 at start)')
+        ('learns', 'learns: 90% validation accuracy at epoch 4, final 95% (gradient first/last layer 0.8 at start)')
 
     Args:
         run: a run dict from ``compare`` (before the verdict is added).
@@ -724,9 +724,10 @@ def verdict(run: dict, target: float, chance: float) -> tuple[str, str]:
         note = why or (
             f"gradient first/last layer {ratio:.2g} at start" if ratio is not None else ""
         )
+        final = "" if accuracy is None else f", final {accuracy:.0%}"
         return "learns", (
             f"learns: {target:.0%} validation accuracy at epoch "
-            f"{run['epochs_to_target']}" + (f" ({note})" if note else "")
+            f"{run['epochs_to_target']}{final}" + (f" ({note})" if note else "")
         )
     if accuracy is not None and accuracy >= chance + LEARNING_MARGIN:
         gain = f"{100 * (accuracy - chance):.0f} points above chance {chance:.0%}"
