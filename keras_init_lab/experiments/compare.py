@@ -1,8 +1,11 @@
 """Initializer x activation grid on one model and one dataset ("same model, same data").
 
 Every run builds the same architecture with one (initializer, activation) pair (and
-optionally a depth, BatchNorm, residual and input-scaling setting), trains it with the same
-seed, optimizer and data, and records what the package's callbacks measure:
+optionally a depth, BatchNorm, residual and input-scaling setting, and the training axes of
+lecture 003, backpropagation and optimization, and lecture 004, activation functions, losses
+and normalization: optimizer, learning rate, batch size, loss with its output activation, L2
+penalty, decoupled weight decay, dropout), trains it with the same seed and data, and records
+what the package's callbacks measure:
 
 * loss and accuracy curves (train and validation), final values, epochs to reach a target
   validation accuracy;
@@ -11,6 +14,9 @@ seed, optimizer and data, and records what the package's callbacks measure:
   ``EXPLODING_RATIO``);
 * ``ActivationStats``: dead (ReLU family) and saturated (tanh/sigmoid) unit fractions on a
   fixed probe batch, at the start and at the end;
+* ``GradientStats``'s update-to-weight ratio ``||w_after - w_before|| / ||w_before||``, the
+  median over recorded steps and weight layers, read against CS231n's ~1e-3 rule of thumb
+  (``lessons.optimizers.update_ratio_verdict``);
 * a one-line verdict that names its evidence.
 
 Each run writes TensorBoard event files to its own folder ``<out>/tensorboard/<NN_run>``.
@@ -23,7 +29,11 @@ Example:
 Reference:
     X. Glorot & Y. Bengio, "Understanding the difficulty of training deep feedforward neural
     networks" (AISTATS 2010), https://proceedings.mlr.press/v9/glorot10a.html ;
-    K. He et al. (ICCV 2015), https://arxiv.org/abs/1502.01852
+    K. He et al. (ICCV 2015), https://arxiv.org/abs/1502.01852 ;
+    A. Karpathy, CS231n "Neural Networks Part 3", section "Ratio of weights:updates",
+    https://cs231n.github.io/neural-networks-3/#ratio ;
+    I. Loshchilov & F. Hutter, "Decoupled Weight Decay Regularization" (ICLR 2019),
+    https://arxiv.org/abs/1711.05101
 """
 
 from __future__ import annotations
@@ -40,23 +50,29 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_init_lab import losses as _losses
 from keras_init_lab._gradient_rules import (
     EXPLODING_RATIO,
     VANISHING_RATIO,
     gradient_ratio_verdict,
 )
 from keras_init_lab._names import unknown_name_error
+from keras_init_lab._validation import check_choice, check_number
 from keras_init_lab.experiments import datasets as _datasets
 
 __all__ = [
     "DEFAULT_ACTIVATIONS",
     "DEFAULT_INITIALIZERS",
+    "DEFAULT_LOSS",
+    "DEFAULT_OPTIMIZER",
+    "FULL_BATCH",
     "LEARNING_MARGIN",
     "MODELS",
     "PRESETS",
     "RESULT_COLUMNS",
     "UNIT_PROBLEM_FRACTION",
     "UNSCALED_INPUT_LIMIT",
+    "UPDATE_RATIO_NOTE",
     "CompareResult",
     "compare",
     "verdict",
@@ -78,6 +94,24 @@ LEARNING_MARGIN = 0.10
 UNSCALED_INPUT_LIMIT = 10.0
 #: Probe samples for ActivationStats: 256, its own default cap (max_probe_samples).
 PROBE_SAMPLES = 256
+#: The presets' optimizer: SGD with momentum 0.9 (``lessons.optimizers.make_optimizer``).
+DEFAULT_OPTIMIZER = "momentum"
+#: The default loss and output activation: softmax + categorical cross-entropy, computed fused
+#: from the logits with integer labels (``SparseCategoricalCrossentropy(from_logits=True)``:
+#: the same value and gradient ``p - y`` as softmax + CCE on one-hot targets, numerically
+#: stable); lecture 004's row for multi-class tasks (``losses.recipe("multi-class")``).
+DEFAULT_LOSS = ("categorical_crossentropy", "softmax")
+#: The ``batch_sizes`` value meaning "the whole training split in one batch" (full-batch
+#: gradient descent of lecture 003: one update per epoch).
+FULL_BATCH = "full"
+#: How the update-ratio column is computed and where its rule of thumb comes from.
+UPDATE_RATIO_NOTE = (
+    "update/weight = ||w_after - w_before|| / ||w_before|| per step from GradientStats, the "
+    "median over recorded steps (the first step of each epoch) and weight layers; rule of "
+    "thumb ~1e-3 per step (A. Karpathy, CS231n 'Neural Networks Part 3: Learning and "
+    "Evaluation', https://cs231n.github.io/neural-networks-3/#ratio): much larger suggests "
+    "a learning rate too high, much smaller one too low"
+)
 
 #: Presets. SGD with momentum 0.9 (not Adam): Adam divides each update by the gradient's
 #: running RMS, which hides a vanishing gradient's scale, and the point here is to see it.
@@ -169,6 +203,28 @@ class CompareResult:
             )
         return "\n".join(lines)
 
+    def format_settings_table(self) -> str:
+        """Fixed-width text table of the training axes and the update size, one line per run.
+
+        Columns: optimizer, learning rate, batch size, loss + output activation, L2 penalty,
+        weight decay, dropout, the median update/weight ratio (see ``UPDATE_RATIO_NOTE``) and
+        its reading against the ~1e-3 rule of thumb.
+        """
+        header = (
+            f"{'run':<30} {'optimizer':<10} {'lr':>8} {'batch':>6} {'loss':<30} "
+            f"{'L2':>7} {'wd':>7} {'drop':>5} {'upd/w':>8}  reading"
+        )
+        lines = [header, "-" * len(header)]
+        for run in self.runs:
+            loss = f"{run['loss']} + {run['output_activation']}"
+            lines.append(
+                f"{run['label']:<30} {run['optimizer']:<10} {_num(run['learning_rate']):>8} "
+                f"{run['batch_size']!s:>6} {loss:<30} {_num(run['l2']):>7} "
+                f"{_num(run['weight_decay']):>7} {_num(run['dropout']):>5} "
+                f"{_num(run['update_ratio']):>8}  {run['update_ratio_verdict'] or '-'}"
+            )
+        return "\n".join(lines)
+
 
 def _variance_change(run: dict):
     values = run.get("activation_variance_start") or []
@@ -186,6 +242,14 @@ RESULT_COLUMNS = (
     "batchnorm",
     "residual",
     "scaling",
+    "optimizer",
+    "learning_rate",
+    "batch_size",
+    "loss",
+    "output_activation",
+    "l2",
+    "weight_decay",
+    "dropout",
     "final_loss",
     "final_accuracy",
     "train_accuracy",
@@ -196,6 +260,8 @@ RESULT_COLUMNS = (
     "saturated_fraction_start",
     "saturated_fraction_end",
     "grad_ratio_end",
+    "update_ratio",
+    "update_ratio_verdict",
     "verdict_kind",
     "verdict",
     "seconds",
@@ -266,6 +332,216 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-")
 
 
+def _as_list(values) -> list:
+    """A single value becomes a one-element list; lists and tuples are copied."""
+    return list(values) if isinstance(values, (list, tuple)) else [values]
+
+
+def _number_axis(values, name: str, minimum=None, maximum=None, positive=False) -> list:
+    """Check every value of a numeric axis with ``check_number``; returns floats."""
+    values = _as_list(values)
+    if not values:
+        raise ValueError(f"{name} is empty; give at least one number.")
+    return [
+        check_number(name, v, minimum=minimum, maximum=maximum, positive=positive) for v in values
+    ]
+
+
+def _optimizer_axis(values) -> list:
+    """Names from ``lessons.optimizers.OPTIMIZERS``, Keras optimizer objects or factories."""
+    import keras
+
+    from keras_init_lab.lessons.optimizers import OPTIMIZERS
+
+    values = _as_list(DEFAULT_OPTIMIZER if values is None else values)
+    if not values:
+        raise ValueError(f"optimizers is empty; give at least one of {', '.join(OPTIMIZERS)}.")
+    for value in values:
+        if isinstance(value, str):
+            check_choice("optimizers", value, OPTIMIZERS, kind="optimizer")
+        elif not (isinstance(value, keras.optimizers.Optimizer) or callable(value)):
+            raise TypeError(
+                f"optimizers must hold names ({', '.join(OPTIMIZERS)}), Keras optimizer "
+                f"objects or functions returning one; received optimizers={value!r}."
+            )
+    return values
+
+
+def _optimizer_label(choice) -> str:
+    if isinstance(choice, str):
+        return choice
+    if isinstance(choice, type) or not hasattr(choice, "get_config"):
+        return getattr(choice, "__name__", type(choice).__name__).lower()
+    return type(choice).__name__.lower()
+
+
+def _make_run_optimizer(choice, learning_rate, weight_decay, preset_learning_rate):
+    """A fresh optimizer for one run: every run starts with empty optimizer state.
+
+    Names go through ``lessons.optimizers.make_optimizer``; objects are cloned from their
+    config (``from_config(get_config())``), factories are called. ``learning_rate`` and
+    ``weight_decay`` override the optimizer's own when not ``None``. Without an explicit
+    learning rate, ``"momentum"`` (the presets' optimizer) uses the preset's rate and the
+    other names Keras's defaults (``lessons.optimizers.DEFAULT_LEARNING_RATES``).
+    """
+    import keras
+
+    from keras_init_lab.lessons.optimizers import make_optimizer
+
+    if isinstance(choice, str):
+        if learning_rate is None and choice == DEFAULT_OPTIMIZER:
+            learning_rate = preset_learning_rate
+        optimizer = make_optimizer(choice, learning_rate)
+    elif isinstance(choice, keras.optimizers.Optimizer):
+        optimizer = type(choice).from_config(choice.get_config())
+    else:
+        optimizer = choice()
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise TypeError(
+                f"an optimizer factory must return a keras.optimizers.Optimizer; "
+                f"{_optimizer_label(choice)}() returned {optimizer!r}."
+            )
+    config = optimizer.get_config()
+    changes = {}
+    if learning_rate is not None and not isinstance(choice, str):
+        changes["learning_rate"] = learning_rate
+    if weight_decay is not None:
+        changes["weight_decay"] = weight_decay
+    if changes:
+        optimizer = type(optimizer).from_config({**config, **changes})
+    return optimizer
+
+
+def _optimizer_description(optimizer) -> str:
+    """``SGD(learning_rate=0.05, momentum=0.9)``-style text of an optimizer's settings."""
+    config = optimizer.get_config()
+    parts = [f"learning_rate={_learning_rate(optimizer):g}"]
+    if config.get("momentum"):
+        parts.append(f"momentum={config['momentum']:g}")
+    if config.get("weight_decay"):
+        parts.append(f"weight_decay={config['weight_decay']:g}")
+    return f"{type(optimizer).__name__}({', '.join(parts)})"
+
+
+def _learning_rate(optimizer) -> float:
+    import keras
+
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def _batch_axis(values) -> list:
+    """Positive integers or ``FULL_BATCH`` ("full": the whole training split per step)."""
+    values = _as_list(values)
+    if not values:
+        raise ValueError(f"batch_sizes is empty; give at least one integer >= 1 or {FULL_BATCH!r}.")
+    checked = []
+    for value in values:
+        if isinstance(value, str):
+            if value.strip().isdigit():
+                value = int(value)
+            else:
+                check_choice("batch_sizes", value, (FULL_BATCH,), kind="batch size")
+                checked.append(FULL_BATCH)
+                continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(
+                f"batch_sizes must hold integers >= 1 or {FULL_BATCH!r}; "
+                f"received batch_sizes={value!r}."
+            )
+        if value < 1:
+            raise ValueError(
+                f"batch_sizes must hold integers >= 1 (1: stochastic, one sample per update) or "
+                f"{FULL_BATCH!r} (the whole training split); received batch_sizes={value!r}."
+            )
+        checked.append(int(value))
+    return checked
+
+
+#: Output activation each loss gets when none is named: the task table's row using it
+#: (``losses.recipe``): regression losses linear, binary cross-entropy sigmoid, categorical
+#: cross-entropy softmax.
+_LOSS_TASK = {
+    "mse": "regression",
+    "mae": "regression",
+    "huber": "regression",
+    "binary_crossentropy": "binary",
+    "categorical_crossentropy": "multi-class",
+}
+
+
+def _loss_axis(values) -> list[tuple[str, str]]:
+    """``(loss, output activation)`` pairs from names, ``"loss:activation"`` or tuples."""
+    values = [DEFAULT_LOSS] if values is None else _as_list(values)
+    if isinstance(values, list) and len(values) == 2 and all(isinstance(v, str) for v in values):
+        # A bare ("mse", "softmax") tuple is one pair, not two losses.
+        if values[1] in _losses.OUTPUT_ACTIVATIONS and values[0] not in _losses.OUTPUT_ACTIVATIONS:
+            values = [tuple(values)]
+    if not values:
+        raise ValueError(f"losses is empty; give at least one of {', '.join(_losses.LOSSES)}.")
+    pairs = []
+    for value in values:
+        if isinstance(value, str):
+            name, _, activation = value.partition(":")
+            name, activation = name.strip(), activation.strip() or None
+        elif isinstance(value, tuple) and len(value) == 2:
+            name, activation = value
+        else:
+            raise TypeError(
+                "losses must hold loss names ('mse'), 'loss:output_activation' strings "
+                f"('mse:softmax') or (loss, output_activation) tuples; received losses={value!r}."
+            )
+        name = _losses._loss_name(name)
+        if activation is None:
+            activation = _losses.recipe(_LOSS_TASK[name]).output_activation
+        _losses._check_pair(name, activation)
+        pairs.append((name, activation))
+    return list(dict.fromkeys(pairs))
+
+
+def _make_loss(loss: str, activation: str, num_classes: int):
+    """``(keras loss, accuracy metric)`` for a loss and output activation on integer labels.
+
+    The model outputs logits; the output activation is applied inside the loss, which gives
+    the same loss value and the same gradient ``dL/dz`` as an activation on the output layer,
+    while the network (and what GradientStats / ActivationStats see) is the same for every
+    loss. Targets are the one-hot vectors of the integer labels (lecture 004's "MSE on
+    one-hot"). Softmax + categorical and sigmoid + binary cross-entropy are computed from the
+    logits (``from_logits=True``, numerically stable); accuracy is the argmax of the logits,
+    which softmax and sigmoid do not change.
+    """
+    import keras
+
+    if (loss, activation) == DEFAULT_LOSS:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True), "accuracy"
+    ops = keras.ops
+    output = {
+        "linear": lambda z: z,
+        "sigmoid": keras.activations.sigmoid,
+        "softmax": keras.activations.softmax,
+    }[activation]
+
+    def loss_fn(y_true, logits):
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        target = ops.one_hot(labels, num_classes, dtype=logits.dtype)
+        if loss == "binary_crossentropy" and activation == "sigmoid":
+            return keras.losses.binary_crossentropy(target, logits, from_logits=True)
+        if loss == "categorical_crossentropy" and activation == "softmax":
+            return keras.losses.categorical_crossentropy(target, logits, from_logits=True)
+        p = output(logits)
+        if loss == "mse":
+            return keras.losses.mean_squared_error(target, p)
+        if loss == "mae":
+            return keras.losses.mean_absolute_error(target, p)
+        if loss == "huber":
+            return keras.losses.huber(target, p, delta=_losses.DEFAULT_HUBER_DELTA)
+        if loss == "binary_crossentropy":
+            return keras.losses.binary_crossentropy(target, p)
+        return keras.losses.categorical_crossentropy(target, p)
+
+    loss_fn.__name__ = f"{loss}_{activation}"
+    return loss_fn, keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+
 def compare(
     dataset="spirals",
     model: str = "auto",
@@ -286,10 +562,22 @@ def compare(
     seed: int = 0,
     out_dir: str | os.PathLike | None = None,
     verbose: int = 1,
+    optimizers=None,
+    learning_rates: Sequence[float] | float | None = None,
+    batch_sizes=None,
+    losses=None,
+    l2: Sequence[float] | float = 0.0,
+    weight_decay: Sequence[float | None] | float | None = None,
+    dropout: Sequence[float] | float = 0.0,
 ) -> CompareResult:
     """Train the same model on the same data for every grid point and compare what happens.
 
-    The grid is ``initializers x activations x depths x batchnorm x residual x scalings``.
+    The grid is ``initializers x activations x depths x batchnorm x residual x scalings x
+    optimizers x learning_rates x batch_sizes x losses x l2 x weight_decay x dropout``; every
+    axis left at its default has one value, which is today's setting (SGD with momentum 0.9
+    at the preset's learning rate and batch size, softmax + cross-entropy, no L2, no weight
+    decay, no dropout). Each axis is a column of ``results.json`` / ``results.csv`` and of the
+    report's settings table; an axis with several values is also named in the run's label.
     Each run resets the seed (``keras.utils.set_random_seed(seed)``), so runs differ only by
     their settings and the same ``seed`` reproduces every number.
 
@@ -311,7 +599,9 @@ def compare(
             only), or ``"auto"`` (default): ``standardize`` for image-shaped (pixel) inputs,
             whose raw 0..16 or 0..255 values stall SGD, ``none`` otherwise.
         width: units (MLP) or filters (CNN) per hidden layer.
-        epochs, batch_size, learning_rate: SGD (momentum 0.9) settings.
+        epochs, batch_size, learning_rate: training settings (the preset's when ``None``);
+            ``batch_size`` and ``learning_rate`` are the one-value forms of ``batch_sizes``
+            and ``learning_rates`` (give one form, not both).
         target_accuracy: validation accuracy that counts as "learned", in (0, 1].
         max_train_samples: cap the training split (e.g. to keep MNIST fast).
         preset: defaults for every argument left ``None``: ``"full"`` (the 4 x 4 course
@@ -322,12 +612,34 @@ def compare(
         out_dir: when given, results, plots and TensorBoard logs are written there.
         verbose: 0 silent; 1 one line per run (k/N, setting, verdict, time, ETA); 2 also
             Keras's own line per epoch.
+        optimizers: names from ``lessons.optimizers.OPTIMIZERS`` (sgd, momentum, rmsprop,
+            adam, adamw), Keras optimizer objects (cloned for each run, so no state is
+            shared) or functions returning a fresh optimizer. Default ``"momentum"``.
+        learning_rates: learning rates (> 0) to try with every optimizer. Default: the
+            preset's for ``"momentum"``, Keras's defaults for the other names
+            (``lessons.optimizers.DEFAULT_LEARNING_RATES``), their own for objects.
+        batch_sizes: integers >= 1 (1: stochastic gradient descent) or ``"full"`` (the
+            whole training split per update). Default: the preset's batch size.
+        losses: loss names from ``losses.LOSSES`` (mse, mae, huber, binary_crossentropy,
+            categorical_crossentropy), optionally with the output activation as
+            ``"mse:softmax"`` or ``("mse", "softmax")``; without one, the task table's
+            (``losses.recipe``): linear for regression losses, sigmoid for binary and
+            softmax for categorical cross-entropy. Targets are one-hot labels. Default
+            ``categorical_crossentropy:softmax`` (``DEFAULT_LOSS``).
+        l2: L2 penalty factors ``l >= 0``: every kernel gets
+            ``kernel_regularizer=keras.regularizers.L2(l)`` (loss ``+ l sum w^2``); 0: none.
+        weight_decay: decoupled weight decay factors ``>= 0`` given to the optimizer
+            (``weight_decay=...``: ``w -= lr * wd * w`` each step, Loshchilov & Hutter 2019);
+            ``None`` (default) keeps the optimizer's own (0 except AdamW's 0.004).
+        dropout: dropout rates in ``[0, 1)`` after every hidden activation; 0: none.
 
     Returns:
         A ``CompareResult``.
 
     Raises:
-        ValueError: unknown names, non-positive sizes, a target outside (0, 1].
+        TypeError: a value of the wrong type (e.g. a string learning rate).
+        ValueError: unknown names (closest valid ones listed), non-positive sizes or
+            learning rates, a batch size of 0, a target outside (0, 1].
     """
     import keras
 
@@ -350,6 +662,7 @@ def compare(
             raise unknown_name_error("input scaling", scaling, _datasets.SCALINGS + ("auto",))
     if model not in MODELS:
         raise unknown_name_error("model", model, MODELS)
+    explicit_batch_size, explicit_learning_rate = batch_size is not None, learning_rate is not None
     width = _positive_ints(preset["width"] if width is None else width, "width")[0]
     epochs = _positive_ints(preset["epochs"] if epochs is None else epochs, "epochs")[0]
     batch_size = _positive_ints(
@@ -371,6 +684,40 @@ def compare(
         )
     if max_train_samples is not None:
         _positive_ints(max_train_samples, "max_train_samples")
+    optimizers = _optimizer_axis(optimizers)
+    if learning_rates is not None and learning_rate is not None:
+        raise ValueError(
+            f"give learning_rate or learning_rates, not both; received "
+            f"learning_rate={learning_rate!r}, learning_rates={learning_rates!r}."
+        )
+    if learning_rates is not None:
+        learning_rates = _number_axis(
+            learning_rates,
+            "learning_rates",
+            positive=True,
+        )
+    elif explicit_learning_rate:
+        learning_rates = [learning_rate]
+    else:
+        learning_rates = [None]
+    if batch_sizes is not None and explicit_batch_size:
+        raise ValueError(
+            f"give batch_size or batch_sizes, not both; received batch_size={batch_size!r}, "
+            f"batch_sizes={batch_sizes!r}."
+        )
+    batch_sizes = [batch_size] if batch_sizes is None else _batch_axis(batch_sizes)
+    loss_pairs = _loss_axis(losses)
+    l2_values = _number_axis(l2, "l2", minimum=0.0)
+    decay_values = [
+        None if v is None else check_number("weight_decay", v, minimum=0.0)
+        for v in _as_list(weight_decay)
+    ]
+    if not decay_values:
+        raise ValueError("weight_decay is empty; give at least one number >= 0 or None.")
+    dropout_values = _number_axis(dropout, "dropout", minimum=0.0)
+    for rate in dropout_values:
+        if rate >= 1.0:
+            raise ValueError(f"dropout must be a rate in [0, 1); received dropout={rate!r}.")
 
     data = (
         dataset
@@ -385,7 +732,26 @@ def compare(
     builder = build_cnn if kind == "cnn" else build_mlp
     out = Path(out_dir) if out_dir is not None else None
 
-    grid = list(itertools.product(scalings, depths, batchnorm, residual, initializers, activations))
+    # Scale every input variant up front, so a scaling that cannot apply (``pixel`` on data
+    # without a declared pixel maximum) fails before any training.
+    scaled_cache = {scaling: _datasets.scale_inputs(data, scaling) for scaling in scalings}
+    grid = list(
+        itertools.product(
+            scalings,
+            depths,
+            batchnorm,
+            residual,
+            optimizers,
+            learning_rates,
+            batch_sizes,
+            loss_pairs,
+            l2_values,
+            decay_values,
+            dropout_values,
+            initializers,
+            activations,
+        )
+    )
     show_depth, show_bn, show_res, show_scale = (
         len(depths) > 1,
         len(batchnorm) > 1,
@@ -393,18 +759,26 @@ def compare(
         len(scalings) > 1,
     )
     runs = []
-    scaled_cache: dict[str, _datasets.Dataset] = {}
     started = time.perf_counter()
-    for index, (scaling, depth, bn, res, init_name, act_name) in enumerate(grid, start=1):
+    for index, point in enumerate(grid, start=1):
+        (scaling, depth, bn, res, opt_choice, lr, batch, (loss_name, out_act), l2_value) = point[:9]
+        decay, rate, init_name, act_name = point[9:]
         extras = [
             f"depth {depth}" if show_depth else "",
             ("BN" if bn else "no BN") if show_bn else "",
             ("residual" if res else "plain") if show_res else "",
             f"inputs {scaling}" if show_scale else "",
+            _optimizer_label(opt_choice) if len(optimizers) > 1 else "",
+            f"lr {lr:g}" if len(learning_rates) > 1 else "",
+            f"batch {batch}" if len(batch_sizes) > 1 else "",
+            f"{loss_name}:{out_act}" if len(loss_pairs) > 1 else "",
+            f"L2 {l2_value:g}" if len(l2_values) > 1 else "",
+            f"wd {'default' if decay is None else format(decay, 'g')}"
+            if len(decay_values) > 1
+            else "",
+            f"dropout {rate:g}" if len(dropout_values) > 1 else "",
         ]
         label = " + ".join([init_name, act_name] + [e for e in extras if e])
-        if scaling not in scaled_cache:
-            scaled_cache[scaling] = _datasets.scale_inputs(data, scaling)
         run_data = scaled_cache[scaling]
         run_name = f"{index:02d}_{_slug(label.replace(' + ', '_'))}"
         log_dir = out / "tensorboard" / run_name if out else None
@@ -418,13 +792,19 @@ def compare(
             activation=act_name,
             batchnorm=bn,
             residual=res,
+            dropout=rate,
+            kernel_regularizer=keras.regularizers.L2(l2_value) if l2_value > 0 else None,
         )
+        optimizer = _make_run_optimizer(opt_choice, lr, decay, learning_rate)
+        loss_fn, accuracy = _make_loss(loss_name, out_act, run_data.num_classes)
         run = _train_one(
             net,
             run_data,
             epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
+            batch_size=len(run_data.x_train) if batch == FULL_BATCH else batch,
+            optimizer=optimizer,
+            loss=loss_fn,
+            accuracy=accuracy,
             target=target,
             log_dir=log_dir,
             verbose=2 if verbose >= 2 else 0,
@@ -439,6 +819,15 @@ def compare(
             batchnorm=bn,
             residual=res,
             scaling=scaling,
+            optimizer=_optimizer_label(opt_choice),
+            optimizer_config=_optimizer_description(optimizer),
+            learning_rate=_learning_rate(optimizer),
+            batch_size=batch,
+            loss=loss_name,
+            output_activation=out_act,
+            l2=l2_value,
+            weight_decay=float(optimizer.weight_decay or 0.0),
+            dropout=rate,
             log_dir=str(log_dir) if log_dir else None,
             input_abs_max=float(np.max(np.abs(run_data.x_train))),
         )
@@ -465,9 +854,17 @@ def compare(
         "chance_accuracy": data.chance_accuracy,
         "width": width,
         "epochs": epochs,
-        "batch_size": batch_size,
-        "optimizer": f"SGD(learning_rate={learning_rate}, momentum=0.9)",
-        "loss": "sparse categorical cross-entropy (logits)",
+        "batch_size": _one_or_many([run["batch_size"] for run in runs]),
+        "optimizer": _one_or_many([run["optimizer_config"] for run in runs]),
+        "loss": _one_or_many([_loss_description(run) for run in runs]),
+        "optimizers": [_optimizer_label(choice) for choice in optimizers],
+        "learning_rates": sorted({run["learning_rate"] for run in runs}),
+        "batch_sizes": batch_sizes,
+        "losses": [f"{name}:{act}" for name, act in loss_pairs],
+        "l2": l2_values,
+        "weight_decays": decay_values,
+        "dropouts": dropout_values,
+        "update_ratio_note": UPDATE_RATIO_NOTE,
         "target_accuracy": target,
         "seed": seed,
         "preset": preset_name,
@@ -504,6 +901,20 @@ def compare(
     return result
 
 
+def _one_or_many(values: list):
+    """The single value every run shared, or ``"a, b (per run)"`` when they differ."""
+    distinct = list(dict.fromkeys(values))
+    if len(distinct) == 1:
+        return distinct[0]
+    return ", ".join(str(v) for v in distinct) + " (per run)"
+
+
+def _loss_description(run: dict) -> str:
+    if (run["loss"], run["output_activation"]) == DEFAULT_LOSS:
+        return "sparse categorical cross-entropy (logits)"
+    return f"{run['loss']} on {run['output_activation']} outputs (one-hot targets)"
+
+
 def _resolve_scaling(scaling: str, pixels: bool) -> str:
     """``auto``: standardize image-shaped (pixel) inputs, leave other inputs as they are."""
     if scaling != "auto":
@@ -520,6 +931,11 @@ def _scaling_note(scalings: list[str], pixels: bool) -> str:
     return (
         f"inputs scaled: {used}{auto}, statistics fitted on the training split only and "
         f"applied to both splits"
+        + (
+            "; pixel divides by the data's largest pixel value, nothing fitted"
+            if "pixel" in scalings
+            else ""
+        )
     )
 
 
@@ -532,7 +948,9 @@ def _train_one(
     data,
     epochs,
     batch_size,
-    learning_rate,
+    optimizer,
+    loss,
+    accuracy,
     target,
     log_dir,
     verbose,
@@ -541,6 +959,7 @@ def _train_one(
     import keras
 
     from keras_init_lab.callbacks import ActivationStats, GradientStats
+    from keras_init_lab.lessons.optimizers import update_ratio_verdict
 
     kernels = _kernel_layers(model)
     # Symmetry check on the real initial weights: a layer whose kernel entries are all equal
@@ -565,11 +984,7 @@ def _train_one(
                 log_dir=str(log_dir), write_graph=False, histogram_freq=0, profile_batch=0
             )
         )
-    model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy])
     started = time.perf_counter()
     history = model.fit(
         data.x_train,
@@ -600,6 +1015,9 @@ def _train_one(
     norms_start = norm_table[0]
     ratios = [_norm_ratio(row) for row in norm_table]
     ratio = ratios[0]
+    update_ratio, update_per_layer = _median_update_ratio(
+        grads["per_layer"]["update_ratio"], columns
+    )
 
     acts = activation_stats.history["per_layer"]
 
@@ -628,6 +1046,11 @@ def _train_one(
         "grad_ratio_history": [None if r is None else float(r) for r in ratios],
         "grad_ratio_steps": [int(v) for v in np.asarray(grads["step"])],
         "grad_ratio_end": None if ratios[-1] is None else float(ratios[-1]),
+        "update_ratio": update_ratio,
+        "update_ratio_per_layer": update_per_layer,
+        "update_ratio_verdict": None
+        if update_ratio is None
+        else update_ratio_verdict(update_ratio),
         "final_loss": _finite_or_none(curves.get("val_loss", [math.nan])[-1]),
         "final_accuracy": _finite_or_none(val_acc[-1]) if val_acc else None,
         "train_accuracy": _finite_or_none(curves.get("accuracy", [math.nan])[-1]),
@@ -644,6 +1067,26 @@ def _train_one(
         "saturated_fraction_end": fraction("saturation_fraction", -1),
         "seconds": round(seconds, 2),
     }
+
+
+def _median_update_ratio(table, columns) -> tuple[float | None, list]:
+    """Median update/weight ratio over recorded steps and the kernel layers in ``columns``.
+
+    Formula: ``median_{t, l} ||w_l(t+1) - w_l(t)|| / ||w_l(t)||`` over GradientStats's
+    per-layer ``update_ratio`` records; non-finite entries (a layer whose weights are all 0
+    gives ``inf``) are left out. Returns ``(overall, per-layer medians)``; ``None`` where no
+    finite value exists.
+    """
+    values = np.asarray(table, dtype=np.float64)
+    if values.ndim != 2 or not values.size:
+        return None, []
+    values = values[:, columns]
+    per_layer = []
+    for column in values.T:
+        finite = column[np.isfinite(column)]
+        per_layer.append(float(np.median(finite)) if finite.size else None)
+    finite = values[np.isfinite(values)]
+    return (float(np.median(finite)) if finite.size else None), per_layer
 
 
 def _norm_ratio(norms) -> float | None:

@@ -26,6 +26,7 @@ import numpy as np
 from keras_init_lab._names import unknown_name_error
 
 __all__ = [
+    "DIGITS_PIXEL_MAX",
     "EMBEDDED_DATASETS",
     "KERAS_DATASETS",
     "SCALINGS",
@@ -51,8 +52,13 @@ KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 #: Datasets that need no network and no file.
 EMBEDDED_DATASETS = ("spirals", "xor", "digits")
 #: Input scalings of lecture 004 (activation functions, losses and normalization);
-#: ``none`` keeps the raw values.
-SCALINGS = ("none", "standardize", "minmax")
+#: ``none`` keeps the raw values, ``pixel`` divides by the dataset's declared largest pixel
+#: value (the lecture's ``x / 255`` for 8-bit images).
+SCALINGS = ("none", "standardize", "minmax", "pixel")
+#: Largest pixel value of scikit-learn's digits: 16 (the UCI data counts set pixels in 4x4
+#: blocks of a 32x32 bitmap, so each value is an integer 0..16; scikit-learn's
+#: ``load_digits`` documentation).
+DIGITS_PIXEL_MAX = 16.0
 
 
 class DatasetUnavailableError(ValueError):
@@ -68,6 +74,8 @@ class Dataset:
         x_train, y_train, x_test, y_test: features (float32) and integer labels (int64).
         num_classes: number of classes; labels lie in ``[0, num_classes)``.
         description: one line for reports.
+        pixel_max: the largest value a pixel can take (255 for 8-bit images, 16 for
+            ``digits``), used by the ``pixel`` scaling; ``None`` for data that are not pixels.
     """
 
     name: str
@@ -77,6 +85,7 @@ class Dataset:
     y_test: np.ndarray
     num_classes: int
     description: str = ""
+    pixel_max: float | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -235,6 +244,7 @@ def load_digits(seed: int = 0) -> Dataset:
         *split,
         num_classes=10,
         description="8x8 handwritten digits from scikit-learn (1797 images, pixels 0..16)",
+        pixel_max=DIGITS_PIXEL_MAX,
     )
 
 
@@ -259,6 +269,8 @@ def load_keras_dataset(name: str) -> Dataset:
     if name not in KERAS_DATASETS:
         raise unknown_name_error("Keras dataset", name, KERAS_DATASETS)
     import keras
+
+    from keras_init_lab.lessons.scaling import PIXEL_MAX
 
     loader = getattr(keras.datasets, name)
     try:
@@ -285,6 +297,7 @@ def load_keras_dataset(name: str) -> Dataset:
         y_test,
         num_classes,
         description=f"{name} via keras.datasets (pixels 0..255)",
+        pixel_max=PIXEL_MAX,
     )
 
 
@@ -441,6 +454,8 @@ def _validate_arrays(arrays: dict, name: str, source: str, seed: int) -> Dataset
         num_classes,
         description=f"user file {source} ({len(x['train'])} train / "
         f"{len(x['test'])} test samples, {num_classes} classes)",
+        # 8-bit images (uint8 x_train) declare their largest value, 255, for ``pixel``.
+        pixel_max=(float(np.iinfo(np.uint8).max) if arrays["x_train"].dtype == np.uint8 else None),
     )
 
 
@@ -486,14 +501,18 @@ def scale_inputs(data: Dataset, method: str = "none") -> Dataset:
     """Scale features with statistics of the *training* split only (lecture 004: no leakage).
 
     ``standardize``: ``x' = (x - mean) / std``; ``minmax``: ``x' = (x - min) / (max - min)``;
-    ``none`` returns ``data`` unchanged. Statistics are per feature for flat inputs and per
-    channel (last axis) for images, as lecture 004 advises for RGB. A constant feature keeps a
-    divisor of 1 instead of dividing by zero.
+    ``pixel``: ``x' = x / pixel_max``, a constant fixed by the data format, not fitted (255 for
+    8-bit images such as mnist and cifar10, 16 for digits; lecture 004's ``x / 255``), so
+    pixels land in ``[0, 1]``; ``none`` returns ``data`` unchanged. Statistics are per feature
+    for flat inputs and per channel (last axis) for images, as lecture 004 advises for RGB. A
+    constant feature keeps a divisor of 1 instead of dividing by zero.
 
     Example:
         >>> scaled = scale_inputs(make_xor(seed=0), "standardize")
         >>> bool(abs(scaled.x_train.mean()) < 1e-6)
         True
+        >>> float(scale_inputs(load_digits(), "pixel").x_train.max())
+        1.0
 
     Args:
         data: the dataset.
@@ -501,11 +520,30 @@ def scale_inputs(data: Dataset, method: str = "none") -> Dataset:
 
     Returns:
         A new ``Dataset`` with scaled ``x_train`` and ``x_test``.
+
+    Raises:
+        ValueError: an unknown method (closest names listed), or ``pixel`` on a dataset
+            without a declared ``pixel_max`` (generated points, most ``.npz`` files).
     """
     if method not in SCALINGS:
         raise unknown_name_error("input scaling", method, SCALINGS)
     if method == "none":
         return data
+    if method == "pixel":
+        if data.pixel_max is None:
+            raise ValueError(
+                f"scaling 'pixel' divides by the dataset's largest pixel value, and "
+                f"{data.name!r} declares none (Dataset.pixel_max=None); use it on digits "
+                f"(x / 16), mnist, fashion_mnist or cifar10 (x / 255), or choose "
+                f"'standardize' or 'minmax'."
+            )
+        scale = float(data.pixel_max)
+        return dataclasses.replace(
+            data,
+            x_train=(data.x_train / scale).astype(np.float32),
+            x_test=(data.x_test / scale).astype(np.float32),
+            description=f"{data.description}; inputs: pixel (x / {scale:g})",
+        )
     axes = tuple(range(data.x_train.ndim - 1)) if data.x_train.ndim > 2 else (0,)
     x = data.x_train.astype(np.float64)
     if method == "standardize":

@@ -101,6 +101,7 @@ def build_mlp(
     residual: bool = False,
     dropout: float = 0.0,
     name: str | None = None,
+    kernel_regularizer=None,
 ):
     """Build a fully connected classifier: ``depth`` hidden layers of ``width`` units.
 
@@ -123,6 +124,8 @@ def build_mlp(
         residual: add each hidden layer's input to its output when shapes match (layers 2+).
         dropout: dropout rate after each activation, in ``[0, 1)``.
         name: model name (default ``mlp_<initializer>_<activation>``).
+        kernel_regularizer: regularizer of every kernel, output included (e.g.
+            ``keras.regularizers.L2(1e-4)``); ``None`` (default) for none.
 
     Returns:
         An uncompiled ``keras.Model`` with layers named ``dense_1..dense_<depth>``, ``output``.
@@ -142,12 +145,16 @@ def build_mlp(
             activation=None if batchnorm else act,
             use_bias=not batchnorm,
             kernel_initializer=make_initializer(),
+            kernel_regularizer=kernel_regularizer,
             name=f"dense_{index}",
         )
         h = _block(keras, h, dense, index, act, batchnorm, dropout, residual)
-    outputs = keras.layers.Dense(num_classes, kernel_initializer=make_initializer(), name="output")(
-        h
-    )
+    outputs = keras.layers.Dense(
+        num_classes,
+        kernel_initializer=make_initializer(),
+        kernel_regularizer=kernel_regularizer,
+        name="output",
+    )(h)
     return keras.Model(
         inputs,
         outputs,
@@ -167,6 +174,7 @@ def build_cnn(
     dropout: float = 0.0,
     kernel_size: int = 3,
     name: str | None = None,
+    kernel_regularizer=None,
 ):
     """Build a small convolutional classifier: ``depth`` 3x3 ``Conv2D`` layers of ``width`` filters.
 
@@ -191,6 +199,7 @@ def build_cnn(
         dropout: dropout rate after each activation.
         kernel_size: square kernel side, >= 1.
         name: model name (default ``cnn_<initializer>_<activation>``).
+        kernel_regularizer: regularizer of every kernel, output included; ``None`` for none.
 
     Returns:
         An uncompiled ``keras.Model`` with layers ``conv_1..conv_<depth>``, ``output``.
@@ -218,15 +227,19 @@ def build_cnn(
             activation=None if batchnorm else act,
             use_bias=not batchnorm,
             kernel_initializer=make_initializer(),
+            kernel_regularizer=kernel_regularizer,
             name=f"conv_{index}",
         )
         h = _block(keras, h, conv, index, act, batchnorm, dropout, residual)
         if index % 2 == 0 and index < depth and min(h.shape[1:3]) >= 8:
             h = keras.layers.MaxPooling2D(2, name=f"pool_{index}")(h)
     h = keras.layers.Flatten(name="flatten")(h)
-    outputs = keras.layers.Dense(num_classes, kernel_initializer=make_initializer(), name="output")(
-        h
-    )
+    outputs = keras.layers.Dense(
+        num_classes,
+        kernel_initializer=make_initializer(),
+        kernel_regularizer=kernel_regularizer,
+        name="output",
+    )(h)
     return keras.Model(
         inputs,
         outputs,
