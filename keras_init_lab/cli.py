@@ -176,6 +176,13 @@ def _compare_kwargs(args: argparse.Namespace) -> dict:
         learning_rate=args.learning_rate,
         target_accuracy=args.target,
         max_train_samples=args.max_train_samples,
+        optimizers=args.optimizers,
+        learning_rates=args.learning_rates,
+        batch_sizes=args.batch_sizes,
+        losses=args.losses,
+        l2=args.l2 if args.l2 is not None else 0.0,
+        weight_decay=args.weight_decay,
+        dropout=args.dropout if args.dropout is not None else 0.0,
     )
 
 
@@ -220,6 +227,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     print()
     print(textwrap.fill(_compare_header(result.config, result.config["depths"]), 100))
     print(result.format_table())
+    print()
+    print(textwrap.fill(result.config["update_ratio_note"].capitalize() + ".", 100))
+    print(result.format_settings_table())
     _print_endings(out, paths)
     return EXIT_OK
 
@@ -411,7 +421,11 @@ def _add_experiment_commands(sub) -> None:
         "  keras-init-lab compare --initializer glorot_uniform he_normal --activation tanh relu "
         "--depth 4 10\n"
         "  keras-init-lab compare --dataset digits --batchnorm both --scaling none standardize\n"
-        "  keras-init-lab compare --dataset my_data.npz --residual both --out logs/mine",
+        "  keras-init-lab compare --dataset my_data.npz --residual both --out logs/mine\n"
+        "  keras-init-lab compare --optimizers sgd adam --learning-rates 0.01 0.1 "
+        "--batch-sizes 1 32 full\n"
+        "  keras-init-lab compare --losses categorical_crossentropy mse:softmax mse:linear "
+        "--l2 0 1e-4 --dropout 0 0.2",
         formatter_class=raw,
     )
     p_cmp.add_argument(
@@ -468,12 +482,64 @@ def _add_experiment_commands(sub) -> None:
         metavar="NAME",
         help="input scalings, fitted on the training split only: auto "
         "(default: standardize pixel datasets, leave others), none, "
-        "standardize, minmax",
+        "standardize, minmax, pixel (x / 255, or x / 16 for digits)",
     )
     p_cmp.add_argument("--width", type=int, help="units or filters per layer (default 32)")
     p_cmp.add_argument("--epochs", type=int, help="epochs per run (default 30; --quick 8)")
     p_cmp.add_argument("--batch-size", type=int, help="batch size")
     p_cmp.add_argument("--learning-rate", type=float, help="SGD learning rate (default 0.05)")
+    p_cmp.add_argument(
+        "--optimizers",
+        nargs="+",
+        metavar="NAME",
+        help="optimizers to compare: sgd, momentum, rmsprop, adam, adamw (default: momentum, "
+        "SGD with momentum 0.9)",
+    )
+    p_cmp.add_argument(
+        "--learning-rates",
+        type=float,
+        nargs="+",
+        metavar="LR",
+        help="learning rates to compare, each > 0 (default: 0.05 for momentum, Keras's "
+        "defaults for the other optimizers)",
+    )
+    p_cmp.add_argument(
+        "--batch-sizes",
+        nargs="+",
+        metavar="N",
+        help="batch sizes to compare: integers >= 1 (1: stochastic) or full (the whole "
+        "training split per update)",
+    )
+    p_cmp.add_argument(
+        "--losses",
+        nargs="+",
+        metavar="LOSS[:ACT]",
+        help="losses to compare, optionally with the output activation: mse, mae, huber, "
+        "binary_crossentropy, categorical_crossentropy; e.g. mse:softmax mse:linear "
+        "(default: categorical_crossentropy:softmax)",
+    )
+    p_cmp.add_argument(
+        "--l2",
+        type=float,
+        nargs="+",
+        metavar="L",
+        help="L2 penalties on every kernel, keras.regularizers.L2(L) (default 0: none)",
+    )
+    p_cmp.add_argument(
+        "--weight-decay",
+        type=float,
+        nargs="+",
+        metavar="WD",
+        help="decoupled weight decay given to the optimizer (default: the optimizer's own, "
+        "0 except adamw's 0.004)",
+    )
+    p_cmp.add_argument(
+        "--dropout",
+        type=float,
+        nargs="+",
+        metavar="P",
+        help="dropout rates in [0, 1) after every hidden activation (default 0: none)",
+    )
     p_cmp.add_argument(
         "--target",
         type=float,

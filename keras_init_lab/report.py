@@ -129,6 +129,46 @@ def _compare_rows(comp: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+#: Column titles of the compare report's training-settings table.
+SETTINGS_HEADER = [
+    "#",
+    "run",
+    "optimizer",
+    "learning rate",
+    "batch size",
+    "loss",
+    "output activation",
+    "L2",
+    "weight decay",
+    "dropout",
+    "update/weight (median)",
+    "update size vs ~1e-3",
+]
+
+
+def _settings_rows(comp: dict) -> tuple[list[str], list[list[str]]]:
+    """One row per run: the training axes and the update/weight ratio with its reading."""
+    rows = []
+    for r in comp["runs"]:
+        rows.append(
+            [
+                str(r["run"]),
+                r["label"],
+                str(r.get("optimizer_config") or r.get("optimizer") or "-"),
+                _fmt(r.get("learning_rate")),
+                str(r.get("batch_size", "-")),
+                _fmt(r.get("loss")),
+                _fmt(r.get("output_activation")),
+                _fmt(r.get("l2")),
+                _fmt(r.get("weight_decay")),
+                _fmt(r.get("dropout")),
+                _fmt(r.get("update_ratio")),
+                r.get("update_ratio_verdict") or "-",
+            ]
+        )
+    return SETTINGS_HEADER, rows
+
+
 def _pairing_rows(rows: list[dict]) -> list[list[str]]:
     return [
         [
@@ -353,6 +393,15 @@ def write_report(
             f"<p>{html.escape(intro)}</p>",
             _html_table(header, rows, verdict_column=8),
         ]
+        if comp["runs"] and "optimizer" in comp["runs"][0]:
+            header, rows = _settings_rows(comp)
+            note = _sentence(cfg.get("update_ratio_note"))
+            title = "**Training settings and update size per run**"
+            md += ["", title, "", note.strip(), "", _md_table(header, rows)]
+            body += [
+                f"<p><b>Training settings and update size per run</b></p><p>{html.escape(note)}</p>",
+                _html_table(header, rows),
+            ]
         takeaways = _takeaways(comp)
         if takeaways:
             md += ["", "**Takeaways**", ""] + [f"- {line}" for line in takeaways]

@@ -437,7 +437,7 @@ def _batch_axis(values) -> list:
     checked = []
     for value in values:
         if isinstance(value, str):
-            if value.strip().isdigit():
+            if re.fullmatch(r"[+-]?\d+", value.strip()):  # "32" from the command line
                 value = int(value)
             else:
                 check_choice("batch_sizes", value, (FULL_BATCH,), kind="batch size")
