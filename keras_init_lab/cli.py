@@ -228,7 +228,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     print(textwrap.fill(_compare_header(result.config, result.config["depths"]), 100))
     print(result.format_table())
     print()
-    print(textwrap.fill(result.config["update_ratio_note"].capitalize() + ".", 100))
+    print(textwrap.fill(f"Update size: {result.config['update_ratio_note']}.", 100))
     print(result.format_settings_table())
     _print_endings(out, paths)
     return EXIT_OK

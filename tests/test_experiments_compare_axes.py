@@ -272,6 +272,8 @@ def test_loss_on_logits_equals_the_reference_on_one_hot_targets(pair):
     fn, _ = compare_module._make_loss(loss, activation, 3)
     measured = np.asarray(fn(labels, logits))
     reference = losses_module.loss_value(loss, activation, logits, np.eye(3)[labels])
+    if pair == compare_module.DEFAULT_LOSS:  # today's Keras loss object: the batch mean
+        reference = np.mean(reference)
     np.testing.assert_allclose(measured, reference, rtol=1e-5)
 
 

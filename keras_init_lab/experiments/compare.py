@@ -506,8 +506,12 @@ def _make_loss(loss: str, activation: str, num_classes: int):
     while the network (and what GradientStats / ActivationStats see) is the same for every
     loss. Targets are the one-hot vectors of the integer labels (lecture 004's "MSE on
     one-hot"). Softmax + categorical and sigmoid + binary cross-entropy are computed from the
-    logits (``from_logits=True``, numerically stable); accuracy is the argmax of the logits,
-    which softmax and sigmoid do not change.
+    logits (``from_logits=True``, numerically stable); the mismatched cross-entropy pairings
+    (binary on softmax, categorical on sigmoid) are written out as ``losses.loss_value``
+    states them, with probabilities clipped to ``[eps, 1 - eps]`` (``keras.config.epsilon()``):
+    Keras's own cross-entropies would silently read a sigmoid's or softmax's logits back and
+    compute the matching pairing instead. Accuracy is the argmax of the logits, which softmax
+    and sigmoid do not change.
     """
     import keras
 
@@ -534,9 +538,11 @@ def _make_loss(loss: str, activation: str, num_classes: int):
             return keras.losses.mean_absolute_error(target, p)
         if loss == "huber":
             return keras.losses.huber(target, p, delta=_losses.DEFAULT_HUBER_DELTA)
+        eps = keras.config.epsilon()
+        p = ops.clip(p, eps, 1.0 - eps)
         if loss == "binary_crossentropy":
-            return keras.losses.binary_crossentropy(target, p)
-        return keras.losses.categorical_crossentropy(target, p)
+            return -ops.mean(target * ops.log(p) + (1.0 - target) * ops.log(1.0 - p), axis=-1)
+        return -ops.sum(target * ops.log(p), axis=-1)
 
     loss_fn.__name__ = f"{loss}_{activation}"
     return loss_fn, keras.metrics.SparseCategoricalAccuracy(name="accuracy")
@@ -685,7 +691,7 @@ def compare(
     if max_train_samples is not None:
         _positive_ints(max_train_samples, "max_train_samples")
     optimizers = _optimizer_axis(optimizers)
-    if learning_rates is not None and learning_rate is not None:
+    if learning_rates is not None and explicit_learning_rate:
         raise ValueError(
             f"give learning_rate or learning_rates, not both; received "
             f"learning_rate={learning_rate!r}, learning_rates={learning_rates!r}."
