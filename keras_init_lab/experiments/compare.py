@@ -2,8 +2,8 @@
 
 Every run builds the same architecture with one (initializer, activation) pair (and
 optionally a depth, BatchNorm, residual and input-scaling setting, and the training axes of
-lecture 003, backpropagation and optimization, and lecture 004, activation functions, losses
-and normalization: optimizer, learning rate, batch size, loss with its output activation, L2
+lecture 003, fundamentals of deep neural networks, and lecture 004, other network
+specifications: optimizer, learning rate, batch size, loss with its output activation, L2
 penalty, decoupled weight decay, dropout), trains it with the same seed and data, and records
 what the package's callbacks measure:
 

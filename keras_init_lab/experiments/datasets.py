@@ -51,7 +51,7 @@ TEST_FRACTION = 0.2
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 #: Datasets that need no network and no file.
 EMBEDDED_DATASETS = ("spirals", "xor", "digits")
-#: Input scalings of lecture 004 (activation functions, losses and normalization);
+#: Input scalings of lecture 004 (other network specifications);
 #: ``none`` keeps the raw values, ``pixel`` divides by the dataset's declared largest pixel
 #: value (the lecture's ``x / 255`` for 8-bit images).
 SCALINGS = ("none", "standardize", "minmax", "pixel")
