@@ -114,8 +114,8 @@ def test_captured_gradients_equal_gradient_tape(mode):
     reference = _replay_sgd(_nested_model, x, y, len(x), 3)
     for row, (grads, weights) in enumerate(reference):
         _assert_matches(history, row, grads, weights)
-    # The relu layer has exact zeros in its gradient on this batch (dead units per sample).
-    assert np.all(history["per_variable"]["zero_fraction"] >= 0)
+    # No exact zeros on this batch; test_callbacks_statistics checks zero_fraction on a relu
+    # layer whose gradient has some (an assertion "zero_fraction >= 0" here could not fail).
 
 
 def test_schedule_steps_per_execution_and_repeated_fits_reuse_one_trace():

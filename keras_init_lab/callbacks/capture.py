@@ -99,8 +99,19 @@ def gradient_log10_edges() -> np.ndarray:
 
 
 # Rows of the sufficient-statistics buffer computed on the device, per variable.
-_SUM, _SUMSQ, _M2, _MAXABS, _ZEROS, _NONFINITE, _DELTA_SUMSQ, _WEIGHT_SUMSQ, _WEIGHT_SUM = range(9)
-_NUM_ROWS = 9
+(
+    _SUM,
+    _SUMSQ,
+    _M2,
+    _MAXABS,
+    _ZEROS,
+    _NONFINITE,
+    _DELTA_SUMSQ,
+    _WEIGHT_SUMSQ,
+    _WEIGHT_SUM,
+    _WEIGHT_M2,
+) = range(10)
+_NUM_ROWS = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,13 +280,13 @@ def gradient_sufficient_statistics(
     after the update:
     ``sum g``, ``sum g^2``, ``M2 = sum (g - mean g)^2`` (per 256-element row from the row's
     own sums, rows pooled exactly with Chan et al.'s rule), ``max |g|``, ``#{g == 0}``, ``#{g not finite}``,
-    ``sum (w' - w)^2``, ``sum w^2``, ``sum w``. Everything else (norm, std, ratios, per-layer
-    pooling) follows on the host from these ``9 x n_vars`` numbers.
+    ``sum (w' - w)^2``, ``sum w^2``, ``sum w``, ``M2 of w``. Everything else (norm, std, ratios, per-layer
+    pooling) follows on the host from these ``10 x n_vars`` numbers.
 
     Example:
         >>> rows = gradient_sufficient_statistics(grads, w_before, w_after, layout)
         >>> rows.shape
-        TensorShape([9, 4])
+        TensorShape([10, 4])
 
     Args:
         gradients: dense gradient tensors, one per variable of ``layout`` (or their
@@ -287,8 +298,8 @@ def gradient_sufficient_statistics(
             non-XLA kernels (``EuclideanNorm``).
 
     Returns:
-        float32 tensor ``[9, n_vars]`` (row order ``sum, sumsq, M2, max_abs, zeros,
-        nonfinite, delta_sumsq, weight_sumsq, weight_sum``).
+        float32 tensor ``[10, n_vars]`` (row order ``sum, sumsq, M2, max_abs, zeros,
+        nonfinite, delta_sumsq, weight_sumsq, weight_sum, weight_M2``).
     """
     n = layout.num_variables
     full_variable = tf.constant(layout.full_variable)
@@ -314,22 +325,35 @@ def gradient_sufficient_statistics(
     grad_stats = per_variable(full_rows, tail_rows)  # [n, 3]: sum, sumsq, nonzero
     mean = grad_stats[:, 0] / tf.maximum(sizes, 1.0)
 
-    # M2 without a second pass: each row's M2 from its own sum and sum of squares (its mean
-    # and spread are of one scale within 256 neighbours), then the rows pooled exactly with
-    # Chan et al.: M2 = sum_r [M2_r + n_r (mean_r - mean)^2].
-    def row_m2(rows, count, variable_mean):
-        row_mean = rows[:, 0] / tf.maximum(count, 1.0)
-        own = tf.maximum(rows[:, 1] - rows[:, 0] * row_mean, 0.0)
-        return own + count * tf.square(row_mean - variable_mean)
-
-    # The small tail matrix is centred exactly on each variable's mean (two passes, masked),
-    # so tiny variables (a 1-element bias) get an exact 0 instead of rounding residue.
     valid = tf.range(CHUNK_SIZE)[None, :] < tf.cast(tail_count, tf.int32)[:, None]
-    tail_m2 = tf.reduce_sum(tf.square(tf.where(valid, grad_tail - mean[:, None], 0.0)), axis=1)
-    full_m2 = None
-    if full_rows is not None:
-        full_m2 = row_m2(full_rows, float(CHUNK_SIZE), tf.gather(mean, full_variable))[:, None]
-    m2 = per_variable(full_m2, tail_m2[:, None])[:, 0]
+
+    def centred_m2(full, tail, full_sum, variable_mean):
+        """``M2 = sum (x - mean)^2`` per variable, precise also when ``|mean| >> std``.
+
+        Each whole row's own M2 comes from the row shifted by its first element
+        (``d = x - x_0``: ``M2_r = sum d^2 - (sum d)^2 / C``), so the rounding of a large
+        common offset never enters; the rows are pooled exactly with Chan et al.:
+        ``M2 = sum_r [M2_r + C (mean_r - mean)^2]``. The small tail matrix is centred
+        exactly on each variable's mean (two passes, masked), so tiny variables (a
+        1-element bias) get an exact 0 instead of rounding residue.
+        """
+        tail_m2 = tf.reduce_sum(
+            tf.square(tf.where(valid, tail - variable_mean[:, None], 0.0)), axis=1
+        )
+        if full is None:
+            return tail_m2
+        shifted = full - full[:, :1]
+        shifted_sum = tf.reduce_sum(shifted, axis=1)
+        own = tf.maximum(
+            _row_sumsq(shifted, xla) - tf.square(shifted_sum) / float(CHUNK_SIZE), 0.0
+        )
+        row_mean = full_sum / float(CHUNK_SIZE)
+        between = float(CHUNK_SIZE) * tf.square(row_mean - tf.gather(variable_mean, full_variable))
+        return tf.math.unsorted_segment_sum(own + between, full_variable, n) + tail_m2
+
+    m2 = centred_m2(
+        grad_full, grad_tail, None if full_rows is None else full_rows[:, 0], mean
+    )
     zeros = sizes - grad_stats[:, 2]
 
     # Non-finite entries make their variable's sum of squares non-finite; count them (and
@@ -362,9 +386,13 @@ def gradient_sufficient_statistics(
             axis=1,
         )
 
-    weight_stats = per_variable(
-        None if before_full is None else weight_rows(before_full, after_full, xla),
-        weight_rows(before_tail, after_tail, True),
+    full_weight_rows = None if before_full is None else weight_rows(before_full, after_full, xla)
+    weight_stats = per_variable(full_weight_rows, weight_rows(before_tail, after_tail, True))
+    weight_m2 = centred_m2(
+        before_full,
+        before_tail,
+        None if full_weight_rows is None else full_weight_rows[:, 2],
+        weight_stats[:, 2] / tf.maximum(sizes, 1.0),
     )
     return tf.stack(
         [
@@ -377,6 +405,7 @@ def gradient_sufficient_statistics(
             weight_stats[:, 0],
             weight_stats[:, 1],
             weight_stats[:, 2],
+            weight_m2,
         ],
         axis=0,
     )
@@ -514,9 +543,9 @@ def gradient_histograms(gradients, weights, layout: VariableLayout, weight_bucke
 
 
 def variable_statistics(raw: np.ndarray, sizes: np.ndarray) -> dict[str, np.ndarray]:
-    """Turn ``[9, n]`` sufficient statistics into the reported per-variable statistics.
+    """Turn ``[10, n]`` sufficient statistics into the reported per-variable statistics.
 
-    Formula: ``norm = sqrt(sum g^2)``, ``mean = sum g / n``, ``std = sqrt(M2 / n)``
+    Formula: ``norm = sqrt(sum g^2)``, ``mean = sum g / n``, ``std = sqrt(M2 / n)``, ``weight_std = sqrt(M2_w / n)``
     (population std, as ``np.std``), ``zero_fraction = #zeros / n``,
     ``update_ratio = ||w' - w|| / ||w||`` (``inf`` when ``||w|| = 0`` and the update is not).
 
@@ -530,7 +559,6 @@ def variable_statistics(raw: np.ndarray, sizes: np.ndarray) -> dict[str, np.ndar
         weight_norm = np.sqrt(raw[_WEIGHT_SUMSQ])
         delta_norm = np.sqrt(raw[_DELTA_SUMSQ])
         ratio = np.where(delta_norm == 0, 0.0, delta_norm / weight_norm)
-        weight_mean = raw[_WEIGHT_SUM] / n
         return {
             "norm": np.sqrt(raw[_SUMSQ]),
             "mean": raw[_SUM] / n,
@@ -540,8 +568,7 @@ def variable_statistics(raw: np.ndarray, sizes: np.ndarray) -> dict[str, np.ndar
             "nonfinite_count": raw[_NONFINITE],
             "update_ratio": ratio,
             "weight_norm": weight_norm,
-            # One-pass variance E[w^2] - E[w]^2: fine for weights, whose mean is ~0.
-            "weight_std": np.sqrt(np.maximum(raw[_WEIGHT_SUMSQ] / n - weight_mean**2, 0.0)),
+            "weight_std": np.sqrt(raw[_WEIGHT_M2] / n),
         }
 
 
@@ -568,6 +595,11 @@ def layer_statistics(raw: np.ndarray, layout: VariableLayout) -> dict[str, np.nd
     var_mean = raw[_SUM] / np.maximum(sizes, 1.0)
     layer_mean = pooled_raw[_SUM] / np.maximum(layer_sizes, 1.0)
     pooled_raw[_M2] = pooled(raw[_M2] + sizes * (var_mean - layer_mean[index]) ** 2)
+    var_weight_mean = raw[_WEIGHT_SUM] / np.maximum(sizes, 1.0)
+    layer_weight_mean = pooled_raw[_WEIGHT_SUM] / np.maximum(layer_sizes, 1.0)
+    pooled_raw[_WEIGHT_M2] = pooled(
+        raw[_WEIGHT_M2] + sizes * (var_weight_mean - layer_weight_mean[index]) ** 2
+    )
     max_abs = np.full(n_layers, -np.inf)
     with np.errstate(invalid="ignore"):  # NaN max (non-finite gradients) stays NaN
         np.maximum.at(max_abs, index, raw[_MAXABS])
@@ -580,7 +612,7 @@ class StepRecord:
     """What one instrumented execution measured (host numpy arrays).
 
     Attributes:
-        raw: ``[9, n_vars]`` sufficient statistics (see :func:`gradient_sufficient_statistics`).
+        raw: ``[10, n_vars]`` sufficient statistics (see :func:`gradient_sufficient_statistics`).
         layout: the :class:`VariableLayout` the columns refer to.
         gradient_histograms: ``[n_vars, k]`` counts of ``log10|g|`` or None.
         gradient_edges: the ``k + 1`` fixed edges (log10 units) or None.
