@@ -43,7 +43,7 @@ class ScheduledCallback(keras.callbacks.Callback):
     ``fit`` calls this callback took part in (0 for the first step it sees). They continue
     across ``fit`` calls and never restart, also when the model is recompiled with a new
     optimizer (unlike ``optimizer.iterations``). A ``fit`` that raised counts the
-    executions it finished. With ``steps_per_execution = k`` Keras runs ``k`` steps per
+    executions it ran (the last one is closed when the next ``fit`` begins). With ``steps_per_execution = k`` Keras runs ``k`` steps per
     compiled call; one such call is an *execution* ``[first, last]`` (the last execution
     of an epoch may be shorter when ``steps`` is known).
 
@@ -56,6 +56,8 @@ class ScheduledCallback(keras.callbacks.Callback):
     * ``_execution_end(first, last)``: after it finished, called at the next execution's
       start, at the next epoch's start or at train end (never from
       ``on_train_batch_end``, see the module docstring);
+    * ``_abandon_execution()`` (to call, not override): drop the running execution
+      uncounted, when the step itself raised;
     * ``_fit_begin()`` / ``_fit_end()``: at the start and end of each ``fit``.
 
     Subclasses that override ``on_train_begin``, ``on_epoch_begin``,
@@ -141,10 +143,14 @@ class ScheduledCallback(keras.callbacks.Callback):
         self._steps_in_fit += last - first + 1
         self._execution_end(first, last)
 
-    def on_train_begin(self, logs=None):
-        # Steps of an earlier fit that raised (no on_train_end) are kept: the executions it
-        # started are counted as finished only when they were.
+    def _abandon_execution(self) -> None:
+        """Forget the running execution without counting it (it raised inside the step)."""
         self._execution = None
+
+    def on_train_begin(self, logs=None):
+        # An earlier fit that raised (Keras calls no hook then) left its last execution
+        # open: it ran, unless a subclass abandoned it because the step itself raised.
+        self._finish_execution()
         self._steps_before_fit += self._steps_in_fit
         self._steps_in_fit = 0
         self._fit_begin()

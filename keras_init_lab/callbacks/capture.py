@@ -699,6 +699,7 @@ class GradientCapture:
         self._fit_layout: VariableLayout | None = None  # frozen while a fit is running
         self._fit_keys: dict[bool, tuple] = {}
         self.record_serial = 0
+        self.failed_in_step = False
         self.gradient_edges = gradient_log10_edges()
         self.weight_buckets = DEFAULT_HISTOGRAM_BUCKETS
         self.traces = 0
@@ -744,7 +745,9 @@ class GradientCapture:
         if not self._subscribers:
             self._uninstall(abort=False)
 
-    def _uninstall(self, abort: bool, keep=None) -> None:
+    def _uninstall(self, abort: bool, keep=None, in_step: bool = False) -> None:
+        # Read by subscribers in ``_on_capture_abort``: True when the step itself raised.
+        self.failed_in_step = in_step
         model = self._model_ref()
         if self._original is not None and model is not None:
             if getattr(model, "train_function", None) == self._train_function:
@@ -925,7 +928,7 @@ class GradientCapture:
             except (StopIteration, tf.errors.OutOfRangeError):
                 raise
             except BaseException:
-                self._uninstall(abort=True)
+                self._uninstall(abort=True, in_step=True)
                 raise
         histograms = any(self._requests.values())
         self._requests.clear()
@@ -938,7 +941,7 @@ class GradientCapture:
         except (StopIteration, tf.errors.OutOfRangeError):
             raise
         except BaseException:
-            self._uninstall(abort=True)
+            self._uninstall(abort=True, in_step=True)
             raise
         return logs
 
@@ -951,6 +954,7 @@ class GradientCapture:
         if unchanged:
             # apply() was not reached (e.g. LossScaleOptimizer skipped a non-finite step).
             self.last_record = None
+            self._deliver(None)
             return
         layout = self._fit_layout or self.layout()
         record = StepRecord(raw=values[:_NUM_ROWS], layout=layout)
@@ -960,6 +964,14 @@ class GradientCapture:
             record.weight_histograms = _read(buffers.weight_histograms)
             record.weight_range = _read(buffers.weight_range)
         self.last_record = record
+        self._deliver(record)
+
+    def _deliver(self, record) -> None:
+        """Hand the execution's record (None: the optimizer skipped it) to every subscriber."""
+        for subscriber in list(self._subscribers):
+            done = getattr(subscriber, "_capture_done", None)
+            if done is not None:
+                done(record)
 
 
 #: Attribute of the model holding its capture. The capture's cached instrumented functions

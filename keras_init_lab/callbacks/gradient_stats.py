@@ -12,9 +12,10 @@ import os
 import re
 import warnings
 
-import keras
 import numpy as np
 
+from keras_init_lab._validation import check_int
+from keras_init_lab.callbacks._scheduled import ScheduledCallback
 from keras_init_lab.callbacks.capture import STATISTICS, get_capture
 from keras_init_lab.callbacks.tensorboard import SummaryWriters
 
@@ -24,87 +25,78 @@ __all__ = ["GradientStats", "HISTORY_STATISTICS"]
 HISTORY_STATISTICS = STATISTICS + ("weight_norm", "weight_std")
 
 #: Per-layer curves written to TensorBoard and grouped by the custom-scalars layout.
-_LAYER_SCALARS = (("norm", "gradient_norm"), ("weight_std", "weight_std"), ("update_ratio", "update_ratio"))
+_LAYER_SCALARS = (
+    ("norm", "gradient_norm"),
+    ("weight_std", "weight_std"),
+    ("update_ratio", "update_ratio"),
+)
 
 
-def _check_positive_int(name, value, allow_none=False, allow_zero=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; received {name}={value!r}.")
-    low = 0 if allow_zero else 1
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}; received {name}={value!r}.")
-    return int(value)
+class _ScheduledCaptureCallback(ScheduledCallback):
+    """A subscriber of the model's gradient capture, on the shared schedule.
 
-
-class _ScheduledCaptureCallback(keras.callbacks.Callback):
-    """Shared host-side bookkeeping: global step counting and requests to the capture."""
+    The base class counts the steps; this class asks the capture to instrument the
+    executions that are due (and the first one of every ``fit``), and receives what the
+    capture measured through :meth:`_capture_done`, called by the capture right after the
+    instrumented execution ran (host side, inside ``model.train_function``). No batch-end
+    hook: steps that are not recorded add no host work and no synchronization.
+    """
 
     def __init__(self, every_n_steps: int):
-        super().__init__()
-        self.every_n_steps = _check_positive_int("every_n_steps", every_n_steps)
+        super().__init__(every_n_steps)
         self._capture = None
-        self._step_base = 0
-        self._steps_in_fit = 0
-        self._execution_begin = 0
         self._requested = False
-        self._serial = 0
-
-    def _wants(self, first_step: int, last_step: int, every: int | None) -> bool:
-        if not every:
-            return False
-        # Is there a multiple of ``every`` in [first_step, last_step]?
-        return (last_step // every) * every >= first_step
 
     def _histograms_wanted(self, first_step: int, last_step: int) -> bool:
         return False
 
-    def on_train_begin(self, logs=None):
+    def _fit_begin(self):
         capture = get_capture(self.model)
         capture.attach(self)
         # Set only once attached: attaching may first clean up a fit that raised outside
         # the train function, which resets that fit's subscribers (``_on_capture_abort``).
         self._capture = capture
-        # Steps are counted by the callback, across every fit it takes part in (also one
-        # that raised): monotonic whatever happens to the optimizer (a recompile with a
-        # new optimizer restarts ``optimizer.iterations`` at 0).
-        self._step_base += self._steps_in_fit
-        self._steps_in_fit = 0
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self._capture is None:
-            return
-        self._execution_begin = batch
-        first = self._step_base + self._steps_in_fit
-        last = first + int(self.model.steps_per_execution) - 1
-        histograms = self._histograms_wanted(first, last)
-        self._requested = self._steps_in_fit == 0 or histograms or self._wants(
-            first, last, self.every_n_steps
-        )
-        if self._requested:
-            self._capture.request(self, histograms=histograms)
-            self._serial = self._capture.record_serial
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self._capture is None:
-            return
-        executed = max(int(batch) - int(self._execution_begin) + 1, 1)
-        self._steps_in_fit += executed
-        step = self._step_base + self._steps_in_fit - 1
-        capture = self._capture
-        if self._requested and capture.record_serial != self._serial and capture.last_record is not None:
-            self._on_record(step, capture.last_record)
         self._requested = False
 
-    def on_train_end(self, logs=None):
+    def _execution_begin(self, first, last):
+        if self._capture is None:
+            return
+        histograms = self._histograms_wanted(first, last)
+        self._requested = self.fit_step == 0 or histograms or self.due(first, last)
+        if self._requested:
+            self._capture.request(self, histograms=histograms)
+
+    def _capture_done(self, record) -> None:
+        """Called by the capture after an instrumented execution (``record`` None: skipped)."""
+        requested, self._requested = self._requested, False
+        execution = self.execution
+        if execution is None:
+            return
+        step = execution[1]
+        if record is None:
+            if requested:
+                self._on_skipped(step)
+            return
+        if requested or self._reads_others_records:
+            self._on_record(step, record)
+
+    #: Whether records asked for by another subscriber of the same capture are read too.
+    _reads_others_records = False
+
+    def _fit_end(self):
         if self._capture is not None:
             self._capture.detach(self)
             self._capture = None
 
     def _on_capture_abort(self):
         """Called by the capture when training raised: it already restored the model."""
+        if self._capture is not None and self._capture.failed_in_step:
+            self._abandon_execution()
         self._capture = None
+        self._requested = False
+
+    def _on_skipped(self, step):
+        """A requested step the optimizer skipped (non-finite gradients under loss scaling)."""
 
     def _on_record(self, step, record):  # pragma: no cover - overridden
         raise NotImplementedError
@@ -190,18 +182,18 @@ class GradientStats(_ScheduledCaptureCallback):
         max_history: int = 10_000,
     ):
         super().__init__(every_n_steps)
-        histogram_every_n_steps = _check_positive_int(
-            "histogram_every_n_steps", histogram_every_n_steps, allow_none=True, allow_zero=True
+        histogram_every_n_steps = check_int(
+            "histogram_every_n_steps", histogram_every_n_steps, minimum=0, allow_none=True
         )
-        if log_dir is not None and (not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir)):
+        if log_dir is not None and (
+            not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir)
+        ):
             raise TypeError(f"log_dir must be a path or None; received log_dir={log_dir!r}.")
         if histogram_every_n_steps is None:
             histogram_every_n_steps = self.every_n_steps if log_dir is not None else 0
         self.histogram_every_n_steps = histogram_every_n_steps
         self.log_dir = None if log_dir is None else str(log_dir)
-        self.max_history = _check_positive_int("max_history", max_history)
-        if self.max_history < 2:
-            raise ValueError(f"max_history must be >= 2; received max_history={max_history!r}.")
+        self.max_history = check_int("max_history", max_history, minimum=2)
         self.skipped_steps: list[int] = []
         self.last_histograms: dict | None = None
         self._writers = SummaryWriters(self.log_dir) if self.log_dir is not None else None
@@ -215,18 +207,13 @@ class GradientStats(_ScheduledCaptureCallback):
 
     # ----------------------------------------------------------------- schedule
     def _histograms_wanted(self, first_step, last_step):
-        return self._wants(first_step, last_step, self.histogram_every_n_steps)
+        return self.due(first_step, last_step, self.histogram_every_n_steps)
 
-    def on_train_batch_end(self, batch, logs=None):
-        requested = self._requested and self._capture is not None
-        serial = self._serial
-        capture = self._capture
-        super().on_train_batch_end(batch, logs)
-        if requested and capture.record_serial != serial and capture.last_record is None:
-            self.skipped_steps.append(self._step_base + self._steps_in_fit - 1)
+    def _on_skipped(self, step):
+        self.skipped_steps.append(int(step))
 
-    def on_train_end(self, logs=None):
-        super().on_train_end(logs)
+    def _fit_end(self):
+        super()._fit_end()
         if self._writers is not None:
             self._writers.close()
 
@@ -300,12 +287,16 @@ class GradientStats(_ScheduledCaptureCallback):
             buckets = record.weight_histograms.shape[1]
             for index, name in enumerate(layout.names):
                 histograms[f"{name}/gradient_log10_abs"] = (
-                    edges[:-1], edges[1:], record.gradient_histograms[index]
+                    edges[:-1],
+                    edges[1:],
+                    record.gradient_histograms[index],
                 )
                 low, high = record.weight_range[:, index]
                 bucket_edges = np.linspace(low, high, buckets + 1)
                 histograms[f"{name}/weights"] = (
-                    bucket_edges[:-1], bucket_edges[1:], record.weight_histograms[index]
+                    bucket_edges[:-1],
+                    bucket_edges[1:],
+                    record.weight_histograms[index],
                 )
         # One compiled summary call per record, flushed at once: a record is small, and the
         # flush keeps it on disk if training is interrupted (records are every

@@ -109,23 +109,14 @@ class GradientHealth(_ScheduledCaptureCallback):
         self._previous_total = None
         self._previous_step = None
 
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self._last_seen_serial = self._capture.record_serial  # set by the base once attached
+    # Also read records that another capture callback asked for: they cost nothing here.
+    _reads_others_records = True
+
+    def _fit_begin(self):
+        super()._fit_begin()
         self._reported = set()
         self._previous_total = None
         self._previous_step = None
-
-    def on_train_batch_end(self, batch, logs=None):
-        capture = self._capture
-        serial_before = self._serial if self._requested else None
-        super().on_train_batch_end(batch, logs)
-        # Also read records that another capture callback asked for: they cost nothing here.
-        if capture is not None and serial_before is None and capture.last_record is not None:
-            if capture.record_serial != getattr(self, "_last_seen_serial", -1):
-                self._on_record(self._step_base + self._steps_in_fit - 1, capture.last_record)
-        if capture is not None:
-            self._last_seen_serial = capture.record_serial
 
     def _report(self, kind, step, layer, message):
         if kind in self._reported:
@@ -141,8 +132,10 @@ class GradientHealth(_ScheduledCaptureCallback):
         layers = record.layout.layers
         norms = per_layer["norm"]
         nonfinite = per_layer["nonfinite_count"]
-        since = "" if self._previous_step is None else (
-            f" (it appeared after step {self._previous_step}, the previous inspected one)"
+        since = (
+            ""
+            if self._previous_step is None
+            else (f" (it appeared after step {self._previous_step}, the previous inspected one)")
         )
         bad = np.flatnonzero(nonfinite > 0)
         if bad.size:
