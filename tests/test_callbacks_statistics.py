@@ -18,8 +18,8 @@ import tensorflow as tf  # noqa: E402
 from tensorboard.backend.event_processing import event_accumulator  # noqa: E402
 
 from keras_init_lab.callbacks import GradientHealth, GradientStats  # noqa: E402
-from keras_init_lab.callbacks.capture import CHUNK_SIZE  # noqa: E402
 from keras_init_lab.callbacks.health import GradientHealthWarning  # noqa: E402
+from keras_init_lab.callbacks.statistics import CHUNK_SIZE  # noqa: E402
 
 LEARNING_RATE = 0.05
 FEATURES = 40
@@ -173,13 +173,10 @@ def _scalars(accumulator, tag):
     return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in accumulator.Tensors(tag)]
 
 
-def _layer_tag(layer, stat):
-    return f"{layer}/gradient/{stat}"
-
-
 def _variable_tag(variable, stat):
+    """``<layer>/<variable>/gradient_norm``, ``.../weight_std``, ``.../update_ratio``."""
     layer, name = variable.rsplit("/", 1)
-    return f"{layer}/{name}/gradient_{stat}" if stat in ("norm",) else f"{layer}/{name}/{stat}"
+    return f"{layer}/{name}/gradient_{stat}" if stat == "norm" else f"{layer}/{name}/{stat}"
 
 
 def test_tensorboard_scalars_match_gradient_tape(tmp_path):

@@ -79,7 +79,7 @@ class GradientHealth(_ScheduledCaptureCallback):
             recorded steps (default 100, two orders of magnitude).
         stop_on_nonfinite: stop training at the first non-finite gradient (default True).
         every_n_steps: inspect every this many steps (default 50: ~1.5% average overhead
-            at ~1.7x the cost of a plain step per inspected step, benchmarks/callbacks.py).
+            at ~1.5-2x the cost of a plain step per inspected step, ``benchmarks/callbacks.py``).
 
     Reference:
         Glorot & Bengio (2010), http://proceedings.mlr.press/v9/glorot10a.html; Pascanu,
