@@ -20,7 +20,11 @@ How it works (DESIGN decision 2):
   instrumented function is traced once per model/configuration and reused across ``fit`` calls.
 * Statistics of all variables at once, with a constant number of XLA-compatible ops
   (:mod:`keras_init_lab.callbacks.statistics`), histograms bucketed on the device
-  (:mod:`keras_init_lab.callbacks.histograms`).
+  (:mod:`keras_init_lab.callbacks.histograms`). In a graph-mode step on one replica they run
+  as one ``tf.function(jit_compile=True)`` called from inside the step, so XLA fuses the
+  chunking and the reductions even when the model itself is not XLA-compiled; a model
+  compiled with XLA already fuses them, and eager steps and ``tf.distribute`` replicas use
+  the plain ops.
 
 Distribution: under ``tf.distribute.MirroredStrategy``, ``optimizer.apply`` sees each
 replica's share of the gradient (the loss is already divided by the number of replicas).
@@ -56,6 +60,7 @@ from keras_init_lab.callbacks.statistics import (  # re-exported: their home bef
     _WEIGHT_SUMSQ,
     CHUNK_SIZE,
     STATISTICS,
+    Chunks,
     StepRecord,
     VariableLayout,
     describe_variables,
@@ -116,6 +121,23 @@ class _Buffers:
 
 def _read(variable) -> np.ndarray:
     return np.asarray(variable.numpy())
+
+
+def _measure(dense, before, after, layout, histograms, weight_buckets, xla):
+    """Statistics (and histograms) of one step: ``(raw,)`` or ``(raw, g, w, low, high)``.
+
+    ``dense`` and ``after`` are per-variable tensors, ``before`` their weights' chunk
+    snapshot; called as is or wrapped in one ``tf.function(jit_compile=True)``.
+    """
+    dense = split_chunks(dense, layout)
+    after = split_chunks(after, layout)
+    raw = gradient_sufficient_statistics(dense, before, after, layout, xla=xla)
+    if not histograms:
+        return (raw,)
+    finite = tf.reduce_all(tf.math.is_finite(raw[_SUMSQ])) & tf.reduce_all(
+        tf.math.is_finite(raw[_WEIGHT_SUMSQ])
+    )
+    return (raw, *gradient_histograms(dense, after, layout, weight_buckets, finite))
 
 
 def _instance_optimizer(model):
@@ -323,15 +345,30 @@ class GradientCapture:
             # update wait for it: the variables' buffers are then free to update in place
             # instead of being copied on write while a read of them is still alive.
             before = split_chunks([v.value for v in layout.variables], layout)
-            dense = split_chunks(dense, layout)
             if tf.executing_eagerly():
                 result = original_apply(grads, trainable_variables)
             else:
                 snapshot = [t for t in before if t is not None]
                 with tf.control_dependencies(snapshot):
                     result = original_apply(grads, trainable_variables)
-            after = split_chunks([v.value for v in layout.variables], layout)
-            raw = gradient_sufficient_statistics(dense, before, after, layout, xla=xla)
+            after = [v.value for v in layout.variables]
+            one_replica = context is None or context.num_replicas_in_sync == 1
+            if xla or tf.executing_eagerly() or not one_replica:
+                # Already one XLA cluster (the model is compiled with XLA), eager, or under
+                # tf.distribute (XLA clusters inside replica functions are not relied on):
+                # plain ops.
+                measured = _measure(dense, before, after, layout, histograms, weight_buckets, xla)
+            else:
+                # One XLA cluster for all statistics and histograms of the step: XLA fuses
+                # the chunking and the reductions into a few passes over memory, although
+                # the model's own step is not XLA-compiled.
+                def fused(dense, before, after):
+                    chunks = Chunks(*before)
+                    return _measure(dense, chunks, after, layout, histograms, weight_buckets, True)
+
+                fused = tf.function(fused, jit_compile=True, autograph=False)
+                measured = fused(dense, tuple(before), after)
+            raw = measured[0]
             if not all(present):
                 missing = tf.constant([not p for p in present])[None, :]
                 raw = tf.where(missing, tf.constant(np.nan, tf.float32), raw)
@@ -342,12 +379,7 @@ class GradientCapture:
             serial_row = tf.fill([1, layout.num_variables], tf.cast(serial, tf.float32))
             buffers.raw.assign(tf.concat([raw, serial_row], axis=0))
             if histograms:
-                finite = tf.reduce_all(tf.math.is_finite(raw[_SUMSQ])) & tf.reduce_all(
-                    tf.math.is_finite(raw[_WEIGHT_SUMSQ])
-                )
-                g_counts, w_counts, low, high = gradient_histograms(
-                    dense, after, layout, weight_buckets, finite
-                )
+                g_counts, w_counts, low, high = measured[1:]
                 buffers.gradient_histograms.assign(g_counts)
                 buffers.weight_histograms.assign(w_counts)
                 buffers.weight_range.assign(tf.stack([low, high]))

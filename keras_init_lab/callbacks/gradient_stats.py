@@ -95,7 +95,7 @@ _GRADIENT_HISTOGRAM_DESCRIPTION = (
 )
 _WEIGHT_HISTOGRAM_DESCRIPTION = (
     "Weights of this variable: equal-width buckets between their min and max, counted on "
-    "the device (before this step's update)."
+    "the device (after this step's update)."
 )
 
 
