@@ -49,6 +49,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_init_lab._keras_compat import make_train_function, optimizer_variables, patched
+from keras_init_lab.callbacks._scheduled import _steps_per_execution
 from keras_init_lab.callbacks.histograms import (
     DEFAULT_HISTOGRAM_BUCKETS,
     gradient_histograms,
@@ -267,7 +268,7 @@ class GradientCapture:
             tuple(id(v) for v in layout.variables),
             bool(model.run_eagerly),
             str(model.jit_compile),
-            int(model.steps_per_execution),
+            _steps_per_execution(model),
             id(model.distribute_strategy),
         )
         if self._fit_layout is not None:

@@ -195,7 +195,9 @@ class GradientStats(_ScheduledCaptureCallback):
     **last** step of a recorded execution is visible; it is recorded under its own step
     number (so with ``k = 4, every_n_steps = 8`` the recorded steps are 3, 11, 19, ...).
     Under ``MirroredStrategy`` the statistics are those of the all-reduced gradient (the
-    global-batch gradient the optimizer applies), not of one replica's share. Under mixed
+    global-batch gradient the optimizer applies; Keras 3.3, which does not divide the loss
+    by the number of replicas, applies that many times it), not of one replica's share.
+    Under mixed
     precision they are of the unscaled gradient; a step the ``LossScaleOptimizer`` skips
     (overflow) is not recorded and its number is appended to :attr:`skipped_steps`.
 

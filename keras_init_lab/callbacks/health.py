@@ -14,10 +14,13 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 
 import numpy as np
 
+from keras_init_lab._gradient_rules import VANISHING_RATIO, gradient_ratio_verdict
+from keras_init_lab._validation import check_number
 from keras_init_lab.callbacks.gradient_stats import _ScheduledCaptureCallback
 
 __all__ = ["GradientHealth", "GradientHealthWarning"]
@@ -27,14 +30,6 @@ logger = logging.getLogger("keras_init_lab")
 
 class GradientHealthWarning(RuntimeWarning):
     """Warning category of :class:`GradientHealth` findings (filterable on its own)."""
-
-
-def _check_positive_float(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number; received {name}={value!r}.")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0; received {name}={value!r}.")
-    return float(value)
 
 
 class GradientHealth(_ScheduledCaptureCallback):
@@ -89,16 +84,16 @@ class GradientHealth(_ScheduledCaptureCallback):
 
     def __init__(
         self,
-        vanishing_ratio: float = 1e-3,
+        vanishing_ratio: float = VANISHING_RATIO,
         exploding_norm: float = 1e3,
         exploding_growth: float = 100.0,
         stop_on_nonfinite: bool = True,
         every_n_steps: int = 50,
     ):
         super().__init__(every_n_steps)  # validated there
-        self.vanishing_ratio = _check_positive_float("vanishing_ratio", vanishing_ratio)
-        self.exploding_norm = _check_positive_float("exploding_norm", exploding_norm)
-        self.exploding_growth = _check_positive_float("exploding_growth", exploding_growth)
+        self.vanishing_ratio = check_number("vanishing_ratio", vanishing_ratio, positive=True)
+        self.exploding_norm = check_number("exploding_norm", exploding_norm, positive=True)
+        self.exploding_growth = check_number("exploding_growth", exploding_growth, positive=True)
         if not isinstance(stop_on_nonfinite, bool):
             raise TypeError(
                 f"stop_on_nonfinite must be True or False; received stop_on_nonfinite={stop_on_nonfinite!r}."
@@ -156,7 +151,10 @@ class GradientHealth(_ScheduledCaptureCallback):
         total = float(np.sqrt(np.sum(norms**2)))
         if len(layers) >= 2 and norms[-1] > 0:
             ratio = norms[0] / norms[-1]
-            if ratio < self.vanishing_ratio:
+            # The one first/last-ratio rule of the package (shared with ``compare``); the
+            # exploding side of that rule is not used here (exploding is about the norm).
+            verdict = gradient_ratio_verdict(ratio, self.vanishing_ratio, math.inf)
+            if verdict == "vanishing":
                 self._report(
                     "vanishing",
                     step,

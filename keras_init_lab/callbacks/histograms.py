@@ -64,10 +64,11 @@ def _bucket_ids(matrix, scale, offset, group, num_buckets, finite):
     """
     base = tf.cast(group * num_buckets, tf.float32)[:, None]
     position = matrix * scale[:, None] + (offset[:, None] + base)
-    # Only the upper clamp is needed: the range is each variable's own [min, max], so the
-    # position is >= base up to rounding (a -1e-7 truncates to base when cast), and only
-    # x == max (or a zero-width range) reaches base + k.
-    position = tf.minimum(position, base + float(num_buckets - 1))
+    # Clamped at both ends of the variable's own buckets: the range is its own [min, max],
+    # but rounding (a fused multiply-add under XLA) can put x == min a hair below ``base``,
+    # which the cast would truncate into the previous variable's last bucket; x == max (or
+    # a zero-width range) reaches base + k.
+    position = tf.clip_by_value(position, base, base + float(num_buckets - 1))
     return tf.cast(position, tf.int32)
 
 
