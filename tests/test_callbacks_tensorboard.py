@@ -15,6 +15,7 @@ from tensorboard.plugins.custom_scalar import layout_pb2  # noqa: E402
 from keras_init_lab.callbacks import (  # noqa: E402
     GradientStats,
     SummaryWriters,
+    uniform_bucket_counts,
     write_custom_scalars_layout,
 )
 from keras_init_lab.callbacks.histograms import (  # noqa: E402
@@ -96,6 +97,36 @@ def test_weight_buckets_match_numpy(jit_compile):
     same = [np.full((5000, 1), 2.0, np.float32)]
     _, counts, _, _ = (t.numpy() for t in device(same))
     np.testing.assert_array_equal(counts[0], [0] * 29 + [5000])
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_uniform_bucket_counts_match_numpy(jit_compile):
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=5000).astype(np.float32)
+    values[7] = np.nan  # not counted
+    segments = (np.arange(5000) % 2).astype(np.int32)
+    finite = ~np.isnan(values)
+    low = np.array([np.nanmin(values[segments == s]) for s in (0, 1)], np.float32)
+    high = np.array([np.nanmax(values[segments == s]) for s in (0, 1)], np.float32)
+
+    @tf.function(jit_compile=jit_compile)
+    def device(v, s):
+        return uniform_bucket_counts(v, low, high, 30, s, 2)
+
+    counts = device(values, segments).numpy()
+    for segment in range(2):
+        chosen = values[(segments == segment) & finite]
+        expected, _ = np.histogram(chosen, bins=30, range=(low[segment], high[segment]))
+        # Float32 on the device vs float64 here: a value on an edge may move by one bucket.
+        assert counts[segment].sum() == chosen.size
+        assert np.abs(counts[segment] - expected).sum() <= 4
+    # Constant data: everything in the last bucket, as TensorBoard does.
+    same = uniform_bucket_counts(tf.fill([10], 2.0), 2.0, 2.0, 5).numpy()
+    np.testing.assert_array_equal(same, [0, 0, 0, 0, 10])
+    with pytest.raises(ValueError, match="num_buckets=0"):
+        uniform_bucket_counts(tf.zeros([3]), 0.0, 1.0, 0)
+    with pytest.raises(ValueError, match="num_segments"):
+        uniform_bucket_counts(tf.zeros([3]), 0.0, 1.0, 2, segment_ids=tf.zeros([3], tf.int32))
 
 
 def test_edges_and_bad_inputs():

@@ -10,6 +10,7 @@ that runs an instrumented train step only on recorded steps), ``gradient_stats``
 from keras_init_lab.callbacks.activation_stats import ActivationStats, activation_statistics
 from keras_init_lab.callbacks.gradient_stats import GradientStats
 from keras_init_lab.callbacks.health import GradientHealth, GradientHealthWarning
+from keras_init_lab.callbacks.histograms import uniform_bucket_counts
 from keras_init_lab.callbacks.tensorboard import SummaryWriters, write_custom_scalars_layout
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "GradientStats",
     "SummaryWriters",
     "activation_statistics",
+    "uniform_bucket_counts",
     "write_custom_scalars_layout",
 ]

@@ -20,6 +20,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from keras_init_lab._validation import check_int
 from keras_init_lab.callbacks.statistics import CHUNK_SIZE, VariableLayout, _as_chunks
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "GRADIENT_MIN_EXPONENT",
     "gradient_histograms",
     "gradient_log10_edges",
+    "uniform_bucket_counts",
 ]
 
 #: Buckets of a linear (min..max) histogram: 30 is TensorBoard's own default
@@ -201,3 +203,71 @@ def gradient_histograms(gradients, weights, layout: VariableLayout, weight_bucke
         weight_buckets,
     )
     return gradient_counts, weight_counts, low, high
+
+
+def uniform_bucket_counts(
+    values, low, high, num_buckets=DEFAULT_HISTOGRAM_BUCKETS, segment_ids=None, num_segments=None
+) -> tf.Tensor:
+    """Count ``values`` into ``num_buckets`` equal-width buckets on ``[low, high]`` (XLA-safe).
+
+    The same bucket index and ``DenseBincount`` as the weight histograms of
+    :func:`gradient_histograms`, for any tensor (activations, a probe's outputs).
+
+    Formula: ``i = clip(floor((x - low) / (high - low) * num_buckets), 0, num_buckets - 1)``,
+    the bucketing of ``tf.summary.histogram`` without its ``N x k`` one-hot. ``low`` and
+    ``high`` may be per-segment vectors, so one call histograms every segment. When
+    ``high == low`` every value goes to the last bucket, as in TensorBoard. NaN is not counted.
+
+    Example:
+        >>> uniform_bucket_counts(tf.constant([0.0, 0.1, 0.9, 1.0]), 0.0, 1.0, 2).numpy()
+        array([2, 2])
+
+    Args:
+        values: float tensor of any shape (flattened).
+        low: left edge, a scalar or a ``[num_segments]`` tensor.
+        high: right edge, same shape as ``low``.
+        num_buckets: buckets per histogram, a positive int (default 30).
+        segment_ids: optional int tensor shaped like ``values``.
+        num_segments: number of segments (int), required with ``segment_ids``.
+
+    Returns:
+        int64 tensor ``[num_buckets]`` or ``[num_segments, num_buckets]``; the edges are
+        ``low + (high - low) * j / num_buckets`` for ``j = 0..num_buckets``.
+
+    Raises:
+        TypeError: ``num_buckets`` or ``num_segments`` is not an int.
+        ValueError: ``num_buckets < 1``, or ``segment_ids`` without ``num_segments``.
+    """
+    num_buckets = check_int("num_buckets", num_buckets, minimum=1)
+    values = tf.reshape(tf.cast(tf.convert_to_tensor(values), tf.float32), [-1])
+    if segment_ids is None:
+        if num_segments is not None:
+            raise ValueError(
+                f"num_segments is only used with segment_ids; received num_segments={num_segments!r}."
+            )
+        groups, count = tf.zeros(tf.shape(values), tf.int32), 1
+    else:
+        if num_segments is None:
+            raise ValueError("segment_ids needs num_segments (the number of segments, an int).")
+        count = check_int("num_segments", num_segments, minimum=1)
+        groups = tf.reshape(tf.cast(segment_ids, tf.int32), [-1])
+    low = tf.broadcast_to(tf.reshape(tf.cast(low, tf.float32), [-1]), [count])
+    high = tf.broadcast_to(tf.reshape(tf.cast(high, tf.float32), [-1]), [count])
+    width = high - low
+    # Zero width: scale 0 and an offset past the last edge, so every value lands in the last
+    # bucket (TensorBoard's choice for one-value data).
+    scale = tf.where(width > 0, num_buckets / tf.where(width > 0, width, 1.0), 0.0)
+    offset = tf.where(width > 0, -low * scale, float(num_buckets))
+    nan = tf.math.is_nan(values)
+    ids = _bucket_ids(
+        tf.where(nan, tf.zeros_like(values), values)[:, None],
+        tf.gather(scale, groups),
+        tf.gather(offset, groups),
+        groups,
+        num_buckets,
+        None,
+    )[:, 0]
+    dump = count * num_buckets
+    counts = _bincount(tf.where(nan, dump, ids), dump + 1)[:dump]
+    counts = tf.reshape(tf.cast(counts, tf.int64), [count, num_buckets])
+    return counts[0] if segment_ids is None else counts

@@ -39,11 +39,13 @@ from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 
-from keras_init_lab.callbacks.histograms import DEFAULT_HISTOGRAM_BUCKETS
+# uniform_bucket_counts is re-exported from its home, the one bucketing module.
+from keras_init_lab.callbacks.histograms import DEFAULT_HISTOGRAM_BUCKETS, uniform_bucket_counts
 
 __all__ = [
     "DEFAULT_HISTOGRAM_BUCKETS",
     "SummaryWriters",
+    "uniform_bucket_counts",
     "write_custom_scalars_layout",
 ]
 
