@@ -321,12 +321,12 @@ def main(argv=None):
         help="timed rounds after warm-up (>= 7 "
         "for reported results: medians of interleaved rounds)",
     )
-    parser.add_argument("--steps", type=int, default=STEPS, help="steps per timed fit")
+    parser.add_argument("--steps", type=int, default=None, help=f"steps per timed fit ({STEPS})")
     parser.add_argument("--memory", action="store_true", help="run only the memory anchor")
     parser.add_argument("--models", default="small_mlp,wide_mlp,small_cnn")
     args = parser.parse_args(argv)
-    global STEPS
-    STEPS = args.steps
+    if args.steps is not None:
+        globals()["STEPS"] = args.steps  # read by _data and _time_fit
     print(
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs, "
         f"{STEPS} steps per fit, batch {BATCH_SIZE}, Adam"
