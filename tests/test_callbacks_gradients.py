@@ -578,7 +578,7 @@ def test_step_numbers_continue_after_recompiling_with_a_new_optimizer():
     assert stats.history["step"].tolist() == [0, 2]
     model.compile(keras.optimizers.Adam(1e-3), "mse")  # optimizer.iterations restarts at 0
     model.fit(x, y, batch_size=4, verbose=0, callbacks=[stats])
-    assert int(model.optimizer.iterations) == 4
+    assert int(np.asarray(model.optimizer.iterations)) == 4  # a Keras variable on 3.3
     assert stats.history["step"].tolist() == [0, 2, 4, 6]
 
 
