@@ -7,9 +7,9 @@ How it works (DESIGN decision 2):
   replaces ``model.train_function`` with a host-side selector for the duration of ``fit``.
 * On steps nobody asked for, the selector runs the model's own compiled train function,
   untouched: no ``tf.cond``, no extra op, no extra host work.
-* On recorded steps it runs a second, *instrumented* train function built with Keras's own
-  ``model._make_function(model.train_step)`` (same ``jit_compile``, ``steps_per_execution``
-  and ``tf.distribute`` handling), traced while ``optimizer.apply`` of the optimizer
+* On recorded steps it runs a second, *instrumented* train function built the way ``fit``
+  builds its own (:func:`keras_init_lab._keras_compat.make_train_function`: same
+  ``jit_compile``, ``steps_per_execution`` and ``tf.distribute`` handling), traced while ``optimizer.apply`` of the optimizer
   *instance* is wrapped. Under a ``LossScaleOptimizer`` the inner optimizer is wrapped, so the
   gradients are unscaled; an optimizer ``loss_scale_factor`` is divided out as Keras does.
   The wrapper snapshots the weights, calls the real ``apply``, and computes every statistic
@@ -34,7 +34,7 @@ one the optimizer applies, equal to the single-device gradient of the same globa
 This costs one extra all-reduce on recorded steps only.
 
 Reference:
-    Keras TF trainer (``keras/src/backend/tensorflow/trainer.py``: ``_make_function``,
+    Keras TF trainer (``keras/src/backend/tensorflow/trainer.py``: ``make_train_function``,
     ``train_step``); Chan, Golub & LeVeque (1983), "Algorithms for computing the sample
     variance" (pooling per-variable means and M2 into per-layer ones).
 """
