@@ -50,7 +50,7 @@ TEST_FRACTION = 0.2
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 #: Datasets that need no network and no file.
 EMBEDDED_DATASETS = ("spirals", "xor", "digits")
-#: Input scalings of lecture 004 (activation functions, losses and normalization);
+#: Input scalings of lecture 004 (other network specifications);
 #: ``none`` keeps the raw values.
 SCALINGS = ("none", "standardize", "minmax")
 

@@ -1,6 +1,6 @@
 """Softmax where it does not belong: a binary output and a multi-label task, shown by runs.
 
-Lecture 004's table (activation functions, losses and normalization) pairs softmax with
+Lecture 004's table (other network specifications) pairs softmax with
 *multi-class* outputs only: softmax makes the ``K`` outputs sum to 1, so
 
 * on **one** output unit (binary task) softmax is the constant 1: its output never depends on
@@ -12,7 +12,7 @@ The correct pairings (sigmoid + binary cross-entropy, per output for multi-label
 on the same data, from the same hidden layer, for comparison.
 
 Reference:
-    Lecture 004, activation functions, losses and normalization (output activation x loss per
+    Lecture 004, other network specifications (output activation x loss per
     task). Goodfellow, Bengio & Courville, "Deep Learning" 2016, section 6.2.2.3 (softmax
     units), https://www.deeplearningbook.org/contents/mlp.html.
 """
