@@ -25,12 +25,15 @@ run at 5M, 10M and 20M elements only (its float64 ``N x 30`` one-hot would need 
 
 Run from the repository root:
 
-    python benchmarks/callbacks.py                 # timing, ~6-8 minutes on 2 cores
+    python benchmarks/callbacks.py                 # timing, 7 rounds
     python benchmarks/callbacks.py --memory        # memory anchor only, ~1 minute
     python benchmarks/callbacks.py --quick         # smoke run
 
-Goals (issue 4, steady state, 2-core CPU): defaults <= 1.05x; statistics every step <= 1.5x on
-the 3M-parameter MLP; histograms add no more than the statistics do.
+Goals (steady state, CPU): statistics every step <= 1.25x on the 3M-parameter MLP;
+statistics + histograms + TensorBoard every step <= 1.4x; every 10 steps <= 1.03x; defaults
+<= 1.01x. The bytes a recorded step must move at least (one read of the gradients and of the
+weights before and after the update) are set against the memory bandwidth measured by a
+NumPy copy, so the distance to the limit is a number.
 """
 
 from __future__ import annotations
@@ -63,8 +66,12 @@ BATCH_SIZE = 64
 def small_mlp() -> keras.Model:
     """784-64-64-10 ReLU MLP: 784*64+64 + 64*64+64 + 64*10+10 = 55,050 parameters."""
     return keras.Sequential(
-        [keras.Input((784,)), keras.layers.Dense(64, activation="relu"),
-         keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)],
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10),
+        ],
         name="small_mlp",
     )
 
@@ -72,8 +79,12 @@ def small_mlp() -> keras.Model:
 def wide_mlp() -> keras.Model:
     """784-1500-1200-10 ReLU MLP: 1,177,500 + 1,801,200 + 12,010 = 2,990,710 parameters."""
     return keras.Sequential(
-        [keras.Input((784,)), keras.layers.Dense(1500, activation="relu"),
-         keras.layers.Dense(1200, activation="relu"), keras.layers.Dense(10)],
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(1500, activation="relu"),
+            keras.layers.Dense(1200, activation="relu"),
+            keras.layers.Dense(10),
+        ],
         name="wide_mlp",
     )
 
@@ -81,10 +92,16 @@ def wide_mlp() -> keras.Model:
 def small_cnn() -> keras.Model:
     """28x28x1 -> Conv16 -> pool -> Conv32 -> pool -> Dense64 -> 10 (~106k parameters)."""
     return keras.Sequential(
-        [keras.Input((28, 28, 1)), keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
-         keras.layers.MaxPooling2D(), keras.layers.Conv2D(32, 3, activation="relu", padding="same"),
-         keras.layers.MaxPooling2D(), keras.layers.Flatten(),
-         keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)],
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(32, 3, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10),
+        ],
         name="small_cnn",
     )
 
@@ -140,8 +157,9 @@ def _time_fit(model, x, y, callbacks):
 def bench_model(builder, rounds, log_root):
     keras.utils.set_random_seed(0)
     model = builder()
-    model.compile(keras.optimizers.Adam(1e-4),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        keras.optimizers.Adam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     x, y = _data(model)
     probe_x, probe_y = x[:BATCH_SIZE], y[:BATCH_SIZE]
     variants = {
@@ -149,15 +167,27 @@ def bench_model(builder, rounds, log_root):
         "GradientStats() defaults": [GradientStats()],
         "GradientStats every 10": [GradientStats(every_n_steps=10)],
         "stats every step": [GradientStats(every_n_steps=1)],
+        "stats + histograms every 10 (TensorBoard)": [
+            GradientStats(
+                every_n_steps=10,
+                histogram_every_n_steps=10,
+                log_dir=os.path.join(log_root, model.name, "ours10"),
+            )
+        ],
         "stats + histograms every step (TensorBoard)": [
-            GradientStats(every_n_steps=1, histogram_every_n_steps=1,
-                          log_dir=os.path.join(log_root, model.name, "ours"))
+            GradientStats(
+                every_n_steps=1,
+                histogram_every_n_steps=1,
+                log_dir=os.path.join(log_root, model.name, "ours"),
+            )
         ],
         "GradientHealth() defaults": [GradientHealth()],
         "anchor: probe batch every step": [ProbeBatchGradients(probe_x, probe_y, 1)],
         "anchor: probe batch every 100": [ProbeBatchGradients(probe_x, probe_y, 100)],
         "anchor: Keras TensorBoard(histogram_freq=1)": [
-            keras.callbacks.TensorBoard(os.path.join(log_root, model.name, "keras"), histogram_freq=1)
+            keras.callbacks.TensorBoard(
+                os.path.join(log_root, model.name, "keras"), histogram_freq=1
+            )
         ],
     }
     warm = {name: _time_fit(model, x, y, callbacks) for name, callbacks in variants.items()}
@@ -171,13 +201,18 @@ def bench_model(builder, rounds, log_root):
     for name in variants:
         wall = statistics.median(t[0] for t in times[name])
         cpu = statistics.median(t[1] for t in times[name])
-        rows.append({
-            "model": model.name, "params": model.count_params(), "variant": name,
-            "wall_ratio": wall / plain_wall, "cpu_ratio": cpu / plain_cpu,
-            "ms_per_step_extra": 1e3 * (wall - plain_wall) / STEPS,
-            "plain_ms_per_step": 1e3 * plain_wall / STEPS,
-            "one_time_s": warm[name][0] - wall,
-        })
+        rows.append(
+            {
+                "model": model.name,
+                "params": model.count_params(),
+                "variant": name,
+                "wall_ratio": wall / plain_wall,
+                "cpu_ratio": cpu / plain_cpu,
+                "ms_per_step_extra": 1e3 * (wall - plain_wall) / STEPS,
+                "plain_ms_per_step": 1e3 * plain_wall / STEPS,
+                "one_time_s": warm[name][0] - wall,
+            }
+        )
     return rows
 
 
@@ -186,7 +221,10 @@ _MEMORY_SCRIPT = textwrap.dedent(
     import os, resource, sys, tempfile, json
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     import numpy as np, tensorflow as tf
-    from keras_init_lab.callbacks import SummaryWriters, uniform_bucket_counts
+    import keras
+    from keras_init_lab.callbacks import SummaryWriters
+    from keras_init_lab.callbacks.histograms import gradient_histograms
+    from keras_init_lab.callbacks.statistics import describe_variables
     method, size = sys.argv[1], int(sys.argv[2])
     def peak_mb():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
@@ -196,10 +234,22 @@ _MEMORY_SCRIPT = textwrap.dedent(
     # Warm up the machinery on a tiny tensor so one-time allocations are not counted.
     if method.startswith("ours"):
         jit = method == "ours_xla"
-        @tf.function(jit_compile=jit)
+        layouts = {}
+        def layout_of(n):  # the package's one bucketing works on a model's variables
+            if n not in layouts:
+                model = keras.Sequential([keras.Input((n,)), keras.layers.Dense(1, use_bias=False)])
+                layouts[n] = describe_variables(model)
+            return layouts[n]
+        functions = {}
         def buckets(v):
-            low, high = tf.reduce_min(v), tf.reduce_max(v)
-            return uniform_bucket_counts(v, low, high, 30), low, high
+            n = int(v.shape[0])
+            if n not in functions:
+                layout = layout_of(n)
+                functions[n] = tf.function(
+                    lambda t: gradient_histograms([tf.reshape(t, [n, 1])] * 1, [tf.reshape(t, [n, 1])], layout, 30),
+                    jit_compile=jit)
+            _, counts, low, high = functions[n](v)
+            return counts[0], low[0], high[0]
         writers = SummaryWriters(log_dir)
         def run(v):
             counts, low, high = buckets(v)
@@ -224,11 +274,19 @@ _MEMORY_SCRIPT = textwrap.dedent(
 
 def bench_memory():
     rows = []
-    for method, size in [("ours", 50_000_000), ("ours_xla", 50_000_000),
-                         ("tf.summary.histogram", 5_000_000), ("tf.summary.histogram", 10_000_000),
-                         ("tf.summary.histogram", 20_000_000)]:
-        done = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, method, str(size)],
-                              capture_output=True, text=True, timeout=900)
+    for method, size in [
+        ("ours", 50_000_000),
+        ("ours_xla", 50_000_000),
+        ("tf.summary.histogram", 5_000_000),
+        ("tf.summary.histogram", 10_000_000),
+        ("tf.summary.histogram", 20_000_000),
+    ]:
+        done = subprocess.run(
+            [sys.executable, "-c", _MEMORY_SCRIPT, method, str(size)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
         if not lines:
             print(done.stderr[-2000:], file=sys.stderr)
@@ -237,15 +295,42 @@ def bench_memory():
     return rows
 
 
+#: Size of the array copied to measure memory bandwidth: 256 MB, far above any CPU cache.
+BANDWIDTH_BYTES = 256 * 2**20
+
+
+def memory_bandwidth(repeats: int = 5) -> float:
+    """Bytes per second of a NumPy copy of a large array (counting the read and the write)."""
+    source = np.ones(BANDWIDTH_BYTES // 4, np.float32)
+    target = np.empty_like(source)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(target, source)
+        times.append(time.perf_counter() - start)
+    return 2 * BANDWIDTH_BYTES / statistics.median(times)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 rounds, smoke run")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds after warm-up")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=7,
+        help="timed rounds after warm-up (>= 7 "
+        "for reported results: medians of interleaved rounds)",
+    )
+    parser.add_argument("--steps", type=int, default=None, help=f"steps per timed fit ({STEPS})")
     parser.add_argument("--memory", action="store_true", help="run only the memory anchor")
     parser.add_argument("--models", default="small_mlp,wide_mlp,small_cnn")
     args = parser.parse_args(argv)
-    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs, "
-          f"{STEPS} steps per fit, batch {BATCH_SIZE}, Adam")
+    if args.steps is not None:
+        globals()["STEPS"] = args.steps  # read by _data and _time_fit
+    print(
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs, "
+        f"{STEPS} steps per fit, batch {BATCH_SIZE}, Adam"
+    )
     if not args.memory:
         builders = {"small_mlp": small_mlp, "wide_mlp": wide_mlp, "small_cnn": small_cnn}
         rounds = 2 if args.quick else args.rounds
@@ -253,12 +338,35 @@ def main(argv=None):
             rows = []
             for name in args.models.split(","):
                 rows += bench_model(builders[name], rounds, log_root)
-        print("\n| model (params) | variant | wall ratio | CPU ratio | extra ms/step | "
-              "one-time s |\n|---|---|---|---|---|---|")
+        print(
+            "\n| model (params) | variant | wall ratio | CPU ratio | extra ms/step | "
+            "one-time s |\n|---|---|---|---|---|---|"
+        )
         for r in rows:
-            print(f"| {r['model']} ({r['params']:,}; plain {r['plain_ms_per_step']:.1f} ms/step) "
-                  f"| {r['variant']} | {r['wall_ratio']:.3f} | {r['cpu_ratio']:.3f} | "
-                  f"{r['ms_per_step_extra']:+.2f} | {r['one_time_s']:+.2f} |")
+            print(
+                f"| {r['model']} ({r['params']:,}; plain {r['plain_ms_per_step']:.1f} ms/step) "
+                f"| {r['variant']} | {r['wall_ratio']:.3f} | {r['cpu_ratio']:.3f} | "
+                f"{r['ms_per_step_extra']:+.2f} | {r['one_time_s']:+.2f} |"
+            )
+        bandwidth = memory_bandwidth()
+        print(
+            f"\nMemory bandwidth (NumPy copy of {BANDWIDTH_BYTES / 1e6:.0f} MB, read + write, "
+            f"median of 5): {bandwidth / 1e9:.1f} GB/s"
+        )
+        print(
+            "\n| model | bytes per recorded step (one read of g, w before, w after) | "
+            "at bandwidth (ms) | measured extra ms per recorded step (stats every step) | "
+            "x the limit |\n|---|---|---|---|---|"
+        )
+        for r in rows:
+            if r["variant"] != "stats every step":
+                continue
+            moved = 3 * 4 * r["params"]
+            limit_ms = 1e3 * moved / bandwidth
+            print(
+                f"| {r['model']} | {moved / 1e6:.1f} MB | {limit_ms:.2f} | "
+                f"{r['ms_per_step_extra']:.2f} | {r['ms_per_step_extra'] / limit_ms:.1f} |"
+            )
     if args.memory or not args.quick:
         print("\n| histogram of | elements | extra peak RSS (MB) |\n|---|---|---|")
         for r in bench_memory():

@@ -1,6 +1,6 @@
 """Gradient descent and the learning rate: x^2, two minima, the chain rule, the batch size.
 
-Lecture 003 (backpropagation and optimization): gradient descent repeats
+Lecture 003 (fundamentals of deep neural networks): gradient descent repeats
 ``x <- x - eta f'(x)``. On ``f(x) = x^2`` each step multiplies ``x`` by ``1 - 2 eta``, so
 ``x_t = (1 - 2 eta)^t x_0``: too small an ``eta`` crawls, ``0.5 < eta < 1`` flips the sign every
 step and still converges, ``eta > 1`` diverges. On the lecture's ``x^4 - 2x^2 + x - 1`` the

@@ -1,6 +1,6 @@
 """Optimizers: SGD, momentum, RMSProp, Adam and AdamW from the same start, and update sizes.
 
-Lecture 003 (backpropagation and optimization) ends mini-batch gradient descent by naming the
+Lecture 003 (fundamentals of deep neural networks) ends mini-batch gradient descent by naming the
 optimizers that add momentum and per-weight learning rates. Here each Keras optimizer, with
 Keras's default learning rate, trains the same 2 -> 32 -> 32 -> 1 tanh network on the same
 100 mini-batches of a curved binary task. Two numbers per optimizer: the training loss (mean

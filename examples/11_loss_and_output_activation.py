@@ -1,6 +1,6 @@
 """Loss x output activation: the gradient at the logits, the task table, softmax misused.
 
-Lecture 004 (activation functions, losses and normalization) pairs each task with an output
+Lecture 004 (other network specifications) pairs each task with an output
 activation and a loss. The reason is the gradient the pair sends back to the output layer's
 logit ``z`` (``keras_init_lab.losses.logit_gradient``, analytic, checked against
 ``tf.GradientTape`` in the tests). For a positive example (``y = 1``): sigmoid + MSE gives

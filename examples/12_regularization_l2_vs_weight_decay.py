@@ -1,6 +1,6 @@
 """L2 penalty vs decoupled weight decay (SGD: the same; Adam: not), and dropout's statistics.
 
-Lecture 004 (activation functions, losses and normalization) adds ``lambda sum w^2`` to the
+Lecture 004 (other network specifications) adds ``lambda sum w^2`` to the
 loss (L2) and, separately, shrinks the weights in the update (weight decay), warning that
 with Adam the L2 gradient "passes through the adaptation". Keras measures it exactly:
 ``keras.regularizers.L2(l)`` adds ``l sum w^2`` (gradient ``2 l w``) and an optimizer with

@@ -1,6 +1,6 @@
 """BatchNormalization computed by hand, through a badly initialized deep net, vs LN and GN.
 
-Lecture 004 (activation functions, losses and normalization) gives BatchNorm's four steps:
+Lecture 004 (other network specifications) gives BatchNorm's four steps:
 batch mean and (biased) variance, ``(z - mu) / sqrt(var + epsilon)``, ``gamma * . + beta``,
 then the activation; in inference the moving averages replace the batch statistics. A NumPy
 reference of exactly that matches ``keras.layers.BatchNormalization`` in both modes to

@@ -1,6 +1,6 @@
 """Input scaling: fitted on the training split, saved inside the model, raw vs scaled inputs.
 
-Lecture 004 (activation functions, losses and normalization): z-score, min-max and ``x/255``;
+Lecture 004 (other network specifications): z-score, min-max and ``x/255``;
 fit the scaler on the training split only, and keep it for inference. Keras keeps it *in* the
 model: ``keras.layers.Normalization().adapt(x_train)`` (z-score), a ``Normalization`` with
 ``mean = min, variance = (max - min)^2`` (min-max) or ``keras.layers.Rescaling(1/255)``. Each

@@ -4,7 +4,7 @@ The output layer computes logits ``z`` (its pre-activation), applies an output a
 ``p = a(z)`` (linear, sigmoid or softmax) and the loss ``L(y, p)`` compares ``p`` with the
 targets ``y``. Backpropagation starts with ``dL/dz``: everything below the output layer is
 multiplied by it, so a pairing whose ``dL/dz`` vanishes where the prediction is wrong stalls
-the whole network (lecture 004, activation functions, losses and normalization).
+the whole network (lecture 004, other network specifications).
 
 Formula (per sample, ``K`` output units; the regression losses and binary cross-entropy are
 averaged over the ``K`` outputs and categorical cross-entropy is summed, as ``keras.losses``
@@ -27,7 +27,7 @@ Example:
     array([[-0.00067025]])
 
 Reference:
-    Lecture 004, activation functions, losses and normalization (loss formulas and the table
+    Lecture 004, other network specifications (loss formulas and the table
     of output activation x loss per task).
     I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, section 6.2.2.2
     (sigmoid output units: "the loss saturates only when the model already has the right

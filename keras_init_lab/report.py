@@ -20,6 +20,7 @@ import html
 import json
 import math
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -193,14 +194,16 @@ def format_pairings(rows: list[dict]) -> str:
 
     Returns:
         The table as one string: a line ``pairing | course says | mark`` per pairing, then
-        its measured numbers and the reason, indented.
+        the reason, indented (it quotes the measured numbers that earn the mark; the
+        Markdown report also has them in a column of their own).
     """
     lines = [f"{'pairing':<24} {'course says (lecture 002)':<46} mark", "-" * 80]
     for r in rows:
         says = f"{r['course_grade']}: {r['course_says']}"
         lines.append(f"{r['pairing']:<24} {says:<46} {r['mark'].upper()}")
-        lines.append(f"    measured: {r['measured']}")
-        lines.append(f"    why: {r['reason']}")
+        lines.extend(
+            textwrap.wrap(r["reason"], 96, initial_indent="    ", subsequent_indent="    ")
+        )
     return "\n".join(lines)
 
 

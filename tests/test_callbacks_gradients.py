@@ -77,13 +77,18 @@ def _assert_matches(history, row, grads, weights):
     # float32 on the device: a 1-element variable's std may read one ulp of |g| instead of 0.
     ulps = 1e-6 * np.array([np.abs(g).max() for g in flat])
     np.testing.assert_allclose(pv["mean"][row], [g.mean() for g in flat], rtol=RTOL, atol=1e-9)
-    assert np.all(np.abs(pv["std"][row] - [g.std() for g in flat]) <= RTOL * np.array([g.std() for g in flat]) + ulps)
+    assert np.all(
+        np.abs(pv["std"][row] - [g.std() for g in flat])
+        <= RTOL * np.array([g.std() for g in flat]) + ulps
+    )
     np.testing.assert_allclose(pv["max_abs"][row], [np.abs(g).max() for g in flat], rtol=RTOL)
     np.testing.assert_array_equal(pv["zero_fraction"][row], [np.mean(g == 0) for g in flat])
     np.testing.assert_array_equal(pv["nonfinite_count"][row], 0)
     # SGD: the applied update is lr * g, so the ratio is lr ||g|| / ||w|| (inf for w = 0).
     with np.errstate(divide="ignore"):
-        expected = [LEARNING_RATE * np.linalg.norm(g) / np.linalg.norm(w) for g, w in zip(flat, weights)]
+        expected = [
+            LEARNING_RATE * np.linalg.norm(g) / np.linalg.norm(w) for g, w in zip(flat, weights)
+        ]
     np.testing.assert_allclose(pv["update_ratio"][row], expected, rtol=1e-4)
     # Per layer: pooled norm over the layer's variables.
     layer_of = [name.rsplit("/", 1)[0] for name in history["variables"]]
@@ -108,14 +113,22 @@ def test_captured_gradients_equal_gradient_tape(mode):
     assert history["step"].tolist() == [0, 1, 2]
     assert history["layers"] == ["first", "inner/d1", "inner/d2", "last"]  # forward order
     assert history["variables"][:2] == ["first/kernel", "first/bias"]
-    for stat in ("norm", "mean", "std", "max_abs", "zero_fraction", "nonfinite_count", "update_ratio"):
+    for stat in (
+        "norm",
+        "mean",
+        "std",
+        "max_abs",
+        "zero_fraction",
+        "nonfinite_count",
+        "update_ratio",
+    ):
         assert history["per_variable"][stat].shape == (3, 8)
         assert history["per_layer"][stat].shape == (3, 4)
     reference = _replay_sgd(_nested_model, x, y, len(x), 3)
     for row, (grads, weights) in enumerate(reference):
         _assert_matches(history, row, grads, weights)
-    # The relu layer has exact zeros in its gradient on this batch (dead units per sample).
-    assert np.all(history["per_variable"]["zero_fraction"] >= 0)
+    # No exact zeros on this batch; test_callbacks_statistics checks zero_fraction on a relu
+    # layer whose gradient has some (an assertion "zero_fraction >= 0" here could not fail).
 
 
 def test_schedule_steps_per_execution_and_repeated_fits_reuse_one_trace():
@@ -290,7 +303,9 @@ def test_injected_nan_reported_with_layer_and_step():
     assert len(findings) == 1
     assert findings[0]["layer"] == "sequential/poisoned" and findings[0]["step"] == 3
     assert "poisoned" in findings[0]["message"] and "step 3" in findings[0]["message"]
-    assert sum(issubclass(w.category, GradientHealthWarning) for w in caught) == len(health.findings)
+    assert sum(issubclass(w.category, GradientHealthWarning) for w in caught) == len(
+        health.findings
+    )
     # Training stopped at step 3; the NaNs were counted, not dropped.
     assert stats.history["step"].tolist() == [0, 1, 2, 3]
     counts = stats.history["per_variable"]["nonfinite_count"]
@@ -306,7 +321,8 @@ def _deep_model(init_std, activation, depth=6):
     for _ in range(depth):
         layers.append(
             keras.layers.Dense(
-                16, activation=activation,
+                16,
+                activation=activation,
                 kernel_initializer=keras.initializers.RandomNormal(stddev=init_std),
             )
         )
@@ -424,6 +440,13 @@ _SUBPROCESS = textwrap.dedent(
     stats = GradientStats(every_n_steps=1)
     model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
     out["replicas"] = strategy.num_replicas_in_sync
+    # Keras releases without scale_loss_for_distribution (3.3) do not divide the loss by the
+    # number of replicas: the optimizer then applies the sum of the replicas' gradients.
+    try:
+        from keras.src.losses.loss import scale_loss_for_distribution  # noqa: F401
+        out["applied_factor"] = 1
+    except ImportError:
+        out["applied_factor"] = strategy.num_replicas_in_sync
     out["mirrored"] = stats.history["per_variable"]["norm"][0].tolist()
 
     keras.mixed_precision.set_global_policy("mixed_float16")
@@ -448,20 +471,26 @@ def subprocess_results():
     )
     lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT")]
     assert lines, completed.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT"):])
+    return json.loads(lines[-1][len("RESULT") :])
 
 
 def test_mirrored_strategy_reports_the_all_reduced_gradient(subprocess_results):
     assert subprocess_results["replicas"] == 2
-    # Each replica holds half the batch; the reported norm is the global-batch gradient's.
-    np.testing.assert_allclose(subprocess_results["mirrored"], subprocess_results["single"], rtol=RTOL)
+    # Each replica holds half the batch; the reported norm is that of the gradient the
+    # optimizer applies: the global-batch gradient (times the replicas on Keras 3.3).
+    factor = subprocess_results["applied_factor"]
+    np.testing.assert_allclose(
+        subprocess_results["mirrored"], np.multiply(subprocess_results["single"], factor), rtol=RTOL
+    )
 
 
 def test_mixed_precision_reports_unscaled_gradients(subprocess_results):
     assert subprocess_results["optimizer"] == "LossScaleOptimizer"
     assert subprocess_results["loss_scale"] > 1000  # the scaled gradients would be ~3e4x
     # float16 forward/backward: agreement to float16 precision, not bitwise.
-    np.testing.assert_allclose(subprocess_results["mixed"], subprocess_results["mixed_tape"], rtol=1e-2)
+    np.testing.assert_allclose(
+        subprocess_results["mixed"], subprocess_results["mixed_tape"], rtol=1e-2
+    )
     assert subprocess_results["restored"]
 
 
@@ -549,5 +578,23 @@ def test_step_numbers_continue_after_recompiling_with_a_new_optimizer():
     assert stats.history["step"].tolist() == [0, 2]
     model.compile(keras.optimizers.Adam(1e-3), "mse")  # optimizer.iterations restarts at 0
     model.fit(x, y, batch_size=4, verbose=0, callbacks=[stats])
-    assert int(model.optimizer.iterations) == 4
+    assert int(np.asarray(model.optimizer.iterations)) == 4  # a Keras variable on 3.3
     assert stats.history["step"].tolist() == [0, 2, 4, 6]
+
+
+def test_no_batch_end_hook_so_unrecorded_steps_add_no_host_sync():
+    """A callback overriding on_train_batch_end makes Keras convert the logs to Python numbers
+    every step (a device sync); ours count steps at batch begin and receive records from the
+    capture, so Keras may dispatch batch ends asynchronously."""
+    for cls in (GradientStats, GradientHealth):
+        assert cls.on_train_batch_end is keras.callbacks.Callback.on_train_batch_end
+        assert cls.on_batch_end is keras.callbacks.Callback.on_batch_end
+    model = _nested_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    callbacks = keras.callbacks.CallbackList(
+        [GradientStats(), GradientHealth()], model=model, add_history=True
+    )
+    if hasattr(callbacks, "_configure_async_dispatch"):  # Keras >= 3.4
+        from keras.src import backend
+
+        assert callbacks._async_train == bool(backend.IS_THREAD_SAFE)

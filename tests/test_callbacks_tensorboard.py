@@ -15,11 +15,15 @@ from tensorboard.plugins.custom_scalar import layout_pb2  # noqa: E402
 from keras_init_lab.callbacks import (  # noqa: E402
     GradientStats,
     SummaryWriters,
-    bucket_counts,
-    log10_magnitude_edges,
     uniform_bucket_counts,
     write_custom_scalars_layout,
 )
+from keras_init_lab.callbacks.histograms import (  # noqa: E402
+    GRADIENT_MIN_EXPONENT,
+    gradient_histograms,
+    gradient_log10_edges,
+)
+from keras_init_lab.callbacks.statistics import describe_variables  # noqa: E402
 
 
 def _numpy_buckets(values, edges):
@@ -39,34 +43,71 @@ def _accumulator(path):
     return accumulator
 
 
+def _binade_reference(values):
+    """Slow obvious reference of the gradient histogram: floor(log2|x|), clamped, NaN dropped."""
+    flat = np.abs(np.asarray(values, dtype=np.float64).ravel())
+    flat = flat[~np.isnan(flat)]
+    k = len(gradient_log10_edges()) - 1
+    with np.errstate(divide="ignore"):
+        exponent = np.floor(np.log2(flat))
+    return np.bincount(np.clip(exponent - GRADIENT_MIN_EXPONENT, 0, k - 1).astype(int), minlength=k)
+
+
+def _one_variable_layout(size):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((size,)), keras.layers.Dense(1, use_bias=False)])
+    return describe_variables(model)
+
+
 @pytest.mark.parametrize("jit_compile", [False, True])
-def test_bucket_counts_match_numpy(jit_compile):
+def test_gradient_buckets_of_heavy_tailed_values_match_numpy(jit_compile):
+    """The one bucketing implementation on Cauchy values with NaN, +-Inf and zeros."""
     rng = np.random.default_rng(0)
     values = rng.standard_cauchy(10_000).astype(np.float32)
     values[:7] = [np.nan, np.inf, -np.inf, 0.0, 3.0, -3.0, 2.999]
-    edges = np.linspace(-3, 3, 13).astype(np.float32)
-    segments = rng.integers(0, 3, size=values.shape).astype(np.int32)
+    layout = _one_variable_layout(10_000)  # 39 whole rows and a tail of 16
+    grads = [values.reshape(10_000, 1)]
 
     @tf.function(jit_compile=jit_compile)
-    def device(v, s):
-        return bucket_counts(v, edges), bucket_counts(v, edges, s, 3)
+    def device(g, w):
+        return gradient_histograms(g, w, layout, 30)
 
-    flat, per_segment = (t.numpy() for t in device(values, segments))
-    np.testing.assert_array_equal(flat, _numpy_buckets(values, edges))
-    assert flat.sum() == values.size - 1  # every non-NaN value lands in a bucket
-    for segment in range(3):
-        np.testing.assert_array_equal(
-            per_segment[segment], _numpy_buckets(values[segments == segment], edges)
-        )
+    g_counts, _, _, _ = (t.numpy() for t in device(grads, grads))
+    np.testing.assert_array_equal(g_counts[0], _binade_reference(values))
+    assert g_counts[0].sum() == values.size - 1  # every non-NaN value lands in a bucket
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_weight_buckets_match_numpy(jit_compile):
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=5000).astype(np.float32)
+    layout = _one_variable_layout(5000)
+
+    @tf.function(jit_compile=jit_compile)
+    def device(w):
+        return gradient_histograms(w, w, layout, 30)
+
+    _, counts, low, high = (t.numpy() for t in device([values.reshape(5000, 1)]))
+    expected, _ = np.histogram(values, bins=30, range=(values.min(), values.max()))
+    assert (low[0], high[0]) == (values.min(), values.max())
+    # Float32 on the device vs float64 here: a value on an edge may move by one bucket.
+    assert counts[0].sum() == 5000
+    assert np.abs(counts[0] - expected).sum() <= 4
+    # Constant data: everything in the last bucket, as TensorBoard does.
+    same = [np.full((5000, 1), 2.0, np.float32)]
+    _, counts, _, _ = (t.numpy() for t in device(same))
+    np.testing.assert_array_equal(counts[0], [0] * 29 + [5000])
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_uniform_bucket_counts_match_numpy(jit_compile):
     rng = np.random.default_rng(1)
     values = rng.normal(size=5000).astype(np.float32)
+    values[7] = np.nan  # not counted
     segments = (np.arange(5000) % 2).astype(np.int32)
-    low = np.array([values[segments == 0].min(), values[segments == 1].min()], np.float32)
-    high = np.array([values[segments == 0].max(), values[segments == 1].max()], np.float32)
+    finite = ~np.isnan(values)
+    low = np.array([np.nanmin(values[segments == s]) for s in (0, 1)], np.float32)
+    high = np.array([np.nanmax(values[segments == s]) for s in (0, 1)], np.float32)
 
     @tf.function(jit_compile=jit_compile)
     def device(v, s):
@@ -74,28 +115,25 @@ def test_uniform_bucket_counts_match_numpy(jit_compile):
 
     counts = device(values, segments).numpy()
     for segment in range(2):
-        expected, _ = np.histogram(values[segments == segment], bins=30, range=(low[segment], high[segment]))
+        chosen = values[(segments == segment) & finite]
+        expected, _ = np.histogram(chosen, bins=30, range=(low[segment], high[segment]))
         # Float32 on the device vs float64 here: a value on an edge may move by one bucket.
-        assert counts[segment].sum() == 2500
+        assert counts[segment].sum() == chosen.size
         assert np.abs(counts[segment] - expected).sum() <= 4
     # Constant data: everything in the last bucket, as TensorBoard does.
     same = uniform_bucket_counts(tf.fill([10], 2.0), 2.0, 2.0, 5).numpy()
     np.testing.assert_array_equal(same, [0, 0, 0, 0, 10])
+    with pytest.raises(ValueError, match="num_buckets=0"):
+        uniform_bucket_counts(tf.zeros([3]), 0.0, 1.0, 0)
+    with pytest.raises(ValueError, match="num_segments"):
+        uniform_bucket_counts(tf.zeros([3]), 0.0, 1.0, 2, segment_ids=tf.zeros([3], tf.int32))
 
 
 def test_edges_and_bad_inputs():
-    np.testing.assert_allclose(log10_magnitude_edges(-2, 0, 2), [-2, -1.5, -1, -0.5, 0])
-    assert len(log10_magnitude_edges()) == 29  # -10..4, two buckets per decade
-    with pytest.raises(ValueError, match="min_exponent=1"):
-        log10_magnitude_edges(1, 0)
-    with pytest.raises(ValueError, match="buckets_per_decade=0"):
-        log10_magnitude_edges(buckets_per_decade=0)
-    with pytest.raises(ValueError, match="strictly increasing"):
-        bucket_counts(tf.zeros([3]), [0.0, 0.0, 1.0])
-    with pytest.raises(ValueError, match="num_segments"):
-        bucket_counts(tf.zeros([3]), [0.0, 1.0], segment_ids=tf.zeros([3], tf.int32))
-    with pytest.raises(ValueError, match="num_buckets=0"):
-        uniform_bucket_counts(tf.zeros([3]), 0.0, 1.0, 0)
+    # One bucket per binade from 2^-34 to 2^14, in log10 units.
+    edges = gradient_log10_edges()
+    assert len(edges) == 49
+    np.testing.assert_allclose(10 ** edges[[0, -1]], [2.0**-34, 2.0**14])
     with pytest.raises(TypeError, match="log_dir"):
         SummaryWriters(None)
     with pytest.raises(ValueError, match="run="):
@@ -114,10 +152,16 @@ def test_summary_writers_are_lazy_and_readable(tmp_path):
     assert writers.runs == []
     accumulator = _accumulator(tmp_path / "logs" / "train")
     tags = accumulator.Tags()["tensors"]
-    assert {"dense/kernel/gradient_norm", "dense/kernel/weights", "custom_scalars__config__"} <= set(tags)
+    assert {
+        "dense/kernel/gradient_norm",
+        "dense/kernel/weights",
+        "custom_scalars__config__",
+    } <= set(tags)
     hist = tf.make_ndarray(accumulator.Tensors("dense/kernel/weights")[0].tensor_proto)
     np.testing.assert_array_equal(hist, [[0, 1, 3], [1, 2, 4]])
-    assert accumulator.SummaryMetadata("dense/kernel/weights").plugin_data.plugin_name == "histograms"
+    assert (
+        accumulator.SummaryMetadata("dense/kernel/weights").plugin_data.plugin_name == "histograms"
+    )
     assert accumulator.Tensors("dense/kernel/gradient_norm")[0].step == 3
 
 
@@ -127,8 +171,11 @@ def test_gradient_stats_event_files(tmp_path):
     y = rng.normal(size=(32, 1)).astype("float32")
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
-        [keras.Input((5,)), keras.layers.Dense(7, activation="relu", name="hidden"),
-         keras.layers.Dense(1, name="out")],
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(7, activation="relu", name="hidden"),
+            keras.layers.Dense(1, name="out"),
+        ],
         name="net",
     )
     model.compile(keras.optimizers.Adam(1e-2), "mse")
@@ -137,52 +184,87 @@ def test_gradient_stats_event_files(tmp_path):
     assert stats.history["step"].tolist() == [0, 4, 8, 12]
     accumulator = _accumulator(tmp_path / "train")
     tags = set(accumulator.Tags()["tensors"])
-    for layer in ("net/hidden", "net/out"):
-        for what in ("gradient_norm", "weight_std", "update_ratio"):
+    # One layer's tags under its own name, without the model's name in front.
+    assert not any(tag.startswith("net/") for tag in tags)
+    for layer in ("hidden", "out"):
+        for what in (
+            "gradient/norm",
+            "gradient/log10_norm",
+            "gradient/zero_count",
+            "gradient/nonfinite_count",
+            "weight/std",
+            "update/ratio",
+        ):
             assert f"{layer}/{what}" in tags
+        for what in (
+            "gradient_norm",
+            "gradient_log10_norm",
+            "gradient_zero_count",
+            "weight_std",
+            "update_ratio",
+        ):
             assert f"{layer}/kernel/{what}" in tags
         for variable in ("kernel", "bias"):
             assert f"{layer}/{variable}/gradient_log10_abs" in tags
             assert f"{layer}/{variable}/weights" in tags
+    # Every tag carries a description TensorBoard shows.
+    for tag in tags - {"custom_scalars__config__"}:
+        assert accumulator.SummaryMetadata(tag).summary_description, tag
     # Scalars every 4 steps, histograms every 8, with the recorded step numbers.
-    assert [e.step for e in accumulator.Tensors("net/hidden/gradient_norm")] == [0, 4, 8, 12]
+    assert [e.step for e in accumulator.Tensors("hidden/gradient/norm")] == [0, 4, 8, 12]
+    norms = stats.history["per_layer"]["norm"][:, 0]
     np.testing.assert_allclose(
-        [float(tf.make_ndarray(e.tensor_proto)) for e in accumulator.Tensors("net/hidden/gradient_norm")],
-        stats.history["per_layer"]["norm"][:, 0],
+        [
+            float(tf.make_ndarray(e.tensor_proto))
+            for e in accumulator.Tensors("hidden/gradient/norm")
+        ],
+        norms,
         rtol=1e-6,
     )
-    events = accumulator.Tensors("net/hidden/kernel/gradient_log10_abs")
+    np.testing.assert_allclose(
+        [
+            float(tf.make_ndarray(e.tensor_proto))
+            for e in accumulator.Tensors("hidden/gradient/log10_norm")
+        ],
+        np.log10(norms),
+        rtol=1e-5,
+    )
+    # Exact zeros counted apart from the histogram's first bucket (relu: dead units).
+    zero_counts = [
+        float(tf.make_ndarray(e.tensor_proto))
+        for e in accumulator.Tensors("hidden/kernel/gradient_zero_count")
+    ]
+    np.testing.assert_array_equal(
+        zero_counts, np.rint(stats.history["per_variable"]["zero_fraction"][:, 0] * 35)
+    )
+    events = accumulator.Tensors("hidden/kernel/gradient_log10_abs")
     assert [e.step for e in events] == [0, 8]
-    for tag, size in (("net/hidden/kernel", 35), ("net/hidden/bias", 7), ("net/out/kernel", 7)):
+    for tag, size in (("hidden/kernel", 35), ("hidden/bias", 7), ("out/kernel", 7)):
         for what in ("gradient_log10_abs", "weights"):
             for event in accumulator.Tensors(f"{tag}/{what}"):
                 buckets = tf.make_ndarray(event.tensor_proto)
                 assert buckets.shape[1] == 3
                 assert buckets[:, 2].sum() == size  # every element counted once
                 assert np.all(buckets[:, 1] >= buckets[:, 0])
-    # The custom-scalars layout groups every layer's curve on one chart per quantity.
+    # The custom-scalars layout groups every layer's curve on one chart per quantity, titled
+    # by what it holds (weight statistics are not called gradients).
     layout = layout_pb2.Layout()
     layout.ParseFromString(
         tf.make_ndarray(accumulator.Tensors("custom_scalars__config__")[0].tensor_proto).item()
     )
     titles = [category.title for category in layout.category]
-    assert any("gradient_norm" in title for title in titles)
+    assert any(title.startswith("Gradient norm") for title in titles)
+    assert not any("weight" in t.lower() and "gradient" in t.lower() for t in titles)
     regex = layout.category[0].chart[0].multiline.tag[0]
     import re
 
-    assert re.match(regex, "net/hidden/gradient_norm") and not re.match(regex, "net/hidden/kernel/gradient_norm")
+    assert re.match(regex, "hidden/gradient/norm")
+    assert not re.match(regex, "hidden/kernel/gradient_norm")
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_device_histograms_of_the_capture_match_numpy(jit_compile):
     """Binade histogram of |g| and per-variable weight histograms against NumPy."""
-    from keras_init_lab.callbacks.capture import (
-        GRADIENT_MIN_EXPONENT,
-        describe_variables,
-        gradient_histograms,
-        gradient_log10_edges,
-    )
-
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((300,)), keras.layers.Dense(7), keras.layers.Dense(1)])
     layout = describe_variables(model)  # kernel 2100 (8 whole rows + tail), bias 7, ...
@@ -238,18 +320,31 @@ def test_records_reach_the_event_file_when_training_is_interrupted(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 6)).astype("float32")
     y = rng.normal(size=(64, 1)).astype("float32")
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, activation="relu", name="hidden"),
-                              keras.layers.Dense(1, name="out")], name="net")
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(4, activation="relu", name="hidden"),
+            keras.layers.Dense(1, name="out"),
+        ],
+        name="net",
+    )
     model.compile(optimizer="sgd", loss="mse")
-    stats = GradientStats(every_n_steps=2, log_dir=tmp_path)
+    stats = GradientStats(every_n_steps=2, histogram_every_n_steps=2, log_dir=tmp_path)
     with pytest.raises(KeyboardInterrupt):
-        model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False,
-                  callbacks=[stats, _Interrupt(at_batch=5)])
+        model.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=1,
+            verbose=0,
+            shuffle=False,
+            callbacks=[stats, _Interrupt(at_batch=5)],
+        )
     # Read the files while the callback (and its open writers) are still alive: every tag of
     # every record, the last one included, must be on disk already.
     accumulator = _accumulator(tmp_path / "train")
     tags = [t for t in accumulator.Tags()["tensors"] if t != "custom_scalars__config__"]
-    assert "net/hidden/kernel/gradient_norm" in tags and len(tags) > 10
+    assert "hidden/kernel/gradient_norm" in tags and len(tags) > 10
     for tag in tags:
         assert sorted({event.step for event in accumulator.Tensors(tag)}) == [0, 2, 4], tag
     assert list(stats.history["step"]) == [0, 2, 4]

@@ -700,7 +700,7 @@ def test_messages_cite_lectures_by_number_and_title_only():
     ]
     for text in texts:
         assert "course notes" not in text and ".txt" not in text and "seed" not in text
-    assert "lecture 001, the perceptron and activations" in texts[0]
+    assert "lecture 001, parameter initialization" in texts[0]
 
 
 def test_load_model_file_tells_missing_from_corrupt(tmp_path):

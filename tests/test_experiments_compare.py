@@ -164,7 +164,7 @@ VERDICT_CASES = [
 
 def test_verdict_rules():
     # One test over a table (not parametrized): conftest clears the Keras session before
-    # every test, ~0.5 s each on this machine, which pure-Python cases need not pay.
+    # every test (about half a second each), which pure-Python cases need not pay.
     for overrides, kind, fragment in VERDICT_CASES:
         got_kind, text = verdict(_run(**overrides), target=0.9, chance=0.5)
         assert (got_kind, fragment in text, "\n" in text) == (kind, True, False), (overrides, text)

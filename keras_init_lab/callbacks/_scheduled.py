@@ -36,6 +36,14 @@ from keras_init_lab._validation import check_int
 __all__ = ["ScheduledCallback"]
 
 
+def _steps_per_execution(model) -> int:
+    """``model.steps_per_execution`` as an int (a Keras variable after some recompiles)."""
+    value = getattr(model, "steps_per_execution", None)
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    return max(int(value or 1), 1)
+
+
 class ScheduledCallback(keras.callbacks.Callback):
     """Base callback: global step counting and the recording schedule; subclasses compute.
 
@@ -129,7 +137,7 @@ class ScheduledCallback(keras.callbacks.Callback):
 
     # ----------------------------------------------------------------- counting
     def _execution_length(self, batch: int) -> int:
-        steps_per_execution = max(int(getattr(self.model, "steps_per_execution", 1) or 1), 1)
+        steps_per_execution = _steps_per_execution(self.model)
         steps = (self.params or {}).get("steps")
         if steps:
             return max(min(steps_per_execution, int(steps) - int(batch)), 1)

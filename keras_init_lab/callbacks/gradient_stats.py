@@ -12,99 +12,158 @@ import os
 import re
 import warnings
 
-import keras
 import numpy as np
 
+from keras_init_lab._validation import check_int
+from keras_init_lab.callbacks._scheduled import ScheduledCallback
 from keras_init_lab.callbacks.capture import STATISTICS, get_capture
+from keras_init_lab.callbacks.histograms import GRADIENT_MIN_EXPONENT
 from keras_init_lab.callbacks.tensorboard import SummaryWriters
 
-__all__ = ["GradientStats", "HISTORY_STATISTICS"]
+__all__ = ["DEFAULT_HISTOGRAM_EVERY_N_STEPS", "GradientStats", "HISTORY_STATISTICS"]
 
-#: Statistics kept in ``history`` (CONTRACTS.md) plus the weights' norm and std.
+#: Statistics kept in ``history`` plus the weights' norm and std.
 HISTORY_STATISTICS = STATISTICS + ("weight_norm", "weight_std")
 
-#: Per-layer curves written to TensorBoard and grouped by the custom-scalars layout.
-_LAYER_SCALARS = (("norm", "gradient_norm"), ("weight_std", "weight_std"), ("update_ratio", "update_ratio"))
+#: Default histogram schedule with ``log_dir``: histograms are the costly part of a record
+#: (a recorded step with histograms costs about twice a plain step on a 3M-parameter MLP,
+#: ``benchmarks/callbacks.py``), so one every 100 steps keeps them near 1% on average.
+DEFAULT_HISTOGRAM_EVERY_N_STEPS = 100
+
+#: Smallest magnitude the gradient histograms resolve (their first edge, 2^-34 ~ 5.8e-11).
+_FLOOR = 2.0**GRADIENT_MIN_EXPONENT
+
+#: TensorBoard scalars: ``(statistic, per-layer tag suffix, per-variable tag suffix, what it
+#: is and how to read it)``. One layer's tags share the layer's name as their first part.
+_SCALARS = (
+    (
+        "norm",
+        "gradient/norm",
+        "gradient_norm",
+        "L2 norm of this step's gradient ||g||. Compare layers: a first layer orders of "
+        "magnitude below the last one means vanishing gradients.",
+    ),
+    (
+        "log10_norm",
+        "gradient/log10_norm",
+        "gradient_log10_norm",
+        "log10 of the gradient norm: a vanishing gradient shows as a falling line instead of "
+        "a flat line at 0 (-inf when the gradient is exactly 0).",
+    ),
+    (
+        "zero_count",
+        "gradient/zero_count",
+        "gradient_zero_count",
+        "Number of gradient entries exactly 0 (dead ReLUs, unused embedding rows). The "
+        "histograms put them in their first bucket together with magnitudes below 2^-34.",
+    ),
+    (
+        "nonfinite_count",
+        "gradient/nonfinite_count",
+        "gradient_nonfinite_count",
+        "Number of NaN or Inf gradient entries: anything above 0 is a bug to fix.",
+    ),
+    (
+        "weight_std",
+        "weight/std",
+        "weight_std",
+        "Standard deviation of the weights (not of the gradient): compare with the "
+        "initializer's target std.",
+    ),
+    (
+        "update_ratio",
+        "update/ratio",
+        "update_ratio",
+        "||w_after - w_before|| / ||w_before||: size of the step the optimizer took relative "
+        "to the weights; about 1e-3 per step is the classic healthy value.",
+    ),
+)
+
+#: Custom-scalars sections: ``(title, per-layer tag suffix)``, titled by what they hold.
+_SECTIONS = (
+    ("Gradient norm per layer", "gradient/norm"),
+    ("Gradient norm per layer (log10)", "gradient/log10_norm"),
+    ("Weight std per layer (of the weights themselves)", "weight/std"),
+    ("Update ratio per layer (||dw|| / ||w||)", "update/ratio"),
+)
+
+_GRADIENT_HISTOGRAM_DESCRIPTION = (
+    "log10 |g| of this variable's gradient, one bucket per power of two, counted on the "
+    f"device. Magnitudes below 2^{GRADIENT_MIN_EXPONENT} ~ {_FLOOR:.1e} (exact zeros included) "
+    "are in the first bucket; the separate scalar gradient_zero_count tells how many were "
+    "exactly 0. NaN is not counted (see gradient_nonfinite_count)."
+)
+_WEIGHT_HISTOGRAM_DESCRIPTION = (
+    "Weights of this variable: equal-width buckets between their min and max, counted on "
+    "the device (after this step's update)."
+)
 
 
-def _check_positive_int(name, value, allow_none=False, allow_zero=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; received {name}={value!r}.")
-    low = 0 if allow_zero else 1
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}; received {name}={value!r}.")
-    return int(value)
+class _ScheduledCaptureCallback(ScheduledCallback):
+    """A subscriber of the model's gradient capture, on the shared schedule.
 
-
-class _ScheduledCaptureCallback(keras.callbacks.Callback):
-    """Shared host-side bookkeeping: global step counting and requests to the capture."""
+    The base class counts the steps; this class asks the capture to instrument the
+    executions that are due (and the first one of every ``fit``), and receives what the
+    capture measured through :meth:`_capture_done`, called by the capture right after the
+    instrumented execution ran (host side, inside ``model.train_function``). No batch-end
+    hook: steps that are not recorded add no host work and no synchronization.
+    """
 
     def __init__(self, every_n_steps: int):
-        super().__init__()
-        self.every_n_steps = _check_positive_int("every_n_steps", every_n_steps)
+        super().__init__(every_n_steps)
         self._capture = None
-        self._step_base = 0
-        self._steps_in_fit = 0
-        self._execution_begin = 0
         self._requested = False
-        self._serial = 0
-
-    def _wants(self, first_step: int, last_step: int, every: int | None) -> bool:
-        if not every:
-            return False
-        # Is there a multiple of ``every`` in [first_step, last_step]?
-        return (last_step // every) * every >= first_step
 
     def _histograms_wanted(self, first_step: int, last_step: int) -> bool:
         return False
 
-    def on_train_begin(self, logs=None):
+    def _fit_begin(self):
         capture = get_capture(self.model)
         capture.attach(self)
         # Set only once attached: attaching may first clean up a fit that raised outside
         # the train function, which resets that fit's subscribers (``_on_capture_abort``).
         self._capture = capture
-        # Steps are counted by the callback, across every fit it takes part in (also one
-        # that raised): monotonic whatever happens to the optimizer (a recompile with a
-        # new optimizer restarts ``optimizer.iterations`` at 0).
-        self._step_base += self._steps_in_fit
-        self._steps_in_fit = 0
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self._capture is None:
-            return
-        self._execution_begin = batch
-        first = self._step_base + self._steps_in_fit
-        last = first + int(self.model.steps_per_execution) - 1
-        histograms = self._histograms_wanted(first, last)
-        self._requested = self._steps_in_fit == 0 or histograms or self._wants(
-            first, last, self.every_n_steps
-        )
-        if self._requested:
-            self._capture.request(self, histograms=histograms)
-            self._serial = self._capture.record_serial
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self._capture is None:
-            return
-        executed = max(int(batch) - int(self._execution_begin) + 1, 1)
-        self._steps_in_fit += executed
-        step = self._step_base + self._steps_in_fit - 1
-        capture = self._capture
-        if self._requested and capture.record_serial != self._serial and capture.last_record is not None:
-            self._on_record(step, capture.last_record)
         self._requested = False
 
-    def on_train_end(self, logs=None):
+    def _execution_begin(self, first, last):
+        if self._capture is None:
+            return
+        histograms = self._histograms_wanted(first, last)
+        self._requested = self.fit_step == 0 or histograms or self.due(first, last)
+        if self._requested:
+            self._capture.request(self, histograms=histograms)
+
+    def _capture_done(self, record) -> None:
+        """Called by the capture after an instrumented execution (``record`` None: skipped)."""
+        requested, self._requested = self._requested, False
+        execution = self.execution
+        if execution is None:
+            return
+        step = execution[1]
+        if record is None:
+            if requested:
+                self._on_skipped(step)
+            return
+        if requested or self._reads_others_records:
+            self._on_record(step, record)
+
+    #: Whether records asked for by another subscriber of the same capture are read too.
+    _reads_others_records = False
+
+    def _fit_end(self):
         if self._capture is not None:
             self._capture.detach(self)
             self._capture = None
 
     def _on_capture_abort(self):
         """Called by the capture when training raised: it already restored the model."""
+        if self._capture is not None and self._capture.failed_in_step:
+            self._abandon_execution()
         self._capture = None
+        self._requested = False
+
+    def _on_skipped(self, step):
+        """A requested step the optimizer skipped (non-finite gradients under loss scaling)."""
 
     def _on_record(self, step, record):  # pragma: no cover - overridden
         raise NotImplementedError
@@ -136,11 +195,13 @@ class GradientStats(_ScheduledCaptureCallback):
     **last** step of a recorded execution is visible; it is recorded under its own step
     number (so with ``k = 4, every_n_steps = 8`` the recorded steps are 3, 11, 19, ...).
     Under ``MirroredStrategy`` the statistics are those of the all-reduced gradient (the
-    global-batch gradient the optimizer applies), not of one replica's share. Under mixed
+    global-batch gradient the optimizer applies; Keras 3.3, which does not divide the loss
+    by the number of replicas, applies that many times it), not of one replica's share.
+    Under mixed
     precision they are of the unscaled gradient; a step the ``LossScaleOptimizer`` skips
     (overflow) is not recorded and its number is appended to :attr:`skipped_steps`.
 
-    ``history`` (CONTRACTS.md)::
+    ``history``::
 
         {"step": int64 [n_recorded], "variables": [str] (n_vars), "layers": [str] (n_layers,
          forward order), "per_variable": {stat: [n_recorded, n_vars]},
@@ -150,16 +211,22 @@ class GradientStats(_ScheduledCaptureCallback):
     ``max_history`` records are kept: when full, every second record is dropped (the first is
     kept), so the history still spans the whole run at half the resolution.
 
-    TensorBoard (with ``log_dir``, run ``train``): per layer and per variable
-    ``<layer>/gradient_norm``, ``<layer>/weight_std``, ``<layer>/update_ratio`` and
-    ``<layer>/<variable>/...``; histograms ``<layer>/<variable>/gradient_log10_abs`` (x axis
-    log10|g|, fixed edges: one bucket per power of two from 2^-34 to 2^14, exact zeros in the
-    first bucket) and ``<layer>/<variable>/weights`` (30 buckets between the variable's min
-    and max), both bucketed on the device; a custom-scalars
-    layout with one chart per quantity holding every layer's curve. Writers are created
-    lazily, flushed and closed at train end and when training raises inside a step (an
-    exception raised outside the step, e.g. by another callback, is noticed and cleaned up
-    when the model next trains: Keras calls no callback hook on exceptions).
+    TensorBoard (with ``log_dir``, run ``train``), every tag under its layer's name (the
+    model's own name dropped from the front, as activation tags are ``<layer>/activation/...``)
+    and with a description TensorBoard shows: per layer ``<layer>/gradient/norm``,
+    ``<layer>/gradient/log10_norm``, ``<layer>/gradient/zero_count``,
+    ``<layer>/gradient/nonfinite_count``, ``<layer>/weight/std``, ``<layer>/update/ratio``;
+    per variable ``<layer>/<variable>/gradient_norm``, ``gradient_log10_norm``,
+    ``gradient_zero_count``, ``gradient_nonfinite_count``, ``weight_std``, ``update_ratio``;
+    histograms ``<layer>/<variable>/gradient_log10_abs`` (x axis log10|g|, fixed edges: one
+    bucket per power of two from 2^-34 to 2^14; magnitudes below 2^-34, exact zeros included,
+    in the first bucket, so exact zeros are also counted apart in ``gradient_zero_count``)
+    and ``<layer>/<variable>/weights`` (30 buckets between the variable's min and max), both
+    bucketed on the device; a custom-scalars layout with one chart per quantity holding
+    every layer's curve. Writers are created lazily, flushed after every record and closed
+    at train end and when training raises inside a step (an exception raised outside the
+    step, e.g. by another callback, is noticed and cleaned up when the model next trains:
+    Keras calls no callback hook on exceptions).
 
     Example:
         >>> stats = GradientStats(every_n_steps=10)
@@ -169,10 +236,11 @@ class GradientStats(_ScheduledCaptureCallback):
 
     Args:
         every_n_steps: record every this many steps (default 100: a recorded step costs
-            ~1.7x a plain one on a 3M-parameter MLP on a 2-core CPU (benchmarks/callbacks.py),
-            so 1 step in 100 keeps the average overhead near 1%).
+            about 1.5-2x a plain one on a 3M-parameter MLP on a CPU
+            (``benchmarks/callbacks.py``), so 1 step in 100 keeps the average overhead near 1%).
         histogram_every_n_steps: compute histograms every this many steps; ``None`` means
-            ``every_n_steps`` when ``log_dir`` is given and never otherwise; ``0`` never.
+            ``max(100, every_n_steps)`` (:data:`DEFAULT_HISTOGRAM_EVERY_N_STEPS`) when
+            ``log_dir`` is given and never otherwise; ``0`` never.
         log_dir: TensorBoard log folder, or None for no event files.
         max_history: most records kept in memory (default 10000).
 
@@ -190,18 +258,22 @@ class GradientStats(_ScheduledCaptureCallback):
         max_history: int = 10_000,
     ):
         super().__init__(every_n_steps)
-        histogram_every_n_steps = _check_positive_int(
-            "histogram_every_n_steps", histogram_every_n_steps, allow_none=True, allow_zero=True
+        histogram_every_n_steps = check_int(
+            "histogram_every_n_steps", histogram_every_n_steps, minimum=0, allow_none=True
         )
-        if log_dir is not None and (not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir)):
+        if log_dir is not None and (
+            not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir)
+        ):
             raise TypeError(f"log_dir must be a path or None; received log_dir={log_dir!r}.")
         if histogram_every_n_steps is None:
-            histogram_every_n_steps = self.every_n_steps if log_dir is not None else 0
+            histogram_every_n_steps = (
+                max(DEFAULT_HISTOGRAM_EVERY_N_STEPS, self.every_n_steps)
+                if log_dir is not None
+                else 0
+            )
         self.histogram_every_n_steps = histogram_every_n_steps
         self.log_dir = None if log_dir is None else str(log_dir)
-        self.max_history = _check_positive_int("max_history", max_history)
-        if self.max_history < 2:
-            raise ValueError(f"max_history must be >= 2; received max_history={max_history!r}.")
+        self.max_history = check_int("max_history", max_history, minimum=2)
         self.skipped_steps: list[int] = []
         self.last_histograms: dict | None = None
         self._writers = SummaryWriters(self.log_dir) if self.log_dir is not None else None
@@ -215,18 +287,13 @@ class GradientStats(_ScheduledCaptureCallback):
 
     # ----------------------------------------------------------------- schedule
     def _histograms_wanted(self, first_step, last_step):
-        return self._wants(first_step, last_step, self.histogram_every_n_steps)
+        return self.due(first_step, last_step, self.histogram_every_n_steps)
 
-    def on_train_batch_end(self, batch, logs=None):
-        requested = self._requested and self._capture is not None
-        serial = self._serial
-        capture = self._capture
-        super().on_train_batch_end(batch, logs)
-        if requested and capture.record_serial != serial and capture.last_record is None:
-            self.skipped_steps.append(self._step_base + self._steps_in_fit - 1)
+    def _on_skipped(self, step):
+        self.skipped_steps.append(int(step))
 
-    def on_train_end(self, logs=None):
-        super().on_train_end(logs)
+    def _fit_end(self):
+        super()._fit_end()
         if self._writers is not None:
             self._writers.close()
 
@@ -272,45 +339,76 @@ class GradientStats(_ScheduledCaptureCallback):
         if self._writers is not None:
             self._write(step, record, per_variable, per_layer)
 
+    def _tag_prefixes(self, layout):
+        """``{layer path: tag prefix}``: the model's own name is dropped from the front
+        (``sequential/dense`` -> ``dense``), so one layer's gradient, weight and activation
+        tags share one name."""
+        model_name = getattr(self.model, "name", None)
+        prefix = f"{model_name}/" if model_name else None
+        if prefix and all(layer.startswith(prefix) for layer in layout.layers):
+            return {layer: layer[len(prefix) :] for layer in layout.layers}
+        return {layer: layer for layer in layout.layers}
+
     def _write(self, step, record, per_variable, per_layer):
         writers = self._writers
         layout = record.layout
+        layer_tag = self._tag_prefixes(layout)
+        variable_tag = [
+            f"{layer_tag[layout.layers[layout.layer_index[i]]]}/{name.rsplit('/', 1)[-1]}"
+            for i, name in enumerate(layout.names)
+        ]
         if not self._layout_written:
-            alternatives = "|".join(re.escape(layer) for layer in layout.layers)
+            alternatives = "|".join(re.escape(tag) for tag in layer_tag.values())
             writers.custom_scalars_layout(
                 {
-                    f"gradients per layer ({what})": {
-                        f"{what}, every layer": [rf"^(?:{alternatives})/{what}$"]
-                    }
-                    for _, what in _LAYER_SCALARS
+                    title: {f"{title}, every layer": [rf"^(?:{alternatives})/{re.escape(suffix)}$"]}
+                    for title, suffix in _SECTIONS
                 }
             )
             self._layout_written = True
-        values = {}
-        for stat, what in _LAYER_SCALARS:
+        sizes = layout.sizes.astype(np.float64)
+        layer_sizes = np.bincount(layout.layer_index, weights=sizes, minlength=len(layout.layers))
+        with np.errstate(divide="ignore"):
+            derived = {
+                "variable": {
+                    "log10_norm": np.log10(per_variable["norm"]),
+                    "zero_count": np.rint(per_variable["zero_fraction"] * sizes),
+                },
+                "layer": {
+                    "log10_norm": np.log10(per_layer["norm"]),
+                    "zero_count": np.rint(per_layer["zero_fraction"] * layer_sizes),
+                },
+            }
+        values, descriptions = {}, {}
+        for stat, layer_suffix, variable_suffix, description in _SCALARS:
             for index, layer in enumerate(layout.layers):
-                values[f"{layer}/{what}"] = per_layer[stat][index]
-            for index, name in enumerate(layout.names):
-                values[f"{name}/{what}"] = per_variable[stat][index]
-        for index, layer in enumerate(layout.layers):
-            values[f"{layer}/gradient_nonfinite_count"] = per_layer["nonfinite_count"][index]
+                value = derived["layer"].get(stat, per_layer.get(stat))
+                tag = f"{layer_tag[layer]}/{layer_suffix}"
+                values[tag], descriptions[tag] = value[index], description + " (whole layer)"
+            for index in range(len(layout.names)):
+                value = derived["variable"].get(stat, per_variable.get(stat))
+                tag = f"{variable_tag[index]}/{variable_suffix}"
+                values[tag], descriptions[tag] = value[index], description
         histograms = {}
         if record.gradient_histograms is not None:
             edges = record.gradient_edges
             buckets = record.weight_histograms.shape[1]
-            for index, name in enumerate(layout.names):
-                histograms[f"{name}/gradient_log10_abs"] = (
-                    edges[:-1], edges[1:], record.gradient_histograms[index]
-                )
+            for index in range(len(layout.names)):
+                tag = f"{variable_tag[index]}/gradient_log10_abs"
+                histograms[tag] = (edges[:-1], edges[1:], record.gradient_histograms[index])
+                descriptions[tag] = _GRADIENT_HISTOGRAM_DESCRIPTION
                 low, high = record.weight_range[:, index]
                 bucket_edges = np.linspace(low, high, buckets + 1)
-                histograms[f"{name}/weights"] = (
-                    bucket_edges[:-1], bucket_edges[1:], record.weight_histograms[index]
+                tag = f"{variable_tag[index]}/weights"
+                histograms[tag] = (
+                    bucket_edges[:-1],
+                    bucket_edges[1:],
+                    record.weight_histograms[index],
                 )
-        # One compiled summary call per record, flushed at once: a record is small, and the
-        # flush keeps it on disk if training is interrupted (records are every
-        # ``every_n_steps`` steps, not every step).
-        writers.write_batch(step, values, histograms)
+                descriptions[tag] = _WEIGHT_HISTOGRAM_DESCRIPTION
+        # All scalars and histograms of a record in one compiled summary call, flushed at
+        # once: the flush keeps the record on disk if training is interrupted afterwards.
+        writers.write_batch(step, values, histograms, descriptions=descriptions)
         writers.flush()
 
     # ----------------------------------------------------------------- results

@@ -14,10 +14,13 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 
 import numpy as np
 
+from keras_init_lab._gradient_rules import VANISHING_RATIO, gradient_ratio_verdict
+from keras_init_lab._validation import check_number
 from keras_init_lab.callbacks.gradient_stats import _ScheduledCaptureCallback
 
 __all__ = ["GradientHealth", "GradientHealthWarning"]
@@ -27,14 +30,6 @@ logger = logging.getLogger("keras_init_lab")
 
 class GradientHealthWarning(RuntimeWarning):
     """Warning category of :class:`GradientHealth` findings (filterable on its own)."""
-
-
-def _check_positive_float(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number; received {name}={value!r}.")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0; received {name}={value!r}.")
-    return float(value)
 
 
 class GradientHealth(_ScheduledCaptureCallback):
@@ -79,7 +74,7 @@ class GradientHealth(_ScheduledCaptureCallback):
             recorded steps (default 100, two orders of magnitude).
         stop_on_nonfinite: stop training at the first non-finite gradient (default True).
         every_n_steps: inspect every this many steps (default 50: ~1.5% average overhead
-            at ~1.7x the cost of a plain step per inspected step, benchmarks/callbacks.py).
+            at ~1.5-2x the cost of a plain step per inspected step, ``benchmarks/callbacks.py``).
 
     Reference:
         Glorot & Bengio (2010), http://proceedings.mlr.press/v9/glorot10a.html; Pascanu,
@@ -89,16 +84,16 @@ class GradientHealth(_ScheduledCaptureCallback):
 
     def __init__(
         self,
-        vanishing_ratio: float = 1e-3,
+        vanishing_ratio: float = VANISHING_RATIO,
         exploding_norm: float = 1e3,
         exploding_growth: float = 100.0,
         stop_on_nonfinite: bool = True,
         every_n_steps: int = 50,
     ):
         super().__init__(every_n_steps)  # validated there
-        self.vanishing_ratio = _check_positive_float("vanishing_ratio", vanishing_ratio)
-        self.exploding_norm = _check_positive_float("exploding_norm", exploding_norm)
-        self.exploding_growth = _check_positive_float("exploding_growth", exploding_growth)
+        self.vanishing_ratio = check_number("vanishing_ratio", vanishing_ratio, positive=True)
+        self.exploding_norm = check_number("exploding_norm", exploding_norm, positive=True)
+        self.exploding_growth = check_number("exploding_growth", exploding_growth, positive=True)
         if not isinstance(stop_on_nonfinite, bool):
             raise TypeError(
                 f"stop_on_nonfinite must be True or False; received stop_on_nonfinite={stop_on_nonfinite!r}."
@@ -109,23 +104,14 @@ class GradientHealth(_ScheduledCaptureCallback):
         self._previous_total = None
         self._previous_step = None
 
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self._last_seen_serial = self._capture.record_serial  # set by the base once attached
+    # Also read records that another capture callback asked for: they cost nothing here.
+    _reads_others_records = True
+
+    def _fit_begin(self):
+        super()._fit_begin()
         self._reported = set()
         self._previous_total = None
         self._previous_step = None
-
-    def on_train_batch_end(self, batch, logs=None):
-        capture = self._capture
-        serial_before = self._serial if self._requested else None
-        super().on_train_batch_end(batch, logs)
-        # Also read records that another capture callback asked for: they cost nothing here.
-        if capture is not None and serial_before is None and capture.last_record is not None:
-            if capture.record_serial != getattr(self, "_last_seen_serial", -1):
-                self._on_record(self._step_base + self._steps_in_fit - 1, capture.last_record)
-        if capture is not None:
-            self._last_seen_serial = capture.record_serial
 
     def _report(self, kind, step, layer, message):
         if kind in self._reported:
@@ -141,8 +127,10 @@ class GradientHealth(_ScheduledCaptureCallback):
         layers = record.layout.layers
         norms = per_layer["norm"]
         nonfinite = per_layer["nonfinite_count"]
-        since = "" if self._previous_step is None else (
-            f" (it appeared after step {self._previous_step}, the previous inspected one)"
+        since = (
+            ""
+            if self._previous_step is None
+            else (f" (it appeared after step {self._previous_step}, the previous inspected one)")
         )
         bad = np.flatnonzero(nonfinite > 0)
         if bad.size:
@@ -163,7 +151,10 @@ class GradientHealth(_ScheduledCaptureCallback):
         total = float(np.sqrt(np.sum(norms**2)))
         if len(layers) >= 2 and norms[-1] > 0:
             ratio = norms[0] / norms[-1]
-            if ratio < self.vanishing_ratio:
+            # The one first/last-ratio rule of the package (shared with ``compare``); the
+            # exploding side of that rule is not used here (exploding is about the norm).
+            verdict = gradient_ratio_verdict(ratio, self.vanishing_ratio, math.inf)
+            if verdict == "vanishing":
                 self._report(
                     "vanishing",
                     step,

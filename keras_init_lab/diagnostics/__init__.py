@@ -3,10 +3,10 @@
 Two kinds of checks, both from the configuration alone (no data, no training step):
 
 1. **Pairing rules** (the course's coherent packages of initializer and activation): zero or
-   constant kernels (symmetry, lecture 001, the perceptron and activations), ReLU with
+   constant kernels (symmetry, lecture 001, parameter initialization), ReLU with
    Glorot in a deep stack and tanh/sigmoid with He (lecture 002, initialization, summary
    table), sigmoid in deep hidden stacks (lecture 004, activation functions: ``0.25^n``),
-   softmax in a hidden layer (lecture 003, backpropagation and optimization), leaky ReLU
+   softmax in a hidden layer (lecture 003, fundamentals of deep neural networks), leaky ReLU
    without the leaky gain.
 2. **Predicted signal**: the variance recursion of lecture 002,
    ``Var(f_k) = fan_in * E[W^2] * E[a(f_{k-1})^2]``, evaluated layer by layer from

@@ -108,7 +108,7 @@ def symmetry_rule(entries, predictions) -> list[Finding]:
             "weights, so they compute the same output and receive the same gradient: the "
             "symmetry is never broken"
             + (" and with zeros the gradient to earlier layers is 0" if zeros else "")
-            + " (lecture 001, the perceptron and activations: all neurons predict the same)."
+            + " (lecture 001, parameter initialization: all neurons predict the same)."
         )
         fix = (
             f"kernel_initializer='{e.act.recommended or 'glorot_uniform'}' "
@@ -328,7 +328,7 @@ def hidden_softmax_rule(entries, predictions) -> list[Finding]:
             message = (
                 f"softmax in a hidden layer: it turns the {e.units} units into one probability "
                 "vector that sums to 1, coupling them and shrinking each to ~1/n (lecture 003, "
-                "backpropagation and optimization: softmax is generally used in the last layer)."
+                "fundamentals of deep neural networks: softmax is generally used in the last layer)."
             )
             fix = "use relu (or tanh) here and keep softmax for the multiclass output layer."
             found.append(_finding("warning", e, message, fix, "hidden-softmax"))

@@ -1,7 +1,7 @@
 """Measured lessons for the rest of the course: each module computes and returns plain data.
 
-One module per topic of lecture 003 (backpropagation and optimization) and lecture 004
-(activation functions, losses and normalization); nothing here prints. The examples
+One module per topic of lecture 003 (fundamentals of deep neural networks) and lecture 004
+(other network specifications); nothing here prints. The examples
 ``examples/09_*.py`` to ``examples/14_*.py`` print these results.
 
 * :mod:`~keras_init_lab.lessons.gradient_descent`: learning rate on ``x^2``, non-convex starts,

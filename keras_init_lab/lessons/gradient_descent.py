@@ -1,13 +1,13 @@
 """Gradient descent itself: the learning rate, the starting point, the chain rule, the batch.
 
-Lecture 003 (backpropagation and optimization) introduces gradient descent on ``f(x) = x^2``
+Lecture 003 (fundamentals of deep neural networks) introduces gradient descent on ``f(x) = x^2``
 (``x <- x - eta f'(x)``), warns about too small and too large learning rates, shows that the
 start decides the minimum on ``f(x) = x^4 - 2x^2 + x - 1``, works backpropagation through a
 chain of three sigmoid neurons, and compares batch, mini-batch and stochastic updates. Each
 function below measures one of these claims.
 
 Reference:
-    Lecture 003, backpropagation and optimization.
+    Lecture 003, fundamentals of deep neural networks.
     L. Bottou, F. E. Curtis, J. Nocedal, "Optimization Methods for Large-Scale Machine
     Learning", SIAM Review 60(2), 2018, section 4 (variance of the stochastic gradient,
     mini-batching), https://arxiv.org/abs/1606.04838.

@@ -1,6 +1,6 @@
 """BatchNormalization computed by hand, what it does to a badly initialized deep net, LN/GN.
 
-Lecture 004 (activation functions, losses and normalization) gives BatchNorm in four steps:
+Lecture 004 (other network specifications) gives BatchNorm in four steps:
 batch mean and variance, normalization with a small ``epsilon``, scale ``gamma`` and shift
 ``beta``, then the activation; in inference the moving averages from training replace the
 batch statistics. :func:`batchnorm_reference` writes exactly that in NumPy and
@@ -10,7 +10,7 @@ PyTorch's default) and ``momentum=0.99`` (PyTorch's ``momentum=0.1`` is the weig
 *new* batch, i.e. Keras's 0.9).
 
 Reference:
-    Lecture 004, activation functions, losses and normalization (BatchNorm, LayerNorm,
+    Lecture 004, other network specifications (BatchNorm, LayerNorm,
     GroupNorm).
     S. Ioffe, C. Szegedy, "Batch Normalization: Accelerating Deep Network Training by Reducing
     Internal Covariate Shift", ICML 2015, Algorithm 1, https://arxiv.org/abs/1502.03167.

@@ -8,7 +8,7 @@ somewhere around 1e-3"): much larger and the learning rate is probably too high,
 and it is probably too low.
 
 Reference:
-    Lecture 003, backpropagation and optimization (the optimizers named as the next step after
+    Lecture 003, fundamentals of deep neural networks (the optimizers named as the next step after
     mini-batch gradient descent).
     A. Karpathy, CS231n "Neural Networks Part 3: Learning and Evaluation", section "Ratio of
     weights:updates", https://cs231n.github.io/neural-networks-3/#ratio.

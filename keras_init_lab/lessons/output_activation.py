@@ -1,6 +1,6 @@
 """Softmax where it does not belong: a binary output and a multi-label task, shown by runs.
 
-Lecture 004's table (activation functions, losses and normalization) pairs softmax with
+Lecture 004's table (other network specifications) pairs softmax with
 *multi-class* outputs only: softmax makes the ``K`` outputs sum to 1, so
 
 * on **one** output unit (binary task) softmax is the constant 1: its output never depends on
@@ -12,7 +12,7 @@ The correct pairings (sigmoid + binary cross-entropy, per output for multi-label
 on the same data, from the same hidden layer, for comparison.
 
 Reference:
-    Lecture 004, activation functions, losses and normalization (output activation x loss per
+    Lecture 004, other network specifications (output activation x loss per
     task). Goodfellow, Bengio & Courville, "Deep Learning" 2016, section 6.2.2.3 (softmax
     units), https://www.deeplearningbook.org/contents/mlp.html.
 """
@@ -137,7 +137,7 @@ def single_unit_softmax(epochs: int = 10, seed: int = 0) -> dict:
     A Keras trap shows up on the way: ``model.fit`` with ``loss="binary_crossentropy"``
     reports a *falling* loss for the softmax model, identical to the sigmoid model's. Keras's
     binary cross-entropy (TensorFlow backend, ``_get_logits``, in Keras 3.3 and 3.15) takes
-    the logits that ``keras.activations.softmax`` caches on its output (``_keras_logits``) and
+    the logits that ``keras.activations.softmax`` caches on its output (see ``keras_init_lab._keras_compat.set_logits``) and
     computes a *sigmoid* cross-entropy from them, so the training loss describes a model that
     ``predict`` never returns. Evaluated on the actual outputs the loss does not move.
 

@@ -1,6 +1,6 @@
 """L2 penalty vs decoupled weight decay, and dropout's statistics in training vs inference.
 
-Lecture 004 (activation functions, losses and normalization) writes the L2 penalty as
+Lecture 004 (other network specifications) writes the L2 penalty as
 ``L_total = L + lambda sum w^2`` and weight decay as ``w <- w - eta (dL/dw + lambda w)``, and
 warns that under Adam the L2 term "passes through the adaptation" and no longer acts as a pure
 decay. Both claims are measured here with Keras:
@@ -19,7 +19,7 @@ training and scales the survivors by ``1/(1 - p)``: the mean is preserved, the v
 to ``E[a^2]/(1 - p) - E[a]^2``; in inference the layer is the identity.
 
 Reference:
-    Lecture 004, activation functions, losses and normalization (L2, weight decay, dropout).
+    Lecture 004, other network specifications (L2, weight decay, dropout).
     I. Loshchilov, F. Hutter, "Decoupled Weight Decay Regularization", ICLR 2019,
     https://arxiv.org/abs/1711.05101.
     N. Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks from Overfitting",

@@ -1,6 +1,6 @@
 """Input scaling: z-score, min-max and /255, fitted on the training split, saved in the model.
 
-Lecture 004 (activation functions, losses and normalization) gives three scalings (z-score
+Lecture 004 (other network specifications) gives three scalings (z-score
 ``(x - mu) / sigma``, min-max ``(x - min) / (max - min)``, a constant ``x / 255`` for 8-bit
 images) and three rules: fit the scaler on the training split only (``scaler.fit(X_train)``,
 then transform the test split with it: anything else leaks test information), scale before
@@ -13,7 +13,7 @@ Keras keeps the scaler *inside* the model, so a saved ``.keras`` file carries it
 with ``mean=min`` and ``variance=(max - min)^2``) or ``keras.layers.Rescaling(1/255)``.
 
 Reference:
-    Lecture 004, activation functions, losses and normalization (input scaling, good
+    Lecture 004, other network specifications (input scaling, good
     practices).
     Y. LeCun, L. Bottou, G. B. Orr, K.-R. Mueller, "Efficient BackProp", in Neural Networks:
     Tricks of the Trade, 1998, section 4.3 ("Normalizing the inputs"),

@@ -1,0 +1,456 @@
+"""Fused sufficient statistics of gradients and updates, on the device, XLA-safe.
+
+One recorded step reduces every gradient and weight to ``10 x n_vars`` numbers on the
+device (:func:`gradient_sufficient_statistics`); the host turns them into the reported
+statistics per variable (:func:`variable_statistics`) and per layer
+(:func:`layer_statistics`). All variables are handled at once: each gradient (and weight)
+is flattened and cut into whole rows of :data:`CHUNK_SIZE` elements plus a short tail. One
+concat makes a ``[rows, CHUNK_SIZE]`` matrix of the whole rows of every variable (no
+padding, no mask), another a small ``[n_vars, CHUNK_SIZE]`` matrix of zero-padded tails. Row
+reductions give per-row partial sums, and one ``unsorted_segment_sum``/``max`` over the rows
+gives per-variable sums: a constant number of ops whatever the number of variables, all
+XLA-compatible. Spreads (``M2``) are computed from row-shifted sums, so a gradient or a
+bias with ``|mean| >> std`` keeps its standard deviation.
+
+Example:
+    >>> layout = describe_variables(model)
+    >>> raw = gradient_sufficient_statistics(grads, w_before, w_after, layout)
+    >>> variable_statistics(raw.numpy(), layout.sizes)["norm"]
+
+Reference:
+    Chan, Golub & LeVeque (1983), "Algorithms for computing the sample variance: analysis
+    and recommendations", The American Statistician 37(3) (pooling means and M2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = [
+    "CHUNK_SIZE",
+    "STATISTICS",
+    "Chunks",
+    "StepRecord",
+    "VariableLayout",
+    "describe_variables",
+    "gradient_sufficient_statistics",
+    "layer_statistics",
+    "split_chunks",
+    "variable_statistics",
+]
+
+#: Elements per row of the chunked view: the per-row partial sums stay short (3M parameters
+#: -> ~12k rows, so the one segment reduction over rows is cheap), the padded tail matrix is
+#: small (n_vars x 256), and every per-row count is exact in float32 (< 2**24).
+CHUNK_SIZE = 256
+
+#: Statistics reported per variable and per layer (the ``history`` layout of GradientStats).
+STATISTICS = (
+    "norm",
+    "mean",
+    "std",
+    "max_abs",
+    "zero_fraction",
+    "nonfinite_count",
+    "update_ratio",
+)
+
+(
+    _SUM,
+    _SUMSQ,
+    _M2,
+    _MAXABS,
+    _ZEROS,
+    _NONFINITE,
+    _DELTA_SUMSQ,
+    _WEIGHT_SUMSQ,
+    _WEIGHT_SUM,
+    _WEIGHT_M2,
+) = range(10)
+_NUM_ROWS = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class VariableLayout:
+    """Static description of the trainable variables of a model, in model (forward) order.
+
+    Each variable (flattened) is split into ``full_chunks`` whole rows of :data:`CHUNK_SIZE`
+    elements and a tail of ``tail_size < CHUNK_SIZE`` elements. The whole rows of all
+    variables form one ``[n_full, CHUNK_SIZE]`` matrix that needs no masking at all; the
+    tails form a small ``[n_vars, CHUNK_SIZE]`` matrix, zero-padded, row ``j`` = variable ``j``.
+
+    Attributes:
+        variables: the Keras variables, in ``model.trainable_variables`` order.
+        names: variable paths (``"dense/kernel"``), unique.
+        layers: layer paths in forward order (the parent path of each variable).
+        layer_index: ``[n_vars]`` index into ``layers`` of each variable.
+        sizes: ``[n_vars]`` number of elements of each variable.
+        full_chunks: ``[n_vars]`` whole rows of each variable.
+        tail_sizes: ``[n_vars]`` elements of each variable in its tail row.
+        full_variable: ``[n_full]`` variable index of each whole row.
+    """
+
+    variables: tuple
+    names: tuple
+    layers: tuple
+    layer_index: np.ndarray
+    sizes: np.ndarray
+    full_chunks: np.ndarray
+    tail_sizes: np.ndarray
+    full_variable: np.ndarray
+
+    @property
+    def num_variables(self) -> int:
+        return len(self.variables)
+
+    @property
+    def num_full_chunks(self) -> int:
+        return int(self.full_variable.shape[0])
+
+
+def describe_variables(model, chunk_size: int = CHUNK_SIZE) -> VariableLayout:
+    """Describe ``model.trainable_variables`` for the capture: names, owning layers, chunks.
+
+    A variable's layer is its path without the last component (``"inner/dense/kernel"`` ->
+    ``"inner/dense"``), so layers of nested models keep their full path and come out in
+    forward order, first layer first, as ``model.trainable_variables`` lists them.
+
+    Example:
+        >>> layout = describe_variables(model)
+        >>> layout.layers
+        ('dense', 'dense_1')
+
+    Args:
+        model: a built Keras model.
+        chunk_size: elements per chunk row (default :data:`CHUNK_SIZE`).
+
+    Returns:
+        A :class:`VariableLayout`.
+
+    Raises:
+        ValueError: if the model has no trainable variables (is it built?).
+    """
+    variables = list(model.trainable_variables)
+    if not variables:
+        raise ValueError(
+            f"Model {getattr(model, 'name', model)!r} has no trainable variables; build it "
+            "(call it on data or give it an Input) and keep at least one layer trainable."
+        )
+    names, seen = [], {}
+    for variable in variables:
+        name = str(getattr(variable, "path", None) or variable.name)
+        if name in seen:  # paths are unique in Keras 3; guard against custom variables
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        seen.setdefault(name, 0)
+        names.append(name)
+    layers, layer_index = [], []
+    for name in names:
+        layer = name.rsplit("/", 1)[0] if "/" in name else name
+        if layer not in layers:
+            layers.append(layer)
+        layer_index.append(layers.index(layer))
+    sizes = np.array([max(int(np.prod(v.shape)), 0) for v in variables], dtype=np.int64)
+    full_chunks = sizes // chunk_size
+    return VariableLayout(
+        variables=tuple(variables),
+        names=tuple(names),
+        layers=tuple(layers),
+        layer_index=np.asarray(layer_index, dtype=np.int32),
+        sizes=sizes,
+        full_chunks=full_chunks,
+        tail_sizes=sizes - full_chunks * chunk_size,
+        full_variable=np.repeat(np.arange(len(variables), dtype=np.int32), full_chunks),
+    )
+
+
+def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE):
+    """``(full [n_full, C] or None, tail [n_vars, C])`` float32 views of ``tensors``.
+
+    One concat for the whole rows of every variable and one for the zero-padded tails.
+    """
+    full_parts, tail_parts = [], []
+    for tensor, full, tail in zip(tensors, layout.full_chunks, layout.tail_sizes):
+        flat = tf.reshape(tf.cast(tensor, tf.float32), [-1])
+        cut = int(full) * chunk_size
+        if full:
+            full_parts.append(flat[:cut] if tail else flat)
+        if tail:
+            tail_parts.append(flat[cut:] if full else flat)
+        if chunk_size - tail:
+            tail_parts.append(tf.zeros([chunk_size - int(tail)], tf.float32))
+    full = (
+        tf.reshape(tf.concat(full_parts, 0), [layout.num_full_chunks, chunk_size])
+        if full_parts
+        else None
+    )
+    tail = tf.reshape(tf.concat(tail_parts, 0), [layout.num_variables, chunk_size])
+    return full, tail
+
+
+class Chunks(tuple):
+    """``(full, tail)`` chunk matrices of a list of tensors (see :func:`split_chunks`)."""
+
+    __slots__ = ()
+
+    def __new__(cls, full, tail):
+        return super().__new__(cls, (full, tail))
+
+
+def split_chunks(tensors, layout: VariableLayout) -> Chunks:
+    """Copy ``tensors`` once into the whole-row and tail chunk matrices of ``layout``."""
+    return Chunks(*_split(tensors, layout))
+
+
+def _as_chunks(tensors, layout: VariableLayout) -> Chunks:
+    return tensors if isinstance(tensors, Chunks) else split_chunks(tensors, layout)
+
+
+def _row_sumsq(matrix, xla: bool):
+    # EuclideanNorm reads once and writes nothing (~2x faster than square + sum on CPU) but
+    # has no XLA kernel; under XLA, square + sum fuse into one loop anyway.
+    if xla:
+        return tf.reduce_sum(tf.square(matrix), axis=1)
+    return tf.square(tf.math.reduce_euclidean_norm(matrix, axis=1))
+
+
+def _row_statistics(matrix, xla):
+    """Per-row ``[sum, sumsq, nonzero]`` and ``max|x|`` of a chunk matrix, one read each.
+
+    Zero padding adds nothing to any of them.
+    """
+    row_sum = tf.reduce_sum(matrix, axis=1)
+    row_sumsq = _row_sumsq(matrix, xla)
+    # sign(x)^2 is 1 for x != 0 and 0 for x == 0 (and for the zero padding).
+    row_nonzero = tf.round(_row_sumsq(tf.sign(matrix), xla))
+    row_max = tf.maximum(tf.reduce_max(matrix, axis=1), -tf.reduce_min(matrix, axis=1))
+    return tf.stack([row_sum, row_sumsq, row_nonzero], axis=1), row_max
+
+
+def gradient_sufficient_statistics(
+    gradients, before, after, layout: VariableLayout, xla: bool = True
+) -> tf.Tensor:
+    """Per-variable sufficient statistics of gradients and updates, XLA-safe, constant op count.
+
+    Formula, per variable ``j`` with ``n_j`` elements ``g``, weights ``w`` before and ``w'``
+    after the update:
+    ``sum g``, ``sum g^2``, ``M2 = sum (g - mean g)^2`` (per 256-element row from the row's
+    own sums, rows pooled exactly with Chan et al.'s rule), ``max |g|``, ``#{g == 0}``, ``#{g not finite}``,
+    ``sum (w' - w)^2``, ``sum w^2``, ``sum w``, ``M2 of w``. Everything else (norm, std, ratios, per-layer
+    pooling) follows on the host from these ``10 x n_vars`` numbers.
+
+    Example:
+        >>> rows = gradient_sufficient_statistics(grads, w_before, w_after, layout)
+        >>> rows.shape
+        TensorShape([10, 4])
+
+    Args:
+        gradients: dense gradient tensors, one per variable of ``layout`` (or their
+            :class:`Chunks` from :func:`split_chunks`).
+        before: weight values read before the update, one per variable (or their Chunks).
+        after: weight values read after the update, one per variable (or their Chunks).
+        layout: the :class:`VariableLayout` of the variables.
+        xla: True when traced for XLA (only ops with XLA kernels); False allows faster
+            non-XLA kernels (``EuclideanNorm``).
+
+    Returns:
+        float32 tensor ``[10, n_vars]`` (row order ``sum, sumsq, M2, max_abs, zeros,
+        nonfinite, delta_sumsq, weight_sumsq, weight_sum, weight_M2``).
+    """
+    n = layout.num_variables
+    full_variable = tf.constant(layout.full_variable)
+    sizes = tf.constant(layout.sizes.astype(np.float32))
+    grad_full, grad_tail = _as_chunks(gradients, layout)
+    before_full, before_tail = _as_chunks(before, layout)
+    after_full, after_tail = _as_chunks(after, layout)
+
+    def per_variable(full_rows, tail_rows):
+        """Sum whole-row partials per variable (one segment op) and add the tail rows."""
+        if full_rows is None:
+            return tail_rows
+        return tf.math.unsorted_segment_sum(full_rows, full_variable, n) + tail_rows
+
+    # One pass over the gradients: per-row sum, sum of squares, nonzero count and max|g|.
+    tail_rows, tail_max = _row_statistics(grad_tail, xla=True)  # small: exact square + sum
+    tail_count = tf.constant(layout.tail_sizes.astype(np.float32))
+    if grad_full is not None:
+        full_rows, full_max = _row_statistics(grad_full, xla)
+        max_abs = tf.maximum(tf.math.unsorted_segment_max(full_max, full_variable, n), tail_max)
+    else:
+        full_rows, max_abs = None, tail_max
+    grad_stats = per_variable(full_rows, tail_rows)  # [n, 3]: sum, sumsq, nonzero
+    mean = grad_stats[:, 0] / tf.maximum(sizes, 1.0)
+
+    valid = tf.range(CHUNK_SIZE)[None, :] < tf.cast(tail_count, tf.int32)[:, None]
+
+    def centred_m2(full, tail, full_sum, variable_mean):
+        """``M2 = sum (x - mean)^2`` per variable, precise also when ``|mean| >> std``.
+
+        Each whole row's own M2 comes from the row shifted by its first element
+        (``d = x - x_0``: ``M2_r = sum d^2 - (sum d)^2 / C``), so the rounding of a large
+        common offset never enters; the rows are pooled exactly with Chan et al.:
+        ``M2 = sum_r [M2_r + C (mean_r - mean)^2]``. The small tail matrix is centred
+        exactly on each variable's mean (two passes, masked), so tiny variables (a
+        1-element bias) get an exact 0 instead of rounding residue.
+        """
+        tail_m2 = tf.reduce_sum(
+            tf.square(tf.where(valid, tail - variable_mean[:, None], 0.0)), axis=1
+        )
+        if full is None:
+            return tail_m2
+        shifted = full - full[:, :1]
+        shifted_sum = tf.reduce_sum(shifted, axis=1)
+        own = tf.maximum(_row_sumsq(shifted, xla) - tf.square(shifted_sum) / float(CHUNK_SIZE), 0.0)
+        row_mean = full_sum / float(CHUNK_SIZE)
+        between = float(CHUNK_SIZE) * tf.square(row_mean - tf.gather(variable_mean, full_variable))
+        return tf.math.unsorted_segment_sum(own + between, full_variable, n) + tail_m2
+
+    m2 = centred_m2(grad_full, grad_tail, None if full_rows is None else full_rows[:, 0], mean)
+    zeros = sizes - grad_stats[:, 2]
+
+    # Non-finite entries make their variable's sum of squares non-finite; count them (and
+    # the zeros, whose count NaN spoils) exactly only then: a branch that almost never runs.
+    def exact_counts():
+        def counts(matrix):
+            bad = tf.reduce_sum(tf.cast(~tf.math.is_finite(matrix), tf.float32), axis=1)
+            zero = tf.reduce_sum(tf.cast(tf.equal(matrix, 0.0), tf.float32), axis=1)
+            return tf.stack([bad, zero], axis=1)
+
+        result = per_variable(None if grad_full is None else counts(grad_full), counts(grad_tail))
+        padding = tf.constant((CHUNK_SIZE - layout.tail_sizes).astype(np.float32))
+        return result[:, 0], result[:, 1] - padding
+
+    nonfinite, zeros = tf.cond(
+        tf.reduce_all(tf.math.is_finite(grad_stats[:, 1])),
+        lambda: (tf.zeros([n], tf.float32), zeros),
+        exact_counts,
+    )
+
+    def weight_rows(w_before, w_after, row_xla):
+        return tf.stack(
+            [
+                _row_sumsq(w_after - w_before, row_xla),
+                _row_sumsq(w_before, row_xla),
+                tf.reduce_sum(w_before, axis=1),
+            ],
+            axis=1,
+        )
+
+    full_weight_rows = None if before_full is None else weight_rows(before_full, after_full, xla)
+    weight_stats = per_variable(full_weight_rows, weight_rows(before_tail, after_tail, True))
+    weight_m2 = centred_m2(
+        before_full,
+        before_tail,
+        None if full_weight_rows is None else full_weight_rows[:, 2],
+        weight_stats[:, 2] / tf.maximum(sizes, 1.0),
+    )
+    return tf.stack(
+        [
+            grad_stats[:, 0],
+            grad_stats[:, 1],
+            m2,
+            max_abs,
+            zeros,
+            nonfinite,
+            weight_stats[:, 0],
+            weight_stats[:, 1],
+            weight_stats[:, 2],
+            weight_m2,
+        ],
+        axis=0,
+    )
+
+
+def variable_statistics(raw: np.ndarray, sizes: np.ndarray) -> dict[str, np.ndarray]:
+    """Turn ``[10, n]`` sufficient statistics into the reported per-variable statistics.
+
+    Formula: ``norm = sqrt(sum g^2)``, ``mean = sum g / n``, ``std = sqrt(M2 / n)``, ``weight_std = sqrt(M2_w / n)``
+    (population std, as ``np.std``), ``zero_fraction = #zeros / n``,
+    ``update_ratio = ||w' - w|| / ||w||`` (``inf`` when ``||w|| = 0`` and the update is not).
+
+    Returns:
+        dict ``stat -> float64 [n]`` for every name in :data:`STATISTICS`, plus
+        ``"weight_norm"`` and ``"weight_std"``.
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    n = np.maximum(np.asarray(sizes, dtype=np.float64), 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight_norm = np.sqrt(raw[_WEIGHT_SUMSQ])
+        delta_norm = np.sqrt(raw[_DELTA_SUMSQ])
+        ratio = np.where(delta_norm == 0, 0.0, delta_norm / weight_norm)
+        return {
+            "norm": np.sqrt(raw[_SUMSQ]),
+            "mean": raw[_SUM] / n,
+            "std": np.sqrt(raw[_M2] / n),
+            "max_abs": raw[_MAXABS],
+            "zero_fraction": raw[_ZEROS] / n,
+            "nonfinite_count": raw[_NONFINITE],
+            "update_ratio": ratio,
+            "weight_norm": weight_norm,
+            "weight_std": np.sqrt(raw[_WEIGHT_M2] / n),
+        }
+
+
+def layer_statistics(raw: np.ndarray, layout: VariableLayout) -> dict[str, np.ndarray]:
+    """Pool per-variable sufficient statistics into per-layer statistics (host, tiny arrays).
+
+    Formula: sums add up; ``max_abs`` is the max; the layer's M2 pools the variables' with
+    Chan et al.'s rule ``M2 = sum_j (M2_j + n_j (mean_j - mean)^2)``; the update ratio is
+    ``sqrt(sum_j ||dw_j||^2) / sqrt(sum_j ||w_j||^2)``.
+
+    Returns:
+        dict ``stat -> float64 [n_layers]`` like :func:`variable_statistics`.
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    n_layers = len(layout.layers)
+    index = layout.layer_index
+    sizes = layout.sizes.astype(np.float64)
+
+    def pooled(row):
+        return np.bincount(index, weights=row, minlength=n_layers)
+
+    layer_sizes = pooled(sizes)
+    pooled_raw = np.stack([pooled(raw[r]) for r in range(_NUM_ROWS)])
+    var_mean = raw[_SUM] / np.maximum(sizes, 1.0)
+    layer_mean = pooled_raw[_SUM] / np.maximum(layer_sizes, 1.0)
+    pooled_raw[_M2] = pooled(raw[_M2] + sizes * (var_mean - layer_mean[index]) ** 2)
+    var_weight_mean = raw[_WEIGHT_SUM] / np.maximum(sizes, 1.0)
+    layer_weight_mean = pooled_raw[_WEIGHT_SUM] / np.maximum(layer_sizes, 1.0)
+    pooled_raw[_WEIGHT_M2] = pooled(
+        raw[_WEIGHT_M2] + sizes * (var_weight_mean - layer_weight_mean[index]) ** 2
+    )
+    max_abs = np.full(n_layers, -np.inf)
+    with np.errstate(invalid="ignore"):  # NaN max (non-finite gradients) stays NaN
+        np.maximum.at(max_abs, index, raw[_MAXABS])
+    pooled_raw[_MAXABS] = max_abs
+    return variable_statistics(pooled_raw, layer_sizes)
+
+
+@dataclasses.dataclass
+class StepRecord:
+    """What one instrumented execution measured (host numpy arrays).
+
+    Attributes:
+        raw: ``[10, n_vars]`` sufficient statistics (see :func:`gradient_sufficient_statistics`).
+        layout: the :class:`VariableLayout` the columns refer to.
+        gradient_histograms: ``[n_vars, k]`` counts of ``log10|g|`` or None.
+        gradient_edges: the ``k + 1`` fixed edges (log10 units) or None.
+        weight_histograms: ``[n_vars, b]`` counts or None.
+        weight_range: ``[2, n_vars]`` (min, max) of each variable's weights, or None.
+    """
+
+    raw: np.ndarray
+    layout: VariableLayout
+    gradient_histograms: np.ndarray | None = None
+    gradient_edges: np.ndarray | None = None
+    weight_histograms: np.ndarray | None = None
+    weight_range: np.ndarray | None = None
+
+    def per_variable(self) -> dict[str, np.ndarray]:
+        return variable_statistics(self.raw, self.layout.sizes)
+
+    def per_layer(self) -> dict[str, np.ndarray]:
+        return layer_statistics(self.raw, self.layout)

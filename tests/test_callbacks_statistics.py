@@ -1,0 +1,281 @@
+"""Capture statistics of real-sized variables against a ``tf.GradientTape`` reference.
+
+Every variable here is larger than one chunk row of the capture and has a tail, so every
+branch of the chunked reductions runs; the reference is the slow obvious path (tape
+gradients and SGD replayed by hand, statistics by NumPy in float64).
+"""
+
+import os
+import re
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorboard.backend.event_processing import event_accumulator  # noqa: E402
+
+from keras_init_lab.callbacks import GradientHealth, GradientStats  # noqa: E402
+from keras_init_lab.callbacks.health import GradientHealthWarning  # noqa: E402
+from keras_init_lab.callbacks.statistics import CHUNK_SIZE  # noqa: E402
+
+LEARNING_RATE = 0.05
+FEATURES = 40
+
+
+def _data(n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    # Features with different means, so the chunk rows of a kernel gradient have different
+    # means (the between-row term of the pooled variance is large).
+    x = (rng.normal(size=(n, FEATURES)) + np.linspace(-3, 3, FEATURES)).astype("float32")
+    y = rng.normal(size=(n, 7)).astype("float32")
+    return x, y
+
+
+def _large_model():
+    """40 -> 300 relu -> 7: every variable but the last bias exceeds one chunk, with a tail."""
+    keras.utils.set_random_seed(7)
+    inputs = keras.Input((FEATURES,))
+    hidden = keras.layers.Dense(
+        300,
+        activation="relu",
+        bias_initializer=keras.initializers.RandomNormal(0.5, 0.1),
+        name="hidden",
+    )(inputs)
+    outputs = keras.layers.Dense(7, bias_initializer=keras.initializers.Constant(2.0), name="out")(
+        hidden
+    )
+    return keras.Model(inputs, outputs, name="large")
+
+
+def _replay(factory, x, y, batch_size, steps):
+    """Per step: (tape gradients, weights before the update), SGD applied by hand."""
+    model = factory()
+    out, n_batches = [], len(x) // batch_size
+    for step in range(steps):
+        b = step % n_batches
+        xb, yb = x[b * batch_size : (b + 1) * batch_size], y[b * batch_size : (b + 1) * batch_size]
+        weights = [v.numpy().astype(np.float64) for v in model.trainable_variables]
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(keras.losses.mean_squared_error(yb, model(xb, training=True)))
+        grads = [
+            g.numpy().astype(np.float64) for g in tape.gradient(loss, model.trainable_variables)
+        ]
+        out.append((grads, weights))
+        for v, g in zip(model.trainable_variables, grads):
+            v.assign(v.numpy() - LEARNING_RATE * g.astype(np.float32))
+    return out
+
+
+def _reference_statistics(grads, weights):
+    """NumPy float64 statistics of flat arrays (one per variable or pooled per layer)."""
+    out = {
+        key: []
+        for key in (
+            "norm",
+            "mean",
+            "std",
+            "max_abs",
+            "zero_fraction",
+            "nonfinite_count",
+            "update_ratio",
+            "weight_norm",
+            "weight_std",
+        )
+    }
+    for g, w in zip(grads, weights):
+        out["norm"].append(np.linalg.norm(g))
+        out["mean"].append(g.mean())
+        out["std"].append(g.std())
+        out["max_abs"].append(np.abs(g).max())
+        out["zero_fraction"].append(np.mean(g == 0))
+        out["nonfinite_count"].append(np.sum(~np.isfinite(g)))
+        out["update_ratio"].append(LEARNING_RATE * np.linalg.norm(g) / np.linalg.norm(w))
+        out["weight_norm"].append(np.linalg.norm(w))
+        out["weight_std"].append(w.std())
+    return {key: np.asarray(value) for key, value in out.items()}
+
+
+def _assert_statistics(measured, expected, what):
+    for stat, reference in expected.items():
+        got = np.asarray(measured[stat], dtype=np.float64)
+        if stat in ("zero_fraction", "nonfinite_count"):
+            np.testing.assert_array_equal(got, reference, err_msg=f"{what} {stat}")
+        else:
+            np.testing.assert_allclose(
+                got, reference, rtol=2e-5, atol=1e-12, err_msg=f"{what} {stat}"
+            )
+
+
+def _check_history(history, reference):
+    layer_of = [name.rsplit("/", 1)[0] for name in history["variables"]]
+    for row, (grads, weights) in enumerate(reference):
+        flat_g = [g.ravel() for g in grads]
+        flat_w = [w.ravel() for w in weights]
+        per_variable = {k: v[row] for k, v in history["per_variable"].items()}
+        _assert_statistics(
+            per_variable, _reference_statistics(flat_g, flat_w), f"row {row} variable"
+        )
+        pooled_g = [
+            np.concatenate([g for g, o in zip(flat_g, layer_of) if o == layer])
+            for layer in history["layers"]
+        ]
+        pooled_w = [
+            np.concatenate([w for w, o in zip(flat_w, layer_of) if o == layer])
+            for layer in history["layers"]
+        ]
+        per_layer = {k: v[row] for k, v in history["per_layer"].items()}
+        _assert_statistics(per_layer, _reference_statistics(pooled_g, pooled_w), f"row {row} layer")
+
+
+@pytest.mark.parametrize("mode", ["graph", "xla"])
+def test_large_variables_match_gradient_tape(mode):
+    x, y = _data()
+    model = _large_model()
+    sizes = [int(np.prod(v.shape)) for v in model.trainable_variables]
+    assert all(s > CHUNK_SIZE and s % CHUNK_SIZE for s in sizes[:3])  # rows and a tail
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse", jit_compile=mode == "xla")
+    stats = GradientStats(every_n_steps=1)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    history = stats.history
+    assert history["step"].tolist() == [0, 1]
+    assert history["layers"] == ["hidden", "out"]
+    # The relu layer's gradient has exact zeros (dead units): zero_fraction is exercised.
+    assert history["per_variable"]["zero_fraction"][:, 0].max() > 0
+    _check_history(history, _replay(_large_model, x, y, 4, 2))
+
+
+def test_near_constant_gradient_keeps_its_std():
+    """|mean| / std ~ 1e4: the spread must not drown in the rounding of sum g^2."""
+    rng = np.random.default_rng(1)
+    n_in = 3 * CHUNK_SIZE + 40
+    x = (1.0 + 1e-4 * rng.normal(size=(1, n_in))).astype("float32")
+    x = np.repeat(x, 4, axis=0)
+    y = np.full((4, 1), 3.0, "float32")
+
+    def factory():
+        keras.utils.set_random_seed(0)
+        return keras.Sequential([keras.Input((n_in,)), keras.layers.Dense(1, use_bias=False)])
+
+    model = factory()
+    model.compile(keras.optimizers.SGD(1e-3), "mse")
+    stats = GradientStats(every_n_steps=1)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    grads, _ = _replay(factory, x, y, 4, 1)[0]
+    g = grads[0].ravel()
+    assert abs(g.mean()) / g.std() > 5e3
+    np.testing.assert_allclose(stats.history["per_variable"]["std"][0, 0], g.std(), rtol=1e-2)
+
+
+def _scalars(accumulator, tag):
+    return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in accumulator.Tensors(tag)]
+
+
+def _variable_tag(variable, stat):
+    """``<layer>/<variable>/gradient_norm``, ``.../weight_std``, ``.../update_ratio``."""
+    layer, name = variable.rsplit("/", 1)
+    return f"{layer}/{name}/gradient_{stat}" if stat == "norm" else f"{layer}/{name}/{stat}"
+
+
+def test_tensorboard_scalars_match_gradient_tape(tmp_path):
+    x, y = _data()
+    model = _large_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    stats = GradientStats(every_n_steps=1, histogram_every_n_steps=0, log_dir=tmp_path)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    reference = _replay(_large_model, x, y, 4, 2)
+    accumulator = event_accumulator.EventAccumulator(
+        str(tmp_path / "train"), size_guidance={event_accumulator.TENSORS: 0}
+    )
+    accumulator.Reload()
+    tags = set(accumulator.Tags()["tensors"])
+    variables = stats.history["variables"]
+    for stat in ("norm", "weight_std", "update_ratio"):
+        for index, variable in enumerate(variables):
+            tag = _variable_tag(variable, stat)
+            assert tag in tags, (tag, sorted(tags))
+            expected = [
+                _reference_statistics([g[index].ravel()], [w[index].ravel()])[stat][0]
+                for g, w in reference
+            ]
+            got = _scalars(accumulator, tag)
+            assert [s for s, _ in got] == [0, 1]
+            np.testing.assert_allclose([v for _, v in got], expected, rtol=2e-5, err_msg=tag)
+
+
+def test_history_thinning_keeps_exactly_these_steps():
+    x, y = _data(n=32)
+    model = _large_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    stats = GradientStats(every_n_steps=1, max_history=4)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    # 8 records: at the 5th, [0..4] -> [0, 2, 4]; 5, 6 -> [0, 2, 4, 5, 6] -> [0, 4, 6]; 7.
+    assert stats.history["step"].tolist() == [0, 4, 6, 7]
+    reference = _replay(_large_model, x, y, 4, 8)
+    _check_history(stats.history, [reference[s] for s in (0, 4, 6, 7)])
+
+
+def test_loss_scale_skipped_steps_are_detected():
+    """A LossScaleOptimizer skips overflowing steps: they are listed, never recorded."""
+    x, y = _data(n=40)
+    y = y * 1e3  # gradients ~1e3: scaled by 2**126 they overflow float32
+
+    def build():
+        model = _large_model()
+        model.compile(
+            keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(1e-6), initial_scale=2.0**126),
+            "mse",
+        )
+        return model
+
+    reference = build()
+    applied = []
+    for step in range(10):
+        before = reference.get_weights()[0].copy()
+        reference.train_on_batch(x[4 * step : 4 * step + 4], y[4 * step : 4 * step + 4])
+        applied.append(not np.array_equal(before, reference.get_weights()[0]))
+    skipped = [s for s, a in enumerate(applied) if not a]
+    assert 0 < len(skipped) < 10  # the test needs both kinds of step
+
+    model = build()
+    stats = GradientStats(every_n_steps=1)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    assert stats.skipped_steps == skipped
+    assert stats.history["step"].tolist() == [s for s, a in enumerate(applied) if a]
+    assert np.all(np.isfinite(stats.history["per_layer"]["norm"]))
+
+
+def test_exploding_growth_rule():
+    """The total norm growing > exploding_growth x between two inspected steps is reported."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(8, FEATURES)).astype("float32")
+    y = np.zeros((8, 7), "float32")
+    y[4:] = 1e4  # second batch: targets far away, gradient ~1e3-1e4 x larger
+
+    def run(growth):
+        model = _large_model()
+        model.compile(keras.optimizers.SGD(1e-9), "mse")
+        health = GradientHealth(every_n_steps=1, exploding_norm=1e30, exploding_growth=growth)
+        with pytest.warns(GradientHealthWarning) if growth < 1e6 else _no_warning():
+            model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[health])
+        return health.findings
+
+    findings = run(100.0)
+    assert [f["kind"] for f in findings] == ["exploding"]
+    assert findings[0]["step"] == 1
+    assert re.search(r"grew [0-9.e+]+x since step 0", findings[0]["message"])
+    assert run(1e9) == []
+
+
+class _no_warning:
+    def __enter__(self):
+        import warnings
+
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.simplefilter("error", GradientHealthWarning)
+
+    def __exit__(self, *exc):
+        return self._catch.__exit__(*exc)
