@@ -402,7 +402,8 @@ def write_report(
             title = "**Training settings and update size per run**"
             md += ["", title, "", note.strip(), "", _md_table(header, rows)]
             body += [
-                f"<p><b>Training settings and update size per run</b></p><p>{html.escape(note)}</p>",
+                "<p><b>Training settings and update size per run</b></p>"
+                f"<p>{html.escape(note)}</p>",
                 _html_table(header, rows),
             ]
         takeaways = _takeaways(comp)

@@ -509,7 +509,7 @@ def _make_loss(loss: str, activation: str, num_classes: int):
     logits (``from_logits=True``, numerically stable); the mismatched cross-entropy pairings
     (binary on softmax, categorical on sigmoid) are written out as ``losses.loss_value``
     states them, with probabilities clipped to ``[eps, 1 - eps]`` (``keras.config.epsilon()``):
-    Keras's own cross-entropies would silently read a sigmoid's or softmax's logits back and
+    Keras's own cross-entropies (TensorFlow backend) read a sigmoid's or softmax's logits back and
     compute the matching pairing instead. Accuracy is the argmax of the logits, which softmax
     and sigmoid do not change.
     """
