@@ -4,7 +4,7 @@ Each command runs in a fresh Python process (as a user would run it, TensorFlow 
 included), interleaved (propagate, demo --quick, demo, propagate, ...) so background load
 hits all of them alike; the table reports medians. Peak memory is the child's maximum
 resident set size from ``os.wait4`` (Linux reports it in KiB). The load average of the
-machine is printed beside the numbers, since this 2-core box is shared.
+machine is printed beside the numbers, since background load changes wall times.
 
 Run:
     python benchmarks/experiments.py --repeats 3
@@ -23,8 +23,8 @@ import time
 
 COMMANDS = {
     "propagate": ["propagate"],
-    "demo --quick": ["demo", "--quick", "--no-progress-bar"],
-    "demo": ["demo", "--no-progress-bar"],
+    "demo --quick": ["demo", "--quick"],
+    "demo": ["demo"],
 }
 
 
@@ -33,8 +33,9 @@ def run_once(arguments: list[str], out_dir: str) -> tuple[float, float, float]:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     command = [sys.executable, "-m", "keras_init_lab.cli", *arguments, "--out", out_dir]
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=env)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
@@ -54,21 +55,33 @@ def main() -> None:
                 out = os.path.join(tmp, f"{name.replace(' ', '_')}-{repeat}")
                 samples[name].append(run_once(COMMANDS[name], out))
                 wall, rss, load = samples[name][-1]
-                print(f"# {name} run {repeat + 1}: {wall:.1f} s, {rss:.0f} MiB, load {load:.1f}",
-                      flush=True)
+                print(
+                    f"# {name} run {repeat + 1}: {wall:.1f} s, {rss:.0f} MiB, load {load:.1f}",
+                    flush=True,
+                )
     import tensorflow as tf  # only for the version line
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
-    print(f"\nMachine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, "
-          f"TensorFlow {tf.__version__}\n")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in open("/proc/cpuinfo")
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    print(
+        f"\nMachine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, "
+        f"TensorFlow {tf.__version__}\n"
+    )
     print("| command | runs | wall time median (min-max) | peak RSS median | load avg (1 min) |")
     print("|---|---|---|---|---|")
     for name, rows in samples.items():
         walls, rss, loads = zip(*rows)
-        print(f"| `keras-init-lab {name}` | {len(rows)} | {statistics.median(walls):.1f} s "
-              f"({min(walls):.1f}-{max(walls):.1f}) | {statistics.median(rss):.0f} MiB | "
-              f"{min(loads):.1f}-{max(loads):.1f} |")
+        print(
+            f"| `keras-init-lab {name}` | {len(rows)} | {statistics.median(walls):.1f} s "
+            f"({min(walls):.1f}-{max(walls):.1f}) | {statistics.median(rss):.0f} MiB | "
+            f"{min(loads):.1f}-{max(loads):.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -32,19 +32,21 @@ Reference:
 
 from __future__ import annotations
 
+import contextlib
 import math
-import numbers
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import keras
 import numpy as np
 
-from keras_init_lab import initializers
-from keras_init_lab._layers import KERNEL_LAYERS
+from keras_init_lab import _keras_compat, initializers
+from keras_init_lab._layers import KERNEL_LAYERS, walk_layers
+from keras_init_lab._validation import check_choice, check_int, check_number
 
-__all__ = ["LSUVLayerResult", "LSUVReport", "lsuv", "BATCH_NORM_POLICIES"]
+__all__ = ["BATCH_NORM_POLICIES", "MIN_RELIABLE_VALUES", "LSUVLayerResult", "LSUVReport", "lsuv"]
 
 #: What ``lsuv`` does when the model contains batch normalization (see ``lsuv``'s docstring).
 BATCH_NORM_POLICIES = ("error", "ignore")
@@ -139,16 +141,6 @@ class LSUVReport:
         return "\n".join(rows)
 
 
-def _walk_layers(model) -> list:
-    """Every layer of ``model``, nested models expanded, in the model's own listing order."""
-    found = []
-    for layer in getattr(model, "layers", []):
-        found.append(layer)
-        if isinstance(layer, keras.Model) or getattr(layer, "layers", None):
-            found.extend(_walk_layers(layer))
-    return found
-
-
 def _flatten_batch(x_batch) -> list[np.ndarray]:
     """The arrays inside ``x_batch`` (one array, or a list/tuple/dict for multi-input models)."""
     if isinstance(x_batch, dict):
@@ -176,27 +168,14 @@ def _check_batch(x_batch) -> None:
             )
 
 
-def _check_options(tol, max_iter, target_variance, batch_norm) -> None:
-    for value, what in ((tol, "tol"), (target_variance, "target_variance")):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, numbers.Real)
-            or not math.isfinite(value)
-            or value <= 0
-        ):
-            raise ValueError(
-                f"{what} must be a positive finite number; received {what}={value!r}. "
-                "Mishkin & Matas use tol=0.1 and target_variance=1.0."
-            )
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ValueError(
-            f"max_iter must be an integer >= 1; received max_iter={max_iter!r}. "
-            "Mishkin & Matas use 10."
-        )
-    if batch_norm not in BATCH_NORM_POLICIES:
-        raise ValueError(
-            f"batch_norm must be one of {BATCH_NORM_POLICIES}; received batch_norm={batch_norm!r}."
-        )
+def _check_options(tol, max_iter, target_variance, batch_norm, seed) -> None:
+    """Wrong type -> TypeError, wrong value -> ValueError (the package's one policy)."""
+    paper = "Mishkin & Matas use tol=0.1, max_iter=10 and target_variance=1.0."
+    check_number("tol", tol, positive=True, hint=paper)
+    check_number("target_variance", target_variance, positive=True, hint=paper)
+    check_int("max_iter", max_iter, minimum=1)
+    check_choice("batch_norm", batch_norm, BATCH_NORM_POLICIES)
+    check_int("seed", seed, minimum=0, allow_none=True)
 
 
 class _CaptureInput:
@@ -210,39 +189,38 @@ class _CaptureInput:
         self.layers = list(layers)
         self.order = order
         self.inputs: dict[int, Any] = {}
+        self._patches = contextlib.ExitStack()
+
+    def _wrapper(self, layer):
+        original = layer.call
+
+        def wrapper(*args, **kwargs):
+            if id(layer) not in self.inputs:
+                self.inputs[id(layer)] = args[0] if args else next(iter(kwargs.values()))
+                if self.order is not None:
+                    self.order.append(layer)
+            return original(*args, **kwargs)
+
+        return wrapper
 
     def __enter__(self):
-        for layer in self.layers:
-            original = layer.call
-
-            def wrapper(*args, _layer=layer, _original=original, **kwargs):
-                key = id(_layer)
-                if key not in self.inputs:
-                    self.inputs[key] = args[0] if args else next(iter(kwargs.values()))
-                    if self.order is not None:
-                        self.order.append(_layer)
-                return _original(*args, **kwargs)
-
-            layer.call = wrapper
+        with contextlib.ExitStack() as stack:
+            for layer in self.layers:
+                stack.enter_context(_keras_compat.patched(layer, "call", self._wrapper(layer)))
+            self._patches = stack.pop_all()
         return self
 
     def __exit__(self, *exc):
-        for layer in self.layers:
-            if "call" in vars(layer):
-                del layer.call
+        self._patches.close()
         return False
 
 
 def _pre_activation(layer, layer_input) -> np.ndarray:
     """Output of ``layer`` on ``layer_input`` with its fused activation switched off."""
-    activation = getattr(layer, "activation", None)
-    try:
-        if activation is not None:
-            layer.activation = keras.activations.linear
+    if getattr(layer, "activation", None) is None:
         return np.asarray(keras.ops.convert_to_numpy(layer(layer_input)), dtype=np.float64)
-    finally:
-        if activation is not None:
-            layer.activation = activation
+    with _keras_compat.patched(layer, "activation", keras.activations.linear):
+        return np.asarray(keras.ops.convert_to_numpy(layer(layer_input)), dtype=np.float64)
 
 
 def _variance(values: np.ndarray, layer, iteration: int) -> float:
@@ -288,8 +266,8 @@ def lsuv(
     ``call`` during one forward pass, so nested and subclassed models work; a layer called more
     than once (shared) is measured on its first call.
 
-    Unit pre-activation variance is what He/Glorot aim for analytically (seed
-    ``002_e70231875df5c241.txt``: keep the variance equal between layers); LSUV measures it.
+    Unit pre-activation variance is what He/Glorot aim for analytically (lecture 002,
+    initialization: keep the variance equal between layers); LSUV measures it.
 
     Example:
         >>> report = lsuv(model, x_train[:256], tol=0.1, max_iter=10, seed=0)
@@ -323,21 +301,19 @@ def lsuv(
         layers did. Layers that did not converge within ``max_iter`` are reported, not raised.
 
     Raises:
-        ValueError: bad options; an empty or non-finite batch; a model with no Dense/Conv layer;
-            BatchNorm with ``batch_norm="error"``; a layer whose output on the batch has fewer
-            than 2 values (a variance needs two); a layer whose pre-activation is non-finite or
-            constant (zero variance cannot be rescaled to 1).
+        TypeError: ``model`` is not a Keras model, or an option of the wrong type (a string
+            ``tol``, a float ``max_iter``...).
+        ValueError: bad option values; an empty or non-finite batch; a model with no Dense/Conv
+            layer; BatchNorm with ``batch_norm="error"``; a layer whose output on the batch has
+            fewer than 2 values (a variance needs two); a layer whose pre-activation is
+            non-finite or constant (zero variance cannot be rescaled to 1).
 
     Reference:
         Mishkin & Matas, "All you need is a good init", ICLR 2016,
         https://arxiv.org/abs/1511.06422 (Algorithm 1); orthogonal pre-initialization from
         Saxe et al., ICLR 2014, https://arxiv.org/abs/1312.6120.
     """
-    _check_options(tol, max_iter, target_variance, batch_norm)
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
-    ):
-        raise ValueError(f"seed must be None or a non-negative int; received seed={seed!r}.")
+    _check_options(tol, max_iter, target_variance, batch_norm, seed)
     if not isinstance(model, keras.layers.Layer):
         raise TypeError(
             f"lsuv needs a Keras model; received {type(model).__name__}. Build one with "
@@ -345,7 +321,7 @@ def lsuv(
         )
     _check_batch(x_batch)
 
-    all_layers = _walk_layers(model)
+    all_layers = walk_layers(model)
     norms = [layer for layer in all_layers if isinstance(layer, _BATCH_NORM_LAYERS)]
     notes = []
     if norms:
@@ -378,13 +354,12 @@ def lsuv(
 
     if orthogonal_init:
         for index, layer in enumerate(order):
-            init = initializers.Orthogonal(
-                gain=1.0, seed=None if seed is None else seed + index
-            )
+            init = initializers.Orthogonal(gain=1.0, seed=None if seed is None else seed + index)
             layer.kernel.assign(init(tuple(layer.kernel.shape), dtype=layer.kernel.dtype))
 
-    report = LSUVReport(tol=float(tol), max_iter=int(max_iter),
-                        target_variance=float(target_variance), notes=notes)
+    report = LSUVReport(
+        tol=float(tol), max_iter=int(max_iter), target_variance=float(target_variance), notes=notes
+    )
     for layer in order:
         with _CaptureInput([layer]) as capture:
             model(x_batch, training=False)

@@ -14,20 +14,33 @@ Example:
 from __future__ import annotations
 
 import base64
+import csv
 import datetime as _dt
 import html
+import json
 import math
 import os
 from pathlib import Path
 from typing import Any
 
-#: Seed 002's summary table ("Resumen"): what the course expects of each pairing.
-COURSE_EXPECTATIONS = (
-    ("glorot_uniform", "tanh", "ideal", "stable, balanced values"),
-    ("he_normal", "relu", "ideal", "good variance, few dead units"),
-    ("glorot_uniform", "relu", "risky", "risk of dead units (variance too low)"),
-    ("he_normal", "tanh", "risky", "can make gradients explode"),
+from keras_init_lab.experiments._json import json_safe
+from keras_init_lab.experiments.pairings import COURSE_PAIRINGS, course_pairings
+
+__all__ = [
+    "COURSE_EXPECTATIONS",
+    "format_pairings",
+    "write_compare",
+    "write_propagation",
+    "write_report",
+]
+
+#: Lecture 002's summary table ("Resumen"): what the course expects of each pairing
+#: (initializer, activation, grade, expectation); ``experiments.pairings`` checks each one.
+COURSE_EXPECTATIONS = tuple(
+    (init, act, grade, says) for init, act, grade, says, _ in COURSE_PAIRINGS
 )
+#: Column titles of the pairing table (report).
+PAIRING_HEADER = ["pairing", "course says (lecture 002)", "measured", "mark", "why"]
 
 
 def _fmt(value: Any, percent: bool = False) -> str:
@@ -54,60 +67,135 @@ def _as_dict(result) -> dict | None:
 
 def _propagation_rows(prop: dict) -> tuple[list[str], list[list[str]]]:
     depth = prop["config"]["depth"]
-    header = ["setting", "verdict", "fwd var layer 1", f"fwd var layer {depth}",
-              f"bwd var layer {depth}", "bwd var layer 1", "per-layer ratio measured",
-              "predicted", "why"]
+    header = [
+        "setting",
+        "forward",
+        f"fwd var x (layer 1 -> {depth})",
+        "fwd gain/layer",
+        "(predicted)",
+        "backward",
+        f"bwd var x (layer {depth} -> 1)",
+        "bwd gain/layer",
+        "(predicted)",
+        "why",
+    ]
     rows = []
     for s in prop["settings"]:
-        fwd, bwd = s["forward_variance"], s["backward_variance"]
-        rows.append([s["label"], s["verdict"], _fmt(fwd[0]), _fmt(fwd[-1]), _fmt(bwd[-1]),
-                     _fmt(bwd[0]), _fmt(s.get("measured_ratio")), _fmt(s.get("predicted_ratio")),
-                     s["reason"]])
+        fwd, bwd = s.get("forward") or {}, s.get("backward") or {}
+        rows.append(
+            [
+                s["label"],
+                s.get("forward_verdict", "-"),
+                _fmt(fwd.get("change")),
+                _fmt(fwd.get("gain_per_layer")),
+                _fmt(fwd.get("predicted_gain_per_layer")),
+                s.get("backward_verdict", "-"),
+                _fmt(bwd.get("change")),
+                _fmt(bwd.get("gain_per_layer")),
+                _fmt(bwd.get("predicted_gain_per_layer")),
+                s["reason"],
+            ]
+        )
     return header, rows
 
 
 def _compare_rows(comp: dict) -> tuple[list[str], list[list[str]]]:
-    header = ["#", "run", "val accuracy", "val loss", "epochs to target",
-              "grad norm first/last layer (start)", "dead (end)", "saturated (end)", "verdict"]
+    header = [
+        "#",
+        "run",
+        "val accuracy",
+        "val loss",
+        "epochs to target",
+        "grad norm first/last layer (start)",
+        "dead (end)",
+        "saturated (end)",
+        "verdict",
+    ]
     rows = []
     for r in comp["runs"]:
-        rows.append([str(r["run"]), r["label"], _fmt(r.get("final_accuracy"), True),
-                     _fmt(r.get("final_loss")),
-                     "never" if r.get("epochs_to_target") is None else str(r["epochs_to_target"]),
-                     _fmt(r.get("grad_ratio_start")), _fmt(r.get("dead_fraction_end"), True),
-                     _fmt(r.get("saturated_fraction_end"), True), r["verdict"]])
+        rows.append(
+            [
+                str(r["run"]),
+                r["label"],
+                _fmt(r.get("final_accuracy"), True),
+                _fmt(r.get("final_loss")),
+                "never" if r.get("epochs_to_target") is None else str(r["epochs_to_target"]),
+                _fmt(r.get("grad_ratio_start")),
+                _fmt(r.get("dead_fraction_end"), True),
+                _fmt(r.get("saturated_fraction_end"), True),
+                r["verdict"],
+            ]
+        )
     return header, rows
 
 
-def _expectation_rows(comp: dict) -> tuple[list[str], list[list[str]]]:
-    header = ["pairing", "course notes (lecture 002)", "expected", "measured here"]
-    rows = []
-    for init, act, grade, expected in COURSE_EXPECTATIONS:
-        matches = [r for r in comp["runs"] if r["initializer"] == init and r["activation"] == act]
-        for r in matches:
-            rows.append([r["label"], grade, expected, r["verdict"]])
-    return header, rows
+def _pairing_rows(rows: list[dict]) -> list[list[str]]:
+    return [
+        [
+            r["pairing"],
+            f"{r['course_grade']}: {r['course_says']}",
+            r["measured"],
+            r["mark"],
+            r["reason"],
+        ]
+        for r in rows
+    ]
+
+
+def format_pairings(rows: list[dict]) -> str:
+    """Text table of ``experiments.pairings.course_pairings``: one block per pairing.
+
+    Example:
+        >>> print(format_pairings(course_pairings(result.runs)))          # doctest: +SKIP
+
+    Args:
+        rows: the dicts ``course_pairings`` returns.
+
+    Returns:
+        The table as one string: a line ``pairing | course says | mark`` per pairing, then
+        its measured numbers and the reason, indented.
+    """
+    lines = [f"{'pairing':<24} {'course says (lecture 002)':<46} mark", "-" * 80]
+    for r in rows:
+        says = f"{r['course_grade']}: {r['course_says']}"
+        lines.append(f"{r['pairing']:<24} {says:<46} {r['mark'].upper()}")
+        lines.append(f"    measured: {r['measured']}")
+        lines.append(f"    why: {r['reason']}")
+    return "\n".join(lines)
+
+
+def _sentence(text) -> str:
+    return f"{text[0].upper()}{text[1:]}. " if text else ""
 
 
 def _takeaways(comp: dict) -> list[str]:
     runs = comp["runs"]
     lines = []
-    learned = sorted((r for r in runs if r.get("epochs_to_target") is not None),
-                     key=lambda r: (r["epochs_to_target"], -(r.get("final_accuracy") or 0)))
+    learned = sorted(
+        (r for r in runs if r.get("epochs_to_target") is not None),
+        key=lambda r: (r["epochs_to_target"], -(r.get("final_accuracy") or 0)),
+    )
     if learned:
         best = learned[0]
-        lines.append(f"Fastest to {comp['config']['target_accuracy']:.0%}: **{best['label']}** "
-                     f"(epoch {best['epochs_to_target']}, final "
-                     f"{_fmt(best.get('final_accuracy'), True)}).")
-    for kind, text in (("stuck", "Did not learn"), ("diverged", "Diverged"),
-                       ("slow", "Learned slowly")):
+        lines.append(
+            f"Fastest to {comp['config']['target_accuracy']:.0%}: **{best['label']}** "
+            f"(epoch {best['epochs_to_target']}, final "
+            f"{_fmt(best.get('final_accuracy'), True)})."
+        )
+    for kind, text in (
+        ("stuck", "Did not learn"),
+        ("diverged", "Diverged"),
+        ("slow", "Learned slowly"),
+    ):
         names = [r["label"] for r in runs if r.get("verdict_kind") == kind]
         if names:
             lines.append(f"{text} ({len(names)}/{len(runs)}): {', '.join(names)}.")
     symmetric = [r["label"] for r in runs if r.get("symmetric_start")]
     if symmetric:
-        lines.append("Zero/constant starts (" + ", ".join(symmetric) + ") stay at chance: "
-                     "identical units get identical gradients, so symmetry never breaks.")
+        lines.append(
+            "Zero/constant starts (" + ", ".join(symmetric) + ") stay at chance: "
+            "identical units get identical gradients, so symmetry never breaks."
+        )
     return lines
 
 
@@ -115,15 +203,20 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     def clean(cell: str) -> str:
         return str(cell).replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(clean(h) for h in header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
+    lines = [
+        "| " + " | ".join(clean(h) for h in header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     lines += ["| " + " | ".join(clean(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
 def _html_table(header: list[str], rows: list[list[str]], verdict_column: int | None = None) -> str:
-    out = ["<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)
-           + "</tr></thead><tbody>"]
+    out = [
+        "<table><thead><tr>"
+        + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        + "</tr></thead><tbody>"
+    ]
     for row in rows:
         cells = []
         for i, cell in enumerate(row):
@@ -150,6 +243,8 @@ th{background:#f3f3f3} img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
 code,pre{background:#f6f8fa;padding:2px 4px;border-radius:3px}
 .v-learns,.v-stable{background:#e6f4e6} .v-does-not-learn,.v-vanishing{background:#e8f0fb}
 .v-diverged,.v-exploding{background:#fbe9e9} .v-learns-slowly{background:#fff6e0}
+.v-agrees{background:#e6f4e6} .v-partly{background:#fff6e0} .v-disagrees{background:#fbe9e9}
+.v-decaying,.v-growing{background:#fff6e0}
 .note{color:#555;font-size:13px}
 """
 
@@ -184,8 +279,9 @@ def write_report(
         ValueError: if both results are ``None``.
     """
     if propagation is None and comparison is None:
-        raise ValueError("write_report needs at least one result: pass propagation=... "
-                         "and/or comparison=....")
+        raise ValueError(
+            "write_report needs at least one result: pass propagation=... and/or comparison=...."
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prop, comp = _as_dict(propagation), _as_dict(comparison)
@@ -200,68 +296,175 @@ def write_report(
         path = out / name
         if path.is_file():
             md.extend(["", f"![{caption}]({name})"])
-            body.append(f'<figure><img alt="{html.escape(caption)}" src="{_image_data_uri(path)}">'
-                        f"<figcaption class=note>{html.escape(caption)}</figcaption></figure>")
+            body.append(
+                f'<figure><img alt="{html.escape(caption)}" src="{_image_data_uri(path)}">'
+                f"<figcaption class=note>{html.escape(caption)}</figcaption></figure>"
+            )
         else:
             md.extend(["", f"*({name} was not produced.)*"])
             body.append(f"<p class=note>({html.escape(name)} was not produced.)</p>")
 
     if prop is not None:
         cfg = prop["config"]
-        intro = (f"A plain network of {cfg['depth']} layers x {cfg['width']} units, input "
-                 f"x ~ N(0, 1)^{cfg['input_dim']}, biases 0, least-squares loss to the target "
-                 f"0 (course notes 002, after Prince's UDL fig. 7.7). Forward: {cfg['forward_quantity']}; "
-                 f"backward: {cfg['backward_quantity']}; {cfg['average']}. Prediction: "
-                 f"{cfg['prediction']}. Verdict: the variance changes by less than "
-                 f"x{cfg['stable_factor']:g} end to end = stable; float32 overflow (inf) and "
-                 f"underflow (exact 0) are reported as such.")
+        meanings = "; ".join(
+            f"{word}: {text}" for word, text in (cfg.get("verdict_meanings") or {}).items()
+        )
+        intro = (
+            f"A plain network of {cfg['depth']} layers x {cfg['width']} units, input "
+            f"x ~ N(0, 1)^{cfg['input_dim']}, biases 0, least-squares loss to the target "
+            f"0 (lecture 002, initialization, after Prince's UDL fig. 7.7). Forward: "
+            f"{cfg['forward_quantity']}; backward: {cfg['backward_quantity']}; "
+            f"{cfg['average']}. Prediction: {cfg['prediction']}. Gain: {cfg['gain']}. "
+            f"Verdicts, per direction: {meanings}."
+        )
         if cfg.get("note"):
             intro += f" Note: {cfg['note']}."
         header, rows = _propagation_rows(prop)
         md += ["", "## 1. Variance through depth", "", intro, "", _md_table(header, rows)]
-        body += ["<h2>1. Variance through depth</h2>", f"<p>{html.escape(intro)}</p>",
-                 _html_table(header, rows, verdict_column=1)]
-        image("propagation.png", "Forward and backward variance per layer (solid: measured, "
-                                 "dotted: predicted)")
+        body += [
+            "<h2>1. Variance through depth</h2>",
+            f"<p>{html.escape(intro)}</p>",
+            _html_table(header, rows, verdict_column=5),
+        ]
+        image(
+            "propagation.png",
+            "Forward and backward variance per layer (solid: measured, dotted: predicted)",
+        )
     if comp is not None:
         cfg = comp["config"]
-        intro = (f"Same model and data for every run (course notes 000): {cfg['model'].upper()} with "
-                 f"width {cfg['width']} on {cfg['dataset_description']} "
-                 f"({cfg['n_train']} train / {cfg['n_test']} validation samples, chance "
-                 f"{cfg['chance_accuracy']:.0%}); {cfg['optimizer']}, {cfg['epochs']} epochs, "
-                 f"batch {cfg['batch_size']}, seed {cfg['seed']}. Target accuracy "
-                 f"{cfg['target_accuracy']:.0%}. Gradient norms come from GradientStats at "
-                 f"the first step, dead/saturated fractions from ActivationStats on a fixed "
-                 f"probe batch.")
+        depths = ", ".join(str(d) for d in cfg.get("depths", []))
+        chance = _sentence(cfg.get("chance_note") or "chance")[:-2]
+        intro = (
+            f"Same model and data for every run: {cfg['model'].upper()}, {depths} hidden "
+            f"layers of width {cfg['width']}, {cfg['optimizer']}, {cfg['epochs']} epochs "
+            f"of batch {cfg['batch_size']}, on {cfg['dataset_description']} "
+            f"({cfg['n_train']} train / {cfg['n_test']} validation samples), seed "
+            f"{cfg['seed']}. {_sentence(cfg.get('target_note'))}"
+            f"{_sentence(cfg.get('scaling_note'))}{chance}: {cfg['chance_accuracy']:.0%}. "
+            f"Gradient norms come from GradientStats at the first step of each epoch, "
+            f"activation variance and dead/saturated fractions from ActivationStats on a "
+            f"fixed probe batch."
+        )
         number = 2 if prop is not None else 1
         header, rows = _compare_rows(comp)
-        md += ["", f"## {number}. Initializer x activation", "", intro, "",
-               _md_table(header, rows)]
-        body += [f"<h2>{number}. Initializer x activation</h2>", f"<p>{html.escape(intro)}</p>",
-                 _html_table(header, rows, verdict_column=8)]
+        md += ["", f"## {number}. Initializer x activation", "", intro, "", _md_table(header, rows)]
+        body += [
+            f"<h2>{number}. Initializer x activation</h2>",
+            f"<p>{html.escape(intro)}</p>",
+            _html_table(header, rows, verdict_column=8),
+        ]
         takeaways = _takeaways(comp)
         if takeaways:
             md += ["", "**Takeaways**", ""] + [f"- {line}" for line in takeaways]
-            body.append("<p><b>Takeaways</b></p><ul>" + "".join(
-                f"<li>{html.escape(line).replace('**', '')}</li>" for line in takeaways) + "</ul>")
-        header, rows = _expectation_rows(comp)
+            body.append(
+                "<p><b>Takeaways</b></p><ul>"
+                + "".join(f"<li>{html.escape(line).replace('**', '')}</li>" for line in takeaways)
+                + "</ul>"
+            )
+        pairings = course_pairings(comp["runs"], target=cfg["target_accuracy"])
+        header, rows = PAIRING_HEADER, _pairing_rows(pairings)
         if rows:
-            md += ["", "**The course's summary table (notes 002) next to what was measured**", "",
-                   _md_table(header, rows)]
-            body += ["<p><b>The course's summary table (notes 002) next to what was measured</b>"
-                     "</p>", _html_table(header, rows, verdict_column=3)]
+            md += [
+                "",
+                "**Lecture 002's summary table next to what was measured**",
+                "",
+                _md_table(header, rows),
+            ]
+            body += [
+                "<p><b>Lecture 002's summary table next to what was measured</b></p>",
+                _html_table(header, rows, verdict_column=3),
+            ]
+            image(
+                "depth_profile.png",
+                "At initialization: activation variance per hidden layer; during training: "
+                "gradient-norm ratio first/last layer",
+            )
         image("loss_curves.png", "Loss and validation accuracy per run")
         image("gradient_flow.png", "log10 gradient norm per layer at the first step")
         image("unit_fractions.png", "Dead and saturated unit fractions, start vs end")
         logdir = out / "tensorboard"
         if logdir.is_dir():
             md += ["", f"TensorBoard: `tensorboard --logdir {logdir}`"]
-            body.append(f"<p>TensorBoard: <code>tensorboard --logdir "
-                        f"{html.escape(str(logdir))}</code></p>")
+            body.append(
+                f"<p>TensorBoard: <code>tensorboard --logdir {html.escape(str(logdir))}</code></p>"
+            )
     paths = {"md": out / "report.md", "html": out / "report.html"}
     paths["md"].write_text("\n".join(md) + "\n")
     paths["html"].write_text(
         "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
-        + "\n".join(body) + "\n</body></html>\n")
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
     return paths
+
+
+def write_propagation(result, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write ``propagation.json`` and ``propagation.png`` into ``out_dir``; return their paths.
+
+    Example:
+        >>> write_propagation(propagate(depth=5), "logs/p")            # doctest: +SKIP
+        {'json': PosixPath('logs/p/propagation.json'), 'png': PosixPath('logs/p/propagation.png')}
+
+    Args:
+        result: a ``PropagationResult``.
+        out_dir: folder to write into (created if missing).
+
+    Returns:
+        ``{"json": path, "png": path}``.
+    """
+    from keras_init_lab.plots.experiments import plot_propagation
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "propagation.json"
+    json_path.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False))
+    png_path = plot_propagation(
+        result.settings,
+        out / "propagation.png",
+        stable_factor=result.config["stable_factor"],
+        extreme_factor=result.config.get("extreme_factor"),
+    )
+    return {"json": json_path, "png": png_path}
+
+
+def write_compare(result, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write ``results.json``, ``results.csv`` and the comparison PNGs; return their paths.
+
+    Example:
+        >>> sorted(write_compare(compare(quick=True), "logs/c"))          # doctest: +SKIP
+        ['gradient_flow', 'loss_curves', 'results_csv', 'results_json', 'unit_fractions']
+
+    Args:
+        result: a ``CompareResult``.
+        out_dir: folder to write into (created if missing).
+
+    Returns:
+        ``{name: path}`` of every file written.
+    """
+    from keras_init_lab.experiments.compare import RESULT_COLUMNS
+    from keras_init_lab.plots.experiments import (
+        plot_depth_profile,
+        plot_gradient_heatmap,
+        plot_loss_curves,
+        plot_unit_fractions,
+    )
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"results_json": out / "results.json", "results_csv": out / "results.csv"}
+    payload = {"config": result.config, "runs": result.runs}
+    files["results_json"].write_text(json.dumps(json_safe(payload), indent=2, allow_nan=False))
+    with open(files["results_csv"], "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for run in result.runs:
+            writer.writerow({k: "" if run.get(k) is None else run.get(k) for k in RESULT_COLUMNS})
+    target = result.config.get("target_accuracy")
+    files["loss_curves"] = plot_loss_curves(
+        result.runs, out / "loss_curves.png", target_accuracy=target
+    )
+    files["gradient_flow"] = plot_gradient_heatmap(result.runs, out / "gradient_flow.png")
+    files["unit_fractions"] = plot_unit_fractions(result.runs, out / "unit_fractions.png")
+    files["depth_profile"] = plot_depth_profile(result.runs, out / "depth_profile.png")
+    return files

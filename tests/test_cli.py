@@ -39,22 +39,27 @@ def blocked_dir(tmp_path):
     return str(blocker / "out")
 
 
-@pytest.mark.parametrize("argv, fragments", [
-    (["propagate", "--initializer", "he_nromal"], ["Unknown initializer 'he_nromal'",
-                                                   "Did you mean: 'he_normal'"]),
-    (["propagate", "--activation", "rleu"], ["Unknown activation 'rleu'", "'relu'"]),
-    (["compare", "--initializers", "glorot_unifrom"], ["'glorot_uniform'"]),  # plural alias
-    (["compare", "--activations", "leaky_rel"], ["'leaky_relu'"]),
-    (["propagate", "--depth", "0"], ["--depth must be a positive integer", "received 0"]),
-    (["propagate", "--depth", "-3"], ["--depth must be a positive integer", "received -3"]),
-    (["compare", "--depth", "4", "0"], ["--depth must be a positive integer", "received 0"]),
-    (["propagate", "--width", "0"], ["--width must be a positive integer"]),
-    (["propagate", "--sigma2", "-1"], ["sigma2=-1"]),
-    (["compare", "--dataset", "spiral"], ["Unknown dataset 'spiral'", "'spirals'"]),
-    (["compare", "--scaling", "zscore"], ["Unknown input scaling 'zscore'"]),
-    (["compare", "--target", "1.5"], ["target_accuracy must be in (0, 1]"]),
-    (["compare", "--epochs", "0"], ["epochs must be a positive integer"]),
-])
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (
+            ["propagate", "--initializer", "he_nromal"],
+            ["Unknown initializer 'he_nromal'", "Did you mean: 'he_normal'"],
+        ),
+        (["propagate", "--activation", "rleu"], ["Unknown activation 'rleu'", "'relu'"]),
+        (["compare", "--initializers", "glorot_unifrom"], ["'glorot_uniform'"]),  # plural alias
+        (["compare", "--activations", "leaky_rel"], ["'leaky_relu'"]),
+        (["propagate", "--depth", "0"], ["--depth must be a positive integer", "received 0"]),
+        (["propagate", "--depth", "-3"], ["--depth must be a positive integer", "received -3"]),
+        (["compare", "--depth", "4", "0"], ["--depth must be a positive integer", "received 0"]),
+        (["propagate", "--width", "0"], ["--width must be a positive integer"]),
+        (["propagate", "--sigma2", "-1"], ["sigma2=-1"]),
+        (["compare", "--dataset", "spiral"], ["Unknown dataset 'spiral'", "'spirals'"]),
+        (["compare", "--scaling", "zscore"], ["Unknown input scaling 'zscore'"]),
+        (["compare", "--target", "1.5"], ["target_accuracy must be in (0, 1]"]),
+        (["compare", "--epochs", "0"], ["epochs must be a positive integer"]),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(argv, fragments, capsys, tmp_path):
     code = cli.main(argv + ["--out", str(tmp_path / "out")])
     assert code == 2
@@ -108,8 +113,23 @@ def test_help_has_examples(command, capsys):
 
 def test_propagate_writes_into_a_new_logs_folder_by_default(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    argv = ["propagate", "--depth", "6", "--trials", "2", "--samples", "16",
-            "--sigma2", "0.01", "0.02", "--activation", "relu", "tanh", "--seed", "3"]
+    argv = [
+        "propagate",
+        "--depth",
+        "6",
+        "--trials",
+        "2",
+        "--samples",
+        "16",
+        "--sigma2",
+        "0.01",
+        "0.02",
+        "--activation",
+        "relu",
+        "tanh",
+        "--seed",
+        "3",
+    ]
     assert cli.main(argv) == 0
     assert cli.main(argv) == 0  # a second run gets its own folder
     folders = sorted((tmp_path / "logs").iterdir())
@@ -125,21 +145,34 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     assert cli.main(["demo", "--quick", "--out", str(out), "--no-progress-bar"]) == 0
     stdout = capsys.readouterr().out
-    for name in ("propagation.json", "propagation.png", "results.json", "results.csv",
-                 "report.md", "report.html", "loss_curves.png", "gradient_flow.png",
-                 "unit_fractions.png"):
+    for name in (
+        "propagation.json",
+        "propagation.png",
+        "results.json",
+        "results.csv",
+        "report.md",
+        "report.html",
+        "loss_curves.png",
+        "gradient_flow.png",
+        "unit_fractions.png",
+    ):
         assert (out / name).is_file(), name
     assert "run 4/4: he_normal + relu" in stdout
     lines = stdout.strip().splitlines()
     assert lines[-2] == f"Report: {out / 'report.html'} (Markdown: {out / 'report.md'})"
     assert lines[-1] == f"TensorBoard: tensorboard --logdir {out / 'tensorboard'}"
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4  # propagation + 3 comparison figures
+    assert page.count("data:image/png;base64,") == 5  # propagation + 4 comparison figures
     assert "1. Variance through depth" in page and "2. Initializer x activation" in page
     propagation = json.loads((out / "propagation.json").read_text())
     verdicts = {row["sigma2"]: row["verdict"] for row in propagation["settings"]}
-    assert verdicts == {0.001: "vanishing", 0.01: "vanishing", 0.02: "stable",
-                        0.1: "exploding", 1.0: "exploding"}
+    assert verdicts == {
+        0.001: "vanishing",
+        0.01: "vanishing",
+        0.02: "stable",
+        0.1: "exploding",
+        1.0: "exploding",
+    }
 
 
 # ------------------------------------------------------------------ start-up: fast and quiet
@@ -169,8 +202,13 @@ def _child_env(**extra):
 
 
 def test_help_and_argument_errors_do_not_import_tensorflow():
-    done = subprocess.run([sys.executable, "-c", _NO_TENSORFLOW_CHILD], capture_output=True,
-                          text=True, env=_child_env(), timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_TENSORFLOW_CHILD],
+        capture_output=True,
+        text=True,
+        env=_child_env(),
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = done.stderr.strip().splitlines()[-1]
     assert result == "RESULT [0, 2, 2, 2, 2, 0] []", done.stderr[-2000:]
@@ -179,30 +217,43 @@ def test_help_and_argument_errors_do_not_import_tensorflow():
 
 
 def test_python_dash_m_help_lists_every_command():
-    done = subprocess.run([sys.executable, "-m", "keras_init_lab", "--help"],
-                          capture_output=True, text=True, env=_child_env(), timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_init_lab", "--help"],
+        capture_output=True,
+        text=True,
+        env=_child_env(),
+        timeout=120,
+    )
     assert done.returncode == 0 and done.stderr == "", done.stderr
     for command, line in cli.COMMAND_HELP.items():
         assert command in done.stdout and line.split()[0] in done.stdout
 
 
 def test_list_is_quiet_by_default():
-    done = subprocess.run([sys.executable, "-m", "keras_init_lab", "list"],
-                          capture_output=True, text=True, env=_child_env(), timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_init_lab", "list"],
+        capture_output=True,
+        text=True,
+        env=_child_env(),
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stderr == ""
     assert "Initializers (name, aliases, distribution):" in done.stdout
     assert "he_avg_normal" in done.stdout and "gelu_tanh" in done.stdout
 
 
-@pytest.mark.parametrize("argv, env, quiet", [
-    (["list"], {}, True),
-    (["--verbose", "list"], {}, False),
-    (["list", "--verbose"], {}, False),
-    (["list", "-v"], {}, False),
-    (["list"], {"KERAS_INIT_LAB_VERBOSE": "1"}, False),
-    (["list"], {"KERAS_INIT_LAB_VERBOSE": "0"}, True),
-])
+@pytest.mark.parametrize(
+    "argv, env, quiet",
+    [
+        (["list"], {}, True),
+        (["--verbose", "list"], {}, False),
+        (["list", "--verbose"], {}, False),
+        (["list", "-v"], {}, False),
+        (["list"], {"KERAS_INIT_LAB_VERBOSE": "1"}, False),
+        (["list"], {"KERAS_INIT_LAB_VERBOSE": "0"}, True),
+    ],
+)
 def test_verbose_switches_the_quiet_import_off(argv, env, quiet, monkeypatch, capsys):
     monkeypatch.delenv(cli.VERBOSE_ENV, raising=False)
     for key, value in env.items():
@@ -244,9 +295,9 @@ def test_quiet_hook_is_removed_after_main(monkeypatch):
     name = "keras_init_lab_test_module_never_imported"
     hooks = []
     monkeypatch.setattr(
-        cli, "_quiet_tensorflow",
-        lambda: hooks.append(around_first_import(name, cli._stderr_to_temporary_file))
-        or hooks[-1],
+        cli,
+        "_quiet_tensorflow",
+        lambda: hooks.append(around_first_import(name, cli._stderr_to_temporary_file)) or hooks[-1],
     )
     assert cli.main(["check", "x.txt"]) == 2
     assert hooks and hooks[0] is not None
@@ -254,8 +305,9 @@ def test_quiet_hook_is_removed_after_main(monkeypatch):
 
 
 def test_first_import_hook_wraps_the_module_body_once(tmp_path, monkeypatch):
-    (tmp_path / "kil_hook_probe.py").write_text("import sys\nEVENTS.append('body')\n"
-                                                .replace("EVENTS", "sys.kil_events"))
+    (tmp_path / "kil_hook_probe.py").write_text(
+        "import sys\nEVENTS.append('body')\n".replace("EVENTS", "sys.kil_events")
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(sys, "kil_events", [], raising=False)
 

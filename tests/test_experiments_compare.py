@@ -30,8 +30,7 @@ def quick_run(tmp_path_factory):
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        code = cli.main(["compare", "--quick", "--out", str(out), "--seed", "0",
-                         "--no-progress-bar"])
+        code = cli.main(["compare", "--quick", "--out", str(out), "--seed", "0", "--progress"])
     results = json.loads((out / "results.json").read_text())
     runs = {(r["initializer"], r["activation"]): r for r in results["runs"]}
     return code, out, results, runs, buffer.getvalue()
@@ -42,7 +41,11 @@ def test_quick_compare_exits_0_and_shows_progress(quick_run):
     assert code == 0
     assert len(runs) == 4
     assert "run 1/4: zeros + tanh" in stdout and "run 4/4: he_normal + relu" in stdout
-    assert "Epoch 1/8" in stdout  # Keras's own progress inside each run
+    assert "Epoch 1/8" in stdout  # Keras's own progress inside each run, with --progress
+    # One line per run with its verdict, time and ETA.
+    assert re.search(r"run 4/4: he_normal \+ relu -> learns: .* \[\d+ s, ETA 0 s\]", stdout)
+    assert "Target validation accuracy: 80% (--quick lowers the default 90% to 80%)" in stdout
+    assert "chance = share of the majority training class in the validation split" in stdout
     assert f"tensorboard --logdir {out / 'tensorboard'}" in stdout
     assert "report.html" in stdout
 
@@ -82,22 +85,30 @@ def test_measurements_come_from_the_callbacks(quick_run):
 
 def test_result_files_exist_and_agree(quick_run):
     out, results = quick_run[1], quick_run[2]
-    for name in ("results.json", "results.csv", "report.md", "report.html", "loss_curves.png",
-                 "gradient_flow.png", "unit_fractions.png"):
+    for name in (
+        "results.json",
+        "results.csv",
+        "report.md",
+        "report.html",
+        "loss_curves.png",
+        "gradient_flow.png",
+        "unit_fractions.png",
+    ):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     with open(out / "results.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["label"] for row in rows] == [r["label"] for r in results["runs"]]
     assert rows[3]["verdict"] == results["runs"][3]["verdict"]
-    json.loads((out / "results.json").read_text(),
-               parse_constant=lambda token: pytest.fail(f"non-JSON token {token}"))
+    json.loads(
+        (out / "results.json").read_text(),
+        parse_constant=lambda token: pytest.fail(f"non-JSON token {token}"),
+    )
 
 
 def test_each_run_has_its_own_tensorboard_folder(quick_run):
-    out, results = quick_run[1], quick_run[2]
+    out = quick_run[1]
     folders = sorted(p.name for p in (out / "tensorboard").iterdir())
-    assert folders == ["01_zeros_tanh", "02_zeros_relu", "03_he_normal_tanh",
-                       "04_he_normal_relu"]
+    assert folders == ["01_zeros_tanh", "02_zeros_relu", "03_he_normal_tanh", "04_he_normal_relu"]
     for folder in folders:
         events = list((out / "tensorboard" / folder).rglob("events.out.tfevents.*"))
         assert events, folder
@@ -107,7 +118,9 @@ def test_html_is_self_contained(quick_run):
     out = quick_run[1]
     page = (out / "report.html").read_text()
     images = re.findall(r'<img [^>]*src="([^"]+)"', page)
-    assert len(images) == 3
+    # loss curves, gradient flow, unit fractions, and the depth profile of the pairings
+    assert len(images) == 4
+    assert "(depth_profile.png)" in (out / "report.md").read_text()
     for src in images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -123,9 +136,16 @@ def test_report_needs_a_result(tmp_path):
 
 
 def _run(**overrides):
-    run = {"first_nonfinite_epoch": None, "epochs_to_target": None, "final_accuracy": 0.5,
-           "grad_ratio_start": 1.0, "symmetric_start": False, "hidden_gradients_zero": False,
-           "dead_fraction_end": None, "saturated_fraction_end": None}
+    run = {
+        "first_nonfinite_epoch": None,
+        "epochs_to_target": None,
+        "final_accuracy": 0.5,
+        "grad_ratio_start": 1.0,
+        "symmetric_start": False,
+        "hidden_gradients_zero": False,
+        "dead_fraction_end": None,
+        "saturated_fraction_end": None,
+    }
     run.update(overrides)
     return run
 
@@ -154,19 +174,90 @@ def test_optional_axes_seed_and_cnn():
     """Depth / BatchNorm / residual / scaling axes label their runs; the seed reproduces."""
     from keras_init_lab.experiments import compare
 
-    kwargs = dict(dataset="xor", initializers=["he_normal"], activations=["relu"],
-                  depths=[2, 3], batchnorm=[False, True], residual=True,
-                  scalings=["standardize"], width=8, epochs=2, verbose=0, seed=4)
+    kwargs = dict(
+        dataset="xor",
+        initializers=["he_normal"],
+        activations=["relu"],
+        depths=[2, 3],
+        batchnorm=[False, True],
+        residual=True,
+        scalings=["standardize"],
+        width=8,
+        epochs=2,
+        verbose=0,
+        seed=4,
+    )
     first = compare(**kwargs)
     assert [run["label"] for run in first.runs] == [
-        "he_normal + relu + depth 2 + no BN", "he_normal + relu + depth 2 + BN",
-        "he_normal + relu + depth 3 + no BN", "he_normal + relu + depth 3 + BN"]
+        "he_normal + relu + depth 2 + no BN",
+        "he_normal + relu + depth 2 + BN",
+        "he_normal + relu + depth 3 + no BN",
+        "he_normal + relu + depth 3 + BN",
+    ]
     assert [len(run["gradient_layers"]) for run in first.runs] == [3, 3, 4, 4]
     assert all(run["residual"] and run["scaling"] == "standardize" for run in first.runs)
     again = compare(**{**kwargs, "depths": [2], "batchnorm": [True]})
     assert again.runs[0]["history"] == first.runs[1]["history"]
     assert again.runs[0]["gradient_norms_start"] == first.runs[1]["gradient_norms_start"]
-    cnn = compare(dataset="digits", initializers=["he_normal"], activations=["relu"],
-                  depths=[2], width=4, epochs=1, max_train_samples=128, verbose=0)
+    cnn = compare(
+        dataset="digits",
+        initializers=["he_normal"],
+        activations=["relu"],
+        depths=[2],
+        width=4,
+        epochs=1,
+        max_train_samples=128,
+        verbose=0,
+    )
     assert cnn.config["model"] == "cnn" and cnn.config["n_train"] == 128
     assert cnn.runs[0]["gradient_layers"] == ["conv_1", "conv_2", "output"]
+
+
+def test_pixel_inputs_are_scaled_by_default_and_unscaled_failures_name_the_flag():
+    import importlib
+
+    compare_module = importlib.import_module("keras_init_lab.experiments.compare")
+
+    assert compare_module._resolve_scaling("auto", pixels=True) == "standardize"
+    assert compare_module._resolve_scaling("auto", pixels=False) == "none"
+    assert compare_module._resolve_scaling("minmax", pixels=True) == "minmax"
+    note = compare_module._scaling_note(["standardize"], pixels=True)
+    assert "fitted on the training split only" in note and "--scaling none" in note
+    kind, text = verdict(
+        _run(final_accuracy=0.09, scaling="none", input_abs_max=16.0, dead_fraction_end=0.67),
+        target=0.8,
+        chance=0.1,
+    )
+    assert kind == "stuck"
+    assert "inputs are unscaled (largest |x| = 16)" in text and "--scaling standardize" in text
+    # Scaled inputs, or a run that reached the target, never blame the scaling.
+    assert "unscaled" not in verdict(_run(scaling="standardize", input_abs_max=16.0), 0.8, 0.1)[1]
+    assert (
+        "unscaled"
+        not in verdict(
+            _run(scaling="none", input_abs_max=16.0, epochs_to_target=2, final_accuracy=0.9),
+            0.8,
+            0.1,
+        )[1]
+    )
+
+
+def test_slow_and_stuck_verdicts_say_why_with_the_chance_level():
+    kind, text = verdict(_run(final_accuracy=0.7), target=0.9, chance=0.49)
+    assert kind == "slow" and "21 points above chance 49%" in text
+    kind, text = verdict(_run(final_accuracy=0.52), target=0.9, chance=0.49)
+    assert kind == "stuck"
+    assert "chance (majority-class share of the validation split) is 49%" in text
+    assert "less than 10 points above chance" in text
+
+
+def test_quick_config_states_target_scaling_and_chance(quick_run):
+    config = quick_run[2]["config"]
+    assert config["target_accuracy"] == 0.8
+    assert "the quick preset's; the full default is 90%" in config["target_note"]
+    assert config["scaling_note"] == "inputs used as they are (no scaling)"
+    run = quick_run[3][("he_normal", "relu")]
+    assert len(run["activation_variance_start"]) == 4  # one per hidden layer, at init
+    assert len(run["grad_ratio_history"]) == 8  # first step of each of the 8 epochs
+    assert run["grad_ratio_history"][0] == pytest.approx(run["grad_ratio_start"])
+    assert run["grad_ratio_end"] == run["grad_ratio_history"][-1]

@@ -42,21 +42,28 @@ def test_digits_come_from_the_installed_package_shaped_for_conv2d():
 
 def test_npz_round_trip(tmp_path):
     rng = np.random.default_rng(0)
-    arrays = dict(x_train=rng.normal(size=(40, 5)).astype(np.float32),
-                  y_train=rng.integers(0, 3, 40), x_test=rng.normal(size=(10, 5)),
-                  y_test=rng.integers(0, 3, 10))
+    arrays = dict(
+        x_train=rng.normal(size=(40, 5)).astype(np.float32),
+        y_train=rng.integers(0, 3, 40),
+        x_test=rng.normal(size=(10, 5)),
+        y_test=rng.integers(0, 3, 10),
+    )
     path = tmp_path / "mine.npz"
     np.savez(path, **arrays)
     data = datasets.load_dataset(str(path))
     assert data.name == "mine" and data.num_classes == 3
     for key in arrays:
-        np.testing.assert_array_equal(getattr(data, key), arrays[key].astype(getattr(data, key).dtype))
+        np.testing.assert_array_equal(
+            getattr(data, key), arrays[key].astype(getattr(data, key).dtype)
+        )
     # Without a test split, 20% of the training samples are held out, none lost.
     np.savez(tmp_path / "train_only.npz", x_train=arrays["x_train"], y_train=arrays["y_train"])
     split = datasets.load_npz(tmp_path / "train_only.npz")
     assert (len(split.x_train), len(split.x_test)) == (32, 8)
-    np.testing.assert_array_equal(np.sort(np.concatenate([split.x_train, split.x_test]), axis=0),
-                                  np.sort(arrays["x_train"], axis=0))
+    np.testing.assert_array_equal(
+        np.sort(np.concatenate([split.x_train, split.x_test]), axis=0),
+        np.sort(arrays["x_train"], axis=0),
+    )
 
 
 def _write(tmp_path, **arrays):
@@ -70,19 +77,44 @@ BAD_FILES = [
     (dict(x_train=np.zeros((4, 2)), y_train=np.zeros(3, int)), "differ in length: 4 samples vs 3"),
     (dict(x_train=np.zeros(4), y_train=np.zeros(4, int)), r"shape \(n_samples, features...\)"),
     (dict(x_train=np.zeros((4, 2)), y_train=np.eye(4, dtype=int)), "1-D integer class labels"),
-    (dict(x_train=np.array([[0.0, np.nan]] * 4), y_train=np.arange(4) % 2),
-     r"4 NaN/inf value\(s\), the first at index \(0, 1\)"),
-    (dict(x_train=np.zeros((4, 2)), y_train=np.array([0, 1, -1, 1])),
-     r"labels outside \[0, 1\]: \[-1\]"),
-    (dict(x_train=np.zeros((6, 2)), y_train=np.array([0, 1, 0, 1, 0, 1]), x_test=np.zeros((2, 2)),
-          y_test=np.array([0, 5])), r"y_test .* labels outside \[0, 1\]: \[5\]"),
-    (dict(x_train=np.zeros((4, 2)), y_train=np.array([0, 1, 0, 3]), num_classes=np.array(3)),
-     r"labels outside \[0, 2\]: \[3\]"),
-    (dict(x_train=np.zeros((4, 2)), y_train=np.array([0.0, 1.5, 0.0, 1.0])), "integer class labels"),
-    (dict(x_train=np.zeros((4, 2)), y_train=np.arange(4) % 2, x_test=np.zeros((2, 3)),
-          y_test=np.array([0, 1])), r"sample shape \(3,\), x_train has \(2,\)"),
-    (dict(x_train=np.zeros((4, 2)), y_train=np.arange(4) % 2, x_test=np.zeros((2, 2))),
-     "only one of x_test / y_test"),
+    (
+        dict(x_train=np.array([[0.0, np.nan]] * 4), y_train=np.arange(4) % 2),
+        r"4 NaN/inf value\(s\), the first at index \(0, 1\)",
+    ),
+    (
+        dict(x_train=np.zeros((4, 2)), y_train=np.array([0, 1, -1, 1])),
+        r"labels outside \[0, 1\]: \[-1\]",
+    ),
+    (
+        dict(
+            x_train=np.zeros((6, 2)),
+            y_train=np.array([0, 1, 0, 1, 0, 1]),
+            x_test=np.zeros((2, 2)),
+            y_test=np.array([0, 5]),
+        ),
+        r"y_test .* labels outside \[0, 1\]: \[5\]",
+    ),
+    (
+        dict(x_train=np.zeros((4, 2)), y_train=np.array([0, 1, 0, 3]), num_classes=np.array(3)),
+        r"labels outside \[0, 2\]: \[3\]",
+    ),
+    (
+        dict(x_train=np.zeros((4, 2)), y_train=np.array([0.0, 1.5, 0.0, 1.0])),
+        "integer class labels",
+    ),
+    (
+        dict(
+            x_train=np.zeros((4, 2)),
+            y_train=np.arange(4) % 2,
+            x_test=np.zeros((2, 3)),
+            y_test=np.array([0, 1]),
+        ),
+        r"sample shape \(3,\), x_train has \(2,\)",
+    ),
+    (
+        dict(x_train=np.zeros((4, 2)), y_train=np.arange(4) % 2, x_test=np.zeros((2, 2))),
+        "only one of x_test / y_test",
+    ),
 ]
 
 
@@ -109,8 +141,10 @@ def test_offline_keras_download_names_the_local_file_alternative(monkeypatch):
     import keras
 
     def offline():
-        raise Exception("URL fetch failure on https://storage.googleapis.com/...: "
-                        "[Errno -2] Name or service not known")
+        raise Exception(
+            "URL fetch failure on https://storage.googleapis.com/...: "
+            "[Errno -2] Name or service not known"
+        )
 
     monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
     with pytest.raises(datasets.DatasetUnavailableError, match=r"fashion_mnist\.npz") as info:
@@ -121,8 +155,10 @@ def test_offline_keras_download_names_the_local_file_alternative(monkeypatch):
 def test_keras_loader_adds_a_channel_axis(monkeypatch):
     import keras
 
-    fake = ((np.zeros((6, 28, 28), np.uint8), np.arange(6) % 10),
-            (np.zeros((2, 28, 28), np.uint8), np.array([1, 9])))
+    fake = (
+        (np.zeros((6, 28, 28), np.uint8), np.arange(6) % 10),
+        (np.zeros((2, 28, 28), np.uint8), np.array([1, 9])),
+    )
     monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: fake)
     data = datasets.load_dataset("mnist")
     assert data.input_shape == (28, 28, 1) and data.num_classes == 10
@@ -135,7 +171,7 @@ def test_unknown_name_lists_the_closest():
 
 def test_scaling_uses_training_statistics_only():
     data = datasets.make_xor(seed=0)
-    data.x_train[:, 1] *= 100.0  # very different ranges, as in seed 004's example
+    data.x_train[:, 1] *= 100.0  # very different ranges, as in lecture 004's example
     std = datasets.scale_inputs(data, "standardize")
     np.testing.assert_allclose(std.x_train.mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(std.x_train.std(axis=0), 1, rtol=1e-4)
@@ -152,9 +188,11 @@ def test_scaling_uses_training_statistics_only():
 
 
 def test_generator_arguments_are_checked():
-    for kwargs, fragment in [(dict(n_samples=5), "n_samples must be an integer >= 20"),
-                             (dict(n_classes=1), "n_classes must be an integer >= 2"),
-                             (dict(noise=-1.0), "noise must be a finite number >= 0"),
-                             (dict(turns=0), "turns=0")]:
+    for kwargs, fragment in [
+        (dict(n_samples=5), "n_samples must be an integer >= 20"),
+        (dict(n_classes=1), "n_classes must be an integer >= 2"),
+        (dict(noise=-1.0), "noise must be a finite number >= 0"),
+        (dict(turns=0), "turns=0"),
+    ]:
         with pytest.raises(ValueError, match=fragment):
             datasets.make_spirals(**kwargs)

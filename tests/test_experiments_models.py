@@ -24,7 +24,11 @@ def _layer_types(model):
 def test_mlp_layers_and_output():
     model = build_mlp((2,), 3, depth=3, width=16)
     assert [l.name for l in model.layers if isinstance(l, keras.layers.Dense)] == [
-        "dense_1", "dense_2", "dense_3", "output"]
+        "dense_1",
+        "dense_2",
+        "dense_3",
+        "output",
+    ]
     assert model.output_shape == (None, 3)
     assert model.get_layer("output").activation is keras.activations.linear  # logits
     flat = build_mlp((8, 8, 1), 10, depth=1, width=4)
@@ -59,10 +63,13 @@ def test_batchnorm_goes_before_the_activation_and_replaces_the_bias():
 
 def test_residual_block_computes_h_plus_activation_of_w_h():
     keras.utils.set_random_seed(1)
-    model = build_mlp((4,), 2, depth=3, width=4, residual=True, activation="tanh",
-                      initializer="glorot_uniform")
+    model = build_mlp(
+        (4,), 2, depth=3, width=4, residual=True, activation="tanh", initializer="glorot_uniform"
+    )
     assert [l.name for l in model.layers if isinstance(l, keras.layers.Add)] == [
-        "residual_2", "residual_3"]
+        "residual_2",
+        "residual_3",
+    ]
     x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     h1 = np.tanh(x @ np.asarray(model.get_layer("dense_1").kernel))
     w2 = np.asarray(model.get_layer("dense_2").kernel)
@@ -85,7 +92,9 @@ def test_cnn_for_digits():
     assert "MaxPooling2D" in _layer_types(model)
     # conv_1 changes 1 -> 8 channels: no skip; conv_2 and conv_3 keep the shape: skips.
     assert [l.name for l in model.layers if isinstance(l, keras.layers.Add)] == [
-        "residual_2", "residual_3"]
+        "residual_2",
+        "residual_3",
+    ]
 
 
 BAD_ARGUMENTS = [

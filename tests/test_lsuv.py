@@ -19,11 +19,18 @@ def relu_stack(depth=8, width=32, kernel_initializer="glorot_uniform", fused=Tru
     layers = [keras.Input((16,))]
     for i in range(depth):
         if fused:
-            layers.append(keras.layers.Dense(width, activation="relu", name=f"hidden_{i}",
-                                             kernel_initializer=kernel_initializer))
+            layers.append(
+                keras.layers.Dense(
+                    width,
+                    activation="relu",
+                    name=f"hidden_{i}",
+                    kernel_initializer=kernel_initializer,
+                )
+            )
         else:
-            layers.append(keras.layers.Dense(width, name=f"hidden_{i}",
-                                             kernel_initializer=kernel_initializer))
+            layers.append(
+                keras.layers.Dense(width, name=f"hidden_{i}", kernel_initializer=kernel_initializer)
+            )
             layers.append(keras.layers.Activation("relu", name=f"relu_{i}"))
     layers.append(keras.layers.Dense(1, name="out", kernel_initializer=kernel_initializer))
     return keras.Sequential(layers)
@@ -116,14 +123,14 @@ def test_deep_relu_stack_with_bad_init_becomes_trainable():
     good = build()
     report = lsuv(good, x, seed=0)
     assert report.converged
-    assert first_layer_gradient_norm(bad) < 1e-20          # vanished: (0.001^2 * 32/2)^19 scale
-    assert 1e-4 < first_layer_gradient_norm(good) < 1e2     # flows
+    assert first_layer_gradient_norm(bad) < 1e-20  # vanished: (0.001^2 * 32/2)^19 scale
+    assert 1e-4 < first_layer_gradient_norm(good) < 1e2  # flows
     # Output variance: vanished before LSUV, unit scale after.
     assert np.var(np.asarray(bad(x))) < 1e-30
     assert 0.3 < np.var(np.asarray(good(x))) < 3.0
     bad_hist = bad.fit(x, y, epochs=8, batch_size=64, verbose=0).history["loss"]
     good_hist = good.fit(x, y, epochs=8, batch_size=64, verbose=0).history["loss"]
-    assert good_hist[-1] < 0.8 * good_hist[0]                  # LSUV: the loss goes down
+    assert good_hist[-1] < 0.8 * good_hist[0]  # LSUV: the loss goes down
     assert good_hist[-1] < bad_hist[-1]
 
 
@@ -141,7 +148,7 @@ def test_conv_and_nested_models_are_walked_in_forward_order():
     report = lsuv(model, x, seed=0)
     assert [r.name for r in report] == ["first_conv", "inner_conv", "head"]
     assert report.converged
-    assert report["first_conv"].initial_variance > 10      # inputs have variance 100
+    assert report["first_conv"].initial_variance > 10  # inputs have variance 100
 
 
 def test_hooks_are_removed_also_when_the_forward_pass_fails():
@@ -154,11 +161,16 @@ def test_hooks_are_removed_also_when_the_forward_pass_fails():
 
 def test_layer_that_does_not_converge_is_reported_not_raised():
     # Per-unit biases with std 3 add variance 9 that rescaling the kernel cannot remove.
-    model = keras.Sequential([
-        keras.Input((16,)),
-        keras.layers.Dense(64, name="biased",
-                           bias_initializer=keras.initializers.RandomNormal(stddev=3.0, seed=0)),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((16,)),
+            keras.layers.Dense(
+                64,
+                name="biased",
+                bias_initializer=keras.initializers.RandomNormal(stddev=3.0, seed=0),
+            ),
+        ]
+    )
     report = lsuv(model, X, max_iter=4)
     assert not report.converged
     assert report["biased"].iterations == 4 and not report["biased"].converged
@@ -174,11 +186,15 @@ def test_report_prints_and_looks_up_layers():
 
 
 def test_batch_norm_is_refused_by_default_and_ignored_on_request():
-    model = keras.Sequential([
-        keras.Input((16,)), keras.layers.Dense(32, name="d"),
-        keras.layers.BatchNormalization(name="bn"), keras.layers.Activation("relu"),
-        keras.layers.Dense(1, name="out"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((16,)),
+            keras.layers.Dense(32, name="d"),
+            keras.layers.BatchNormalization(name="bn"),
+            keras.layers.Activation("relu"),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
     with pytest.raises(ValueError, match="BatchNormalization.*bn.*batch_norm='ignore'"):
         lsuv(model, X)
     report = lsuv(model, X, batch_norm="ignore", seed=0)
@@ -210,21 +226,60 @@ def test_too_few_values_error_and_unreliable_estimate_warning():
         lsuv(model, X[:50], seed=0)
 
 
+# The package's one exception policy (wrong type -> TypeError, wrong value -> ValueError):
+# ``max_iter=2.5`` used to raise ValueError and now raises TypeError; the value messages are
+# those of keras_init_lab._validation ("tol must be > 0", "seed must be an integer >= 0").
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"tol": 0}, "tol must be a positive"),
-        ({"tol": float("nan")}, "tol must be a positive"),
+        ({"tol": 0}, "tol must be > 0; received tol=0"),
+        ({"tol": float("nan")}, "tol must be a finite number"),
         ({"max_iter": 0}, "max_iter must be an integer >= 1"),
-        ({"max_iter": 2.5}, "max_iter must be an integer"),
-        ({"target_variance": -1}, "target_variance"),
-        ({"batch_norm": "skip"}, "batch_norm must be one of"),
-        ({"seed": -3}, "seed must be None"),
+        ({"target_variance": -1}, "target_variance must be > 0; received target_variance=-1"),
+        ({"batch_norm": "skip"}, "batch_norm 'skip'. Valid names: error, ignore"),
+        ({"seed": -3}, "seed must be an integer >= 0; received seed=-3"),
     ],
 )
 def test_bad_options_echo_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
         lsuv(relu_stack(depth=1), X, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"max_iter": 2.5}, "max_iter must be an integer; received max_iter=2.5"),
+        ({"tol": "0.1"}, "tol must be a number"),
+        ({"seed": 1.5}, "seed must be an integer"),
+        ({"batch_norm": None}, "batch_norm must be one of"),
+    ],
+)
+def test_options_of_the_wrong_type_raise_type_error(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        lsuv(relu_stack(depth=1), X, **kwargs)
+
+
+def test_patches_are_restored_when_the_forward_pass_raises():
+    class Boom(keras.layers.Layer):
+        armed = False
+
+        def call(self, x):
+            if self.armed:
+                raise RuntimeError("boom")
+            return x
+
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, activation="relu"), Boom()])
+    model.layers[-1].armed = True
+    with pytest.raises(RuntimeError, match="boom"):
+        lsuv(model, X)
+    assert "call" not in vars(model.layers[0])
+    # The fused activation switched off for a measurement comes back even if the call fails.
+    from keras_init_lab.lsuv import _pre_activation
+
+    dense = model.layers[0]
+    with pytest.raises(Exception):  # noqa: B017 - the backend's shape error type varies
+        _pre_activation(dense, np.zeros((4, 3), dtype="float32"))
+    assert dense.activation is keras.activations.relu
 
 
 def test_bad_batches_and_models():

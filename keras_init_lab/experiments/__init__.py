@@ -1,5 +1,7 @@
-"""The course's experiments: variance propagation through depth, and the initializer x
-activation comparison on one model and one dataset, with their datasets and model builders.
+"""The course's experiments: variance propagation through depth, the initializer x
+activation comparison on one model and one dataset, and lecture 002's summary of pairings
+checked against a comparison; with their datasets and model builders. They compute and
+return plain data; ``keras_init_lab.report`` writes files.
 
 Example:
     >>> from keras_init_lab import experiments
@@ -21,6 +23,7 @@ from keras_init_lab.experiments.datasets import (
     scale_inputs,
 )
 from keras_init_lab.experiments.models import build_cnn, build_mlp
+from keras_init_lab.experiments.pairings import course_pairings
 from keras_init_lab.experiments.propagation import PropagationResult, propagate
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "build_cnn",
     "build_mlp",
     "compare",
+    "course_pairings",
     "dataset_names",
     "load_dataset",
     "load_npz",

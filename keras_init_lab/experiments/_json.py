@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+__all__ = ["json_safe"]
+
 
 def json_safe(value):
     """Return ``value`` with NumPy scalars made Python and NaN/Inf made ``None`` (JSON null).

@@ -25,6 +25,23 @@ import numpy as np
 
 from keras_init_lab._names import unknown_name_error
 
+__all__ = [
+    "EMBEDDED_DATASETS",
+    "KERAS_DATASETS",
+    "SCALINGS",
+    "TEST_FRACTION",
+    "Dataset",
+    "DatasetUnavailableError",
+    "dataset_names",
+    "load_dataset",
+    "load_digits",
+    "load_keras_dataset",
+    "load_npz",
+    "make_spirals",
+    "make_xor",
+    "scale_inputs",
+]
+
 #: Generated datasets keep 20% of the samples for testing (a common default, e.g.
 #: scikit-learn's ``train_test_split`` uses 25%; 20% leaves 800 of 1000 for training).
 TEST_FRACTION = 0.2
@@ -33,7 +50,8 @@ TEST_FRACTION = 0.2
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 #: Datasets that need no network and no file.
 EMBEDDED_DATASETS = ("spirals", "xor", "digits")
-#: Input scalings of seed 004 (``none`` keeps the raw values).
+#: Input scalings of lecture 004 (activation functions, losses and normalization);
+#: ``none`` keeps the raw values.
 SCALINGS = ("none", "standardize", "minmax")
 
 
@@ -71,12 +89,14 @@ class Dataset:
         majority = np.bincount(self.y_train, minlength=self.num_classes).argmax()
         return float(np.mean(self.y_test == majority))
 
-    def subset(self, n_train: int | None = None, n_test: int | None = None) -> "Dataset":
+    def subset(self, n_train: int | None = None, n_test: int | None = None) -> Dataset:
         """Return the first ``n_train`` / ``n_test`` samples (``None`` keeps all)."""
         return dataclasses.replace(
             self,
-            x_train=self.x_train[:n_train], y_train=self.y_train[:n_train],
-            x_test=self.x_test[:n_test], y_test=self.y_test[:n_test],
+            x_train=self.x_train[:n_train],
+            y_train=self.y_train[:n_train],
+            x_test=self.x_test[:n_test],
+            y_test=self.y_test[:n_test],
         )
 
 
@@ -126,9 +146,13 @@ def make_spirals(
     x = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
     x += rng.normal(0.0, noise, size=x.shape)
     split = _split(x.astype(np.float32), labels.astype(np.int64), rng, TEST_FRACTION)
-    return Dataset("spirals", *split, num_classes=n_classes,
-                   description=f"{n_classes} interleaved 2-D spirals, {turns} turns, "
-                               f"noise {noise}, {n_samples} samples (seed {seed})")
+    return Dataset(
+        "spirals",
+        *split,
+        num_classes=n_classes,
+        description=f"{n_classes} interleaved 2-D spirals, {turns} turns, "
+        f"noise {noise}, {n_samples} samples (seed {seed})",
+    )
 
 
 def make_xor(n_samples: int = 1000, noise: float = 0.1, seed: int = 0) -> Dataset:
@@ -155,17 +179,26 @@ def make_xor(n_samples: int = 1000, noise: float = 0.1, seed: int = 0) -> Datase
     labels = (clean[:, 0] * clean[:, 1] < 0).astype(np.int64)
     x = clean + rng.normal(0.0, noise, size=clean.shape)
     split = _split(x.astype(np.float32), labels, rng, TEST_FRACTION)
-    return Dataset("xor", *split, num_classes=2,
-                   description=f"2-D XOR, noise {noise}, {n_samples} samples (seed {seed})")
+    return Dataset(
+        "xor",
+        *split,
+        num_classes=2,
+        description=f"2-D XOR, noise {noise}, {n_samples} samples (seed {seed})",
+    )
 
 
 def _check_generated(n_samples: int, n_classes: int, noise: float) -> None:
     if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
         raise ValueError(f"n_classes must be an integer >= 2; received n_classes={n_classes!r}.")
-    if (isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer))
-            or n_samples < 10 * n_classes):
-        raise ValueError(f"n_samples must be an integer >= {10 * n_classes} (10 per class); "
-                         f"received n_samples={n_samples!r}.")
+    if (
+        isinstance(n_samples, bool)
+        or not isinstance(n_samples, (int, np.integer))
+        or n_samples < 10 * n_classes
+    ):
+        raise ValueError(
+            f"n_samples must be an integer >= {10 * n_classes} (10 per class); "
+            f"received n_samples={n_samples!r}."
+        )
     if not (np.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0; received noise={noise!r}.")
 
@@ -197,9 +230,12 @@ def load_digits(seed: int = 0) -> Dataset:
     x = bunch.images.astype(np.float32)[..., np.newaxis]
     y = bunch.target.astype(np.int64)
     split = _split(x, y, np.random.default_rng(seed), TEST_FRACTION)
-    return Dataset("digits", *split, num_classes=10,
-                   description="8x8 handwritten digits from scikit-learn (1797 images, "
-                               "pixels 0..16)")
+    return Dataset(
+        "digits",
+        *split,
+        num_classes=10,
+        description="8x8 handwritten digits from scikit-learn (1797 images, pixels 0..16)",
+    )
 
 
 def load_keras_dataset(name: str) -> Dataset:
@@ -241,8 +277,15 @@ def load_keras_dataset(name: str) -> Dataset:
         x_train, x_test = x_train[..., np.newaxis], x_test[..., np.newaxis]
     y_train, y_test = (np.asarray(a).reshape(-1).astype(np.int64) for a in (y_train, y_test))
     num_classes = int(max(y_train.max(), y_test.max())) + 1
-    return Dataset(name, x_train, y_train, x_test, y_test, num_classes,
-                   description=f"{name} via keras.datasets (pixels 0..255)")
+    return Dataset(
+        name,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        num_classes,
+        description=f"{name} via keras.datasets (pixels 0..255)",
+    )
 
 
 def load_npz(path: str | os.PathLike, seed: int = 0) -> Dataset:
@@ -274,21 +317,27 @@ def load_npz(path: str | os.PathLike, seed: int = 0) -> Dataset:
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"Dataset file {str(path)!r} does not exist. Pass an existing .npz file "
-                         f"or a dataset name ({', '.join(EMBEDDED_DATASETS + KERAS_DATASETS)}).")
+        raise ValueError(
+            f"Dataset file {str(path)!r} does not exist. Pass an existing .npz file "
+            f"or a dataset name ({', '.join(EMBEDDED_DATASETS + KERAS_DATASETS)})."
+        )
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic != b"PK\x03\x04":  # every .npz is a zip archive (numpy.savez)
-        raise ValueError(f"{str(path)!r} is not a readable .npz file (not a zip archive, "
-                         f"starts with {magic!r}). Write it with numpy.savez(path, "
-                         f"x_train=..., y_train=...).")
+        raise ValueError(
+            f"{str(path)!r} is not a readable .npz file (not a zip archive, "
+            f"starts with {magic!r}). Write it with numpy.savez(path, "
+            f"x_train=..., y_train=...)."
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except ValueError as error:
-        raise ValueError(f"{str(path)!r} holds pickled Python objects, which are refused for "
-                         f"safety (allow_pickle=False): {error}. Save plain numeric arrays "
-                         f"with numpy.savez.") from error
+        raise ValueError(
+            f"{str(path)!r} holds pickled Python objects, which are refused for "
+            f"safety (allow_pickle=False): {error}. Save plain numeric arrays "
+            f"with numpy.savez."
+        ) from error
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:  # truncated/corrupt
         raise ValueError(f"{str(path)!r} is not a readable .npz file: {error}") from error
     return _validate_arrays(arrays, name=path.stem, source=str(path), seed=seed)
@@ -297,12 +346,16 @@ def load_npz(path: str | os.PathLike, seed: int = 0) -> Dataset:
 def _validate_arrays(arrays: dict, name: str, source: str, seed: int) -> Dataset:
     missing = [key for key in ("x_train", "y_train") if key not in arrays]
     if missing:
-        raise ValueError(f"{source!r} lacks the key(s) {missing}; found {sorted(arrays)}. "
-                         f"Needed: x_train, y_train (optional: x_test, y_test, num_classes).")
+        raise ValueError(
+            f"{source!r} lacks the key(s) {missing}; found {sorted(arrays)}. "
+            f"Needed: x_train, y_train (optional: x_test, y_test, num_classes)."
+        )
     has_test = [key in arrays for key in ("x_test", "y_test")]
     if any(has_test) and not all(has_test):
-        raise ValueError(f"{source!r} has only one of x_test / y_test; give both or neither "
-                         f"(found {sorted(arrays)}).")
+        raise ValueError(
+            f"{source!r} has only one of x_test / y_test; give both or neither "
+            f"(found {sorted(arrays)})."
+        )
     splits = ["train", "test"] if all(has_test) else ["train"]
     x, y = {}, {}
     for split in splits:
@@ -310,57 +363,85 @@ def _validate_arrays(arrays: dict, name: str, source: str, seed: int) -> Dataset
         if xs.dtype.kind not in "biuf":
             raise ValueError(f"x_{split} in {source!r} must be numeric; received dtype {xs.dtype}.")
         if xs.ndim < 2 or xs.shape[0] == 0:
-            raise ValueError(f"x_{split} in {source!r} must have shape (n_samples, features...) "
-                             f"with n_samples > 0; received shape {xs.shape}.")
+            raise ValueError(
+                f"x_{split} in {source!r} must have shape (n_samples, features...) "
+                f"with n_samples > 0; received shape {xs.shape}."
+            )
         if ys.ndim == 2 and ys.shape[1] == 1:
             ys = ys[:, 0]
         if ys.ndim != 1:
-            raise ValueError(f"y_{split} in {source!r} must be 1-D integer class labels (not "
-                             f"one-hot); received shape {ys.shape}.")
+            raise ValueError(
+                f"y_{split} in {source!r} must be 1-D integer class labels (not "
+                f"one-hot); received shape {ys.shape}."
+            )
         if len(ys) != len(xs):
-            raise ValueError(f"x_{split} and y_{split} in {source!r} differ in length: "
-                             f"{len(xs)} samples vs {len(ys)} labels.")
+            raise ValueError(
+                f"x_{split} and y_{split} in {source!r} differ in length: "
+                f"{len(xs)} samples vs {len(ys)} labels."
+            )
         xs = xs.astype(np.float32)
         bad = ~np.isfinite(xs)
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(f"x_{split} in {source!r} has {int(bad.sum())} NaN/inf value(s), "
-                             f"the first at index {first}; clean or impute them first.")
+            raise ValueError(
+                f"x_{split} in {source!r} has {int(bad.sum())} NaN/inf value(s), "
+                f"the first at index {first}; clean or impute them first."
+            )
         if ys.dtype.kind == "f":
             if not np.all(np.isfinite(ys)) or np.any(ys != np.round(ys)):
-                raise ValueError(f"y_{split} in {source!r} must hold integer class labels; "
-                                 f"received non-integer values such as "
-                                 f"{ys[~np.isfinite(ys) | (ys != np.round(ys))][:3].tolist()}.")
+                raise ValueError(
+                    f"y_{split} in {source!r} must hold integer class labels; "
+                    f"received non-integer values such as "
+                    f"{ys[~np.isfinite(ys) | (ys != np.round(ys))][:3].tolist()}."
+                )
         elif ys.dtype.kind not in "biu":
-            raise ValueError(f"y_{split} in {source!r} must hold integer class labels; "
-                             f"received dtype {ys.dtype}.")
+            raise ValueError(
+                f"y_{split} in {source!r} must hold integer class labels; "
+                f"received dtype {ys.dtype}."
+            )
         x[split], y[split] = xs, ys.astype(np.int64)
     if "test" in x and x["test"].shape[1:] != x["train"].shape[1:]:
-        raise ValueError(f"x_test in {source!r} has sample shape {x['test'].shape[1:]}, "
-                         f"x_train has {x['train'].shape[1:]}; they must match.")
+        raise ValueError(
+            f"x_test in {source!r} has sample shape {x['test'].shape[1:]}, "
+            f"x_train has {x['train'].shape[1:]}; they must match."
+        )
     if "num_classes" in arrays:
         num_classes = arrays["num_classes"]
         if num_classes.ndim != 0 or num_classes.dtype.kind not in "iu" or int(num_classes) < 2:
-            raise ValueError(f"num_classes in {source!r} must be an integer scalar >= 2; "
-                             f"received {num_classes!r}.")
+            raise ValueError(
+                f"num_classes in {source!r} must be an integer scalar >= 2; "
+                f"received {num_classes!r}."
+            )
         num_classes = int(num_classes)
     else:
         num_classes = max(int(y["train"].max()) + 1, 2)
     for split in splits:
         out = (y[split] < 0) | (y[split] >= num_classes)
         if out.any():
-            raise ValueError(f"y_{split} in {source!r} has labels outside [0, {num_classes - 1}]: "
-                             f"{np.unique(y[split][out])[:5].tolist()} (num_classes="
-                             f"{num_classes}). Labels must be 0..num_classes-1.")
+            raise ValueError(
+                f"y_{split} in {source!r} has labels outside [0, {num_classes - 1}]: "
+                f"{np.unique(y[split][out])[:5].tolist()} (num_classes="
+                f"{num_classes}). Labels must be 0..num_classes-1."
+            )
     if "test" not in x:
         x["train"], y["train"], x["test"], y["test"] = _split(
-            x["train"], y["train"], np.random.default_rng(seed), TEST_FRACTION)
+            x["train"], y["train"], np.random.default_rng(seed), TEST_FRACTION
+        )
         if len(x["test"]) == 0 or len(x["train"]) == 0:
-            raise ValueError(f"{source!r} has too few samples ({len(arrays['x_train'])}) to hold "
-                             f"out a test split; give at least 5 or add x_test / y_test.")
-    return Dataset(name, x["train"], y["train"], x["test"], y["test"], num_classes,
-                   description=f"user file {source} ({len(x['train'])} train / "
-                               f"{len(x['test'])} test samples, {num_classes} classes)")
+            raise ValueError(
+                f"{source!r} has too few samples ({len(arrays['x_train'])}) to hold "
+                f"out a test split; give at least 5 or add x_test / y_test."
+            )
+    return Dataset(
+        name,
+        x["train"],
+        y["train"],
+        x["test"],
+        y["test"],
+        num_classes,
+        description=f"user file {source} ({len(x['train'])} train / "
+        f"{len(x['test'])} test samples, {num_classes} classes)",
+    )
 
 
 def load_dataset(name_or_path: str | os.PathLike, seed: int = 0) -> Dataset:
@@ -402,11 +483,11 @@ def dataset_names() -> list[str]:
 
 
 def scale_inputs(data: Dataset, method: str = "none") -> Dataset:
-    """Scale features with statistics of the *training* split only (seed 004: no leakage).
+    """Scale features with statistics of the *training* split only (lecture 004: no leakage).
 
     ``standardize``: ``x' = (x - mean) / std``; ``minmax``: ``x' = (x - min) / (max - min)``;
     ``none`` returns ``data`` unchanged. Statistics are per feature for flat inputs and per
-    channel (last axis) for images, as seed 004 advises for RGB. A constant feature keeps a
+    channel (last axis) for images, as lecture 004 advises for RGB. A constant feature keeps a
     divisor of 1 instead of dividing by zero.
 
     Example:
@@ -437,5 +518,9 @@ def scale_inputs(data: Dataset, method: str = "none") -> Dataset:
     def apply(values: np.ndarray) -> np.ndarray:
         return ((values - shift) / divisor).astype(np.float32)
 
-    return dataclasses.replace(data, x_train=apply(data.x_train), x_test=apply(data.x_test),
-                               description=f"{data.description}; inputs: {method}")
+    return dataclasses.replace(
+        data,
+        x_train=apply(data.x_train),
+        x_test=apply(data.x_test),
+        description=f"{data.description}; inputs: {method}",
+    )

@@ -3,14 +3,14 @@
 Both builders resolve names through ``keras_init_lab.initializers.get`` and
 ``keras_init_lab.activations.get`` (so ``"leaky_relu"`` is the package's slope-0.01 version,
 not Keras's 0.2) and pass callables to the layers: Keras's ``Dense(activation="my_name")``
-only knows Keras's own strings (see ANCHORS.md). Every weight layer, output included, uses the
+only knows Keras's own strings. Every weight layer, output included, uses the
 same initializer, so "initialized with zeros" means all kernels are zero. Biases start at 0.
 
 A hidden block is ``Dense/Conv -> [BatchNorm] -> activation -> [Dropout]``; with
 ``residual=True`` every block after the first whose input has the block's output shape
 adds its input back (``h_{k+1} = h_k + block(h_k)``, He et al. 2016), so gradients have a
 path that skips the block. With BatchNorm the Dense/Conv layer has no bias (BatchNorm's beta
-replaces it), and normalisation comes before the activation, as in seed 004 and Ioffe &
+replaces it), and normalisation comes before the activation, as in lecture 004 and Ioffe &
 Szegedy (2015).
 The output layer is linear (logits); train with ``from_logits=True``.
 
@@ -29,7 +29,9 @@ Reference:
 from __future__ import annotations
 
 import numbers
-from typing import Sequence
+from collections.abc import Sequence
+
+__all__ = ["build_cnn", "build_mlp"]
 
 
 def _positive_int(value, name: str) -> int:
@@ -42,11 +44,15 @@ def _check_common(input_shape, num_classes, depth, width, dropout):
     try:
         shape = tuple(int(d) for d in input_shape)
     except TypeError:
-        raise ValueError(f"input_shape must be a tuple of positive ints such as (2,) or "
-                         f"(8, 8, 1); received input_shape={input_shape!r}.") from None
+        raise ValueError(
+            f"input_shape must be a tuple of positive ints such as (2,) or "
+            f"(8, 8, 1); received input_shape={input_shape!r}."
+        ) from None
     if not shape or any(d < 1 for d in shape):
-        raise ValueError(f"input_shape must be a tuple of positive ints such as (2,) or "
-                         f"(8, 8, 1); received input_shape={input_shape!r}.")
+        raise ValueError(
+            f"input_shape must be a tuple of positive ints such as (2,) or "
+            f"(8, 8, 1); received input_shape={input_shape!r}."
+        )
     if _positive_int(num_classes, "num_classes") < 2:
         raise ValueError(f"num_classes must be >= 2; received num_classes={num_classes!r}.")
     _positive_int(depth, "depth")
@@ -65,8 +71,11 @@ def _resolve(initializer, activation):
 
 
 def _display_name(identifier) -> str:
-    return identifier if isinstance(identifier, str) else getattr(
-        identifier, "__name__", type(identifier).__name__)
+    return (
+        identifier
+        if isinstance(identifier, str)
+        else getattr(identifier, "__name__", type(identifier).__name__)
+    )
 
 
 def _block(keras, h, layer, index, activation, batchnorm, dropout, residual):
@@ -129,13 +138,21 @@ def build_mlp(
     h = keras.layers.Flatten(name="flatten")(inputs) if len(shape) > 1 else inputs
     for index in range(1, depth + 1):
         dense = keras.layers.Dense(
-            width, activation=None if batchnorm else act, use_bias=not batchnorm,
-            kernel_initializer=make_initializer(), name=f"dense_{index}")
+            width,
+            activation=None if batchnorm else act,
+            use_bias=not batchnorm,
+            kernel_initializer=make_initializer(),
+            name=f"dense_{index}",
+        )
         h = _block(keras, h, dense, index, act, batchnorm, dropout, residual)
-    outputs = keras.layers.Dense(num_classes, kernel_initializer=make_initializer(),
-                                 name="output")(h)
-    return keras.Model(inputs, outputs, name=name or
-                       f"mlp_{_display_name(initializer)}_{_display_name(activation)}")
+    outputs = keras.layers.Dense(num_classes, kernel_initializer=make_initializer(), name="output")(
+        h
+    )
+    return keras.Model(
+        inputs,
+        outputs,
+        name=name or f"mlp_{_display_name(initializer)}_{_display_name(activation)}",
+    )
 
 
 def build_cnn(
@@ -185,21 +202,33 @@ def build_cnn(
 
     shape = _check_common(input_shape, num_classes, depth, width, dropout)
     if len(shape) != 3:
-        raise ValueError(f"build_cnn needs images shaped (height, width, channels); received "
-                         f"input_shape={tuple(input_shape)!r}. Use build_mlp for flat inputs.")
+        raise ValueError(
+            f"build_cnn needs images shaped (height, width, channels); received "
+            f"input_shape={tuple(input_shape)!r}. Use build_mlp for flat inputs."
+        )
     _positive_int(kernel_size, "kernel_size")
     make_initializer, act = _resolve(initializer, activation)
     inputs = keras.Input(shape=shape, name="input")
     h = inputs
     for index in range(1, depth + 1):
         conv = keras.layers.Conv2D(
-            width, kernel_size, padding="same", activation=None if batchnorm else act,
-            use_bias=not batchnorm, kernel_initializer=make_initializer(), name=f"conv_{index}")
+            width,
+            kernel_size,
+            padding="same",
+            activation=None if batchnorm else act,
+            use_bias=not batchnorm,
+            kernel_initializer=make_initializer(),
+            name=f"conv_{index}",
+        )
         h = _block(keras, h, conv, index, act, batchnorm, dropout, residual)
         if index % 2 == 0 and index < depth and min(h.shape[1:3]) >= 8:
             h = keras.layers.MaxPooling2D(2, name=f"pool_{index}")(h)
     h = keras.layers.Flatten(name="flatten")(h)
-    outputs = keras.layers.Dense(num_classes, kernel_initializer=make_initializer(),
-                                 name="output")(h)
-    return keras.Model(inputs, outputs, name=name or
-                       f"cnn_{_display_name(initializer)}_{_display_name(activation)}")
+    outputs = keras.layers.Dense(num_classes, kernel_initializer=make_initializer(), name="output")(
+        h
+    )
+    return keras.Model(
+        inputs,
+        outputs,
+        name=name or f"cnn_{_display_name(initializer)}_{_display_name(activation)}",
+    )

@@ -1,22 +1,39 @@
-"""Forward and backward variance through a deep plain network (Prince, UDL fig. 7.7; seed 002).
+"""Forward and backward variance through a deep plain network (lecture 002, initialization).
 
-The experiment of seed 002: ``depth`` fully connected layers of ``width`` units, input
-``x ~ N(0, 1)^width``, biases 0, weights ``N(0, sigma^2)``, least-squares loss to the target 0.
-For each setting it measures, layer by layer,
+The 50-layer experiment of lecture 002 (after Prince, UDL fig. 7.7): ``depth`` fully
+connected layers of ``width`` units, input ``x ~ N(0, 1)^width``, biases 0, weights
+``N(0, sigma^2)``, least-squares loss to the target 0. For each setting it measures, layer by
+layer,
 
 * forward: the variance of the pre-activations ``f_k = a(f_{k-1}) W_k`` (``f_0 = x W_0``);
-* backward: the variance of the gradients ``dL/df_k`` with ``L = sum (f_last - 0)^2``,
+* backward (least squares): the variance of ``dL/df_k`` with ``L = sum (f_last - 0)^2``;
+* backward (independent): the variance of ``dL/df_k`` when the output gradient is an
+  independent ``N(0, 1)`` draw ``r`` (``L = sum f_last * r``). This is the quantity the
+  mean-field prediction describes and the one the backward verdict reads: with the target 0
+  the output gradient ``2 f_last`` is correlated with the forward weights, so
+  ``dL/df_k = 2 J^T J f_k`` grows ~100x over 50 layers of 100 units even at He's scale
+  (polynomially, depth / width effects; Hanin 2018, https://arxiv.org/abs/1801.03744) and
+  cannot tell He + ReLU from He + tanh. In training the error signal is not the output
+  itself, so the independent gradient is the fair measure of the backward gain;
 
 averaged over ``n_trials`` independent weight draws (each with ``n_samples`` inputs), and puts
 the mean-field prediction beside it:
 
-* forward ``sigma_{k}^2 = D sigma_W^2 E[a(z)^2]``, ``z ~ N(0, sigma_{k-1}^2)``. For ReLU,
-  ``E[ReLU(z)^2] = sigma^2 / 2`` and this is the seed's ``sigma_f'^2 = D_h sigma^2 sigma_f^2 / 2``;
-  for other activations the expectation is computed numerically (trapezoid rule on a fine
-  grid of the Gaussian, the package's activation function evaluated in float64).
-* backward ``sigma_{g,k-1}^2 = D sigma_W^2 E[a'(z)^2] sigma_{g,k}^2`` (He et al. 2015, eq. 13;
-  it assumes the backward weights independent of the forward signal, as Schoenholz et al.
-  2017 do), starting from ``Var(2 f_last) = 4 sigma_last^2``. For ReLU ``E[a'^2] = 1/2``.
+* forward ``v_k = D s E[a(z)^2]``, ``z ~ N(0, v_{k-1})``. For ReLU,
+  ``E[ReLU(z)^2] = v / 2`` and this is lecture 002's ``sigma_f'^2 = D_h sigma^2 sigma_f^2 / 2``;
+  for other activations the expectation is ``fans.gaussian_expectation`` of the package's
+  activation evaluated in float64.
+* backward ``g_{k-1} = D s E[a'(z)^2] g_k`` (He et al. 2015, eq. 13; it assumes the backward
+  weights independent of the forward signal, as Schoenholz et al. 2017 do), starting from
+  ``Var(2 f_last) = 4 v_last`` (least squares) or ``Var(r) = 1`` (independent).
+  For ReLU ``E[a'^2] = 1/2``.
+
+Verdicts, per direction, on the end-to-end change of the variance (``end / start``; backward
+runs from the last layer to the first): within ``STABLE_FACTOR`` (10x) either way is
+"stable"; a change of 10x to ``EXTREME_FACTOR`` (1000x) is "decaying" or "growing" (a drift
+that compounds with depth); beyond 1000x it is "vanishing" or "exploding". Float32 overflow
+(inf) and underflow (exactly 0) are reported as such. The per-layer gain is the geometric
+mean ``(end / start) ** (1 / (depth - 1))``.
 
 The network runs in float32 like a real one: values beyond float32's range (3.4e38) become
 ``inf`` and tiny ones become exactly 0. Both are reported (``*_overflow_layer``,
@@ -38,44 +55,68 @@ Reference:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import numbers
 import os
-from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from keras_init_lab._validation import check_int, check_number
 from keras_init_lab.experiments._json import json_safe
+from keras_init_lab.fans import gaussian_expectation
 
-#: Seed 002's weight variances; 0.02 = 2 / D_h is He's choice for D_h = 100.
+__all__ = [
+    "DEFAULT_DEPTH",
+    "DEFAULT_SAMPLES",
+    "DEFAULT_SIGMA2",
+    "DEFAULT_TRIALS",
+    "DEFAULT_WIDTH",
+    "EXTREME_FACTOR",
+    "STABLE_FACTOR",
+    "VERDICTS",
+    "VERDICT_MEANINGS",
+    "PropagationResult",
+    "predict_variances",
+    "propagate",
+]
+
+#: Lecture 002's weight variances; 0.02 = 2 / D_h is He's choice for D_h = 100.
 DEFAULT_SIGMA2 = (0.001, 0.01, 0.02, 0.1, 1.0)
-#: Seed 002's network: 50 layers of 100 units.
+#: Lecture 002's network: 50 layers of 100 units.
 DEFAULT_DEPTH = 50
 DEFAULT_WIDTH = 100
 #: Inputs per weight draw and independent weight draws averaged per setting: 8 x 256 keeps
-#: the measured curves smooth (per-layer ratios within ~1% of the mean) at ~1 s per setting.
+#: the measured curves smooth (per-layer ratios within ~1% of the mean).
 DEFAULT_SAMPLES = 256
 DEFAULT_TRIALS = 8
-#: A variance that changes by less than this factor over the whole depth is "stable"; falling
-#: by more is "vanishing", growing by more is "exploding". 1000x in variance is ~32x in the
-#: signal's standard deviation, three decades on the log plot, or an average of 15% per layer
-#: over seed 002's 50 layers. Why not 100x: with the target 0 the output gradient is 2 f_last,
-#: so dL/df_k = 2 J^T J f_k is correlated with the forward weights, and even He's 0.02 grows
-#: ~100x from the last layer back to the first at width 100 (polynomially, ~depth / width
-#: effects; Hanin 2018, https://arxiv.org/abs/1801.03744) while bad scales change it by
-#: 1e13 or more. The mean-field prediction ignores that correlation and stays flat.
-STABLE_FACTOR = 1000.0
+#: End to end, a variance that changes by less than 10x either way is "stable": one decade on
+#: the log plot, ~5% per layer over lecture 002's 50 layers. He + ReLU stays within 1.1x both
+#: ways; Kaiming + tanh's backward gain of ~1.087 per layer (mean field: D s E[tanh'(z)^2]
+#: with z at its settled variance ~0.62) gives ~59x and falls outside, as lecture 002's
+#: summary ("Kaiming + tanh: can make gradients explode") says it should.
+STABLE_FACTOR = 10.0
+#: Beyond 1000x (three decades, ~32x in the signal's standard deviation; ~15% per layer over
+#: 50 layers) the change is "vanishing" / "exploding". Between 10x and 1000x it is a drift,
+#: "decaying" / "growing": Xavier + tanh's forward variance falls ~130x over 50 layers of
+#: 100 units (tanh compresses, so the variance decays like a power of the depth), visible
+#: but still trainable at that depth, while Xavier + ReLU halves per layer (1e-15).
+EXTREME_FACTOR = 1000.0
 #: Largest finite float32, for the overflow message.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-#: Quadrature grid for E[g(z)], z ~ N(0, 1): 4001 points on [-8, 8] (tail mass beyond 8 std is
-#: 1.2e-15). Zero is a grid point, so kinks at 0 (ReLU, step) cost only O(h^2), h = 0.004.
-_GRID = np.linspace(-8.0, 8.0, 4001)
-_GRID_WEIGHTS = np.exp(-0.5 * _GRID**2) / math.sqrt(2.0 * math.pi) * (_GRID[1] - _GRID[0])
-_GRID_WEIGHTS[[0, -1]] *= 0.5  # trapezoid end points
 
-VERDICTS = ("vanishing", "stable", "exploding")
+VERDICTS = ("vanishing", "decaying", "stable", "growing", "exploding")
+#: What each verdict means, printed under the table and stored in ``propagation.json``.
+VERDICT_MEANINGS = {
+    "stable": f"the variance ends within {STABLE_FACTOR:g}x of where it started",
+    "decaying": f"it falls by {STABLE_FACTOR:g}x to {EXTREME_FACTOR:g}x end to end: a slow "
+    "drift that compounds with depth",
+    "growing": f"it grows by {STABLE_FACTOR:g}x to {EXTREME_FACTOR:g}x end to end: a slow "
+    "drift that compounds with depth",
+    "vanishing": f"it falls by more than {EXTREME_FACTOR:g}x, or underflows to exactly 0",
+    "exploding": f"it grows by more than {EXTREME_FACTOR:g}x, or overflows float32 to inf",
+}
+#: How far each verdict is from "stable", to combine the two directions into one word.
+_SEVERITY = {"stable": 0, "decaying": 1, "growing": 2, "vanishing": 3, "exploding": 4}
 
 
 @dataclasses.dataclass
@@ -84,7 +125,7 @@ class PropagationResult:
 
     Attributes:
         settings: one dict per (weight setting, activation); keys are listed in ``propagate``.
-        config: depth, width, input_dim, n_samples, n_trials, seed, thresholds.
+        config: depth, width, input_dim, n_samples, n_trials, seed, thresholds, meanings.
     """
 
     settings: list[dict]
@@ -92,55 +133,60 @@ class PropagationResult:
 
     def to_json(self) -> dict:
         """Plain-JSON form (non-finite numbers as ``null``)."""
-        return {"config": self.config, "settings": [json_safe(row) for row in self.settings]}
+        return {
+            "config": json_safe(self.config),
+            "settings": [json_safe(row) for row in self.settings],
+        }
 
     def format_table(self) -> str:
-        """A fixed-width text table: one line per setting."""
-        last = f"L{self.config['depth']}"
-        header = (f"{'setting':<26} {'verdict':<10} {'fwd var L1':>10} {'fwd var ' + last:>11} "
-                  f"{'bwd var ' + last:>11} {'bwd var L1':>10} "
-                  f"{'ratio meas':>10} {'ratio pred':>10}  note")
+        """A fixed-width text table, one line per setting, and what the verdicts mean.
+
+        Columns: the verdict of each direction, the end-to-end change of the variance
+        (``x``: end / start; backward from the last layer to the first) and the per-layer
+        gain (geometric mean), measured and predicted.
+        """
+        header = (
+            f"{'setting':<26} {'forward':<9} {'x end/start':>11} {'gain/layer':>10} "
+            f"{'(pred)':>7} | {'backward':<9} {'x first/last':>12} {'gain/layer':>10} "
+            f"{'(pred)':>7}"
+        )
         lines = [header, "-" * len(header)]
         for row in self.settings:
-            fwd, bwd = row["forward_variance"], row["backward_variance"]
+            fwd, bwd = row["forward"], row["backward"]
             lines.append(
-                f"{row['label']:<26} {row['verdict']:<10} {_fmt(fwd[0]):>10} {_fmt(fwd[-1]):>11} "
-                f"{_fmt(bwd[-1]):>11} {_fmt(bwd[0]):>10} {_fmt(row['measured_ratio']):>10} "
-                f"{_fmt(row['predicted_ratio']):>10}  {row['reason']}"
+                f"{row['label']:<26} {fwd['verdict']:<9} {_fmt(fwd['change']):>11} "
+                f"{_fmt(fwd['gain_per_layer'], 4):>10} "
+                f"{_fmt(fwd['predicted_gain_per_layer'], 4):>7} | {bwd['verdict']:<9} "
+                f"{_fmt(bwd['change']):>12} {_fmt(bwd['gain_per_layer'], 4):>10} "
+                f"{_fmt(bwd['predicted_gain_per_layer'], 4):>7}"
             )
+        lines.append("")
+        lines.append("Why:")
+        for row in self.settings:
+            lines.append(f"  {row['label']}: {row['reason']}")
+        lines.append("")
+        lines.append(
+            f"Verdicts per direction, on the end-to-end change of the variance over "
+            f"{self.config['depth']} layers (forward: last / first layer; backward: first / "
+            f"last layer, the order backprop runs; gain/layer = its geometric mean per layer, "
+            f"(pred) = the mean-field prediction):"
+        )
+        for word in VERDICTS:
+            lines.append(f"  {word:<9} {VERDICT_MEANINGS[word]}")
+        lines.append(
+            "  Backward = gradient of an independent N(0, 1) output error (what the "
+            "mean field predicts);"
+        )
+        lines.append("  the least-squares gradient (target 0) is in propagation.json.")
         return "\n".join(lines)
 
 
-def _fmt(value) -> str:
+def _fmt(value, digits: int = 3) -> str:
     if value is None:
         return "-"
     if not math.isfinite(value):
         return "inf" if value > 0 else "nan"
-    return f"{value:.3g}"
-
-
-def gaussian_expectation(function, variance: float) -> float:
-    """``E[function(z)]`` for ``z ~ N(0, variance)``, by the trapezoid rule in float64.
-
-    Formula: ``sum_i w_i g(sqrt(variance) * t_i)`` over the grid ``t_i`` of N(0, 1) with
-    weights ``w_i = phi(t_i) h`` (``_GRID``).
-
-    Example:
-        >>> round(gaussian_expectation(lambda z: np.maximum(z, 0) ** 2, 3.0), 4)
-        1.5
-
-    Args:
-        function: vectorised ``numpy -> numpy`` function.
-        variance: the Gaussian's variance, ``>= 0``.
-
-    Returns:
-        The expectation as a float (``inf`` when the values overflow float64).
-    """
-    if variance == 0:
-        return float(np.asarray(function(np.zeros(1)))[0])
-    with np.errstate(over="ignore", invalid="ignore"):
-        values = np.asarray(function(math.sqrt(variance) * _GRID), dtype=np.float64)
-        return float(np.sum(_GRID_WEIGHTS * values))
+    return f"{value:.{digits}g}"
 
 
 def _activation_numpy(activation):
@@ -166,13 +212,15 @@ def predict_variances(
     width: int,
     input_dim: int,
     input_variance: float = 1.0,
+    output_gradient_variance: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean-field prediction of the per-layer forward and backward variances.
 
     Formula: ``v_0 = input_dim s_0 input_variance``, ``v_k = width s_k E[a(z)^2]`` with
-    ``z ~ N(0, v_{k-1})``; ``g_last = 4 v_last`` (gradient of ``sum f^2`` is ``2 f``),
-    ``g_{k-1} = width s_k E[a'(z)^2] g_k`` with ``z ~ N(0, v_{k-1})``.
-    For ReLU: ``v_k = width s_k v_{k-1} / 2`` (seed 002) and ``g_{k-1} = width s_k g_k / 2``.
+    ``z ~ N(0, v_{k-1})``; ``g_last = 4 v_last`` (gradient of ``sum f^2`` is ``2 f``) or
+    ``output_gradient_variance`` when given, ``g_{k-1} = width s_k E[a'(z)^2] g_k`` with
+    ``z ~ N(0, v_{k-1})``. For ReLU: ``v_k = width s_k v_{k-1} / 2`` (lecture 002) and
+    ``g_{k-1} = width s_k g_k / 2``.
 
     Example:
         >>> import keras
@@ -186,24 +234,39 @@ def predict_variances(
         width: units per layer (the fan-out of every matrix).
         input_dim: dimension of ``x`` (the fan-in of the first matrix).
         input_variance: ``E[x^2]`` (1 for ``N(0, 1)`` inputs).
+        output_gradient_variance: variance of the gradient at the last layer; ``None``: the
+            least-squares loss's ``4 v_last``.
 
     Returns:
         ``(forward, backward)`` float64 arrays of length ``depth``.
+
+    Reference:
+        K. He et al. (ICCV 2015), eq. 13, https://arxiv.org/abs/1502.01852
     """
     value, derivative = _activation_numpy(activation)
     depth = len(weight_variances)
     forward = np.empty(depth)
     forward[0] = input_dim * weight_variances[0] * input_variance
     for k in range(1, depth):
-        second_moment = gaussian_expectation(lambda z: value(z) ** 2, forward[k - 1])
+        second_moment = _expectation(lambda z: value(z) ** 2, forward[k - 1])
         forward[k] = width * weight_variances[k] * second_moment
     backward = np.empty(depth)
-    backward[-1] = 4.0 * forward[-1]
+    backward[-1] = (
+        4.0 * forward[-1] if output_gradient_variance is None else output_gradient_variance
+    )
     for k in range(depth - 1, 0, -1):
-        slope_moment = gaussian_expectation(lambda z: derivative(z) ** 2, forward[k - 1])
+        slope_moment = _expectation(lambda z: derivative(z) ** 2, forward[k - 1])
         with np.errstate(over="ignore", invalid="ignore"):
             backward[k - 1] = width * weight_variances[k] * slope_moment * backward[k]
     return forward, backward
+
+
+def _expectation(function, variance: float) -> float:
+    """``E[function(z)]``, ``z ~ N(0, variance)``; ``inf``/``nan`` variances pass through."""
+    if not math.isfinite(variance):
+        return math.inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        return gaussian_expectation(function, std=math.sqrt(variance))
 
 
 def _layer_variances(tensors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -231,34 +294,109 @@ def _first_layer(mask: np.ndarray) -> int | None:
     return int(hits[0]) + 1 if hits.size else None
 
 
-def _verdict(start: float, end: float, overflow: int | None, underflow: int | None,
-             direction: str) -> tuple[str, str]:
+def _last_layer(mask: np.ndarray) -> int | None:
+    """1-based last layer where ``mask`` holds in any trial (first reached by backprop)."""
+    hits = np.flatnonzero(mask.any(axis=0))
+    return int(hits[-1]) + 1 if hits.size else None
+
+
+def _gain(change: float | None, steps: int) -> float | None:
+    """Geometric mean per layer of an end-to-end ``change`` over ``steps`` layer steps."""
+    if change is None or steps < 1 or not math.isfinite(change) or change <= 0:
+        return None
+    return float(change ** (1.0 / steps))
+
+
+def _direction(
+    measured: np.ndarray, bad: np.ndarray, zero: np.ndarray, predicted: np.ndarray, direction: str
+) -> dict:
+    """Verdict, reason, change and gains of one direction.
+
+    ``measured`` is ``(trials, layers)``; the direction's start is layer 1 (forward) or the
+    last layer (backward), and an overflow/underflow is the first layer the pass reaches.
+    """
+    mean = measured.mean(axis=0)
+    depth = mean.size
+    if direction == "forward":
+        start, end = mean[0], mean[-1]
+        overflow, underflow = _first_layer(bad), _first_layer(zero & ~bad)
+        pred_start, pred_end = predicted[0], predicted[-1]
+        span = f"layer 1 -> {depth}"
+    else:
+        start, end = mean[-1], mean[0]
+        overflow, underflow = _last_layer(bad), _last_layer(zero & ~bad)
+        pred_start, pred_end = predicted[-1], predicted[0]
+        span = f"layer {depth} -> 1"
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        change = float(end / start) if start > 0 and math.isfinite(start) else None
+        predicted_change = float(pred_end / pred_start) if pred_start > 0 else None
+    if change is not None and not math.isfinite(change):
+        change = None
+    gain = _gain(change, depth - 1)
+    predicted_gain = _gain(predicted_change, depth - 1)
+    gain_text = f", {gain:.3g} per layer" if gain is not None else ""
     if overflow is not None:
-        return "exploding", f"{direction}: float32 overflow to inf at layer {overflow}"
-    if underflow is not None:
-        return "vanishing", f"{direction}: float32 underflow, exactly 0 at layer {underflow}"
-    if start == 0 or end == 0:
-        return "vanishing", f"{direction}: variance is 0"
-    change = end / start
-    if change < 1.0 / STABLE_FACTOR:
-        return "vanishing", f"{direction}: variance x{change:.1e}"
-    if change > STABLE_FACTOR:
-        return "exploding", f"{direction}: variance x{change:.1e}"
-    return "stable", f"{direction}: variance x{change:.2g}"
+        verdict, why = "exploding", f"float32 overflow to inf at layer {overflow}"
+    elif underflow is not None:
+        verdict, why = "vanishing", f"float32 underflow, exactly 0 at layer {underflow}"
+    elif change is None or change == 0:
+        verdict, why = "vanishing", "variance is 0"
+    else:
+        if change < 1.0 / EXTREME_FACTOR:
+            verdict = "vanishing"
+        elif change < 1.0 / STABLE_FACTOR:
+            verdict = "decaying"
+        elif change <= STABLE_FACTOR:
+            verdict = "stable"
+        elif change <= EXTREME_FACTOR:
+            verdict = "growing"
+        else:
+            verdict = "exploding"
+        why = f"variance x{change:.2g} ({span}{gain_text})"
+    return {
+        "verdict": verdict,
+        "reason": f"{direction} {verdict}: {why}",
+        "change": change,
+        "gain_per_layer": gain,
+        "predicted_change": predicted_change,
+        "predicted_gain_per_layer": predicted_gain,
+        "overflow_layer": overflow,
+        "underflow_layer": underflow,
+    }
+
+
+def _unmeasurable_backward(backward: dict, overflow_layer: int) -> dict:
+    """After a forward overflow the gradients are inf/NaN/0 by arithmetic, not by gain: the
+    backward verdict falls back on the mean-field prediction and says so."""
+    change = backward["predicted_change"]
+    if change is None or not math.isfinite(change) or change > EXTREME_FACTOR:
+        verdict = "exploding"
+    elif change < 1.0 / EXTREME_FACTOR:
+        verdict = "vanishing"
+    elif change < 1.0 / STABLE_FACTOR:
+        verdict = "decaying"
+    elif change <= STABLE_FACTOR:
+        verdict = "stable"
+    else:
+        verdict = "growing"
+    gain = backward["predicted_gain_per_layer"]
+    shown = "beyond float64" if change is None or not math.isfinite(change) else f"x{change:.2g}"
+    gain_text = f", {gain:.3g} per layer" if gain is not None else ""
+    return {
+        **backward,
+        "verdict": verdict,
+        "reason": f"backward {verdict}: predicted variance {shown}{gain_text}; not measurable, "
+        f"the forward pass overflowed at layer {overflow_layer}",
+        "change": None,
+        "gain_per_layer": None,
+        "overflow_layer": None,
+        "underflow_layer": None,
+    }
 
 
 def _combine(forward: str, backward: str) -> str:
-    if "exploding" in (forward, backward):
-        return "exploding"
-    if "vanishing" in (forward, backward):
-        return "vanishing"
-    return "stable"
-
-
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; received {name}={value!r}.")
-    return int(value)
+    """The direction further from "stable" (``_SEVERITY``) names the setting."""
+    return max((forward, backward), key=_SEVERITY.__getitem__)
 
 
 def _resolve_activation(name):
@@ -287,7 +425,7 @@ def propagate(
 ) -> PropagationResult:
     """Measure forward/backward variance per layer for each weight setting and activation.
 
-    With no ``sigma2`` and no ``initializers`` this is seed 002's experiment:
+    With no ``sigma2`` and no ``initializers`` this is lecture 002's experiment:
     ``sigma^2 in {0.001, 0.01, 0.02, 0.1, 1}``, ReLU, 50 layers of 100 units.
 
     Formula (prediction, see the module docstring): ``v_k = D s E[a(z)^2]``,
@@ -301,7 +439,8 @@ def propagate(
         True
 
     Args:
-        sigma2: explicit weight variances (weights ``N(0, sigma2)``, untruncated as in the seed).
+        sigma2: explicit weight variances (weights ``N(0, sigma2)``, untruncated as in the
+            lecture).
         initializers: initializer names (``initializers.get``); kernels are sampled from each,
             with shape ``(fan_in, width)`` per layer, and its ``variance(shape)`` feeds the
             prediction (the sampled kernels' own variance when it has none, e.g. orthogonal).
@@ -314,18 +453,25 @@ def propagate(
         n_trials: independent weight draws averaged, >= 1.
         seed: seeds inputs, explicit-sigma weights and (through Python's ``random``) the
             package's unseeded initializers; the same seed gives the same numbers.
-        out_dir: when given, writes ``propagation.json`` and ``propagation.png`` there.
+        out_dir: when given, ``report.write_propagation`` writes ``propagation.json`` and
+            ``propagation.png`` there.
         verbose: print the table.
 
     Returns:
         A ``PropagationResult``; each setting dict has ``label, sigma2, initializer,
-        activation, forward_variance, backward_variance, predicted_forward_variance,
-        predicted_backward_variance, measured_ratio, predicted_ratio, forward_verdict,
-        backward_verdict, verdict, reason, forward_overflow_layer, forward_underflow_layer,
-        backward_overflow_layer, backward_underflow_layer``. ``backward_variance[k]`` is the
-        variance of ``dL/df_k`` (index 0 = first layer, reached last by backprop).
+        activation, forward_variance, backward_variance (least squares),
+        backward_variance_independent, predicted_forward_variance,
+        predicted_backward_variance, predicted_backward_variance_independent,
+        measured_ratio, predicted_ratio, forward, backward`` (each a dict: ``verdict,
+        reason, change, gain_per_layer, predicted_change, predicted_gain_per_layer,
+        overflow_layer, underflow_layer``), ``forward_verdict, backward_verdict, verdict,
+        reason, forward_overflow_layer, forward_underflow_layer, backward_overflow_layer,
+        backward_underflow_layer`` (the last two: least-squares gradient).
+        ``backward_variance[k]`` is the variance of ``dL/df_k`` (index 0 = first layer,
+        reached last by backprop).
 
     Raises:
+        TypeError: a size or sigma2 of the wrong type.
         ValueError: non-positive sizes, a non-positive or non-finite sigma2, unknown names.
 
     Reference:
@@ -337,20 +483,16 @@ def propagate(
 
     from keras_init_lab import initializers as _initializers
 
-    depth = _check_positive_int(depth, "depth")
-    width = _check_positive_int(width, "width")
-    input_dim = width if input_dim is None else _check_positive_int(input_dim, "input_dim")
-    n_trials = _check_positive_int(n_trials, "n_trials")
-    if _check_positive_int(n_samples, "n_samples") < 2:
-        raise ValueError(f"n_samples must be >= 2 to estimate a variance; received {n_samples!r}.")
+    depth = check_int("depth", depth)
+    width = check_int("width", width)
+    input_dim = width if input_dim is None else check_int("input_dim", input_dim)
+    n_trials = check_int("n_trials", n_trials)
+    n_samples = check_int("n_samples", n_samples, minimum=2)
     if sigma2 is None and not initializers:
         sigma2 = DEFAULT_SIGMA2
     sigma2 = list(sigma2 or [])
     for value in sigma2:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
-                math.isfinite(value) and value > 0):
-            raise ValueError(f"sigma2 values must be positive finite numbers; received "
-                             f"sigma2={value!r}. Example: 0.02 (= 2 / width, He).")
+        check_number("sigma2", value, positive=True, hint="Example: 0.02 (= 2 / width, He).")
     if isinstance(activations, str):
         activations = [activations]
     resolved_activations = [_resolve_activation(name) for name in activations]
@@ -371,17 +513,26 @@ def propagate(
             random.seed(int(rng.integers(2**31)))
             x = rng.standard_normal((n_trials, n_samples, input_dim)).astype(np.float32)
             if value is not None:
-                kernels = [(rng.standard_normal((n_trials, *shape)) * math.sqrt(value))
-                           .astype(np.float32) for shape in shapes]
+                kernels = [
+                    (rng.standard_normal((n_trials, *shape)) * math.sqrt(value)).astype(np.float32)
+                    for shape in shapes
+                ]
                 layer_variances = [value] * depth
             else:
-                kernels = [np.stack([np.asarray(init(shape, dtype="float32"))
-                                     for _ in range(n_trials)]) for shape in shapes]
+                kernels = [
+                    np.stack([np.asarray(init(shape, dtype="float32")) for _ in range(n_trials)])
+                    for shape in shapes
+                ]
                 declared = [getattr(init, "variance", lambda s: None)(shape) for shape in shapes]
-                layer_variances = [float(d) if d is not None else float(np.var(k))
-                                   for d, k in zip(declared, kernels)]
+                layer_variances = [
+                    float(d) if d is not None else float(np.var(k))
+                    for d, k in zip(declared, kernels)
+                ]
+            # The independent output error: N(0, 1), drawn after the weights so the weights
+            # of a seed do not depend on it.
+            error = rng.standard_normal((n_trials, n_samples, width)).astype(np.float32)
             pre = []
-            with tf.GradientTape() as tape:
+            with tf.GradientTape(persistent=True) as tape:
                 f = tf.matmul(tf.constant(x), tf.constant(kernels[0]))
                 tape.watch(f)
                 pre.append(f)
@@ -390,50 +541,95 @@ def propagate(
                     tape.watch(f)
                     pre.append(f)
                 loss = tf.reduce_sum(tf.square(f - 0.0))  # least squares to the target 0
-            grads = tape.gradient(loss, pre)
-            grads = [tf.zeros_like(p) if g is None else g for g, p in zip(grads, pre)]
-            fwd, fwd_bad, fwd_zero = _layer_variances(pre)
-            bwd, bwd_bad, bwd_zero = _layer_variances(grads)
-            predicted_fwd, predicted_bwd = predict_variances(act_fn, layer_variances, width,
-                                                             input_dim)
-            row = _summarise(weight_label, act_name, value, init_name, fwd, fwd_bad, fwd_zero,
-                             bwd, bwd_bad, bwd_zero, predicted_fwd, predicted_bwd)
-            rows.append(row)
-    result = PropagationResult(rows, {
-        "depth": depth, "width": width, "input_dim": input_dim, "n_samples": n_samples,
-        "n_trials": n_trials, "seed": seed, "stable_factor": STABLE_FACTOR,
-        "loss": "sum of squared outputs (least squares to the target 0)",
-        "forward_quantity": "variance of pre-activations f_k over units and samples",
-        "backward_quantity": "variance of dL/df_k over units and samples",
-        "prediction": "mean-field: v_k = D s E[a(z)^2], g_{k-1} = D s E[a'(z)^2] g_k "
-                      "(ReLU: D s / 2 per layer, seed 002)",
-        "average": f"arithmetic mean over {n_trials} weight draws",
-        "note": "the backward prediction assumes the gradient independent of the forward "
-                "weights; with the target 0 the output gradient is 2 f_last, so "
-                "dL/df_k = 2 J^T J f_k and the measured backward variance grows with depth "
-                "even at He's scale (~100x over 50 layers of 100 units), polynomially rather "
-                "than exponentially; the verdict's x1000 band allows for it",
-    })
+                independent_loss = tf.reduce_sum(f * tf.constant(error))
+            grads = _zeros_for_none(tape.gradient(loss, pre), pre)
+            independent = _zeros_for_none(tape.gradient(independent_loss, pre), pre)
+            del tape
+            measured = {
+                "forward": _layer_variances(pre),
+                "backward": _layer_variances(grads),
+                "independent": _layer_variances(independent),
+            }
+            predicted_fwd, predicted_bwd = predict_variances(
+                act_fn, layer_variances, width, input_dim
+            )
+            _, predicted_independent = predict_variances(
+                act_fn, layer_variances, width, input_dim, output_gradient_variance=1.0
+            )
+            rows.append(
+                _summarise(
+                    weight_label,
+                    act_name,
+                    value,
+                    init_name,
+                    measured,
+                    predicted_fwd,
+                    predicted_bwd,
+                    predicted_independent,
+                )
+            )
+    result = PropagationResult(
+        rows,
+        {
+            "depth": depth,
+            "width": width,
+            "input_dim": input_dim,
+            "n_samples": n_samples,
+            "n_trials": n_trials,
+            "seed": seed,
+            "stable_factor": STABLE_FACTOR,
+            "extreme_factor": EXTREME_FACTOR,
+            "verdict_meanings": dict(VERDICT_MEANINGS),
+            "loss": "sum of squared outputs (least squares to the target 0)",
+            "forward_quantity": "variance of pre-activations f_k over units and samples",
+            "backward_quantity": "variance of dL/df_k over units and samples, for an independent "
+            "N(0, 1) output error (the verdict) and for the least-squares "
+            "loss (backward_variance)",
+            "gain": "geometric mean per layer of the end-to-end change: (end / start) ** "
+            "(1 / (depth - 1)); backward runs from the last layer to the first",
+            "prediction": "mean-field: v_k = D s E[a(z)^2], g_{k-1} = D s E[a'(z)^2] g_k "
+            "(ReLU: D s / 2 per layer, lecture 002)",
+            "average": f"arithmetic mean over {n_trials} weight draws",
+            "note": "the backward verdict reads the gradient of an independent output error, as "
+            "the mean field assumes; with the least-squares target 0 the output gradient "
+            "is 2 f_last, so dL/df_k = 2 J^T J f_k grows with depth even at He's scale "
+            "(~100x over 50 layers of 100 units, polynomially, for ReLU and tanh alike)",
+        },
+    )
     if out_dir is not None:
+        from keras_init_lab.report import write_propagation
+
         write_propagation(result, out_dir)
     if verbose:
         print(result.format_table())
     return result
 
 
-def _summarise(weight_label, act_name, value, init_name, fwd, fwd_bad, fwd_zero,
-               bwd, bwd_bad, bwd_zero, predicted_fwd, predicted_bwd) -> dict:
-    mean_fwd = fwd.mean(axis=0)
-    mean_bwd = bwd.mean(axis=0)
-    fwd_overflow, fwd_underflow = _first_layer(fwd_bad), _first_layer(fwd_zero)
-    # Backprop runs from the last layer to the first: report the first layer it reaches.
-    depth = fwd.shape[1]
-    bwd_overflow = _last_layer(bwd_bad)
-    bwd_underflow = _last_layer(bwd_zero & ~bwd_bad)
-    f_verdict, f_reason = _verdict(mean_fwd[0], mean_fwd[-1], fwd_overflow, fwd_underflow,
-                                   "forward")
-    b_verdict, b_reason = _verdict(mean_bwd[-1], mean_bwd[0], bwd_overflow, bwd_underflow,
-                                   "backward")
+def _zeros_for_none(grads, tensors):
+    import tensorflow as tf
+
+    return [tf.zeros_like(t) if g is None else g for g, t in zip(grads, tensors)]
+
+
+def _summarise(
+    weight_label,
+    act_name,
+    value,
+    init_name,
+    measured,
+    predicted_fwd,
+    predicted_bwd,
+    predicted_independent,
+) -> dict:
+    fwd, fwd_bad, fwd_zero = measured["forward"]
+    bwd, bwd_bad, bwd_zero = measured["backward"]
+    ind, ind_bad, ind_zero = measured["independent"]
+    forward = _direction(fwd, fwd_bad, fwd_zero, predicted_fwd, "forward")
+    backward = _direction(ind, ind_bad, ind_zero, predicted_independent, "backward")
+    if forward["overflow_layer"] is not None:
+        backward = _unmeasurable_backward(backward, forward["overflow_layer"])
+    # The least-squares gradient's own overflow/underflow (the course's loss), reported too.
+    least_squares = _direction(bwd, bwd_bad, bwd_zero, predicted_bwd, "backward")
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = fwd[:, 1:] / fwd[:, :-1]
         predicted_ratios = predicted_fwd[1:] / predicted_fwd[:-1]
@@ -441,43 +637,35 @@ def _summarise(weight_label, act_name, value, init_name, fwd, fwd_bad, fwd_zero,
     measured_ratio = float(ratios[usable].mean()) if usable.any() else None
     finite_pred = predicted_ratios[np.isfinite(predicted_ratios)]
     predicted_ratio = float(finite_pred.mean()) if finite_pred.size else None
+    reason = f"{forward['reason']}; {backward['reason']}"
+    for key, word in (
+        ("overflow_layer", "overflow to inf"),
+        ("underflow_layer", "underflow, exactly 0"),
+    ):
+        if least_squares[key] is not None:
+            reason += f"; least-squares gradient: float32 {word} at layer {least_squares[key]}"
     return {
         "label": f"{weight_label}, {act_name}",
         "sigma2": value,
         "initializer": init_name,
         "activation": act_name,
-        "depth": depth,
-        "forward_variance": mean_fwd.tolist(),
-        "backward_variance": mean_bwd.tolist(),
+        "depth": int(fwd.shape[1]),
+        "forward_variance": fwd.mean(axis=0).tolist(),
+        "backward_variance": bwd.mean(axis=0).tolist(),
+        "backward_variance_independent": ind.mean(axis=0).tolist(),
         "predicted_forward_variance": predicted_fwd.tolist(),
         "predicted_backward_variance": predicted_bwd.tolist(),
+        "predicted_backward_variance_independent": predicted_independent.tolist(),
         "measured_ratio": measured_ratio,
         "predicted_ratio": predicted_ratio,
-        "forward_verdict": f_verdict,
-        "backward_verdict": b_verdict,
-        "verdict": _combine(f_verdict, b_verdict),
-        "reason": f"{f_reason}; {b_reason}",
-        "forward_overflow_layer": fwd_overflow,
-        "forward_underflow_layer": fwd_underflow,
-        "backward_overflow_layer": bwd_overflow,
-        "backward_underflow_layer": bwd_underflow,
+        "forward": forward,
+        "backward": backward,
+        "forward_verdict": forward["verdict"],
+        "backward_verdict": backward["verdict"],
+        "verdict": _combine(forward["verdict"], backward["verdict"]),
+        "reason": reason,
+        "forward_overflow_layer": forward["overflow_layer"],
+        "forward_underflow_layer": forward["underflow_layer"],
+        "backward_overflow_layer": least_squares["overflow_layer"],
+        "backward_underflow_layer": least_squares["underflow_layer"],
     }
-
-
-def _last_layer(mask: np.ndarray) -> int | None:
-    """1-based last layer where ``mask`` holds in any trial (first reached by backprop)."""
-    hits = np.flatnonzero(mask.any(axis=0))
-    return int(hits[-1]) + 1 if hits.size else None
-
-
-def write_propagation(result: PropagationResult, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``propagation.json`` and ``propagation.png`` into ``out_dir``; return their paths."""
-    from keras_init_lab.plots.experiments import plot_propagation
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "propagation.json"
-    json_path.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False))
-    png_path = plot_propagation(result.settings, out / "propagation.png",
-                                stable_factor=STABLE_FACTOR)
-    return {"json": json_path, "png": png_path}
