@@ -184,8 +184,11 @@ for name, init in [("zeros", initializers.Zeros()), ("constant 5", initializers.
         """## 4. Variance through 50 layers: why He and Xavier (lecture 002; Prince UDL fig. 7.7)
 
 50 ReLU layers of 100 units, weights `N(0, sigma^2)` with `sigma^2` in {0.001, 0.01, 0.02,
-0.1, 1}: only `sigma^2 = 2/100 = 0.02` (He) keeps the forward and the backward variance
-stable. `keras_init_lab.experiments.propagate` measures it next to the prediction
+0.1, 1}: only `sigma^2 = 2/100 = 0.02` (He) keeps the per-layer gain of the forward and the
+backward variance near 1 (the prediction is exactly 1; a few finite networks drift a little,
+and `propagate` calls the drift "decaying" once it compounds past 10x over 50 layers); smaller
+variances vanish and larger ones explode by tens of orders of magnitude.
+`keras_init_lab.experiments.propagate` measures it next to the prediction
 `sigma_f'^2 = D_h sigma^2 sigma_f^2 / 2`.""",
     ),
     (
