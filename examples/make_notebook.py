@@ -184,8 +184,11 @@ for name, init in [("zeros", initializers.Zeros()), ("constant 5", initializers.
         """## 4. Variance through 50 layers: why He and Xavier (lecture 002; Prince UDL fig. 7.7)
 
 50 ReLU layers of 100 units, weights `N(0, sigma^2)` with `sigma^2` in {0.001, 0.01, 0.02,
-0.1, 1}: only `sigma^2 = 2/100 = 0.02` (He) keeps the forward and the backward variance
-stable. `keras_init_lab.experiments.propagate` measures it next to the prediction
+0.1, 1}: only `sigma^2 = 2/100 = 0.02` (He) keeps the per-layer gain of the forward and the
+backward variance near 1 (the prediction is exactly 1; a few finite networks drift a little,
+and `propagate` calls the drift "decaying" once it compounds past 10x over 50 layers); smaller
+variances vanish and larger ones explode by tens of orders of magnitude.
+`keras_init_lab.experiments.propagate` measures it next to the prediction
 `sigma_f'^2 = D_h sigma^2 sigma_f^2 / 2`.""",
     ),
     (
@@ -343,6 +346,167 @@ or inside Jupyter: `%load_ext tensorboard` then `%tensorboard --logdir notebook_
 From the command line: `keras-init-lab demo` runs the propagation and comparison experiments
 and writes an HTML report; `keras-init-lab check model.keras` runs `check_model` on a saved
 model.""",
+    ),
+    (
+        "md",
+        """## 8. Gradient descent and the learning rate (lecture 003)
+
+`x <- x - eta f'(x)` on `f(x) = x^2` multiplies `x` by `1 - 2 eta` at every step, so
+`x_t = (1 - 2 eta)^t x_0`: a tiny `eta` crawls, `0.5 < eta < 1` flips the sign and still
+converges, `eta > 1` diverges. `lessons.gradient_descent` runs the descent and checks it
+against the closed form; then the chain rule through lecture 003's chain of three sigmoid
+neurons, by hand against `tf.GradientTape` (example 09).""",
+    ),
+    (
+        "code",
+        """from keras_init_lab.lessons import gradient_descent as gd
+
+regimes = gd.learning_rate_regimes(steps=20)
+fig, ax = plt.subplots(figsize=(7, 4))
+for eta, r in regimes.items():
+    print(r["verdict"])
+    ax.plot(np.abs(r["trajectory"]), "o-", ms=3, label=f"eta = {eta:g} ({r['regime']})")
+ax.set_yscale("log"); ax.set_xlabel("step t"); ax.set_ylabel("|x_t|"); ax.legend(); plt.show()
+print(gd.backprop_by_hand()["verdict"])""",
+    ),
+    (
+        "md",
+        """## 9. Batch, mini-batch and stochastic gradient descent (lecture 003)
+
+One linear regression (256 samples): the mini-batch gradient scatters around the full-batch
+one with a variance that falls as `1/B`, and with the same learning rate and the same number
+of epochs the smaller batches take many more (noisier) steps.""",
+    ),
+    (
+        "code",
+        """x_reg, y_reg = gd.regression_problem()
+for label, r in gd.gradient_noise(x_reg, y_reg).items():
+    print(f"{label:<5} mean ||g_B - g||^2 = {r['measured']:.3g} (predicted {r['predicted']:.3g}), "
+          f"{r['updates_per_epoch']} updates per epoch")
+fig, ax = plt.subplots(figsize=(7, 4))
+for label, r in gd.batch_size_runs(x_reg, y_reg, learning_rate=0.01, epochs=5).items():
+    ax.plot(r["losses"], "o-", label=f"{label} ({r['updates']} updates)")
+ax.set_yscale("log"); ax.set_xlabel("epoch"); ax.set_ylabel("training MSE"); ax.legend(); plt.show()""",
+    ),
+    (
+        "md",
+        """## 10. Optimizers: SGD, momentum, RMSProp, Adam, AdamW (lecture 003)
+
+Same network, same batches, each Keras optimizer with its default learning rate, plus SGD at
+a learning rate of 2. Beside the loss, the median update-to-weight ratio
+`||dW1|| / ||W1||` per step, which CS231n (Karpathy, "Neural Networks Part 3") says should be
+"somewhere around 1e-3": a rule of thumb for spotting a learning rate far off, not a law
+(example 10).""",
+    ),
+    (
+        "code",
+        """from keras_init_lab.lessons import optimizers as opt
+
+runs = opt.compare_optimizers()
+runs["sgd, lr 2"] = opt.compare_optimizers(["sgd"], learning_rates={"sgd": 2.0})["sgd"]
+fig, ax = plt.subplots(figsize=(7, 4))
+for label, r in runs.items():
+    print(f"{label:<10} lr {r['learning_rate']:<6g} last-10 loss {r['final_loss']:.3f}  {r['verdict']}")
+    ax.plot(np.convolve(r["losses"], np.ones(10) / 10, "valid"), label=label)
+ax.set_xlabel("step"); ax.set_ylabel("training loss (10-step mean)"); ax.legend(); plt.show()""",
+    ),
+    (
+        "md",
+        """## 11. Input scaling, fitted on the training split and saved with the model (lecture 004)
+
+z-score, min-max and `x/255`, each fitted on the training split only and applied by a Keras
+layer inside the model (`Normalization`, `Rescaling`), so a saved `.keras` model predicts on
+raw inputs; then the same tanh network on raw 0..255 "pixels" and on `x/255` (example 14).""",
+    ),
+    (
+        "code",
+        """from keras_init_lab.lessons import scaling
+
+x_px, _, x_px_test, _ = scaling.image_like_data()
+for kind in scaling.SCALINGS:
+    layer = scaling.scaler_layer(kind, x_px)
+    want = scaling.transform(scaling.fit_scaler(kind, x_px), x_px_test)
+    gap = np.max(np.abs(keras.ops.convert_to_numpy(layer(x_px_test)) - want))
+    print(f"{kind:<8} {type(layer).__name__:<13} vs NumPy scaler fitted on train: {gap:.0e}")
+print(scaling.saved_model_round_trip("zscore", epochs=3)["verdict"])
+raw = scaling.raw_vs_scaled("constant", epochs=5)
+for label in ("raw", "scaled"):
+    r = raw[label]
+    print(f"{label:<6} ||dL/dW1|| {r['gradient_norm']:.3f}, saturated {r['saturation']:.1%}, "
+          f"loss {r['initial_loss']:.3f} -> {r['final_loss']:.3f}")
+print(raw["verdict"])""",
+    ),
+    (
+        "md",
+        """## 12. BatchNorm computed (lecture 004)
+
+A NumPy reference of BatchNorm's four steps (batch mean and biased variance,
+`(z - mu) / sqrt(var + epsilon)`, `gamma * . + beta`, moving averages for inference) against
+`keras.layers.BatchNormalization` in both modes; Keras's defaults are `epsilon = 1e-3` and
+`momentum = 0.99` (the lecture's example epsilon is 1e-5). Then the activation variance of a
+20-layer tanh net with kernels `N(0, 0.01^2)`, without normalization and with BatchNorm,
+LayerNorm and GroupNorm (example 13).""",
+    ),
+    (
+        "code",
+        """from keras_init_lab.lessons import normalization
+
+print(normalization.compare_with_keras()["verdict"])
+fig, ax = plt.subplots(figsize=(7, 4))
+for name, r in normalization.variance_through_depth().items():
+    print(r["verdict"])
+    ax.plot(range(1, len(r["variance"]) + 1), r["variance"], "o-", ms=3, label=name)
+ax.set_yscale("log"); ax.set_xlabel("tanh layer"); ax.set_ylabel("activation variance")
+ax.legend(title="normalization"); plt.show()
+print(normalization.batch_dependence()["verdict"])""",
+    ),
+    (
+        "md",
+        """## 13. Loss x output activation (lecture 004)
+
+Which output activation and loss for each task, and why: the gradient each pair sends back to
+the output logit `z` (`keras_init_lab.losses.logit_gradient`, analytic, checked against
+`tf.GradientTape` in the tests). For `y = 1`, sigmoid + MSE vanishes where the network is
+confidently wrong (`z << 0`), sigmoid + cross-entropy does not. Then softmax where it does
+not belong, shown by runs: a multi-label task and a one-unit binary output (example 11).""",
+    ),
+    (
+        "code",
+        """from keras_init_lab import losses
+from keras_init_lab.lessons import output_activation
+from keras_init_lab.plots.losses import plot_logit_gradients
+
+print(losses.format_task_table())
+for z in (-10.0, 0.0, 10.0):
+    mse = losses.logit_gradient("mse", "sigmoid", [[z]], [[1.0]])[0, 0]
+    bce = losses.logit_gradient("binary_crossentropy", "sigmoid", [[z]], [[1.0]])[0, 0]
+    print(f"y = 1, z = {z:+g}: dL/dz sigmoid+MSE {mse:.2e}, sigmoid+BCE {bce:.2e}")
+display(Image(filename=str(plot_logit_gradients(OUT / "logit_gradients.png"))))""",
+    ),
+    (
+        "code",
+        """print(output_activation.multilabel_softmax_vs_sigmoid(epochs=10)["verdict"])
+print(output_activation.single_unit_softmax(epochs=5)["verdict"])""",
+    ),
+    (
+        "md",
+        """## 14. Regularization: L2 vs weight decay, and dropout (lecture 004)
+
+`keras.regularizers.L2(l)` adds `l sum w^2`, whose gradient is `2 l w`; an optimizer with
+`weight_decay=wd` shrinks `w` by `w * wd * learning_rate`. So under plain SGD `L2(0.01)` and
+`SGD(weight_decay=0.02)` take the same steps, `weight_decay=0.01` does not, and under Adam
+`L2(0.01)` and `AdamW(weight_decay=0.02)` part ways (Loshchilov & Hutter 2019). Dropout
+(inverted, as Keras does it) keeps the mean in training and raises the variance; in inference
+it does nothing (example 12).""",
+    ),
+    (
+        "code",
+        """from keras_init_lab.lessons import regularization
+
+print(regularization.l2_vs_weight_decay("sgd", l2=0.01)["verdict"])
+print(regularization.l2_vs_weight_decay("sgd", l2=0.01, weight_decay=0.01)["verdict"])
+print(regularization.l2_vs_weight_decay("adam", l2=0.01)["verdict"])
+print(regularization.dropout_statistics(rate=0.5)["verdict"])""",
     ),
 ]
 

@@ -334,6 +334,68 @@ def test_erratum_20_multilabel_loss_is_binary_cross_entropy_per_label():
     assert categorical != pytest.approx(lecture_formula, rel=0.1)
 
 
+def test_erratum_13_trained_one_unit_softmax_is_constant_while_fit_reports_a_falling_loss():
+    from keras_init_lab.lessons import output_activation
+
+    run = output_activation.single_unit_softmax(epochs=10)
+    soft, sig = run["softmax"], run["sigmoid"]
+    assert soft["output_min"] == soft["output_max"] == 1.0
+    assert soft["gradient_norm"] == 0.0
+    assert soft["accuracy"] == run["positive_fraction"] == pytest.approx(0.502, abs=5e-4)
+    assert sig["accuracy"] > 0.95
+    # Keras's BCE reads the cached logits: the reported loss falls, the real one does not.
+    assert soft["fit_first_loss"] == pytest.approx(0.490, abs=5e-3)
+    assert soft["fit_last_loss"] == pytest.approx(0.041, abs=5e-3)
+    assert soft["loss_on_outputs"] == pytest.approx(7.94, abs=5e-3)
+
+
+def test_erratum_17_l2_equals_weight_decay_two_lambda_under_sgd_not_under_adam():
+    from keras_init_lab.lessons import regularization
+
+    assert regularization.weight_decay_for_l2(0.01) == 0.02
+    sgd = regularization.l2_vs_weight_decay("sgd", l2=0.01)
+    assert sgd["weight_decay"] == 0.02 and sgd["agree"]
+    assert sgd["relative_difference"] < 1e-9  # 4.9e-16 on Keras 3.15, 5e-10 on Keras 3.3
+    assert sgd["norm_l2"] == pytest.approx(4.4662, abs=5e-5)
+    lecture = regularization.l2_vs_weight_decay("sgd", l2=0.01, weight_decay=0.01)
+    assert not lecture["agree"]
+    assert lecture["relative_difference"] == pytest.approx(1.1e-2, abs=5e-4)
+    assert lecture["norm_decay"] == pytest.approx(4.5087, abs=5e-5)
+    adam = regularization.l2_vs_weight_decay("adam", l2=0.01)
+    assert not adam["agree"]
+    assert adam["relative_difference"] == pytest.approx(1.8e-1, abs=5e-3)
+    assert (adam["norm_l2"], adam["norm_decay"]) == pytest.approx((5.8829, 6.5050), abs=5e-4)
+
+
+def test_erratum_21_inverted_dropout_keeps_the_mean_and_raises_the_variance():
+    from keras_init_lab.lessons import regularization
+
+    d = regularization.dropout_statistics(rate=0.5)
+    assert d["train_mean"] == pytest.approx(d["input_mean"], abs=5e-3)
+    assert d["input_mean"] == pytest.approx(0.400, abs=5e-4)
+    assert d["input_var"] == pytest.approx(0.341, abs=5e-4)
+    assert d["train_var"] == pytest.approx(0.843, abs=5e-4)
+    assert d["predicted_train_var"] == pytest.approx(0.842, abs=5e-4)
+    assert d["train_var"] == pytest.approx(d["predicted_train_var"], rel=0.01)
+    # Without the 1/(1 - p) scaling the training mean would halve.
+    assert d["train_mean"] != pytest.approx(0.5 * d["input_mean"], rel=0.1)
+    assert (d["inference_mean"], d["inference_var"]) == (d["input_mean"], d["input_var"])
+
+
+def test_update_to_weight_ratio_is_a_rule_of_thumb_not_a_law():
+    from keras_init_lab.lessons import optimizers
+
+    assert optimizers.UPDATE_RATIO_RULE_OF_THUMB == 1e-3
+    default = optimizers.compare_optimizers(["sgd"])["sgd"]
+    large = optimizers.compare_optimizers(["sgd"], learning_rates={"sgd": 2.0})["sgd"]
+    assert default["median_update_ratio"] == pytest.approx(1.3e-3, abs=5e-5)
+    assert large["median_update_ratio"] == pytest.approx(7.9e-2, abs=5e-4)
+    assert large["median_update_ratio"] > 1e-2  # far outside the ~1e-3 band ...
+    assert large["final_loss"] == pytest.approx(0.212, abs=5e-3)
+    assert large["final_loss"] < default["final_loss"]  # ... and still the lower loss
+    assert "above 0.01" in optimizers.update_ratio_verdict(large["median_update_ratio"])
+
+
 def test_keras_defaults_that_differ_from_the_lectures():
     assert keras.layers.LeakyReLU().negative_slope == 0.3
     assert float(keras.activations.leaky_relu(tf.constant(-1.0))) == pytest.approx(-0.2)

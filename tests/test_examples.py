@@ -248,8 +248,20 @@ def test_notebook_runs_headless_top_to_bottom(tmp_path):
     assert "He: predicted Var(pre-activation) at layers 1, 25, 50: [2.0, 2.0, 2.0]" in text
     after = float(re.search(r"output variance after LSUV:\s+([0-9.e+-]+)", text).group(1))
     assert after > 0.1  # LSUV restored the signal
+    # Lectures 003 and 004, the lessons (sections 8-14): each prints its verdict.
+    assert "eta=1.05: each step multiplies x by -1.10" in text and "(diverges)" in text
+    assert "the chain rule by hand equals tf.GradientTape" in text
+    assert re.search(r"sgd, lr 2 .*update/weight \S+ is above 0.01", text)
+    trip = re.search(r"in a fresh process within ([0-9.e+-]+) of the original", text)
+    assert float(trip.group(1)) < 1e-5  # the scaler saved inside the .keras model
+    assert "equals keras.layers.BatchNormalization in both modes" in text
+    assert "epsilon=0.001, momentum=0.99" in text
+    assert "none: activation variance" in text and "(the signal vanishes with depth)" in text
+    assert "a one-unit softmax outputs 1 for every input" in text
+    assert re.search(r"sgd: L2\(0.01\) and weight_decay=0.02 .* so they are the same update", text)
+    assert re.search(r"adam: L2\(0.01\) and weight_decay=0.02 .* different updates", text)
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 6  # plots inline
+    assert len(images) >= 11  # plots inline
     assert (tmp_path / "notebook_output" / "tensorboard").is_dir()
 
 
