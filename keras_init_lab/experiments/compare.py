@@ -972,8 +972,13 @@ def _train_one(
     # gives every unit the same output and the same gradient, so they never become different.
     symmetric = all(float(np.ptp(np.asarray(layer.kernel))) == 0.0 for layer in kernels)
     steps_per_epoch = max(1, math.ceil(len(data.x_train) / batch_size))
+    # Histograms on the same schedule as the statistics (the first step of every epoch), so
+    # every record is an epoch start (GradientStats's own histogram default, every 100+ steps,
+    # would add records between them).
     gradient_stats = GradientStats(
-        every_n_steps=steps_per_epoch, log_dir=str(log_dir) if log_dir else None
+        every_n_steps=steps_per_epoch,
+        histogram_every_n_steps=steps_per_epoch,
+        log_dir=str(log_dir) if log_dir else None,
     )
     # The largest divisor of ``epochs`` not above the requested interval, so the last record
     # is the state after the final epoch (ActivationStats records after every n-th epoch).
