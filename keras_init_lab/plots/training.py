@@ -75,8 +75,14 @@ def plot_gradient_flow(history: dict, path: str | os.PathLike, title: str | None
     curves, bars = figure.subplots(1, 2, width_ratios=[1.2, 1.0])
     colours = colormaps["viridis"](np.linspace(0.0, 0.9, max(len(layers), 1)))
     for index, layer in enumerate(layers):
-        curves.plot(steps, _positive(norms[:, index]), color=colours[index], label=layer,
-                    marker="o" if len(steps) < 30 else None, markersize=3)
+        curves.plot(
+            steps,
+            _positive(norms[:, index]),
+            color=colours[index],
+            label=layer,
+            marker="o" if len(steps) < 30 else None,
+            markersize=3,
+        )
     curves.set_yscale("log")
     curves.set_xlabel("training step")
     curves.set_ylabel("gradient L2 norm per layer")
@@ -95,7 +101,9 @@ def plot_gradient_flow(history: dict, path: str | os.PathLike, title: str | None
     bars.bar(positions, median_rms, color="tab:blue", alpha=0.9, width=0.5, label="RMS of g")
     bars.set_yscale("log")
     bars.set_xticks(positions)
-    bars.set_xticklabels(layers, rotation=45 if len(layers) > 3 else 0, ha="right", fontsize="small")
+    bars.set_xticklabels(
+        layers, rotation=45 if len(layers) > 3 else 0, ha="right", fontsize="small"
+    )
     bars.set_xlabel("layer (input side -> output side)")
     bars.set_ylabel("median over recorded steps")
     bars.set_title("Gradient flow through the layers")
