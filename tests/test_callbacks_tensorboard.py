@@ -421,10 +421,6 @@ from keras_init_lab.callbacks import tensorboard as tensorboard_module
 
 tensorboard_module._clock = lambda: 0.0  # time stands still: the policy flushes only once
 log_dir = sys.argv[1]
-if sys.argv[2] == "without_hook":  # the control: what the exit alone (GC included) keeps
-    import atexit
-
-    atexit.unregister(tensorboard_module._close_live_writers)
 
 
 class Interrupt(keras.callbacks.Callback):
@@ -456,12 +452,12 @@ finally:
 """
 
 
-@pytest.mark.parametrize("hook", ["with_hook", "without_hook"])
-def test_records_reach_the_event_file_at_exit_after_an_interrupt(tmp_path, hook):
+def test_records_reach_the_event_file_at_exit_after_an_interrupt(tmp_path):
     """A KeyboardInterrupt raised by another callback's on_train_batch_end (no Keras hook
     runs) ends the process: every recorded step is in the event files after the exit, though
-    only the first was flushed before it. The control run without the atexit hook keeps only
-    that first one: the hook over the live writers is what saves the others."""
+    only the first was flushed before it (the atexit hook over the live writers; on
+    TensorFlow 2.21 nothing else flushes them at exit, older releases also flush a writer
+    when its resource is destroyed)."""
     import subprocess
     import sys
 
@@ -473,7 +469,7 @@ def test_records_reach_the_event_file_at_exit_after_an_interrupt(tmp_path, hook)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     result = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "logs"), hook],
+        [sys.executable, str(script), str(tmp_path / "logs")],
         capture_output=True,
         text=True,
         env=env,
@@ -484,4 +480,4 @@ def test_records_reach_the_event_file_at_exit_after_an_interrupt(tmp_path, hook)
     steps = _steps_on_disk(tmp_path / "logs" / "train")
     assert "hidden/kernel/gradient_norm" in steps and len(steps) > 10
     for tag, found in steps.items():
-        assert found == ([0, 2, 4] if hook == "with_hook" else [0]), tag
+        assert found == [0, 2, 4], tag
