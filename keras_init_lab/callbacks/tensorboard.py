@@ -77,9 +77,7 @@ FLUSH_SECONDS = 2.0
 _MAX_QUEUE = 1_000_000
 
 #: TensorFlow's own time-based flush, checked on each write; left far above
-#: :data:`FLUSH_SECONDS` so that only the policy of this module decides (ten minutes, in
-#: ms; TensorFlow compares ``1000 * flush_millis`` microseconds in 32-bit arithmetic, so a
-#: value above ~2.1e6 ms overflows and flushes on every write).
+#: :data:`FLUSH_SECONDS` (ten minutes, in ms) so that the policy of this module decides.
 _FLUSH_MILLIS = 600_000
 
 #: The clock of the flush policy (monotonic: a change of the wall clock changes nothing).
