@@ -279,3 +279,65 @@ class _no_warning:
 
     def __exit__(self, *exc):
         return self._catch.__exit__(*exc)
+
+
+#: Reduction op types of a traced graph: full reductions, segment reductions and counts.
+_REDUCTION_OP = re.compile(
+    r"^(Sum|Max|Min|Prod|Mean|All|Any|EuclideanNorm|ArgMax|ArgMin|\w*Segment\w*|\w*Bincount)$"
+)
+#: Op types allowed to grow with the number of variables: the per-variable views that feed
+#: the two chunk matrices (a flatten, a slice into whole rows and tail, their constants).
+_PER_VARIABLE_OPS = {"Const", "Placeholder", "Reshape", "StridedSlice", "Cast", "Identity"}
+
+
+def _dense_stack(n_layers):
+    """``n_layers`` Dense layers of alternating widths: kernels of many chunk rows plus a
+    tail, biases shorter than one row (tail only)."""
+    keras.utils.set_random_seed(0)
+    layers = [keras.Input((20,))]
+    layers += [keras.layers.Dense(20 if i % 2 else 300 // (1 + i % 3)) for i in range(n_layers)]
+    return keras.Sequential(layers)
+
+
+def _traced_op_types(n_layers, xla):
+    """``Counter`` of op types of the recorded step's measurement (statistics and histograms,
+    as the capture runs it inside the train step), nested function bodies included."""
+    import collections
+
+    from keras_init_lab.callbacks.capture import _measure
+    from keras_init_lab.callbacks.statistics import describe_variables, split_chunks
+
+    layout = describe_variables(_dense_stack(n_layers))
+    specs = [tf.TensorSpec(v.shape, "float32") for v in layout.variables]
+
+    @tf.function(autograph=False)
+    def measure(grads, weights, after):
+        before = split_chunks(list(weights), layout)
+        return _measure(list(grads), before, list(after), layout, True, 30, xla)
+
+    graph = measure.get_concrete_function(specs, specs, specs).graph.as_graph_def()
+    counts = collections.Counter(node.op for node in graph.node)
+    for function in graph.library.function:  # tf.cond branches
+        counts.update(node.op for node in function.node_def)
+    return counts, layout.num_variables
+
+
+@pytest.mark.parametrize("xla", [False, True])
+def test_recorded_step_op_count_does_not_grow_with_the_number_of_variables(xla):
+    """4 vs 100 Dense layers (8 vs 200 variables): the statistics and histograms of a recorded
+    step use the same reduction ops (Sum, Max, Min, All, EuclideanNorm, UnsortedSegment*,
+    DenseBincount), the same number of each: every variable is reduced inside the two chunk
+    matrices, never on its own. What does grow is the per-variable view that builds those
+    matrices (a reshape and a slice or two per variable, their constants and inputs): small
+    ops, no reduction among them (under XLA they fuse into the copy into the matrices)."""
+    few, few_variables = _traced_op_types(4, xla)
+    many, many_variables = _traced_op_types(100, xla)
+    assert (few_variables, many_variables) == (8, 200)
+    reductions = {op for op in few | many if _REDUCTION_OP.match(op)}
+    assert {"Sum", "Max", "UnsortedSegmentSum", "DenseBincount"} <= reductions
+    for op in reductions:
+        assert few[op] == many[op], (op, few[op], many[op])
+    # Every other op type is constant too, except the per-variable views.
+    grown = {op for op in few | many if few[op] != many[op]}
+    assert grown <= _PER_VARIABLE_OPS, grown - _PER_VARIABLE_OPS
+    assert many["Reshape"] > few["Reshape"]  # the views do grow: the test sees the graphs

@@ -316,7 +316,7 @@ class _Interrupt(keras.callbacks.Callback):
 
 
 def test_records_reach_the_event_file_when_training_is_interrupted(tmp_path):
-    """Ctrl-C skips on_train_end: every record written before it must already be on disk."""
+    """Ctrl-C skips on_train_end: every record written before it is kept and flushable."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 6)).astype("float32")
     y = rng.normal(size=(64, 1)).astype("float32")
@@ -340,11 +340,144 @@ def test_records_reach_the_event_file_when_training_is_interrupted(tmp_path):
             shuffle=False,
             callbacks=[stats, _Interrupt(at_batch=5)],
         )
-    # Read the files while the callback (and its open writers) are still alive: every tag of
-    # every record, the last one included, must be on disk already.
+    # Records are flushed on a time basis, and Keras calls no hook when another callback
+    # raises: the last records wait in the open writers' memory until a flush, the next fit,
+    # or the exit (see the subprocess test below). Flush while the callback (and its open
+    # writers) are still alive: every tag of every record, the last one included, is there.
+    stats.flush()
     accumulator = _accumulator(tmp_path / "train")
     tags = [t for t in accumulator.Tags()["tensors"] if t != "custom_scalars__config__"]
     assert "hidden/kernel/gradient_norm" in tags and len(tags) > 10
     for tag in tags:
         assert sorted({event.step for event in accumulator.Tensors(tag)}) == [0, 2, 4], tag
     assert list(stats.history["step"]) == [0, 2, 4]
+
+
+def _steps_on_disk(run_dir):
+    """``{tag: sorted steps}`` of the summaries flushed so far to the event files of a run."""
+    steps = {}
+    for name in sorted(os.listdir(run_dir)) if os.path.isdir(run_dir) else []:
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(run_dir, name)):
+            for value in event.summary.value:
+                if value.tag != "custom_scalars__config__":
+                    steps.setdefault(value.tag, set()).add(int(event.step))
+    return {tag: sorted(found) for tag, found in steps.items()}
+
+
+def test_records_are_flushed_on_a_time_basis(tmp_path, monkeypatch):
+    """With a fake clock: records within FLUSH_SECONDS of the last flush stay in memory, the
+    first record at least FLUSH_SECONDS later flushes them all; epoch and train end flush."""
+    from keras_init_lab.callbacks import tensorboard as tensorboard_module
+
+    now = [0.0]
+    monkeypatch.setattr(tensorboard_module, "_clock", lambda: now[0])
+    period = tensorboard_module.FLUSH_SECONDS
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            now[0] = 0.35 * period * batch  # 0, 0.7, 1.4, 2.1, ... s with FLUSH_SECONDS = 2
+
+    seen = {}
+
+    class Reader(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen[batch] = _steps_on_disk(tmp_path / "train")
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(56, 6)).astype("float32")
+    y = rng.normal(size=(56, 1)).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(4, name="hidden"), keras.layers.Dense(1)],
+        name="net",
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    stats = GradientStats(every_n_steps=1, histogram_every_n_steps=1, log_dir=tmp_path)
+    model.fit(
+        x, y, batch_size=8, epochs=1, verbose=0, shuffle=False, callbacks=[Clock(), stats, Reader()]
+    )
+    # Every record has more tags than TensorFlow's default queue (10 events): none of them
+    # may reach the disk before the policy flushes.
+    tags = set(seen[0])
+    assert "hidden/kernel/gradient_norm" in tags and "hidden/kernel/weights" in tags
+    assert len(tags) > 20
+    # Flushes at t = 0 (the first record), 2.1 (step 3) and 4.2 (step 6); none in between.
+    expected = {0: [0], 1: [0], 2: [0], 3: [0, 1, 2, 3], 4: [0, 1, 2, 3], 5: [0, 1, 2, 3]}
+    expected[6] = list(range(7))
+    for batch, steps in expected.items():
+        assert set(seen[batch]) == tags, batch
+        for tag in tags:
+            assert seen[batch][tag] == steps, (batch, tag)
+    assert list(stats.history["step"]) == list(range(7))
+
+
+_INTERRUPTED_SCRIPT = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+import numpy as np
+import keras
+import tensorflow as tf
+from keras_init_lab.callbacks import GradientStats
+from keras_init_lab.callbacks import tensorboard as tensorboard_module
+
+tensorboard_module._clock = lambda: 0.0  # time stands still: the policy flushes only once
+log_dir = sys.argv[1]
+
+
+class Interrupt(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 5:
+            raise KeyboardInterrupt
+
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(64, 6)).astype("float32")
+y = rng.normal(size=(64, 1)).astype("float32")
+model = keras.Sequential(
+    [keras.Input((6,)), keras.layers.Dense(4, name="hidden"), keras.layers.Dense(1, name="out")],
+    name="net",
+)
+model.compile(optimizer="sgd", loss="mse")
+stats = GradientStats(every_n_steps=2, histogram_every_n_steps=2, log_dir=log_dir)
+try:
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False,
+              callbacks=[stats, Interrupt()])
+finally:
+    steps = set()
+    run = os.path.join(log_dir, "train")
+    for name in os.listdir(run):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(run, name)):
+            if any(v.tag != "custom_scalars__config__" for v in event.summary.value):
+                steps.add(int(event.step))
+    print("RECORDED", stats.history["step"].tolist(), "ON_DISK", sorted(steps), flush=True)
+"""
+
+
+def test_records_reach_the_event_file_at_exit_after_an_interrupt(tmp_path):
+    """A KeyboardInterrupt raised by another callback's on_train_batch_end (no Keras hook
+    runs) ends the process: every recorded step is in the event files after the exit, though
+    only the first was flushed before it (the atexit hook over the live writers; on
+    TensorFlow 2.21 nothing else flushes them at exit, older releases also flush a writer
+    when its resource is destroyed)."""
+    import subprocess
+    import sys
+
+    import keras_init_lab
+
+    script = tmp_path / "interrupted.py"
+    script.write_text(_INTERRUPTED_SCRIPT)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(keras_init_lab.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "logs")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode != 0 and "KeyboardInterrupt" in result.stderr, result.stderr[-2000:]
+    assert "RECORDED [0, 2, 4] ON_DISK [0]" in result.stdout, (result.stdout, result.stderr[-2000:])
+    steps = _steps_on_disk(tmp_path / "logs" / "train")
+    assert "hidden/kernel/gradient_norm" in steps and len(steps) > 10
+    for tag, found in steps.items():
+        assert found == [0, 2, 4], tag

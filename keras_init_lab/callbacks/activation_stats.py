@@ -587,7 +587,9 @@ class ActivationStats(ScheduledCallback):
             self._writers.write_batch(
                 epoch, scalars=scalars, histograms=histograms, run=TENSORBOARD_RUN
             )
-        self._writers.flush()  # a record is a few kB; flushing keeps it if training dies
+        # Flushed on a time basis (every record would be one file write); the records of
+        # epoch ends are flushed at once in on_epoch_end, the rest at close or exit.
+        self._writers.flush_if_due()
 
     def _write_described(self, epoch, scalars, histograms, descriptions) -> None:
         writer = self._writers.writer(TENSORBOARD_RUN)
@@ -615,6 +617,8 @@ class ActivationStats(ScheduledCallback):
         self._epochs_done += 1
         if self.due(self._epochs_done, self._epochs_done, every=self.every_n_epochs):
             self.record(self._epochs_done)
+        if self._writers is not None:
+            self._writers.flush()
 
     def _fit_end(self) -> None:
         if self._writers is not None:

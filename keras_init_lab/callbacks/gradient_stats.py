@@ -223,10 +223,14 @@ class GradientStats(_ScheduledCaptureCallback):
     in the first bucket, so exact zeros are also counted apart in ``gradient_zero_count``)
     and ``<layer>/<variable>/weights`` (30 buckets between the variable's min and max), both
     bucketed on the device; a custom-scalars layout with one chart per quantity holding
-    every layer's curve. Writers are created lazily, flushed after every record and closed
-    at train end and when training raises inside a step (an exception raised outside the
-    step, e.g. by another callback, is noticed and cleaned up when the model next trains:
-    Keras calls no callback hook on exceptions).
+    every layer's curve. Writers are created lazily. Records reach the disk on a time basis
+    (a flush when at least ``FLUSH_SECONDS`` = 2 s passed since the last one, see
+    :mod:`keras_init_lab.callbacks.tensorboard`), at every epoch end, and when the writers
+    are closed: at train end and when training raises inside a step (``KeyboardInterrupt``
+    included). An exception raised outside the step (e.g. by another callback; Keras calls
+    no callback hook then) leaves the last records in memory until :meth:`flush`, the next
+    ``fit`` (which closes the writers) or the interpreter's exit (an ``atexit`` hook
+    flushes every live writer): nothing recorded is lost.
 
     Example:
         >>> stats = GradientStats(every_n_steps=10)
@@ -301,6 +305,19 @@ class GradientStats(_ScheduledCaptureCallback):
         super()._on_capture_abort()
         if self._writers is not None:
             self._writers.close()
+
+    def on_epoch_end(self, epoch, logs=None):
+        # The epoch's records were written by the capture, inside the train function.
+        self.flush()
+
+    def flush(self) -> None:
+        """Write every record so far to the event files now (no-op without ``log_dir``).
+
+        Useful after a ``fit`` interrupted outside the train step, e.g. in a notebook,
+        to see the last records in TensorBoard before the next ``fit`` or the exit.
+        """
+        if self._writers is not None:
+            self._writers.flush()
 
     # ----------------------------------------------------------------- recording
     def _on_record(self, step, record):
@@ -406,10 +423,10 @@ class GradientStats(_ScheduledCaptureCallback):
                     record.weight_histograms[index],
                 )
                 descriptions[tag] = _WEIGHT_HISTOGRAM_DESCRIPTION
-        # All scalars and histograms of a record in one compiled summary call, flushed at
-        # once: the flush keeps the record on disk if training is interrupted afterwards.
+        # All scalars and histograms of a record in one compiled summary call; flushed on a
+        # time basis (see the class docstring for the flushes on interruption and exit).
         writers.write_batch(step, values, histograms, descriptions=descriptions)
-        writers.flush()
+        writers.flush_if_due()
 
     # ----------------------------------------------------------------- results
     @property
