@@ -36,6 +36,7 @@ __all__ = [
     "KerasInternalError",
     "activation_registry",
     "inbound_nodes",
+    "default_summary_writer",
     "keras_version",
     "make_train_function",
     "missing_internals",
@@ -223,6 +224,54 @@ def patched(target: Any, name: str, value: Any) -> Iterator[None]:
             delattr(target, name)
 
 
+# ------------------------------------------------------------------------- TensorBoard
+
+
+def _summary_state():
+    """TensorFlow's thread-local default-writer state (``summary_ops_v2._summary_state``)."""
+    try:
+        from tensorflow.python.ops import summary_ops_v2
+    except ImportError:  # pragma: no cover - depends on the TensorFlow
+        return None
+    state = getattr(summary_ops_v2, "_summary_state", None)
+    if state is None or not (hasattr(state, "writer") and hasattr(state, "step")):
+        return None
+    return state
+
+
+@contextlib.contextmanager
+def default_summary_writer(writer, step=None) -> Iterator:
+    """``writer.as_default(step)`` without the flush at its exit.
+
+    ``SummaryWriter.as_default()`` flushes the writer when its block exits (TensorFlow 2.x),
+    so writing each record under it flushes every record; the package flushes on a time
+    basis instead. The one private TensorFlow name of the package is the thread-local state
+    ``as_default`` sets; it is set and restored here. Where it has moved (a future
+    TensorFlow), ``as_default`` is used: correct, flushed per record again.
+
+    Example:
+        >>> with default_summary_writer(writer, step=3):  # doctest: +SKIP
+        ...     tf.summary.scalar("loss", 0.5)
+
+    Args:
+        writer: a ``tf.summary`` writer.
+        step: the default step for the block, or ``None`` to keep the current one.
+    """
+    state = _summary_state()
+    if state is None:  # pragma: no cover - depends on the TensorFlow
+        with writer.as_default(step):
+            yield writer
+        return
+    old_writer, old_step = state.writer, state.step
+    state.writer = writer
+    if step is not None:
+        state.step = step
+    try:
+        yield writer
+    finally:
+        state.writer, state.step = old_writer, old_step
+
+
 # ------------------------------------------------------------------------- self-check
 
 
@@ -265,7 +314,7 @@ def _has_logits_attribute() -> bool:
     return hasattr(output, "_keras_logits") or keras_version() < (3, 4)
 
 
-#: Every private Keras attribute the package reads, with a check that it is there.
+#: Every private Keras (and the one TensorFlow) attribute the package reads, with a check.
 INTERNALS: tuple[Internal, ...] = (
     Internal(
         "Model.make_train_function(force=True)",
@@ -287,6 +336,11 @@ INTERNALS: tuple[Internal, ...] = (
         "KerasTensor._keras_logits",
         "stable cross-entropy after sigmoid/softmax",
         _has_logits_attribute,
+    ),
+    Internal(
+        "tensorflow summary_ops_v2._summary_state",
+        "TensorBoard writes without a flush per record",
+        lambda: _summary_state() is not None,
     ),
 )
 

@@ -365,8 +365,8 @@ def _steps_on_disk(run_dir):
 
 
 def test_records_are_flushed_on_a_time_basis(tmp_path, monkeypatch):
-    """With a fake clock: records within FLUSH_SECONDS of the last flush stay in memory, the
-    first record at least FLUSH_SECONDS later flushes them all; epoch and train end flush."""
+    """With a fake clock: records within FLUSH_SECONDS of the last flush stay in memory; the
+    first step that begins at least FLUSH_SECONDS later flushes them all; train end flushes."""
     from keras_init_lab.callbacks import tensorboard as tensorboard_module
 
     now = [0.0]
@@ -400,14 +400,50 @@ def test_records_are_flushed_on_a_time_basis(tmp_path, monkeypatch):
     tags = set(seen[0])
     assert "hidden/kernel/gradient_norm" in tags and "hidden/kernel/weights" in tags
     assert len(tags) > 20
-    # Flushes at t = 0 (the first record), 2.1 (step 3) and 4.2 (step 6); none in between.
-    expected = {0: [0], 1: [0], 2: [0], 3: [0, 1, 2, 3], 4: [0, 1, 2, 3], 5: [0, 1, 2, 3]}
-    expected[6] = list(range(7))
+    # Flushes at t = 0 (the first record), then when steps 3 and 6 begin (t = 2.1 and 4.2:
+    # what was held back since the last flush); none in between. Train end flushes the rest.
+    expected = {0: [0], 1: [0], 2: [0], 3: [0, 1, 2], 4: [0, 1, 2], 5: [0, 1, 2]}
+    expected[6] = list(range(6))
     for batch, steps in expected.items():
         assert set(seen[batch]) == tags, batch
         for tag in tags:
             assert seen[batch][tag] == steps, (batch, tag)
     assert list(stats.history["step"]) == list(range(7))
+    assert _steps_on_disk(tmp_path / "train")["hidden/kernel/gradient_norm"] == list(range(7))
+
+
+def test_a_held_back_record_reaches_the_disk_before_the_next_record(tmp_path, monkeypatch):
+    """Records every 2 steps, 0.7 s per step: step 0 is flushed at once; step 2 (t = 1.4 s) is
+    held back and written when step 3 begins (t = 2.1 s), a step that records nothing."""
+    from keras_init_lab.callbacks import tensorboard as tensorboard_module
+
+    now = [0.0]
+    monkeypatch.setattr(tensorboard_module, "_clock", lambda: now[0])
+    period = tensorboard_module.FLUSH_SECONDS
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            now[0] = 0.35 * period * batch
+
+    seen = {}
+
+    class Reader(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen[batch] = _steps_on_disk(tmp_path / "train").get("hidden/kernel/gradient_norm")
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(32, 6)).astype("float32")
+    y = rng.normal(size=(32, 1)).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(4, name="hidden"), keras.layers.Dense(1)]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    stats = GradientStats(every_n_steps=2, log_dir=tmp_path)
+    model.fit(
+        x, y, batch_size=8, epochs=1, verbose=0, shuffle=False, callbacks=[Clock(), stats, Reader()]
+    )
+    assert seen[0] == [0] and seen[1] == [0] and seen[2] == [0]  # step 2 held back
+    assert seen[3] == [0, 2]  # written when step 3 began, though step 3 records nothing
 
 
 _INTERRUPTED_SCRIPT = """

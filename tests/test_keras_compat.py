@@ -31,6 +31,7 @@ PRIVATE_NAMES = (
     "_inbound_nodes",
     "_outbound_nodes",
     "keras.src",
+    "_summary_state",
 )
 
 

@@ -293,6 +293,13 @@ class GradientStats(_ScheduledCaptureCallback):
     def _histograms_wanted(self, first_step, last_step):
         return self.due(first_step, last_step, self.histogram_every_n_steps)
 
+    def _execution_begin(self, first, last):
+        # A record held back by the time-based flush reaches the disk within about
+        # FLUSH_SECONDS, not only at the next record (host-side: a flag test per step).
+        if self._writers is not None:
+            self._writers.flush_pending_if_due()
+        super()._execution_begin(first, last)
+
     def _on_skipped(self, step):
         self.skipped_steps.append(int(step))
 

@@ -36,7 +36,6 @@ Reference:
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import re
 import time
@@ -52,6 +51,7 @@ from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 
 # uniform_bucket_counts is re-exported from its home, the one bucketing module.
+from keras_init_lab._keras_compat import default_summary_writer
 from keras_init_lab.callbacks.histograms import DEFAULT_HISTOGRAM_BUCKETS, uniform_bucket_counts
 
 __all__ = [
@@ -86,40 +86,6 @@ _clock = time.monotonic
 
 #: Every live :class:`SummaryWriters`; flushed and closed at interpreter exit.
 _LIVE: weakref.WeakSet = weakref.WeakSet()
-
-
-# ``writer.as_default()`` flushes the writer when its block exits (TensorFlow 2.x,
-# ``_SummaryContextManager.__exit__``): with it, every record would be flushed. The one
-# private TensorFlow name of the package: the thread-local default-writer state that
-# ``as_default`` sets, set and restored here without the flush. Without it (a future
-# TensorFlow), ``as_default`` is used: correct, flushed per record.
-try:
-    from tensorflow.python.ops import summary_ops_v2 as _summary_ops_v2
-
-    _SUMMARY_STATE = _summary_ops_v2._summary_state
-    _SUMMARY_STATE.writer, _SUMMARY_STATE.step  # noqa: B018 - both must exist
-except (ImportError, AttributeError):  # pragma: no cover - depends on the TensorFlow
-    _SUMMARY_STATE = None
-
-
-@contextlib.contextmanager
-def _default_writer(writer, step=None):
-    """``writer.as_default(step)`` without the flush at its exit (see :data:`FLUSH_SECONDS`).
-
-    Works eagerly and while a ``tf.function`` is traced (the state is read at trace time).
-    """
-    if _SUMMARY_STATE is None:  # pragma: no cover - depends on the TensorFlow
-        with writer.as_default(step):
-            yield writer
-        return
-    old_writer, old_step = _SUMMARY_STATE.writer, _SUMMARY_STATE.step
-    _SUMMARY_STATE.writer = writer
-    if step is not None:
-        _SUMMARY_STATE.step = step
-    try:
-        yield writer
-    finally:
-        _SUMMARY_STATE.writer, _SUMMARY_STATE.step = old_writer, old_step
 
 
 @atexit.register
@@ -202,6 +168,7 @@ class SummaryWriters:
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
         self._batch_functions: dict = {}
         self._last_flush = -float("inf")  # the first write that asks is flushed at once
+        self._pending = False  # a record was held back by flush_if_due
         _LIVE.add(self)
 
     @property
@@ -224,12 +191,12 @@ class SummaryWriters:
 
     def scalar(self, tag: str, value, step: int, run: str = "train") -> None:
         """Write one scalar ``value`` under ``tag`` at ``step`` (NaN and Inf are kept)."""
-        with tf.init_scope(), _default_writer(self.writer(run)):
+        with tf.init_scope(), default_summary_writer(self.writer(run)):
             tf.summary.scalar(tag, float(value), step=int(step))
 
     def scalars(self, values: Mapping[str, float], step: int, run: str = "train") -> None:
         """Write several scalars ``{tag: value}`` at ``step`` in one writer context."""
-        with tf.init_scope(), _default_writer(self.writer(run)):
+        with tf.init_scope(), default_summary_writer(self.writer(run)):
             for tag, value in values.items():
                 tf.summary.scalar(tag, float(value), step=int(step))
 
@@ -264,7 +231,7 @@ class SummaryWriters:
         summary_metadata = histogram_metadata.create_summary_metadata(
             display_name=None, description=description or ""
         )
-        with tf.init_scope(), _default_writer(self.writer(run)):
+        with tf.init_scope(), default_summary_writer(self.writer(run)):
             tf.summary.write(tag=tag, tensor=tensor, step=int(step), metadata=summary_metadata)
 
     def write_batch(
@@ -331,7 +298,7 @@ class SummaryWriters:
 
         @tf.function(autograph=False)
         def write(step, scalar_values, stacked):
-            with _default_writer(writer, step):
+            with default_summary_writer(writer, step):
                 for index, tag in enumerate(scalar_tags):
                     tf.summary.scalar(
                         tag, scalar_values[index], step=step, description=descriptions.get(tag)
@@ -355,6 +322,7 @@ class SummaryWriters:
             for writer in self._writers.values():
                 writer.flush()
         self._last_flush = _clock()
+        self._pending = False
 
     def flush_if_due(self) -> bool:
         """Flush when at least :data:`FLUSH_SECONDS` passed since the last flush.
@@ -371,9 +339,22 @@ class SummaryWriters:
             True when it flushed.
         """
         if _clock() - self._last_flush < FLUSH_SECONDS:
+            self._pending = True
             return False
         self.flush()
         return True
+
+    def flush_pending_if_due(self) -> bool:
+        """Flush records that :meth:`flush_if_due` held back, once :data:`FLUSH_SECONDS` passed.
+
+        Cheap enough for every step (one flag test while nothing is pending, a clock read
+        otherwise): callbacks call it when a step begins, so a held-back record reaches the
+        disk within about :data:`FLUSH_SECONDS` even if the next record is far away.
+
+        Returns:
+            True when it flushed.
+        """
+        return self._pending and self.flush_if_due()
 
     def close(self) -> None:
         """Flush and close every writer; a later write reopens them lazily."""
@@ -437,7 +418,7 @@ def write_custom_scalars_layout(
             chart = category.chart.add(title=str(chart_title))
             chart.multiline.tag.extend(tags)
     summary_metadata = custom_scalar_metadata.create_summary_metadata()
-    with tf.init_scope(), _default_writer(writers.writer(run)):
+    with tf.init_scope(), default_summary_writer(writers.writer(run)):
         tf.summary.write(
             tag=custom_scalar_metadata.CONFIG_SUMMARY_TAG,
             tensor=tf.constant(layout.SerializeToString(), dtype=tf.string),
