@@ -130,8 +130,14 @@ def _check_history(history, reference):
         _assert_statistics(per_layer, _reference_statistics(pooled_g, pooled_w), f"row {row} layer")
 
 
-@pytest.mark.parametrize("mode", ["graph", "xla"])
-def test_large_variables_match_gradient_tape(mode):
+@pytest.mark.parametrize("mode", ["graph", "xla", "graph_fused"])
+def test_large_variables_match_gradient_tape(mode, monkeypatch):
+    """``graph_fused``: the statistics as one XLA cluster inside a non-XLA step, the path
+    taken when an accelerator is present (forced here on the CPU)."""
+    if mode == "graph_fused":
+        from keras_init_lab.callbacks import capture
+
+        monkeypatch.setattr(capture, "_has_accelerator", lambda: True)
     x, y = _data()
     model = _large_model()
     sizes = [int(np.prod(v.shape)) for v in model.trainable_variables]

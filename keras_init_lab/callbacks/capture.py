@@ -20,11 +20,13 @@ How it works (DESIGN decision 2):
   instrumented function is traced once per model/configuration and reused across ``fit`` calls.
 * Statistics of all variables at once, with a constant number of XLA-compatible ops
   (:mod:`keras_init_lab.callbacks.statistics`), histograms bucketed on the device
-  (:mod:`keras_init_lab.callbacks.histograms`). In a graph-mode step on one replica they run
-  as one ``tf.function(jit_compile=True)`` called from inside the step, so XLA fuses the
-  chunking and the reductions even when the model itself is not XLA-compiled; a model
-  compiled with XLA already fuses them, and eager steps and ``tf.distribute`` replicas use
-  the plain ops.
+  (:mod:`keras_init_lab.callbacks.histograms`). In a graph-mode step on one replica with an
+  accelerator they run as one ``tf.function(jit_compile=True)`` called from inside the step,
+  so XLA fuses the chunking and the reductions even when the model itself is not
+  XLA-compiled; a model compiled with XLA already fuses them. On CPU only, in eager steps and
+  in ``tf.distribute`` replicas they use the plain ops: on CPU, TensorFlow's multi-threaded
+  reduction kernels are about 3x faster than one XLA:CPU cluster for a 3M-parameter model
+  (BENCHMARKS.md).
 
 Distribution: under ``tf.distribute.MirroredStrategy``, ``optimizer.apply`` sees each
 replica's share of the gradient (the loss is already divided by the number of replicas).
@@ -83,6 +85,11 @@ __all__ = [
     "layer_statistics",
     "variable_statistics",
 ]
+
+
+def _has_accelerator() -> bool:
+    """True when TensorFlow sees a GPU or TPU (read at trace time; no placement is set)."""
+    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 
 
 class _Buffers:
@@ -354,10 +361,11 @@ class GradientCapture:
                     result = original_apply(grads, trainable_variables)
             after = [v.value for v in layout.variables]
             one_replica = context is None or context.num_replicas_in_sync == 1
-            if xla or tf.executing_eagerly() or not one_replica:
-                # Already one XLA cluster (the model is compiled with XLA), eager, or under
-                # tf.distribute (XLA clusters inside replica functions are not relied on):
-                # plain ops.
+            if xla or tf.executing_eagerly() or not one_replica or not _has_accelerator():
+                # Already one XLA cluster (the model is compiled with XLA), eager, under
+                # tf.distribute (XLA clusters inside replica functions are not relied on), or
+                # on CPU only, where TensorFlow's multi-threaded reduction kernels beat one
+                # XLA:CPU cluster (benchmarks/callbacks.py, BENCHMARKS.md): plain ops.
                 measured = _measure(dense, before, after, layout, histograms, weight_buckets, xla)
             else:
                 # One XLA cluster for all statistics and histograms of the step: XLA fuses
