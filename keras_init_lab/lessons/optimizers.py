@@ -113,8 +113,8 @@ def update_ratio_verdict(ratio: float) -> str:
         )
     if ratio < low:
         return (
-            f"update/weight {ratio:.1e} is below {low:g}: steps this small suggest the "
-            "learning rate is too low."
+            f"update/weight {ratio:.1e} is below {low:g}: steps this small mean a learning "
+            "rate too low or gradients that vanish before they reach these layers."
         )
     return f"update/weight {ratio:.1e} is within a decade of the ~1e-3 rule of thumb."
 
