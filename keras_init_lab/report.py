@@ -202,7 +202,9 @@ def format_pairings(rows: list[dict]) -> str:
         says = f"{r['course_grade']}: {r['course_says']}"
         lines.append(f"{r['pairing']:<24} {says:<46} {r['mark'].upper()}")
         lines.extend(
-            textwrap.wrap(r["reason"], 96, initial_indent="    ", subsequent_indent="    ")
+            textwrap.wrap(
+                r["reason"], 96, initial_indent="    why: ", subsequent_indent="         "
+            )
         )
     return "\n".join(lines)
 
