@@ -130,7 +130,7 @@ def main(log_dir: str | os.PathLike = "logs/07_fit", verbose: bool = True) -> di
         validation_data=(x_test, y_test),
         callbacks=[gradients, activation_stats, tensorboard],
     )
-    steps = int(model.optimizer.iterations)
+    steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     accuracy = float(fit.history["val_accuracy"][-1])
     say(f"fit: {EPOCHS} epochs, {steps} steps, test accuracy {accuracy:.2f}")
 
