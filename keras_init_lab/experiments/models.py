@@ -31,13 +31,9 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
+from keras_init_lab._validation import check_int
+
 __all__ = ["build_cnn", "build_mlp"]
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; received {name}={value!r}.")
-    return int(value)
 
 
 def _check_common(input_shape, num_classes, depth, width, dropout):
@@ -53,10 +49,10 @@ def _check_common(input_shape, num_classes, depth, width, dropout):
             f"input_shape must be a tuple of positive ints such as (2,) or "
             f"(8, 8, 1); received input_shape={input_shape!r}."
         )
-    if _positive_int(num_classes, "num_classes") < 2:
+    if check_int("num_classes", num_classes) < 2:
         raise ValueError(f"num_classes must be >= 2; received num_classes={num_classes!r}.")
-    _positive_int(depth, "depth")
-    _positive_int(width, "width")
+    check_int("depth", depth)
+    check_int("width", width)
     if not isinstance(dropout, numbers.Real) or not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be a rate in [0, 1); received dropout={dropout!r}.")
     return shape
@@ -88,6 +84,17 @@ def _block(keras, h, layer, index, activation, batchnorm, dropout, residual):
     if residual and index > 1 and tuple(h.shape[1:]) == tuple(z.shape[1:]):
         z = keras.layers.Add(name=f"residual_{index}")([h, z])
     return z
+
+
+def _with_output(keras, inputs, h, num_classes, initializer, kernel_regularizer, name):
+    """The logits layer both builders end with, and the model from ``inputs`` to it."""
+    outputs = keras.layers.Dense(
+        num_classes,
+        kernel_initializer=initializer,
+        kernel_regularizer=kernel_regularizer,
+        name="output",
+    )(h)
+    return keras.Model(inputs, outputs, name=name)
 
 
 def build_mlp(
@@ -149,16 +156,14 @@ def build_mlp(
             name=f"dense_{index}",
         )
         h = _block(keras, h, dense, index, act, batchnorm, dropout, residual)
-    outputs = keras.layers.Dense(
-        num_classes,
-        kernel_initializer=make_initializer(),
-        kernel_regularizer=kernel_regularizer,
-        name="output",
-    )(h)
-    return keras.Model(
+    return _with_output(
+        keras,
         inputs,
-        outputs,
-        name=name or f"mlp_{_display_name(initializer)}_{_display_name(activation)}",
+        h,
+        num_classes,
+        make_initializer(),
+        kernel_regularizer,
+        name or f"mlp_{_display_name(initializer)}_{_display_name(activation)}",
     )
 
 
@@ -215,7 +220,7 @@ def build_cnn(
             f"build_cnn needs images shaped (height, width, channels); received "
             f"input_shape={tuple(input_shape)!r}. Use build_mlp for flat inputs."
         )
-    _positive_int(kernel_size, "kernel_size")
+    check_int("kernel_size", kernel_size)
     make_initializer, act = _resolve(initializer, activation)
     inputs = keras.Input(shape=shape, name="input")
     h = inputs
@@ -234,14 +239,12 @@ def build_cnn(
         if index % 2 == 0 and index < depth and min(h.shape[1:3]) >= 8:
             h = keras.layers.MaxPooling2D(2, name=f"pool_{index}")(h)
     h = keras.layers.Flatten(name="flatten")(h)
-    outputs = keras.layers.Dense(
-        num_classes,
-        kernel_initializer=make_initializer(),
-        kernel_regularizer=kernel_regularizer,
-        name="output",
-    )(h)
-    return keras.Model(
+    return _with_output(
+        keras,
         inputs,
-        outputs,
-        name=name or f"cnn_{_display_name(initializer)}_{_display_name(activation)}",
+        h,
+        num_classes,
+        make_initializer(),
+        kernel_regularizer,
+        name or f"cnn_{_display_name(initializer)}_{_display_name(activation)}",
     )

@@ -92,30 +92,20 @@ def plot_propagation(
             flags = row.get(direction) or {}
             overflow = flags.get("overflow_layer", row.get(f"{direction}_overflow_layer"))
             underflow = flags.get("underflow_layer", row.get(f"{direction}_underflow_layer"))
-            if overflow is not None:
-                ax.plot(
-                    [overflow],
-                    [1.0],
-                    marker="x",
-                    ms=10,
-                    mew=2.5,
-                    color=colour,
-                    transform=ax.get_xaxis_transform(),
-                    clip_on=False,
-                    ls="none",
-                )
-            if underflow is not None:
-                ax.plot(
-                    [underflow],
-                    [0.0],
-                    marker="x",
-                    ms=10,
-                    mew=2.5,
-                    color=colour,
-                    transform=ax.get_xaxis_transform(),
-                    clip_on=False,
-                    ls="none",
-                )
+            # Float32 overflow at the top edge, underflow at the bottom edge of the axes.
+            for layer, edge in ((overflow, 1.0), (underflow, 0.0)):
+                if layer is not None:
+                    ax.plot(
+                        [layer],
+                        [edge],
+                        marker="x",
+                        ms=10,
+                        mew=2.5,
+                        color=colour,
+                        transform=ax.get_xaxis_transform(),
+                        clip_on=False,
+                        ls="none",
+                    )
     depth = len(settings[0]["forward_variance"]) if settings else 1
     # Predictions may run far beyond float32 (1e170...); scale the axes to what was measured.
     for ax, keys in (
