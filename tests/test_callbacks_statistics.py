@@ -347,3 +347,67 @@ def test_recorded_step_op_count_does_not_grow_with_the_number_of_variables(xla):
     grown = {op for op in few | many if few[op] != many[op]}
     assert grown <= _PER_VARIABLE_OPS, grown - _PER_VARIABLE_OPS
     assert many["Reshape"] > few["Reshape"]  # the views do grow: the test sees the graphs
+
+
+@pytest.mark.parametrize("xla", [False, True])
+def test_sufficient_statistics_match_float64_on_near_constant_and_ordinary_rows(xla):
+    """The M2 of every variable against NumPy float64, for rows the plain form handles
+    (ordinary gradients, all-zero rows) and rows it does not (a near-constant bias of
+    2 +- 1e-3, a constant row, one row far from the others): without XLA only the risky rows
+    are recomputed, under XLA all rows are; both must give the same precise answer."""
+    from keras_init_lab.callbacks.statistics import (
+        gradient_sufficient_statistics,
+        variable_statistics,
+    )
+
+    rng = np.random.default_rng(3)
+    shapes = [(4 * CHUNK_SIZE + 17,), (3 * CHUNK_SIZE,), (2 * CHUNK_SIZE + 5,), (5,)]
+    # Only the layout (sizes, chunk rows) is read; the variables are stand-ins.
+    from keras_init_lab.callbacks import statistics as statistics_module
+
+    sizes = np.array([int(np.prod(s)) for s in shapes], np.int64)
+    full = sizes // CHUNK_SIZE
+    layout = statistics_module.VariableLayout(
+        variables=tuple(range(len(shapes))),
+        names=tuple(f"v{i}/x" for i in range(len(shapes))),
+        layers=tuple(f"v{i}" for i in range(len(shapes))),
+        layer_index=np.arange(len(shapes), dtype=np.int32),
+        sizes=sizes,
+        full_chunks=full,
+        tail_sizes=sizes - full * CHUNK_SIZE,
+        full_variable=np.repeat(np.arange(len(shapes), dtype=np.int32), full),
+    )
+    grads = [
+        rng.normal(size=shapes[0]),  # ordinary
+        np.concatenate(  # a constant row, an all-zero row, a row far from the others
+            [np.full(CHUNK_SIZE, 0.3), np.zeros(CHUNK_SIZE), 50.0 + rng.normal(size=CHUNK_SIZE)]
+        ),
+        2.0 + 1e-3 * rng.normal(size=shapes[2]),  # |mean| / std = 2000
+        np.array([1.0, 0.0, -2.0, 0.5, 7.0]),
+    ]
+    grads = [g.astype(np.float32) for g in grads]
+    before = [(1.0 + 1e-3 * rng.normal(size=s)).astype(np.float32) for s in shapes]
+    after = [b - 0.01 * g for b, g in zip(before, grads)]
+
+    compute = tf.function(
+        lambda g, b, a: gradient_sufficient_statistics(g, b, a, layout, xla=xla),
+        jit_compile=xla,
+        autograph=False,
+    )
+    raw = compute(
+        [tf.constant(g) for g in grads],
+        [tf.constant(b) for b in before],
+        [tf.constant(a) for a in after],
+    ).numpy()
+    got = variable_statistics(raw, layout.sizes)
+    g64 = [g.astype(np.float64) for g in grads]
+    w64 = [b.astype(np.float64) for b in before]
+    np.testing.assert_allclose(got["std"], [g.std() for g in g64], rtol=2e-5)
+    np.testing.assert_allclose(got["weight_std"], [w.std() for w in w64], rtol=2e-5)
+    np.testing.assert_allclose(got["norm"], [np.linalg.norm(g) for g in g64], rtol=2e-5)
+    np.testing.assert_allclose(got["mean"], [g.mean() for g in g64], rtol=2e-5)
+    np.testing.assert_array_equal(got["zero_fraction"], [np.mean(g == 0) for g in g64])
+    update = [np.linalg.norm(a.astype(np.float64) - b) for a, b in zip(after, w64)]
+    np.testing.assert_allclose(
+        got["update_ratio"], [u / np.linalg.norm(w) for u, w in zip(update, w64)], rtol=2e-5
+    )

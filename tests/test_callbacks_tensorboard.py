@@ -165,6 +165,59 @@ def test_summary_writers_are_lazy_and_readable(tmp_path):
     assert accumulator.Tensors("dense/kernel/gradient_norm")[0].step == 3
 
 
+def test_write_batch_is_one_event_with_metadata_on_first_values_only(tmp_path):
+    """A record is one event; a tag's plugin metadata and description go with its first
+    value in each event file (where TensorBoard reads them), not with every record."""
+    from tensorboard.compat.proto import event_pb2
+
+    writers = SummaryWriters(tmp_path)
+    histogram = ([0.0, 1.0], [1.0, 2.0], [3, 4])
+    for step, run_value in enumerate([0.5, 0.25]):
+        writers.write_batch(
+            step,
+            scalars={"dense/gradient/norm": run_value},
+            histograms={"dense/kernel/weights": histogram},
+            descriptions={"dense/gradient/norm": "L2 norm", "dense/kernel/weights": "buckets"},
+        )
+    writers.close()
+    writers.write_batch(5, scalars={"dense/gradient/norm": 2.0})  # reopened: a new file
+    writers.close()
+    files = sorted((tmp_path / "train").iterdir())
+    assert len(files) == 2
+    events = [
+        [e for e in map(event_pb2.Event.FromString, _records(f)) if e.HasField("summary")]
+        for f in files
+    ]
+    assert [len(file_events) for file_events in events] == [2, 1]
+    first, second = events[0]
+    assert [v.HasField("metadata") for v in first.summary.value] == [True, True]
+    assert [v.HasField("metadata") for v in second.summary.value] == [False, False]
+    assert events[1][0].summary.value[0].HasField("metadata")  # again in the new file
+    accumulator = _accumulator(tmp_path / "train")
+    scalars = accumulator.Tensors("dense/gradient/norm")
+    assert [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in scalars] == [
+        (0, 0.5),
+        (1, 0.25),
+        (5, 2.0),
+    ]
+    assert accumulator.SummaryMetadata("dense/gradient/norm").summary_description == "L2 norm"
+    assert accumulator.SummaryMetadata("dense/gradient/norm").plugin_data.plugin_name == ("scalars")
+    table = tf.make_ndarray(accumulator.Tensors("dense/kernel/weights")[1].tensor_proto)
+    np.testing.assert_array_equal(table, [[0, 1, 3], [1, 2, 4]])
+    assert accumulator.SummaryMetadata("dense/kernel/weights").summary_description == "buckets"
+
+
+def _records(path):
+    """The records of a TFRecord file (length, crc, data, crc), without TensorFlow."""
+    import struct
+
+    data, offset = path.read_bytes(), 0
+    while offset < len(data):
+        (length,) = struct.unpack("<Q", data[offset : offset + 8])
+        yield data[offset + 12 : offset + 12 + length]
+        offset += 12 + length + 4
+
+
 def test_gradient_stats_event_files(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 5)).astype("float32")

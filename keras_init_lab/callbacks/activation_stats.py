@@ -478,7 +478,6 @@ class ActivationStats(ScheduledCallback):
         self.probe_x = prepare_probe(probe_data, self.max_probe_samples)
         self._probe: _Measure | None = None
         self._writers = None
-        self._described = False  # tag descriptions are written with the first record
         self._epochs_done = 0
         self._epochs: list[int] = []
         self._rows: list[np.ndarray] = []
@@ -577,35 +576,18 @@ class ActivationStats(ScheduledCallback):
                 run=TENSORBOARD_RUN,
             )
         scalars, histograms, descriptions = self._tables(result)
-        if not self._described:
-            # TensorBoard keeps the metadata (and so the description) of a tag's first event;
-            # the first record carries them, one summary call per tag, once per callback.
-            self._write_described(epoch, scalars, histograms, descriptions)
-            self._described = True
-        else:
-            # One compiled call for every scalar and histogram of the record.
-            self._writers.write_batch(
-                epoch, scalars=scalars, histograms=histograms, run=TENSORBOARD_RUN
-            )
+        # One event per record; TensorBoard keeps a tag's metadata (and so its description)
+        # from the tag's first event in a file, and write_batch sends it there.
+        self._writers.write_batch(
+            epoch,
+            scalars=scalars,
+            histograms=histograms,
+            run=TENSORBOARD_RUN,
+            descriptions=descriptions,
+        )
         # Flushed on a time basis (every record would be one file write); the records of
         # epoch ends are flushed at once in on_epoch_end, the rest at close or exit.
         self._writers.flush_if_due()
-
-    def _write_described(self, epoch, scalars, histograms, descriptions) -> None:
-        writer = self._writers.writer(TENSORBOARD_RUN)
-        with tf.init_scope(), writer.as_default():
-            for tag, value in scalars.items():
-                tf.summary.scalar(tag, float(value), step=int(epoch), description=descriptions[tag])
-        for tag, (left, right, counts) in histograms.items():
-            self._writers.histogram(
-                tag,
-                left,
-                right,
-                counts,
-                step=int(epoch),
-                run=TENSORBOARD_RUN,
-                description=descriptions[tag],
-            )
 
     # -- schedule hooks (counting lives in ScheduledCallback) -------------------------------
 

@@ -430,7 +430,7 @@ class GradientStats(_ScheduledCaptureCallback):
                     record.weight_histograms[index],
                 )
                 descriptions[tag] = _WEIGHT_HISTOGRAM_DESCRIPTION
-        # All scalars and histograms of a record in one compiled summary call; flushed on a
+        # All scalars and histograms of a record in one event (one summary call); flushed on a
         # time basis (see the class docstring for the flushes on interruption and exit).
         writers.write_batch(step, values, histograms, descriptions=descriptions)
         writers.flush_if_due()

@@ -9,7 +9,8 @@ concat makes a ``[rows, CHUNK_SIZE]`` matrix of the whole rows of every variable
 padding, no mask), another a small ``[n_vars, CHUNK_SIZE]`` matrix of zero-padded tails. Row
 reductions give per-row partial sums, and one ``unsorted_segment_sum``/``max`` over the rows
 gives per-variable sums: a constant number of ops whatever the number of variables, all
-XLA-compatible. Spreads (``M2``) are computed from row-shifted sums, so a gradient or a
+XLA-compatible. Spreads (``M2``) come from the row sums already taken; only rows whose
+``|mean|`` is large next to their spread are centred and summed again, so a gradient or a
 bias with ``|mean| >> std`` keeps its standard deviation.
 
 Example:
@@ -46,6 +47,13 @@ __all__ = [
 #: -> ~12k rows, so the one segment reduction over rows is cheap), the padded tail matrix is
 #: small (n_vars x 256), and every per-row count is exact in float32 (< 2**24).
 CHUNK_SIZE = 256
+
+#: A chunk row's ``M2 = sumsq - sum^2 / C`` is trusted when ``sumsq <= 16 M2``, i.e. when its
+#: ``|mean| <= sqrt(15) std ~ 3.9 std``: float32 rounding of ``sumsq`` (a few units of 2^-24
+#: relative) is then magnified at most 16x, ~1e-6 relative in M2, under the 2e-5 the tests
+#: ask of every statistic against a float64 reference. Rows past it are recomputed centred
+#: (:func:`_precise_row_m2`). 16 = 2^4, so the comparison itself is exact in float32.
+NAIVE_M2_RATIO = 16.0
 
 #: Statistics reported per variable and per layer (the ``history`` layout of GradientStats).
 STATISTICS = (
@@ -230,6 +238,43 @@ def _row_statistics(matrix, xla):
     return tf.stack([row_sum, row_sumsq, row_nonzero], axis=1), row_max
 
 
+def _precise_row_m2(matrix, row_sum, row_sumsq, xla: bool):
+    """Per-row ``M2 = sum (x - row mean)^2`` of a chunk matrix, precise for any ``|mean|/std``.
+
+    Formula: ``M2 = sumsq - sum^2 / C`` from the sums already taken, when
+    ``sumsq <= NAIVE_M2_RATIO * M2`` (the float32 cancellation then costs a few rounding
+    units of ``sumsq``); rows past that (near-constant rows: a bias of 2 +- 0.01, a
+    gradient with ``|mean| >> std``) are centred on their own mean and summed again:
+    ``d = x - sum / C``, ``M2 = sum d^2 - (sum d)^2 / C``. Without XLA only those rows are
+    gathered and recomputed (usually none: no extra pass over memory); under XLA, which
+    needs static shapes and fuses the extra pass into the others, every row is.
+
+    Args:
+        matrix: ``[rows, C]`` chunk matrix.
+        row_sum, row_sumsq: its per-row sum and sum of squares.
+        xla: True when traced for XLA.
+
+    Returns:
+        float32 ``[rows]``, never negative.
+    """
+
+    def centred(rows, sums):
+        centre = sums / float(CHUNK_SIZE)
+        d = rows - centre[:, None]
+        return tf.maximum(
+            _row_sumsq(d, xla) - tf.square(tf.reduce_sum(d, axis=1)) / float(CHUNK_SIZE), 0.0
+        )
+
+    if xla:
+        return centred(matrix, row_sum)
+    naive = tf.maximum(row_sumsq - tf.square(row_sum) / float(CHUNK_SIZE), 0.0)
+    # NaN rows compare False and keep their NaN; all-zero rows (0 > 0) are exact already.
+    risky = tf.where(row_sumsq > NAIVE_M2_RATIO * naive)
+    return tf.tensor_scatter_nd_update(
+        naive, risky, centred(tf.gather_nd(matrix, risky), tf.gather_nd(row_sum, risky))
+    )
+
+
 def gradient_sufficient_statistics(
     gradients, before, after, layout: VariableLayout, xla: bool = True
 ) -> tf.Tensor:
@@ -286,12 +331,12 @@ def gradient_sufficient_statistics(
 
     valid = tf.range(CHUNK_SIZE)[None, :] < tf.cast(tail_count, tf.int32)[:, None]
 
-    def centred_m2(full, tail, full_sum, variable_mean):
+    def centred_m2(full, tail, full_sum, full_sumsq, variable_mean):
         """``M2 = sum (x - mean)^2`` per variable, precise also when ``|mean| >> std``.
 
-        Each whole row's own M2 comes from the row shifted by its first element
-        (``d = x - x_0``: ``M2_r = sum d^2 - (sum d)^2 / C``), so the rounding of a large
-        common offset never enters; the rows are pooled exactly with Chan et al.:
+        Whole rows: the own M2 of a row is ``sumsq - sum^2 / C`` when that form is safe
+        (see :data:`NAIVE_M2_RATIO`); otherwise it is recomputed from the row centred on
+        its own mean (:func:`_precise_row_m2`). Rows are pooled exactly with Chan et al.:
         ``M2 = sum_r [M2_r + C (mean_r - mean)^2]``. The small tail matrix is centred
         exactly on each variable's mean (two passes, masked), so tiny variables (a
         1-element bias) get an exact 0 instead of rounding residue.
@@ -301,14 +346,18 @@ def gradient_sufficient_statistics(
         )
         if full is None:
             return tail_m2
-        shifted = full - full[:, :1]
-        shifted_sum = tf.reduce_sum(shifted, axis=1)
-        own = tf.maximum(_row_sumsq(shifted, xla) - tf.square(shifted_sum) / float(CHUNK_SIZE), 0.0)
+        own = _precise_row_m2(full, full_sum, full_sumsq, xla)
         row_mean = full_sum / float(CHUNK_SIZE)
         between = float(CHUNK_SIZE) * tf.square(row_mean - tf.gather(variable_mean, full_variable))
         return tf.math.unsorted_segment_sum(own + between, full_variable, n) + tail_m2
 
-    m2 = centred_m2(grad_full, grad_tail, None if full_rows is None else full_rows[:, 0], mean)
+    m2 = centred_m2(
+        grad_full,
+        grad_tail,
+        None if full_rows is None else full_rows[:, 0],
+        None if full_rows is None else full_rows[:, 1],
+        mean,
+    )
     zeros = sizes - grad_stats[:, 2]
 
     # Non-finite entries make their variable's sum of squares non-finite; count them (and
@@ -345,6 +394,7 @@ def gradient_sufficient_statistics(
         before_full,
         before_tail,
         None if full_weight_rows is None else full_weight_rows[:, 2],
+        None if full_weight_rows is None else full_weight_rows[:, 1],
         weight_stats[:, 2] / tf.maximum(sizes, 1.0),
     )
     return tf.stack(

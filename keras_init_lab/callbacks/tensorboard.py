@@ -46,9 +46,11 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from tensorboard.compat.proto import summary_pb2, types_pb2
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 from tensorboard.plugins.histogram import metadata as histogram_metadata
+from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 # uniform_bucket_counts is re-exported from its home, the one bucketing module.
 from keras_init_lab._keras_compat import default_summary_writer
@@ -166,7 +168,8 @@ class SummaryWriters:
             )
         self.log_dir = Path(log_dir)
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
-        self._batch_functions: dict = {}
+        # run -> tags whose metadata is already in that run's current event file
+        self._described: dict[str, set] = {}
         self._last_flush = -float("inf")  # the first write that asks is flushed at once
         self._pending = False  # a record was held back by flush_if_due
         _LIVE.add(self)
@@ -183,6 +186,7 @@ class SummaryWriters:
                 f"run must be a plain folder name such as 'train'; received run={run!r}."
             )
         if run not in self._writers:
+            self._described.pop(run, None)  # a new event file: metadata goes again
             with tf.init_scope():
                 self._writers[run] = tf.summary.create_file_writer(
                     str(self.log_dir / run), max_queue=_MAX_QUEUE, flush_millis=_FLUSH_MILLIS
@@ -242,12 +246,16 @@ class SummaryWriters:
         run: str = "train",
         descriptions: Mapping[str, str] | None = None,
     ) -> None:
-        """Write many scalars and precomputed histograms at ``step`` in one compiled call.
+        """Write many scalars and precomputed histograms at ``step`` as one event.
 
-        One eager ``tf.summary`` call costs ~0.3-1 ms of host time; a record of a model with
-        a few dozen variables has a hundred values. Here all of them go through one
-        ``tf.function`` (traced once per set of tags and bucket counts, then reused), so a
-        record costs about one call.
+        One eager ``tf.summary`` call costs ~0.3-1 ms of host time and a record of a model
+        with a few dozen variables has a hundred values; a ``tf.function`` holding all the
+        summary ops is traced anew for every new writer (every ``fit``). Here the values
+        are put into one ``Summary`` protocol buffer on the host (what ``tf.summary.scalar``
+        and the histogram plugin write: a float32 scalar tensor, a float64 ``[k, 3]``
+        table) and written by one ``tf.summary.experimental.write_raw_pb`` call, with no
+        tracing. The plugin metadata (and the description) of a tag goes with its first
+        value in each event file only, as TensorBoard reads it from there.
 
         Args:
             step: global step.
@@ -257,58 +265,40 @@ class SummaryWriters:
             descriptions: optional ``{tag: Markdown}`` shown by TensorBoard next to the tag.
         """
         scalars = dict(scalars or {})
-        descriptions = dict(descriptions or {})
         histograms = dict(histograms or {})
+        descriptions = dict(descriptions or {})
         if not scalars and not histograms:
             return
-        tables = []
-        for tag, (left, right, count) in histograms.items():
-            tables.append(_histogram_table(tag, left, right, count))
-        key = (
-            run,
-            tuple(scalars),
-            tuple((tag, t.shape[0]) for tag, t in zip(histograms, tables)),
-            tuple(sorted(descriptions.items())),
-        )
-        function = self._batch_functions.get(key)
-        if function is None:
-            function = self._batch_functions[key] = self._make_batch_function(
-                run, list(scalars), list(histograms), [t.shape[0] for t in tables], descriptions
-            )
-        # Three host-to-device conversions per record, whatever the number of tags: the
-        # histogram tables travel as one [sum k, 3] array, cut apart inside the function.
-        stacked = np.concatenate(tables, axis=0) if tables else np.zeros((0, 3))
-        with tf.init_scope():
-            function(
-                tf.constant(int(step), tf.int64),
-                tf.constant(np.asarray(list(scalars.values()), dtype=np.float32).reshape(-1)),
-                tf.constant(stacked, tf.float64),
-            )
-
-    def _make_batch_function(self, run, scalar_tags, histogram_tags, sizes, descriptions=None):
         writer = self.writer(run)
-        descriptions = descriptions or {}
-        metadata = {
-            tag: histogram_metadata.create_summary_metadata(
-                display_name=None, description=descriptions.get(tag, "")
-            )
-            for tag in histogram_tags
-        }
-        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-
-        @tf.function(autograph=False)
-        def write(step, scalar_values, stacked):
-            with default_summary_writer(writer, step):
-                for index, tag in enumerate(scalar_tags):
-                    tf.summary.scalar(
-                        tag, scalar_values[index], step=step, description=descriptions.get(tag)
+        described = self._described.setdefault(run, set())
+        summary = summary_pb2.Summary()
+        for tag, value in scalars.items():
+            entry = summary.value.add(tag=tag)
+            entry.tensor.dtype = types_pb2.DT_FLOAT
+            entry.tensor.float_val.append(float(value))
+            if tag not in described:
+                entry.metadata.CopyFrom(
+                    scalar_metadata.create_summary_metadata(
+                        display_name=None, description=descriptions.get(tag, "")
                     )
-                for index, tag in enumerate(histogram_tags):
-                    table = stacked[offsets[index] : offsets[index + 1]]
-                    tf.summary.write(tag=tag, tensor=table, step=step, metadata=metadata[tag])
-            return tf.constant(True)
-
-        return write
+                )
+        for tag, (left, right, count) in histograms.items():
+            table = _histogram_table(tag, left, right, count)
+            entry = summary.value.add(tag=tag)
+            entry.tensor.dtype = types_pb2.DT_DOUBLE
+            entry.tensor.tensor_shape.dim.add(size=table.shape[0])
+            entry.tensor.tensor_shape.dim.add(size=3)
+            entry.tensor.tensor_content = table.astype("<f8").tobytes()
+            if tag not in described:
+                entry.metadata.CopyFrom(
+                    histogram_metadata.create_summary_metadata(
+                        display_name=None, description=descriptions.get(tag, "")
+                    )
+                )
+        with tf.init_scope(), default_summary_writer(writer):
+            tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=int(step))
+        described.update(scalars)
+        described.update(histograms)
 
     def custom_scalars_layout(
         self, categories: Mapping[str, Mapping[str, Sequence[str]]], run: str = "train"
@@ -360,7 +350,7 @@ class SummaryWriters:
         """Flush and close every writer; a later write reopens them lazily."""
         _flush_and_close(self._writers)
         self._last_flush = _clock()
-        self._batch_functions.clear()  # they hold the closed writers
+        self._described.clear()  # a reopened writer starts a new event file
 
     def __enter__(self) -> SummaryWriters:
         return self
