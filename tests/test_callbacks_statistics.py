@@ -349,12 +349,15 @@ def test_recorded_step_op_count_does_not_grow_with_the_number_of_variables(xla):
     assert many["Reshape"] > few["Reshape"]  # the views do grow: the test sees the graphs
 
 
-@pytest.mark.parametrize("xla", [False, True])
-def test_sufficient_statistics_match_float64_on_near_constant_and_ordinary_rows(xla):
+@pytest.mark.parametrize(
+    "xla, gather_rows", [(False, True), (False, False), (True, None)], ids=["cpu", "static", "xla"]
+)
+def test_sufficient_statistics_match_float64_on_near_constant_and_ordinary_rows(xla, gather_rows):
     """The M2 of every variable against NumPy float64, for rows the plain form handles
     (ordinary gradients, all-zero rows) and rows it does not (a near-constant bias of
-    2 +- 1e-3, a constant row, one row far from the others): without XLA only the risky rows
-    are recomputed, under XLA all rows are; both must give the same precise answer."""
+    2 +- 1e-3, a constant row, one row far from the others): on a CPU without XLA only the
+    risky rows are recomputed, otherwise (XLA, an accelerator) all rows are; every path must
+    give the same precise answer."""
     from keras_init_lab.callbacks.statistics import (
         gradient_sufficient_statistics,
         variable_statistics,
@@ -390,7 +393,9 @@ def test_sufficient_statistics_match_float64_on_near_constant_and_ordinary_rows(
     after = [b - 0.01 * g for b, g in zip(before, grads)]
 
     compute = tf.function(
-        lambda g, b, a: gradient_sufficient_statistics(g, b, a, layout, xla=xla),
+        lambda g, b, a: gradient_sufficient_statistics(
+            g, b, a, layout, xla=xla, gather_rows=gather_rows
+        ),
         jit_compile=xla,
         autograph=False,
     )

@@ -131,15 +131,18 @@ def _read(variable) -> np.ndarray:
     return np.asarray(variable.numpy())
 
 
-def _measure(dense, before, after, layout, histograms, weight_buckets, xla):
+def _measure(dense, before, after, layout, histograms, weight_buckets, xla, gather_rows=None):
     """Statistics (and histograms) of one step: ``(raw,)`` or ``(raw, g, w, low, high)``.
 
     ``dense`` and ``after`` are per-variable tensors, ``before`` their weights' chunk
     snapshot; called as is or wrapped in one ``tf.function(jit_compile=True)``.
+    ``gather_rows``: see :func:`gradient_sufficient_statistics`.
     """
     dense = split_chunks(dense, layout)
     after = split_chunks(after, layout)
-    raw = gradient_sufficient_statistics(dense, before, after, layout, xla=xla)
+    raw = gradient_sufficient_statistics(
+        dense, before, after, layout, xla=xla, gather_rows=gather_rows
+    )
     if not histograms:
         return (raw,)
     finite = tf.reduce_all(tf.math.is_finite(raw[_SUMSQ])) & tf.reduce_all(
@@ -361,12 +364,24 @@ class GradientCapture:
                     result = original_apply(grads, trainable_variables)
             after = [v.value for v in layout.variables]
             one_replica = context is None or context.num_replicas_in_sync == 1
-            if xla or tf.executing_eagerly() or not one_replica or not _has_accelerator():
+            accelerator = _has_accelerator()
+            if xla or tf.executing_eagerly() or not one_replica or not accelerator:
                 # Already one XLA cluster (the model is compiled with XLA), eager, under
                 # tf.distribute (XLA clusters inside replica functions are not relied on), or
                 # on CPU only, where TensorFlow's multi-threaded reduction kernels beat one
                 # XLA:CPU cluster (benchmarks/callbacks.py, BENCHMARKS.md): plain ops.
-                measured = _measure(dense, before, after, layout, histograms, weight_buckets, xla)
+                # On an accelerator, no gather of data-dependent size (its host read-back
+                # would stall the device mid-step).
+                measured = _measure(
+                    dense,
+                    before,
+                    after,
+                    layout,
+                    histograms,
+                    weight_buckets,
+                    xla,
+                    gather_rows=not accelerator,
+                )
             else:
                 # One XLA cluster for all statistics and histograms of the step: XLA fuses
                 # the chunking and the reductions into a few passes over memory, although

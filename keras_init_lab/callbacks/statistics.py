@@ -238,21 +238,23 @@ def _row_statistics(matrix, xla):
     return tf.stack([row_sum, row_sumsq, row_nonzero], axis=1), row_max
 
 
-def _precise_row_m2(matrix, row_sum, row_sumsq, xla: bool):
+def _precise_row_m2(matrix, row_sum, row_sumsq, xla: bool, gather_rows: bool):
     """Per-row ``M2 = sum (x - row mean)^2`` of a chunk matrix, precise for any ``|mean|/std``.
 
     Formula: ``M2 = sumsq - sum^2 / C`` from the sums already taken, when
     ``sumsq <= NAIVE_M2_RATIO * M2`` (the float32 cancellation then costs a few rounding
     units of ``sumsq``); rows past that (near-constant rows: a bias of 2 +- 0.01, a
     gradient with ``|mean| >> std``) are centred on their own mean and summed again:
-    ``d = x - sum / C``, ``M2 = sum d^2 - (sum d)^2 / C``. Without XLA only those rows are
-    gathered and recomputed (usually none: no extra pass over memory); under XLA, which
-    needs static shapes and fuses the extra pass into the others, every row is.
+    ``d = x - sum / C``, ``M2 = sum d^2 - (sum d)^2 / C``. With ``gather_rows`` only those
+    rows are gathered and recomputed (usually none: no extra pass over memory); otherwise
+    every row is: under XLA (static shapes; the extra pass fuses into the others) and on
+    an accelerator (the row count of a gather is read back by the host mid-step).
 
     Args:
         matrix: ``[rows, C]`` chunk matrix.
         row_sum, row_sumsq: its per-row sum and sum of squares.
         xla: True when traced for XLA.
+        gather_rows: recompute only the rows at risk (dynamic shapes; not under XLA).
 
     Returns:
         float32 ``[rows]``, never negative.
@@ -265,7 +267,7 @@ def _precise_row_m2(matrix, row_sum, row_sumsq, xla: bool):
             _row_sumsq(d, xla) - tf.square(tf.reduce_sum(d, axis=1)) / float(CHUNK_SIZE), 0.0
         )
 
-    if xla:
+    if xla or not gather_rows:
         return centred(matrix, row_sum)
     naive = tf.maximum(row_sumsq - tf.square(row_sum) / float(CHUNK_SIZE), 0.0)
     # NaN rows compare False and keep their NaN; all-zero rows (0 > 0) are exact already.
@@ -276,7 +278,12 @@ def _precise_row_m2(matrix, row_sum, row_sumsq, xla: bool):
 
 
 def gradient_sufficient_statistics(
-    gradients, before, after, layout: VariableLayout, xla: bool = True
+    gradients,
+    before,
+    after,
+    layout: VariableLayout,
+    xla: bool = True,
+    gather_rows: bool | None = None,
 ) -> tf.Tensor:
     """Per-variable sufficient statistics of gradients and updates, XLA-safe, constant op count.
 
@@ -300,12 +307,17 @@ def gradient_sufficient_statistics(
         layout: the :class:`VariableLayout` of the variables.
         xla: True when traced for XLA (only ops with XLA kernels); False allows faster
             non-XLA kernels (``EuclideanNorm``).
+        gather_rows: recompute the spread only of the chunk rows whose ``|mean|`` is large
+            next to their spread (a gather of dynamic size: CPU, not XLA); False recomputes
+            every row (static shapes, no mid-step host read on an accelerator). None means
+            ``not xla``.
 
     Returns:
         float32 tensor ``[10, n_vars]`` (row order ``sum, sumsq, M2, max_abs, zeros,
         nonfinite, delta_sumsq, weight_sumsq, weight_sum, weight_M2``).
     """
     n = layout.num_variables
+    gather_rows = (not xla) if gather_rows is None else bool(gather_rows) and not xla
     full_variable = tf.constant(layout.full_variable)
     sizes = tf.constant(layout.sizes.astype(np.float32))
     grad_full, grad_tail = _as_chunks(gradients, layout)
@@ -346,7 +358,7 @@ def gradient_sufficient_statistics(
         )
         if full is None:
             return tail_m2
-        own = _precise_row_m2(full, full_sum, full_sumsq, xla)
+        own = _precise_row_m2(full, full_sum, full_sumsq, xla, gather_rows)
         row_mean = full_sum / float(CHUNK_SIZE)
         between = float(CHUNK_SIZE) * tf.square(row_mean - tf.gather(variable_mean, full_variable))
         return tf.math.unsorted_segment_sum(own + between, full_variable, n) + tail_m2
