@@ -29,6 +29,13 @@ Run from the repository root:
     python benchmarks/callbacks.py --memory        # memory anchor only, ~1 minute
     python benchmarks/callbacks.py --quick         # smoke run
 
+Two more tables make the small ratios readable. *Predicted* ratios of the sparse schedules:
+``1 + (ratio every step - 1) / n`` for a record every ``n`` steps (steps not recorded run
+the model's own train function), far steadier than a direct measure of a 1-3% difference
+in fits whose plain time varies by more than that. *Isolated kernels*: the recorded step's
+device work timed alone on the model's variable shapes, in units of one reduction pass of
+TensorFlow's CPU kernels over the gradients (the floor of any statistic computed with them).
+
 Goals (steady state, CPU): statistics every step <= 1.25x on the 3M-parameter MLP;
 statistics + histograms + TensorBoard every step <= 1.4x; every 10 steps <= 1.03x; defaults
 <= 1.01x. The bytes a recorded step must move at least (one read of the gradients and of the
@@ -56,9 +63,19 @@ import tensorflow as tf  # noqa: E402
 
 from keras_init_lab.callbacks import GradientHealth, GradientStats  # noqa: E402
 
-#: Steps per timed fit: 100 = one record per fit at the default every_n_steps=100 (plus the
-#: first step of the fit, which is always recorded: the defaults record 2 steps in 100).
+#: Steps per timed fit: 100 = one record per fit at the default every_n_steps=100 (the
+#: callbacks count steps across fits: global steps 0, 100, 200, ... are recorded).
 STEPS = 100
+#: Schedule of the sparse variants: steps are counted across fits, so on average a fit of
+#: ``STEPS`` steps records ``STEPS / n`` of them. Used to predict their ratio from the
+#: every-step cost, a figure far steadier than their own few-percent differences from the
+#: plain fit.
+EVERY_N_STEPS = {
+    "GradientStats() defaults": 100,
+    "GradientStats every 10": 10,
+    "GradientHealth() defaults": 50,
+}
+
 #: Batch of the issue's prototype figures (3.2M-parameter MLP, batch 64, Adam).
 BATCH_SIZE = 64
 
@@ -206,6 +223,7 @@ def bench_model(builder, rounds, log_root):
                 "model": model.name,
                 "params": model.count_params(),
                 "variant": name,
+                "every": EVERY_N_STEPS.get(name),
                 "wall_ratio": wall / plain_wall,
                 "cpu_ratio": cpu / plain_cpu,
                 "ms_per_step_extra": 1e3 * (wall - plain_wall) / STEPS,
@@ -295,6 +313,91 @@ def bench_memory():
     return rows
 
 
+#: Repeats of each isolated kernel in :func:`bench_floor` (interleaved, medians).
+FLOOR_REPEATS = 30
+
+
+def bench_floor(builder, repeats: int = FLOOR_REPEATS):
+    """The recorded step's device work in isolation, against one pass of TensorFlow's kernels.
+
+    Times, interleaved (medians of ``repeats``), on random tensors of the model's variable
+    shapes: one row reduction (``reduce_sum``) over the gradients' chunk matrix, the
+    floor of any statistic computed with TensorFlow's CPU kernels (each kernel is one pass);
+    one copy of all gradients into that matrix (``split_chunks``); the statistics as the
+    capture computes them (three copies into chunk matrices, then the reductions); the
+    histograms of gradients and weights from those matrices. ``passes`` divides by the one
+    reduction: how many passes over the gradients' bytes the work costs.
+    """
+    from keras_init_lab.callbacks.histograms import gradient_histograms
+    from keras_init_lab.callbacks.statistics import (
+        describe_variables,
+        gradient_sufficient_statistics,
+        split_chunks,
+    )
+
+    model = builder()
+    layout = describe_variables(model)
+    rng = np.random.default_rng(0)
+    grads = [tf.constant(rng.normal(size=v.shape).astype("float32")) for v in layout.variables]
+    before = [tf.constant(rng.normal(size=v.shape).astype("float32")) for v in layout.variables]
+    after = [b - 1e-3 * g for b, g in zip(before, grads)]
+    matrix = split_chunks(grads, layout)[0]
+    kernels = {
+        "one reduction pass (reduce_sum over the gradients' chunk rows)": (
+            tf.function(lambda m: tf.reduce_sum(m, axis=1)),
+            (matrix,),
+        ),
+        "one copy of all gradients into the chunk matrix": (
+            tf.function(lambda g: split_chunks(list(g), layout)[0][0, 0]),
+            (grads,),
+        ),
+        "statistics (three copies + reductions)": (
+            tf.function(
+                lambda g, b, a: gradient_sufficient_statistics(
+                    split_chunks(list(g), layout),
+                    split_chunks(list(b), layout),
+                    split_chunks(list(a), layout),
+                    layout,
+                    xla=False,
+                )
+            ),
+            (grads, before, after),
+        ),
+        "histograms (gradients and weights, from the chunk matrices)": (
+            tf.function(
+                lambda g, a: gradient_histograms(
+                    split_chunks(list(g), layout), split_chunks(list(a), layout), layout, 30
+                )
+            ),
+            (grads, after),
+        ),
+    }
+    for function, args in kernels.values():  # trace and warm up
+        tf.nest.map_structure(lambda t: t.numpy(), function(*args))
+    times = {name: ([], []) for name in kernels}
+    for _ in range(repeats):
+        for name, (function, args) in kernels.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            tf.nest.map_structure(lambda t: t.numpy(), function(*args))
+            times[name][0].append(time.perf_counter() - wall)
+            times[name][1].append(time.process_time() - cpu)
+    one = statistics.median(times[next(iter(kernels))][0])
+    rows = []
+    for name, (walls, cpus) in times.items():
+        wall = statistics.median(walls)
+        rows.append(
+            {
+                "model": model.name,
+                "params": model.count_params(),
+                "kernel": name,
+                "wall_ms": 1e3 * wall,
+                "cpu_ms": 1e3 * statistics.median(cpus),
+                "passes": wall / one,
+            }
+        )
+    return rows
+
+
 #: Size of the array copied to measure memory bandwidth: 256 MB, far above any CPU cache.
 BANDWIDTH_BYTES = 256 * 2**20
 
@@ -348,6 +451,31 @@ def main(argv=None):
                 f"| {r['variant']} | {r['wall_ratio']:.3f} | {r['cpu_ratio']:.3f} | "
                 f"{r['ms_per_step_extra']:+.2f} | {r['one_time_s']:+.2f} |"
             )
+        every_step = {(r["model"]): r for r in rows if r["variant"] == "stats every step"}
+        print(
+            "\n| model | variant | recorded steps | CPU ratio measured | CPU ratio predicted "
+            "from the every-step cost | wall ratio predicted |\n|---|---|---|---|---|---|"
+        )
+        for r in rows:
+            if r["every"] is None or r["model"] not in every_step:
+                continue
+            share = 1 / r["every"]
+            full = every_step[r["model"]]
+            print(
+                f"| {r['model']} | {r['variant']} | 1 in {r['every']} | {r['cpu_ratio']:.3f} | "
+                f"{1 + share * (full['cpu_ratio'] - 1):.3f} | "
+                f"{1 + share * (full['wall_ratio'] - 1):.3f} |"
+            )
+        print(
+            "\n| model | isolated kernel | wall ms | CPU ms | passes (x one reduction) |"
+            "\n|---|---|---|---|---|"
+        )
+        for name in args.models.split(","):
+            for r in bench_floor(builders[name], 5 if args.quick else FLOOR_REPEATS):
+                print(
+                    f"| {r['model']} | {r['kernel']} | {r['wall_ms']:.2f} | {r['cpu_ms']:.2f} | "
+                    f"{r['passes']:.1f} |"
+                )
         bandwidth = memory_bandwidth()
         print(
             f"\nMemory bandwidth (NumPy copy of {BANDWIDTH_BYTES / 1e6:.0f} MB, read + write, "
