@@ -3,10 +3,10 @@
 What is timed: ``model.fit`` of ``STEPS`` steps (one epoch, batch ``BATCH_SIZE``, Adam) on the
 same model and data. In each round every variant's fit runs right after a plain fit of its
 own, and the ratios are the medians over rounds of those paired ratios, for the wall time and
-for this process's CPU time (``time.process_time``: all threads). Pairing matters here:
-TensorFlow's CPU runtime on this 2-core machine switches, for several fits at a time, between
-using both cores and running nearly serially (same code, plain 3M-MLP fit 1.4-1.8 s or 2.6 s),
-and two neighbouring fits share the mode. One model per architecture is shared by all its
+for this process's CPU time (``time.process_time``: all threads). Pairing matters on small
+machines: TensorFlow's CPU runtime can switch, for several fits at a time, between using
+every core and running nearly serially (the same plain fit then takes up to twice as long,
+see BENCHMARKS.md), and two neighbouring fits share the mode. One model per architecture is shared by all its
 variants and every callback is created once and reused across rounds, so after the warm-up
 round every compiled function exists: the ratios are the **steady state**. ``--threads 1``
 runs TensorFlow on one thread: wall equals CPU time and the ratios are the work a variant adds.
@@ -212,11 +212,10 @@ def bench_model(builder, rounds, log_root):
         ],
     }
     warm = {name: _time_fit(model, x, y, callbacks) for name, callbacks in variants.items()}
-    # Each variant's fit right after a plain fit of its own: TensorFlow's CPU runtime here
-    # switches, for several fits at a time, between using both cores and running nearly
-    # serially (the plain 3M-MLP fit takes 1.4-1.8 s or 2.6 s, same code), so a ratio is
-    # taken between two neighbouring fits, which share the mode, and the medians of those
-    # paired ratios are reported.
+    # Each variant's fit right after a plain fit of its own: TensorFlow's CPU runtime can
+    # switch, for several fits at a time, between using every core and running nearly
+    # serially (see the module docstring), so a ratio is taken between two neighbouring fits,
+    # which share the mode, and the medians of those paired ratios are reported.
     times = {name: [] for name in variants}
     ratios = {name: [] for name in variants}
     for _ in range(rounds):

@@ -26,8 +26,9 @@ __all__ = ["DEFAULT_HISTOGRAM_EVERY_N_STEPS", "GradientStats", "HISTORY_STATISTI
 HISTORY_STATISTICS = STATISTICS + ("weight_norm", "weight_std")
 
 #: Default histogram schedule with ``log_dir``: histograms are the costly part of a record
-#: (a recorded step with histograms costs about twice a plain step on a 3M-parameter MLP,
-#: ``benchmarks/callbacks.py``), so one every 100 steps keeps them near 1% on average.
+#: (a recorded step with histograms and TensorBoard costs about 2.8x a plain step on a
+#: 3M-parameter MLP on a CPU, ``benchmarks/callbacks.py``), so one every 100 steps keeps them
+#: near 2% on average.
 DEFAULT_HISTOGRAM_EVERY_N_STEPS = 100
 
 #: Smallest magnitude the gradient histograms resolve (their first edge, 2^-34 ~ 5.8e-11).
