@@ -188,6 +188,7 @@ def test_write_batch_is_one_event_with_metadata_on_first_values_only(tmp_path):
         [e for e in map(event_pb2.Event.FromString, _records(f)) if e.HasField("summary")]
         for f in files
     ]
+    events.sort(key=lambda file_events: file_events[0].step)  # names may not sort in time
     assert [len(file_events) for file_events in events] == [2, 1]
     first, second = events[0]
     assert [v.HasField("metadata") for v in first.summary.value] == [True, True]
