@@ -195,14 +195,11 @@ class SummaryWriters:
 
     def scalar(self, tag: str, value, step: int, run: str = "train") -> None:
         """Write one scalar ``value`` under ``tag`` at ``step`` (NaN and Inf are kept)."""
-        with tf.init_scope(), default_summary_writer(self.writer(run)):
-            tf.summary.scalar(tag, float(value), step=int(step))
+        self.write_batch(step, scalars={tag: value}, run=run)
 
     def scalars(self, values: Mapping[str, float], step: int, run: str = "train") -> None:
-        """Write several scalars ``{tag: value}`` at ``step`` in one writer context."""
-        with tf.init_scope(), default_summary_writer(self.writer(run)):
-            for tag, value in values.items():
-                tf.summary.scalar(tag, float(value), step=int(step))
+        """Write several scalars ``{tag: value}`` at ``step`` as one event."""
+        self.write_batch(step, scalars=values, run=run)
 
     def histogram(
         self,
@@ -231,12 +228,12 @@ class SummaryWriters:
         Raises:
             ValueError: if the three arrays are not 1-D of one length.
         """
-        tensor = _histogram_table(tag, left_edges, right_edges, counts)
-        summary_metadata = histogram_metadata.create_summary_metadata(
-            display_name=None, description=description or ""
+        self.write_batch(
+            step,
+            histograms={tag: (left_edges, right_edges, counts)},
+            run=run,
+            descriptions={tag: description} if description else None,
         )
-        with tf.init_scope(), default_summary_writer(self.writer(run)):
-            tf.summary.write(tag=tag, tensor=tensor, step=int(step), metadata=summary_metadata)
 
     def write_batch(
         self,
@@ -269,32 +266,34 @@ class SummaryWriters:
         descriptions = dict(descriptions or {})
         if not scalars and not histograms:
             return
-        writer = self.writer(run)
-        described = self._described.setdefault(run, set())
+        described = self._described.get(run, set())  # emptied when a writer (re)opens
+
+        def entry(tag, metadata_module):
+            """A new value of ``summary``; with the plugin metadata the first time."""
+            value = summary.value.add(tag=tag)
+            if tag not in described:
+                value.metadata.CopyFrom(
+                    metadata_module.create_summary_metadata(
+                        display_name=None, description=descriptions.get(tag, "")
+                    )
+                )
+            return value.tensor
+
         summary = summary_pb2.Summary()
         for tag, value in scalars.items():
-            entry = summary.value.add(tag=tag)
-            entry.tensor.dtype = types_pb2.DT_FLOAT
-            entry.tensor.float_val.append(float(value))
-            if tag not in described:
-                entry.metadata.CopyFrom(
-                    scalar_metadata.create_summary_metadata(
-                        display_name=None, description=descriptions.get(tag, "")
-                    )
-                )
+            tensor = entry(tag, scalar_metadata)
+            tensor.dtype = types_pb2.DT_FLOAT
+            tensor.float_val.append(float(value))
         for tag, (left, right, count) in histograms.items():
             table = _histogram_table(tag, left, right, count)
-            entry = summary.value.add(tag=tag)
-            entry.tensor.dtype = types_pb2.DT_DOUBLE
-            entry.tensor.tensor_shape.dim.add(size=table.shape[0])
-            entry.tensor.tensor_shape.dim.add(size=3)
-            entry.tensor.tensor_content = table.astype("<f8").tobytes()
-            if tag not in described:
-                entry.metadata.CopyFrom(
-                    histogram_metadata.create_summary_metadata(
-                        display_name=None, description=descriptions.get(tag, "")
-                    )
-                )
+            tensor = entry(tag, histogram_metadata)
+            tensor.dtype = types_pb2.DT_DOUBLE
+            tensor.tensor_shape.dim.add(size=table.shape[0])
+            tensor.tensor_shape.dim.add(size=3)
+            tensor.tensor_content = table.astype("<f8").tobytes()
+        # The writer is created (lazily) only once the values are known to be valid.
+        writer = self.writer(run)
+        self._described[run] = described
         with tf.init_scope(), default_summary_writer(writer):
             tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=int(step))
         described.update(scalars)
