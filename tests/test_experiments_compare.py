@@ -214,14 +214,12 @@ def test_optional_axes_seed_and_cnn():
 
 
 def test_pixel_inputs_are_scaled_by_default_and_unscaled_failures_name_the_flag():
-    import importlib
+    from keras_init_lab.experiments import grid, settings
 
-    compare_module = importlib.import_module("keras_init_lab.experiments.compare")
-
-    assert compare_module._resolve_scaling("auto", pixels=True) == "standardize"
-    assert compare_module._resolve_scaling("auto", pixels=False) == "none"
-    assert compare_module._resolve_scaling("minmax", pixels=True) == "minmax"
-    note = compare_module._scaling_note(["standardize"], pixels=True)
+    assert grid.resolve_scaling("auto", pixels=True) == "standardize"
+    assert grid.resolve_scaling("auto", pixels=False) == "none"
+    assert grid.resolve_scaling("minmax", pixels=True) == "minmax"
+    note = settings._scaling_note(["standardize"], pixels=True)
     assert "fitted on the training split only" in note and "--scaling none" in note
     kind, text = verdict(
         _run(final_accuracy=0.09, scaling="none", input_abs_max=16.0, dead_fraction_end=0.67),

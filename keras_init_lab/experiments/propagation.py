@@ -57,6 +57,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -453,8 +454,9 @@ def propagate(
         n_trials: independent weight draws averaged, >= 1.
         seed: seeds inputs, explicit-sigma weights and (through Python's ``random``) the
             package's unseeded initializers; the same seed gives the same numbers.
-        out_dir: when given, ``report.write_propagation`` writes ``propagation.json`` and
-            ``propagation.png`` there.
+        out_dir: deprecated (a ``DeprecationWarning`` says so): when given,
+            ``propagation.json`` and ``propagation.png`` are written there, as
+            ``report.write_propagation(result, out_dir)`` writes them; call that instead.
         verbose: print the table.
 
     Returns:
@@ -597,9 +599,16 @@ def propagate(
         },
     )
     if out_dir is not None:
-        from keras_init_lab.report import write_propagation
+        from keras_init_lab._result_files import write_propagation_files
 
-        write_propagation(result, out_dir)
+        warnings.warn(
+            "propagate(out_dir=...) is deprecated: propagate returns the result; write "
+            "propagation.json and propagation.png with "
+            "keras_init_lab.report.write_propagation(result, out_dir).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        write_propagation_files(result, out_dir)
     if verbose:
         print(result.format_table())
     return result
