@@ -115,7 +115,9 @@ def optimizer_key(choice):
     if isinstance(choice, str):
         return choice
     if hasattr(choice, "get_config") and not isinstance(choice, type):
-        return {"class": type(choice).__qualname__, "config": json_safe(choice.get_config())}
+        # Keras numbers the names of its objects ("adam", "adam_1"): not a setting.
+        config = {k: v for k, v in choice.get_config().items() if k != "name"}
+        return {"class": type(choice).__qualname__, "config": json_safe(config)}
     module = getattr(choice, "__module__", "") or ""
     return {"factory": f"{module}.{getattr(choice, '__qualname__', repr(choice))}"}
 

@@ -99,6 +99,10 @@ class SweepSettings:
     max_train_samples: int | None = None
 
 
+#: Settings written as floats in a point's id, whatever number type was given.
+_FLOAT_SETTINGS = ("learning_rate", "l2", "weight_decay", "dropout")
+
+
 @dataclasses.dataclass(frozen=True)
 class GridPoint:
     """One run of a sweep: the values of every axis, the seed and the shared settings.
@@ -144,11 +148,18 @@ class GridPoint:
         Returns:
             A dict: the axis values (``optimizer`` as its name, or ``{"class", "config"}``
             of an optimizer object, or ``{"factory"}``: the factory's qualified name), the
-            ``seed`` and the :class:`SweepSettings` under ``"sweep"``.
+            ``seed`` and the :class:`SweepSettings` under ``"sweep"``. Rates and factors
+            are floats (``l2=0`` and ``l2=0.0`` are one setting).
         """
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.compare}
         values["optimizer"] = optimizer_key(self.optimizer)
-        values["sweep"] = None if self.sweep is None else dataclasses.asdict(self.sweep)
+        for name in _FLOAT_SETTINGS:
+            values[name] = None if values[name] is None else float(values[name])
+        sweep = None if self.sweep is None else dataclasses.asdict(self.sweep)
+        if sweep is not None:
+            for name in ("target_accuracy", "preset_learning_rate"):
+                sweep[name] = float(sweep[name])
+        values["sweep"] = sweep
         return json_safe(values)
 
     @property
