@@ -3,9 +3,10 @@ activation comparison on one model and one dataset, and lecture 002's summary of
 checked against a comparison; with their datasets and model builders. They compute and
 return plain data; ``keras_init_lab.report`` writes files (and no module here imports it).
 
-The comparison's modules: ``grid`` (axes, ``GridPoint`` with a stable id), ``training`` (one
-run, ``train_point`` -> ``RunResult``), ``verdicts`` (what a run's numbers say) and
-``compare`` (the grid run in order, ``CompareResult``).
+The comparison's modules: ``grid`` (the axes, checked, and one ``GridPoint`` per run with a
+stable id), ``training`` (one run: ``train_point`` -> ``RunResult``), ``verdicts`` (what a
+run's numbers say), ``settings`` (the presets and the one-value settings) and ``compare``
+(the grid run in order, ``CompareResult``).
 
 Example:
     >>> from keras_init_lab import experiments
