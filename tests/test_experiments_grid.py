@@ -103,22 +103,23 @@ def test_points_expand_in_compare_order_with_labels_of_the_varying_axes():
     axes = GridAxes.from_arguments(
         defaults,
         initializers=["zeros", "he_normal"],
-        activations="tanh",
+        activations=["tanh", "relu"],
         depths=[2, 3],
         batchnorm=[False, True],
         learning_rates=[0.1],
     )
     points = axes.points(SWEEP, seed=7)
     assert [p.label for p in points] == [
-        f"{init} + tanh + depth {depth} + {bn}"
+        f"{init} + {act} + depth {depth} + {bn}"
         for depth in (2, 3)
         for bn in ("no BN", "BN")
         for init in ("zeros", "he_normal")
+        for act in ("tanh", "relu")
     ]
-    assert [p.index for p in points] == list(range(1, 9))
+    assert [p.index for p in points] == list(range(1, 17))
     assert points[0].run_name == "01_zeros_tanh_depth-2_no-BN"
     assert {p.seed for p in points} == {7} and {p.learning_rate for p in points} == {0.1}
-    assert len({p.id for p in points}) == 8
+    assert len({p.id for p in points}) == 16
     assert axes.batch_sizes == (32,) and axes.losses == (("categorical_crossentropy", "softmax"),)
 
 

@@ -147,6 +147,13 @@ def test_zero_hidden_gradients_are_read_from_the_first_record():
     assert read["hidden_gradients_zero"] is True and read["grad_ratio_start"] == 0.0
 
 
+def test_a_start_is_symmetric_only_when_every_kernel_is_constant():
+    constant, random = np.full((3, 4), 0.25), np.random.default_rng(0).normal(size=(4, 2))
+    assert verdicts.read_kernels([np.zeros((2, 3)), constant]) == {"symmetric_start": True}
+    assert verdicts.read_kernels([constant, random]) == {"symmetric_start": False}
+    assert verdicts.read_kernels([random, constant]) == {"symmetric_start": False}
+
+
 # ------------------------------------------------------------------ every verdict branch
 
 

@@ -265,9 +265,8 @@ def train_point(point: GridPoint, data, log_dir=None, verbose: int = 0) -> RunRe
     )
     loss, accuracy = make_loss(point.loss, point.output_activation, data.num_classes)
     kernels = kernel_layers(model)
-    # Symmetry check on the real initial weights: a layer whose kernel entries are all equal
-    # gives every unit the same output and the same gradient, so they never become different.
-    symmetric = all(float(np.ptp(np.asarray(layer.kernel))) == 0.0 for layer in kernels)
+    # Read before training: the real initial weights.
+    start = _verdicts.read_kernels([np.asarray(layer.kernel) for layer in kernels])
     model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy])
     batch = len(data.x_train) if point.batch_size == FULL_BATCH else point.batch_size
     started = time.perf_counter()
@@ -295,8 +294,8 @@ def train_point(point: GridPoint, data, log_dir=None, verbose: int = 0) -> RunRe
         log_dir=str(log_dir) if log_dir else None,
         input_abs_max=float(np.max(np.abs(data.x_train))),
         history=curves,
-        symmetric_start=symmetric,
         seconds=round(seconds, 2),
+        **start,
         **_verdicts.read_curves(curves, sweep.target_accuracy),
         **_verdicts.read_gradients(gradients, [layer.name for layer in kernels]),
         **_verdicts.read_activations(activations),

@@ -4,6 +4,7 @@ Two steps, both pure functions of recorded numbers (no model, no training), so e
 can be tested on synthetic histories with known answers:
 
 1. the readers turn what training recorded into a run's evidence:
+   :func:`read_kernels` (the initial kernels: all constant, a symmetric start),
    :func:`read_curves` (Keras's ``History``: final accuracy, epochs to the target, the first
    non-finite loss), :func:`read_gradients` (``GradientStats``: the first/last kernel
    gradient-norm ratio per record, the median update/weight ratio) and
@@ -48,6 +49,7 @@ __all__ = [
     "read_activations",
     "read_curves",
     "read_gradients",
+    "read_kernels",
     "verdict",
 ]
 
@@ -103,6 +105,26 @@ def read_curves(curves: Mapping[str, Sequence[float]], target: float) -> dict:
         "epochs_to_target": reached[0] if reached else None,
         "first_nonfinite_epoch": nonfinite[0] if nonfinite else None,
     }
+
+
+def read_kernels(kernels) -> dict:
+    """Whether the start is symmetric: every kernel's entries all equal (zeros, a constant).
+
+    A layer whose kernel entries are all equal gives every unit the same output and the same
+    gradient, so its units never become different; the run starts symmetric when every kernel
+    layer does (one random layer already breaks the tie for the layers after it).
+
+    Example:
+        >>> read_kernels([np.zeros((2, 3)), np.full((3, 1), 0.5)])
+        {'symmetric_start': True}
+
+    Args:
+        kernels: the initial kernel of every kernel layer, as arrays.
+
+    Returns:
+        ``{"symmetric_start": bool}``.
+    """
+    return {"symmetric_start": all(float(np.ptp(np.asarray(k))) == 0.0 for k in kernels)}
 
 
 def kernel_columns(layers: Sequence[str], kernel_names: Sequence[str]) -> list[int]:
