@@ -37,16 +37,19 @@ def _tape_derivative(function, x):
 
 def test_docstring_examples_run():
     from keras_init_lab.activations import (
+        _constants,
         _derivatives,
         _facts,
         _functions,
         _keras,
         _lookup,
+        _numpy,
         _table,
     )
 
     attempted = 0
-    for module in (activations, _functions, _derivatives, _facts, _lookup, _table, _keras):
+    modules = (_constants, _numpy, _derivatives, _functions, _facts, _lookup, _table, _keras)
+    for module in (activations, *modules):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0, module.__name__
         attempted += result.attempted

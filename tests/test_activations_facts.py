@@ -21,7 +21,7 @@ import tensorflow as tf  # noqa: E402
 from scipy import special  # noqa: E402
 
 from keras_init_lab import activations, cli, initializers  # noqa: E402
-from keras_init_lab.activations import _facts, _functions, _table  # noqa: E402
+from keras_init_lab.activations import _constants, _facts, _functions, _table  # noqa: E402
 from keras_init_lab.fans import calculate_gain, compute_fans  # noqa: E402
 
 SHAPES = [(300, 100), (100, 300), (3, 3, 16, 32)]
@@ -163,12 +163,12 @@ def test_exact_gelu_without_keras_ops_erfc(monkeypatch):
     x = np.concatenate([np.linspace(-12.0, 12.0, 481), [-30.0, 30.0]])
     expected = np.asarray(activations.gelu(tf.constant(x)))
     monkeypatch.delattr(keras.ops, "erfc", raising=False)
-    fallback = _functions._choose_erfc()
-    assert fallback is _functions._tensorflow_erfc
+    fallback = _constants._choose_erfc()
+    assert fallback is _constants._tensorflow_erfc
     monkeypatch.setattr(_functions, "erfc", fallback)
     np.testing.assert_allclose(np.asarray(activations.gelu(tf.constant(x))), expected, rtol=1e-15)
     np.testing.assert_allclose(
-        np.asarray(_functions._erf_erfc(tf.constant(-x / np.sqrt(2.0)))),
+        np.asarray(_constants._erf_erfc(tf.constant(-x / np.sqrt(2.0)))),
         special.erfc(-x / np.sqrt(2.0)),
         atol=1e-15,
     )

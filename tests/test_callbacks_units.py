@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from keras_init_lab import activations as package_activations
+from keras_init_lab.activations._facts import keras_function_kinds
 from keras_init_lab.callbacks import _units
 from keras_init_lab.callbacks._units import (
     ActivationKind,
@@ -116,13 +117,13 @@ def test_builtin_table_holds_exactly_the_functions_this_keras_has():
     table = _units._builtin_activation_table()
     modules = (keras.activations, keras.ops, tf.nn, tf.math)
     expected_ids = set()
-    for family, _can_die, aliases in _units._BUILTIN_NAMES.values():
+    for unit, aliases in keras_function_kinds():
         for module in modules:
             for alias in aliases:
                 function = getattr(module, alias, None)
                 if callable(function):
                     expected_ids.add(id(function))
-                    assert table[id(function)].family == family, (module.__name__, alias)
+                    assert table[id(function)].family == unit.family, (module.__name__, alias)
     assert set(table) == expected_ids
     assert table[id(keras.activations.relu)] == ActivationKind("relu", "relu", True)
     assert table[id(tf.nn.sigmoid)].family == "sigmoid"
