@@ -1,8 +1,13 @@
 """Fans and gains: the two numbers every variance-scaled initializer is built from.
 
-Pure math, no TensorFlow: ``compute_fans`` reads a Keras kernel shape, ``calculate_gain``
-looks a nonlinearity up in one table that the initializers, the CLI's ``list`` and the docs
-all read (``GAINS``).
+Pure math: ``compute_fans`` reads a Keras kernel shape, ``fan_for_mode`` picks the fan a
+variance is divided by, ``calculate_gain`` looks a nonlinearity up in one table that the
+initializers, the CLI's ``list`` and the docs all read (``GAINS``), and
+``gaussian_expectation`` is the package's one Gaussian expectation.
+
+The gains that PyTorch's table lacks (elu, gelu, swish) integrate the activations' NumPy
+versions, which live with the facts table in ``keras_init_lab.activations._numpy``; they are
+imported when such a gain is first asked for, since the activations import this module.
 """
 
 from __future__ import annotations
@@ -15,17 +20,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from keras_init_lab._names import unknown_name_error
-from keras_init_lab._validation import check_ints, check_number
+from keras_init_lab._validation import check_choice, check_ints, check_number
 
 __all__ = [
     "DEFAULT_NEGATIVE_SLOPE",
     "GAINS",
+    "MODES",
     "Gain",
     "calculate_gain",
     "compute_fans",
+    "fan_for_mode",
     "gain_table",
     "gaussian_expectation",
 ]
+
+#: The fans a variance can be divided by: PyTorch's ``kaiming_*_(mode=...)`` has the first two;
+#: ``fan_avg = (fan_in + fan_out) / 2`` is Glorot & Bengio's (2010) compromise, Keras's name.
+MODES = ("fan_in", "fan_out", "fan_avg")
 
 
 def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
@@ -80,6 +91,43 @@ def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
         return dims[0], dims[0]
     receptive_field = math.prod(dims[:-2])
     return dims[-2] * receptive_field, dims[-1] * receptive_field
+
+
+def fan_for_mode(shape_or_fans: Sequence[int], mode: str) -> int | float:
+    """Return the fan ``n`` that a variance-scaled initializer divides its scale by.
+
+    Formula: ``fan_in``, ``fan_out`` or ``fan_avg = (fan_in + fan_out) / 2`` of
+    :func:`compute_fans` (a pair ``(fan_in, fan_out)`` is read as the Dense shape
+    ``(in, out)``, whose fans it is).
+
+    Example:
+        >>> fan_for_mode((300, 100), "fan_avg")
+        200.0
+        >>> fan_for_mode((3, 3, 64, 128), "fan_in")   # Conv2D 3x3, 64 -> 128 channels
+        576
+
+    Args:
+        shape_or_fans: a Keras weight shape, or ``(fan_in, fan_out)``.
+        mode: one of :data:`MODES`.
+
+    Returns:
+        An int for ``fan_in``/``fan_out``, a float for ``fan_avg``.
+
+    Raises:
+        TypeError: ``mode`` is not a string, or the shape is not a sequence of integers.
+        ValueError: ``mode`` is not one of :data:`MODES` (the message lists the closest), or a
+            dimension is below 1.
+
+    Reference:
+        Glorot & Bengio, AISTATS 2010 (fan_avg); He et al., ICCV 2015 (fan_in, fan_out).
+    """
+    mode = check_choice("mode", mode, MODES)
+    fan_in, fan_out = compute_fans(shape_or_fans)
+    if mode == "fan_in":
+        return fan_in
+    if mode == "fan_out":
+        return fan_out
+    return (fan_in + fan_out) / 2.0
 
 
 #: Default negative slope of leaky ReLU, used when ``calculate_gain('leaky_relu')`` gets no
@@ -142,26 +190,6 @@ def _second_moment_gain(function: Callable[[np.ndarray], np.ndarray]) -> float:
     return 1.0 / math.sqrt(gaussian_expectation(lambda z: function(z) ** 2))
 
 
-def _standard_normal_cdf(z: np.ndarray) -> np.ndarray:
-    erf = np.vectorize(math.erf, otypes=[float])
-    return 0.5 * (1.0 + erf(z / math.sqrt(2.0)))
-
-
-@functools.cache
-def _elu_gain() -> float:
-    return _second_moment_gain(lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0))))
-
-
-@functools.cache
-def _gelu_gain() -> float:
-    return _second_moment_gain(lambda z: z * _standard_normal_cdf(z))
-
-
-@functools.cache
-def _swish_gain() -> float:
-    return _second_moment_gain(lambda z: z / (1.0 + np.exp(-z)))
-
-
 def _leaky_relu_gain(param: float | None) -> float:
     slope = DEFAULT_NEGATIVE_SLOPE if param is None else param
     slope = check_number(
@@ -195,6 +223,25 @@ def _constant(value: float) -> Callable[[float | None], float]:
 _PYTORCH = "PyTorch torch.nn.init.calculate_gain"
 _SECOND_MOMENT = "1/sqrt(E[f(z)^2]), z ~ N(0,1) (He et al. 2015's argument for any f)"
 
+
+@functools.cache
+def _activation_gain(function_name: str) -> float:
+    """The second-moment gain of the NumPy activation ``function_name`` of the facts table.
+
+    Imported here, not at the top: the activations package imports this module, so importing
+    it first would find this module half-initialized. ``_numpy`` itself imports only
+    ``activations._constants``, so no module imports back (no circle of files).
+    """
+    import keras_init_lab.activations._numpy as numpy_activations
+
+    return _second_moment_gain(getattr(numpy_activations, function_name))
+
+
+def _second_moment_row(name: str, function_name: str, value: str) -> Gain:
+    formula = f"1/sqrt(E[{name}(z)^2]) = {value}"
+    return Gain(name, formula, lambda param: _activation_gain(function_name), _SECOND_MOMENT)
+
+
 #: The gain table. Rows marked PyTorch reproduce ``torch.nn.init.calculate_gain``; elu, gelu
 #: and swish/silu are extensions computed with the second-moment rule of
 #: ``_second_moment_gain`` (PyTorch raises for them).
@@ -219,12 +266,11 @@ GAINS: dict[str, Gain] = {
         "leaky_relu", "sqrt(2/(1+a^2)), a=0.01 by default", _leaky_relu_gain, _PYTORCH
     ),
     "selu": Gain("selu", "3/4", _constant(0.75), _PYTORCH),
-    "elu": Gain("elu", "1/sqrt(E[elu(z)^2]) = 1.2452", lambda p: _elu_gain(), _SECOND_MOMENT),
-    "gelu": Gain("gelu", "1/sqrt(E[gelu(z)^2]) = 1.5335", lambda p: _gelu_gain(), _SECOND_MOMENT),
-    "swish": Gain(
-        "swish", "1/sqrt(E[swish(z)^2]) = 1.6765", lambda p: _swish_gain(), _SECOND_MOMENT
-    ),
-    "silu": Gain("silu", "1/sqrt(E[silu(z)^2]) = 1.6765", lambda p: _swish_gain(), _SECOND_MOMENT),
+    # The values in the formulas are what the tests check the integrals against.
+    "elu": _second_moment_row("elu", "elu", "1.2452"),
+    "gelu": _second_moment_row("gelu", "gelu", "1.5335"),
+    "swish": _second_moment_row("swish", "swish", "1.6765"),
+    "silu": _second_moment_row("silu", "swish", "1.6765"),
 }
 
 

@@ -28,7 +28,13 @@ from keras import ops
 
 from keras_init_lab._names import unknown_name_error
 from keras_init_lab._validation import check_choice, check_int, check_number
-from keras_init_lab.fans import DEFAULT_NEGATIVE_SLOPE, calculate_gain, compute_fans
+from keras_init_lab.fans import (
+    DEFAULT_NEGATIVE_SLOPE,
+    MODES,
+    calculate_gain,
+    compute_fans,
+    fan_for_mode,
+)
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -69,8 +75,6 @@ __all__ = [
 _L1 = "lecture 001, parameter initialization"
 _L2 = "lecture 002, initialization"
 
-#: The fans a variance can be divided by (PyTorch has only the first two; fan_avg is Glorot's).
-MODES = ("fan_in", "fan_out", "fan_avg")
 #: The distributions VarianceScaling draws from.
 DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
 
@@ -230,10 +234,7 @@ class VarianceScaling(_SeededInitializer):
 
     def fan(self, shape) -> float:
         """Return the fan ``n`` that divides ``scale`` for this ``mode`` and ``shape``."""
-        fan_in, fan_out = compute_fans(shape)
-        return {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[
-            self.mode
-        ]
+        return fan_for_mode(shape, self.mode)
 
     def variance(self, shape) -> float:
         return self.scale / self.fan(shape)

@@ -37,20 +37,80 @@ def _tape_derivative(function, x):
 
 def test_docstring_examples_run():
     from keras_init_lab.activations import (
+        _constants,
         _derivatives,
         _facts,
         _functions,
         _keras,
         _lookup,
+        _numpy,
         _table,
     )
 
     attempted = 0
-    for module in (activations, _functions, _derivatives, _facts, _lookup, _table, _keras):
+    modules = (_constants, _numpy, _derivatives, _functions, _facts, _lookup, _table, _keras)
+    for module in (activations, *modules):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0, module.__name__
         attempted += result.attempted
     assert attempted > 20
+
+
+def _imports_of(path, package, source_root):
+    """Modules of ``keras_init_lab`` a file imports anywhere (top level or in a function).
+
+    ``from a.b import c`` counts as importing ``a.b.c`` when that is a module, else ``a.b``;
+    relative imports are resolved against ``package``; ``source_root`` holds the package.
+    """
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                base = f"{base}.{node.module}" if node.module else base
+            if not base.startswith("keras_init_lab"):
+                continue
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}"
+                file = source_root / candidate.replace(".", "/")
+                is_module = file.with_suffix(".py").exists() or (file / "__init__.py").exists()
+                found.add(candidate if is_module else base)
+    return {name for name in found if name.startswith("keras_init_lab")}
+
+
+def test_activations_modules_import_downward_only():
+    """No circle among the modules of ``activations`` and ``fans`` (imports inside functions
+    count): the graph has a topological order, the one the package docstring lists."""
+    import graphlib
+    import pathlib
+
+    import keras_init_lab
+
+    root = pathlib.Path(keras_init_lab.__file__).parent
+    files = {"keras_init_lab.fans": root / "fans.py"}
+    for path in sorted((root / "activations").glob("*.py")):
+        name = "keras_init_lab.activations" + ("" if path.stem == "__init__" else f".{path.stem}")
+        files[name] = path
+    graph = {
+        name: {
+            m
+            for m in _imports_of(path, name.rpartition(".")[0], root.parent)
+            if m in files and m != name
+        }
+        for name, path in files.items()
+    }
+    order = list(graphlib.TopologicalSorter(graph).static_order())  # raises CycleError
+    first = {name: order.index(name) for name in order}
+    a = "keras_init_lab.activations."
+    assert first[a + "_constants"] < first[a + "_numpy"] < first["keras_init_lab.fans"]
+    assert first["keras_init_lab.fans"] < first[a + "_derivatives"] < first[a + "_functions"]
+    assert first[a + "_functions"] < first[a + "_facts"] < first[a + "_lookup"]
+    assert not graph[a + "_constants"] and graph[a + "_numpy"] == {a + "_constants"}
 
 
 # ------------------------------------------------------------------------------------------

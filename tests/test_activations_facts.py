@@ -21,8 +21,8 @@ import tensorflow as tf  # noqa: E402
 from scipy import special  # noqa: E402
 
 from keras_init_lab import activations, cli, initializers  # noqa: E402
-from keras_init_lab.activations import _facts, _functions, _table  # noqa: E402
-from keras_init_lab.fans import calculate_gain, compute_fans  # noqa: E402
+from keras_init_lab.activations import _constants, _facts, _functions, _table  # noqa: E402
+from keras_init_lab.fans import calculate_gain, compute_fans, gain_table  # noqa: E402
 
 SHAPES = [(300, 100), (100, 300), (3, 3, 16, 32)]
 
@@ -163,12 +163,12 @@ def test_exact_gelu_without_keras_ops_erfc(monkeypatch):
     x = np.concatenate([np.linspace(-12.0, 12.0, 481), [-30.0, 30.0]])
     expected = np.asarray(activations.gelu(tf.constant(x)))
     monkeypatch.delattr(keras.ops, "erfc", raising=False)
-    fallback = _functions._choose_erfc()
-    assert fallback is _functions._tensorflow_erfc
+    fallback = _constants._choose_erfc()
+    assert fallback is _constants._tensorflow_erfc
     monkeypatch.setattr(_functions, "erfc", fallback)
     np.testing.assert_allclose(np.asarray(activations.gelu(tf.constant(x))), expected, rtol=1e-15)
     np.testing.assert_allclose(
-        np.asarray(_functions._erf_erfc(tf.constant(-x / np.sqrt(2.0)))),
+        np.asarray(_constants._erf_erfc(tf.constant(-x / np.sqrt(2.0)))),
         special.erfc(-x / np.sqrt(2.0)),
         atol=1e-15,
     )
@@ -308,3 +308,228 @@ def test_cli_list_prints_the_activation_table(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     assert "gelu_tanh" in out and "leaky_he_normal" in out
+
+
+# ------------------------------------------------------------------------------------------
+# Gains against PyTorch's documented table and a Gaussian integral (scipy.integrate.quad)
+# ------------------------------------------------------------------------------------------
+
+#: PyTorch's documented ``torch.nn.init.calculate_gain`` table
+#: (https://pytorch.org/docs/stable/nn.init.html): linear/conv/sigmoid 1, tanh 5/3, relu
+#: sqrt(2), leaky_relu sqrt(2 / (1 + a^2)), selu 3/4. The rows PyTorch lacks raise there.
+PYTORCH_DOCUMENTED = {
+    "linear": 1.0,
+    "sigmoid": 1.0,
+    "tanh": 5.0 / 3.0,
+    "relu": math.sqrt(2.0),
+    "leaky_relu": math.sqrt(2.0 / (1.0 + 0.01**2)),
+    "prelu": math.sqrt(2.0 / (1.0 + 0.01**2)),
+    "selu": 0.75,
+}
+
+
+def _quad_second_moment(function) -> float:
+    """``E[f(z)^2]`` for ``z ~ N(0, 1)`` by adaptive quadrature, split at the kink 0.
+
+    scipy.integrate.quad, independent of the package's trapezoid rule; its error estimate is
+    asserted below 1e-11, far inside the 1e-7 the comparisons allow.
+    """
+    from scipy import integrate
+
+    def integrand(z):
+        return float(function(z)) ** 2 * math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+    total = 0.0
+    for low, high in ((-math.inf, 0.0), (0.0, math.inf)):
+        value, error = integrate.quad(integrand, low, high, epsabs=1e-13, epsrel=1e-12)
+        assert error < 1e-11
+        total += value
+    return total
+
+
+#: Independent float64 formulas (math/scipy, not the package's) of each row's activation; SELU's
+#: constants are Klambauer et al. 2017's eq. 14 to float64 precision.
+REFERENCE_FORMULAS = {
+    "linear": lambda z: z,
+    "step": lambda z: float(np.heaviside(z, 0.5)),
+    "sigmoid": lambda z: float(special.expit(z)),
+    "tanh": math.tanh,
+    "relu": lambda z: max(z, 0.0),
+    "leaky_relu": lambda z: z if z > 0 else 0.01 * z,
+    "prelu": lambda z: z if z > 0 else 0.01 * z,
+    "elu": lambda z: z if z > 0 else math.expm1(z),
+    "selu": lambda z: 1.0507009873554805 * (z if z > 0 else 1.6732632423543772 * math.expm1(z)),
+    "gelu": lambda z: z * float(special.ndtr(z)),
+    "gelu_tanh": lambda z: (
+        0.5 * z * (1 + math.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z**3)))
+    ),
+    "swish": lambda z: z * float(special.expit(z)),
+}
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.01, 0.2, 0.3, 0.5])
+def test_leaky_relu_second_moment_gain_uses_its_slope(slope):
+    # The slope-0.2 row (Keras's leaky_relu default) must give sqrt(2/1.04), not the 0.01 row's
+    # sqrt(2/1.0001): He et al. 2015, eq. 15, and PyTorch's leaky_relu row.
+    expected = math.sqrt(2.0 / (1.0 + slope**2))
+    integral = _quad_second_moment(lambda z: z if z > 0 else slope * z)
+    assert 1.0 / math.sqrt(integral) == pytest.approx(expected, rel=1e-10)
+    s = activations.spec(activations.LeakyReLUActivation(slope))
+    # The trapezoid rule of fans.gaussian_expectation is within 1e-8 of E[f^2] (its docs).
+    assert s.second_moment_gain == pytest.approx(expected, rel=1e-7)
+    assert s.pytorch_gain == pytest.approx(expected, rel=1e-12)
+    assert s.gain == pytest.approx(expected, rel=1e-12)
+
+
+def test_keras_leaky_relu_rows_have_their_slopes_gains():
+    keras_function = activations.spec(keras.activations.leaky_relu)  # slope 0.2
+    keras_layer = activations.spec(keras.layers.LeakyReLU())  # slope 0.3
+    for s, slope in ((keras_function, 0.2), (keras_layer, 0.3)):
+        expected = math.sqrt(2.0 / (1.0 + slope**2))
+        assert 1.0 / math.sqrt(
+            _quad_second_moment(lambda z, a=slope: z if z > 0 else a * z)
+        ) == pytest.approx(expected, rel=1e-10)
+        assert s.second_moment_gain == pytest.approx(expected, rel=1e-7), slope
+        assert s.pytorch_gain == pytest.approx(expected, rel=1e-12), slope
+    assert keras_function.second_moment_gain == pytest.approx(math.sqrt(2 / 1.04), rel=1e-7)
+
+
+def test_pytorch_gain_column_is_pytorchs_documented_table():
+    for name in activations.names(include_layers=True):
+        s = activations.spec(name)
+        if name in PYTORCH_DOCUMENTED:
+            assert s.pytorch_gain == pytest.approx(PYTORCH_DOCUMENTED[name], rel=1e-12), name
+        else:
+            assert s.pytorch_gain is None, name
+    for name in ("linear", "conv1d", "conv2d", "conv3d", "sigmoid"):
+        assert calculate_gain(name) == 1.0
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_FORMULAS))
+def test_second_moment_gain_is_a_gaussian_integral(name):
+    expected = 1.0 / math.sqrt(_quad_second_moment(REFERENCE_FORMULAS[name]))
+    # The trapezoid rule (step 1e-4) is within 1e-8 of E[f^2] for continuous f; across the
+    # step's jump at 0 (H^2 = 0, 1/4, 1) it is off by step * phi(0) / 4 = 1.0e-5, i.e. 2e-5 of
+    # E[H^2] = 1/2 and 1e-5 of the gain.
+    tolerance = 1.5e-5 if name == "step" else 1e-7
+    assert activations.spec(name).second_moment_gain == pytest.approx(expected, rel=tolerance)
+
+
+@pytest.mark.parametrize("name, formula", [("elu", "elu"), ("gelu", "gelu"), ("swish", "swish")])
+def test_extended_calculate_gain_is_a_gaussian_integral(name, formula):
+    expected = 1.0 / math.sqrt(_quad_second_moment(REFERENCE_FORMULAS[formula]))
+    assert calculate_gain(name) == pytest.approx(expected, rel=1e-7)
+    if name == "swish":
+        assert calculate_gain("silu") == pytest.approx(expected, rel=1e-7)
+    # The number printed in the gain table's formula is this gain to 4 decimals.
+    row = next(r for r in gain_table() if r["nonlinearity"] == name)
+    assert row["formula"].endswith(f"{expected:.4f}")
+
+
+# ------------------------------------------------------------------------------------------
+# The NumPy versions, the ranges, the recommended initializers and the aliases
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", activations.names(include_layers=True))
+def test_numpy_function_is_the_keras_function(name):
+    s = activations.spec(name)
+    x = np.concatenate([np.linspace(-40.0, 40.0, 8001), [-1e-12, 0.0, 1e-12]])
+    if name == "softmax":
+        logits = np.random.default_rng(0).normal(scale=5.0, size=(64, 7))
+        got, want = s.numpy_function(logits), np.asarray(s.function(tf.constant(logits)))
+    else:
+        got, want = s.numpy_function(x), np.asarray(s.function(tf.constant(x)))
+    assert got.dtype == np.float64
+    # Both in float64: rtol 1e-12 (~4500 ulps) leaves room for the libraries' different
+    # exp/erfc/tanh kernels, not for a wrong constant. atol: Keras writes exp(x) - 1 and
+    # 1 + tanh(u), which cancel near their zeros to an absolute error of an ulp of 1
+    # (2.2e-16) times |x|/2 <= 20 on this grid, 4.4e-15; NumPy's expm1 does not.
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+#: The output ranges with their open/closed ends, from the formulas: sigmoid, tanh and
+#: softmax never reach their bounds; step and ReLU reach 0; elu tends to -1 and selu to
+#: -lambda alpha = -1.7581 without reaching them (Clevert et al. 2016; Klambauer et al. 2017).
+EXPECTED_RANGES = {
+    "linear": "(-inf, inf)",
+    "step": "[0, 1]",
+    "sigmoid": "(0, 1)",
+    "tanh": "(-1, 1)",
+    "relu": "[0, inf)",
+    "leaky_relu": "(-inf, inf)",
+    "prelu": "(-inf, inf)",
+    "elu": "(-1, inf)",
+    "selu": "(-1.7581, inf)",
+    "softmax": "(0, 1)",
+}
+
+
+@pytest.mark.parametrize("name", activations.names(include_layers=True))
+def test_range_text_says_the_range_and_its_ends(name):
+    s = activations.spec(name)
+    text = s.range_text
+    low_text, high_text = text[1:-1].split(", ")
+    low, high = s.output_range
+    assert float(low_text) == pytest.approx(low, abs=5e-5), name
+    assert float(high_text) == pytest.approx(high, abs=5e-5), name
+    if name in EXPECTED_RANGES:
+        assert text == EXPECTED_RANGES[name]
+    else:  # the smooth ones (gelu, gelu_tanh, swish) attain their minimum, never +inf
+        assert text.startswith("[") and text.endswith("inf)"), name
+
+
+#: The initializer each activation is paired with, from the papers: He et al. 2015 for
+#: rectifiers and the smooth ReLU-like units (He normal; leaky He for leaky ReLU, eq. 15),
+#: Glorot & Bengio 2010 for the saturating and linear ones (and softmax outputs), LeCun normal
+#: for SELU (Klambauer et al. 2017). A step has no gradient: the linear choice.
+EXPECTED_INITIALIZERS = {
+    "linear": "glorot_uniform",
+    "step": "glorot_uniform",
+    "sigmoid": "glorot_uniform",
+    "tanh": "glorot_uniform",
+    "relu": "he_normal",
+    "leaky_relu": "leaky_he_normal",
+    "prelu": "leaky_he_normal",
+    "elu": "he_normal",
+    "selu": "lecun_normal",
+    "gelu": "he_normal",
+    "gelu_tanh": "he_normal",
+    "swish": "he_normal",
+    "softmax": "glorot_uniform",
+}
+
+
+def test_recommended_initializers_are_the_papers():
+    got = {n: activations.spec(n).recommended_initializer for n in activations.names(True)}
+    assert got == EXPECTED_INITIALIZERS
+    # The objects: Keras's own classes of the same names have the same scale and fan.
+    for name in set(EXPECTED_INITIALIZERS.values()) - {"leaky_he_normal"}:
+        ours, theirs = initializers.get(name), keras.initializers.get(name)
+        assert (ours.scale, ours.mode) == (theirs.scale, theirs.mode), name
+
+
+#: What each alias means, written as its own formula (the name's usual meaning).
+ALIAS_MEANINGS = {
+    "identity": lambda x: x,
+    "heaviside": lambda x: np.heaviside(x, 0.5),
+    "binary_step": lambda x: np.heaviside(x, 0.5),
+    "logistic": special.expit,
+    "gelu_exact": lambda x: x * special.ndtr(x),
+    "gelu_approximate": lambda x: (
+        0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+    ),
+    "approximate_gelu": lambda x: (
+        0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+    ),
+    "silu": lambda x: x * special.expit(x),
+}
+
+
+def test_every_alias_means_its_usual_function():
+    assert set(activations.aliases()) == {*ALIAS_MEANINGS, "parametric_relu"}
+    x = np.linspace(-8.0, 8.0, 1601)
+    for alias, meaning in ALIAS_MEANINGS.items():
+        got = np.asarray(activations.get(alias)(tf.constant(x)))
+        np.testing.assert_allclose(got, meaning(x), rtol=1e-6, atol=1e-12, err_msg=alias)
+    assert isinstance(activations.as_layer("parametric_relu"), keras.layers.PReLU)

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from keras_init_lab import activations as package_activations
+from keras_init_lab.activations._facts import KERAS_ONLY, keras_function_kinds
 from keras_init_lab.callbacks import _units
 from keras_init_lab.callbacks._units import (
     ActivationKind,
@@ -116,13 +117,13 @@ def test_builtin_table_holds_exactly_the_functions_this_keras_has():
     table = _units._builtin_activation_table()
     modules = (keras.activations, keras.ops, tf.nn, tf.math)
     expected_ids = set()
-    for family, _can_die, aliases in _units._BUILTIN_NAMES.values():
+    for unit, aliases in keras_function_kinds():
         for module in modules:
             for alias in aliases:
                 function = getattr(module, alias, None)
                 if callable(function):
                     expected_ids.add(id(function))
-                    assert table[id(function)].family == family, (module.__name__, alias)
+                    assert table[id(function)].family == unit.family, (module.__name__, alias)
     assert set(table) == expected_ids
     assert table[id(keras.activations.relu)] == ActivationKind("relu", "relu", True)
     assert table[id(tf.nn.sigmoid)].family == "sigmoid"
@@ -172,3 +173,126 @@ def test_describe_layer_fused_standalone_and_linear():
     assert describe_activation_layer(keras.layers.Flatten()) is None
     conv = keras.layers.Conv2D(2, 3, activation="relu", data_format="channels_first")
     assert describe_activation_layer(conv).channels_first
+
+
+# ------------------------------------------------------------------------------------------
+# The classification comes from the facts table and is true of the functions themselves
+# ------------------------------------------------------------------------------------------
+
+#: Inputs for the family checks: a dense grid without 0 (the kink) and without |x| > 30.
+_X = np.concatenate([np.linspace(-30.0, -0.01, 3000), np.linspace(0.01, 30.0, 3000)])
+
+
+def _family_from_values(function):
+    """The family a function's own values put it in (properties of the function, not names).
+
+    relu: ``f(x) = c x`` (c >= 1) on (0, 6) and, on x < 0, ``f <= 0`` and nondecreasing
+    (zero, a line, or saturating to a constant); sigmoid: values in [0, 1], ``f(0) = 1/2``,
+    nondecreasing; tanh: values in [-1, 1], odd, nondecreasing; linear: ``f(x) = x``; softmax:
+    a vector map whose rows sum to 1 (or whose ``exp`` does: log-softmax); else other.
+    """
+    logits = np.random.default_rng(0).normal(size=(8, 5))
+    try:
+        rows = np.asarray(function(tf.constant(logits)), dtype=np.float64)
+    except Exception:  # noqa: BLE001 - a function that is not a vector map
+        rows = None
+    if rows is not None and (
+        np.allclose(rows.sum(axis=-1), 1.0, atol=1e-5)
+        or np.allclose(np.exp(rows).sum(axis=-1), 1.0, atol=1e-5)
+    ):
+        return "softmax"
+    y = np.asarray(function(tf.constant(_X)), dtype=np.float64)
+    at_zero = float(np.asarray(function(tf.constant([0.0], tf.float64)))[0])
+    rising = bool(np.all(np.diff(y) >= -1e-12))
+    if np.allclose(y, _X, rtol=1e-12):
+        return "linear"
+    positive = (_X > 0) & (_X < 6)
+    ratio = y[positive] / _X[positive]
+    negative = _X < 0
+    if (
+        np.allclose(ratio, ratio[0], rtol=1e-6)
+        and ratio[0] >= 1.0
+        and np.all(y[negative] <= 0)
+        and np.all(np.diff(y[negative]) >= -1e-12)
+    ):
+        return "relu"
+    if y.min() >= 0 and y.max() <= 1 and abs(at_zero - 0.5) < 1e-6 and rising:
+        return "sigmoid"
+    if y.min() >= -1 and y.max() <= 1 and np.allclose(y, -y[::-1], atol=1e-7) and rising:
+        return "tanh"
+    return "other"
+
+
+def _dies(function):
+    """A unit can die: the derivative is exactly 0 on a whole negative interval."""
+    x = tf.constant(np.linspace(-5.0, -0.01, 500))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = function(x)
+    return bool(np.all(np.asarray(tape.gradient(y, x)) == 0.0))
+
+
+def test_builtin_kinds_are_true_of_the_functions():
+    """Every Keras/TensorFlow function the facts table classifies (rows and KERAS_ONLY) has
+    the family and the dying its values and gradients show."""
+    checked = set()
+    for unit, names in keras_function_kinds():
+        for module in (keras.activations, keras.ops, tf.nn, tf.math):
+            for name in names:
+                function = getattr(module, name, None)
+                if not callable(function) or id(function) in checked:
+                    continue
+                checked.add(id(function))
+                where = f"{module.__name__}.{name} ({unit.name})"
+                assert _family_from_values(function) == unit.family, where
+                if unit.family != "softmax":
+                    assert _dies(function) == unit.can_die, where
+    assert len(checked) >= 30  # relu, tanh, sigmoid, ... in four modules
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        keras.layers.ReLU(),
+        keras.layers.ReLU(max_value=6.0),
+        keras.layers.ReLU(negative_slope=0.1),
+        keras.layers.ReLU(threshold=0.5),
+        keras.layers.LeakyReLU(negative_slope=0.3),
+        keras.layers.LeakyReLU(negative_slope=0.0),
+        keras.layers.PReLU(),
+        keras.layers.ELU(),
+        keras.layers.ELU(alpha=0.5),
+        keras.layers.Softmax(),
+        keras.layers.Activation("tanh"),
+        keras.layers.Activation(keras.activations.hard_sigmoid),
+    ],
+    ids=lambda layer: f"{type(layer).__name__}-{id(layer) % 1000}",
+)
+def test_callbacks_and_check_model_classify_a_layer_alike(layer):
+    """One classification: the statistics and check_model give the same name and family."""
+    from keras_init_lab.diagnostics.describe import describe_activation
+
+    kind = describe_activation_layer(layer).kind
+    info = describe_activation(layer)
+    if kind.name in {extra.name for extra in KERAS_ONLY}:
+        # No facts row: check_model evaluates it numerically as "other" (its rules are written
+        # for the rows), the statistics know its family from KERAS_ONLY.
+        assert (info.name, info.family) == (kind.name, "other")
+    else:
+        assert (info.name, info.family) == (kind.name, kind.family)
+
+
+def test_layer_classes_dying_and_names_from_the_layers_parameters():
+    kinds = {
+        "relu6": describe_activation_layer(keras.layers.ReLU(max_value=6.0)).kind,
+        "leaky": describe_activation_layer(keras.layers.ReLU(negative_slope=0.1)).kind,
+        "elu": describe_activation_layer(keras.layers.ELU(alpha=0.5)).kind,
+        "leaky0": describe_activation_layer(keras.layers.LeakyReLU(negative_slope=0.0)).kind,
+    }
+    assert kinds["relu6"] == ActivationKind("relu", "relu", True)
+    assert kinds["leaky"] == ActivationKind("leaky_relu", "relu", False)
+    assert kinds["elu"] == ActivationKind("elu", "relu", False)
+    assert kinds["leaky0"] == ActivationKind("leaky_relu", "relu", True)  # slope 0 is a ReLU
+    # Every one of the facts table's layer classes is recognised as an activation layer.
+    for cls in (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.PReLU):
+        assert describe_activation_layer(cls()) is not None

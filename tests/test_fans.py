@@ -3,7 +3,14 @@ import math
 import numpy as np
 import pytest
 
-from keras_init_lab.fans import GAINS, calculate_gain, compute_fans, gain_table
+from keras_init_lab.fans import (
+    GAINS,
+    MODES,
+    calculate_gain,
+    compute_fans,
+    fan_for_mode,
+    gain_table,
+)
 
 
 @pytest.mark.parametrize(
@@ -109,3 +116,63 @@ def test_only_pytorch_rows_are_marked_pytorch():
     pytorch = {name for name, row in GAINS.items() if row.from_pytorch}
     assert {"linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu"} <= pytorch
     assert not pytorch & {"elu", "gelu", "swish", "silu"}
+
+
+@pytest.mark.parametrize(
+    "shape, fans",
+    [
+        ((300, 100), {"fan_in": 300, "fan_out": 100, "fan_avg": 200.0}),
+        ((100, 300), {"fan_in": 100, "fan_out": 300, "fan_avg": 200.0}),
+        # Conv2D 3x3, 16 -> 32 channels: 9 * 16 in, 9 * 32 out (Keras's (kh, kw, in, out)).
+        ((3, 3, 16, 32), {"fan_in": 144, "fan_out": 288, "fan_avg": 216.0}),
+        ((7,), {"fan_in": 7, "fan_out": 7, "fan_avg": 7.0}),
+        ((5, 2), {"fan_in": 5, "fan_out": 2, "fan_avg": 3.5}),
+    ],
+)
+def test_fan_for_mode(shape, fans):
+    assert MODES == ("fan_in", "fan_out", "fan_avg")
+    for mode, expected in fans.items():
+        assert fan_for_mode(shape, mode) == expected, mode
+        assert type(fan_for_mode(shape, mode)) is type(expected), mode
+
+
+def test_fan_for_mode_agrees_with_keras_variance_scaling():
+    # Keras's VarianceScaling draws with stddev sqrt(scale / fan) (uniform: limit sqrt(3 scale /
+    # fan)); its uniform draw's largest magnitude reveals the fan it used.
+    import keras
+
+    shape = (3, 3, 16, 32)
+    for mode in MODES:
+        init = keras.initializers.VarianceScaling(1.0, mode, "uniform", seed=0)
+        limit = float(np.max(np.abs(np.asarray(init(shape)))))
+        expected = math.sqrt(3.0 / fan_for_mode(shape, mode))
+        assert limit == pytest.approx(expected, rel=2e-3), mode  # 4608 draws reach the bound
+        assert limit <= expected * (1 + 1e-6), mode
+
+
+def test_fan_for_mode_rejects_bad_modes_listing_the_valid_ones():
+    with pytest.raises(ValueError, match=r"'fan_avgg'.*'fan_avg'"):
+        fan_for_mode((3, 4), "fan_avgg")
+    with pytest.raises(TypeError, match=r"'fan_in', 'fan_out', 'fan_avg'; received mode=1"):
+        fan_for_mode((3, 4), 1)
+    with pytest.raises(ValueError, match=r"shape=\(0, 4\)"):
+        fan_for_mode((0, 4), "fan_in")
+
+
+def test_variance_scaling_and_check_model_use_fan_for_mode():
+    import keras
+
+    from keras_init_lab import initializers
+    from keras_init_lab.diagnostics.describe import describe_initializer
+
+    shape = (3, 3, 16, 32)
+    for mode in MODES:
+        assert initializers.VarianceScaling(2.0, mode).fan(shape) == fan_for_mode(shape, mode)
+        info = describe_initializer(initializers.VarianceScaling(3.0, mode))
+        assert info.second_moment(shape) == pytest.approx(3.0 / fan_for_mode(shape, mode))
+        keras_info = describe_initializer(keras.initializers.VarianceScaling(3.0, mode))
+        assert keras_info.second_moment(shape) == pytest.approx(3.0 / fan_for_mode(shape, mode))
+    # Keras's HeNormal: scale 2 over fan_in = 3 * 3 * 16.
+    assert describe_initializer(keras.initializers.HeNormal()).second_moment(shape) == (
+        pytest.approx(2.0 / 144)
+    )

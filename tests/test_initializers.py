@@ -337,3 +337,90 @@ def test_all_lists_every_public_name():
     }
     assert public <= set(inits.__all__)
     assert all(hasattr(inits, name) for name in inits.__all__)
+
+
+# ------------------------------------------------------------------------------------------
+# Against independent references: Keras's own initializers, PyTorch's names, scipy
+# ------------------------------------------------------------------------------------------
+
+#: Initializers whose Keras class of the same name has the same scale and fan (Keras's
+#: normals are truncated, ours are not: the distribution is compared by family only).
+KERAS_TWINS = {
+    "glorot_normal": keras.initializers.GlorotNormal,
+    "glorot_uniform": keras.initializers.GlorotUniform,
+    "he_normal": keras.initializers.HeNormal,
+    "he_uniform": keras.initializers.HeUniform,
+    "lecun_normal": keras.initializers.LecunNormal,
+    "lecun_uniform": keras.initializers.LecunUniform,
+}
+
+
+def _keras_fan(shape, mode):
+    """The fan as Keras's VarianceScaling documents it: receptive field times channels."""
+    receptive_field = math.prod(shape[:-2])
+    fan_in, fan_out = shape[-2] * receptive_field, shape[-1] * receptive_field
+    return {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_TWINS))
+def test_scale_and_fan_agree_with_keras(name):
+    ours, theirs = inits.get(name), KERAS_TWINS[name]()
+    assert (ours.scale, ours.mode) == (theirs.scale, theirs.mode)
+    assert ours.distribution.endswith("uniform") == theirs.distribution.endswith("uniform")
+    for shape in ((300, 100), (100, 300), (3, 3, 16, 32)):
+        expected = theirs.scale / _keras_fan(shape, theirs.mode)
+        assert ours.variance(shape) == pytest.approx(expected, rel=1e-12), shape
+    # Keras's draws have variance scale / fan too (262144 draws: sampling error < 0.3%).
+    sample = np.asarray(KERAS_TWINS[name](seed=0)((512, 512)), dtype=np.float64)
+    assert sample.var() == pytest.approx(ours.variance((512, 512)), rel=0.02)
+
+
+@pytest.mark.parametrize("name", ["glorot_uniform", "he_uniform", "lecun_uniform"])
+def test_uniform_bounds_are_keras_bounds(name):
+    # U[-limit, limit] with limit = sqrt(3 scale / fan): Keras draws the same bound (and, with
+    # the same integer seed, the same keras.random.uniform values).
+    shape = (256, 128)
+    ours = np.asarray(inits.get(name).__class__(seed=3)(shape))
+    theirs = np.asarray(KERAS_TWINS[name](seed=3)(shape))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-7)
+    fan = {"glorot_uniform": (256 + 128) / 2, "he_uniform": 256, "lecun_uniform": 256}[name]
+    scale = {"glorot_uniform": 1.0, "he_uniform": 2.0, "lecun_uniform": 1.0}[name]
+    limit = math.sqrt(3.0 * scale / fan)
+    assert np.max(np.abs(ours)) <= limit * (1 + 1e-6)
+    assert np.max(np.abs(ours)) == pytest.approx(limit, rel=1e-3)  # 32768 draws reach it
+
+
+def test_truncated_normal_constant_is_scipys_truncated_normal_std():
+    from scipy import stats
+
+    assert inits.TRUNCATED_NORMAL_STD == pytest.approx(stats.truncnorm(-2, 2).std(), rel=1e-12)
+    # And Keras's TruncatedNormal-based VarianceScaling draws the same variance as ours.
+    ours = np.asarray(inits.VarianceScaling(2.0, "fan_in", "truncated_normal", seed=1)((1024, 512)))
+    theirs = np.asarray(
+        keras.initializers.VarianceScaling(2.0, "fan_in", "truncated_normal", seed=1)((1024, 512))
+    )
+    assert ours.var() == pytest.approx(theirs.var(), rel=0.01)
+    assert ours.var() == pytest.approx(2.0 / 1024, rel=0.01)
+
+
+#: PyTorch's torch.nn.init function names (without the trailing underscore) and the
+#: initializer each is (https://pytorch.org/docs/stable/nn.init.html).
+PYTORCH_NAMES = {
+    "xavier_normal": inits.GlorotNormal,
+    "xavier_uniform": inits.GlorotUniform,
+    "kaiming_normal": inits.HeNormal,
+    "kaiming_uniform": inits.HeUniform,
+}
+
+
+def test_pytorch_names_are_aliases_of_the_same_initializers():
+    for name, cls in PYTORCH_NAMES.items():
+        assert type(inits.get(name)) is cls, name
+        assert inits.aliases()[name] == cls.name
+    # Leaky He under PyTorch's kaiming_*_(a=...) idea: the slope's gain sqrt(2 / (1 + a^2)).
+    leaky = inits.get({"class_name": "kaiming_leaky_normal", "config": {"negative_slope": 0.2}})
+    assert isinstance(leaky, inits.LeakyHeNormal)
+    assert leaky.variance((100, 10)) == pytest.approx(2.0 / (1.04 * 100), rel=1e-12)
+    uniform = inits.get("kaiming_leaky_uniform")
+    assert isinstance(uniform, inits.LeakyHeUniform)
+    assert inits.get("uniform_inv_sqrt_fan_in").variance((100, 10)) == pytest.approx(1 / 300)

@@ -38,9 +38,12 @@ resolve the name first (``activation=keras_init_lab.activations.get("leaky_relu"
 slope with the model. **PReLU** (learnable slope) is a layer: :func:`prelu` returns a
 ``keras.layers.PReLU`` whose slope starts at 0.01 (Keras's own starts at 0, i.e. as a ReLU).
 
-Layout: ``_functions`` (the functions), ``_derivatives``, ``_facts`` (the one facts table from
-which names, aliases, layer kinds and Keras equivalents are derived), ``_lookup`` (``get``,
-``spec``...), ``_table`` (``describe``, ``format_table``), ``_keras`` (string registration).
+Layout, each module importing only the ones listed before it (no circles):
+``_constants`` (SELU's and GELU's constants, the erfc kernel), ``_numpy`` (float64 NumPy
+versions, for Gaussian expectations), ``_derivatives``, ``_functions`` (the functions),
+``_facts`` (the one facts table from which names, aliases, families, layer classes and Keras
+equivalents are derived), then ``_lookup`` (``get``, ``spec``, ``as_layer``, ``classify``...),
+``_table`` (``describe``, ``format_table``) and ``_keras`` (string registration).
 
 Reference:
     Lecture 004, other network specifications (table of activations); lecture 003,
@@ -48,11 +51,10 @@ Reference:
     lecture 000, weight initialization and activation functions.
 """
 
+from keras_init_lab.activations._constants import SELU_ALPHA, SELU_SCALE  # noqa: F401
 from keras_init_lab.activations._derivatives import softmax_jacobian  # noqa: F401
 from keras_init_lab.activations._facts import FACTS, ActivationSpec  # noqa: F401
 from keras_init_lab.activations._functions import (  # noqa: F401
-    SELU_ALPHA,
-    SELU_SCALE,
     LeakyReLUActivation,
     elu,
     gelu,

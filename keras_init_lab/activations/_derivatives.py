@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from keras import ops
 
-from keras_init_lab.activations._functions import (
-    _GELU_CUBIC,
-    _GELU_TANH_SQUARE_CAP,
-    _INV_SQRT_2,
-    _INV_SQRT_2PI,
-    _SQRT_2_OVER_PI,
+from keras_init_lab.activations._constants import (
+    GELU_CUBIC,
+    GELU_TANH_SQUARE_CAP,
+    INV_SQRT_2,
+    INV_SQRT_2PI,
     PUBLIC_MODULE,
     SELU_ALPHA,
     SELU_SCALE,
+    SQRT_2_OVER_PI,
     erfc,
 )
 from keras_init_lab.fans import DEFAULT_NEGATIVE_SLOPE
@@ -94,19 +94,19 @@ def selu_derivative(x):
 def gelu_derivative(x):
     """``gelu'(x) = Phi(x) + x phi(x)``; at |x| = 1000 ``phi`` underflows to 0, no NaN."""
     x = ops.convert_to_tensor(x)
-    cdf = 0.5 * erfc(-x * _INV_SQRT_2)
-    density = _INV_SQRT_2PI * ops.exp(-0.5 * x * x)
+    cdf = 0.5 * erfc(-x * INV_SQRT_2)
+    density = INV_SQRT_2PI * ops.exp(-0.5 * x * x)
     return cdf + x * density
 
 
 def gelu_tanh_derivative(x):
     """``f'(x) = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)``."""
     x = ops.convert_to_tensor(x)
-    square = ops.minimum(ops.square(x), _GELU_TANH_SQUARE_CAP)
-    t = ops.tanh(x * (_SQRT_2_OVER_PI + (_SQRT_2_OVER_PI * _GELU_CUBIC) * square))
+    square = ops.minimum(ops.square(x), GELU_TANH_SQUARE_CAP)
+    t = ops.tanh(x * (SQRT_2_OVER_PI + (SQRT_2_OVER_PI * GELU_CUBIC) * square))
     # Beyond the cap (|x| > 10) 1 - t^2 is exactly 0, so the capped square in the second term
     # changes nothing there and keeps it finite in float16.
-    inner_slope = _SQRT_2_OVER_PI * (1.0 + (3.0 * _GELU_CUBIC) * square)
+    inner_slope = SQRT_2_OVER_PI * (1.0 + (3.0 * GELU_CUBIC) * square)
     return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * inner_slope
 
 

@@ -7,6 +7,14 @@ have the same mathematics, and the package's ``__all__`` are all computed from i
 restates a name (as Keras's ``activations/__init__.py`` builds its name dictionary from one set
 of functions).
 
+The same table is the package's one *classification* of units: each row's :attr:`family`
+(a key of :data:`FAMILIES`: whether dead units or saturation are measured for it), whether its
+units can die, its NumPy function for Gaussian expectations (:attr:`numpy_function`) and the
+Keras functions and layer classes with its mathematics. The activation-statistics callbacks,
+``check_model`` and the gain table of :mod:`keras_init_lab.fans` read them from here;
+:data:`KERAS_ONLY` adds the family of the Keras and TensorFlow activations that have no row
+(``relu6``, ``mish``, ``hard_sigmoid``...), so they are recognised too.
+
 Numbers that need an integral over ``z ~ N(0, 1)`` (mean output, second-moment gain) are
 properties computed on first use with :func:`keras_init_lab.fans.gaussian_expectation` from the
 activation itself, so a fact and its function cannot drift apart.
@@ -32,23 +40,30 @@ from keras import ops
 from keras_init_lab import fans
 from keras_init_lab.activations import _derivatives as d
 from keras_init_lab.activations import _functions as f
-from keras_init_lab.activations._functions import (
-    _GELU_CUBIC,
-    _INV_SQRT_2,
-    _INV_SQRT_2PI,
-    _SQRT_2_OVER_PI,
+from keras_init_lab.activations import _numpy as n
+from keras_init_lab.activations._constants import (
+    GELU_CUBIC,
+    INV_SQRT_2,
+    INV_SQRT_2PI,
     SELU_ALPHA,
     SELU_SCALE,
+    SQRT_2_OVER_PI,
 )
 from keras_init_lab.fans import DEFAULT_NEGATIVE_SLOPE
 
 __all__ = [
     "FACTS",
+    "FAMILIES",
+    "KERAS_ONLY",
     "ZERO_CENTRED_TOLERANCE",
     "ActivationSpec",
+    "Family",
+    "KerasOnlyActivation",
+    "UnitKind",
     "alias_map",
     "by_name",
     "function_names",
+    "keras_function_kinds",
     "layer_names",
     "leaky_relu_spec",
 ]
@@ -59,6 +74,71 @@ _INF = math.inf
 #: (0), selu (0 by construction) and linear pass; elu (0.160), leaky ReLU (0.395), GELU
 #: (0.282) and ReLU (0.399) do not. 0.05 is 5% of the input's standard deviation.
 ZERO_CENTRED_TOLERANCE = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """A family of activations: which unit statistics mean something for its members.
+
+    Attributes:
+        name: the family's name, the value of :attr:`ActivationSpec.family`.
+        dead_units: a unit that outputs nothing positive on a whole batch is counted as dead
+            (the rectifiers, whose negative side is 0, a small line or a constant).
+        saturation_bounds: ``(low, high)``, the bounds an elementwise squasher saturates
+            towards (its saturated units are measured), or ``None``.
+        members: what belongs to the family.
+    """
+
+    name: str
+    dead_units: bool
+    saturation_bounds: tuple[float, float] | None
+    members: str
+
+
+#: The families, in the order the statistics list them. Reference for the two measured
+#: properties: Glorot & Bengio, AISTATS 2010 (saturating sigmoid/tanh units, bounds (0, 1) and
+#: (-1, 1)); Glorot, Bordes & Bengio, AISTATS 2011, and lecture 004 (dead ReLU units).
+FAMILIES: dict[str, Family] = {
+    family.name: family
+    for family in (
+        Family(
+            "relu",
+            True,
+            None,
+            "rectifiers: identity for x > 0, negative side zero, linear or saturating to a "
+            "constant (relu, leaky_relu, prelu, elu, selu)",
+        ),
+        Family("sigmoid", False, (0.0, 1.0), "bounded (0, 1) squashers"),
+        Family("tanh", False, (-1.0, 1.0), "bounded odd (-1, 1) squashers"),
+        Family("linear", False, None, "the identity"),
+        Family("softmax", False, None, "maps of a vector onto probabilities"),
+        Family("other", False, None, "smooth self-gated units (gelu, swish) and the rest"),
+    )
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitKind:
+    """What an activation is as far as recognising its units goes: name, family, dying.
+
+    The light classification behind the activation-statistics callbacks and ``check_model``
+    (a facts row gives one, and so do :data:`KERAS_ONLY` and Keras activation layers whose
+    parameters no row describes).
+
+    Attributes:
+        name: canonical name (``relu``, ``leaky_relu``, ``swish``...).
+        family: a key of :data:`FAMILIES`.
+        can_die: whether a unit can get a zero gradient for every input.
+    """
+
+    name: str
+    family: str
+    can_die: bool
+
+    @property
+    def family_facts(self) -> Family:
+        """The :class:`Family` row of :attr:`family`."""
+        return FAMILIES[self.family]
 
 
 @functools.cache
@@ -104,7 +184,8 @@ class ActivationSpec:
         can_die: a unit can get stuck where the gradient is exactly 0 for every input
             (ReLU's "dead" units; the step, whose gradient is 0 everywhere).
         recommended_initializer: a name from ``keras_init_lab.initializers.names()``.
-        family: "relu", "sigmoid", "tanh", "linear", "softmax" or "other".
+        family: a key of :data:`FAMILIES`: "relu", "sigmoid", "tanh", "linear", "softmax"
+            or "other".
         aliases: other accepted names.
         formula, derivative_formula: the formulas as text.
         range_text: the output range with open/closed ends, e.g. ``"[0, inf)"``.
@@ -113,8 +194,12 @@ class ActivationSpec:
         params: fixed parameters, e.g. ``{"negative_slope": 0.01}``.
         gain_nonlinearity, gain_param: what is passed to ``calculate_gain`` for :attr:`gain`.
         keras_equivalent: the Keras call with the same mathematics, if any.
-        keras_functions: names in ``keras.activations`` with the same mathematics (only those
-            the installed Keras has are looked up).
+        keras_functions: names in ``keras.activations`` (and ``keras.ops``, ``tf.nn``) with the
+            same mathematics (only those the installed Keras has are looked up).
+        keras_layers: names of ``keras.layers`` classes that apply this activation (``ReLU``,
+            ``LeakyReLU``, ...); which parameters match the row is :func:`spec`'s business.
+        numpy_function: float64 NumPy version (``_numpy``), for Gaussian expectations.
+        layer_factory: for kind "layer", the function that builds it (:func:`prelu`).
         reference: where the activation comes from.
         notes: anything a student should know (where the course and the numbers differ).
 
@@ -143,6 +228,9 @@ class ActivationSpec:
     gain_param: float | None = None
     keras_equivalent: str | None = None
     keras_functions: tuple = ()
+    keras_layers: tuple = ()
+    numpy_function: Callable | None = None
+    layer_factory: Callable | None = None
     reference: str = ""
     notes: str = ""
 
@@ -221,10 +309,20 @@ class ActivationSpec:
 
     @property
     def layer(self) -> Callable[[], keras.layers.Layer]:
-        """A no-argument factory for this activation as a Keras layer (see ``as_layer``)."""
-        from keras_init_lab.activations._lookup import as_layer
+        """A no-argument factory for this activation as a Keras layer (see ``as_layer``).
 
-        return functools.partial(as_layer, self.name)
+        The row of this name in :data:`FACTS` decides: its :attr:`layer_factory` for a layer
+        (PReLU), else ``keras.layers.Activation`` of its function.
+        """
+        row = by_name()[self.name]
+        if row.layer_factory is not None:
+            return row.layer_factory
+        return functools.partial(keras.layers.Activation, row.function)
+
+    @property
+    def unit_kind(self) -> UnitKind:
+        """The row's :class:`UnitKind`: name, family and whether its units can die."""
+        return UnitKind(self.name, self.family, self.can_die)
 
     def as_row(self) -> dict:
         """Return the facts as a plain dict (no callables): one row of ``describe()``."""
@@ -257,37 +355,26 @@ class ActivationSpec:
         }
 
 
-# Scalar (pure Python) versions of the smooth functions, used once to locate their minima and
-# maximum slopes by golden-section search. The tests check these numbers against sampled grids.
+# Scalar helpers for the golden-section search that locates the minima and maximum slopes of
+# the smooth functions once (the functions themselves are the NumPy references of ``_numpy``).
+# The tests check these numbers against sampled grids.
 def _phi(x: float) -> float:
-    return _INV_SQRT_2PI * math.exp(-0.5 * x * x)
+    return INV_SQRT_2PI * math.exp(-0.5 * x * x)
 
 
-def _scalar_gelu(x: float) -> float:
-    return 0.5 * x * math.erfc(-x * _INV_SQRT_2)
-
-
-def _scalar_gelu_tanh(x: float) -> float:
-    return 0.5 * x * (1.0 + math.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x**3)))
+def _scalar(function: Callable) -> Callable[[float], float]:
+    return lambda x: float(function(x))
 
 
 def _scalar_gelu_tanh_slope(x: float) -> float:
-    t = math.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x**3))
-    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _SQRT_2_OVER_PI * (
-        1.0 + 3.0 * _GELU_CUBIC * x * x
+    t = math.tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x**3))
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (
+        1.0 + 3.0 * GELU_CUBIC * x * x
     )
 
 
-def _scalar_sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
-
-
-def _scalar_swish(x: float) -> float:
-    return x * _scalar_sigmoid(x)
-
-
 def _scalar_swish_slope(x: float) -> float:
-    s = _scalar_sigmoid(x)
+    s = float(n.sigmoid(x))
     return s * (1.0 + x * (1.0 - s))
 
 
@@ -315,12 +402,12 @@ def _smooth_extrema() -> dict:
     """Minima and maximum slopes of GELU, tanh-GELU and swish, located numerically."""
     # Brackets: each minimum lies in [-3, 0] and each maximum slope in [0, 5] (plots in
     # Hendrycks & Gimpel 2016, fig. 1, and Ramachandran et al. 2017, fig. 4).
-    gelu_min = _golden_section_minimum(_scalar_gelu, -3.0, 0.0)[1]
-    gelu_tanh_min = _golden_section_minimum(_scalar_gelu_tanh, -3.0, 0.0)[1]
-    swish_min = _golden_section_minimum(_scalar_swish, -3.0, 0.0)[1]
+    gelu_min = _golden_section_minimum(_scalar(n.gelu), -3.0, 0.0)[1]
+    gelu_tanh_min = _golden_section_minimum(_scalar(n.gelu_tanh), -3.0, 0.0)[1]
+    swish_min = _golden_section_minimum(_scalar(n.swish), -3.0, 0.0)[1]
     # GELU's maximum slope in closed form: gelu''(x) = phi(x) (2 - x^2) = 0 at x = sqrt(2).
     root2 = math.sqrt(2.0)
-    gelu_max_slope = 0.5 * math.erfc(-root2 * _INV_SQRT_2) + root2 * _phi(root2)
+    gelu_max_slope = 0.5 * math.erfc(-root2 * INV_SQRT_2) + root2 * _phi(root2)
     gelu_tanh_max_slope = -_golden_section_minimum(lambda x: -_scalar_gelu_tanh_slope(x), 0.0, 5.0)[
         1
     ]
@@ -366,6 +453,8 @@ def leaky_relu_spec(
         gain_param=negative_slope,
         family="relu",
         params={"negative_slope": negative_slope},
+        numpy_function=functools.partial(n.leaky_relu, negative_slope=negative_slope),
+        keras_layers=("LeakyReLU",),
         # max(a x, x) is the leaky ReLU only for a <= 1 (Keras's layer accepts any slope).
         formula=(
             f"max({negative_slope:g} x, x)"
@@ -393,6 +482,7 @@ FACTS: tuple[ActivationSpec, ...] = (
         aliases=("identity",),
         function=f.linear,
         derivative=d.linear_derivative,
+        numpy_function=n.linear,
         formula="x",
         derivative_formula="1",
         output_range=(-_INF, _INF),
@@ -413,6 +503,7 @@ FACTS: tuple[ActivationSpec, ...] = (
         aliases=("heaviside", "binary_step"),
         function=f.step,
         derivative=d.step_derivative,
+        numpy_function=n.step,
         formula="1 if x > 0, 0 if x < 0, 1/2 at 0",
         derivative_formula="0 (almost everywhere)",
         output_range=(0.0, 1.0),
@@ -436,6 +527,7 @@ FACTS: tuple[ActivationSpec, ...] = (
         aliases=("logistic",),
         function=f.sigmoid,
         derivative=d.sigmoid_derivative,
+        numpy_function=n.sigmoid,
         formula="1 / (1 + exp(-x))",
         derivative_formula="sigmoid(x) (1 - sigmoid(x))",
         output_range=(0.0, 1.0),
@@ -462,6 +554,7 @@ FACTS: tuple[ActivationSpec, ...] = (
         name="tanh",
         function=f.tanh,
         derivative=d.tanh_derivative,
+        numpy_function=n.tanh,
         formula="(e^x - e^-x) / (e^x + e^-x)",
         derivative_formula="1 - tanh(x)^2",
         output_range=(-1.0, 1.0),
@@ -485,6 +578,8 @@ FACTS: tuple[ActivationSpec, ...] = (
         name="relu",
         function=f.relu,
         derivative=d.relu_derivative,
+        numpy_function=n.relu,
+        keras_layers=("ReLU",),
         formula="max(0, x)",
         derivative_formula="1 if x > 0 else 0",
         output_range=(0.0, _INF),
@@ -511,6 +606,8 @@ FACTS: tuple[ActivationSpec, ...] = (
         name="prelu",
         aliases=("parametric_relu",),
         kind="layer",
+        layer_factory=f.prelu,
+        keras_layers=("PReLU",),
         formula="x if x >= 0 else a x, a learned (starts at 0.01 with prelu())",
         derivative_formula="1 if x > 0 else a; d/da = min(x, 0)",
         keras_equivalent="keras.layers.PReLU(alpha_initializer=Constant(0.01))",
@@ -525,6 +622,8 @@ FACTS: tuple[ActivationSpec, ...] = (
         name="elu",
         function=f.elu,
         derivative=d.elu_derivative,
+        numpy_function=n.elu,
+        keras_layers=("ELU",),
         formula="x if x > 0 else exp(x) - 1",
         derivative_formula="1 if x > 0 else exp(x)",
         output_range=(-1.0, _INF),
@@ -549,6 +648,7 @@ FACTS: tuple[ActivationSpec, ...] = (
         name="selu",
         function=f.selu,
         derivative=d.selu_derivative,
+        numpy_function=n.selu,
         formula="1.0507 (x if x > 0 else 1.6733 (exp(x) - 1))",
         derivative_formula="1.0507 if x > 0 else 1.0507 * 1.6733 exp(x)",
         output_range=(-SELU_SCALE * SELU_ALPHA, _INF),
@@ -576,6 +676,7 @@ FACTS: tuple[ActivationSpec, ...] = (
         aliases=("gelu_exact",),
         function=f.gelu,
         derivative=d.gelu_derivative,
+        numpy_function=n.gelu,
         formula="x Phi(x) = x/2 erfc(-x/sqrt(2))",
         derivative_formula="Phi(x) + x phi(x)",
         output_range=(_EXTREMA["gelu_min"], _INF),
@@ -603,6 +704,7 @@ FACTS: tuple[ActivationSpec, ...] = (
         aliases=("gelu_approximate", "approximate_gelu"),
         function=f.gelu_tanh,
         derivative=d.gelu_tanh_derivative,
+        numpy_function=n.gelu_tanh,
         formula="x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
         derivative_formula="(1+t)/2 + x/2 (1-t^2) sqrt(2/pi) (1 + 0.134145 x^2)",
         output_range=(_EXTREMA["gelu_tanh_min"], _INF),
@@ -626,6 +728,7 @@ FACTS: tuple[ActivationSpec, ...] = (
         aliases=("silu",),
         function=f.swish,
         derivative=d.swish_derivative,
+        numpy_function=n.swish,
         formula="x sigmoid(x)",
         derivative_formula="sigmoid(x) (1 + x (1 - sigmoid(x)))",
         output_range=(_EXTREMA["swish_min"], _INF),
@@ -649,6 +752,8 @@ FACTS: tuple[ActivationSpec, ...] = (
         name="softmax",
         function=f.softmax,
         derivative=d.softmax_derivative,
+        numpy_function=n.softmax,
+        keras_layers=("Softmax",),
         formula="exp(x_i) / sum_j exp(x_j)",
         derivative_formula="ds_i/dx_j = s_i (delta_ij - s_j); diagonal s_i (1 - s_i)",
         output_range=(0.0, 1.0),
@@ -670,6 +775,44 @@ FACTS: tuple[ActivationSpec, ...] = (
             "dominates. The derivative shown is the Jacobian's diagonal."
         ),
     ),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class KerasOnlyActivation:
+    """A Keras or TensorFlow activation without a facts row: its family, for recognition only.
+
+    Attributes:
+        name: the name shown for its units.
+        family: a key of :data:`FAMILIES`.
+        can_die: whether a unit can get a zero gradient for every input.
+        functions: the names it has in ``keras.activations``, ``keras.ops``, ``tf.nn`` or
+            ``tf.math`` (only those the installed versions have are looked up).
+    """
+
+    name: str
+    family: str
+    can_die: bool
+    functions: tuple[str, ...]
+
+
+#: The Keras and TensorFlow activations the facts table has no row for, with their family, so
+#: the statistics recognise them by object. Families as in :data:`FAMILIES`: rectifiers whose
+#: negative side is zero or saturating to a constant (relu6: Krizhevsky 2010; celu: Barron
+#: 2017) are "relu", relu6 dying like ReLU; smooth self-gated ones (hard_silu: Howard et al.
+#: 2019; mish: Misra 2019), softplus and exponential are "other"; bounded odd squashers
+#: (hard_tanh, softsign) are "tanh"; bounded (0, 1) ones (hard_sigmoid) "sigmoid".
+KERAS_ONLY: tuple[KerasOnlyActivation, ...] = (
+    KerasOnlyActivation("relu6", "relu", True, ("relu6",)),
+    KerasOnlyActivation("celu", "relu", False, ("celu",)),
+    KerasOnlyActivation("hard_silu", "other", False, ("hard_silu", "hard_swish")),
+    KerasOnlyActivation("mish", "other", False, ("mish",)),
+    KerasOnlyActivation("hard_tanh", "tanh", False, ("hard_tanh",)),
+    KerasOnlyActivation("softsign", "tanh", False, ("softsign",)),
+    KerasOnlyActivation("hard_sigmoid", "sigmoid", False, ("hard_sigmoid",)),
+    KerasOnlyActivation("log_softmax", "softmax", False, ("log_softmax",)),
+    KerasOnlyActivation("softplus", "other", False, ("softplus",)),
+    KerasOnlyActivation("exponential", "other", False, ("exponential",)),
 )
 
 
@@ -697,19 +840,42 @@ def alias_map() -> dict[str, str]:
     return {alias: row.name for row in FACTS for alias in row.aliases}
 
 
+def keras_function_kinds() -> list[tuple[UnitKind, tuple[str, ...]]]:
+    """``(kind, names)`` of every activation Keras or TensorFlow has under ``names``.
+
+    The facts rows with ``keras_functions`` first (course order), then :data:`KERAS_ONLY`.
+
+    Example:
+        >>> kind, names = keras_function_kinds()[0]
+        >>> kind, names
+        (UnitKind(name='linear', family='linear', can_die=False), ('linear',))
+    """
+    rows = [(row.unit_kind, row.keras_functions) for row in FACTS if row.keras_functions]
+    extra = [(UnitKind(a.name, a.family, a.can_die), a.functions) for a in KERAS_ONLY]
+    return rows + extra
+
+
 def _check_table() -> None:
-    """The table's invariants: unique names, and each function saved under its row's name."""
+    """The table's invariants: unique names, known families, functions saved by row name."""
     seen = set()
-    for row in FACTS:
-        for name in (row.name, *row.aliases):
+    for row in (*FACTS, *KERAS_ONLY):
+        for name in (row.name, *getattr(row, "aliases", ())):
             if name in seen:
                 raise RuntimeError(f"activation name {name!r} appears twice in FACTS")
             seen.add(name)
+        if row.family not in FAMILIES:
+            raise RuntimeError(
+                f"activation {row.name!r} has family {row.family!r}; families: {list(FAMILIES)}"
+            )
+    for row in FACTS:
         if row.kind == "function" and row.function.__name__ != row.name:
             raise RuntimeError(
                 f"FACTS row {row.name!r} holds {row.function.__name__!r}: the name saved in "
                 ".keras files (keras_init_lab>name) must be the row's name."
             )
+    layers = [name for row in FACTS for name in row.keras_layers]
+    if len(layers) != len(set(layers)):
+        raise RuntimeError(f"a Keras layer class belongs to two FACTS rows: {layers}")
 
 
 _check_table()

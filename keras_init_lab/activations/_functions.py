@@ -1,8 +1,9 @@
 """The activation functions: plain Keras-serializable callables, one per activation.
 
 Each is registered as ``keras_init_lab>name`` (the name saved in ``.keras`` files) and reports
-``keras_init_lab.activations`` as its module, its public home. Their derivatives live in
-``_derivatives.py`` and their facts in ``_facts.py``.
+``keras_init_lab.activations`` as its module, its public home. Their constants live in
+``_constants.py``, their derivatives in ``_derivatives.py`` (imported here, never the other way
+round), their NumPy references in ``_numpy.py`` and their facts in ``_facts.py``.
 
 Example:
     >>> round(float(gelu(1.0)), 4), float(sigmoid(0.0))
@@ -11,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Callable
 
@@ -20,6 +20,16 @@ from keras import ops
 
 from keras_init_lab import _keras_compat
 from keras_init_lab._validation import check_number
+from keras_init_lab.activations._constants import (
+    GELU_CUBIC,
+    GELU_TANH_SQUARE_CAP,
+    INV_SQRT_2,
+    PACKAGE,
+    PUBLIC_MODULE,
+    SQRT_2_OVER_PI,
+    erfc,
+)
+from keras_init_lab.activations._derivatives import leaky_relu_derivative
 
 # Default slope of leaky_relu: the course's 0.01 (lecture 004, other network specifications:
 # "alpha suele ser 0.01"; lecture 003, fundamentals of deep neural networks), also PyTorch's;
@@ -27,8 +37,6 @@ from keras_init_lab._validation import check_number
 from keras_init_lab.fans import DEFAULT_NEGATIVE_SLOPE
 
 __all__ = [
-    "SELU_ALPHA",
-    "SELU_SCALE",
     "LeakyReLUActivation",
     "elu",
     "gelu",
@@ -45,34 +53,6 @@ __all__ = [
     "swish",
     "tanh",
 ]
-
-#: The package name under which every activation is registered: ``keras_init_lab>gelu_tanh``.
-PACKAGE = "keras_init_lab"
-#: The module users import the activations from; set as ``__module__`` of every public object
-#: so repr, docs and saved configs name the public home, not this private file.
-PUBLIC_MODULE = "keras_init_lab.activations"
-
-#: SELU's alpha and scale, the fixed point of Klambauer et al. 2017, eq. 14
-#: (https://arxiv.org/abs/1706.02515); the same digits as ``tf.nn.selu`` and ``keras.ops.selu``.
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
-
-#: sqrt(2/pi) of the tanh approximation of GELU (Hendrycks & Gimpel 2016, section 2;
-#: lecture 004, other network specifications).
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-#: The cubic coefficient of the same approximation (Hendrycks & Gimpel 2016; lecture 004).
-_GELU_CUBIC = 0.044715
-#: 1/sqrt(2): Phi(x) = 0.5 * erfc(-x / sqrt(2)).
-_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
-#: 1/sqrt(2 pi): the standard normal density's constant.
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-#: Cap on x^2 inside the tanh-GELU's cubic: x (1 + 0.044715 min(x^2, 100)). Beyond |x| = 10
-#: the tanh argument has magnitude >= sqrt(2/pi) * 10 * (1 + 4.4715) = 43.7, and tanh(u)
-#: rounds to exactly +-1 in float64 for |u| > 19.1, so the cap changes no result in any
-#: dtype; it keeps x^2 and x^3 finite in float16 (x^2 overflows 65504 for |x| > 256) and
-#: avoids the 0 * inf = NaN gradient that ``keras.ops.gelu(approximate=True)`` gives in
-#: float16 for |x| > 40. A one-sided cap (one ``minimum``) is cheaper than clipping x.
-_GELU_TANH_SQUARE_CAP = 100.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -92,35 +72,6 @@ def _attach_logits(output, logits):
     # Keras's function for ours changes nothing in training.
     _keras_compat.set_logits(output, logits)
     return output
-
-
-def _tensorflow_erfc(x):
-    import tensorflow as tf
-
-    return tf.math.erfc(x)
-
-
-def _erf_erfc(x):
-    return 1.0 - ops.erf(x)
-
-
-def _choose_erfc() -> Callable:
-    """``keras.ops.erfc``, or the best fallback where this Keras lacks it (Keras < 3.9).
-
-    On the TensorFlow backend the fallback is ``tf.math.erfc``, the very kernel
-    ``keras.ops.erfc`` calls in newer Keras, so results are identical. Elsewhere it is
-    ``1 - erf``, exact for ``x <= 0`` and losing relative (not absolute) accuracy in the right
-    tail, i.e. in GELU's far left tail where its value is below 1e-9.
-    """
-    if hasattr(ops, "erfc"):
-        return ops.erfc
-    if keras.backend.backend() == "tensorflow":
-        return _tensorflow_erfc
-    return _erf_erfc
-
-
-#: The complementary error function used by the exact GELU and its derivative.
-erfc = _choose_erfc()
 
 
 @_register
@@ -369,7 +320,7 @@ def gelu(x):
         https://arxiv.org/abs/1606.08415; lecture 004, other network specifications.
     """
     x = ops.convert_to_tensor(x)
-    return (0.5 * x) * erfc(x * -_INV_SQRT_2)
+    return (0.5 * x) * erfc(x * -INV_SQRT_2)
 
 
 @_register
@@ -399,9 +350,9 @@ def gelu_tanh(x):
         ("Aproximación eficiente").
     """
     x = ops.convert_to_tensor(x)
-    square = ops.minimum(ops.square(x), _GELU_TANH_SQUARE_CAP)
+    square = ops.minimum(ops.square(x), GELU_TANH_SQUARE_CAP)
     # sqrt(2/pi) (x + 0.044715 x^3) with the constants folded: one multiply less per element.
-    inner = x * (_SQRT_2_OVER_PI + (_SQRT_2_OVER_PI * _GELU_CUBIC) * square)
+    inner = x * (SQRT_2_OVER_PI + (SQRT_2_OVER_PI * GELU_CUBIC) * square)
     return 0.5 * x * (1.0 + ops.tanh(inner))
 
 
@@ -500,8 +451,6 @@ class LeakyReLUActivation:
 
     def derivative(self, x):
         """Return ``1`` where ``x > 0`` and ``negative_slope`` elsewhere."""
-        from keras_init_lab.activations._derivatives import leaky_relu_derivative
-
         return leaky_relu_derivative(x, self.negative_slope)
 
     def get_config(self) -> dict:

@@ -1,21 +1,30 @@
-"""Name look-up: every function here reads the facts table (``_facts.FACTS``), nothing else.
+"""Look-ups by name or by object: every function here reads the facts table (``_facts.FACTS``).
+
+:func:`get`, :func:`spec` and :func:`as_layer` resolve names and objects to functions, facts
+rows and layers; :func:`classify` and :func:`activation_layer_classes` give the one
+classification of units (family, dying) that the statistics callbacks and ``check_model`` use.
 
 Example:
     >>> get("silu").__name__, names()[:3]
     ('swish', ['linear', 'step', 'sigmoid'])
+    >>> classify(keras.layers.ELU(alpha=0.5))
+    UnitKind(name='elu', family='relu', can_die=False)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import keras
 
 from keras_init_lab import _keras_compat
 from keras_init_lab._names import unknown_name_error
 from keras_init_lab.activations import _functions as f
+from keras_init_lab.activations._constants import PACKAGE
 from keras_init_lab.activations._facts import (
     ActivationSpec,
+    UnitKind,
     alias_map,
     by_name,
     function_names,
@@ -24,7 +33,16 @@ from keras_init_lab.activations._facts import (
 )
 from keras_init_lab.fans import DEFAULT_NEGATIVE_SLOPE
 
-__all__ = ["aliases", "as_layer", "canonical_name", "get", "names", "spec"]
+__all__ = [
+    "activation_layer_classes",
+    "aliases",
+    "as_layer",
+    "canonical_name",
+    "classify",
+    "get",
+    "names",
+    "spec",
+]
 
 
 def names(include_layers: bool = False) -> list[str]:
@@ -63,7 +81,7 @@ def canonical_name(name: str) -> str | None:
         'swish'
     """
     key = name.strip().lower()
-    prefix = f.PACKAGE + ">"
+    prefix = PACKAGE + ">"
     if key.startswith(prefix):
         key = key[len(prefix) :]
     key = alias_map().get(key, key)
@@ -136,7 +154,7 @@ def as_layer(identifier, **kwargs) -> keras.layers.Layer:
         A Keras layer.
     """
     if isinstance(identifier, str) and canonical_name(identifier) in layer_names():
-        return f.prelu(**kwargs)
+        return by_name()[canonical_name(identifier)].layer_factory(**kwargs)
     return keras.layers.Activation(get(identifier), **kwargs)
 
 
@@ -229,3 +247,60 @@ def _layer_spec(layer) -> ActivationSpec | None:
     if isinstance(layer, keras.layers.Softmax):
         return dataclasses.replace(rows["softmax"], function=layer)
     return None
+
+
+@functools.cache
+def _layer_rows() -> tuple[tuple[type, ActivationSpec], ...]:
+    """``(keras layer class, row)`` from the rows' ``keras_layers``, classes this Keras has."""
+    found = []
+    for row in by_name().values():
+        for class_name in row.keras_layers:
+            cls = getattr(keras.layers, class_name, None)
+            if isinstance(cls, type):
+                found.append((cls, row))
+    return tuple(found)
+
+
+def activation_layer_classes() -> tuple[type, ...]:
+    """The ``keras.layers`` classes that *are* an activation (their input is the pre-activation).
+
+    Derived from the facts rows' ``keras_layers``: ``ReLU``, ``LeakyReLU``, ``PReLU``, ``ELU``
+    and ``Softmax`` (``keras.layers.Activation`` wraps any function and is not among them).
+
+    Example:
+        >>> [cls.__name__ for cls in activation_layer_classes()]
+        ['ReLU', 'LeakyReLU', 'PReLU', 'ELU', 'Softmax']
+    """
+    return tuple(cls for cls, _ in _layer_rows())
+
+
+def classify(obj) -> UnitKind | None:
+    """Return the :class:`UnitKind` (name, family, dying) of an activation function or layer.
+
+    Whatever :func:`spec` knows gets its facts row's kind. A Keras activation layer whose
+    parameters no row describes (``ReLU(max_value=6)``, ``ELU(alpha=0.5)``) gets the kind of
+    the row its class belongs to; a ``ReLU`` layer with a negative slope is a leaky ReLU.
+
+    Example:
+        >>> classify(keras.layers.ReLU(max_value=6.0))
+        UnitKind(name='relu', family='relu', can_die=True)
+        >>> classify(keras.layers.ReLU(negative_slope=0.1)).name
+        'leaky_relu'
+
+    Args:
+        obj: an activation function, a ``keras.layers.Activation`` or an activation layer.
+
+    Returns:
+        The kind, or ``None`` for an object the facts table cannot place (a custom function,
+        a Keras function without a row: see ``_facts.KERAS_ONLY``).
+    """
+    found = spec(obj)
+    if found is not None:
+        return found.unit_kind
+    row = next((row for cls, row in _layer_rows() if isinstance(obj, cls)), None)
+    if row is None:
+        return None
+    slope = float(getattr(obj, "negative_slope", 0.0))
+    if slope > 0:
+        return leaky_relu_spec(slope, obj).unit_kind
+    return row.unit_kind

@@ -8,9 +8,12 @@ the ``activation`` of ``Dense``/``EinsumDense``/``Conv*`` layers and of
 of ``ReLU``, ``LeakyReLU``, ``PReLU``, ``ELU`` and ``Softmax``. A string in a config is never
 read: a custom function named ``"relu"`` is not a ReLU.
 
-The identity table is built from the names the installed Keras and TensorFlow actually have
-(``getattr`` with a default), so a function added in a later Keras (``keras.activations.celu``
-and ``hard_tanh`` are not in Keras 3.3) is recognised where it exists and skipped elsewhere.
+Every name, family and layer class comes from the activations' facts table
+(``keras_init_lab.activations._facts``: its rows, ``KERAS_ONLY`` and ``FAMILIES``); this
+module only looks the names up. The identity table is built from the names the installed
+Keras and TensorFlow actually have (``getattr`` with a default), so a function added in a
+later Keras (``keras.activations.celu`` and ``hard_tanh`` are not in Keras 3.3) is recognised
+where it exists and skipped elsewhere.
 
 Example:
     >>> classify_activation(keras.activations.tanh).family
@@ -33,6 +36,9 @@ import keras
 import tensorflow as tf
 
 from keras_init_lab._layers import KERNEL_LAYERS
+from keras_init_lab.activations._facts import FAMILIES as _FAMILY_FACTS
+from keras_init_lab.activations._facts import keras_function_kinds
+from keras_init_lab.activations._lookup import activation_layer_classes, classify
 
 __all__ = [
     "FAMILIES",
@@ -42,9 +48,9 @@ __all__ = [
     "describe_activation_layer",
 ]
 
-#: The activation families of :func:`keras_init_lab.activations.spec`; a family outside this
-#: tuple is read as ``"other"``.
-FAMILIES = ("relu", "sigmoid", "tanh", "linear", "softmax", "other")
+#: The activation families of :func:`keras_init_lab.activations.spec` (the keys of the facts
+#: table's ``FAMILIES``).
+FAMILIES = tuple(_FAMILY_FACTS)
 
 
 @dataclass(frozen=True)
@@ -64,63 +70,37 @@ class ActivationKind:
 
     @property
     def has_dead_fraction(self) -> bool:
-        """Dead fraction applies to the ReLU family (units stuck at z <= 0) and to dying units."""
-        return self.family == "relu" or self.can_die
+        """Dead fraction applies to the ReLU family (units stuck at z <= 0) and to dying units.
+
+        Read from the family's ``dead_units`` in the facts table's ``FAMILIES``.
+        """
+        return _FAMILY_FACTS[self.family].dead_units or self.can_die
 
     @property
     def has_saturation_fraction(self) -> bool:
-        """Saturation fraction applies to the bounded squashing families, tanh and sigmoid."""
-        return self.family in ("tanh", "sigmoid")
+        """Saturation fraction applies to the bounded squashing families, tanh and sigmoid.
 
-
-#: Built-in activations recognised by identity: ``name: (family, can_die, sources)``, where
-#: ``sources`` are the modules whose attribute ``name`` (or an alias) is that function. Names
-#: missing from an installed Keras/TensorFlow are skipped, so the table is built from what
-#: exists: ``keras.activations.celu``, ``hard_tanh`` and ``keras.ops.celu`` appeared after
-#: Keras 3.3, ``keras.ops.hard_silu`` after 3.3 too. Families follow
-#: :mod:`keras_init_lab.activations`: rectifiers whose negative side is zero, linear or
-#: saturating to a constant (relu, relu6, leaky_relu, elu, selu, celu) are "relu"; smooth
-#: self-gated ones (gelu, silu/swish, mish, hard_silu) are "other"; bounded odd squashers are
-#: "tanh"; bounded (0, 1) squashers are "sigmoid".
-_BUILTIN_NAMES = {
-    "relu": ("relu", True, ("relu",)),
-    "relu6": ("relu", True, ("relu6",)),
-    "leaky_relu": ("relu", False, ("leaky_relu",)),
-    "elu": ("relu", False, ("elu",)),
-    "selu": ("relu", False, ("selu",)),
-    "celu": ("relu", False, ("celu",)),
-    "gelu": ("other", False, ("gelu",)),
-    "silu": ("other", False, ("silu", "swish")),
-    "hard_silu": ("other", False, ("hard_silu", "hard_swish")),
-    "mish": ("other", False, ("mish",)),
-    "tanh": ("tanh", False, ("tanh",)),
-    "hard_tanh": ("tanh", False, ("hard_tanh",)),
-    "softsign": ("tanh", False, ("softsign",)),
-    "sigmoid": ("sigmoid", False, ("sigmoid",)),
-    "hard_sigmoid": ("sigmoid", False, ("hard_sigmoid",)),
-    "softmax": ("softmax", False, ("softmax",)),
-    "log_softmax": ("softmax", False, ("log_softmax",)),
-    "linear": ("linear", False, ("linear",)),
-    "softplus": ("other", False, ("softplus",)),
-    "exponential": ("other", False, ("exponential",)),
-}
+        Read from the family's ``saturation_bounds`` in the facts table's ``FAMILIES``.
+        """
+        return _FAMILY_FACTS[self.family].saturation_bounds is not None
 
 
 def _builtin_activation_table() -> dict[int, ActivationKind]:
     """Identity table ``id(function) -> ActivationKind`` for Keras's and TensorFlow's built-ins.
 
-    Keys are ``id`` of the function objects found under each name of :data:`_BUILTIN_NAMES`
-    in ``keras.activations``, ``keras.ops``, ``tf.nn`` and ``tf.math`` (module-level objects
-    live as long as the process, so their ids are stable). A name a module does not have in
-    the installed version is skipped (``getattr`` with a default), never an import error.
+    Keys are ``id`` of the function objects found under each name of the facts table's
+    ``keras_function_kinds()`` (its rows' ``keras_functions``, then ``KERAS_ONLY``) in
+    ``keras.activations``, ``keras.ops``, ``tf.nn`` and ``tf.math`` (module-level objects live
+    as long as the process, so their ids are stable). A name a module does not have in the
+    installed version is skipped (``getattr`` with a default), never an import error.
     """
     modules = (keras.activations, keras.ops, tf.nn, tf.math)
     table: dict[int, ActivationKind] = {}
-    for name, (family, can_die, aliases) in _BUILTIN_NAMES.items():
-        kind = ActivationKind(name, family, can_die)
+    for unit, names in keras_function_kinds():
+        kind = ActivationKind(unit.name, unit.family, unit.can_die)
         for module in modules:
-            for alias in aliases:
-                function = getattr(module, alias, None)
+            for name in names:
+                function = getattr(module, name, None)
                 if callable(function):
                     table.setdefault(id(function), kind)
     return table
@@ -130,22 +110,12 @@ _BUILTIN_ACTIVATIONS = _builtin_activation_table()
 
 
 def _package_kind(obj) -> ActivationKind | None:
-    """Kind from ``keras_init_lab.activations.spec(obj)`` (a function or an activation layer).
-
-    Returns None when the package does not know ``obj`` (or, defensively, when that module is
-    absent, so this file keeps working on its own).
-    """
-    try:
-        from keras_init_lab import activations as package_activations
-    except ModuleNotFoundError as error:  # pragma: no cover - the module ships with the package
-        if error.name == "keras_init_lab.activations":
-            return None
-        raise
-    spec = package_activations.spec(obj)
-    if spec is None:
+    """Kind from the facts table (``keras_init_lab.activations._lookup.classify``): a function
+    or layer its rows describe, or an activation layer of a row's class. None otherwise."""
+    unit = classify(obj)
+    if unit is None:
         return None
-    family = spec.family if spec.family in FAMILIES else "other"
-    return ActivationKind(str(spec.name), family, bool(spec.can_die))
+    return ActivationKind(unit.name, unit.family, unit.can_die)
 
 
 def classify_activation(function: Callable | None) -> ActivationKind:
@@ -197,29 +167,9 @@ _FUSED_LAYER_CLASSES = (
 )
 
 
-#: Layers that *are* an activation (their input is the pre-activation).
-_ACTIVATION_LAYER_CLASSES = (
-    keras.layers.ReLU,
-    keras.layers.LeakyReLU,
-    keras.layers.PReLU,
-    keras.layers.ELU,
-    keras.layers.Softmax,
-)
-
-
-def _activation_layer_kind(layer) -> ActivationKind:
-    """Fallback kinds for activation layers the package's ``spec`` does not describe
-    (``ReLU`` with ``max_value``/``threshold``/``negative_slope``, ``ELU`` with alpha != 1)."""
-    if isinstance(layer, keras.layers.ReLU):
-        slope = float(layer.negative_slope)
-        return ActivationKind("leaky_relu" if slope > 0 else "relu", "relu", slope == 0)
-    if isinstance(layer, keras.layers.LeakyReLU):
-        return ActivationKind("leaky_relu", "relu", False)
-    if isinstance(layer, keras.layers.PReLU):
-        return ActivationKind("prelu", "relu", False)
-    if isinstance(layer, keras.layers.ELU):
-        return ActivationKind("elu", "relu", False)
-    return ActivationKind("softmax", "softmax", False)
+#: Layers that *are* an activation (their input is the pre-activation): the facts table's
+#: layer classes.
+_ACTIVATION_LAYER_CLASSES = activation_layer_classes()
 
 
 @dataclass(frozen=True)
@@ -244,7 +194,7 @@ def describe_activation_layer(layer: keras.layers.Layer) -> LayerActivation | No
 
     Recognised by object: ``Activation`` layers (their ``.activation`` function, see
     :func:`classify_activation`), ``ReLU``, ``LeakyReLU``, ``PReLU``, ``ELU`` and ``Softmax``
-    layers (described by :func:`keras_init_lab.activations.spec` when it knows them, else by
+    layers (described by the facts row of their parameters when there is one, else of their
     class), and ``Dense``/``EinsumDense``/``Conv*`` layers whose ``.activation``
     is not the identity. The unit (channel) axis is the last one, or axis 1 for a layer with
     ``data_format="channels_first"``; standalone activation layers on rank > 2 tensors follow
@@ -258,7 +208,7 @@ def describe_activation_layer(layer: keras.layers.Layer) -> LayerActivation | No
     """
     global_channels_first = keras.config.image_data_format() == "channels_first"
     if isinstance(layer, _ACTIVATION_LAYER_CLASSES):
-        kind = _package_kind(layer) or _activation_layer_kind(layer)
+        kind = _package_kind(layer)
         return LayerActivation(kind, False, global_channels_first)
     if isinstance(layer, keras.layers.Activation):
         kind = classify_activation(layer.activation)

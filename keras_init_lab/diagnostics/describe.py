@@ -25,7 +25,9 @@ from keras_init_lab import _keras_compat
 from keras_init_lab import activations as kil_activations
 from keras_init_lab import initializers as kil_initializers
 from keras_init_lab._layers import KERNEL_LAYERS, TRANSPOSED_CONV_LAYERS
-from keras_init_lab.fans import compute_fans
+from keras_init_lab.activations._facts import leaky_relu_spec
+from keras_init_lab.activations._lookup import activation_layer_classes, classify
+from keras_init_lab.fans import fan_for_mode
 from keras_init_lab.initializers import TRUNCATED_NORMAL_STD
 
 __all__ = [
@@ -49,15 +51,9 @@ NORMALIZATION_LAYERS = (
     keras.layers.LayerNormalization,
     keras.layers.GroupNormalization,
 )
-#: Weightless (or slope-only) layers that apply an activation function.
-ACTIVATION_LAYERS = (
-    keras.layers.Activation,
-    keras.layers.ReLU,
-    keras.layers.LeakyReLU,
-    keras.layers.ELU,
-    keras.layers.PReLU,
-    keras.layers.Softmax,
-)
+#: Weightless (or slope-only) layers that apply an activation function: ``Activation`` and the
+#: layer classes of the activations' facts table (ReLU, LeakyReLU, PReLU, ELU, Softmax).
+ACTIVATION_LAYERS = (keras.layers.Activation, *activation_layer_classes())
 #: Layers between a kernel layer and its activation that do not change which activation
 #: the kernel feeds (``Dense -> BatchNorm -> ReLU``, ``Dense -> Dropout -> ReLU``).
 _TRANSPARENT_LAYERS = NORMALIZATION_LAYERS + (
@@ -97,7 +93,9 @@ class ActivationInfo:
     Attributes:
         name: canonical name (``relu``, ``leaky_relu``, ``sigmoid``...).
         family: ``relu``, ``sigmoid``, ``tanh``, ``linear``, ``softmax`` or ``other``.
-        function: float64 NumPy -> NumPy version of the activation (None if unsafe to call).
+        function: float64 NumPy -> NumPy version of the activation: the facts table's own
+            (``ActivationSpec.numpy_function``) when it has one, else the object evaluated
+            through Keras (None if unsafe to call).
         derivative: its derivative, NumPy -> NumPy (None when unknown).
         negative_slope: leaky slope (0 for ReLU).
         recommended: the initializer name the facts table pairs with it.
@@ -157,9 +155,7 @@ class LayerEntry:
 
 def _variance_scaling_moment(scale: float, mode: str) -> Callable[[tuple], float]:
     def moment(shape):
-        fan_in, fan_out = compute_fans(shape)
-        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
-        return float(scale) / fan
+        return float(scale) / fan_for_mode(shape, mode)
 
     return moment
 
@@ -260,6 +256,12 @@ def _describe_keras_initializer(init, label: str, moment) -> InitializerInfo:
 def describe_activation(obj, via_layer: str | None = None) -> ActivationInfo:
     """Describe an activation function or activation layer, recognised by object.
 
+    What the activation is comes from the activations' facts table: its row
+    (:func:`keras_init_lab.activations.spec`, Keras built-ins and activation layers included)
+    or, for a Keras activation layer whose parameters no row describes, the family of its
+    class (:func:`keras_init_lab.activations._lookup.classify`). Only the slope is read from
+    the object itself (a leaky layer's ``negative_slope``, a PReLU's learned ``alpha``).
+
     Args:
         obj: an activation function (the package's or Keras's) or an activation layer.
         via_layer: the name of the separate activation layer, for messages.
@@ -270,12 +272,11 @@ def describe_activation(obj, via_layer: str | None = None) -> ActivationInfo:
     """
     spec = kil_activations.spec(obj)  # Keras built-ins and activation layers included
     if spec is not None:
-        slope = float(spec.params.get("negative_slope", 0.0)) if spec.params else 0.0
-        if isinstance(obj, keras.layers.PReLU):
-            slope = _prelu_slope(obj)
-        if isinstance(obj, (keras.layers.LeakyReLU, keras.layers.ReLU)):
-            slope = float(obj.negative_slope)
-        function = _numeric(obj if isinstance(obj, keras.layers.Layer) else spec.function)
+        slope = float(spec.params.get("negative_slope", 0.0))
+        function = spec.numpy_function
+        if spec.kind == "layer" and isinstance(obj, keras.layers.Layer):
+            slope = _prelu_slope(obj)  # a learnable slope: what the layer holds now
+            function = leaky_relu_spec(slope, obj).numpy_function
         return ActivationInfo(
             spec.name,
             spec.family,
@@ -288,15 +289,12 @@ def describe_activation(obj, via_layer: str | None = None) -> ActivationInfo:
         )
     if isinstance(obj, keras.layers.Activation):
         return describe_activation(obj.activation, via_layer)
-    if isinstance(obj, (keras.layers.LeakyReLU, keras.layers.ReLU)):
-        slope = float(obj.negative_slope)
-        name = "relu" if slope == 0 else "leaky_relu"
-        return ActivationInfo(name, "relu", _numeric(obj), None, slope, None, 1.0, via_layer)
-    if isinstance(obj, keras.layers.PReLU):
-        return ActivationInfo("prelu", "relu", None, None, _prelu_slope(obj), None, 1.0, via_layer)
-    if isinstance(obj, keras.layers.Softmax):
-        function = _numeric(keras.activations.softmax)
-        return ActivationInfo("softmax", "softmax", function, None, 0.0, None, None, via_layer)
+    kind = classify(obj)  # an activation layer with parameters no facts row describes
+    if kind is not None:
+        slope = float(getattr(obj, "negative_slope", 0.0))
+        return ActivationInfo(
+            kind.name, kind.family, _numeric(obj), None, slope, None, None, via_layer
+        )
     name = getattr(obj, "__name__", type(obj).__name__)
     function = _numeric(obj) if callable(obj) else None
     return ActivationInfo(str(name), "other", function, None, 0.0, None, None, via_layer)
