@@ -158,6 +158,10 @@ class _Recorder(ScheduledCallback):
     def __init__(self, schedule):
         super().__init__(schedule)
         self.begun, self.ended, self.epochs, self.epoch_ends, self.fits = [], [], [], [], []
+        # A subclass's own attributes of these names leave the base's counters alone
+        # (ActivationStats keeps its recorded epochs in ``_epochs``).
+        self._epochs, self._schedule, self._execution = ["mine"], "mine", "mine"
+        self._steps_in_fit = self._steps_before_fit = self._last_recorded_epoch = "mine"
 
     def _execution_begin(self, first, last, recorded):
         self.begun.append((first, last, recorded))

@@ -266,7 +266,9 @@ class ScheduledCallback(keras.callbacks.Callback):
     Subclasses do not override the Keras hooks this class uses (``on_train_begin``,
     ``on_epoch_begin``, ``on_epoch_end``, ``on_train_batch_begin``, ``on_train_end``); if
     they must, they call ``super()``. ``schedule_types`` (a class attribute) says which
-    schedules a subclass accepts.
+    schedules a subclass accepts. The counters are name-mangled (``self.__epochs`` ...), so a
+    subclass cannot read or clobber them by accident; it sees them only through the
+    read-only properties (:attr:`global_step`, :attr:`global_epoch`, :attr:`execution`).
 
     Example:
         >>> class Steps(ScheduledCallback):
@@ -296,34 +298,34 @@ class ScheduledCallback(keras.callbacks.Callback):
                 f"schedule must be an {names}, e.g. schedule={self.schedule_types[0].__name__}"
                 f"(10); received schedule={schedule!r}."
             )
-        self._schedule = schedule
-        self._by_step = isinstance(schedule, EverySteps)  # else by epoch
-        self._steps_before_fit = 0  # steps of earlier fits
-        self._steps_in_fit = 0  # finished steps of the current fit
-        self._execution: tuple[int, int, bool] | None = None  # running (first, last, recorded)
-        self._epochs = 0  # epochs finished in every fit
-        self._last_recorded_epoch: int | None = None
+        self.__schedule = schedule
+        self.__by_step = isinstance(schedule, EverySteps)  # else by epoch
+        self.__steps_before_fit = 0  # steps of earlier fits
+        self.__steps_in_fit = 0  # finished steps of the current fit
+        self.__execution: tuple[int, int, bool] | None = None  # running (first, last, recorded)
+        self.__epochs = 0  # epochs finished in every fit
+        self.__last_recorded_epoch: int | None = None
 
     # ----------------------------------------------------------------- read-only state
     @property
     def schedule(self):
         """The injected schedule (an :class:`EverySteps` or :class:`EveryEpochs`)."""
-        return self._schedule
+        return self.__schedule
 
     @property
     def global_step(self) -> int:
         """Steps finished in all the fits this callback took part in, so far."""
-        return self._steps_before_fit + self._steps_in_fit
+        return self.__steps_before_fit + self.__steps_in_fit
 
     @property
     def global_epoch(self) -> int:
         """Epochs finished in all the fits this callback took part in, so far."""
-        return self._epochs
+        return self.__epochs
 
     @property
     def execution(self) -> tuple[int, int] | None:
         """``(first, last)`` global steps of the running execution, or ``None``."""
-        return None if self._execution is None else self._execution[:2]
+        return None if self.__execution is None else self.__execution[:2]
 
     # ----------------------------------------------------------------- hooks
     def _execution_begin(self, first: int, last: int, recorded: bool) -> None:
@@ -345,59 +347,59 @@ class ScheduledCallback(keras.callbacks.Callback):
         """Called at the end of every ``fit`` (after the last ``_execution_end``)."""
 
     # ----------------------------------------------------------------- counting
-    def _execution_length(self, batch: int) -> int:
+    def __execution_length(self, batch: int) -> int:
         steps_per_execution = _steps_per_execution(self.model)
         steps = (self.params or {}).get("steps")
         if steps:
             return max(min(steps_per_execution, int(steps) - int(batch)), 1)
         return steps_per_execution
 
-    def _finish_execution(self) -> None:
-        if self._execution is None:
+    def __finish_execution(self) -> None:
+        if self.__execution is None:
             return
-        first, last, recorded = self._execution
-        self._execution = None
-        self._steps_in_fit += last - first + 1
+        first, last, recorded = self.__execution
+        self.__execution = None
+        self.__steps_in_fit += last - first + 1
         self._execution_end(first, last, recorded)
 
     def _abandon_execution(self) -> None:
         """Forget the running execution without counting it (it raised inside the step)."""
-        self._execution = None
+        self.__execution = None
 
-    def _record_epoch_now(self) -> None:
-        self._record_epoch(self._epochs)
-        self._last_recorded_epoch = self._epochs
+    def __record_epoch_now(self) -> None:
+        self._record_epoch(self.__epochs)
+        self.__last_recorded_epoch = self.__epochs
 
     def on_train_begin(self, logs=None):
         # An earlier fit that raised (Keras calls no hook then) left its last execution
         # open: it ran, unless a subclass abandoned it because the step itself raised.
-        self._finish_execution()
-        self._steps_before_fit += self._steps_in_fit
-        self._steps_in_fit = 0
+        self.__finish_execution()
+        self.__steps_before_fit += self.__steps_in_fit
+        self.__steps_in_fit = 0
         self._fit_begin()
-        if not self._by_step and self._last_recorded_epoch != self._epochs:
-            self._record_epoch_now()
+        if not self.__by_step and self.__last_recorded_epoch != self.__epochs:
+            self.__record_epoch_now()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._finish_execution()
+        self.__finish_execution()
 
     def on_epoch_end(self, epoch, logs=None):
-        self._finish_execution()
-        self._epochs += 1
-        if not self._by_step and self._schedule.should_record(self._epochs):
-            self._record_epoch_now()
-        self._epoch_end(self._epochs)
+        self.__finish_execution()
+        self.__epochs += 1
+        if not self.__by_step and self.__schedule.should_record(self.__epochs):
+            self.__record_epoch_now()
+        self._epoch_end(self.__epochs)
 
     def on_train_batch_begin(self, batch, logs=None):
-        self._finish_execution()
+        self.__finish_execution()
         first = self.global_step
-        last = first + self._execution_length(batch) - 1
-        recorded = self._by_step and (
-            self._steps_in_fit == 0 or self._schedule._holds_due(first, last)
+        last = first + self.__execution_length(batch) - 1
+        recorded = self.__by_step and (
+            self.__steps_in_fit == 0 or self.__schedule._holds_due(first, last)
         )
-        self._execution = (first, last, recorded)
+        self.__execution = (first, last, recorded)
         self._execution_begin(first, last, recorded)
 
     def on_train_end(self, logs=None):
-        self._finish_execution()
+        self.__finish_execution()
         self._fit_end()
