@@ -254,7 +254,7 @@ class ScheduledCallback(keras.callbacks.Callback):
 
     * ``_execution_begin(first, last, recorded)``: before an execution runs;
     * ``_execution_end(first, last, recorded)``: after it finished, called at the next
-      execution's start, at the next epoch's start or at train end (never from
+      execution's start, at the epoch's end or at train end (never from
       ``on_train_batch_end``, see the module docstring);
     * ``_record_epoch(epoch)``: record the state after global epoch ``epoch`` now (epoch
       schedules only);
