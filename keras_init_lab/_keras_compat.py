@@ -8,9 +8,11 @@ fallback or with an error that names the Keras version and what to do. :data:`IN
 lists them all; ``tests/test_keras_compat.py`` checks each one against the installed Keras
 and fails with its name when one has moved.
 
-Run-time patches (the optimizer's ``apply``, a layer's ``call`` or ``activation``, the model's
-``train_function``) go through :func:`patched`, a context manager that always restores the
-original, also when the body raises.
+Run-time patches go through named helpers here: the optimizer's ``apply`` and a layer's
+``call`` or ``activation`` through :func:`patched`, a context manager that always restores the
+original, also when the body raises; the model's ``train_function`` for the length of a
+``fit`` through :func:`install_train_function` / :func:`restore_train_function`; a helper
+object kept on the model through :func:`set_untracked_attribute`.
 
 Example:
     >>> from keras_init_lab import _keras_compat
@@ -37,6 +39,9 @@ __all__ = [
     "activation_registry",
     "inbound_nodes",
     "default_summary_writer",
+    "fit_history",
+    "fit_params",
+    "install_train_function",
     "keras_version",
     "make_train_function",
     "missing_internals",
@@ -44,7 +49,10 @@ __all__ = [
     "optimizer_variables",
     "outbound_nodes",
     "patched",
+    "restore_train_function",
     "set_logits",
+    "set_untracked_attribute",
+    "untracked_attribute",
     "warn_if_moved",
 ]
 
@@ -120,6 +128,103 @@ def make_train_function(model) -> Callable:
     if function is None or function is previous:
         raise _error("Model.make_train_function(force=True)", "a second train function")
     return function
+
+
+def install_train_function(model, function: Callable) -> Callable:
+    """Make ``fit`` call ``function`` at every step instead of the model's own train function.
+
+    Why it works: the TensorFlow trainer's ``fit`` calls ``self.make_train_function()`` (which
+    keeps an existing ``self.train_function`` unless ``force=True``) *before*
+    ``callbacks.on_train_begin()``, and then ``self.train_function(iterator)`` afresh at every
+    step; so a function installed from ``on_train_begin`` runs every step of that ``fit``.
+    Checked on Keras 3.3.3 and 3.15.1 (``keras/src/backend/tensorflow/trainer.py``,
+    ``fit``). If the model has no train function yet, its own is built first
+    (``model.make_train_function()``), so there is always one to return and restore.
+
+    Example:
+        >>> original = install_train_function(model, selector)  # doctest: +SKIP
+        >>> restore_train_function(model, selector, original)  # doctest: +SKIP
+        True
+
+    Args:
+        model: a compiled ``keras.Model`` on the TensorFlow backend.
+        function: called as ``function(iterator)`` in place of the model's train function.
+
+    Returns:
+        The model's own train function, to hand to :func:`restore_train_function`.
+    """
+    if getattr(model, "train_function", None) is None:
+        model.make_train_function()
+    original = model.train_function
+    model.train_function = function
+    return original
+
+
+def restore_train_function(model, installed: Callable, original: Callable) -> bool:
+    """Put ``original`` back as ``model.train_function`` if the model still runs ``installed``.
+
+    Compared with ``==``, so a bound method installed by :func:`install_train_function` is
+    recognised (each attribute access makes a new bound-method object). A model whose train
+    function was replaced since (``compile`` resets it to ``None``; ``fit`` then builds a new
+    one) is left alone. Checked on Keras 3.3.3 and 3.15.1, as :func:`install_train_function`.
+
+    Returns:
+        True when it restored ``original``.
+    """
+    if getattr(model, "train_function", None) == installed:
+        model.train_function = original
+        return True
+    return False
+
+
+def set_untracked_attribute(target, name: str, value) -> None:
+    """Set ``target.name = value`` without Keras's attribute tracking.
+
+    ``Layer.__setattr__`` (so every ``keras.Model``) passes each value through the layer's
+    ``Tracker`` (variables, layers, metrics ...) and, on TensorFlow, through ``AutoTrackable``
+    (what a SavedModel serializes). A helper object that holds TensorFlow variables and
+    functions (the gradient capture) must be neither tracked nor saved with the model:
+    ``object.__setattr__`` bypasses both. Checked on Keras 3.3.3 and 3.15.1
+    (``keras/src/layers/layer.py``, ``Layer.__setattr__``).
+
+    Example:
+        >>> set_untracked_attribute(model, "_kil_helper", helper)  # doctest: +SKIP
+        >>> untracked_attribute(model, "_kil_helper") is helper  # doctest: +SKIP
+        True
+    """
+    object.__setattr__(target, name, value)
+
+
+def untracked_attribute(target, name: str, default=None):
+    """The value :func:`set_untracked_attribute` stored on ``target`` itself, or ``default``.
+
+    Reads the instance's own ``__dict__`` only (never a class attribute or a tracked
+    wrapper), as it was set.
+    """
+    return vars(target).get(name, default)
+
+
+def fit_params(callback):
+    """The ``params`` dict of the ``fit`` that ``callback`` takes part in (one per ``fit``).
+
+    ``fit`` builds one ``CallbackList`` with its ``params`` (epochs, steps, verbose) and hands
+    that same dict object to every callback (``Callback.set_params``), the ``History`` callback
+    included; so ``fit_params(a) is fit_params(b)`` tells that two callbacks are in one
+    ``fit``. Checked on Keras 3.3.3 and 3.15.1 (``keras/src/callbacks/callback_list.py``).
+    """
+    return getattr(callback, "params", None)
+
+
+def fit_history(model):
+    """``model.history``: the ``History`` callback of the running (or the last) ``fit``.
+
+    When it is set differs by version: Keras 3.15.1's ``CallbackList`` sets it when ``fit``
+    builds the list, before ``on_train_begin``; Keras 3.3.3's ``History.on_epoch_end`` sets it
+    only at the end of each epoch, so during a ``fit``'s first epoch it is still the previous
+    ``fit``'s (or absent: ``None``). Callers identify a ``fit`` by the history's
+    :func:`fit_params` together with the value seen at its start.
+    """
+    return getattr(model, "history", None)
 
 
 def optimizer_variables(optimizer) -> list:
@@ -200,8 +305,9 @@ def patched(target: Any, name: str, value: Any) -> Iterator[None]:
 
     Restores the attribute exactly: an instance attribute that shadowed a class attribute is
     put back, one that did not exist is deleted (so ``optimizer.apply`` is again the bound
-    class method). Used for ``optimizer.apply``, ``layer.call``, ``layer.activation`` and
-    ``model.train_function``.
+    class method). Used for ``optimizer.apply`` (one instrumented execution), ``layer.call``
+    and ``layer.activation``; the model's ``train_function``, swapped for a whole ``fit``, goes
+    through :func:`install_train_function`.
 
     Example:
         >>> class Box: value = 1

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable
 
 from keras_init_lab._names import unknown_name_error
 
-__all__ = ["check_choice", "check_int", "check_ints", "check_number"]
+__all__ = ["check_choice", "check_int", "check_ints", "check_log_dir", "check_number"]
 
 
 def check_int(
@@ -137,4 +138,43 @@ def check_choice(name: str, value, allowed: Iterable[str], kind: str | None = No
         )
     if value not in allowed:
         raise unknown_name_error(kind or name, value, allowed)
+    return value
+
+
+def check_log_dir(name: str, value, allow_none: bool = True):
+    """Return ``value`` after checking it is a usable folder path (a TensorBoard ``log_dir``).
+
+    Example:
+        >>> check_log_dir("log_dir", "logs/run1")
+        'logs/run1'
+        >>> check_log_dir("log_dir", "")
+        Traceback (most recent call last):
+        ...
+        ValueError: log_dir is an empty path; pass a folder such as 'logs/run1', or None for no TensorBoard output; received log_dir=''.
+
+    Args:
+        name: the argument's name, echoed in the message.
+        value: a ``str`` or ``os.PathLike`` (``pathlib.Path``); bytes are refused.
+        allow_none: accept ``None`` (no event files) and return it.
+
+    Returns:
+        ``value`` itself (not converted), or ``None`` when allowed.
+
+    Raises:
+        TypeError: not a ``str`` or ``os.PathLike`` (or ``None`` when not allowed).
+        ValueError: an empty path (``""``).
+    """
+    if value is None and allow_none:
+        return None
+    none = " or None" if allow_none else ""
+    if not isinstance(value, (str, os.PathLike)) or not isinstance(os.fspath(value), str):
+        raise TypeError(
+            f"{name} must be a path (str or os.PathLike){none}; received {name}={value!r}."
+        )
+    if not os.fspath(value):
+        tail = ", or None for no TensorBoard output" if allow_none else ""
+        raise ValueError(
+            f"{name} is an empty path; pass a folder such as 'logs/run1'{tail}; "
+            f"received {name}={value!r}."
+        )
     return value

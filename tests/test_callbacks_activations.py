@@ -521,3 +521,20 @@ def test_plot_activation_stats_bad_history(tmp_path):
 def test_bad_constructor_arguments_name_the_value(kwargs, error, message):
     with pytest.raises(error, match=message):
         ActivationStats(np.zeros((4, 3), "float32"), **kwargs)
+
+
+def test_injected_epoch_schedule_records_exactly_the_scheduled_epochs():
+    from keras_init_lab.callbacks import EveryEpochs
+
+    model = _small_mlp()
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    x, y = _gaussian(64, 10), _gaussian(64, 1, seed=3)
+    stats = ActivationStats(x, schedule=EveryEpochs(3))
+    model.fit(x, y, epochs=7, batch_size=32, verbose=0, callbacks=[stats])
+    assert stats.history["epoch"].tolist() == [0, 3, 6]  # global epochs 3 and 6 end
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[stats])
+    # The second fit starts at global epoch 7 (recorded as its start); 8 ends, 9 is due.
+    assert stats.history["epoch"].tolist() == [0, 3, 6, 7, 9]
+    assert stats.every_n_epochs == 3
+    final = activation_statistics(model, x)
+    np.testing.assert_allclose(stats.history["per_layer"]["std"][-1], final["std"], rtol=1e-6)

@@ -598,3 +598,153 @@ def test_no_batch_end_hook_so_unrecorded_steps_add_no_host_sync():
         from keras.src import backend
 
         assert callbacks._async_train == bool(backend.IS_THREAD_SAFE)
+
+
+# ---------------------------------------------------------------------------------------
+# Injected schedule, the public subscriber base and the run-time patches in _keras_compat
+# ---------------------------------------------------------------------------------------
+
+
+def test_injected_step_schedule_records_exactly_the_scheduled_global_steps():
+    from keras_init_lab.callbacks import EverySteps
+
+    x, y = _data(n=32)
+    model = _nested_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    stats = GradientStats(schedule=EverySteps(3))
+    health = GradientHealth(schedule=EverySteps(5))
+    callbacks = [stats, health]
+    model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=callbacks)
+    # 8 steps per epoch: global steps 0..15 with no restart at the epoch boundary.
+    assert stats.history["step"].tolist() == [0, 3, 6, 9, 12, 15]
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
+    # Global steps 16..23: the first step of the fit (16) and the due ones 18 and 21.
+    assert stats.history["step"].tolist() == [0, 3, 6, 9, 12, 15, 16, 18, 21]
+    # The older argument runs the same schedule: the same steps, the same statistics.
+    model = _nested_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    older = GradientStats(every_n_steps=3)
+    model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=[older])
+    assert older.history["step"].tolist() == [0, 3, 6, 9, 12, 15]
+    np.testing.assert_array_equal(
+        older.history["per_layer"]["norm"], stats.history["per_layer"]["norm"][:6]
+    )
+
+
+def test_capture_callback_is_the_public_subscriber_base():
+    from keras_init_lab.callbacks import CaptureCallback, EverySteps
+
+    class FirstLayerNorm(CaptureCallback):
+        def __init__(self, schedule):
+            super().__init__(schedule)
+            self.seen = []
+
+        def _on_record(self, step, record):
+            self.seen.append((step, float(record.per_layer()["norm"][0])))
+
+    assert issubclass(GradientStats, CaptureCallback)
+    assert issubclass(GradientHealth, CaptureCallback)
+    for cls in (CaptureCallback, FirstLayerNorm):  # no per-step host synchronization
+        assert cls.on_train_batch_end is keras.callbacks.Callback.on_train_batch_end
+    x, y = _data(n=16)
+    model = _nested_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    own = FirstLayerNorm(EverySteps(2))
+    stats = GradientStats(every_n_steps=2)
+    model.fit(x, y, batch_size=4, shuffle=False, verbose=0, callbacks=[own, stats])
+    assert [step for step, _ in own.seen] == [0, 2]
+    np.testing.assert_allclose(
+        [norm for _, norm in own.seen], stats.history["per_layer"]["norm"][:, 0], rtol=1e-7
+    )
+    with pytest.raises(NotImplementedError, match="_on_record"):
+        CaptureCallback(EverySteps(1))._on_record(0, None)
+
+
+def test_keras_compat_train_function_helpers_on_the_installed_keras():
+    """What the capture relies on, checked as behaviour: a function installed in
+    on_train_begin runs every step of that fit, and the fit's History shares its params."""
+    from keras_init_lab import _keras_compat
+
+    calls = []
+
+    class Swap(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.original = _keras_compat.install_train_function(self.model, self.counting)
+
+        def counting(self, iterator):
+            calls.append(1)
+            return self.original(iterator)
+
+        def on_train_end(self, logs=None):
+            self.restored = _keras_compat.restore_train_function(
+                self.model, self.counting, self.original
+            )
+
+    x, y = _data(n=12)
+    model = _nested_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    swap = Swap()
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[swap])
+    assert len(calls) == 6 and swap.restored
+    assert model.train_function is swap.original
+    # Nothing to restore once the model runs another function.
+    assert not _keras_compat.restore_train_function(model, swap.counting, lambda it: None)
+    assert model.train_function is swap.original
+    history = _keras_compat.fit_history(model)
+    assert isinstance(history, keras.callbacks.History)
+    assert _keras_compat.fit_params(history) is _keras_compat.fit_params(swap)
+    assert _keras_compat.fit_params(history)["epochs"] == 2
+
+
+def test_the_capture_is_an_untracked_attribute_of_the_model(tmp_path):
+    from keras_init_lab import _keras_compat
+    from keras_init_lab.callbacks.capture import _CAPTURE_ATTRIBUTE
+
+    model = _nested_model()
+    capture = get_capture(model)
+    assert get_capture(model) is capture  # one per model
+    assert _keras_compat.untracked_attribute(model, _CAPTURE_ATTRIBUTE) is capture
+    assert _keras_compat.untracked_attribute(model, "_kil_absent", "default") == "default"
+    # Untracked: its buffers would otherwise be variables of the model.
+    n_variables = len(model.variables)
+    x, y = _data(n=8)
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=[GradientStats(every_n_steps=1)])
+    assert len(model.variables) == n_variables
+
+    class Tracking:
+        """Stands for Keras's tracking ``__setattr__``: the helper must go around it."""
+
+        def __setattr__(self, name, value):
+            raise AssertionError("tracked")
+
+    box = Tracking()
+    _keras_compat.set_untracked_attribute(box, "value", 3)
+    assert vars(box) == {"value": 3}
+
+
+class _KerasThreeThreeHistory(keras.callbacks.Callback):
+    """Keras 3.3's timing: ``model.history`` is the previous fit's until this fit's first
+    epoch ends (its History sets it in ``on_epoch_end``; 3.15's CallbackList at the start)."""
+
+    def __init__(self):
+        super().__init__()
+        self.previous = None
+
+    def on_train_begin(self, logs=None):
+        current = self.model.history
+        self.model.history = self.previous
+        self.previous = current
+
+
+def test_records_every_epoch_when_model_history_is_set_only_at_epoch_end():
+    x, y = _data(n=16)
+    model = _nested_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    stats = GradientStats(every_n_steps=1)
+    timing = _KerasThreeThreeHistory()  # before stats: stats attaches with the old history
+    model.fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=[timing, stats])
+    assert stats.history["step"].tolist() == list(range(12))
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[timing, stats])
+    assert stats.history["step"].tolist() == list(range(20))
+    assert not get_capture(model).installed

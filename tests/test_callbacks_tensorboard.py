@@ -574,3 +574,181 @@ def test_records_reach_the_event_file_at_exit_after_an_interrupt(tmp_path):
     assert "hidden/kernel/gradient_norm" in steps and len(steps) > 10
     for tag, found in steps.items():
         assert found == [0, 2, 4], tag
+
+
+# ---------------------------------------------------------------------------------------
+# Every written value read back and compared with the callback's own history
+# ---------------------------------------------------------------------------------------
+
+
+def _scalar_series(accumulator, tag):
+    """``(steps, values)`` of a scalar tag, read back by TensorBoard's EventAccumulator."""
+    events = accumulator.Tensors(tag)
+    return (
+        [e.step for e in events],
+        np.array([float(tf.make_ndarray(e.tensor_proto)) for e in events]),
+    )
+
+
+#: Written in the test, not imported: per-layer tag suffix -> its value from ``history``
+#: (``per_layer`` statistics, ``sizes`` the number of entries per layer).
+_PER_LAYER_TAGS = {
+    "gradient/norm": lambda h, sizes: h["norm"],
+    "gradient/log10_norm": lambda h, sizes: np.log10(h["norm"]),
+    "gradient/zero_count": lambda h, sizes: np.rint(h["zero_fraction"] * sizes),
+    "gradient/nonfinite_count": lambda h, sizes: h["nonfinite_count"],
+    "weight/std": lambda h, sizes: h["weight_std"],
+    "update/ratio": lambda h, sizes: h["update_ratio"],
+}
+
+#: The same for the per-variable tags (``<layer>/<variable>/<suffix>``).
+_PER_VARIABLE_TAGS = {
+    "gradient_norm": lambda h, sizes: h["norm"],
+    "gradient_log10_norm": lambda h, sizes: np.log10(h["norm"]),
+    "gradient_zero_count": lambda h, sizes: np.rint(h["zero_fraction"] * sizes),
+    "gradient_nonfinite_count": lambda h, sizes: h["nonfinite_count"],
+    "weight_std": lambda h, sizes: h["weight_std"],
+    "update_ratio": lambda h, sizes: h["update_ratio"],
+}
+
+
+def test_every_scalar_tag_holds_its_own_statistic_step_by_step(tmp_path):
+    """Each per-layer and per-variable tag, step by step, against ``history``: a tag written
+    with another statistic's values (``weight/std`` and ``update/ratio`` swapped, say) or at
+    another step fails here, not only a missing tag."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(24, 5)).astype("float32")
+    y = rng.normal(size=(24, 1)).astype("float32")
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(6, activation="relu", name="hidden"),
+            keras.layers.Dense(3, activation="tanh", name="middle"),
+            keras.layers.Dense(1, name="out"),
+        ],
+        name="net",
+    )
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    stats = GradientStats(every_n_steps=2, histogram_every_n_steps=0, log_dir=tmp_path)
+    model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=[stats])
+    history = stats.history
+    steps = history["step"].tolist()
+    assert steps == [0, 2, 4, 6, 8, 10]
+    per_layer, per_variable = history["per_layer"], history["per_variable"]
+    # The two statistics a swap would exchange differ by far more than the tolerance.
+    assert np.all(np.abs(np.log10(per_layer["weight_std"] / per_layer["update_ratio"])) > 0.5)
+    accumulator = _accumulator(tmp_path / "train")
+    tags = set(accumulator.Tags()["tensors"]) - {"custom_scalars__config__"}
+    layers = ["hidden", "middle", "out"]
+    assert [layer.rsplit("/", 1)[-1] for layer in history["layers"]] == layers
+    layer_sizes = np.array([5 * 6 + 6, 6 * 3 + 3, 3 * 1 + 1], np.float64)
+    variable_sizes = np.array([30, 6, 18, 3, 3, 1], np.float64)
+    variable_tags = [f"{layer}/{v}" for layer in layers for v in ("kernel", "bias")]
+    expected_tags = {f"{layer}/{suffix}" for layer in layers for suffix in _PER_LAYER_TAGS}
+    expected_tags |= {f"{v}/{suffix}" for v in variable_tags for suffix in _PER_VARIABLE_TAGS}
+    assert tags == expected_tags
+    # float32 on disk (the scalar plugin's dtype) of float64 history values: 2^-24 ~ 6e-8
+    # relative rounding, so 1e-6 tells a value from any other statistic.
+    for suffix, value_of in _PER_LAYER_TAGS.items():
+        expected = value_of(per_layer, layer_sizes)
+        for index, layer in enumerate(layers):
+            written_steps, written = _scalar_series(accumulator, f"{layer}/{suffix}")
+            assert written_steps == steps, (layer, suffix)
+            np.testing.assert_allclose(written, expected[:, index], rtol=1e-6, err_msg=suffix)
+    for suffix, value_of in _PER_VARIABLE_TAGS.items():
+        expected = value_of(per_variable, variable_sizes)
+        for index, tag in enumerate(variable_tags):
+            written_steps, written = _scalar_series(accumulator, f"{tag}/{suffix}")
+            assert written_steps == steps, (tag, suffix)
+            np.testing.assert_allclose(written, expected[:, index], rtol=1e-6, err_msg=suffix)
+    # Each tag says what it holds: a weight tag describes weights, a ratio tag the update.
+    describe = {tag: accumulator.SummaryMetadata(tag).summary_description for tag in tags}
+    assert "Standard deviation of the weights" in describe["middle/weight/std"]
+    assert "||w_after - w_before||" in describe["middle/update/ratio"]
+    assert "L2 norm" in describe["middle/gradient/norm"]
+    assert "whole layer" in describe["middle/gradient/norm"]
+    assert "whole layer" not in describe["middle/kernel/gradient_norm"]
+
+
+# ---------------------------------------------------------------------------------------
+# SummaryWriters and the layout, one behaviour at a time (no model)
+# ---------------------------------------------------------------------------------------
+
+
+def test_flush_if_due_flushes_at_exactly_flush_seconds(tmp_path, monkeypatch):
+    """ "At least FLUSH_SECONDS since the last flush": the boundary itself flushes."""
+    from keras_init_lab.callbacks import tensorboard as tensorboard_module
+
+    now = [100.0]
+    monkeypatch.setattr(tensorboard_module, "_clock", lambda: now[0])
+    period = tensorboard_module.FLUSH_SECONDS
+    writers = SummaryWriters(tmp_path)
+    writers.scalar("a", 1.0, step=0)
+    assert writers.flush_if_due()  # nothing flushed yet: at once
+    assert _steps_on_disk(tmp_path / "train") == {"a": [0]}
+    writers.scalar("a", 2.0, step=1)
+    now[0] += period * (1 - 1e-6)
+    assert not writers.flush_if_due()
+    assert not writers.flush_pending_if_due()
+    assert _steps_on_disk(tmp_path / "train") == {"a": [0]}  # held back
+    now[0] = 100.0 + period
+    assert writers.flush_pending_if_due()
+    assert _steps_on_disk(tmp_path / "train") == {"a": [0, 1]}
+    assert not writers.flush_pending_if_due()  # nothing pending any more
+    now[0] += 10 * period
+    assert not writers.flush_pending_if_due()
+    writers.scalar("a", 3.0, step=2)
+    writers.close()  # close flushes what is left
+    assert _steps_on_disk(tmp_path / "train") == {"a": [0, 1, 2]}
+
+
+def test_histogram_scalars_and_layout_round_trip(tmp_path):
+    """A histogram's description and table, several scalars of one event each under its own
+    tag, and a chart with two regexes keeps both."""
+    writers = SummaryWriters(tmp_path)
+    writers.histogram(
+        "dense/kernel/weights", [-1.0, 0.5], [0.5, 2.0], [7, 9], step=4, description="buckets"
+    )
+    writers.scalars({"a/x": 1.5, "a/y": -2.0, "b/z": 3.25}, step=6)
+    write_custom_scalars_layout(
+        writers, {"both": {"two regexes": [r"^a/.*$", r"^b/z$"], "one": r"^a/x$"}}
+    )
+    writers.close()
+    accumulator = _accumulator(tmp_path / "train")
+    metadata = accumulator.SummaryMetadata("dense/kernel/weights")
+    assert metadata.summary_description == "buckets"
+    assert metadata.plugin_data.plugin_name == "histograms"
+    (event,) = accumulator.Tensors("dense/kernel/weights")
+    assert event.step == 4
+    np.testing.assert_array_equal(tf.make_ndarray(event.tensor_proto), [[-1, 0.5, 7], [0.5, 2, 9]])
+    for tag, value in {"a/x": 1.5, "a/y": -2.0, "b/z": 3.25}.items():
+        written_steps, written = _scalar_series(accumulator, tag)
+        assert written_steps == [6]
+        np.testing.assert_array_equal(written, [value])  # exact in float32
+        assert accumulator.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"
+    layout = layout_pb2.Layout()
+    (config,) = accumulator.Tensors("custom_scalars__config__")
+    layout.ParseFromString(tf.make_ndarray(config.tensor_proto).item())
+    (category,) = layout.category
+    assert category.title == "both"
+    charts = {chart.title: list(chart.multiline.tag) for chart in category.chart}
+    assert charts == {"two regexes": [r"^a/.*$", r"^b/z$"], "one": [r"^a/x$"]}
+
+
+@pytest.mark.parametrize(
+    "log_dir, error", [("", ValueError), (3, TypeError), (b"logs", TypeError), ([], TypeError)]
+)
+def test_one_log_dir_policy_for_every_writer(log_dir, error):
+    """An empty path is a wrong value (ValueError), anything but a path a wrong type
+    (TypeError), in every class that takes a log_dir, each message naming the value."""
+    from keras_init_lab.callbacks import ActivationStats
+
+    makers = (
+        lambda: GradientStats(log_dir=log_dir),
+        lambda: ActivationStats(np.zeros((4, 3), "float32"), log_dir=log_dir),
+        lambda: SummaryWriters(log_dir),
+    )
+    for make in makers:
+        with pytest.raises(error, match=rf"log_dir={log_dir!r}".replace("[", r"\[")):
+            make()

@@ -4,15 +4,15 @@ What is measured: for every layer that applies a nonlinearity, the mean and stan
 deviation of its pre-activations ``z`` and activations ``a = f(z)``, the **dead fraction**
 (ReLU-family units that never output a positive value on the probe batch) and the
 **saturation fraction** (tanh values with ``|a| > 0.97``, sigmoid values with ``a < 0.03`` or
-``a > 0.97``). When: once before training (epoch 0) and after every ``every_n_epochs``
-epochs. How it is shown: ``callback.history`` (plain numpy arrays for
+``a > 0.97``). When: on an injected epoch schedule, ``EveryEpochs(n)`` (once before training,
+epoch 0, and after every ``n``-th epoch). How it is shown: ``callback.history`` (plain numpy arrays for
 :func:`keras_init_lab.plots.plot_activation_stats`) and, with a ``log_dir``, TensorBoard
 scalars and histograms written through :mod:`keras_init_lab.callbacks.tensorboard`.
 
 This module only computes. Which layers are measured and how their activation is recognised
 (by function object, never by config string) lives in ``callbacks._units``; the fixed probe
 batch and the one multi-output feature model that reads it live in ``callbacks._probe``;
-counting steps and fits lives in ``callbacks._scheduled``.
+counting epochs and fits, and asking the schedule, lives in ``callbacks._scheduled``.
 
 Why "dead" counts units but "saturated" counts values: a healthy ReLU outputs zero for about
 half of its inputs, so a per-value measure would read ~0.5 for a perfectly fine layer; a unit
@@ -48,14 +48,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_init_lab._validation import check_int, check_number
+from keras_init_lab._validation import check_int, check_log_dir, check_number
 from keras_init_lab.callbacks._probe import (
     DEFAULT_MAX_PROBE_SAMPLES,
     FeatureProbe,
     Site,
     prepare_probe,
 )
-from keras_init_lab.callbacks._scheduled import ScheduledCallback
+from keras_init_lab.callbacks._scheduled import EveryEpochs, ScheduledCallback, resolve_schedule
 from keras_init_lab.callbacks._units import (
     ActivationKind,
     LayerActivation,
@@ -331,19 +331,6 @@ def _check_model(model) -> None:
         raise TypeError(f"model must be a keras.Model; received {type(model).__name__}: {model!r}.")
 
 
-def _check_log_dir(log_dir):
-    if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
-        raise TypeError(
-            f"log_dir must be None or a path (str or os.PathLike); received log_dir={log_dir!r}."
-        )
-    if log_dir is not None and not str(log_dir):
-        raise ValueError(
-            "log_dir is an empty path; pass a folder such as 'logs/run1', or None for no "
-            "TensorBoard output."
-        )
-    return log_dir
-
-
 def _record(measure: _Measure) -> dict[str, Any]:
     values = measure()["stats"]
     record: dict[str, Any] = {
@@ -410,12 +397,15 @@ class ActivationStats(ScheduledCallback):
     an output feature or a convolution channel over all positions and samples; saturation
     fraction counts *values*; see the module docstring for why).
 
-    Records at train begin (epoch 0) and after every ``every_n_epochs``-th epoch (epoch
-    ``e + 1`` after the ``e``-th, counting from 0). Epochs are counted by the callback across
-    ``fit`` calls, so a second ``fit`` continues the numbering (a train-begin record is skipped
-    when the same epoch is already recorded). The fit-begin and fit-end hooks come from
-    :class:`~keras_init_lab.callbacks._scheduled.ScheduledCallback` (which also counts the
-    training steps); this class only computes and writes. The probe batch is fixed in
+    When: on an injected schedule, ``schedule=EveryEpochs(n)`` (or the older
+    ``every_n_epochs=n``). The record at epoch ``e`` is the state after ``e`` epochs, ``e``
+    being the global epoch: epochs finished in all the ``fit`` calls this callback took part
+    in. Records at the start of every ``fit`` (epoch 0 first; skipped when that epoch
+    already has a record) and at the end of every epoch ``e`` with ``e % n == 0``; a second
+    ``fit`` continues the numbering (``EveryEpochs(2)``, 5 epochs then 3: 0, 2, 4, 5, 6, 8).
+    The counting and the asking are done by
+    :class:`~keras_init_lab.callbacks._scheduled.ScheduledCallback`; this class only
+    computes (``_record_epoch``) and writes. The probe batch is fixed in
     ``__init__``; the feature model and its compiled function are built on first use and
     reused across epochs and ``fit`` calls of the same model (rebuilt only if the callback is
     attached to another model). One record costs one forward pass of the probe and one small
@@ -430,7 +420,9 @@ class ActivationStats(ScheduledCallback):
     Args:
         probe_data: the probe inputs: array, dict/list of arrays, ``(x, y[, w])`` tuple, or a
             batched ``tf.data.Dataset`` (see :func:`prepare_probe`).
-        every_n_epochs: record after every ``every_n_epochs`` epochs (positive int).
+        every_n_epochs: record after every this many epochs, the same as
+            ``schedule=EveryEpochs(every_n_epochs)``; ``None`` (default) with no ``schedule``
+            means every epoch (``EveryEpochs(1)``).
         log_dir: optional TensorBoard folder; scalars ``<layer>/activation/<stat>`` and
             histograms ``<layer>/activation/values`` go to its ``activations`` run
             (``log_dir/activations``) at step = epoch, each with a description saying what
@@ -442,6 +434,8 @@ class ActivationStats(ScheduledCallback):
         tanh_threshold: ``|a|`` above which a tanh value counts as saturated (default 0.97).
         sigmoid_low, sigmoid_high: sigmoid saturation band (defaults 0.03 and 0.97).
         max_probe_samples: cap on the probe size (default 256).
+        schedule: an :class:`~keras_init_lab.callbacks.EveryEpochs`; give ``schedule`` or
+            ``every_n_epochs``, not both.
 
     Attributes:
         history: ``{"epoch": int64 (n_records,), "layers": [str], "activations": [str],
@@ -449,40 +443,47 @@ class ActivationStats(ScheduledCallback):
 
     Raises:
         TypeError: an argument of the wrong type (``every_n_epochs=1.5``, ``log_dir=3``,
-            a string threshold, a probe that is not numeric data).
+            a string threshold, a probe that is not numeric data, ``schedule=EverySteps(2)``).
         ValueError: a value out of range (``every_n_epochs=0``, a threshold outside (0, 1),
-            ``sigmoid_low >= sigmoid_high``, an empty probe or an empty ``log_dir``).
+            ``sigmoid_low >= sigmoid_high``, an empty probe or an empty ``log_dir``), or both
+            ``every_n_epochs`` and ``schedule``.
 
     Reference:
         Glorot & Bengio 2010, https://proceedings.mlr.press/v9/glorot10a.html.
     """
 
+    schedule_types = (EveryEpochs,)
+
     def __init__(
         self,
         probe_data,
-        every_n_epochs: int = 1,
+        every_n_epochs: int | None = None,
         log_dir: str | os.PathLike | None = None,
         tanh_threshold: float = DEFAULT_TANH_THRESHOLD,
         sigmoid_low: float = DEFAULT_SIGMOID_LOW,
         sigmoid_high: float = DEFAULT_SIGMOID_HIGH,
         max_probe_samples: int = DEFAULT_MAX_PROBE_SAMPLES,
+        schedule: EveryEpochs | None = None,
     ):
-        # Records follow epochs, not steps: the base class's step schedule is unused here
-        # (every_n_steps=1 only satisfies its argument); its fit hooks and counters are used.
-        super().__init__(every_n_steps=1)
-        self.every_n_epochs = check_int("every_n_epochs", every_n_epochs, minimum=1)
+        super().__init__(
+            resolve_schedule(EveryEpochs, schedule, "every_n_epochs", every_n_epochs, default=1)
+        )
         self.max_probe_samples = check_int("max_probe_samples", max_probe_samples, minimum=1)
         self.thresholds = _check_thresholds(tanh_threshold, sigmoid_low, sigmoid_high)
         self.tanh_threshold, self.sigmoid_low, self.sigmoid_high = self.thresholds
-        self.log_dir = _check_log_dir(log_dir)
+        self.log_dir = check_log_dir("log_dir", log_dir)
         self.probe_x = prepare_probe(probe_data, self.max_probe_samples)
         self._probe: _Measure | None = None
         self._writers = None
-        self._epochs_done = 0
         self._epochs: list[int] = []
         self._rows: list[np.ndarray] = []
         self._layers: list[str] = []
         self._activations: list[str] = []
+
+    @property
+    def every_n_epochs(self) -> int:
+        """``schedule.n``: record after every this many epochs."""
+        return self.schedule.n
 
     # -- history ---------------------------------------------------------------------------
 
@@ -589,16 +590,12 @@ class ActivationStats(ScheduledCallback):
         # epoch ends are flushed at once in on_epoch_end, the rest at close or exit.
         self._writers.flush_if_due()
 
-    # -- schedule hooks (counting lives in ScheduledCallback) -------------------------------
+    # -- schedule hooks (counting and asking the schedule live in ScheduledCallback) -------
 
-    def _fit_begin(self) -> None:
-        if not self._epochs or self._epochs[-1] != self._epochs_done:
-            self.record(self._epochs_done)
+    def _record_epoch(self, epoch: int) -> None:
+        self.record(epoch)
 
-    def on_epoch_end(self, epoch, logs=None):
-        self._epochs_done += 1
-        if self.due(self._epochs_done, self._epochs_done, every=self.every_n_epochs):
-            self.record(self._epochs_done)
+    def _epoch_end(self, epoch: int) -> None:
         if self._writers is not None:
             self._writers.flush()
 

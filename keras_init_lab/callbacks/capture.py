@@ -1,10 +1,17 @@
 """In-step gradient capture: the gradients the optimizer really applies, at no cost elsewhere.
 
-How it works (DESIGN decision 2):
+Two parts: the **controller** :class:`GradientCapture` (one per model, :func:`get_capture`)
+that chooses, on the host, between the model's own train function and an instrumented one;
+and the public subscriber base :class:`CaptureCallback`, a Keras callback on an injected
+:class:`~keras_init_lab.callbacks.EverySteps` schedule that asks the controller for the
+executions it wants and receives their records (``GradientStats`` and ``GradientHealth`` are
+two subscribers; several subscribers of one model share one controller).
 
-* Keras's fit loop calls ``model.train_function(iterator)`` afresh at every step. A
-  :class:`GradientCapture` (one per model, shared by every callback that wants gradients)
-  replaces ``model.train_function`` with a host-side selector for the duration of ``fit``.
+How it works:
+
+* Keras's fit loop calls ``model.train_function(iterator)`` afresh at every step. The
+  controller replaces ``model.train_function`` with a host-side selector for the duration of
+  ``fit`` (:func:`keras_init_lab._keras_compat.install_train_function`).
 * On steps nobody asked for, the selector runs the model's own compiled train function,
   untouched: no ``tf.cond``, no extra op, no extra host work.
 * On recorded steps it runs a second, *instrumented* train function built the way ``fit``
@@ -50,8 +57,18 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_init_lab._keras_compat import make_train_function, optimizer_variables, patched
-from keras_init_lab.callbacks._scheduled import _steps_per_execution
+from keras_init_lab._keras_compat import (
+    fit_history,
+    fit_params,
+    install_train_function,
+    make_train_function,
+    optimizer_variables,
+    patched,
+    restore_train_function,
+    set_untracked_attribute,
+    untracked_attribute,
+)
+from keras_init_lab.callbacks._scheduled import EverySteps, ScheduledCallback, _steps_per_execution
 from keras_init_lab.callbacks.histograms import (
     DEFAULT_HISTOGRAM_BUCKETS,
     gradient_histograms,
@@ -76,6 +93,7 @@ from keras_init_lab.callbacks.statistics import (  # re-exported: their home bef
 __all__ = [
     "CHUNK_SIZE",
     "STATISTICS",
+    "CaptureCallback",
     "GradientCapture",
     "StepRecord",
     "VariableLayout",
@@ -163,10 +181,18 @@ def _instance_optimizer(model):
 class GradientCapture:
     """Per-model controller that swaps between the plain and the instrumented train function.
 
-    Several callbacks (``GradientStats``, ``GradientHealth``) share one controller per model:
-    each ``attach``es in ``on_train_begin``, ``request``s the next execution in
-    ``on_train_batch_begin`` and reads :attr:`last_record` in ``on_train_batch_end``. The
-    optimizer is wrapped once, by the controller, so they never double-wrap.
+    Several subscribers (:class:`CaptureCallback` subclasses: ``GradientStats``,
+    ``GradientHealth``) share one controller per model: each ``attach``es in
+    ``on_train_begin`` and ``request``s the coming execution in ``on_train_batch_begin``. The
+    selector, called by ``fit`` in place of the model's train function, runs the plain
+    function when nobody asked, and otherwise the instrumented one, reads the buffers right
+    after it and hands the :class:`StepRecord` to every subscriber's ``_capture_done``, all
+    on the host inside ``model.train_function``; no subscriber overrides
+    ``on_train_batch_end`` (which would make Keras synchronize every step). The optimizer is
+    wrapped once, by the controller, so subscribers never double-wrap. :attr:`last_record`
+    keeps the latest record. A ``fit`` is recognised by the ``params`` dict Keras hands all
+    its callbacks (:func:`keras_init_lab._keras_compat.fit_params`), so the selector left
+    behind by a ``fit`` that raised outside the step is removed by the next one.
 
     Get it with :func:`get_capture`; callbacks normally do not use it directly.
     """
@@ -176,7 +202,8 @@ class GradientCapture:
         self._subscribers: list = []
         self._requests: dict[int, bool] = {}
         self._original = None
-        self._history_token = None
+        self._fit_params = None  # the params dict of the fit the selector serves
+        self._fit_history = None  # model.history when it was installed
         # config key -> (instrumented function, the buffers it was traced to write into)
         self._functions: dict[tuple, tuple[Any, _Buffers]] = {}
         self.last_record: StepRecord | None = None
@@ -203,7 +230,8 @@ class GradientCapture:
     def attach(self, subscriber) -> None:
         """Start serving ``subscriber``; installs the selector on the first attach of a fit."""
         model = self.model
-        if self.installed and self._history_token is not getattr(model, "history", None):
+        params = fit_params(subscriber)
+        if self.installed and params is not self._fit_params:
             # Left over from a fit that raised outside the train function: start afresh.
             # The other subscribers of that fit are told (they re-attach if they take part
             # in this fit); the one attaching now is not, or it would be reset mid-attach.
@@ -211,11 +239,9 @@ class GradientCapture:
         if subscriber not in self._subscribers:
             self._subscribers.append(subscriber)
         if not self.installed:
-            if getattr(model, "train_function", None) is None:
-                model.make_train_function()
-            self._original = model.train_function
-            self._history_token = getattr(model, "history", None)
-            model.train_function = self._train_function
+            self._original = install_train_function(model, self._train_function)
+            self._fit_params = params
+            self._fit_history = fit_history(model)
             self._fit_layout, self._fit_keys = None, {}
             self._fit_layout = self.layout()
         self.layout()  # validates the model early (has trainable variables, optimizer)
@@ -234,10 +260,10 @@ class GradientCapture:
         self.failed_in_step = in_step
         model = self._model_ref()
         if self._original is not None and model is not None:
-            if getattr(model, "train_function", None) == self._train_function:
-                model.train_function = self._original
+            restore_train_function(model, self._train_function, self._original)
         self._original = None
-        self._history_token = None
+        self._fit_params = None
+        self._fit_history = None
         self._fit_layout, self._fit_keys = None, {}
         self._requests.clear()
         subscribers, self._subscribers = self._subscribers, []
@@ -415,7 +441,16 @@ class GradientCapture:
 
     # ----------------------------------------------------------------- the selector
     def _stale(self) -> bool:
-        return self._history_token is not getattr(self.model, "history", None)
+        """True when the selector runs in a ``fit`` none of its subscribers takes part in.
+
+        Seen through ``model.history`` (:func:`keras_init_lab._keras_compat.fit_history`):
+        it belongs to the fit served when it is the value seen at install or shares that
+        fit's ``params``. (On Keras releases that set ``model.history`` only at epoch end,
+        a new fit is seen from the end of its first epoch; the next subscriber's ``attach``
+        sees it at once.)
+        """
+        history = fit_history(self.model)
+        return history is not self._fit_history and fit_params(history) is not self._fit_params
 
     def _train_function(self, iterator):
         """Installed as ``model.train_function``: plain step unless someone asked for this one."""
@@ -481,15 +516,136 @@ class GradientCapture:
 #: hold ``model.train_step`` (a strong reference to the model), so the capture lives on the
 #: model itself: model -> capture -> function -> model is an ordinary cycle that the garbage
 #: collector frees with the model. (A module-level ``WeakKeyDictionary`` keyed by the model
-#: would keep the model alive through its own value.) Set with ``object.__setattr__`` so
-#: Keras's attribute tracking neither wraps nor serializes it.
+#: would keep the model alive through its own value.) Set untracked
+#: (:func:`keras_init_lab._keras_compat.set_untracked_attribute`) so Keras's attribute
+#: tracking neither wraps nor serializes it.
 _CAPTURE_ATTRIBUTE = "_kil_gradient_capture"
 
 
 def get_capture(model) -> GradientCapture:
     """Return the one :class:`GradientCapture` of ``model`` (created on first use)."""
-    capture = vars(model).get(_CAPTURE_ATTRIBUTE)
+    capture = untracked_attribute(model, _CAPTURE_ATTRIBUTE)
     if capture is None or capture._model_ref() is not model:  # none yet, or a copy's
         capture = GradientCapture(model)
-        object.__setattr__(model, _CAPTURE_ATTRIBUTE, capture)
+        set_untracked_attribute(model, _CAPTURE_ATTRIBUTE, capture)
     return capture
+
+
+class CaptureCallback(ScheduledCallback):
+    """Base of the callbacks that read the gradients of the train step, on a step schedule.
+
+    A subscriber of the model's :class:`GradientCapture`. The schedule is injected
+    (:class:`~keras_init_lab.callbacks.EverySteps`); the base class
+    (:class:`~keras_init_lab.callbacks._scheduled.ScheduledCallback`) counts global steps
+    and decides which executions are recorded: the first of every ``fit`` and those holding
+    a step ``s`` with ``s % n == 0``. This class asks the capture to instrument them (with
+    histograms when :meth:`_histograms_wanted` says so) and hands the result to the
+    subclass, which only computes:
+
+    * ``_on_record(step, record)`` (required): a :class:`StepRecord` of the execution whose
+      last global step is ``step``; called by the capture on the host, inside
+      ``model.train_function``, right after the instrumented execution ran;
+    * ``_on_skipped(step)``: a requested execution whose update the optimizer skipped
+      (non-finite gradients under a ``LossScaleOptimizer``);
+    * ``_histograms_wanted(first, last)``: ask for histograms of this execution (default
+      never);
+    * ``_reads_others_records`` (class attribute, default False): also receive records
+      another subscriber of the same model asked for (they cost nothing more);
+    * ``_on_capture_abort()``: training raised; the capture already restored the model
+      (call ``super()``).
+
+    Cost: steps that are not recorded run the model's own compiled train function, with no
+    extra op and no host synchronization (no ``on_train_batch_end`` hook).
+
+    Example:
+        >>> class FirstLayerNorm(CaptureCallback):
+        ...     def _on_record(self, step, record):
+        ...         print(step, record.per_layer()["norm"][0])
+        >>> model.fit(x, y, callbacks=[FirstLayerNorm(EverySteps(10))])  # doctest: +SKIP
+
+    Args:
+        schedule: an :class:`~keras_init_lab.callbacks.EverySteps`.
+
+    Raises:
+        TypeError: ``schedule`` is not an ``EverySteps``.
+
+    Reference:
+        Cockpit's quantities on an injected ``track_schedule`` (Schneider, Dangel & Hennig
+        2021, https://arxiv.org/abs/2102.06604).
+    """
+
+    schedule_types = (EverySteps,)
+
+    #: Whether records asked for by another subscriber of the same capture are read too.
+    _reads_others_records = False
+
+    def __init__(self, schedule: EverySteps):
+        super().__init__(schedule)
+        self._capture = None
+        self._requested = False
+        self._step: int | None = None  # last step of the running execution
+
+    @property
+    def every_n_steps(self) -> int:
+        """``schedule.n``: record every this many steps."""
+        return self.schedule.n
+
+    def _histograms_wanted(self, first: int, last: int) -> bool:
+        """Whether the execution ``first..last`` should also count histograms (default no)."""
+        return False
+
+    def _fit_begin(self):
+        capture = get_capture(self.model)
+        capture.attach(self)
+        # Set only once attached: attaching may first clean up a fit that raised outside
+        # the train function, which resets that fit's subscribers (``_on_capture_abort``).
+        self._capture = capture
+        self._requested = False
+        self._step = None
+
+    def _execution_begin(self, first, last, recorded):
+        if self._capture is None:
+            return
+        self._step = last
+        histograms = self._histograms_wanted(first, last)
+        self._requested = recorded or histograms
+        if self._requested:
+            self._capture.request(self, histograms=histograms)
+
+    def _execution_end(self, first, last, recorded):
+        self._step = None
+
+    def _capture_done(self, record) -> None:
+        """Called by the capture after an instrumented execution (``record`` None: skipped)."""
+        requested, self._requested = self._requested, False
+        step = self._step
+        if step is None:
+            return
+        if record is None:
+            if requested:
+                self._on_skipped(step)
+            return
+        if requested or self._reads_others_records:
+            self._on_record(step, record)
+
+    def _fit_end(self):
+        if self._capture is not None:
+            self._capture.detach(self)
+            self._capture = None
+
+    def _on_capture_abort(self):
+        """Called by the capture when training raised: it already restored the model."""
+        if self._capture is not None and self._capture.failed_in_step:
+            self._abandon_execution()
+        self._capture = None
+        self._requested = False
+        self._step = None
+
+    def _on_skipped(self, step):
+        """A requested step the optimizer skipped (non-finite gradients under loss scaling)."""
+
+    def _on_record(self, step, record):
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement _on_record(step, record) to use the "
+            "records it asks for."
+        )

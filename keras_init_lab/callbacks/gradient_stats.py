@@ -1,7 +1,7 @@
 """``GradientStats``: statistics of the gradients the optimizer really applies, during ``fit``.
 
 Example:
-    >>> stats = GradientStats(every_n_steps=10, log_dir="logs/run1")
+    >>> stats = GradientStats(schedule=EverySteps(10), log_dir="logs/run1")
     >>> model.fit(x, y, epochs=3, callbacks=[stats])
     >>> stats.history["per_layer"]["norm"][:, 0]     # first layer's gradient norm over time
 """
@@ -14,16 +14,26 @@ import warnings
 
 import numpy as np
 
-from keras_init_lab._validation import check_int
-from keras_init_lab.callbacks._scheduled import ScheduledCallback
-from keras_init_lab.callbacks.capture import STATISTICS, get_capture
+from keras_init_lab._validation import check_int, check_log_dir
+from keras_init_lab.callbacks._scheduled import EverySteps, resolve_schedule
+from keras_init_lab.callbacks.capture import STATISTICS, CaptureCallback
 from keras_init_lab.callbacks.histograms import GRADIENT_MIN_EXPONENT
 from keras_init_lab.callbacks.tensorboard import SummaryWriters
 
-__all__ = ["DEFAULT_HISTOGRAM_EVERY_N_STEPS", "GradientStats", "HISTORY_STATISTICS"]
+__all__ = [
+    "DEFAULT_EVERY_N_STEPS",
+    "DEFAULT_HISTOGRAM_EVERY_N_STEPS",
+    "GradientStats",
+    "HISTORY_STATISTICS",
+]
 
 #: Statistics kept in ``history`` plus the weights' norm and std.
 HISTORY_STATISTICS = STATISTICS + ("weight_norm", "weight_std")
+
+#: Default statistics schedule, ``EverySteps(100)``: a recorded step costs about 1.5-2x a
+#: plain one on a 3M-parameter MLP on a CPU (``benchmarks/callbacks.py``), so 1 step in 100
+#: keeps the average overhead near 1%.
+DEFAULT_EVERY_N_STEPS = 100
 
 #: Default histogram schedule with ``log_dir``: histograms are the costly part of a record
 #: (a recorded step with histograms and TensorBoard costs about 2.8x a plain step on a
@@ -100,77 +110,7 @@ _WEIGHT_HISTOGRAM_DESCRIPTION = (
 )
 
 
-class _ScheduledCaptureCallback(ScheduledCallback):
-    """A subscriber of the model's gradient capture, on the shared schedule.
-
-    The base class counts the steps; this class asks the capture to instrument the
-    executions that are due (and the first one of every ``fit``), and receives what the
-    capture measured through :meth:`_capture_done`, called by the capture right after the
-    instrumented execution ran (host side, inside ``model.train_function``). No batch-end
-    hook: steps that are not recorded add no host work and no synchronization.
-    """
-
-    def __init__(self, every_n_steps: int):
-        super().__init__(every_n_steps)
-        self._capture = None
-        self._requested = False
-
-    def _histograms_wanted(self, first_step: int, last_step: int) -> bool:
-        return False
-
-    def _fit_begin(self):
-        capture = get_capture(self.model)
-        capture.attach(self)
-        # Set only once attached: attaching may first clean up a fit that raised outside
-        # the train function, which resets that fit's subscribers (``_on_capture_abort``).
-        self._capture = capture
-        self._requested = False
-
-    def _execution_begin(self, first, last):
-        if self._capture is None:
-            return
-        histograms = self._histograms_wanted(first, last)
-        self._requested = self.fit_step == 0 or histograms or self.due(first, last)
-        if self._requested:
-            self._capture.request(self, histograms=histograms)
-
-    def _capture_done(self, record) -> None:
-        """Called by the capture after an instrumented execution (``record`` None: skipped)."""
-        requested, self._requested = self._requested, False
-        execution = self.execution
-        if execution is None:
-            return
-        step = execution[1]
-        if record is None:
-            if requested:
-                self._on_skipped(step)
-            return
-        if requested or self._reads_others_records:
-            self._on_record(step, record)
-
-    #: Whether records asked for by another subscriber of the same capture are read too.
-    _reads_others_records = False
-
-    def _fit_end(self):
-        if self._capture is not None:
-            self._capture.detach(self)
-            self._capture = None
-
-    def _on_capture_abort(self):
-        """Called by the capture when training raised: it already restored the model."""
-        if self._capture is not None and self._capture.failed_in_step:
-            self._abandon_execution()
-        self._capture = None
-        self._requested = False
-
-    def _on_skipped(self, step):
-        """A requested step the optimizer skipped (non-finite gradients under loss scaling)."""
-
-    def _on_record(self, step, record):  # pragma: no cover - overridden
-        raise NotImplementedError
-
-
-class GradientStats(_ScheduledCaptureCallback):
+class GradientStats(CaptureCallback):
     """Record per-variable and per-layer gradient statistics from inside the train step.
 
     The gradients are the ones ``optimizer.apply`` receives in the compiled train step (see
@@ -184,17 +124,18 @@ class GradientStats(_ScheduledCaptureCallback):
     ``update_ratio = ||w_after - w_before|| / ||w_before||`` (the size of the update the
     optimizer applied relative to the weights; ~1e-3 per step is the classic healthy value).
 
-    Which steps are visible: the first execution of each ``fit`` and every execution that
-    contains a step ``s`` with ``s % every_n_steps == 0``. Step numbers are counted by the
+    Which steps are recorded: the schedule is injected, ``schedule=EverySteps(n)`` (or the
+    older ``every_n_steps=n``): the first execution of each ``fit`` and every execution that
+    contains a global step ``s`` with ``s % n == 0``. Global steps are counted by the
     callback itself: ``s`` is the number of training steps run before this one in all the
     ``fit`` calls this callback took part in (0 for the first step it sees; a ``fit`` that
-    raised counts the steps it ran). They continue across ``fit`` calls and never restart,
-    also when the model is recompiled with a new optimizer; they are not
+    raised counts the steps it ran). They continue across epochs and ``fit`` calls and never
+    restart, also when the model is recompiled with a new optimizer; they are not
     ``optimizer.iterations`` (which a new optimizer restarts at 0, and which counts steps
     trained without this callback). With
     ``steps_per_execution = k > 1`` Keras runs ``k`` steps in one compiled call and only the
     **last** step of a recorded execution is visible; it is recorded under its own step
-    number (so with ``k = 4, every_n_steps = 8`` the recorded steps are 3, 11, 19, ...).
+    number (so with ``k = 4, n = 8`` the recorded steps are 3, 11, 19, ...).
     Under ``MirroredStrategy`` the statistics are those of the all-reduced gradient (the
     global-batch gradient the optimizer applies; Keras 3.3, which does not divide the loss
     by the number of replicas, applies that many times it), not of one replica's share.
@@ -234,20 +175,31 @@ class GradientStats(_ScheduledCaptureCallback):
     flushes every live writer): nothing recorded is lost.
 
     Example:
-        >>> stats = GradientStats(every_n_steps=10)
+        >>> stats = GradientStats(schedule=EverySteps(10))   # or every_n_steps=10
         >>> model.fit(x, y, epochs=2, callbacks=[stats])
         >>> stats.history["per_layer"]["norm"].shape
         (n_recorded, n_layers)
 
     Args:
-        every_n_steps: record every this many steps (default 100: a recorded step costs
-            about 1.5-2x a plain one on a 3M-parameter MLP on a CPU
-            (``benchmarks/callbacks.py``), so 1 step in 100 keeps the average overhead near 1%).
-        histogram_every_n_steps: compute histograms every this many steps; ``None`` means
-            ``max(100, every_n_steps)`` (:data:`DEFAULT_HISTOGRAM_EVERY_N_STEPS`) when
-            ``log_dir`` is given and never otherwise; ``0`` never.
+        every_n_steps: record every this many steps, the same as
+            ``schedule=EverySteps(every_n_steps)``; ``None`` (default) with no ``schedule``
+            means :data:`DEFAULT_EVERY_N_STEPS` = 100 (a recorded step costs about 1.5-2x a
+            plain one on a 3M-parameter MLP on a CPU, ``benchmarks/callbacks.py``, so 1 step
+            in 100 keeps the average overhead near 1%).
+        histogram_every_n_steps: compute histograms every this many global steps (on the
+            executions holding such a step); ``None`` means ``max(100, n)``
+            (:data:`DEFAULT_HISTOGRAM_EVERY_N_STEPS`) when ``log_dir`` is given and never
+            otherwise; ``0`` never.
         log_dir: TensorBoard log folder, or None for no event files.
         max_history: most records kept in memory (default 10000).
+        schedule: an :class:`~keras_init_lab.callbacks.EverySteps`, the statistics schedule.
+            Give ``schedule`` or ``every_n_steps``, not both.
+
+    Raises:
+        TypeError: an argument of the wrong type (``every_n_steps=1.5``, ``log_dir=3``,
+            ``schedule=EveryEpochs(2)``).
+        ValueError: a value out of range (``every_n_steps=0``, ``max_history=1``, an empty
+            ``log_dir``), or both ``every_n_steps`` and ``schedule``.
 
     Reference:
         Glorot & Bengio (2010), "Understanding the difficulty of training deep feedforward
@@ -257,26 +209,29 @@ class GradientStats(_ScheduledCaptureCallback):
 
     def __init__(
         self,
-        every_n_steps: int = 100,
+        every_n_steps: int | None = None,
         histogram_every_n_steps: int | None = None,
         log_dir: str | os.PathLike | None = None,
         max_history: int = 10_000,
+        schedule: EverySteps | None = None,
     ):
-        super().__init__(every_n_steps)
+        super().__init__(
+            resolve_schedule(
+                EverySteps, schedule, "every_n_steps", every_n_steps, DEFAULT_EVERY_N_STEPS
+            )
+        )
         histogram_every_n_steps = check_int(
             "histogram_every_n_steps", histogram_every_n_steps, minimum=0, allow_none=True
         )
-        if log_dir is not None and (
-            not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir)
-        ):
-            raise TypeError(f"log_dir must be a path or None; received log_dir={log_dir!r}.")
+        log_dir = check_log_dir("log_dir", log_dir)
         if histogram_every_n_steps is None:
             histogram_every_n_steps = (
-                max(DEFAULT_HISTOGRAM_EVERY_N_STEPS, self.every_n_steps)
-                if log_dir is not None
-                else 0
+                max(DEFAULT_HISTOGRAM_EVERY_N_STEPS, self.schedule.n) if log_dir is not None else 0
             )
         self.histogram_every_n_steps = histogram_every_n_steps
+        self._histogram_schedule = (
+            EverySteps(histogram_every_n_steps) if histogram_every_n_steps else None
+        )
         self.log_dir = None if log_dir is None else str(log_dir)
         self.max_history = check_int("max_history", max_history, minimum=2)
         self.skipped_steps: list[int] = []
@@ -292,14 +247,15 @@ class GradientStats(_ScheduledCaptureCallback):
 
     # ----------------------------------------------------------------- schedule
     def _histograms_wanted(self, first_step, last_step):
-        return self.due(first_step, last_step, self.histogram_every_n_steps)
+        schedule = self._histogram_schedule
+        return schedule is not None and schedule._holds_due(first_step, last_step)
 
-    def _execution_begin(self, first, last):
+    def _execution_begin(self, first, last, recorded):
         # A record held back by the time-based flush reaches the disk within about
         # FLUSH_SECONDS, not only at the next record (host-side: a flag test per step).
         if self._writers is not None:
             self._writers.flush_pending_if_due()
-        super()._execution_begin(first, last)
+        super()._execution_begin(first, last, recorded)
 
     def _on_skipped(self, step):
         self.skipped_steps.append(int(step))
@@ -314,7 +270,7 @@ class GradientStats(_ScheduledCaptureCallback):
         if self._writers is not None:
             self._writers.close()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def _epoch_end(self, epoch):
         # The epoch's records were written by the capture, inside the train function.
         self.flush()
 

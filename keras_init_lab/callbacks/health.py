@@ -21,9 +21,14 @@ import numpy as np
 
 from keras_init_lab._gradient_rules import VANISHING_RATIO, gradient_ratio_verdict
 from keras_init_lab._validation import check_number
-from keras_init_lab.callbacks.gradient_stats import _ScheduledCaptureCallback
+from keras_init_lab.callbacks._scheduled import EverySteps, resolve_schedule
+from keras_init_lab.callbacks.capture import CaptureCallback
 
-__all__ = ["GradientHealth", "GradientHealthWarning"]
+__all__ = ["DEFAULT_HEALTH_EVERY_N_STEPS", "GradientHealth", "GradientHealthWarning"]
+
+#: Default inspection schedule, ``EverySteps(50)``: ~1.5% average overhead at ~1.5-2x the
+#: cost of a plain step per inspected step (``benchmarks/callbacks.py``).
+DEFAULT_HEALTH_EVERY_N_STEPS = 50
 
 logger = logging.getLogger("keras_init_lab")
 
@@ -32,7 +37,7 @@ class GradientHealthWarning(RuntimeWarning):
     """Warning category of :class:`GradientHealth` findings (filterable on its own)."""
 
 
-class GradientHealth(_ScheduledCaptureCallback):
+class GradientHealth(CaptureCallback):
     """Diagnose vanishing, exploding and non-finite gradients during ``fit``.
 
     Rules, on every recorded step (per-layer gradient norms ``||g_l||``, layers in forward
@@ -52,14 +57,16 @@ class GradientHealth(_ScheduledCaptureCallback):
         {"kind": "vanishing" | "exploding" | "nonfinite", "step": int, "layer": str,
          "message": str}
 
-    Only recorded steps are inspected (``every_n_steps``; it also consumes any record another
-    capture callback on the same model asked for): a NaN that appears between two records is
+    Only recorded steps are inspected (``schedule=EverySteps(n)`` or ``every_n_steps=n``:
+    the first execution of each ``fit`` and those holding a global step ``s`` with
+    ``s % n == 0``; it also consumes any record another capture callback on the same model
+    asked for): a NaN that appears between two records is
     reported at the next one, and the message gives the interval it appeared in. Step numbers
     are counted by the callback across the ``fit`` calls it takes part in, as in
     :class:`~keras_init_lab.callbacks.GradientStats` (not ``optimizer.iterations``).
 
     Example:
-        >>> health = GradientHealth(vanishing_ratio=1e-3, every_n_steps=10)
+        >>> health = GradientHealth(vanishing_ratio=1e-3, schedule=EverySteps(10))
         >>> model.fit(x, y, callbacks=[health])
         >>> [f["kind"] for f in health.findings]
         ['vanishing']
@@ -73,8 +80,18 @@ class GradientHealth(_ScheduledCaptureCallback):
         exploding_growth: threshold on the growth factor of the total norm between two
             recorded steps (default 100, two orders of magnitude).
         stop_on_nonfinite: stop training at the first non-finite gradient (default True).
-        every_n_steps: inspect every this many steps (default 50: ~1.5% average overhead
-            at ~1.5-2x the cost of a plain step per inspected step, ``benchmarks/callbacks.py``).
+        every_n_steps: inspect every this many steps, the same as
+            ``schedule=EverySteps(every_n_steps)``; ``None`` (default) with no ``schedule``
+            means :data:`DEFAULT_HEALTH_EVERY_N_STEPS` = 50 (~1.5% average overhead at
+            ~1.5-2x the cost of a plain step per inspected step, ``benchmarks/callbacks.py``).
+        schedule: an :class:`~keras_init_lab.callbacks.EverySteps`; give ``schedule`` or
+            ``every_n_steps``, not both.
+
+    Raises:
+        TypeError: an argument of the wrong type (``every_n_steps=1.5``,
+            ``stop_on_nonfinite="yes"``, ``schedule=EveryEpochs(2)``).
+        ValueError: a threshold that is not positive, ``every_n_steps < 1``, or both
+            ``every_n_steps`` and ``schedule``.
 
     Reference:
         Glorot & Bengio (2010), http://proceedings.mlr.press/v9/glorot10a.html; Pascanu,
@@ -88,9 +105,14 @@ class GradientHealth(_ScheduledCaptureCallback):
         exploding_norm: float = 1e3,
         exploding_growth: float = 100.0,
         stop_on_nonfinite: bool = True,
-        every_n_steps: int = 50,
+        every_n_steps: int | None = None,
+        schedule: EverySteps | None = None,
     ):
-        super().__init__(every_n_steps)  # validated there
+        super().__init__(
+            resolve_schedule(
+                EverySteps, schedule, "every_n_steps", every_n_steps, DEFAULT_HEALTH_EVERY_N_STEPS
+            )
+        )
         self.vanishing_ratio = check_number("vanishing_ratio", vanishing_ratio, positive=True)
         self.exploding_norm = check_number("exploding_norm", exploding_norm, positive=True)
         self.exploding_growth = check_number("exploding_growth", exploding_growth, positive=True)

@@ -54,6 +54,7 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 # uniform_bucket_counts is re-exported from its home, the one bucketing module.
 from keras_init_lab._keras_compat import default_summary_writer
+from keras_init_lab._validation import check_log_dir
 from keras_init_lab.callbacks.histograms import DEFAULT_HISTOGRAM_BUCKETS, uniform_bucket_counts
 
 __all__ = [
@@ -159,14 +160,14 @@ class SummaryWriters:
 
     Args:
         log_dir: folder that receives one subfolder per run (``"train"``, ``"validation"``...).
+
+    Raises:
+        TypeError: ``log_dir`` is not a ``str`` or ``os.PathLike``.
+        ValueError: ``log_dir`` is the empty string.
     """
 
     def __init__(self, log_dir: str | os.PathLike):
-        if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
-            raise TypeError(
-                f"log_dir must be a non-empty path (str or os.PathLike); received {log_dir!r}."
-            )
-        self.log_dir = Path(log_dir)
+        self.log_dir = Path(check_log_dir("log_dir", log_dir, allow_none=False))
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
         # run -> tags whose metadata is already in that run's current event file
         self._described: dict[str, set] = {}
