@@ -84,7 +84,8 @@ def test_dead_fraction_grows_with_depth(lesson):
     assert np.all(np.diff(decades) > 0)
     # The L-layer net is the first L layers of the deeper one (same seed, same draws).
     shallow = dead_units.compare_scales(depth=4)
-    assert np.array_equal(shallow.he.dead_masks, lesson.deep.he.dead_masks[:4])
+    assert np.array_equal(shallow.he.dead_masks, lesson.deep.he.first_layers(4).dead_masks)
+    assert by_depth[4][0] == pytest.approx(shallow.he.overall, abs=1e-12)  # same units
 
 
 def test_leaky_slope_leaves_no_dead_unit(lesson):
