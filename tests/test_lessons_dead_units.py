@@ -126,6 +126,30 @@ def test_relu_count_is_activation_stats_dead_fraction():
     assert counted.sum() > 20  # some units are dead, so the comparison says something
 
 
+def test_batchnorm_variant_matches_keras_batchnormalization():
+    """The BatchNorm variant normalizes each unit of each draw over the probe, as Keras does."""
+    depth, draws = 6, 2  # two draws: a normalization across draws would show
+    probe, kernels = dead_units._draws(depth, 32, draws, 256, seed=5)
+    r = dead_units._compare(probe, kernels, 0.0, 0.0, True)
+    moments = []
+    for d in range(draws):
+        inputs = keras.Input((32,), dtype="float64")
+        h, outputs, dense_layers = inputs, [], []
+        for _ in range(depth):
+            dense = keras.layers.Dense(32, use_bias=False, dtype="float64")
+            h = dense(h)
+            h = keras.layers.BatchNormalization(dtype="float64")(h)  # epsilon 1e-3 as the lesson
+            h = keras.layers.ReLU(dtype="float64")(h)
+            dense_layers.append(dense)
+            outputs.append(h)
+        for k, dense in enumerate(dense_layers):
+            dense.set_weights([kernels[d, k] * r.he.weight_std])
+        activations_ = keras.Model(inputs, outputs)(probe, training=True)
+        moments.append([float(np.mean(np.asarray(a) ** 2)) for a in activations_])
+    # float64 on both sides; the sums differ in order only.
+    np.testing.assert_allclose(r.he.second_moment, np.mean(moments, axis=0), rtol=1e-9)
+
+
 @pytest.mark.parametrize(
     "kwargs, error",
     [
