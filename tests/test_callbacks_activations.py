@@ -359,6 +359,15 @@ def test_every_tag_has_a_description_that_survives_a_second_fit(tmp_path):
         assert len(accumulator.Tensors(tag)) == 3, tag  # epochs 0, 1, 2
     saturation = accumulator.SummaryMetadata("hidden_tanh/activation/saturation_fraction")
     assert "|a| > 0.9 " in saturation.summary_description
+    dead = accumulator.SummaryMetadata("hidden_relu/activation/dead_fraction")
+    # Never blames the initializer's scale for dead ReLUs; names what causes or changes them.
+    assert "scale does not change it" in dead.summary_description
+    assert "same dead units" in dead.summary_description
+    # The one mention of an initializer is that fact, not a blame.
+    assert dead.summary_description.count("Glorot") == 1
+    assert "He and Glorot on the same draws" in dead.summary_description
+    for cause in ("depth", "learning-rate blow-up", "nonzero bias", "BatchNorm", "leaky"):
+        assert cause in dead.summary_description, cause
     assert tensorboard_tag("dense", "std") == "dense/activation/std"
 
 

@@ -312,7 +312,20 @@ def test_erratum_18_adam_first_step_is_the_learning_rate():
     assert without_correction == pytest.approx(3.162, abs=1e-3)
 
 
-def test_erratum_19_keras_batchnorm_defaults_and_their_effect():
+def test_erratum_19_batchnorm_gamma_sets_the_standard_deviation():
+    z = np.array([[-1.0], [1.0]])  # batch variance 1
+    for gamma in (2.0, 0.5):
+        bn = keras.layers.BatchNormalization(gamma_initializer=keras.initializers.Constant(gamma))
+        out = np.asarray(bn(z, training=True))
+        predicted_std = gamma / math.sqrt(1.0 + bn.epsilon)  # Keras's epsilon 1e-3
+        assert float(out.std()) == pytest.approx(predicted_std, rel=1e-6)  # float32 output
+        assert float(out.var()) == pytest.approx(predicted_std**2, rel=1e-6)
+    # gamma = 2: standard deviation 2.0 and variance 4.0, not the lecture's variance 2.
+    assert float(out.std()) != pytest.approx(math.sqrt(0.5), rel=0.01)
+
+
+def test_keras_batchnorm_defaults_differ_from_the_lecture_example():
+    """Formerly erratum 19: a framework difference, now in the list of differing defaults."""
     bn = keras.layers.BatchNormalization()
     assert bn.epsilon == 1e-3 and bn.momentum == 0.99
     z = np.array([[-1.0], [1.0]]) * math.sqrt(0.001)
@@ -380,6 +393,200 @@ def test_erratum_21_inverted_dropout_keeps_the_mean_and_raises_the_variance():
     # Without the 1/(1 - p) scaling the training mean would halve.
     assert d["train_mean"] != pytest.approx(0.5 * d["input_mean"], rel=0.1)
     assert (d["inference_mean"], d["inference_var"]) == (d["input_mean"], d["input_var"])
+
+
+def test_erratum_22_he_and_glorot_scale_have_the_same_dead_units():
+    from keras_init_lab.lessons import dead_units
+
+    same = dead_units.compare_scales(depth=20)
+    # Exact equality of counts is right: positive homogeneity keeps every sign, and the margin
+    # of every sign over the float64 dot product's rounding (width * 2^-53 relative) is kept
+    # far above it (see tests/test_lessons_dead_units.py).
+    assert same.identical
+    assert np.array_equal(
+        same.he.dead_masks.sum(axis=(1, 2)), same.glorot.dead_masks.sum(axis=(1, 2))
+    )
+    assert same.he.overall == pytest.approx(0.157, abs=5e-4)
+    assert np.nanmin(same.glorot.margin) > 1e4 * 32 * 2.0**-53
+    ratio = same.glorot.second_moment / same.he.second_moment
+    assert ratio[-1] / ratio[0] == pytest.approx(0.5**19, rel=1e-9)
+    assert 0.5**19 == pytest.approx(1.9e-6, rel=0.01)
+    lesson = dead_units.dead_unit_lesson()
+    shares = {n: he for n, (he, _) in lesson.by_depth().items()}
+    assert shares[4] == pytest.approx(0.007, abs=5e-4)
+    assert shares[50] == pytest.approx(0.287, abs=5e-4)
+    assert lesson.variants["leaky 0.01"].he.overall == 0.0
+    assert lesson.variants["batchnorm"].he.overall == 0.0
+    assert not lesson.variants["bias -0.1"].identical
+
+
+def test_erratum_23_the_first_xavier_uniform_slide_is_lecun():
+    def bound(init, shape):
+        return math.sqrt(3 * init.variance(shape))  # U(-a, a) has variance a^2 / 3
+
+    lecun, xavier = initializers.LecunUniform(), initializers.GlorotUniform()
+    assert bound(lecun, (2, 32)) == pytest.approx(math.sqrt(3) / math.sqrt(2), rel=1e-12)
+    assert bound(lecun, (2, 32)) == pytest.approx(1.22, abs=5e-3)
+    assert bound(xavier, (2, 32)) == pytest.approx(math.sqrt(6 / 34), rel=1e-12)
+    assert bound(xavier, (2, 32)) == pytest.approx(0.42, abs=5e-3)
+    assert bound(lecun, (32, 32)) == pytest.approx(bound(xavier, (32, 32)), rel=1e-12)
+    # Drawn: Keras's lecun_uniform stays within the LeCun bound, which Xavier's is far below.
+    w = np.asarray(keras.initializers.LecunUniform(seed=0)((2, 32)))
+    assert 0.42 < float(np.abs(w).max()) <= bound(lecun, (2, 32))
+
+
+def test_erratum_24_skewness_and_kurtosis_are_standardized():
+    fourth = gaussian_expectation(lambda x: x**4, std=2.0)
+    assert fourth == pytest.approx(48.0, rel=1e-8)
+    assert fourth / 2.0**4 == pytest.approx(3.0, rel=1e-8)
+    third = gaussian_expectation(lambda x: x**3, std=2.0)
+    assert third == pytest.approx(0.0, abs=1e-8)
+    # Kurtosis is scale-free; the raw fourth central moment is not.
+    for std in (0.5, 1.0, 3.0):
+        moment = gaussian_expectation(lambda x: x**4, std=std)
+        assert moment / std**4 == pytest.approx(3.0, rel=1e-8)
+        assert moment == pytest.approx(3 * std**4, rel=1e-8)
+
+
+def test_lecture_002_expected_value_rules_and_a_monte_carlo_check():
+    mu, sigma = 1.0, 2.0
+
+    def expect(g):
+        return gaussian_expectation(g, std=sigma, mean=mu)
+
+    assert expect(lambda x: 3 + 0 * x) == pytest.approx(3.0, rel=1e-9)  # E[k] = k
+    assert expect(lambda x: 5 * x) == pytest.approx(5 * expect(lambda x: x), rel=1e-9)
+    assert expect(lambda x: x + x**2) == pytest.approx(
+        expect(lambda x: x) + expect(lambda x: x**2), rel=1e-9
+    )
+    variance = expect(lambda x: x**2) - expect(lambda x: x) ** 2
+    assert variance == pytest.approx(expect(lambda x: (x - mu) ** 2), rel=1e-9)
+    assert variance == pytest.approx(sigma**2, rel=1e-9)
+    n = 10**6
+    x = np.random.default_rng(0).normal(mu, sigma, n)
+    y = np.random.default_rng(1).normal(2.0, 1.0, n)
+    m, s = x.mean(), x.std()
+    # Tolerances: 5 standard errors of each Monte-Carlo estimate.
+    assert abs(m - mu) < 5 * sigma / math.sqrt(n)
+    assert abs(np.mean(x**2) - m**2 - sigma**2) < 5 * math.sqrt(2) * sigma**2 / math.sqrt(n)
+    assert abs(np.mean((x - m) ** 3) / s**3) < 6 * math.sqrt(6 / n)
+    assert abs(np.mean((x - m) ** 4) / s**4 - 3.0) < 6 * math.sqrt(24 / n)
+    assert abs(np.mean(x * y) - mu * 2.0) < 5 * math.sqrt(21 / n)  # Var(xy) = 5 * 5 - 4
+    assert np.mean(x * x) == pytest.approx(5.0, abs=0.05)  # not independent: E[x]^2 = 1
+
+
+def test_he_first_layer_factor_two_does_not_compound():
+    from keras_init_lab.diagnostics import check_model
+
+    def relu_net(first):
+        return keras.Sequential(
+            [keras.Input((64,)), keras.layers.Dense(64, "relu", kernel_initializer=first)]
+            + [keras.layers.Dense(64, "relu", kernel_initializer="he_normal") for _ in range(9)]
+        )
+
+    he = check_model(relu_net("he_normal")).predictions
+    lecun = check_model(relu_net("lecun_normal")).predictions
+    ratios = [a.pre_activation_variance / b.pre_activation_variance for a, b in zip(he, lecun)]
+    assert ratios == pytest.approx([2.0] * 10, rel=1e-9)
+
+
+def _digits_run(activation: str, depth: int, epochs: int = 4, seed: int = 0) -> float:
+    """Best validation accuracy of a Glorot-initialized MLP on the standardized digits."""
+    from keras_init_lab.experiments.datasets import load_digits
+
+    data = load_digits(seed=0)
+    x_train = data.x_train.reshape(len(data.x_train), -1).astype("float64")
+    x_test = data.x_test.reshape(len(data.x_test), -1).astype("float64")
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+    std[std == 0] = 1.0  # constant border pixels
+    x_train = ((x_train - mean) / std).astype("float32")
+    x_test = ((x_test - mean) / std).astype("float32")
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [keras.Input((64,))]
+        + [
+            keras.layers.Dense(64, activation=activation, kernel_initializer="glorot_uniform")
+            for _ in range(depth)
+        ]
+        + [keras.layers.Dense(10, activation="softmax")]
+    )
+    model.compile(
+        keras.optimizers.SGD(0.01, momentum=0.9),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    history = model.fit(
+        x_train,
+        data.y_train,
+        validation_data=(x_test, data.y_test),
+        epochs=epochs,
+        batch_size=32,
+        verbose=0,
+    )
+    return max(history.history["val_accuracy"])
+
+
+def test_erratum_25_thirty_tanh_layers_with_xavier_train():
+    def gradient_norm_factor(f, slope, depth):
+        v, factor = 1.0, 1.0
+        for _ in range(depth):
+            factor *= gaussian_expectation(lambda z: slope(z) ** 2, std=math.sqrt(v))
+            v = gaussian_expectation(lambda z: f(z) ** 2, std=math.sqrt(v))
+        return math.sqrt(factor)
+
+    tanh = gradient_norm_factor(np.tanh, lambda z: 1 - np.tanh(z) ** 2, 30)
+    sigmoid = gradient_norm_factor(sigmoid_np, lambda z: sigmoid_np(z) * (1 - sigmoid_np(z)), 5)
+    assert 1 / tanh == pytest.approx(6.5, abs=0.05)
+    assert 1 / sigmoid == pytest.approx(1530, rel=0.01)
+    # Trained: 78% after 4 epochs measured; chance is 10%.
+    assert _digits_run("tanh", depth=30) > 0.7
+    assert _digits_run("sigmoid", depth=5) < 0.2
+
+
+def test_erratum_26_dropout_masks_are_drawn_per_sample():
+    drop = keras.layers.Dropout(0.5, seed=0)
+    out = np.asarray(drop(np.ones((4, 10000)), training=True))
+    kept = out > 0
+    assert set(np.unique(out).tolist()) == {0.0, 2.0}  # inverted dropout: 1 / (1 - 0.5)
+    # Binomial(10000, 1/2): standard error 0.005, so +-0.03 is 6 standard errors.
+    assert np.allclose(kept.mean(axis=1), 0.5, atol=0.03)
+    for i in (1, 2, 3):
+        assert abs(np.mean(kept[0] != kept[i]) - 0.5) < 0.03  # one mask per batch: 0
+
+
+def test_erratum_27_the_weight_gradient_has_the_loss_and_weight_factors():
+    w1, w2 = tf.Variable(0.5, dtype="float64"), tf.Variable(2.0, dtype="float64")
+    x, y = 3.0, 1.0
+    with tf.GradientTape() as tape:
+        z1 = w1 * x
+        z2 = w2 * z1
+        loss = (z2 - y) ** 2
+    gradient = float(tape.gradient(loss, w1))
+    dl_dz2, dz2_dz1, dz1_dw1 = 2 * (float(z2) - y), float(w2), x
+    assert gradient == pytest.approx(dl_dz2 * dz2_dz1 * dz1_dw1, rel=1e-12)
+    assert gradient == pytest.approx(24.0, rel=1e-12)
+    assert gradient != pytest.approx(dz2_dz1, rel=0.1)  # the lecture's product alone: 2
+
+
+def test_erratum_28_leaky_relu_slope_for_negative_inputs_is_positive():
+    z = np.linspace(-5.0, -0.1, 50)
+    slope = np.asarray(activations.spec("leaky_relu").derivative(z))
+    np.testing.assert_allclose(slope, 0.01, rtol=1e-6)  # float32 0.01
+    assert np.all(np.asarray(activations.leaky_relu(z)) < 0)  # the value is negative
+    elu = np.asarray(activations.spec("elu").derivative(z))
+    np.testing.assert_allclose(elu, np.exp(z), rtol=1e-6)
+    assert np.all(elu > 0)
+
+
+def test_lecture_004_dropout_as_an_ensemble_is_exact_in_expectation_for_a_linear_unit():
+    w = np.arange(1, 9) / 10
+    drop = keras.layers.Dropout(0.5, seed=0)
+    thinned = np.asarray(drop(np.ones((20000, 8), "float32"), training=True)) @ w
+    full = float((np.asarray(drop(np.ones((1, 8), "float32"), training=False)) @ w)[0])
+    assert full == pytest.approx(3.6, rel=1e-6)
+    standard_error = math.sqrt(np.sum(w**2)) / math.sqrt(20000)  # 0.01
+    assert abs(thinned.mean() - full) < 6 * standard_error
+    assert thinned.std() == pytest.approx(math.sqrt(np.sum(w**2)), rel=0.05)
 
 
 def test_update_to_weight_ratio_is_a_rule_of_thumb_not_a_law():

@@ -153,6 +153,10 @@ def test_sigmoid_in_deep_hidden_stack_warns_with_the_slide_number():
     deep = check_model(mlp("sigmoid", "glorot_uniform", depth=20))
     (finding,) = [f for f in deep if f.rule == "sigmoid-deep"]
     assert finding.severity == "warning" and "9.1e-13" in finding.message
+    # The severity follows the predicted gradient, quoted in the message.
+    gains = [p.backward_gain for p in deep.predictions[:20]]
+    assert f"multiplied by {np.sqrt(np.prod(gains)):.2g}" in finding.message
+    assert "a warning below 0.01" in finding.message
     shallow = check_model(mlp("sigmoid", "glorot_uniform", depth=2))
     (note,) = [f for f in shallow if f.rule == "sigmoid-deep"]
     assert note.severity == "info"
@@ -544,6 +548,44 @@ def test_relu_glorot_finding_names_exactly_the_layers_of_the_stack():
     assert finding.layer == "r0"
     assert "r0, r1, r2, r3 and 2 more" in finding.message
     assert "t0" not in finding.message and "2^-6" in finding.message
+
+
+def test_relu_glorot_blames_the_variance_not_the_scale_for_dead_units():
+    (finding,) = [
+        f for f in check_model(mlp("relu", "glorot_uniform", 8)) if f.rule == "relu-glorot"
+    ]
+    # Same draws at He scale: the same dead units (lessons.dead_units); the message says so
+    # and names what does cause or change them.
+    assert "same dead units" in finding.message and "not dead units" in finding.message
+    assert "dead neurons from a low variance" not in finding.message
+    for cause in ("depth", "signs of the draws", "learning-rate blow-up", "leaky", "BatchNorm"):
+        assert cause in finding.message, cause
+    assert "keeps the variance" in finding.fix and "dead" not in finding.fix
+
+
+def test_relu_glorot_follows_the_predicted_variance_not_the_depth():
+    # A Glorot + ReLU funnel: Var(W) = 2/(fan_in + fan_out) is close to He's 2/fan_in when
+    # fan_out << fan_in, so 6 layers lose less than a decade: no finding.
+    widths = [512, 256, 128, 64, 32, 16]
+    funnel = keras.Sequential(
+        [keras.Input((1024,))]
+        + [keras.layers.Dense(w, activation="relu", name=f"f{i}") for i, w in enumerate(widths)]
+        + [keras.layers.Dense(1, name="out")]
+    )
+    result = check_model(funnel)
+    variances = [p.pre_activation_variance for p in result.predictions[:6]]
+    assert variances[-1] > 0.1 * variances[0]
+    assert "relu-glorot" not in rules(result)
+
+
+def test_thirty_tanh_layers_with_xavier_are_not_called_deep():
+    # Lecture 004's "hard to train beyond 4-5 layers" does not hold for Xavier + tanh: the
+    # predicted gradient norm falls only ~6.5x over 30 square layers (the course companion's
+    # errata); no rule counts tanh layers.
+    result = check_model(mlp("tanh", "glorot_uniform", depth=30, width=64, inputs=64))
+    assert list(result) == [], str(result)
+    gains = [p.backward_gain for p in result.predictions[:30]]
+    assert 0.05 < float(np.sqrt(np.prod(gains))) < 0.5
 
 
 # ------------------------------------------------------------ `check` right and readable

@@ -144,7 +144,12 @@ TAG_DESCRIPTIONS = {
         "Share of this layer's units (output features, or channels of a convolution) whose "
         "activation is never > 0 on any probe sample. Read: 0 is healthy; a dead ReLU unit gets "
         "no gradient from any sample, so a curve that rises during training means units die "
-        "and do not come back."
+        "and do not come back (a learning-rate blow-up that drives weights or biases negative "
+        "is the usual cause). At initialization the share grows with depth and follows the "
+        "signs of the drawn weights; with zero biases the initializer's scale does not change "
+        "it (He and Glorot on the same draws have the same dead units), a nonzero bias does, "
+        "and BatchNorm before the activation removes it. A leaky ReLU or ELU unit counted "
+        "here is off, not dead: it still passes its negative-side slope."
     ),
     "saturation_fraction": (
         "Share of activation values in the flat tails: |a| > {tanh} for tanh-like units, "

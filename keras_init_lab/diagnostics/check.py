@@ -67,10 +67,13 @@ def check_model(model, band: tuple[float, float] = VARIANCE_BAND) -> ModelCheck:
 
     Rules (severity, rule id), one function each in :mod:`keras_init_lab.diagnostics.rules`:
     zero/constant kernel in a hidden layer of more than one unit (error, ``symmetric-init``);
-    ReLU-family activation after Glorot in a stack of ``DEEP_STACK_LAYERS`` or more hidden
-    layers, not normalized (warning, ``relu-glorot``: dead ReLU risk); tanh/sigmoid with He
+    ReLU-family activation after Glorot in an unnormalized hidden stack whose predicted
+    variance falls by more than ``SIGNAL_DROP`` (``DEEP_STACK_LAYERS`` layers when not built)
+    (warning, ``relu-glorot``: the variance halves per layer; dead units are not the scale's
+    doing); tanh/sigmoid with He
     (warning, ``saturating-he``, with the predicted growth, saturated fraction and backward
-    gain); sigmoid in hidden layers (``sigmoid-deep``); softmax in a hidden layer
+    gain); sigmoid in hidden layers (``sigmoid-deep``, a warning when the predicted gradient
+    norm falls by more than ``GRADIENT_DROP``); softmax in a hidden layer
     (``hidden-softmax``); leaky ReLU with He for another slope (``leaky-gain``); a zero output
     kernel (info, ``zero-output-kernel``); the first layer whose predicted pre-activation
     variance leaves ``band`` (warning, ``variance-band``). Identical findings over several

@@ -22,9 +22,11 @@ from keras_init_lab.fans import gaussian_expectation
 
 __all__ = [
     "DEEP_STACK_LAYERS",
+    "GRADIENT_DROP",
     "PRESERVED_TOLERANCE",
     "RULES",
     "SATURATED_SLOPE_FRACTION",
+    "SIGNAL_DROP",
     "dead_relu_rule",
     "hidden_softmax_rule",
     "leaky_gain_rule",
@@ -35,11 +37,26 @@ __all__ = [
     "variance_band_rule",
 ]
 
-#: Hidden layers of one kind from which a stack counts as "deep": lecture 004, activation
-#: functions ("with sigmoid or tanh it is hard to train more than 4-5 layers without extra
-#: techniques"). With Glorot on square ReLU layers the variance halves per layer, so 5 layers
-#: already lose a factor 2^5 = 32.
+#: Glorot + ReLU layers from which a stack is flagged when the model is not built (no
+#: predicted variances to read): lecture 002's recursion halves the variance at every square
+#: Glorot + ReLU layer, so 5 layers lose 2^-4 = 1/16 from the first to the last, past
+#: :data:`SIGNAL_DROP`. Depth alone is never the criterion when the prediction exists, and no
+#: rule counts tanh layers: lecture 004's "with sigmoid or tanh it is hard to train more than
+#: 4-5 layers" holds for the sigmoid (slope <= 0.25) but not for tanh with Xavier, whose
+#: predicted gradient norm falls only 6.5x over 30 square layers (a 30-layer Xavier + tanh MLP
+#: trains; see the course companion's errata).
 DEEP_STACK_LAYERS = 5
+
+#: A Glorot + ReLU stack is flagged when its predicted pre-activation variance at the last
+#: layer is below this fraction of the first's (a decade lost; 5 square layers lose 1/16,
+#: 4 lose 1/8).
+SIGNAL_DROP = 0.1
+
+#: A sigmoid stack is a warning (else info) when its predicted gradient norm at the first
+#: sigmoid layer is below this fraction of the last's (two decades: with Xavier's square layers
+#: each sigmoid layer divides the norm by about 4.2, so from 4 layers on); without a prediction
+#: the slope bound 0.25 per layer stands in for it.
+GRADIENT_DROP = 0.01
 
 #: A per-layer variance factor within this distance of 1 is reported as preserved: 1% per
 #: layer compounds to under 1.22x over 20 layers, well inside the variance band.
@@ -119,19 +136,31 @@ def symmetry_rule(entries, predictions) -> list[Finding]:
 
 
 def dead_relu_rule(entries, predictions) -> list[Finding]:
-    """ReLU-family units after Glorot kernels in a deep unnormalized hidden stack (warning)."""
+    """ReLU-family units after Glorot kernels whose predicted variance falls (warning).
+
+    Fires when the predicted pre-activation variance of the unnormalized hidden Glorot + ReLU
+    stack falls below :data:`SIGNAL_DROP` of its first layer's (without a prediction: from
+    :data:`DEEP_STACK_LAYERS` layers on). The message names the variance loss, not dead units:
+    with zero biases the same draws at He scale have exactly the same dead units (ReLU is
+    positively homogeneous, so scaling the kernels changes no sign).
+    """
     stack = [
         (e, p)
         for e, p in zip(entries, predictions)
         if not e.output and e.act.family == "relu" and e.init.kind == "glorot" and not e.normalized
     ]
-    if len(stack) < DEEP_STACK_LAYERS:
+    if not stack:
         return []
     first = stack[0][0]
     n = len(stack)
     values = _variances([p for _, p in stack])
-    measured = ""
-    if values is not None:
+    if values is None or values[0] <= 0:
+        if n < DEEP_STACK_LAYERS:
+            return []
+        measured = ""
+    else:
+        if n < 2 or values[-1] >= SIGNAL_DROP * values[0]:
+            return []
         measured = (
             f"; predicted here: Var(pre-activation) {values[0]:.3g} at {first.name} -> "
             f"{values[-1]:.3g} at {stack[-1][0].name}"
@@ -140,12 +169,16 @@ def dead_relu_rule(entries, predictions) -> list[Finding]:
         f"{first.act.text} after a Glorot/Xavier kernel in a stack of {n} such layers "
         f"({_names_list([e for e, _ in stack])}): Glorot keeps Var(f) only for a linear/tanh "
         "unit; ReLU zeroes half of it, so with fan_in = fan_out the variance halves at every "
-        f"layer, 2^-{n} = {2.0**-n:.2g} over the stack{measured} (lecture 002, "
-        "initialization: Xavier + ReLU is risky, dead neurons from a low variance)."
+        f"layer, 2^-{n} = {2.0**-n:.2g} over the stack{measured}. Lecture 002, "
+        "initialization, calls Xavier + ReLU risky for dead neurons; the risk is this "
+        "shrinking signal, not dead units: with zero biases the same draws at He scale have "
+        "exactly the same dead units (scaling a ReLU layer's kernel changes no sign). Dead "
+        "units come from depth and the signs of the draws, or from a learning-rate blow-up "
+        "in training; a leaky slope or BatchNorm before the activation removes them."
     )
     fix = (
         f"kernel_initializer='{first.act.recommended or 'he_normal'}' in these layers "
-        "(He: Var(W) = 2/fan_in)."
+        "(He: Var(W) = 2/fan_in keeps the variance)."
     )
     return [_finding("warning", first, message, fix, "relu-glorot")]
 
@@ -242,16 +275,37 @@ def _saturating_he_finding(group) -> Finding:
 
 
 def sigmoid_depth_rule(entries, predictions) -> list[Finding]:
-    """Sigmoid in hidden layers: warning from :data:`DEEP_STACK_LAYERS` on, info below."""
-    hidden = [e for e in entries if not e.output and e.act.family == "sigmoid"]
-    if not hidden:
+    """Sigmoid in hidden layers: warning when the predicted gradient norm falls below
+    :data:`GRADIENT_DROP` of its size over the stack, info otherwise.
+
+    Formula: the predicted gradient-norm factor is ``sqrt(prod_k g_k)`` with ``g_k`` each
+    sigmoid layer's backward gain ``fan_out E[W^2] E[sigma'(f)^2]``; without a prediction,
+    the slope bound ``0.25^n``.
+    """
+    pairs = [
+        (e, p) for e, p in zip(entries, predictions) if not e.output and e.act.family == "sigmoid"
+    ]
+    if not pairs:
         return []
+    hidden = [e for e, _ in pairs]
     n = len(hidden)
+    gains = [p.backward_gain for _, p in pairs]
+    if all(g is not None and math.isfinite(g) and g > 0 for g in gains):
+        factor = math.sqrt(math.prod(gains))
+        per_layer = math.exp(sum(math.log(g) for g in gains) / n)
+        predicted = (
+            f"; predicted here: each layer multiplies the gradient's second moment by "
+            f"{per_layer:.3g} (fan_out E[W^2] E[sigma'(f)^2]), so across the {n} layer(s) "
+            f"the gradient's norm is multiplied by {factor:.2g}"
+        )
+    else:
+        factor = 0.25**n
+        predicted = " (not built: the slope bound stands in for the prediction)"
     message = (
-        f"sigmoid in {n} hidden layer(s) ({_names_list(hidden)}): sigma'(z) <= 0.25, so the "
-        f"gradient shrinks by at least 4x per layer, 0.25^{n} = {0.25**n:.2g} (lecture 004, "
-        "activation functions: 0.25^20 ~ 9.1e-13, and sigmoid is hardly used in hidden "
-        "layers today)."
+        f"sigmoid in {n} hidden layer(s) ({_names_list(hidden)}): sigma'(z) <= 0.25 caps every "
+        f"layer's slope, 0.25^{n} = {0.25**n:.2g} (lecture 004, activation functions: "
+        f"0.25^20 ~ 9.1e-13, and sigmoid is hardly used in hidden layers today){predicted}; "
+        f"a warning below {GRADIENT_DROP:g}."
     )
     if all(_already_has(e, "he_normal") for e in hidden):
         fix = (
@@ -263,7 +317,7 @@ def sigmoid_depth_rule(entries, predictions) -> list[Finding]:
             "activation='relu' with kernel_initializer='he_normal' in hidden layers (keep "
             "sigmoid for a binary output)."
         )
-    severity = "warning" if n >= DEEP_STACK_LAYERS else "info"
+    severity = "warning" if factor < GRADIENT_DROP else "info"
     return [_finding(severity, hidden[0], message, fix, "sigmoid-deep")]
 
 
