@@ -270,6 +270,13 @@ def logit_gradient(loss: str, activation: str, logits, y, delta: float = DEFAULT
     ``p sum(y) - y`` (``= p - y`` for one-hot or soft targets summing to 1), which also avoid
     dividing by ``p (1 - p)`` when a probability rounds to 0 or 1.
 
+    Soft categorical targets that do not sum to 1 (label weights, a smoothing that forgot to
+    renormalize) are where this differs from Keras: ``keras.losses.categorical_crossentropy``
+    with ``from_logits=True`` runs TensorFlow's fused ``softmax_cross_entropy_with_logits``,
+    whose gradient is ``p - y`` whatever ``sum(y)`` is (TensorFlow documents the gradient as
+    incorrect for labels that are not a probability distribution). Here, as in the slope of
+    Keras's own loss value, it is ``p sum(y) - y``.
+
     Example:
         >>> logit_gradient("categorical_crossentropy", "softmax", [[0.0, 0.0]], [[1.0, 0.0]])
         array([[-0.5,  0.5]])
