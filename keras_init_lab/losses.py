@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_init_lab._names import unknown_name_error
+from keras_init_lab._arrays import check_array
 from keras_init_lab._validation import check_choice, check_number
 
 __all__ = [
@@ -72,6 +72,10 @@ OUTPUT_ACTIVATIONS = ("linear", "sigmoid", "softmax")
 DEFAULT_HUBER_DELTA = 1.0
 #: Cross-entropies need probabilities strictly inside (0, 1): a linear output can be <= 0.
 _PROBABILITY_LOSSES = ("binary_crossentropy", "categorical_crossentropy")
+#: Valid targets per cross-entropy: BCE's ``y log p + (1 - y) log(1 - p)`` is a cross-entropy
+#: only for ``y`` in [0, 1]; CCE's ``-sum y log p`` for ``y >= 0`` (a negative weight rewards
+#: a wrong class). The regression losses take any finite target.
+_TARGET_RANGE = {"binary_crossentropy": (0.0, 1.0), "categorical_crossentropy": (0.0, np.inf)}
 
 
 @dataclass(frozen=True)
@@ -142,13 +146,23 @@ def _check_pair(loss: str, activation: str) -> None:
         )
 
 
-def _arrays(logits, y) -> tuple[np.ndarray, np.ndarray]:
-    z = np.atleast_2d(np.asarray(logits, dtype=np.float64))
-    t = np.atleast_2d(np.asarray(y, dtype=np.float64))
+def _arrays(loss: str, logits, y) -> tuple[np.ndarray, np.ndarray]:
+    z = np.atleast_2d(check_array("logits", logits))
+    t = np.atleast_2d(check_array("y", y))
     if z.shape != t.shape:
         raise ValueError(
             f"logits and y must have the same shape (batch, K); received logits.shape={z.shape}, "
             f"y.shape={t.shape}."
+        )
+    # Cross-entropies compare probabilities: BCE targets are probabilities in [0, 1] (soft
+    # labels allowed), CCE targets are non-negative weights (soft, not necessarily summing to 1).
+    low, high = _TARGET_RANGE.get(loss, (-np.inf, np.inf))
+    outside = (t < low) | (t > high)
+    if np.any(outside):
+        where = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise ValueError(
+            f"{loss} needs targets in [{low:g}, {high:g}]; received y[{where[0]}, {where[1]}]="
+            f"{float(t[where])!r}."
         )
     return z, t
 
@@ -169,9 +183,13 @@ def activate(activation: str, logits) -> np.ndarray:
 
     Returns:
         ``p``, a float64 array of the shape of ``logits``.
+
+    Raises:
+        TypeError: ``activation`` is not a string or ``logits`` not numbers.
+        ValueError: unknown activation (closest valid names listed), non-finite logits.
     """
     check_choice("activation", activation, OUTPUT_ACTIVATIONS, kind="output activation")
-    z = np.atleast_2d(np.asarray(logits, dtype=np.float64))
+    z = np.atleast_2d(check_array("logits", logits))
     if activation == "linear":
         return z
     if activation == "sigmoid":
@@ -196,20 +214,25 @@ def loss_value(loss: str, activation: str, logits, y, delta: float = DEFAULT_HUB
         loss: one of :data:`LOSSES` (or an alias such as ``"mean_squared_error"``, ``"bce"``).
         activation: one of :data:`OUTPUT_ACTIVATIONS`.
         logits: ``(batch, K)`` pre-activations of the output layer.
-        y: ``(batch, K)`` targets.
+        y: ``(batch, K)`` targets: any finite value for the regression losses,
+            probabilities in ``[0, 1]`` for binary cross-entropy, non-negative weights for
+            categorical cross-entropy (soft targets need not sum to 1).
         delta: Huber's threshold between the quadratic and linear regimes (> 0).
 
     Returns:
         A float64 array ``(batch,)``.
 
     Raises:
+        TypeError: a name that is not a string, logits or targets that are not numbers, a
+            non-numeric ``delta``.
         ValueError: unknown names (closest valid ones listed), a cross-entropy on a linear
-            output, mismatched shapes, ``delta <= 0``.
+            output, mismatched shapes, non-finite logits or targets, targets outside
+            ``[0, 1]`` for binary or below 0 for categorical cross-entropy, ``delta <= 0``.
     """
     loss = _loss_name(loss)
     _check_pair(loss, activation)
     delta = check_number("delta", delta, positive=True)
-    z, t = _arrays(logits, y)
+    z, t = _arrays(loss, logits, y)
     p = activate(activation, z)
     r = p - t
     if loss == "mse":
@@ -247,6 +270,13 @@ def logit_gradient(loss: str, activation: str, logits, y, delta: float = DEFAULT
     ``p sum(y) - y`` (``= p - y`` for one-hot or soft targets summing to 1), which also avoid
     dividing by ``p (1 - p)`` when a probability rounds to 0 or 1.
 
+    Soft categorical targets that do not sum to 1 (label weights, a smoothing that forgot to
+    renormalize) are where this differs from Keras: ``keras.losses.categorical_crossentropy``
+    with ``from_logits=True`` runs TensorFlow's fused ``softmax_cross_entropy_with_logits``,
+    whose gradient is ``p - y`` whatever ``sum(y)`` is (TensorFlow documents the gradient as
+    incorrect for labels that are not a probability distribution). Here, as in the slope of
+    Keras's own loss value, it is ``p sum(y) - y``.
+
     Example:
         >>> logit_gradient("categorical_crossentropy", "softmax", [[0.0, 0.0]], [[1.0, 0.0]])
         array([[-0.5,  0.5]])
@@ -263,7 +293,7 @@ def logit_gradient(loss: str, activation: str, logits, y, delta: float = DEFAULT
         ``i``'s loss (not divided by the batch size).
 
     Raises:
-        ValueError: as :func:`loss_value`.
+        TypeError, ValueError: as :func:`loss_value`.
 
     Reference:
         Goodfellow, Bengio & Courville 2016, sections 6.2.2.2-6.2.2.3 (sigmoid and softmax
@@ -272,7 +302,7 @@ def logit_gradient(loss: str, activation: str, logits, y, delta: float = DEFAULT
     loss = _loss_name(loss)
     _check_pair(loss, activation)
     delta = check_number("delta", delta, positive=True)
-    z, t = _arrays(logits, y)
+    z, t = _arrays(loss, logits, y)
     p = activate(activation, z)
     if activation == "sigmoid" and loss == "binary_crossentropy":
         return (p - t) / p.shape[-1]
@@ -301,12 +331,11 @@ def recipe(task: str) -> TaskRecipe:
         The :class:`TaskRecipe` (targets, output units, output activation, loss, why).
 
     Raises:
+        TypeError: ``task`` is not a string.
         ValueError: unknown task (closest valid names listed).
     """
     by_name = {row.task: row for row in TASKS}
-    if task not in by_name:
-        raise unknown_name_error("task", task, by_name)
-    return by_name[task]
+    return by_name[check_choice("task", task, by_name, kind="task")]
 
 
 def format_task_table() -> str:

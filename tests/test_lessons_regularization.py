@@ -1,20 +1,67 @@
 """keras_init_lab.lessons.regularization: L2 vs weight decay, dropout statistics."""
 
-import inspect
-
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_init_lab.lessons import regularization as reg
 
 
-def test_keras_weight_decay_semantics_are_the_ones_the_lesson_assumes():
-    # variable <- variable - variable * weight_decay * learning_rate, before the gradient step.
-    from keras.src.optimizers import base_optimizer
+def _one_step(optimizer, w0, data_gradient, l2=0.0):
+    """One ``apply_gradients`` on a float64 variable; loss ``a . w + l2 * sum(w^2)``."""
+    w = keras.Variable(w0, dtype="float64")
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(data_gradient * w) + l2 * tf.reduce_sum(w**2)
+    optimizer.apply_gradients([(tape.gradient(loss, w), w)])
+    return keras.ops.convert_to_numpy(w)
 
-    source = inspect.getsource(base_optimizer.BaseOptimizer._apply_weight_decay)
-    assert "variable - variable * wd * lr" in source.replace("\n", " ")
+
+W0 = np.array([1.0, -2.0, 0.5])
+DATA_GRADIENT = tf.constant([0.3, 0.1, -0.2], dtype=tf.float64)
+#: Keras holds the learning rate in float32: 0.1 is 0.10000000149, a 1.5e-8 relative error.
+FLOAT32_LR_RTOL = 1e-7
+
+
+def test_sgd_weight_decay_for_l2_is_the_step_of_the_penalized_loss():
+    lr, l2 = 0.1, 0.05
+    penalized = _one_step(keras.optimizers.SGD(lr), W0, DATA_GRADIENT, l2=l2)
+    decay = reg.weight_decay_for_l2(l2)
+    decayed = _one_step(keras.optimizers.SGD(lr, weight_decay=decay), W0, DATA_GRADIENT)
+    # the closed form of the penalized step: w - lr (a + 2 l2 w)
+    expected = W0 - lr * (DATA_GRADIENT.numpy() + 2 * l2 * W0)
+    np.testing.assert_allclose(penalized, expected, rtol=FLOAT32_LR_RTOL)
+    np.testing.assert_allclose(decayed, expected, rtol=FLOAT32_LR_RTOL)
+    forgot_the_two = _one_step(keras.optimizers.SGD(lr, weight_decay=l2), W0, DATA_GRADIENT)
+    assert np.max(np.abs(forgot_the_two - expected)) > 1e-3
+
+
+def test_adamw_decays_the_weights_while_adam_adapts_the_l2_gradient():
+    lr, l2 = 0.01, 0.05
+    zero = tf.zeros(3, dtype=tf.float64)
+    # AdamW with no data gradient: m = v = 0, so only the decoupled decay moves the weights.
+    decayed = _one_step(
+        keras.optimizers.AdamW(lr, weight_decay=reg.weight_decay_for_l2(l2)), W0, zero
+    )
+    np.testing.assert_allclose(decayed, W0 * (1 - lr * 2 * l2), rtol=FLOAT32_LR_RTOL)
+    # Adam on the L2 penalty: the first step is m_hat / sqrt(v_hat) = g / |g| = sign(w), a
+    # step of size lr whatever |w| (eps 1e-7 against |g| >= 0.05 changes it by < 1e-5).
+    adapted = _one_step(keras.optimizers.Adam(lr), W0, zero, l2=l2)
+    np.testing.assert_allclose(adapted, W0 - lr * np.sign(W0), rtol=1e-5)
+
+
+def test_the_lesson_measures_the_decay_difference_linearly_in_weight_decay():
+    # One SGD step from the same weights: w_l2 - w_decay = lr (wd - 2 l2) w0, so the
+    # difference with wd = 0 is twice the one with wd = l2, and zero with wd = 2 l2.
+    runs = {
+        wd: reg.l2_vs_weight_decay("sgd", l2=0.05, steps=1, weight_decay=wd)
+        for wd in (0.0, 0.05, 0.1)
+    }
+    gap = {wd: r["weights_l2"] - r["weights_decay"] for wd, r in runs.items()}
+    np.testing.assert_allclose(gap[0.0], 2 * gap[0.05], rtol=1e-6)
+    # Keras 3.3 rounds the learning rate and the decay to float32 (agreement ~5e-10)
+    assert np.max(np.abs(gap[0.1])) < 1e-8
+    assert np.max(np.abs(gap[0.05])) > 1e-4
 
 
 def test_l2_and_weight_decay_agree_under_sgd():
@@ -36,7 +83,7 @@ def test_l2_and_adamw_differ_under_adam():
     r = reg.l2_vs_weight_decay("adam", l2=0.01, steps=20)
     assert not r["agree"]
     assert r["relative_difference"] > 1e-3
-    assert "different updates" in r["verdict"]
+    assert "different updates" in r["verdict"] and "Adam rescales" in r["verdict"]
 
 
 def test_dropout_keeps_the_mean_and_raises_the_variance():

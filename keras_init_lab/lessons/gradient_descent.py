@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from keras_init_lab._arrays import check_array, check_sequence
 from keras_init_lab._validation import check_int, check_number
 
 __all__ = [
@@ -73,6 +74,10 @@ def descend(
     Returns:
         ``(steps + 1,)`` float64 array ``x_0 .. x_steps``.
     """
+    if not callable(gradient):
+        raise TypeError(
+            f"gradient must be a function f'(x) -> float; received gradient={gradient!r}."
+        )
     learning_rate = _check_learning_rate(learning_rate)
     steps = check_int("steps", steps)
     x = np.empty(steps + 1)
@@ -95,7 +100,8 @@ def quadratic_closed_form(x0: float, learning_rate: float, steps: int) -> np.nda
     """
     learning_rate = _check_learning_rate(learning_rate)
     steps = check_int("steps", steps)
-    return (1.0 - 2.0 * learning_rate) ** np.arange(steps + 1) * float(x0)
+    x0 = check_number("x0", x0)
+    return (1.0 - 2.0 * learning_rate) ** np.arange(steps + 1) * x0
 
 
 def _quadratic_regime(learning_rate: float) -> str:
@@ -128,6 +134,10 @@ def learning_rate_regimes(
         ``{eta: {"trajectory", "closed_form", "max_abs_difference", "factor", "regime",
         "verdict"}}``.
     """
+    learning_rates = [
+        _check_learning_rate(v) for v in check_sequence("learning_rates", learning_rates)
+    ]
+    x0, steps = check_number("x0", x0), check_int("steps", steps)
     results = {}
     for learning_rate in learning_rates:
         trajectory = descend(lambda x: 2.0 * x, x0, learning_rate, steps)
@@ -168,6 +178,8 @@ def nonconvex_starts(
     Returns:
         ``{"critical_points": roots, start: {"x", "f", "minimum", "verdict"}}``.
     """
+    starts = [check_number("starts", v) for v in check_sequence("starts", starts)]
+    learning_rate, steps = _check_learning_rate(learning_rate), check_int("steps", steps)
     roots = np.sort(np.roots([4.0, 0.0, -4.0, 1.0]).real)
     global_min, local_min = roots[0], roots[2]
     results = {"critical_points": roots}
@@ -277,7 +289,7 @@ def regression_problem(
     samples = check_int("samples", samples, minimum=2)
     features = check_int("features", features)
     noise = check_number("noise", noise, minimum=0.0)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_int("seed", seed, minimum=0))
     x = rng.normal(size=(samples, features))
     w_true = np.array([(-1) ** i * (i + 1) for i in range(features)], dtype=np.float64)
     return x, x @ w_true + noise * rng.normal(size=samples)
@@ -292,6 +304,18 @@ def _batch_size(batch_size, samples: int) -> int:
     if batch_size is None:
         return samples
     return check_int("batch_size", batch_size, minimum=1, maximum=samples)
+
+
+def _regression_data(x, y, batch_sizes, seed) -> tuple[np.ndarray, np.ndarray, list[int], int]:
+    """Check the arguments shared by :func:`gradient_noise` and :func:`batch_size_runs`."""
+    x = check_array("x", x, ndim=2)
+    y = check_array("y", y, ndim=1)
+    if len(y) != len(x):
+        raise ValueError(
+            f"y must hold one target per row of x; received x.shape={x.shape}, y.shape={y.shape}."
+        )
+    sizes = [_batch_size(b, len(y)) for b in check_sequence("batch_sizes", batch_sizes)]
+    return x, y, sizes, check_int("seed", seed, minimum=0)
 
 
 def gradient_noise(
@@ -325,6 +349,7 @@ def gradient_noise(
         with ``label`` ``"full"`` or ``"B=<size>"``; ``relative_noise`` is
         ``measured / ||g||^2``.
     """
+    x, y, sizes, seed = _regression_data(x, y, batch_sizes, seed)
     permutations = check_int("permutations", permutations)
     n = len(y)
     w = np.zeros(x.shape[1])
@@ -333,8 +358,7 @@ def gradient_noise(
     trace = float(np.sum(np.var(per_sample, axis=0)))
     rng = np.random.default_rng(seed)
     results = {}
-    for batch_size in batch_sizes:
-        size = _batch_size(batch_size, n)
+    for size in sizes:
         deviations = []
         for _ in range(permutations if size < n else 1):
             order = rng.permutation(n)
@@ -382,12 +406,12 @@ def batch_size_runs(
     Returns:
         ``{label: {"batch_size", "updates", "losses" (epochs + 1,)}}``.
     """
+    x, y, sizes, seed = _regression_data(x, y, batch_sizes, seed)
     learning_rate = _check_learning_rate(learning_rate)
     epochs = check_int("epochs", epochs)
     n = len(y)
     results = {}
-    for batch_size in batch_sizes:
-        size = _batch_size(batch_size, n)
+    for size in sizes:
         rng = np.random.default_rng(seed)
         w = np.zeros(x.shape[1])
         losses = [float(np.mean((x @ w - y) ** 2))]

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
+from keras_init_lab._arrays import check_array, check_sequence
 from keras_init_lab._validation import check_choice, check_int, check_number
 
 __all__ = [
@@ -93,13 +94,36 @@ def batchnorm_reference(
 
     Returns:
         ``(y, new_moving_mean, new_moving_variance)``.
+
+    Raises:
+        TypeError: arrays that are not numbers, ``training`` not a bool.
+        ValueError: ``x`` not 2-D, parameters not of shape ``(features,)``, a negative moving
+            variance, non-finite entries, ``momentum`` outside ``[0, 1]``, ``epsilon < 0``.
     """
     momentum = check_number("momentum", momentum, minimum=0.0, maximum=1.0)
     epsilon = check_number("epsilon", epsilon, minimum=0.0)
-    x = np.asarray(x, dtype=np.float64)
-    gamma, beta = np.asarray(gamma, np.float64), np.asarray(beta, np.float64)
-    moving_mean = np.asarray(moving_mean, np.float64)
-    moving_variance = np.asarray(moving_variance, np.float64)
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"training must be True or False; received training={training!r}.")
+    x = check_array("x", x, ndim=2)
+    features = (x.shape[1],)
+    parameters = {
+        "gamma": check_array("gamma", gamma),
+        "beta": check_array("beta", beta),
+        "moving_mean": check_array("moving_mean", moving_mean),
+        "moving_variance": check_array("moving_variance", moving_variance),
+    }
+    for name, value in parameters.items():
+        if value.shape != features:
+            raise ValueError(
+                f"{name} must hold one value per feature, shape {features}; received "
+                f"{name}.shape={value.shape}."
+            )
+    gamma, beta, moving_mean, moving_variance = parameters.values()
+    if np.any(moving_variance < 0):
+        raise ValueError(
+            "moving_variance must be >= 0 (a variance); received moving_variance="
+            f"{float(moving_variance.min())!r}."
+        )
     if training:
         mean, variance = x.mean(axis=0), x.var(axis=0)
         moving_mean = momentum * moving_mean + (1.0 - momentum) * mean
@@ -126,7 +150,7 @@ def compare_with_keras(batch: int = 32, features: int = 6, seed: int = 0) -> dic
         (max absolute differences), ``"max_abs_difference"`` and ``"verdict"``.
     """
     batch, features = check_int("batch", batch, minimum=2), check_int("features", features)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_int("seed", seed, minimum=0))
     x = rng.normal(loc=3.0, scale=2.0, size=(batch, features))
     x_new = rng.normal(loc=3.0, scale=2.0, size=(batch, features))
     gamma, beta = rng.uniform(0.5, 2.0, features), rng.normal(size=features)
@@ -221,9 +245,13 @@ def variance_through_depth(
     Returns:
         ``{name: {"variance": (depth,) activation variance per layer, "verdict"}}``.
     """
+    normalizations = check_sequence("normalizations", normalizations, one_string=True)
+    for name in normalizations:
+        check_choice("normalizations", name, NORMALIZATIONS, kind="normalization")
     depth, width = check_int("depth", depth), check_int("width", width)
     init_std = check_number("init_std", init_std, positive=True)
     samples = check_int("samples", samples, minimum=2)
+    seed = check_int("seed", seed, minimum=0)
     if "group" in normalizations and width % GROUPS:
         raise ValueError(
             f"width must be divisible by GROUPS={GROUPS} for 'group'; received width={width}."
@@ -231,7 +259,6 @@ def variance_through_depth(
     x = np.random.default_rng(seed).normal(size=(samples, width)).astype("float32")
     results = {}
     for name in normalizations:
-        check_choice("normalization", name, NORMALIZATIONS, kind="normalization")
         model = _deep_net(name, depth, width, init_std, seed)
         outputs = [layer.output for layer in model.layers if layer.name.startswith("tanh_")]
         probe = keras.Model(model.inputs[0], outputs)
@@ -274,6 +301,7 @@ def batch_dependence(
     batch = check_int("batch", batch, minimum=2)
     small_batch = check_int("small_batch", small_batch, minimum=2, maximum=batch)
     width = check_int("width", width)
+    seed = check_int("seed", seed, minimum=0)
     if width % 4:
         raise ValueError(
             f"width must be divisible by 4 (GroupNorm groups); received width={width}."

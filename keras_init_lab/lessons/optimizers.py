@@ -19,12 +19,15 @@ Reference:
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_init_lab._arrays import check_sequence
 from keras_init_lab._validation import check_choice, check_int, check_number
 
 __all__ = [
@@ -76,6 +79,7 @@ def make_optimizer(name: str, learning_rate: float | None = None) -> keras.optim
         A fresh ``keras.optimizers.Optimizer``.
 
     Raises:
+        TypeError: ``name`` not a string, ``learning_rate`` not a number.
         ValueError: unknown name (closest valid names listed) or ``learning_rate <= 0``.
     """
     check_choice("optimizer", name, OPTIMIZERS, kind="optimizer")
@@ -101,10 +105,29 @@ def make_optimizer(name: str, learning_rate: float | None = None) -> keras.optim
 def update_ratio_verdict(ratio: float) -> str:
     """One sentence on a median update-to-weight ratio against CS231n's ~1e-3.
 
+    Formula: within :data:`UPDATE_RATIO_BAND` ``[1e-4, 1e-2]`` (a decade either side of
+    1e-3) the steps are of the usual size; above, too large; below, too small.
+
     Example:
         >>> update_ratio_verdict(2e-3)
         'update/weight 2.0e-03 is within a decade of the ~1e-3 rule of thumb.'
+
+    Args:
+        ratio: ``||update|| / ||weights||``, ``>= 0`` (``inf`` reads as too large).
+
+    Returns:
+        One sentence naming the ratio and what it suggests.
+
+    Raises:
+        TypeError: not a number.
+        ValueError: negative or NaN (a norm ratio is neither).
     """
+    if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real):
+        raise TypeError(f"ratio must be a number; received ratio={ratio!r}.")
+    if math.isnan(ratio) or ratio < 0:
+        raise ValueError(
+            f"ratio is a ratio of norms, a number >= 0; received ratio={float(ratio)!r}."
+        )
     low, high = UPDATE_RATIO_BAND
     if ratio > high:
         return (
@@ -173,23 +196,46 @@ def compare_optimizers(
 
     Args:
         optimizers: names from :data:`OPTIMIZERS` or Keras optimizer objects (labelled by
-            their class name in lower case).
+            their class name in lower case); one name alone is a list of one.
         learning_rates: ``{name: eta}`` overriding :data:`DEFAULT_LEARNING_RATES`.
         steps: updates (>= 1).
         batch_size: samples per update, in ``[1, samples]``.
         samples: training set size.
-        seed: weights and batch order seed (every optimizer gets the same).
+        seed: weights and batch order seed (every optimizer gets the same), an int >= 0.
 
     Returns:
         ``{label: {"learning_rate", "losses" (steps,), "update_ratios" (steps,),
-        "median_update_ratio", "final_loss", "verdict"}}``.
+        "median_update_ratio", "final_loss", "verdict"}}``; the median is over the finite
+        ratios (NaN when the weights became non-finite at every step).
+
+    Raises:
+        TypeError: an optimizer that is neither a name nor a Keras optimizer,
+            ``learning_rates`` not a dict, non-integer sizes or seed.
+        ValueError: unknown names (closest valid ones listed), a learning rate <= 0, sizes
+            out of range, a negative seed.
     """
+    optimizers = check_sequence("optimizers", optimizers, one_string=True)
+    for choice in optimizers:
+        if isinstance(choice, str):
+            check_choice("optimizers", choice, OPTIMIZERS, kind="optimizer")
+        elif not isinstance(choice, keras.optimizers.Optimizer):
+            raise TypeError(
+                f"optimizers must hold names ({', '.join(OPTIMIZERS)}) or Keras optimizer "
+                f"objects; received optimizers={choice!r}."
+            )
     steps = check_int("steps", steps)
     samples = check_int("samples", samples, minimum=2)
     batch_size = check_int("batch_size", batch_size, minimum=1, maximum=samples)
+    seed = check_int("seed", seed, minimum=0)
+    if learning_rates is not None and not isinstance(learning_rates, dict):
+        raise TypeError(
+            "learning_rates must be a dict {optimizer name: learning rate}; received "
+            f"learning_rates={learning_rates!r}."
+        )
     learning_rates = dict(learning_rates or {})
-    for name in learning_rates:
+    for name, rate in learning_rates.items():
         check_choice("learning_rates key", name, OPTIMIZERS, kind="optimizer")
+        check_number(f"learning_rates[{name!r}]", rate, positive=True)
     x, y = _problem(samples, seed)
     order = np.random.default_rng(seed + 1).integers(0, samples, size=(steps, batch_size))
     bce = keras.losses.BinaryCrossentropy()
@@ -218,13 +264,19 @@ def compare_optimizers(
             after = keras.ops.convert_to_numpy(kernel.value).copy()
             ratios[t] = np.linalg.norm(after - before) / np.linalg.norm(before)
             before = after
-        median = float(np.median(ratios))
+        finite = ratios[np.isfinite(ratios)]
+        median = float(np.median(finite)) if finite.size else math.nan
+        verdict = (
+            update_ratio_verdict(median)
+            if finite.size
+            else "the weights became non-finite: the run diverged."
+        )
         results[label] = {
             "learning_rate": round(float(keras.ops.convert_to_numpy(optimizer.learning_rate)), 7),
             "losses": losses,
             "update_ratios": ratios,
             "median_update_ratio": median,
             "final_loss": float(np.mean(losses[-10:])),
-            "verdict": f"{label}: {update_ratio_verdict(median)}",
+            "verdict": f"{label}: {verdict}",
         }
     return results

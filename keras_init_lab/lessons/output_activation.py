@@ -41,14 +41,14 @@ def multilabel_data(samples: int = 1024, features: int = 8, labels: int = 3, see
     Args:
         samples, features: input shape.
         labels: number of labels (>= 2).
-        seed: NumPy seed.
+        seed: NumPy seed, an int >= 0.
 
     Returns:
         ``(x float32 (samples, features), y float32 (samples, labels))``.
     """
     samples, features = check_int("samples", samples), check_int("features", features)
     labels = check_int("labels", labels, minimum=2)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_int("seed", seed, minimum=0))
     x = rng.normal(size=(samples, features)).astype("float32")
     y = (x @ rng.normal(size=(features, labels)) > 0).astype("float32")
     return x, y
@@ -91,7 +91,7 @@ def multilabel_softmax_vs_sigmoid(epochs: int = 20, seed: int = 0) -> dict:
         ``"label_accuracy"``, ``"exact_match"``, ``"exact_match_multi"`` (on samples with >= 2
         true labels) and ``"max_positives"``.
     """
-    epochs = check_int("epochs", epochs)
+    epochs, seed = check_int("epochs", epochs), check_int("seed", seed, minimum=0)
     x, y = multilabel_data(seed=seed)
     multi = y.sum(axis=1) >= 2
     results = {"multi_fraction": float(multi.mean())}
@@ -153,7 +153,7 @@ def single_unit_softmax(epochs: int = 10, seed: int = 0) -> dict:
         training), ``"gradient_norm"`` (of that loss, all weights, at the end) and
         ``"accuracy"``.
     """
-    epochs = check_int("epochs", epochs)
+    epochs, seed = check_int("epochs", epochs), check_int("seed", seed, minimum=0)
     x, y = multilabel_data(labels=2, seed=seed)
     y = y[:, :1]
     results = {"positive_fraction": float(y.mean())}

@@ -144,7 +144,7 @@ def l2_vs_weight_decay(
     check_choice("optimizer", optimizer, _OPTIMIZERS, kind="optimizer")
     l2 = check_number("l2", l2, minimum=0.0)
     learning_rate = check_number("learning_rate", learning_rate, positive=True)
-    steps = check_int("steps", steps)
+    steps, seed = check_int("steps", steps), check_int("seed", seed, minimum=0)
     if weight_decay is None:
         decay = weight_decay_for_l2(l2)
     else:
@@ -216,6 +216,7 @@ def dropout_statistics(
     if rate >= 1.0:
         raise ValueError(f"rate must be in [0, 1); received rate={rate!r} (1 drops everything).")
     samples, units = check_int("samples", samples), check_int("units", units)
+    seed = check_int("seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
     a = np.maximum(rng.normal(size=(samples, units)), 0.0).astype("float32")
     layer = keras.layers.Dropout(rate, seed=seed)

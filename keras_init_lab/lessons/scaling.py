@@ -32,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_init_lab._arrays import check_array
 from keras_init_lab._validation import check_choice, check_int
 
 __all__ = [
@@ -63,18 +64,22 @@ def fit_scaler(kind: str, train) -> dict:
 
     Args:
         kind: one of :data:`SCALINGS`.
-        train: ``(samples, features)`` training inputs.
+        train: ``(samples, features)`` training inputs (unused by ``"constant"``).
 
     Returns:
         ``{"kind", ...parameters}``.
+
+    Raises:
+        TypeError: ``kind`` not a string, ``train`` not numbers.
+        ValueError: unknown kind (closest valid names listed), ``train`` not 2-D or not finite.
     """
     check_choice("scaling", kind, SCALINGS, kind="scaling")
-    train = np.asarray(train, dtype=np.float64)
+    if kind == "constant":
+        return {"kind": kind, "scale": 1.0 / PIXEL_MAX}
+    train = check_array("train", train, ndim=2)
     if kind == "zscore":
         return {"kind": kind, "mean": train.mean(axis=0), "std": train.std(axis=0)}
-    if kind == "minmax":
-        return {"kind": kind, "min": train.min(axis=0), "max": train.max(axis=0)}
-    return {"kind": kind, "scale": 1.0 / PIXEL_MAX}
+    return {"kind": kind, "min": train.min(axis=0), "max": train.max(axis=0)}
 
 
 def transform(params: dict, x) -> np.ndarray:
@@ -86,8 +91,22 @@ def transform(params: dict, x) -> np.ndarray:
     Example:
         >>> transform(fit_scaler("constant", [[0.0]]), [[255.0]])
         array([[1.]])
+
+    Args:
+        params: what :func:`fit_scaler` returned.
+        x: inputs of any split, ``(samples, features)``.
+
+    Returns:
+        The scaled inputs, float64.
+
+    Raises:
+        TypeError: ``params`` not a dict, ``x`` not numbers.
+        ValueError: ``params["kind"]`` unknown (closest valid names listed), ``x`` not finite.
     """
-    x = np.asarray(x, dtype=np.float64)
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be the dict fit_scaler returns; received params={params!r}.")
+    check_choice("params['kind']", params.get("kind"), SCALINGS, kind="scaling")
+    x = check_array("x", x)
     eps = keras.config.epsilon()
     if params["kind"] == "zscore":
         return (x - params["mean"]) / np.maximum(params["std"], eps)
@@ -107,6 +126,16 @@ def scaler_layer(kind: str, train) -> keras.layers.Layer:
         >>> layer = scaler_layer("constant", None)
         >>> float(layer.scale)
         0.00392156862745098
+
+    Args:
+        kind: one of :data:`SCALINGS`.
+        train: ``(samples, features)`` training inputs (unused by ``"constant"``).
+
+    Returns:
+        A ``keras.layers.Normalization`` or ``keras.layers.Rescaling`` named ``"scaler"``.
+
+    Raises:
+        TypeError, ValueError: as :func:`fit_scaler`.
     """
     check_choice("scaling", kind, SCALINGS, kind="scaling")
     if kind == "constant":
@@ -135,7 +164,7 @@ def image_like_data(samples: int = 512, features: int = 64, seed: int = 0):
     """
     samples = check_int("samples", samples, minimum=8)
     features = check_int("features", features)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_int("seed", seed, minimum=0))
     x = rng.integers(0, 256, size=(samples, features)).astype("float32")
     w = rng.normal(size=features)
     score = (x / PIXEL_MAX - 0.5) @ w
@@ -191,13 +220,27 @@ def saved_model_round_trip(
         kind: one of :data:`SCALINGS`.
         directory: where to write the model (a temporary folder by default).
         epochs: training epochs.
-        seed: data and weights.
+        seed: data and weights, an int >= 0.
 
     Returns:
         ``{"kind", "path", "in_process", "fresh_process", "max_abs_difference", "verdict"}``.
+
+    Raises:
+        TypeError: ``directory`` not a path, non-integer ``epochs`` or ``seed``.
+        ValueError: unknown kind, ``directory=""`` (it would write into the current
+            folder), ``epochs < 1``, ``seed < 0``.
     """
     check_choice("scaling", kind, SCALINGS, kind="scaling")
-    epochs = check_int("epochs", epochs)
+    epochs, seed = check_int("epochs", epochs), check_int("seed", seed, minimum=0)
+    if directory is not None and not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(
+            f"directory must be a folder path or None; received directory={directory!r}."
+        )
+    if directory is not None and not os.fspath(directory):
+        raise ValueError(
+            "directory must name a folder (an empty path would write into the current one); "
+            f"received directory={directory!r}. Pass None for a temporary folder."
+        )
     x_train, y_train, x_test, _ = image_like_data(seed=seed)
     keras.utils.set_random_seed(seed)
     model = _model(scaler_layer(kind, x_train), x_train.shape[1], seed)
@@ -260,7 +303,7 @@ def raw_vs_scaled(kind: str = "constant", epochs: int = 5, seed: int = 0) -> dic
     from keras_init_lab.callbacks import activation_statistics
 
     check_choice("scaling", kind, SCALINGS, kind="scaling")
-    epochs = check_int("epochs", epochs)
+    epochs, seed = check_int("epochs", epochs), check_int("seed", seed, minimum=0)
     x_train, y_train, _, _ = image_like_data(seed=seed)
     loss_fn = keras.losses.BinaryCrossentropy()
     results = {}
