@@ -2,7 +2,7 @@
 
 import keras
 import pytest
-from _tolerances import one_unit_softmax_atol
+from _tolerances import exp_rtol
 
 from keras_init_lab.lessons import output_activation as out
 
@@ -20,7 +20,7 @@ def test_single_unit_softmax_is_constant_and_gets_no_gradient():
     r = out.single_unit_softmax(epochs=3)
     soft, sig = r["softmax"], r["sigmoid"]
     # 1 up to the float32 roundings of exp and of the sum (tests/_tolerances.py).
-    one = pytest.approx(1.0, rel=0, abs=one_unit_softmax_atol("float32"))
+    one = pytest.approx(1.0, rel=0, abs=exp_rtol("float32"))
     assert soft["output_min"] == one and soft["output_max"] == one
     # Exactly 0, not a rounding: every output is above 1 - epsilon, where binary
     # cross-entropy's clip passes no gradient.
