@@ -1,6 +1,9 @@
-"""Shared pytest setup: quiet TensorFlow, headless matplotlib, a fresh Keras session per test."""
+"""Shared pytest setup: quiet TensorFlow, headless matplotlib, a fresh Keras session per test,
+and capability probes (a test that needs what this machine may lack asks for a fixture that
+skips with the reason, instead of assuming it)."""
 
 import os
+import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -16,3 +19,28 @@ def _fresh_keras_session():
     # free_memory=False skips a gc.collect() that cost 0.2-0.4 s per test.
     keras.backend.clear_session(free_memory=False)
     yield
+
+
+@pytest.fixture(scope="session")
+def nchw_convolution():
+    """Skip unless this TensorFlow build runs a channels_first (NCHW) Conv2D on its device.
+
+    TensorFlow's CPU Conv2D kernel is NHWC only; some CPU builds (oneDNN on) also run NCHW,
+    others raise "The Conv2D op currently only supports the NHWC tensor format on the CPU".
+    Probed once per session with a 1x1 convolution of a 1x1x2x2 input.
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    try:
+        # What Conv2D(data_format="channels_first") calls.
+        keras.ops.conv(
+            np.zeros((1, 1, 2, 2), "float32"),
+            np.ones((1, 1, 1, 1), "float32"),
+            data_format="channels_first",
+        )
+    except tf.errors.OpError as error:
+        reason = re.sub(r"\{\{.*?\}\}\s*", "", error.message).strip().splitlines()[0]
+        reason = re.sub(r"\s*name:\s*$", "", reason)  # TensorFlow's empty op-name suffix
+        pytest.skip(f"this TensorFlow build cannot run an NCHW Conv2D here: {reason}")

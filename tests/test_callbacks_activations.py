@@ -394,19 +394,45 @@ def test_histogram_counts_the_first_probe_samples_every_record(tmp_path, monkeyp
         assert np.abs(counts - expected).sum() <= 2
 
 
-def test_channels_first_unit_is_the_channel_axis():
-    """With ``data_format="channels_first"`` a unit is axis 1: 1 of 4 channels is dead."""
-    inputs = keras.Input((2, 6, 6))
-    conv = keras.layers.Conv2D(4, 3, activation="relu", data_format="channels_first")
+class _ChannelsFirstConvThroughNHWC(keras.layers.Conv2D):
+    """A ``data_format="channels_first"`` Conv2D whose convolution runs as NHWC.
+
+    Same outputs as Keras's own channels_first Conv2D (transpose, NHWC convolution, transpose
+    back), so the callback sees a channels_first layer on a CPU without an NCHW kernel.
+    """
+
+    def convolution_op(self, inputs, kernel):
+        nhwc = keras.ops.transpose(inputs, (0, 2, 3, 1))
+        out = keras.ops.conv(nhwc, kernel, strides=list(self.strides), padding=self.padding)
+        return keras.ops.transpose(out, (0, 3, 1, 2))
+
+
+def _check_channels_first_unit_axis(conv_class):
+    """A channels_first Conv2D(relu) with 1 of 4 channels dead: a unit is axis 1."""
+    # Output width 5, not 4 = the channel count: Keras's TensorFlow ops.add reads a bias of
+    # shape (1, C, 1, 1) as NHWC when the last axis also has length C (Keras 3.15, eager).
+    inputs = keras.Input((2, 6, 7))
+    conv = conv_class(4, 3, activation="relu", data_format="channels_first", name="conv")
     model = keras.Model(inputs, conv(inputs))
     conv.bias.assign(np.array([0.1, 0.0, -0.1, -100.0], dtype="float32"))
-    x = _gaussian(32, 2, 6, 6)
+    x = _gaussian(32, 2, 6, 7)
     record = activation_statistics(model, x)
+    # Units on the last axis would count 4 of the 4 output columns alive: 0, not 1/4.
     assert record["dead_fraction"][0] == pytest.approx(0.25)
     pre = _np_conv2d_valid(x.transpose(0, 2, 3, 1), conv.kernel.numpy(), conv.bias.numpy())
     expected = _np_stats(pre, np.maximum(pre, 0), "relu")
     for stat in ("pre_mean", "pre_std", "mean", "std", "dead_fraction"):
         np.testing.assert_allclose(record[stat][0], expected[stat], rtol=2e-5, atol=1e-6)
+
+
+def test_channels_first_unit_is_the_channel_axis_on_any_cpu():
+    """The unit axis of a channels_first layer, without TensorFlow's NCHW convolution kernel."""
+    _check_channels_first_unit_axis(_ChannelsFirstConvThroughNHWC)
+
+
+def test_channels_first_unit_is_the_channel_axis(nchw_convolution):
+    """Keras's own channels_first Conv2D, where this TensorFlow build runs NCHW convolution."""
+    _check_channels_first_unit_axis(keras.layers.Conv2D)
 
 
 def test_histogram_of_a_dead_layer_follows_tensorboard(tmp_path):

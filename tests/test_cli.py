@@ -141,6 +141,7 @@ def test_propagate_writes_into_a_new_logs_folder_by_default(tmp_path, monkeypatc
     assert "sigma2=0.02, tanh" in out and "propagation.png" in out
 
 
+@pytest.mark.slow  # the real `demo --quick`; its wiring on a tiny grid is the next test
 def test_demo_quick_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     assert cli.main(["demo", "--quick", "--out", str(out), "--no-progress-bar"]) == 0
@@ -173,6 +174,42 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
         0.1: "exploding",
         1.0: "exploding",
     }
+
+
+def test_demo_wiring_on_a_tiny_grid(tmp_path, capsys, monkeypatch):
+    """`demo --quick` in seconds: its propagation cut to 6 layers and its comparison to one
+    run of one epoch (the real experiments have their own tests); checked: both land in one
+    report, and the demo prints the comparison and ends with the report and TensorBoard lines."""
+    from keras_init_lab import experiments
+
+    real_propagate, real_compare, calls = experiments.propagate, experiments.compare, []
+
+    def tiny_propagate(**kwargs):
+        calls.append("propagate")
+        return real_propagate(**{**kwargs, "depth": 6})
+
+    def tiny_compare(**kwargs):
+        calls.append(f"compare {kwargs['preset']}")
+        tiny = dict(initializers=["he_normal"], activations=["relu"], epochs=1)
+        return real_compare(**{**kwargs, **tiny, "max_train_samples": 64})
+
+    monkeypatch.setattr(experiments, "propagate", tiny_propagate)
+    monkeypatch.setattr(experiments, "compare", tiny_compare)
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--quick", "--out", str(out), "--no-progress-bar"]) == 0
+    assert calls == ["propagate", "compare quick"]
+    stdout = capsys.readouterr().out
+    for name in ("propagation.json", "propagation.png", "results.json", "report.html"):
+        assert (out / name).is_file(), name
+    assert "run 1/1: he_normal + relu" in stdout
+    lines = stdout.strip().splitlines()
+    assert lines[-2] == f"Report: {out / 'report.html'} (Markdown: {out / 'report.md'})"
+    assert lines[-1] == f"TensorBoard: tensorboard --logdir {out / 'tensorboard'}"
+    page = (out / "report.html").read_text()
+    assert "1. Variance through depth" in page and "2. Initializer x activation" in page
+    propagation = json.loads((out / "propagation.json").read_text())
+    assert sorted(row["sigma2"] for row in propagation["settings"]) == [0.001, 0.01, 0.02, 0.1, 1]
+    assert all(len(row["forward_variance"]) == 6 for row in propagation["settings"])
 
 
 # ------------------------------------------------------------------ start-up: fast and quiet
@@ -229,6 +266,7 @@ def test_python_dash_m_help_lists_every_command():
         assert command in done.stdout and line.split()[0] in done.stdout
 
 
+@pytest.mark.slow  # TensorFlow starts in a child; in process: test_verbose_switches_the_quiet...
 def test_list_is_quiet_by_default():
     done = subprocess.run(
         [sys.executable, "-m", "keras_init_lab", "list"],

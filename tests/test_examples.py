@@ -80,6 +80,7 @@ def test_05_vanishing_gradients_sigmoid_vs_relu(capsys):
     assert all(0.1 < relu[f"hidden_{i:02d}"] / relu["hidden_20"] < 10 for i in range(1, 21))
 
 
+@pytest.mark.slow  # trains four 10x64 MLPs; ActivationStats and compare() are tested in process
 def test_06_init_activation_pairings(capsys):
     module = load("06_init_activation_pairings")
     result, printed = run(module, capsys)
@@ -96,6 +97,7 @@ def test_06_init_activation_pairings(capsys):
     assert xt["dead_after_training"] is None and kr["tanh_saturated"] is None
 
 
+@pytest.mark.slow  # a full fit with every callback; each callback has its own tests
 def test_07_fit_with_tensorboard(capsys, tmp_path):
     module = load("07_fit_with_tensorboard")
     log_dir = tmp_path / "07_fit"
@@ -168,6 +170,7 @@ def test_notebook_sections_are_numbered_in_order_and_listed_in_the_title_cell():
     assert "keep the neurons symmetric" in first
 
 
+@pytest.mark.slow  # a fresh kernel runs every cell; the cells' sources are checked above
 def test_notebook_runs_headless_top_to_bottom(tmp_path):
     """Execute every code cell in a fresh kernel (nbclient), then check what it printed."""
     generator = load("make_notebook")

@@ -40,6 +40,8 @@ def test_single_unit_softmax_is_constant_and_gets_no_gradient():
     soft, sig = r["softmax"], r["sigmoid"]
     assert abs(soft["output_min"] - 1.0) <= 2 * FLOAT32_EPS
     assert abs(soft["output_max"] - 1.0) <= 2 * FLOAT32_EPS
+    # Every output is above 1 - epsilon, where binary cross-entropy's clip passes no gradient.
+    assert soft["output_min"] > 1.0 - keras.config.epsilon()
     # Predicting ~1 for every sample clips at 1 - eps (Keras's epsilon 1e-7, in float32
     # 1 - 1.19e-7), so the BCE of the outputs is the negatives' share times -log of the gap.
     gap = np.float32(1.0) - (np.float32(1.0) - np.float32(keras.config.epsilon()))
