@@ -52,7 +52,7 @@ from keras_init_lab.tensorboard_plugin.profiles import (
     layout_layer_order,
 )
 
-__all__ = ["PLUGIN_NAME", "GradientFlowPlugin"]
+__all__ = ["PLUGIN_NAME", "GradientFlowPlugin", "verdict_facts"]
 
 #: The plugin's name: its routes live under ``/data/plugin/gradient_flow``.
 PLUGIN_NAME = "gradient_flow"
@@ -88,9 +88,19 @@ def _json(request, body, code=200):
 
 
 @functools.cache
-def _verdict_facts() -> dict:
-    """Thresholds, words, meanings and colours of ``propagate``'s verdicts (one source)."""
+def verdict_facts() -> dict:
+    """Thresholds, words, meanings, colours and severity of ``propagate``'s verdicts.
+
+    One source for the plugin and the explorable page: ``propagation.STABLE_FACTOR``,
+    ``EXTREME_FACTOR``, ``VERDICTS``, ``VERDICT_MEANINGS``, the order in which two directions'
+    verdicts combine (``propagation._SEVERITY``: the one further from "stable" names the
+    setting) and the report's ``plots.experiments.VERDICT_COLOURS``.
+
+    Returns:
+        ``{"stable_factor", "extreme_factor", "words", "meanings", "colours", "severity"}``.
+    """
     from keras_init_lab.experiments.propagation import (
+        _SEVERITY,
         EXTREME_FACTOR,
         STABLE_FACTOR,
         VERDICT_MEANINGS,
@@ -104,6 +114,7 @@ def _verdict_facts() -> dict:
         "words": list(VERDICTS),
         "meanings": dict(VERDICT_MEANINGS),
         "colours": dict(VERDICT_COLOURS),
+        "severity": dict(_SEVERITY),
     }
 
 
@@ -218,7 +229,7 @@ class GradientFlowPlugin(base_plugin.TBPlugin):
                 }
                 for s in STATISTICS
             ],
-            "verdicts": _verdict_facts(),
+            "verdicts": verdict_facts(),
             "run_colours": list(RUN_COLOURS),
         }
 
@@ -252,7 +263,7 @@ class GradientFlowPlugin(base_plugin.TBPlugin):
                 for tag, points in tags.items():
                     if tag in wanted.get(run, ()):
                         series[run][tag] = [(p.step, p.value) for p in points]
-        facts = _verdict_facts()
+        facts = verdict_facts()
         result = build_profiles(series, statistic, self._layouts(ctx, experiment))
         for profile in result.values():
             changes = [_change(row, statistic) for row in profile["values"]]
