@@ -12,6 +12,6 @@ Example:
 """
 
 from keras_init_lab.explore.data import explore_data
-from keras_init_lab.explore.page import build_page, serve, write_page
+from keras_init_lab.explore.page import build_page, make_server, serve, write_page
 
-__all__ = ["build_page", "explore_data", "serve", "write_page"]
+__all__ = ["build_page", "explore_data", "make_server", "serve", "write_page"]
