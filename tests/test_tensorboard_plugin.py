@@ -304,16 +304,19 @@ def test_get_statistic_policy():
 #: Set to a folder (e.g. examples/figures) to save the screenshots of the browser test there.
 SCREENSHOTS_ENV = "KERAS_INIT_LAB_SCREENSHOTS"
 
-#: The browser test's runs: the course's pairings at 8 hidden layers (lecture 002).
+#: The browser test's runs: three of the course's pairings (lecture 002) and the sigmoid
+#: network of lecture 004's vanishing gradients, at DEPTH hidden layers.
 PAIRINGS = (
     ("he_relu", "he_normal", "relu"),
     ("xavier_relu", "glorot_uniform", "relu"),
     ("he_tanh", "he_normal", "tanh"),
+    ("xavier_sigmoid", "glorot_uniform", "sigmoid"),
 )
+DEPTH = 10
 
 
 def _fit_pairing(log_dir: Path, initializer: str, activation: str, seed: int = 0):
-    """An 8-layer MLP of the package fit 3 epochs x 6 steps, recorded every 2 steps."""
+    """A DEPTH-layer MLP of the package fit 3 epochs x 6 steps, recorded every 2 steps."""
     import keras
 
     from keras_init_lab.callbacks import ActivationStats, GradientStats
@@ -323,7 +326,9 @@ def _fit_pairing(log_dir: Path, initializer: str, activation: str, seed: int = 0
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((96, 16)).astype("float32")
     y = (x[:, :3].sum(axis=1) > 0).astype("int64") + (x[:, 3] > 1).astype("int64")
-    model = build_mlp((16,), 3, depth=8, width=32, initializer=initializer, activation=activation)
+    model = build_mlp(
+        (16,), 3, depth=DEPTH, width=32, initializer=initializer, activation=activation
+    )
     model.compile(
         optimizer=keras.optimizers.SGD(0.05),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -368,8 +373,8 @@ def test_plugin_page_in_tensorboard_and_chromium(tmp_path):
             "Array.from(document.querySelectorAll('#gf-chart path.line')).map("
             "(p) => [p.dataset.series, Number(p.dataset.points)])"
         )
-        # One line per run, one point per layer (8 hidden + the output layer).
-        assert sorted(lines) == sorted([f"{name}/train", 9] for name, _, _ in PAIRINGS)
+        # One line per run, one point per layer (DEPTH hidden + the output layer).
+        assert sorted(lines) == sorted([f"{name}/train", DEPTH + 1] for name, _, _ in PAIRINGS)
         steps = histories["he_relu"]["step"].tolist()
         assert steps == [0, 2, 4, 6, 8, 10, 12, 14, 16]
         assert browser.evaluate("Number(document.getElementById('gf-step').max)") == len(steps) - 1
@@ -385,10 +390,15 @@ def test_plugin_page_in_tensorboard_and_chromium(tmp_path):
                 np.testing.assert_allclose(
                     [p[2] for p in points], history["per_layer"]["norm"][index], rtol=FLOAT32_RTOL
                 )
-        first, last = _plotted(browser), None
+        first = _plotted(browser)
         _slider_to(browser, 0)
-        last = _plotted(browser)
-        assert first != last  # moving the slider moved the points
+        assert _plotted(browser) != first  # moving the slider moved the points
+        # Play walks through the recorded steps; a second click pauses.
+        browser.evaluate("document.getElementById('gf-play').click()")
+        browser.wait_for("document.getElementById('gf-chart').dataset.step === '4'", 30)
+        browser.evaluate("document.getElementById('gf-play').click()")
+        assert browser.evaluate("document.getElementById('gf-play').textContent") == "play"
+        _slider_to(browser, 0)
         # The course's band: x10 either way of the output layer's norm, one per run.
         bands = browser.evaluate(
             "Array.from(document.querySelectorAll('#gf-chart rect.band')).map("
@@ -411,7 +421,7 @@ def test_plugin_page_in_tensorboard_and_chromium(tmp_path):
             "Array.from(document.querySelectorAll('#gf-chart path.line')).map("
             "(p) => [p.dataset.series, Number(p.dataset.points)])"
         )
-        assert sorted(lines) == sorted([f"{name}/activations", 8] for name, _, _ in PAIRINGS)
+        assert sorted(lines) == sorted([f"{name}/activations", DEPTH] for name, _, _ in PAIRINGS)
         assert browser.external_requests() == []
         assert any("/data/plugin/gradient_flow/profiles" in u for u in browser.requested_urls())
         folder = os.environ.get(SCREENSHOTS_ENV)
@@ -423,7 +433,7 @@ def _screenshots(browser, server, folder: Path) -> None:
     """The plugin's tab inside TensorBoard's own page, at the middle step, as a PNG."""
     browser.send(
         "Emulation.setDeviceMetricsOverride",
-        {"width": 1180, "height": 820, "deviceScaleFactor": 1, "mobile": False},
+        {"width": 1320, "height": 800, "deviceScaleFactor": 1, "mobile": False},
     )
     browser.navigate(server.url + "#gradient_flow")
     frame = "document.querySelector('iframe')"

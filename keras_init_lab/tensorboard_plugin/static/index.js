@@ -197,12 +197,14 @@ async function loadStatistic() {
   const runs = Object.keys(state.profiles);
   const known = runs.filter((r) => state.selected.has(r));
   state.selected = new Set(known.length ? known : runs);
-  document.getElementById("gf-meaning").textContent =
-    `${stat.meaning}${stat.anchor ? ` Band: x${state.statistics.verdicts.stable_factor} either ` +
-      `way of the ${stat.anchor === "first" ? "first" : "last"} layer (where the signal starts); ` +
-      "verdict words as keras-init-lab propagate: " +
-      state.statistics.verdicts.words.map((w) => `${w} = ${state.statistics.verdicts.meanings[w]}`)
-        .join("; ") + "." : ""}`;
+  const v = state.statistics.verdicts;
+  document.getElementById("gf-meaning").textContent = stat.meaning + (stat.anchor
+    ? ` Band: x${v.stable_factor} either way of the ${stat.anchor} layer, where the signal ` +
+      "starts. Verdict on the end-to-end change of the plotted quantity, in the words and " +
+      `thresholds of keras-init-lab propagate: stable within x${v.stable_factor} either way, ` +
+      `decaying / growing from x${v.stable_factor} to x${v.extreme_factor}, vanishing / ` +
+      `exploding beyond x${v.extreme_factor}.`
+    : "");
   buildRunBoxes();
   state.stepIndex = Number.MAX_SAFE_INTEGER;
   updateSteps();
