@@ -85,7 +85,10 @@ def _get(plugin, route: str, query: str = ""):
     """Call one of the plugin's routes as TensorBoard's WSGI app would."""
     from werkzeug.test import Client
 
-    app = plugin.get_plugin_apps()[route]
+    apps = plugin.get_plugin_apps()
+    # Exact routes, or a prefix route such as "/static/*" (TensorBoard matches it by prefix).
+    key = route if route in apps else next(k for k in apps if route.startswith(k.rstrip("*")))
+    app = apps[key]
     response = Client(app).get(f"/data/plugin/gradient_flow{route}?{query}")
     return response.status_code, response.get_data()
 
