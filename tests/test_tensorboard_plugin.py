@@ -440,7 +440,12 @@ def _screenshots(browser, server, folder: Path) -> None:
     )
     browser.navigate(server.url + "#gradient_flow")
     frame = "document.querySelector('iframe')"
-    browser.wait_for(f"{frame} && {frame}.contentDocument.body.dataset.ready === 'true'", 120)
+    # The iframe appears before its document has a body: test each step.
+    browser.wait_for(
+        f"(() => {{ const f = {frame}; const b = f && f.contentDocument && "
+        "f.contentDocument.body; return !!(b && b.dataset.ready === 'true'); })()",
+        120,
+    )
     browser.evaluate(
         f"(() => {{ const d = {frame}.contentDocument; const s = d.getElementById('gf-step');"
         "s.value = '4'; s.dispatchEvent(new Event('input')); })()"
