@@ -194,8 +194,10 @@ variances vanish and larger ones explode by tens of orders of magnitude.
     (
         "code",
         """from keras_init_lab.experiments import propagate
+from keras_init_lab.report import write_propagation
 
-result = propagate(n_trials=2, n_samples=128, out_dir=OUT / "propagation")
+result = propagate(n_trials=2, n_samples=128)
+write_propagation(result, OUT / "propagation")
 print(result.format_table())
 display(Image(filename=str(OUT / "propagation" / "propagation.png")))""",
     ),

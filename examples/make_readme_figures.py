@@ -36,6 +36,7 @@ import tensorflow as tf
 from keras_init_lab import activations, initializers
 from keras_init_lab.experiments import propagate
 from keras_init_lab.plots import new_figure, plot_activations, save_figure
+from keras_init_lab.report import write_propagation
 
 HERE = Path(__file__).resolve().parent
 
@@ -124,7 +125,7 @@ def main(out_dir: str | os.PathLike = HERE / "figures") -> list[Path]:
     written = []
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        propagate(n_trials=2, n_samples=128, out_dir=scratch / "propagation")
+        write_propagation(propagate(n_trials=2, n_samples=128), scratch / "propagation")
         written.append(Path(shutil.copy(scratch / "propagation" / "propagation.png", out_dir)))
         written.append(vanishing_figure(out_dir / "vanishing_gradients.png"))
         written.append(

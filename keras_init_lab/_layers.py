@@ -1,8 +1,11 @@
-"""Layer families that several modules recognise by class (diagnostics, LSUV)."""
+"""Layer families that several modules recognise by class, and the one layer walker.
+
+Used by the diagnostics, LSUV, the callbacks' unit finder and the experiments.
+"""
 
 import keras
 
-__all__ = ["KERNEL_LAYERS", "TRANSPOSED_CONV_LAYERS", "walk_layers"]
+__all__ = ["KERNEL_LAYERS", "TRANSPOSED_CONV_LAYERS", "kernel_layers", "walk_layers"]
 
 #: Layers with a ``kernel`` that an initializer fills and whose output is a weighted sum of
 #: their inputs: fully connected and (transposed) convolutions, the "convolution and
@@ -52,3 +55,27 @@ def walk_layers(model) -> list:
         else:
             found.append(layer)
     return found
+
+
+def kernel_layers(model) -> list:
+    """The layers of ``model`` that hold a ``kernel``, nested models expanded, in forward order.
+
+    Every leaf layer from :func:`walk_layers` whose ``kernel`` attribute is set: fully
+    connected and convolution layers, not BatchNormalization (``gamma``/``beta``), pooling or
+    activation layers. These are the layers an initializer fills and whose gradients the
+    experiments compare first layer against last.
+
+    Example:
+        >>> net = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, name="a"),
+        ...                         keras.layers.BatchNormalization(name="bn"),
+        ...                         keras.layers.Dense(1, name="b")])
+        >>> [layer.name for layer in kernel_layers(net)]
+        ['a', 'b']
+
+    Args:
+        model: a Keras model or layer.
+
+    Returns:
+        A list of leaf layers, first layer first.
+    """
+    return [layer for layer in walk_layers(model) if getattr(layer, "kernel", None) is not None]

@@ -136,6 +136,7 @@ def _seed_everything(seed: int) -> None:
 
 def _cmd_propagate(args: argparse.Namespace) -> int:
     from keras_init_lab.experiments import propagate
+    from keras_init_lab.report import write_propagation
 
     _check_depths(args.depth)
     if args.width < 1:
@@ -152,10 +153,10 @@ def _cmd_propagate(args: argparse.Namespace) -> int:
         n_samples=args.samples,
         n_trials=args.trials,
         seed=args.seed,
-        out_dir=out,
     )
+    paths = write_propagation(result, out)
     print(result.format_table())
-    print(f"\nWrote {out / 'propagation.json'} and {out / 'propagation.png'}")
+    print(f"\nWrote {paths['json']} and {paths['png']}")
     return EXIT_OK
 
 
@@ -200,9 +201,9 @@ def _compare_header(config: dict, depths) -> str:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from keras_init_lab.experiments import compare
+    from keras_init_lab.experiments import compare, course_pairings
     from keras_init_lab.experiments.compare import PRESETS
-    from keras_init_lab.report import write_report
+    from keras_init_lab.report import write_compare, write_report
 
     _check_depths(args.depth)
     _check_names(args.initializer, args.activation)
@@ -220,10 +221,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         **_compare_kwargs(args),
         preset=preset,
         seed=args.seed,
-        out_dir=out,
+        log_dir=out / "tensorboard",
         verbose=2 if args.progress else 1,
     )
-    paths = write_report(out, comparison=result, command=_command_line(args))
+    write_compare(result, out)
+    rows = course_pairings(result.runs, target=result.config["target_accuracy"])
+    paths = write_report(out, comparison=result, command=_command_line(args), pairings=rows)
     print()
     print(textwrap.fill(_compare_header(result.config, result.config["depths"]), 100))
     print(result.format_table())
@@ -235,10 +238,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from keras_init_lab.experiments import compare, propagate
+    from keras_init_lab.experiments import compare, course_pairings, propagate
     from keras_init_lab.experiments.compare import PRESETS
-    from keras_init_lab.experiments.pairings import course_pairings
-    from keras_init_lab.report import format_pairings, write_propagation, write_report
+    from keras_init_lab.report import (
+        format_pairings,
+        write_compare,
+        write_propagation,
+        write_report,
+    )
 
     out = _output_dir(args, "demo")
     sizes = {"n_trials": 2, "n_samples": 64} if args.quick else {"n_trials": 4, "n_samples": 128}
@@ -274,16 +281,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     comparison = compare(
         preset="quick" if args.quick else "demo",
         seed=args.seed,
-        out_dir=out,
+        log_dir=out / "tensorboard",
         verbose=2 if args.progress else 1,
     )
+    write_compare(comparison, out)
+    rows = course_pairings(comparison.runs, target=comparison.config["target_accuracy"])
     paths = write_report(
-        out, propagation=propagation, comparison=comparison, command=_command_line(args)
+        out,
+        propagation=propagation,
+        comparison=comparison,
+        command=_command_line(args),
+        pairings=rows,
     )
     print()
     print(textwrap.fill(_compare_header(comparison.config, comparison.config["depths"]), 100))
     print(comparison.format_table())
-    rows = course_pairings(comparison.runs, target=comparison.config["target_accuracy"])
     if rows:
         print("\nLecture 002's summary next to what was measured:")
         print(format_pairings(rows))

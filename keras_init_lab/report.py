@@ -1,7 +1,9 @@
 """Markdown and self-contained HTML report assembled from experiment results.
 
 The report reads only plain results (``PropagationResult``, ``CompareResult`` or their JSON
-dicts) and the PNGs already written next to it; it never touches a model. ``report.md`` links
+dicts; a comparison's runs as ``RunResult`` objects) and the PNGs already written next to it;
+it never touches a model. Only the command line calls it: the experiments compute and
+return results, and no experiments module imports this one. ``report.md`` links
 the PNGs by relative path; ``report.html`` embeds them as base64 ``data:`` URIs, so the one
 file can be mailed or uploaded on its own.
 
@@ -14,18 +16,17 @@ Example:
 from __future__ import annotations
 
 import base64
-import csv
 import datetime as _dt
 import html
-import json
 import math
 import os
 import textwrap
 from pathlib import Path
 from typing import Any
 
-from keras_init_lab.experiments._json import json_safe
+from keras_init_lab._result_files import write_compare_files, write_propagation_files
 from keras_init_lab.experiments.pairings import COURSE_PAIRINGS, course_pairings
+from keras_init_lab.experiments.training import RunResult
 
 __all__ = [
     "COURSE_EXPECTATIONS",
@@ -56,14 +57,19 @@ def _fmt(value: Any, percent: bool = False) -> str:
     return str(value)
 
 
-def _as_dict(result) -> dict | None:
+def _propagation_dict(result) -> dict | None:
+    if result is None or isinstance(result, dict):
+        return result
+    return result.to_json()
+
+
+def _comparison(result) -> tuple[dict, list[RunResult]] | None:
+    """``(config, runs)`` of a ``CompareResult`` or of its JSON dict (runs as ``RunResult``)."""
     if result is None:
         return None
     if isinstance(result, dict):
-        return result
-    if hasattr(result, "to_json"):
-        return result.to_json()
-    return {"config": result.config, "runs": result.runs}
+        return result["config"], [RunResult.from_dict(run) for run in result["runs"]]
+    return result.config, list(result.runs)
 
 
 def _propagation_rows(prop: dict) -> tuple[list[str], list[list[str]]]:
@@ -100,7 +106,7 @@ def _propagation_rows(prop: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _compare_rows(comp: dict) -> tuple[list[str], list[list[str]]]:
+def _compare_rows(runs: list[RunResult]) -> tuple[list[str], list[list[str]]]:
     header = [
         "#",
         "run",
@@ -113,18 +119,18 @@ def _compare_rows(comp: dict) -> tuple[list[str], list[list[str]]]:
         "verdict",
     ]
     rows = []
-    for r in comp["runs"]:
+    for r in runs:
         rows.append(
             [
-                str(r["run"]),
-                r["label"],
-                _fmt(r.get("final_accuracy"), True),
-                _fmt(r.get("final_loss")),
-                "never" if r.get("epochs_to_target") is None else str(r["epochs_to_target"]),
-                _fmt(r.get("grad_ratio_start")),
-                _fmt(r.get("dead_fraction_end"), True),
-                _fmt(r.get("saturated_fraction_end"), True),
-                r["verdict"],
+                str(r.run),
+                r.label,
+                _fmt(r.final_accuracy, True),
+                _fmt(r.final_loss),
+                "never" if r.epochs_to_target is None else str(r.epochs_to_target),
+                _fmt(r.grad_ratio_start),
+                _fmt(r.dead_fraction_end, True),
+                _fmt(r.saturated_fraction_end, True),
+                r.verdict,
             ]
         )
     return header, rows
@@ -147,24 +153,24 @@ SETTINGS_HEADER = [
 ]
 
 
-def _settings_rows(comp: dict) -> tuple[list[str], list[list[str]]]:
+def _settings_rows(runs: list[RunResult]) -> tuple[list[str], list[list[str]]]:
     """One row per run: the training axes and the update/weight ratio with its reading."""
     rows = []
-    for r in comp["runs"]:
+    for r in runs:
         rows.append(
             [
-                str(r["run"]),
-                r["label"],
-                str(r.get("optimizer_config") or r.get("optimizer") or "-"),
-                _fmt(r.get("learning_rate")),
-                str(r.get("batch_size", "-")),
-                _fmt(r.get("loss")),
-                _fmt(r.get("output_activation")),
-                _fmt(r.get("l2")),
-                _fmt(r.get("weight_decay")),
-                _fmt(r.get("dropout")),
-                _fmt(r.get("update_ratio")),
-                r.get("update_ratio_verdict") or "-",
+                str(r.run),
+                r.label,
+                str(r.optimizer_config or r.optimizer or "-"),
+                _fmt(r.learning_rate),
+                "-" if r.batch_size is None else str(r.batch_size),
+                _fmt(r.loss),
+                _fmt(r.output_activation),
+                _fmt(r.l2),
+                _fmt(r.weight_decay),
+                _fmt(r.dropout),
+                _fmt(r.update_ratio),
+                r.update_ratio_verdict or "-",
             ]
         )
     return SETTINGS_HEADER, rows
@@ -213,29 +219,27 @@ def _sentence(text) -> str:
     return f"{text[0].upper()}{text[1:]}. " if text else ""
 
 
-def _takeaways(comp: dict) -> list[str]:
-    runs = comp["runs"]
+def _takeaways(config: dict, runs: list[RunResult]) -> list[str]:
     lines = []
     learned = sorted(
-        (r for r in runs if r.get("epochs_to_target") is not None),
-        key=lambda r: (r["epochs_to_target"], -(r.get("final_accuracy") or 0)),
+        (r for r in runs if r.epochs_to_target is not None),
+        key=lambda r: (r.epochs_to_target, -(r.final_accuracy or 0)),
     )
     if learned:
         best = learned[0]
         lines.append(
-            f"Fastest to {comp['config']['target_accuracy']:.0%}: **{best['label']}** "
-            f"(epoch {best['epochs_to_target']}, final "
-            f"{_fmt(best.get('final_accuracy'), True)})."
+            f"Fastest to {config['target_accuracy']:.0%}: **{best.label}** "
+            f"(epoch {best.epochs_to_target}, final {_fmt(best.final_accuracy, True)})."
         )
     for kind, text in (
         ("stuck", "Did not learn"),
         ("diverged", "Diverged"),
         ("slow", "Learned slowly"),
     ):
-        names = [r["label"] for r in runs if r.get("verdict_kind") == kind]
+        names = [r.label for r in runs if r.verdict_kind == kind]
         if names:
             lines.append(f"{text} ({len(names)}/{len(runs)}): {', '.join(names)}.")
-    symmetric = [r["label"] for r in runs if r.get("symmetric_start")]
+    symmetric = [r.label for r in runs if r.symmetric_start]
     if symmetric:
         lines.append(
             "Zero/constant starts (" + ", ".join(symmetric) + ") stay at chance: "
@@ -300,6 +304,7 @@ def write_report(
     comparison=None,
     title: str = "keras-init-lab report",
     command: str | None = None,
+    pairings: list[dict] | None = None,
 ) -> dict[str, Path]:
     """Write ``report.md`` and ``report.html`` into ``out_dir`` from the given results.
 
@@ -316,6 +321,8 @@ def write_report(
         comparison: a ``CompareResult`` or its JSON dict (``{"config", "runs"}``), or ``None``.
         title: the report's heading.
         command: the command line that produced the results, quoted in the report.
+        pairings: the rows of ``experiments.course_pairings`` for ``comparison`` (the command
+            line computes them once and prints them too); ``None``: computed here.
 
     Returns:
         ``{"md": path, "html": path}``.
@@ -329,7 +336,7 @@ def write_report(
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    prop, comp = _as_dict(propagation), _as_dict(comparison)
+    prop, comp = _propagation_dict(propagation), _comparison(comparison)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     md: list[str] = [f"# {title}", "", f"Generated {stamp}."]
     body: list[str] = [f"<h1>{html.escape(title)}</h1>", f"<p class=note>Generated {stamp}.</p>"]
@@ -376,7 +383,7 @@ def write_report(
             "Forward and backward variance per layer (solid: measured, dotted: predicted)",
         )
     if comp is not None:
-        cfg = comp["config"]
+        cfg, runs = comp
         depths = ", ".join(str(d) for d in cfg.get("depths", []))
         chance = _sentence(cfg.get("chance_note") or "chance")[:-2]
         intro = (
@@ -391,15 +398,15 @@ def write_report(
             f"fixed probe batch."
         )
         number = 2 if prop is not None else 1
-        header, rows = _compare_rows(comp)
+        header, rows = _compare_rows(runs)
         md += ["", f"## {number}. Initializer x activation", "", intro, "", _md_table(header, rows)]
         body += [
             f"<h2>{number}. Initializer x activation</h2>",
             f"<p>{html.escape(intro)}</p>",
             _html_table(header, rows, verdict_column=8),
         ]
-        if comp["runs"] and "optimizer" in comp["runs"][0]:
-            header, rows = _settings_rows(comp)
+        if runs and runs[0].optimizer is not None:
+            header, rows = _settings_rows(runs)
             note = _sentence(cfg.get("update_ratio_note"))
             title = "**Training settings and update size per run**"
             md += ["", title, "", note.strip(), "", _md_table(header, rows)]
@@ -408,7 +415,7 @@ def write_report(
                 f"<p>{html.escape(note)}</p>",
                 _html_table(header, rows),
             ]
-        takeaways = _takeaways(comp)
+        takeaways = _takeaways(cfg, runs)
         if takeaways:
             md += ["", "**Takeaways**", ""] + [f"- {line}" for line in takeaways]
             body.append(
@@ -416,7 +423,8 @@ def write_report(
                 + "".join(f"<li>{html.escape(line).replace('**', '')}</li>" for line in takeaways)
                 + "</ul>"
             )
-        pairings = course_pairings(comp["runs"], target=cfg["target_accuracy"])
+        if pairings is None:
+            pairings = course_pairings(runs, target=cfg["target_accuracy"])
         header, rows = PAIRING_HEADER, _pairing_rows(pairings)
         if rows:
             md += [
@@ -468,27 +476,18 @@ def write_propagation(result, out_dir: str | os.PathLike) -> dict[str, Path]:
     Returns:
         ``{"json": path, "png": path}``.
     """
-    from keras_init_lab.plots.experiments import plot_propagation
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "propagation.json"
-    json_path.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False))
-    png_path = plot_propagation(
-        result.settings,
-        out / "propagation.png",
-        stable_factor=result.config["stable_factor"],
-        extreme_factor=result.config.get("extreme_factor"),
-    )
-    return {"json": json_path, "png": png_path}
+    return write_propagation_files(result, out_dir)
 
 
 def write_compare(result, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write ``results.json``, ``results.csv`` and the comparison PNGs; return their paths.
 
+    ``results.csv``'s columns are ``experiments.compare.RESULT_COLUMNS`` (the ``RunResult``
+    fields marked ``column``); ``results.json`` holds the config and every field of every run.
+
     Example:
         >>> sorted(write_compare(compare(quick=True), "logs/c"))          # doctest: +SKIP
-        ['gradient_flow', 'loss_curves', 'results_csv', 'results_json', 'unit_fractions']
+        ['depth_profile', 'gradient_flow', 'loss_curves', 'results_csv', 'results_json', 'unit_fractions']
 
     Args:
         result: a ``CompareResult``.
@@ -497,29 +496,4 @@ def write_compare(result, out_dir: str | os.PathLike) -> dict[str, Path]:
     Returns:
         ``{name: path}`` of every file written.
     """
-    from keras_init_lab.experiments.compare import RESULT_COLUMNS
-    from keras_init_lab.plots.experiments import (
-        plot_depth_profile,
-        plot_gradient_heatmap,
-        plot_loss_curves,
-        plot_unit_fractions,
-    )
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"results_json": out / "results.json", "results_csv": out / "results.csv"}
-    payload = {"config": result.config, "runs": result.runs}
-    files["results_json"].write_text(json.dumps(json_safe(payload), indent=2, allow_nan=False))
-    with open(files["results_csv"], "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for run in result.runs:
-            writer.writerow({k: "" if run.get(k) is None else run.get(k) for k in RESULT_COLUMNS})
-    target = result.config.get("target_accuracy")
-    files["loss_curves"] = plot_loss_curves(
-        result.runs, out / "loss_curves.png", target_accuracy=target
-    )
-    files["gradient_flow"] = plot_gradient_heatmap(result.runs, out / "gradient_flow.png")
-    files["unit_fractions"] = plot_unit_fractions(result.runs, out / "unit_fractions.png")
-    files["depth_profile"] = plot_depth_profile(result.runs, out / "depth_profile.png")
-    return files
+    return write_compare_files(result, out_dir)

@@ -28,16 +28,30 @@ def quick_run(tmp_path_factory):
     import contextlib
     import io
 
+    import keras_init_lab.experiments as experiments
+    import keras_init_lab.report as report
+
+    calls = []  # every course_pairings call, from the CLI's name or from the report's
+
+    def counted(original):
+        def course_pairings(*args, **kwargs):
+            calls.append(args)
+            return original(*args, **kwargs)
+
+        return course_pairings
+
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(buffer):
+        patch.setattr(experiments, "course_pairings", counted(experiments.course_pairings))
+        patch.setattr(report, "course_pairings", counted(report.course_pairings))
         code = cli.main(["compare", "--quick", "--out", str(out), "--seed", "0", "--progress"])
     results = json.loads((out / "results.json").read_text())
     runs = {(r["initializer"], r["activation"]): r for r in results["runs"]}
-    return code, out, results, runs, buffer.getvalue()
+    return code, out, results, runs, buffer.getvalue(), calls
 
 
 def test_quick_compare_exits_0_and_shows_progress(quick_run):
-    code, out, results, runs, stdout = quick_run
+    code, out, results, runs, stdout = quick_run[:5]
     assert code == 0
     assert len(runs) == 4
     assert "run 1/4: zeros + tanh" in stdout and "run 4/4: he_normal + relu" in stdout
@@ -130,6 +144,21 @@ def test_html_is_self_contained(quick_run):
     assert "| he_normal + relu |" in markdown
 
 
+def test_pairings_are_computed_once_and_the_report_reads_results_json(quick_run, tmp_path):
+    out, results, calls = quick_run[1], quick_run[2], quick_run[5]
+    assert len(calls) == 1  # by the CLI, which passes the rows to write_report
+    # The report and the figures read a results.json dict as they read a CompareResult.
+    from keras_init_lab.plots.experiments import plot_loss_curves
+
+    paths = write_report(tmp_path, comparison=results)
+
+    def tables(path):
+        return [line for line in path.read_text().splitlines() if line.startswith("|")]
+
+    assert tables(paths["md"]) == tables(out / "report.md") and len(tables(paths["md"])) > 10
+    assert plot_loss_curves(results["runs"], tmp_path / "curves.png").stat().st_size > 0
+
+
 def test_report_needs_a_result(tmp_path):
     with pytest.raises(ValueError, match="at least one result"):
         write_report(tmp_path)
@@ -214,14 +243,12 @@ def test_optional_axes_seed_and_cnn():
 
 
 def test_pixel_inputs_are_scaled_by_default_and_unscaled_failures_name_the_flag():
-    import importlib
+    from keras_init_lab.experiments import grid, settings
 
-    compare_module = importlib.import_module("keras_init_lab.experiments.compare")
-
-    assert compare_module._resolve_scaling("auto", pixels=True) == "standardize"
-    assert compare_module._resolve_scaling("auto", pixels=False) == "none"
-    assert compare_module._resolve_scaling("minmax", pixels=True) == "minmax"
-    note = compare_module._scaling_note(["standardize"], pixels=True)
+    assert grid.resolve_scaling("auto", pixels=True) == "standardize"
+    assert grid.resolve_scaling("auto", pixels=False) == "none"
+    assert grid.resolve_scaling("minmax", pixels=True) == "minmax"
+    note = settings._scaling_note(["standardize"], pixels=True)
     assert "fitted on the training split only" in note and "--scaling none" in note
     kind, text = verdict(
         _run(final_accuracy=0.09, scaling="none", input_abs_max=16.0, dead_fraction_end=0.67),

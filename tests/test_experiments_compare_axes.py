@@ -22,7 +22,7 @@ import pytest  # noqa: E402
 
 from keras_init_lab import cli  # noqa: E402
 from keras_init_lab import losses as losses_module  # noqa: E402
-from keras_init_lab.experiments import compare, datasets  # noqa: E402
+from keras_init_lab.experiments import _compile, compare, datasets  # noqa: E402
 from keras_init_lab.lessons.optimizers import (  # noqa: E402
     UPDATE_RATIO_BAND,
     update_ratio_verdict,
@@ -77,18 +77,31 @@ def captured():
 def api_run(captured, tmp_path_factory):
     out = tmp_path_factory.mktemp("axes_api")
     start = len(captured)
-    result = compare(
-        **TINY,
-        epochs=2,
-        max_train_samples=64,
-        optimizers=["adamw"],
-        learning_rates=[0.01],
-        batch_sizes=["full"],
-        losses=["binary_crossentropy"],
-        l2=[1e-3],
-        weight_decay=[0.02],
-        dropout=[0.25],
-        out_dir=out,
+    # The deprecated out_dir still writes results.json, results.csv and the figures (through
+    # the writer report.write_compare uses) and warns; the CLI runs cover log_dir.
+    with pytest.warns(DeprecationWarning, match="report.write_compare"):
+        result = compare(
+            **TINY,
+            epochs=2,
+            max_train_samples=64,
+            optimizers=["adamw"],
+            learning_rates=[0.01],
+            batch_sizes=["full"],
+            losses=["binary_crossentropy"],
+            l2=[1e-3],
+            weight_decay=[0.02],
+            dropout=[0.25],
+            out_dir=out,
+        )
+    assert sorted(result.files) == sorted(
+        [
+            "results_json",
+            "results_csv",
+            "loss_curves",
+            "gradient_flow",
+            "unit_fractions",
+            "depth_profile",
+        ]
     )
     write_report(out, comparison=result)
     return result, out, captured[start:]
@@ -235,21 +248,21 @@ def test_cli_flags_run_batch_size_one_and_label_the_runs(cli_run):
 def test_defaults_are_todays_optimizer_and_loss():
     import keras
 
-    optimizer = compare_module._make_run_optimizer("momentum", None, None, 0.05)
+    optimizer = _compile.make_run_optimizer("momentum", None, None, 0.05)
     assert type(optimizer) is keras.optimizers.SGD
     assert optimizer.get_config()["momentum"] == 0.9
     assert float(optimizer.learning_rate.numpy()) == pytest.approx(0.05)
     assert not optimizer.weight_decay
-    loss, metric = compare_module._make_loss(*compare_module.DEFAULT_LOSS, 2)
+    loss, metric = _compile.make_loss(*compare_module.DEFAULT_LOSS, 2)
     assert isinstance(loss, keras.losses.SparseCategoricalCrossentropy) and metric == "accuracy"
     assert loss.get_config()["from_logits"] is True
-    assert compare_module._loss_axis(None) == [("categorical_crossentropy", "softmax")]
-    assert compare_module._loss_axis(["mse", "bce", "cce"]) == [
+    assert _compile.loss_pairs(None) == (("categorical_crossentropy", "softmax"),)
+    assert _compile.loss_pairs(["mse", "bce", "cce"]) == (
         ("mse", "linear"),
         ("binary_crossentropy", "sigmoid"),
         ("categorical_crossentropy", "softmax"),
-    ]
-    assert compare_module._loss_axis(("mse", "softmax")) == [("mse", "softmax")]
+    )
+    assert _compile.loss_pairs(("mse", "softmax")) == (("mse", "softmax"),)
 
 
 @pytest.mark.parametrize(
@@ -269,7 +282,7 @@ def test_loss_on_logits_equals_the_reference_on_one_hot_targets(pair):
     loss, activation = pair
     logits = np.array([[2.0, -1.0, 0.5], [-3.0, 4.0, 0.0]], dtype="float32")
     labels = np.array([0, 2])
-    fn, _ = compare_module._make_loss(loss, activation, 3)
+    fn, _ = _compile.make_loss(loss, activation, 3)
     measured = np.asarray(fn(labels, logits))
     reference = losses_module.loss_value(loss, activation, logits, np.eye(3)[labels])
     if pair == compare_module.DEFAULT_LOSS:  # today's Keras loss object: the batch mean
@@ -281,18 +294,18 @@ def test_optimizer_objects_are_cloned_and_factories_called():
     import keras
 
     mine = keras.optimizers.Adam(learning_rate=0.003)
-    clone = compare_module._make_run_optimizer(mine, None, None, 0.05)
+    clone = _compile.make_run_optimizer(mine, None, None, 0.05)
     assert clone is not mine and type(clone) is keras.optimizers.Adam
     assert float(clone.learning_rate.numpy()) == pytest.approx(0.003)
-    faster = compare_module._make_run_optimizer(mine, 0.1, 0.01, 0.05)
+    faster = _compile.make_run_optimizer(mine, 0.1, 0.01, 0.05)
     assert float(faster.learning_rate.numpy()) == pytest.approx(0.1)
     assert faster.weight_decay == pytest.approx(0.01)
-    made = compare_module._make_run_optimizer(lambda: keras.optimizers.RMSprop(), None, None, 1)
+    made = _compile.make_run_optimizer(lambda: keras.optimizers.RMSprop(), None, None, 1)
     assert type(made) is keras.optimizers.RMSprop
     with pytest.raises(TypeError, match="must return a keras.optimizers.Optimizer"):
-        compare_module._make_run_optimizer(lambda: "adam", None, None, 0.05)
-    assert compare_module._optimizer_label(mine) == "adam"
-    assert compare_module._optimizer_axis([mine, "sgd"]) == [mine, "sgd"]
+        _compile.make_run_optimizer(lambda: "adam", None, None, 0.05)
+    assert _compile.optimizer_label(mine) == "adam"
+    assert _compile.optimizer_choices([mine, "sgd"]) == (mine, "sgd")
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,9 @@ from keras_init_lab.experiments import propagation as prop  # noqa: E402
 @pytest.fixture(scope="module")
 def seed_002(tmp_path_factory):
     out = tmp_path_factory.mktemp("propagation")
-    return propagate(seed=0, out_dir=out), out
+    # The deprecated out_dir still writes propagation.json and .png (test_png_is_written).
+    with pytest.warns(DeprecationWarning, match="report.write_propagation"):
+        return propagate(seed=0, out_dir=out), out
 
 
 def _by_sigma(result):

@@ -1,7 +1,12 @@
 """The course's experiments: variance propagation through depth, the initializer x
 activation comparison on one model and one dataset, and lecture 002's summary of pairings
 checked against a comparison; with their datasets and model builders. They compute and
-return plain data; ``keras_init_lab.report`` writes files.
+return plain data; ``keras_init_lab.report`` writes files (and no module here imports it).
+
+The comparison's modules: ``grid`` (the axes, checked, and one ``GridPoint`` per run with a
+stable id), ``training`` (one run: ``train_point`` -> ``RunResult``), ``verdicts`` (what a
+run's numbers say), ``settings`` (the presets and the one-value settings) and ``compare``
+(the grid run in order, ``CompareResult``).
 
 Example:
     >>> from keras_init_lab import experiments
@@ -22,15 +27,19 @@ from keras_init_lab.experiments.datasets import (
     load_npz,
     scale_inputs,
 )
+from keras_init_lab.experiments.grid import GridPoint
 from keras_init_lab.experiments.models import build_cnn, build_mlp
 from keras_init_lab.experiments.pairings import course_pairings
 from keras_init_lab.experiments.propagation import PropagationResult, propagate
+from keras_init_lab.experiments.training import RunResult
 
 __all__ = [
     "CompareResult",
     "Dataset",
     "DatasetUnavailableError",
+    "GridPoint",
     "PropagationResult",
+    "RunResult",
     "build_cnn",
     "build_mlp",
     "compare",

@@ -39,6 +39,7 @@ import math
 from collections.abc import Sequence
 
 from keras_init_lab.experiments.propagation import STABLE_FACTOR
+from keras_init_lab.experiments.training import RunResult
 
 __all__ = [
     "BALANCE_FACTOR",
@@ -76,29 +77,21 @@ def _x(value) -> str:
     return f"{value:.2g}"
 
 
-def _variance_change(run: dict) -> float | None:
-    """Activation variance at the last hidden layer over the first, at initialization."""
-    values = run.get("activation_variance_start") or []
-    if len(values) < 2 or values[0] is None or values[-1] is None or values[0] <= 0:
-        return None
-    return values[-1] / values[0]
-
-
 def _mean(values) -> float | None:
     values = [v for v in values or [] if v is not None]
     return sum(values) / len(values) if values else None
 
 
-def _training(run: dict, target: float) -> str:
-    accuracy = _pct(run.get("final_accuracy"))
-    if run.get("verdict_kind") == "learns":
+def _training(run: RunResult, target: float) -> str:
+    accuracy = _pct(run.final_accuracy)
+    if run.verdict_kind == "learns":
         return (
-            f"learns: {target:.0%} validation accuracy at epoch {run['epochs_to_target']} "
+            f"learns: {target:.0%} validation accuracy at epoch {run.epochs_to_target} "
             f"(final {accuracy})"
         )
-    if run.get("verdict_kind") == "diverged":
-        return f"diverges (loss NaN/inf in epoch {run.get('first_nonfinite_epoch')})"
-    if run.get("verdict_kind") == "slow":
+    if run.verdict_kind == "diverged":
+        return f"diverges (loss NaN/inf in epoch {run.first_nonfinite_epoch})"
+    if run.verdict_kind == "slow":
         return f"learns slowly: {accuracy} validation accuracy, target {target:.0%} not reached"
     return f"does not learn: {accuracy} validation accuracy"
 
@@ -108,11 +101,11 @@ def _in_band(value) -> bool:
     return value is not None and 1 / BALANCE_FACTOR <= value <= BALANCE_FACTOR
 
 
-def _effect(kind: str, run: dict, depth: int) -> tuple[bool, str]:
+def _effect(kind: str, run: RunResult, depth: int) -> tuple[bool, str]:
     """Whether the course's predicted effect is measured, and the sentence that says so."""
-    change = _variance_change(run)
-    ratio = run.get("grad_ratio_start")
-    dead = _mean(run.get("dead_fraction_start_per_layer"))
+    change = run.variance_change
+    ratio = run.grad_ratio_start
+    dead = _mean(run.dead_fraction_start_per_layer)
     variance = f"activation variance x{_x(change)} from hidden layer 1 to {depth} at initialization"
     gradient = f"gradient norm first/last layer {_x(ratio)} at initialization"
     if kind in ("balanced", "balanced_few_dead"):
@@ -137,9 +130,9 @@ def _effect(kind: str, run: dict, depth: int) -> tuple[bool, str]:
             f"{BALANCE_FACTOR:g}x), {_pct(dead)} of ReLU units dead"
         )
     # gradients_grow
-    diverged = run.get("verdict_kind") == "diverged"
+    diverged = run.verdict_kind == "diverged"
     holds = diverged or (ratio is not None and ratio > BALANCE_FACTOR)
-    saturation = run.get("saturated_fraction_start_per_layer") or []
+    saturation = run.saturated_fraction_start_per_layer or []
     first_sat = saturation[0] if saturation else None
     return holds, (
         f"{gradient} ({'above' if holds else 'not above'} {BALANCE_FACTOR:g}x), "
@@ -148,7 +141,7 @@ def _effect(kind: str, run: dict, depth: int) -> tuple[bool, str]:
 
 
 def course_pairings(
-    runs: Sequence[dict], depth: int | None = None, target: float = 0.9
+    runs: Sequence[RunResult | dict], depth: int | None = None, target: float = 0.9
 ) -> list[dict]:
     """Compare each of lecture 002's four pairings found in ``runs`` with what was measured.
 
@@ -161,7 +154,8 @@ def course_pairings(
         'agrees'
 
     Args:
-        runs: ``CompareResult.runs``; runs of other pairings are ignored.
+        runs: ``CompareResult.runs`` (``RunResult`` objects, or mappings of their fields, as
+            in ``results.json``); runs of other pairings are ignored.
         depth: hidden layers, quoted in the sentences (default: the run's ``depth``).
         target: the target validation accuracy of the comparison.
 
@@ -169,15 +163,16 @@ def course_pairings(
         One dict per pairing present: ``pairing, initializer, activation, course_grade,
         course_says, effect_measured, trains, measured, mark, reason``.
     """
-    by_pair = {(r["initializer"], r["activation"]): r for r in runs}
+    runs = [RunResult.from_dict(run) for run in runs]
+    by_pair = {(run.initializer, run.activation): run for run in runs}
     rows = []
     for init, act, grade, says, kind in COURSE_PAIRINGS:
         run = by_pair.get((init, act))
         if run is None:
             continue
-        layers = depth or run.get("depth") or len(run.get("activation_variance_start") or [])
+        layers = depth or run.depth or len(run.activation_variance_start or [])
         effect, effect_text = _effect(kind, run, layers)
-        trains = run.get("verdict_kind") == "learns"
+        trains = run.verdict_kind == "learns"
         training = _training(run, target)
         if grade == "ideal":
             good = effect and trains
@@ -188,15 +183,15 @@ def course_pairings(
             later = (
                 trains
                 and partner is not None
-                and partner.get("epochs_to_target") is not None
-                and run["epochs_to_target"] > partner["epochs_to_target"]
+                and partner.epochs_to_target is not None
+                and run.epochs_to_target > partner.epochs_to_target
             )
             hurt = not trains or bool(later)
             mark = "agrees" if effect and hurt else ("partly" if effect or hurt else "disagrees")
             if later:
                 training += (
-                    f", {run['epochs_to_target'] - partner['epochs_to_target']} "
-                    f"epoch(s) after {partner['initializer']} + {act}"
+                    f", {run.epochs_to_target - partner.epochs_to_target} "
+                    f"epoch(s) after {partner.initializer} + {act}"
                 )
         reason = _reason(kind, grade, mark, effect_text, training, run)
         rows.append(
@@ -225,8 +220,8 @@ SATURATION_EXPLAINS = 0.20
 
 def _reason(kind, grade, mark, effect_text, training, run) -> str:
     """One sentence: the mark, and the measured numbers that earn it."""
-    name = f"{run['initializer']} + {run['activation']}"
-    trains = run.get("verdict_kind") == "learns"
+    name = f"{run.initializer} + {run.activation}"
+    trains = run.verdict_kind == "learns"
     if grade == "ideal":
         if mark == "agrees":
             return f"{name} {training} with {effect_text}, as the course predicts."
@@ -241,7 +236,7 @@ def _reason(kind, grade, mark, effect_text, training, run) -> str:
     if mark == "agrees":
         return f"{name} {training}, with the effect the course predicts: {effect_text}."
     if kind == "gradients_grow" and trains:
-        sat = (run.get("saturated_fraction_start_per_layer") or [None])[0]
+        sat = (run.saturated_fraction_start_per_layer or [None])[0]
         if sat is not None and sat >= SATURATION_EXPLAINS:
             return f"{name} {training} because tanh saturates instead of exploding: {effect_text}."
         return f"{name} {training}: no explosion at this depth and width, {effect_text}."

@@ -56,7 +56,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -439,8 +441,8 @@ def propagate(
         True
 
     Args:
-        sigma2: explicit weight variances (weights ``N(0, sigma2)``, untruncated as in the
-            lecture).
+        sigma2: explicit weight variances, one number or a list (weights ``N(0, sigma2)``,
+            untruncated as in the lecture).
         initializers: initializer names (``initializers.get``); kernels are sampled from each,
             with shape ``(fan_in, width)`` per layer, and its ``variance(shape)`` feeds the
             prediction (the sampled kernels' own variance when it has none, e.g. orthogonal).
@@ -451,10 +453,12 @@ def propagate(
         input_dim: dimension of ``x`` (default ``width``).
         n_samples: inputs per weight draw, >= 2.
         n_trials: independent weight draws averaged, >= 1.
-        seed: seeds inputs, explicit-sigma weights and (through Python's ``random``) the
-            package's unseeded initializers; the same seed gives the same numbers.
-        out_dir: when given, ``report.write_propagation`` writes ``propagation.json`` and
-            ``propagation.png`` there.
+        seed: an integer >= 0; seeds inputs, explicit-sigma weights and (through Python's
+            ``random``) the package's unseeded initializers; the same seed gives the same
+            numbers.
+        out_dir: deprecated (a ``DeprecationWarning`` says so): when given,
+            ``propagation.json`` and ``propagation.png`` are written there, as
+            ``report.write_propagation(result, out_dir)`` writes them; call that instead.
         verbose: print the table.
 
     Returns:
@@ -471,7 +475,7 @@ def propagate(
         reached last by backprop).
 
     Raises:
-        TypeError: a size or sigma2 of the wrong type.
+        TypeError: a size, seed, sigma2, name, ``verbose`` or ``out_dir`` of the wrong type.
         ValueError: non-positive sizes, a non-positive or non-finite sigma2, unknown names.
 
     Reference:
@@ -488,9 +492,18 @@ def propagate(
     input_dim = width if input_dim is None else check_int("input_dim", input_dim)
     n_trials = check_int("n_trials", n_trials)
     n_samples = check_int("n_samples", n_samples, minimum=2)
+    seed = check_int("seed", seed, minimum=0)
+    if not isinstance(verbose, bool):
+        check_int("verbose", verbose, minimum=0)
+    if out_dir is not None and not isinstance(out_dir, (str, os.PathLike)):
+        raise TypeError(
+            f"out_dir must be a folder path (str or os.PathLike); received out_dir={out_dir!r}."
+        )
+    if isinstance(initializers, str):
+        initializers = [initializers]
     if sigma2 is None and not initializers:
         sigma2 = DEFAULT_SIGMA2
-    sigma2 = list(sigma2 or [])
+    sigma2 = [sigma2] if isinstance(sigma2, numbers.Real) else list(sigma2 or [])
     for value in sigma2:
         check_number("sigma2", value, positive=True, hint="Example: 0.02 (= 2 / width, He).")
     if isinstance(activations, str):
@@ -597,9 +610,16 @@ def propagate(
         },
     )
     if out_dir is not None:
-        from keras_init_lab.report import write_propagation
+        from keras_init_lab._result_files import write_propagation_files
 
-        write_propagation(result, out_dir)
+        warnings.warn(
+            "propagate(out_dir=...) is deprecated: propagate returns the result; write "
+            "propagation.json and propagation.png with "
+            "keras_init_lab.report.write_propagation(result, out_dir).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        write_propagation_files(result, out_dir)
     if verbose:
         print(result.format_table())
     return result

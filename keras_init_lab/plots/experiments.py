@@ -1,15 +1,16 @@
 """Figures of the experiments: variance propagation, loss curves, gradient flow, unit health.
 
-Every function takes the plain result dicts that ``experiments.propagation`` and
-``experiments.compare`` produce (never a model), draws with the object API
-(``plots._common.new_figure``) and returns the saved PNG's path.
+Every function takes the plain results the experiments produce (never a model): the setting
+dicts of ``experiments.propagation``, and the runs of ``experiments.compare`` (``RunResult``
+objects, read by attribute; the run dicts of a ``results.json`` are read the same way). It
+draws with the object API (``plots._common.new_figure``) and returns the saved PNG's path.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,21 @@ VERDICT_COLOURS = {
 #: Colours of the comparison verdict kinds (``compare.verdict``), same palette logic:
 #: green learns, orange slow, blue stuck (the "vanishing" colour), red diverged.
 RUN_COLOURS = {"learns": "#2ca02c", "slow": "#ff7f0e", "stuck": "#1f77b4", "diverged": "#d62728"}
+
+
+class _RunView:
+    """Attribute access to a run given as a mapping (``results.json``); missing keys read None."""
+
+    def __init__(self, values: Mapping):
+        self._values = values
+
+    def __getattr__(self, name: str):
+        return self._values.get(name)
+
+
+def _runs(runs) -> list:
+    """The runs readable by attribute: ``RunResult`` objects as they are, mappings wrapped."""
+    return [_RunView(run) if isinstance(run, Mapping) else run for run in runs]
 
 
 def _as_float(values) -> np.ndarray:
@@ -186,13 +202,15 @@ def plot_loss_curves(
     """A grid of small panels, one per run: training and validation loss, accuracy on a twin axis.
 
     Args:
-        runs: ``compare`` result dicts (keys ``label``, ``history``, ``verdict_kind``).
+        runs: ``CompareResult.runs`` (``label``, ``history``, ``verdict_kind``,
+            ``epochs_to_target``).
         path: output ``.png`` path.
         target_accuracy: drawn as a dashed line on the accuracy axis when given.
 
     Returns:
         The PNG path.
     """
+    runs = _runs(runs)
     rows, columns = _grid_shape(len(runs))
     figure = new_figure(3.3 * columns, 2.5 * rows + 0.4)
     axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
@@ -200,14 +218,14 @@ def plot_loss_curves(
         v
         for run in runs
         for key in ("loss", "val_loss")
-        for v in _as_float(run["history"].get(key) or [])
+        for v in _as_float(run.history.get(key) or [])
         if np.isfinite(v)
     ]
     # One loss scale for every panel so runs compare at a glance; capped so one diverging
     # run does not flatten the others.
     top = min(max(finite_losses, default=1.0) * 1.05, 3.0)
     for ax, run in zip(axes, runs):
-        history = run["history"]
+        history = run.history
         epochs = np.arange(1, len(history["loss"]) + 1)
         ax.plot(epochs, _as_float(history["loss"]), color="#444444", lw=1.5, label="train loss")
         if history.get("val_loss"):
@@ -222,7 +240,7 @@ def plot_loss_curves(
         ax.set_ylim(0, top)
         ax.tick_params(labelsize=7)
         acc = ax.twinx()
-        kind = run.get("verdict_kind")
+        kind = run.verdict_kind
         acc.plot(
             epochs,
             _as_float(history.get("val_accuracy") or history["accuracy"]),
@@ -234,9 +252,9 @@ def plot_loss_curves(
             acc.axhline(target_accuracy, color="0.6", ls=":", lw=1)
         acc.set_ylim(0, 1.02)
         acc.tick_params(labelsize=7)
-        reached = run.get("epochs_to_target")
+        reached = run.epochs_to_target
         note = f"{kind}" + (f", epoch {reached}" if reached else "") if kind else ""
-        ax.set_title(f"{run['label']}\n{note}", fontsize=8)
+        ax.set_title(f"{run.label}\n{note}", fontsize=8)
         ax.set_xlabel("epoch", fontsize=7)
     for ax in axes[len(runs) :]:
         ax.set_visible(False)
@@ -256,16 +274,17 @@ def plot_gradient_heatmap(runs: Sequence[dict], path: str | os.PathLike) -> Path
     darkens to the left shows vanishing gradients, an all-blank row is exactly zero.
 
     Args:
-        runs: ``compare`` result dicts with ``gradient_norms_start`` (list, first layer first).
+        runs: ``CompareResult.runs`` (``label``, ``gradient_norms_start``: first layer first).
         path: output ``.png`` path.
 
     Returns:
         The PNG path.
     """
-    width = max((len(run.get("gradient_norms_start") or []) for run in runs), default=1)
+    runs = _runs(runs)
+    width = max((len(run.gradient_norms_start or []) for run in runs), default=1)
     matrix = np.full((len(runs), max(width, 1)), np.nan)
     for i, run in enumerate(runs):
-        norms = _as_float(run.get("gradient_norms_start") or [])
+        norms = _as_float(run.gradient_norms_start or [])
         with np.errstate(divide="ignore"):
             matrix[i, : norms.size] = np.where(
                 norms > 0, np.log10(np.maximum(norms, 1e-300)), np.nan
@@ -283,7 +302,7 @@ def plot_gradient_heatmap(runs: Sequence[dict], path: str | os.PathLike) -> Path
         interpolation="nearest",
     )
     ax.set_facecolor("#cfe8ff")
-    ax.set_yticks(range(len(runs)), [run["label"] for run in runs], fontsize=7)
+    ax.set_yticks(range(len(runs)), [run.label for run in runs], fontsize=7)
     ax.set_xticks(range(width), [str(i + 1) for i in range(width)], fontsize=7)
     ax.set_xlabel("weight layer (input side left, output right)")
     colorbar = figure.colorbar(image, ax=ax)
@@ -302,14 +321,15 @@ def plot_unit_fractions(runs: Sequence[dict], path: str | os.PathLike) -> Path:
     over hidden layers). "n/a" marks activations a statistic does not apply to.
 
     Args:
-        runs: ``compare`` result dicts with ``dead_fraction_start/end`` and
-            ``saturated_fraction_start/end`` (``None`` where the stat does not apply).
+        runs: ``CompareResult.runs`` (``label``, ``dead_fraction_start/end`` and
+            ``saturated_fraction_start/end``: ``None`` where the stat does not apply).
         path: output ``.png`` path.
 
     Returns:
         The PNG path.
     """
-    labels = [run["label"] for run in runs]
+    runs = _runs(runs)
+    labels = [run.label for run in runs]
     y = np.arange(len(runs))
     figure = new_figure(10.0, 0.3 * len(runs) + 1.8)
     axes = figure.subplots(1, 2, sharey=True)
@@ -322,8 +342,8 @@ def plot_unit_fractions(runs: Sequence[dict], path: str | os.PathLike) -> Path:
             "#9467bd",
         ),
     ):
-        start = _as_float([run.get(f"{stat}_start") for run in runs])
-        end = _as_float([run.get(f"{stat}_end") for run in runs])
+        start = _as_float([getattr(run, f"{stat}_start") for run in runs])
+        end = _as_float([getattr(run, f"{stat}_end") for run in runs])
         ax.barh(y - 0.2, np.nan_to_num(start), height=0.4, color=colour, alpha=0.45, label="start")
         ax.barh(y + 0.2, np.nan_to_num(end), height=0.4, color=colour, label="end")
         for i in np.flatnonzero(np.isnan(start) & np.isnan(end)):
@@ -356,10 +376,11 @@ def plot_depth_profile(runs: Sequence[dict], path: str | os.PathLike) -> Path:
     Returns:
         The PNG path.
     """
+    runs = _runs(runs)
     figure = new_figure(13.0, 4.8)
     left, right = figure.subplots(1, 2)
     for run, colour in zip(runs, _setting_colours(len(runs))):
-        variance = _as_float(run.get("activation_variance_start") or [])
+        variance = _as_float(run.activation_variance_start or [])
         layers = np.arange(1, variance.size + 1)
         ok = np.isfinite(variance) & (variance > 0)
         left.plot(
@@ -369,9 +390,9 @@ def plot_depth_profile(runs: Sequence[dict], path: str | os.PathLike) -> Path:
             lw=2,
             marker="o",
             ms=3,
-            label=f"{run['label']} ({run.get('verdict_kind', '')})",
+            label=f"{run.label} ({run.verdict_kind or ''})",
         )
-        ratio = _as_float(run.get("grad_ratio_history") or [])
+        ratio = _as_float(run.grad_ratio_history or [])
         epochs = np.arange(ratio.size)
         ok = np.isfinite(ratio) & (ratio > 0)
         right.plot(epochs[ok], ratio[ok], color=colour, lw=2, marker="o", ms=3)
