@@ -7,7 +7,7 @@ The protocol is spoken over one websocket with ``websocket-client`` (the "test" 
 Every request the page makes is recorded (``Network.requestWillBeSent``), so a test can check
 that nothing left the machine: :meth:`Chromium.external_requests`.
 
-Also: :func:`start_tensorboard`, a real TensorBoard server with the gradient-flow plugin on a
+Also: :class:`TensorBoardServer`, a real TensorBoard server with the gradient-flow plugin on a
 free localhost port, in a child process.
 """
 

@@ -198,6 +198,19 @@ def test_cli_explore_writes_the_page(tmp_path, monkeypatch, capsys, small_data):
     assert "--port 70000" in capsys.readouterr().err
 
 
+def test_report_links_the_explorable_page(tmp_path, monkeypatch, small_data):
+    from keras_init_lab.experiments import propagate
+    from keras_init_lab.report import write_report
+
+    monkeypatch.setattr(data, "ACTIVATIONS", ("relu", "tanh"))
+    result = propagate(sigma2=[0.02], depth=3, width=4, n_samples=4, n_trials=1)
+    paths = write_report(tmp_path, propagation=result)
+    page = tmp_path / "explore.html"
+    assert _embedded(page.read_text(encoding="utf-8"))["presets"] == small_data["presets"]
+    assert '<a href="explore.html">explore.html</a>' in paths["html"].read_text()
+    assert "[explore.html](explore.html)" in paths["md"].read_text()
+
+
 # ----------------------------------------------------------------------------- in a browser
 
 #: Set to a folder (e.g. examples/figures) to save the page's screenshot there.
