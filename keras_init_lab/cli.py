@@ -699,6 +699,7 @@ def build_parser(experiments: bool = True) -> argparse.ArgumentParser:
         for name in _EXPERIMENT_COMMANDS:
             sub.add_parser(name, help=COMMAND_HELP[name])
     _add_check_command(sub)
+    _add_explore_command(sub)
     return parser
 
 
@@ -777,6 +778,46 @@ def _remove_if_empty(folder: Path | None) -> None:
     """Remove an output folder this run created if a bad argument left it empty."""
     if folder is not None and folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
+
+
+def _add_explore_command(sub) -> None:
+    """``keras-init-lab explore [--out FILE] [--serve] [--port N]``."""
+    p_explore = sub.add_parser(
+        "explore",
+        help="write the explorable page: depth, width, variance, activation, bias sliders",
+        description="Write one offline HTML page with sliders for depth, width, weight variance "
+        "(or a named initializer), activation and bias variance, and the forward and backward "
+        "variance per layer: the mean-field prediction (the package's Gaussian expectations, "
+        "embedded) and a seeded sampled network, with propagate's verdict words.",
+        epilog="Examples:\n  keras-init-lab explore\n  keras-init-lab explore --out page.html "
+        "--serve --port 8000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p_explore.add_argument(
+        "--out", default="explore.html", help="the HTML file to write (default explore.html)"
+    )
+    p_explore.add_argument(
+        "--serve",
+        action="store_true",
+        help="then serve it on http://127.0.0.1:PORT/ until Ctrl-C",
+    )
+    p_explore.add_argument(
+        "--port", type=int, default=0, help="port for --serve (default 0: any free port)"
+    )
+    p_explore.set_defaults(handler=_cmd_explore)
+
+
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from keras_init_lab.explore import serve, write_page
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535; received --port {args.port}.")
+    path = write_page(args.out)
+    size = path.stat().st_size / 1024
+    print(f"wrote {path} ({size:.0f} kB, works offline: open it in a browser)", flush=True)
+    if args.serve:
+        serve(path, port=args.port)
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -308,6 +308,9 @@ def write_report(
 ) -> dict[str, Path]:
     """Write ``report.md`` and ``report.html`` into ``out_dir`` from the given results.
 
+    Beside them, ``explore.html`` (the explorable page, :mod:`keras_init_lab.explore`), which
+    both reports link, as they give the TensorBoard command and its gradient flow tab.
+
     Expects the experiments' PNGs (``propagation.png``; ``loss_curves.png``,
     ``gradient_flow.png``, ``unit_fractions.png``) in ``out_dir``; a missing PNG is skipped
     with a note rather than failing the report.
@@ -447,10 +450,12 @@ def write_report(
         image("unit_fractions.png", "Dead and saturated unit fractions, start vs end")
         logdir = out / "tensorboard"
         if logdir.is_dir():
-            md += ["", f"TensorBoard: `tensorboard --logdir {logdir}`"]
+            md += ["", f"TensorBoard: `tensorboard --logdir {logdir}`. {_GRADIENT_FLOW_TAB}"]
             body.append(
-                f"<p>TensorBoard: <code>tensorboard --logdir {html.escape(str(logdir))}</code></p>"
+                f"<p>TensorBoard: <code>tensorboard --logdir {html.escape(str(logdir))}</code>. "
+                f"{html.escape(_GRADIENT_FLOW_TAB)}</p>"
             )
+    _link_explore_page(out, md, body)
     paths = {"md": out / "report.md", "html": out / "report.html"}
     paths["md"].write_text("\n".join(md) + "\n")
     paths["html"].write_text(
@@ -460,6 +465,30 @@ def write_report(
         + "\n</body></html>\n"
     )
     return paths
+
+
+#: What the report says about the TensorBoard tab the package installs.
+_GRADIENT_FLOW_TAB = (
+    "Its gradient flow tab draws each run's per-layer gradient norm, activation variance, "
+    "update ratio and dead or saturated fraction against the layer index, step by step."
+)
+
+
+def _link_explore_page(out: Path, md: list[str], body: list[str]) -> None:
+    """Write the explorable page beside the report and link it from both reports."""
+    from keras_init_lab.explore import write_page
+
+    write_page(out / "explore.html")
+    text = (
+        "one offline page with sliders for depth, width, weight variance or initializer, "
+        "activation and bias: the forward and backward variance per layer, mean field and a "
+        "sampled network, in the verdict words above (also `keras-init-lab explore`)."
+    )
+    md += ["", f"Explorable page: [explore.html](explore.html), {text}"]
+    body.append(
+        '<p>Explorable page: <a href="explore.html">explore.html</a>, '
+        f"{html.escape(text).replace('`', '')}</p>"
+    )
 
 
 def write_propagation(result, out_dir: str | os.PathLike) -> dict[str, Path]:
