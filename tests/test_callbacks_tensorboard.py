@@ -452,8 +452,8 @@ def test_records_are_flushed_on_a_time_basis(tmp_path, monkeypatch):
     model.fit(
         x, y, batch_size=8, epochs=1, verbose=0, shuffle=False, callbacks=[Clock(), stats, Reader()]
     )
-    # Every record has more tags than TensorFlow's default queue (10 events): none of them
-    # may reach the disk before the policy flushes.
+    # Every record is one event with many tags; none of them may reach the disk before the
+    # policy flushes (test_more_records_than_tensorflows_default_queue... checks the queue).
     tags = set(seen[0])
     assert "hidden/kernel/gradient_norm" in tags and "hidden/kernel/weights" in tags
     assert len(tags) > 20
@@ -752,3 +752,18 @@ def test_one_log_dir_policy_for_every_writer(log_dir, error):
     for make in makers:
         with pytest.raises(error, match=rf"log_dir={log_dir!r}".replace("[", r"\[")):
             make()
+
+
+def test_more_records_than_tensorflows_default_queue_wait_for_the_policy(tmp_path, monkeypatch):
+    """TensorFlow's writer flushes on its own once its queue holds ``max_queue`` events (10
+    by default). A record is one event: 25 records held back by the policy stay in memory."""
+    from keras_init_lab.callbacks import tensorboard as tensorboard_module
+
+    monkeypatch.setattr(tensorboard_module, "_clock", lambda: 0.0)  # time stands still
+    writers = SummaryWriters(tmp_path)
+    for step in range(25):
+        writers.write_batch(step, scalars={"a": float(step), "b": -float(step)})
+        writers.flush_if_due()  # flushes the first record only
+    assert _steps_on_disk(tmp_path / "train") == {"a": [0], "b": [0]}
+    writers.close()
+    assert _steps_on_disk(tmp_path / "train") == {"a": list(range(25)), "b": list(range(25))}

@@ -73,10 +73,10 @@ _RUN_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 #: pays one file write per 2 s instead of one per record.
 FLUSH_SECONDS = 2.0
 
-#: Events a writer keeps in memory before TensorFlow flushes on its own (its default, 10,
-#: would flush several times per record); the flushes come from the policy above instead.
-#: 10^6 events of precomputed histograms (~1.3 kB each) bound the queue near 1.3 GB, far
-#: above what a run writes in :data:`FLUSH_SECONDS`.
+#: Events a writer keeps in memory before TensorFlow flushes on its own. A record is one
+#: event (:meth:`SummaryWriters.write_batch`), so TensorFlow's default, 10, would flush every
+#: 10 records; the flushes come from the policy above instead. 10^6 is never reached: a run
+#: writes at most one record per step, far fewer than 10^6 in :data:`FLUSH_SECONDS`.
 _MAX_QUEUE = 1_000_000
 
 #: TensorFlow's own time-based flush, checked on each write; left far above
