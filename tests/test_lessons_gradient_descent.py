@@ -30,6 +30,24 @@ def test_nonconvex_starts_reach_different_minima():
     assert r[0.0]["f"] < r[0.3]["f"]
 
 
+def _chain_loss(x1, y, w1, w2, w3):
+    """Lecture 003's chain written out here: three sigmoid neurons, squared error."""
+    s = lambda v: 1.0 / (1.0 + np.exp(-v))  # noqa: E731
+    return (s(w3 * s(w2 * s(w1 * x1))) - y) ** 2
+
+
+def test_backprop_by_hand_equals_central_differences():
+    point = {"x1": 1.5, "y": 1.0, "w1": 0.5, "w2": -1.2, "w3": 2.0}
+    r = gd.backprop_by_hand(**point)
+    assert r["forward"]["loss"] == pytest.approx(_chain_loss(**point), rel=1e-12)
+    h = 1e-6
+    for name in ("w1", "w2", "w3"):
+        up = _chain_loss(**{**point, name: point[name] + h})
+        down = _chain_loss(**{**point, name: point[name] - h})
+        # central difference in float64: truncation ~h^2, rounding ~eps / h ~ 1e-10
+        assert r["hand"][name] == pytest.approx((up - down) / (2 * h), rel=1e-6, abs=1e-9)
+
+
 def test_backprop_by_hand_equals_tape_and_dz1_dw1_is_x1():
     r = gd.backprop_by_hand(x1=1.5, w1=0.5)
     for name in ("w1", "w2", "w3"):
@@ -37,6 +55,16 @@ def test_backprop_by_hand_equals_tape_and_dz1_dw1_is_x1():
     # The slide's factor w1 instead of x1 gives a different (wrong) number unless x1 == w1.
     assert r["slide_w1"] == pytest.approx(r["hand"]["w1"] * 0.5 / 1.5)
     assert r["slide_w1"] != pytest.approx(r["tape"]["w1"])
+
+
+def test_regression_problem_has_the_documented_true_weights():
+    x, y = gd.regression_problem(samples=64, features=5, noise=0.0)
+    w, *_ = np.linalg.lstsq(x, y, rcond=None)  # noiseless: least squares recovers w*
+    np.testing.assert_allclose(w, [1.0, -2.0, 3.0, -4.0, 5.0], rtol=1e-10)
+    x, y = gd.regression_problem(samples=4096, features=5, noise=0.5)
+    residual = y - x @ np.array([1.0, -2.0, 3.0, -4.0, 5.0])
+    # sample std of 4096 normals: standard error 0.5 / sqrt(2 * 4096) = 0.0055; 5 of them
+    assert abs(np.std(residual) - 0.5) < 0.03
 
 
 def test_gradient_noise_falls_as_one_over_batch_size():

@@ -42,6 +42,10 @@ def test_batchnorm_keeps_the_variance_of_a_badly_initialized_deep_net():
         assert "kept" in r[name]["verdict"]
 
 
+def test_one_name_is_a_list_of_one():
+    assert list(norm.variance_through_depth("batch", depth=2, width=8, samples=4)) == ["batch"]
+
+
 def test_only_batchnorm_depends_on_the_batch():
     r = norm.batch_dependence()
     assert r["batch"] > 0.05

@@ -117,3 +117,8 @@ def test_bad_names_and_values():
         opt.compare_optimizers(["sgd"], learning_rates={"rmsprob": 0.1}, steps=1)
     with pytest.raises(TypeError, match="optimizers=3"):
         opt.compare_optimizers([3], steps=1)
+
+
+def test_one_name_is_a_list_of_one():
+    # "sgd" names one optimizer; its letters are not three unknown ones
+    assert list(opt.compare_optimizers("sgd", steps=1, batch_size=4, samples=8)) == ["sgd"]

@@ -86,6 +86,16 @@ def test_l2_and_adamw_differ_under_adam():
     assert "different updates" in r["verdict"] and "Adam rescales" in r["verdict"]
 
 
+def test_without_penalty_and_decay_both_adam_runs_are_plain_adam():
+    # AdamW with weight_decay = 0 is Adam (Loshchilov & Hutter 2019, Algorithm 2 with
+    # lambda = 0): the run with the penalty must be plain Adam, not AdamW with Keras's
+    # default decay 0.004, so with l2 = 0 the two runs take the same steps.
+    r = reg.l2_vs_weight_decay("adam", l2=0.0, steps=5)
+    assert r["weight_decay"] == 0.0
+    np.testing.assert_allclose(r["weights_l2"], r["weights_decay"], rtol=1e-12, atol=1e-15)
+    assert r["agree"]
+
+
 def test_dropout_keeps_the_mean_and_raises_the_variance():
     r = reg.dropout_statistics(rate=0.5)
     assert r["train_mean"] == pytest.approx(r["input_mean"], rel=0.02)

@@ -20,6 +20,20 @@ def test_scalers_fit_on_the_training_split_only():
     np.testing.assert_allclose(c, [[0.0, 1.0]])
 
 
+def test_scalers_by_hand():
+    # Two samples per feature, minima away from 0 so that min-max must subtract them.
+    train = np.array([[2.0, -1.0], [6.0, 3.0]])
+    new = np.array([[4.0, 1.0], [10.0, -3.0]])
+    z = scaling.transform(scaling.fit_scaler("zscore", train), new)
+    # mean (4, 1), population std (2, 2)
+    np.testing.assert_allclose(z, [[0.0, 0.0], [3.0, -2.0]], rtol=1e-12)
+    m = scaling.transform(scaling.fit_scaler("minmax", train), new)
+    # min (2, -1), max - min (4, 4); new data may fall outside [0, 1]
+    np.testing.assert_allclose(m, [[0.5, 0.5], [2.0, -0.5]], rtol=1e-12)
+    c = scaling.transform(scaling.fit_scaler("constant", train), [[51.0, 255.0]])
+    np.testing.assert_allclose(c, [[0.2, 1.0]], rtol=1e-12)  # 8-bit pixels: / (2^8 - 1)
+
+
 @pytest.mark.parametrize("kind", scaling.SCALINGS)
 def test_keras_layer_equals_the_numpy_scaler(kind):
     x_train, _, x_test, _ = scaling.image_like_data()
