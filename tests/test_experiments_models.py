@@ -122,7 +122,18 @@ def test_docstring_examples_run():
 
     import keras_init_lab.experiments  # noqa: F401  (loads every submodule)
 
-    for name in ("datasets", "propagation", "models", "compare"):
+    for name in (
+        "datasets",
+        "propagation",
+        "models",
+        "compare",
+        "grid",
+        "training",
+        "verdicts",
+        "settings",
+        "_compile",
+        "pairings",
+    ):
         module = sys.modules[f"keras_init_lab.experiments.{name}"]
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, name

@@ -127,6 +127,12 @@ class CompareResult:
         activation variance last/first hidden layer at initialization, gradient-norm ratio
         first/last layer at initialization and at the last epoch, dead and saturated
         fractions at the end, verdict.
+
+        Example:
+            >>> run = RunResult(label="he_normal + relu", final_accuracy=0.95, final_loss=0.12,
+            ...                 epochs_to_target=3, grad_ratio_start=0.8, verdict="learns")
+            >>> print(CompareResult([run], {}).format_table().splitlines()[-1])
+            he_normal + relu                   95%     0.12         3           -        0.8->-     -     -  learns
         """
         header = (
             f"{'run':<30} {'val acc':>7} {'val loss':>8} {'to target':>9} "
