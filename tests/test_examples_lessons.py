@@ -34,6 +34,7 @@ def test_09_gradient_descent_and_learning_rate(capsys):
     assert noise["B=1"]["measured"] > 30 * noise["B=32"]["measured"] > 0
 
 
+@pytest.mark.slow  # trains 4 optimizers; lessons.optimizers: test_lessons_optimizers.py
 def test_10_optimizers(capsys):
     module, result, printed = run("10_optimizers", capsys)
     assert_output_matches(printed, expected_output(module), rel=0.1, abs_tol=0.02)
@@ -43,6 +44,7 @@ def test_10_optimizers(capsys):
     assert result["too_large"]["median_update_ratio"] > 1e-2
 
 
+@pytest.mark.slow  # two trainings; test_lessons_output_activation.py, test_losses.py
 def test_11_loss_and_output_activation(capsys, tmp_path):
     figure = tmp_path / "logit_gradients.png"
     module, result, printed = run("11_loss_and_output_activation", capsys, figure=str(figure))
@@ -55,6 +57,7 @@ def test_11_loss_and_output_activation(capsys, tmp_path):
     assert result["single"]["softmax"]["gradient_norm"] == 0.0
 
 
+@pytest.mark.slow  # three trainings; test_lessons_regularization.py
 def test_12_regularization_l2_vs_weight_decay(capsys):
     module, result, printed = run("12_regularization_l2_vs_weight_decay", capsys)
     assert_output_matches(printed, expected_output(module), rel=1e-3, abs_tol=0.01)
@@ -73,6 +76,7 @@ def test_13_batchnorm_computed(capsys):
         assert 0.3 < min(result["depth"][name]["variance"]) < 0.4
 
 
+@pytest.mark.slow  # a child process starts TensorFlow; test_lessons_scaling.py
 def test_14_input_scaling(capsys):
     module, result, printed = run("14_input_scaling", capsys)
     assert_output_matches(printed, expected_output(module), rel=0.05, abs_tol=0.02)

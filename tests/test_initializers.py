@@ -304,6 +304,7 @@ SAVE_LOAD_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # two child processes start TensorFlow; in process: test_config_round_trip; fresh: test_saved_models.py
 def test_model_saves_and_loads_in_a_fresh_process(tmp_path):
     script = tmp_path / "roundtrip.py"
     script.write_text(SAVE_LOAD_SCRIPT)

@@ -43,7 +43,11 @@ def test_keras_layer_equals_the_numpy_scaler(kind):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("kind", ["zscore", "minmax"])
+@pytest.mark.parametrize(
+    "kind",
+    # Each starts TensorFlow in a child process: one scaler in the default suite, both in -m slow.
+    ["zscore", pytest.param("minmax", marks=pytest.mark.slow)],
+)
 def test_saved_model_predicts_the_same_on_raw_inputs_in_a_fresh_process(kind, tmp_path):
     r = scaling.saved_model_round_trip(kind, directory=tmp_path, epochs=2)
     assert (tmp_path / f"scaled_{kind}.keras").exists()
