@@ -87,6 +87,10 @@ class Family:
         saturation_bounds: ``(low, high)``, the bounds an elementwise squasher saturates
             towards (its saturated units are measured), or ``None``.
         members: what belongs to the family.
+
+    Example:
+        >>> FAMILIES["tanh"].saturation_bounds, FAMILIES["relu"].dead_units
+        ((-1.0, 1.0), True)
     """
 
     name: str
@@ -105,8 +109,8 @@ FAMILIES: dict[str, Family] = {
             "relu",
             True,
             None,
-            "rectifiers: identity for x > 0, negative side zero, linear or saturating to a "
-            "constant (relu, leaky_relu, prelu, elu, selu)",
+            "rectifiers: a line through 0 for x > 0; the negative side zero, a line or "
+            "saturating to a constant (relu, leaky_relu, prelu, elu, selu)",
         ),
         Family("sigmoid", False, (0.0, 1.0), "bounded (0, 1) squashers"),
         Family("tanh", False, (-1.0, 1.0), "bounded odd (-1, 1) squashers"),
@@ -129,16 +133,15 @@ class UnitKind:
         name: canonical name (``relu``, ``leaky_relu``, ``swish``...).
         family: a key of :data:`FAMILIES`.
         can_die: whether a unit can get a zero gradient for every input.
+
+    Example:
+        >>> by_name()["relu"].unit_kind
+        UnitKind(name='relu', family='relu', can_die=True)
     """
 
     name: str
     family: str
     can_die: bool
-
-    @property
-    def family_facts(self) -> Family:
-        """The :class:`Family` row of :attr:`family`."""
-        return FAMILIES[self.family]
 
 
 @functools.cache

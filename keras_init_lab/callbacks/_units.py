@@ -39,6 +39,7 @@ from keras_init_lab._layers import KERNEL_LAYERS
 from keras_init_lab.activations._facts import FAMILIES as _FAMILY_FACTS
 from keras_init_lab.activations._facts import keras_function_kinds
 from keras_init_lab.activations._lookup import activation_layer_classes, classify
+from keras_init_lab.activations._lookup import get as get_activation
 
 __all__ = [
     "FAMILIES",
@@ -140,7 +141,7 @@ def classify_activation(function: Callable | None) -> ActivationKind:
         TypeError: if ``function`` is a string or another non-callable.
     """
     if function is None:
-        return ActivationKind("linear", "linear", False)
+        function = get_activation(None)  # no activation is the identity (Keras's convention)
     if isinstance(function, str) or not callable(function):
         raise TypeError(
             "Activations are recognised by their function object, not by name; received "
