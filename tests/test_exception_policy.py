@@ -428,7 +428,8 @@ LISTED = [
     ("initializers.layer_variance_factor", "weight_variance", "0.02", -1.0),
     # keras_init_lab.activations
     *(
-        (f"activations.{name}", "x", "abc", NONE)  # every real tensor is valid, NaN included
+        # a string is no tensor; every real tensor is valid, NaN included
+        (f"activations.{name}", "x", "abc", NONE)
         for name in (
             "elu",
             "gelu",
@@ -450,7 +451,7 @@ LISTED = [
     ("activations.as_layer", "identifier", 3.5, "relux"),
     ("activations.get", "identifier", 3.5, "relux"),
     ("activations.spec", "identifier", 3.5, NONE),  # an unknown name returns None by design
-    ("activations.format_table", "rows", "abc", NONE),  # rows come from describe()
+    ("activations.format_table", "rows", "abc", NONE),  # any list of describe() rows
     ("activations.prelu", "alpha_initializer", [0.01], "no_such_initializer"),
     # keras_init_lab.callbacks
     ("callbacks.ActivationStats", "probe_data", "abc", NONE),  # any batch of model inputs
@@ -527,45 +528,6 @@ LISTED = [
 # ---------------------------------------------------------------------------------------------
 #: (entry point, argument, "type" or "value", the bad value, what the call does today)
 PENDING_ELSEWHERE = [
-    # --- activations/ -------------------------------------------------------------------------
-    *(
-        (f"activations.{name}", "x", "type", "abc", now)
-        for name, now in (
-            ("elu", "InvalidArgumentError: Value for attr 'T' of string ..."),
-            ("gelu", "TypeError: Cannot convert 0.5 to EagerTensor of dtype string"),
-            ("gelu_tanh", "InvalidArgumentError: Value for attr 'T' of string ..."),
-            ("leaky_relu", "InvalidArgumentError: Value for attr 'T' of string ..."),
-            ("linear", "nothing raised (returns 'abc')"),
-            ("relu", "InvalidArgumentError: Value for attr 'T' of string ..."),
-            ("selu", "InvalidArgumentError: Value for attr 'T' of string ..."),
-            ("sigmoid", "InvalidArgumentError: Value for attr 'T' of string ..."),
-            ("silu", "UnimplementedError: Cast float to string is not supported"),
-            ("softmax", "InvalidArgumentError: Value for attr 'T' of string ..."),
-            ("softmax_jacobian", "InvalidArgumentError: Value for attr 'T' of string ..."),
-            ("step", "InvalidArgumentError: Value for attr 'T' of string ..."),
-            ("swish", "UnimplementedError: Cast float to string is not supported"),
-            ("tanh", "ValueError: dtype='string' is not a valid dtype for Keras type promotion"),
-        )
-    ),
-    ("activations.softmax", "axis", "type", "1", "TypeError: '<=' not supported between ..."),
-    ("activations.softmax", "axis", "value", 5, "InvalidArgumentError: `dim` must be in ..."),
-    ("activations.format_table", "rows", "type", "abc", "AttributeError: 'str' ... 'get'"),
-    ("activations.names", "include_layers", "type", "yes", "nothing raised"),
-    ("activations.spec", "identifier", "type", 3.5, "nothing raised (returns None)"),
-    (
-        "activations.prelu",
-        "alpha_initializer",
-        "type",
-        [0.01],
-        "ValueError: Could not interpret initializer identifier: [0.01]",
-    ),
-    (
-        "activations.prelu",
-        "alpha_initializer",
-        "value",
-        "no_such_initializer",
-        "ValueError: Could not interpret initializer identifier: no_such_initializer (unquoted)",
-    ),
     # --- callbacks/ ---------------------------------------------------------------------------
     ("callbacks.GradientStats", "log_dir", "value", _EMPTY_PATH, "TypeError"),
     ("callbacks.SummaryWriters", "log_dir", "value", _EMPTY_PATH, "TypeError"),
