@@ -136,6 +136,9 @@ RECORDS = {
     "lsuv.LSUVLayerResult",
     "lsuv.LSUVReport",
     "fans.Gain",
+    "lessons.dead_units.DeadUnits",
+    "lessons.dead_units.DeadUnitsLesson",
+    "lessons.dead_units.ScaleComparison",
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -155,6 +158,21 @@ _COMPARE = {
     "max_train_samples": 64,
     "verbose": 0,
 }
+_DEAD_UNITS = {"depth": 2, "width": 4, "draws": 1, "probe_size": 8}
+
+
+def _every_steps(n):
+    from keras_init_lab.callbacks import EverySteps
+
+    return EverySteps(n)
+
+
+def _every_epochs(n):
+    from keras_init_lab.callbacks import EveryEpochs
+
+    return EveryEpochs(n)
+
+
 BASE = {
     # keras_init_lab.losses
     "losses.activate": {"activation": "sigmoid", "logits": [[0.0]]},
@@ -185,6 +203,8 @@ BASE = {
     "lessons.gradient_descent.nonconvex_starts": {"steps": 2},
     "lessons.gradient_descent.quadratic_closed_form": {"x0": 1.0, "learning_rate": 0.1, "steps": 2},
     "lessons.gradient_descent.regression_problem": {},
+    "lessons.dead_units.compare_scales": _DEAD_UNITS,
+    "lessons.dead_units.dead_unit_lesson": {**_DEAD_UNITS, "depths": (2,), "biases": (0.1,)},
     "lessons.normalization.batch_dependence": {"batch": 8, "small_batch": 2, "width": 4},
     "lessons.normalization.batchnorm_reference": {
         "x": [[0.0, 1.0], [2.0, 3.0]],
@@ -275,6 +295,9 @@ BASE = {
     "activations.spec": {"identifier": "relu"},
     # keras_init_lab.callbacks (constructors and functions)
     "callbacks.ActivationStats": {"probe_data": INPUTS},
+    "callbacks.CaptureCallback": {"schedule": Lazy(lambda tmp: _every_steps(1))},
+    "callbacks.EveryEpochs": {"n": 1},
+    "callbacks.EverySteps": {"n": 1},
     "callbacks.GradientHealth": {},
     "callbacks.GradientStats": {},
     "callbacks.SummaryWriters": {"log_dir": Lazy(lambda tmp: tmp / "logs")},
@@ -291,6 +314,7 @@ BASE = {
     "lsuv.lsuv": {"model": MODEL, "x_batch": INPUTS},
     "fans.calculate_gain": {"nonlinearity": "leaky_relu"},
     "fans.compute_fans": {"shape": (3, 4)},
+    "fans.fan_for_mode": {"shape_or_fans": (3, 4), "mode": "fan_in"},
     "fans.gaussian_expectation": {"function": np.tanh},
     # the command line's experiments (keras-init-lab compare / propagate)
     "experiments.compare": _COMPARE,
@@ -362,6 +386,9 @@ LISTED = [
         Bad([-0.1], shown="-0.1"),
     ),
     ("lessons.gradient_descent.nonconvex_starts", "starts", "0.3", Bad([NAN], shown="nan")),
+    # keras_init_lab.lessons.dead_units
+    ("lessons.dead_units.dead_unit_lesson", "depths", "4", Bad((0,), shown="0")),
+    ("lessons.dead_units.dead_unit_lesson", "biases", "0.1", Bad((NAN,), shown="nan")),
     # keras_init_lab.lessons.normalization
     ("lessons.normalization.batchnorm_reference", "x", "abc", Bad([1.0, 2.0], shown="(2,)")),
     *(
@@ -457,11 +484,43 @@ LISTED = [
     ("callbacks.ActivationStats", "probe_data", "abc", NONE),  # any batch of model inputs
     ("callbacks.ActivationStats", "log_dir", 3.5, _EMPTY_PATH),
     ("callbacks.GradientStats", "log_dir", 3.5, _EMPTY_PATH),
-    ("callbacks.GradientStats", "histogram_every_n_steps", "10", 0),
+    # 0 is valid: it means "never" (the documented way to turn histograms off with a log_dir)
+    ("callbacks.GradientStats", "histogram_every_n_steps", "10", -1),
     ("callbacks.SummaryWriters", "log_dir", 3.5, _EMPTY_PATH),
+    # a schedule is an EverySteps / EveryEpochs object: the wrong kind is a wrong type, and
+    # every such object is a valid value (its n was checked when it was built)
+    (
+        "callbacks.CaptureCallback",
+        "schedule",
+        Bad(Lazy(lambda tmp: _every_epochs(2)), shown="EveryEpochs"),
+        NONE,
+    ),
+    ("callbacks.EveryEpochs", "n", "2", 0),
+    ("callbacks.EverySteps", "n", "2", 0),
+    ("callbacks.GradientStats", "every_n_steps", "10", 0),
+    (
+        "callbacks.GradientStats",
+        "schedule",
+        Bad(Lazy(lambda tmp: _every_epochs(2)), shown="EveryEpochs"),
+        NONE,
+    ),
+    ("callbacks.GradientHealth", "every_n_steps", "10", 0),
+    (
+        "callbacks.GradientHealth",
+        "schedule",
+        Bad(Lazy(lambda tmp: _every_epochs(2)), shown="EveryEpochs"),
+        NONE,
+    ),
+    ("callbacks.ActivationStats", "every_n_epochs", "1", 0),
+    (
+        "callbacks.ActivationStats",
+        "schedule",
+        Bad(Lazy(lambda tmp: _every_steps(2)), shown="EverySteps"),
+        NONE,
+    ),
     ("callbacks.activation_statistics", "model", _NOT_A_MODEL, NONE),  # any Keras model
     ("callbacks.activation_statistics", "x", "abc", NONE),  # any batch of model inputs
-    ("callbacks.uniform_bucket_counts", "values", "abc", NONE),  # any real tensor
+    ("callbacks.uniform_bucket_counts", "values", "abc", NONE),  # any real tensor, NaN skipped
     ("callbacks.uniform_bucket_counts", "low", "0", NAN),
     ("callbacks.uniform_bucket_counts", "high", "1", NAN),
     ("callbacks.uniform_bucket_counts", "segment_ids", "abc", NONE),  # any int tensor
@@ -490,6 +549,8 @@ LISTED = [
     ("fans.calculate_gain", "nonlinearity", 3.5, "relux"),
     ("fans.calculate_gain", "param", "0.2", NAN),
     ("fans.compute_fans", "shape", "3,4", (3, 0)),
+    ("fans.fan_for_mode", "shape_or_fans", "3,4", (3, 0)),
+    ("fans.fan_for_mode", "mode", 3.5, "fan_inn"),
     ("fans.gaussian_expectation", "function", "tanh", NONE),  # any callable on an array
     # the command line's experiments
     ("experiments.compare", "dataset", 3.5, "no_such_dataset"),
@@ -514,6 +575,7 @@ LISTED = [
     ("experiments.compare", "l2", "0.1", Bad([-0.1], shown="-0.1")),
     ("experiments.compare", "weight_decay", "0.1", Bad([-0.1], shown="-0.1")),
     ("experiments.compare", "dropout", "0.1", Bad([1.0], shown="1.0")),
+    ("experiments.compare", "log_dir", 3.5, _EMPTY_PATH),
     ("experiments.propagate", "sigma2", "0.02", Bad([-1.0], shown="-1.0")),
     ("experiments.propagate", "initializers", 3.5, ["he_nromal"]),
     ("experiments.propagate", "activations", 3.5, ["relux"]),
@@ -528,36 +590,6 @@ LISTED = [
 # ---------------------------------------------------------------------------------------------
 #: (entry point, argument, "type" or "value", the bad value, what the call does today)
 PENDING_ELSEWHERE = [
-    # --- callbacks/ ---------------------------------------------------------------------------
-    ("callbacks.GradientStats", "log_dir", "value", _EMPTY_PATH, "TypeError"),
-    ("callbacks.SummaryWriters", "log_dir", "value", _EMPTY_PATH, "TypeError"),
-    ("callbacks.GradientStats", "histogram_every_n_steps", "value", 0, "nothing raised"),
-    (
-        "callbacks.uniform_bucket_counts",
-        "values",
-        "type",
-        "abc",
-        "UnimplementedError: Cast string to float is not supported",
-    ),
-    ("callbacks.uniform_bucket_counts", "low", "type", "0", "UnimplementedError: Cast string ..."),
-    ("callbacks.uniform_bucket_counts", "low", "value", NAN, "nothing raised"),
-    ("callbacks.uniform_bucket_counts", "high", "type", "1", "UnimplementedError: Cast string ..."),
-    ("callbacks.uniform_bucket_counts", "high", "value", NAN, "nothing raised"),
-    (
-        "callbacks.uniform_bucket_counts",
-        "segment_ids",
-        "type",
-        "abc",
-        "ValueError: segment_ids needs num_segments",
-    ),
-    (
-        "callbacks.write_custom_scalars_layout",
-        "categories",
-        "type",
-        "abc",
-        "AttributeError: 'str' object has no attribute 'items'",
-    ),
-    ("callbacks.write_custom_scalars_layout", "run", "type", 3.5, "ValueError"),
     # --- experiments/compare.py ---------------------------------------------------------------
     ("experiments.compare", "dataset", "type", 3.5, "TypeError without the value (os.fspath)"),
     ("experiments.compare", "model", "type", 3.5, "ValueError: Unknown model 3.5"),
@@ -687,7 +719,7 @@ def _check(entry: str, arg: str, kind: str, value, tmp_path) -> str | None:
     bad = value if isinstance(value, Bad) else Bad(value)
     kwargs = {k: _materialize(v, tmp_path) for k, v in BASE[entry].items()}
     kwargs.update({k: _materialize(v, tmp_path) for k, v in bad.extra.items()})
-    kwargs[arg] = bad.value
+    kwargs[arg] = _materialize(bad.value, tmp_path)  # a Lazy bad value: an object to build
     expected = TypeError if kind == "type" else ValueError
     shown = bad.shown
     if shown is None:  # a one-element list is wrong by its element, which the message names
