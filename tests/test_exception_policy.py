@@ -24,10 +24,6 @@ says what else the message must show where the ``repr`` cannot be echoed (an arr
 names (``__all__`` of the package and of each public module, the lessons' modules, and the
 command line's ``compare``/``propagate``), so a new public function, class or argument
 without a row fails it.
-
-Rows for entry points in files this change does not own are in :data:`PENDING_ELSEWHERE`, a
-separate part of the table with what each raises today: they fail (nothing is marked xfail)
-until the fixes in those files are merged.
 """
 
 from __future__ import annotations
@@ -583,47 +579,6 @@ LISTED = [
     ("experiments.propagate", "out_dir", 3.5, _EMPTY_PATH),
 ]
 
-# ---------------------------------------------------------------------------------------------
-# PENDING ELSEWHERE: rows whose fix belongs to files other changes own (experiments/,
-# callbacks/, activations/, fans.py, initializers.py, diagnostics/, lsuv.py). They fail until
-# those fixes are merged. Each line says what the call raises today.
-# ---------------------------------------------------------------------------------------------
-#: (entry point, argument, "type" or "value", the bad value, what the call does today)
-PENDING_ELSEWHERE = [
-    # --- experiments/compare.py ---------------------------------------------------------------
-    ("experiments.compare", "dataset", "type", 3.5, "TypeError without the value (os.fspath)"),
-    ("experiments.compare", "model", "type", 3.5, "ValueError: Unknown model 3.5"),
-    ("experiments.compare", "initializers", "type", 3.5, "TypeError: 'float' ... not iterable"),
-    ("experiments.compare", "activations", "type", 3.5, "TypeError: 'float' ... not iterable"),
-    ("experiments.compare", "depths", "type", "2", "ValueError"),
-    ("experiments.compare", "batchnorm", "type", "yes", "ValueError naming ['y', 'e', 's']"),
-    ("experiments.compare", "residual", "type", "yes", "ValueError naming ['y', 'e', 's']"),
-    ("experiments.compare", "scalings", "type", 3.5, "TypeError: 'float' ... not iterable"),
-    ("experiments.compare", "width", "type", "4", "ValueError"),
-    ("experiments.compare", "epochs", "type", "1", "ValueError"),
-    ("experiments.compare", "batch_size", "type", "32", "ValueError naming '3'"),
-    ("experiments.compare", "learning_rate", "type", "0.1", "ValueError"),
-    ("experiments.compare", "target_accuracy", "type", "0.9", "ValueError"),
-    ("experiments.compare", "max_train_samples", "type", "64", "ValueError naming '6'"),
-    ("experiments.compare", "preset", "type", 3.5, "ValueError: Unknown preset 3.5"),
-    ("experiments.compare", "quick", "type", "yes", "nothing raised (trains)"),
-    ("experiments.compare", "seed", "type", "3", "TypeError from NumPy's SeedSequence"),
-    ("experiments.compare", "seed", "value", -1, "ValueError from NumPy, no value named"),
-    ("experiments.compare", "out_dir", "type", 3.5, "TypeError without the value (Path)"),
-    ("experiments.compare", "out_dir", "value", _EMPTY_PATH, "nothing raised (writes into .)"),
-    ("experiments.compare", "verbose", "type", "1", "TypeError: '>=' not supported ..."),
-    ("experiments.compare", "verbose", "value", 5, "nothing raised (trains)"),
-    # --- experiments/propagation.py -----------------------------------------------------------
-    ("experiments.propagate", "sigma2", "type", "0.02", "TypeError naming '0' (iterates chars)"),
-    ("experiments.propagate", "initializers", "type", 3.5, "TypeError: ... not iterable"),
-    ("experiments.propagate", "activations", "type", 3.5, "TypeError: ... not iterable"),
-    ("experiments.propagate", "seed", "type", "3", "nothing raised"),
-    ("experiments.propagate", "seed", "value", -1, "ValueError from NumPy, no value named"),
-    ("experiments.propagate", "out_dir", "type", 3.5, "TypeError without the value (Path)"),
-    ("experiments.propagate", "out_dir", "value", _EMPTY_PATH, "nothing raised (writes into .)"),
-    ("experiments.propagate", "verbose", "type", "yes", "nothing raised"),
-]
-
 
 # ---------------------------------------------------------------------------------------------
 # The machinery: enumerate public names, generate rows, run them.
@@ -687,14 +642,9 @@ def _parameters(obj) -> list[inspect.Parameter]:
     ]
 
 
-def _pending_keys() -> set:
-    return {(entry, arg, kind) for entry, arg, kind, _value, _now in PENDING_ELSEWHERE}
-
-
 def rows_for(entry: str) -> list[tuple]:
     """``(argument, kind, value)`` cases of ``entry``, kind ``"type"`` or ``"value"``."""
     listed = {(e, a): (t, v) for e, a, t, v in LISTED}
-    pending = _pending_keys()
     cases = []
     for parameter in _parameters(_resolve(entry)):
         arg = parameter.name
@@ -705,7 +655,7 @@ def rows_for(entry: str) -> list[tuple]:
         else:
             continue  # reported by the coverage test
         for kind, value in (("type", wrong_type), ("value", wrong_value)):
-            if value is not NONE and (entry, arg, kind) not in pending:
+            if value is not NONE:
                 cases.append((arg, kind, value))
     return cases
 
@@ -763,11 +713,11 @@ def test_every_public_entry_point_and_argument_is_in_the_table():
             generated = type(parameter.default) in GENERATED
             if not (generated or key in listed):
                 problems.append(f"{entry}: argument {parameter.name!r} has no row in LISTED")
-    table = set(BASE) | {e for e, *_ in LISTED} | {e for e, *_ in PENDING_ELSEWHERE}
+    table = set(BASE) | {e for e, *_ in LISTED}
     table |= NO_ARGUMENTS | RECORDS
     stale = sorted(table - set(public))
     problems += [f"{entry} is in the table but not public (stale row)" for entry in stale]
-    for entry, arg, *_ in [*LISTED, *PENDING_ELSEWHERE]:
+    for entry, arg, *_ in LISTED:
         if entry in public and arg not in {p.name for p in _parameters(public[entry])}:
             problems.append(f"{entry} has no argument {arg!r} (stale row)")
     assert not problems, "\n".join(problems)
@@ -782,17 +732,6 @@ def test_wrong_type_is_type_error_and_wrong_value_is_value_error(entry, tmp_path
         if (problem := _check(entry, arg, kind, value, tmp_path)) is not None
     ]
     assert not failures, "\n".join(failures)
-
-
-@pytest.mark.parametrize(
-    "entry,arg,kind,value",
-    [(e, a, k, v) for e, a, k, v, _now in PENDING_ELSEWHERE],
-    ids=[f"pending-elsewhere:{e}:{a}:{k}" for e, a, k, _v, _now in PENDING_ELSEWHERE],
-)
-def test_pending_elsewhere(entry, arg, kind, value, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    problem = _check(entry, arg, kind, value, tmp_path)
-    assert problem is None, problem
 
 
 def test_the_generated_wrong_values_are_never_a_default():
