@@ -27,7 +27,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["check_array", "check_sequence"]
+__all__ = ["check_array", "check_sequence", "check_tensor_input"]
 
 #: NumPy dtype kinds accepted as numbers: bool, signed and unsigned integers, floats.
 NUMERIC_KINDS = "biuf"
@@ -108,3 +108,36 @@ def check_sequence(name: str, values, one_string: bool = False) -> list:
     if not values:
         raise ValueError(f"{name} must list at least one value; received {name}={values!r}.")
     return values
+
+
+def check_tensor_input(name: str, value):
+    """Refuse what is never a tensor of numbers (a string, bytes, ``None``) with a TypeError.
+
+    One cheap ``isinstance`` test for element-wise functions that take any tensor: it runs
+    in Python, so inside a compiled graph it runs once at trace time, never per step. Anything
+    else (lists, NumPy arrays, tensors, symbolic Keras tensors) is passed through unchanged.
+
+    Example:
+        >>> check_tensor_input("x", [0.5])
+        [0.5]
+        >>> check_tensor_input("x", "abc")
+        Traceback (most recent call last):
+        ...
+        TypeError: x must be a tensor of numbers (a float tensor, array or list); received x='abc'.
+
+    Args:
+        name: the argument's name, echoed in the message.
+        value: what the caller passed.
+
+    Returns:
+        ``value`` itself.
+
+    Raises:
+        TypeError: ``value`` is a ``str``, ``bytes`` or ``None``.
+    """
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(
+            f"{name} must be a tensor of numbers (a float tensor, array or list); "
+            f"received {name}={value!r}."
+        )
+    return value

@@ -168,7 +168,18 @@ def gaussian_expectation(
 
     Returns:
         The expectation as a Python float.
+
+    Raises:
+        TypeError: ``function`` is not callable; ``std`` or ``mean`` is not a real number.
+        ValueError: ``std`` or ``mean`` is not finite, or ``std < 0``.
     """
+    if not callable(function):
+        raise TypeError(
+            "function must be a callable on a NumPy array (e.g. np.tanh); "
+            f"received function={function!r}."
+        )
+    std = check_number("std", std, minimum=0.0)
+    mean = check_number("mean", mean)
     if std == 0:
         return float(np.asarray(function(np.array([float(mean)])), dtype=np.float64)[0])
     z = np.linspace(-_QUADRATURE_HALF_WIDTH, _QUADRATURE_HALF_WIDTH, _QUADRATURE_POINTS)

@@ -763,7 +763,26 @@ def aliases() -> dict[str, str]:
 
 
 def canonical_name(name: str) -> str:
-    """Return the canonical name for a name or alias; ``ValueError`` if unknown."""
+    """Return the canonical name for a name or alias; ``ValueError`` if unknown.
+
+    Example:
+        >>> canonical_name("kaiming_normal")
+        'he_normal'
+
+    Args:
+        name: an initializer's name or alias.
+
+    Returns:
+        The canonical name.
+
+    Raises:
+        TypeError: ``name`` is not a string.
+        ValueError: an unknown name (with the closest valid names).
+    """
+    if not isinstance(name, str):
+        raise TypeError(
+            f"name must be an initializer name such as 'he_normal'; received name={name!r}."
+        )
     if name in _REGISTRY:
         return name
     if name in _ALIASES:

@@ -151,6 +151,11 @@ def _flatten_batch(x_batch) -> list[np.ndarray]:
 
 
 def _check_batch(x_batch) -> None:
+    if x_batch is None or isinstance(x_batch, (str, bytes)):
+        raise TypeError(
+            "x_batch must be a batch of inputs (an array, or a list/dict of arrays); "
+            f"received x_batch={x_batch!r}. Pass a batch such as x_train[:256]."
+        )
     arrays = _flatten_batch(x_batch)
     if not arrays:
         raise ValueError(f"x_batch is empty: received {x_batch!r}. Pass a batch of inputs.")
@@ -314,6 +319,9 @@ def lsuv(
         Saxe et al., ICLR 2014, https://arxiv.org/abs/1312.6120.
     """
     _check_options(tol, max_iter, target_variance, batch_norm, seed)
+    for flag, value in (("orthogonal_init", orthogonal_init), ("verbose", verbose)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False; received {flag}={value!r}.")
     if not isinstance(model, keras.layers.Layer):
         raise TypeError(
             f"lsuv needs a Keras model; received {type(model).__name__}. Build one with "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from keras import ops
 
+from keras_init_lab._arrays import check_tensor_input
 from keras_init_lab.activations._constants import (
     GELU_CUBIC,
     GELU_TANH_SQUARE_CAP,
@@ -142,6 +143,7 @@ def softmax_jacobian(x):
     Reference:
         Bridle 1990; Goodfellow, Bengio & Courville, "Deep Learning", section 6.2.2.3.
     """
+    check_tensor_input("x", x)
     s = ops.softmax(ops.convert_to_tensor(x), axis=-1)
     k = ops.shape(s)[-1]
     eye = ops.eye(k, dtype=s.dtype)

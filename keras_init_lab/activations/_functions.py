@@ -19,7 +19,8 @@ import keras
 from keras import ops
 
 from keras_init_lab import _keras_compat
-from keras_init_lab._validation import check_number
+from keras_init_lab._arrays import check_tensor_input
+from keras_init_lab._validation import check_int, check_number
 from keras_init_lab.activations._constants import (
     GELU_CUBIC,
     GELU_TANH_SQUARE_CAP,
@@ -94,6 +95,7 @@ def linear(x):
         Lecture 000, weight initialization and activation functions (overview): without
         activations the network collapses to one linear map.
     """
+    check_tensor_input("x", x)
     return x
 
 
@@ -122,6 +124,7 @@ def step(x):
         Rosenblatt, "The perceptron", Psychological Review 65(6), 1958; lecture 003,
         fundamentals of deep neural networks.
     """
+    check_tensor_input("x", x)
     x = ops.convert_to_tensor(x)
     return (ops.sign(x) + 1.0) * 0.5
 
@@ -153,6 +156,7 @@ def sigmoid(x):
         Lecture 004, other network specifications ("Sigmoid"); Rumelhart, Hinton & Williams,
         Nature 323, 1986.
     """
+    check_tensor_input("x", x)
     x = ops.convert_to_tensor(x)
     return _attach_logits(ops.sigmoid(x), x)
 
@@ -176,6 +180,7 @@ def tanh(x):
     Reference:
         LeCun, Bottou, Orr & Mueller, "Efficient BackProp", 1998; lecture 004 ("Tanh").
     """
+    check_tensor_input("x", x)
     return ops.tanh(x)
 
 
@@ -201,6 +206,7 @@ def relu(x):
     Reference:
         Nair & Hinton, ICML 2010; Glorot, Bordes & Bengio, AISTATS 2011.
     """
+    check_tensor_input("x", x)
     return ops.relu(x)
 
 
@@ -229,6 +235,7 @@ def leaky_relu(x):
         Maas, Hannun & Ng, "Rectifier Nonlinearities Improve Neural Network Acoustic Models",
         ICML 2013; lectures 003 and 004.
     """
+    check_tensor_input("x", x)
     return _leaky_relu(x, DEFAULT_NEGATIVE_SLOPE)
 
 
@@ -263,6 +270,7 @@ def elu(x):
         Clevert, Unterthiner & Hochreiter, "Fast and Accurate Deep Network Learning by
         Exponential Linear Units (ELUs)", ICLR 2016, https://arxiv.org/abs/1511.07289.
     """
+    check_tensor_input("x", x)
     return ops.elu(x, alpha=1.0)
 
 
@@ -291,6 +299,7 @@ def selu(x):
         Klambauer et al., "Self-Normalizing Neural Networks", NeurIPS 2017,
         https://arxiv.org/abs/1706.02515.
     """
+    check_tensor_input("x", x)
     return ops.selu(x)
 
 
@@ -319,6 +328,7 @@ def gelu(x):
         Hendrycks & Gimpel, "Gaussian Error Linear Units (GELUs)", 2016,
         https://arxiv.org/abs/1606.08415; lecture 004, other network specifications.
     """
+    check_tensor_input("x", x)
     x = ops.convert_to_tensor(x)
     return (0.5 * x) * erfc(x * -INV_SQRT_2)
 
@@ -349,6 +359,7 @@ def gelu_tanh(x):
         Hendrycks & Gimpel 2016, https://arxiv.org/abs/1606.08415, section 2; lecture 004
         ("Aproximación eficiente").
     """
+    check_tensor_input("x", x)
     x = ops.convert_to_tensor(x)
     square = ops.minimum(ops.square(x), GELU_TANH_SQUARE_CAP)
     # sqrt(2/pi) (x + 0.044715 x^3) with the constants folded: one multiply less per element.
@@ -377,6 +388,7 @@ def swish(x):
         https://arxiv.org/abs/1710.05941; Elfwing, Uchibe & Doya, "Sigmoid-Weighted Linear
         Units", 2017, https://arxiv.org/abs/1702.03118.
     """
+    check_tensor_input("x", x)
     return ops.silu(x)
 
 
@@ -400,16 +412,28 @@ def softmax(x, axis=-1):
 
     Args:
         x: a float tensor of logits.
-        axis: the axis that sums to 1 (default: last).
+        axis: the axis that sums to 1 (default: last), an int in ``[-rank, rank)``.
 
     Returns:
         The probabilities, same shape as ``x``.
+
+    Raises:
+        TypeError: ``x`` is a string, bytes or ``None``; ``axis`` is not an integer.
+        ValueError: ``axis`` is outside ``[-rank, rank)``.
 
     Reference:
         Bridle, "Probabilistic Interpretation of Feedforward Classification Network Outputs",
         1990; lecture 003, fundamentals of deep neural networks.
     """
+    check_tensor_input("x", x)
+    axis = check_int("axis", axis, minimum=None)
     x = ops.convert_to_tensor(x)
+    rank = len(x.shape)
+    if rank and not -rank <= axis < rank:  # Python ints at trace time: no per-step cost
+        raise ValueError(
+            f"axis must be in [-{rank}, {rank}) for an input with {rank} axes "
+            f"(shape {tuple(x.shape)}); received axis={axis!r}."
+        )
     return _attach_logits(ops.softmax(x, axis=axis), x)
 
 
@@ -499,4 +523,22 @@ def prelu(alpha_initializer=DEFAULT_NEGATIVE_SLOPE, **kwargs) -> keras.layers.PR
         # A number (bool refused with a TypeError): the initial slope, which must be finite.
         slope = check_number("alpha_initializer", alpha_initializer, hint="Example: prelu(0.01).")
         alpha_initializer = keras.initializers.Constant(slope)
+    elif isinstance(alpha_initializer, str):
+        try:
+            keras.initializers.get(alpha_initializer)
+        except ValueError:
+            raise ValueError(
+                "alpha_initializer must be a number (the initial slope, e.g. 0.01) or the name "
+                "of a Keras initializer such as 'zeros'; received "
+                f"alpha_initializer={alpha_initializer!r}."
+            ) from None
+    elif not (
+        isinstance(alpha_initializer, (dict, keras.initializers.Initializer))
+        or callable(alpha_initializer)
+    ):
+        raise TypeError(
+            "alpha_initializer must be a number (the initial slope, e.g. 0.01), an initializer "
+            f"name, a keras.initializers.Initializer or a callable; received "
+            f"alpha_initializer={alpha_initializer!r}."
+        )
     return keras.layers.PReLU(alpha_initializer=alpha_initializer, **kwargs)

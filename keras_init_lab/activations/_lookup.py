@@ -58,7 +58,14 @@ def names(include_layers: bool = False) -> list[str]:
 
     Returns:
         A list of names.
+
+    Raises:
+        TypeError: ``include_layers`` is not a bool.
     """
+    if not isinstance(include_layers, bool):
+        raise TypeError(
+            f"include_layers must be True or False; received include_layers={include_layers!r}."
+        )
     if include_layers:
         return list(by_name())
     return function_names()
@@ -202,6 +209,7 @@ def spec(identifier) -> ActivationSpec | None:
         The spec, or ``None`` for a callable or layer this package does not know.
 
     Raises:
+        TypeError: ``identifier`` is neither a string nor callable (a number, ``None``).
         ValueError: for an unknown *name* (with the closest valid names).
     """
     rows = by_name()
@@ -210,6 +218,11 @@ def spec(identifier) -> ActivationSpec | None:
         if name is None:
             raise unknown_name_error("activation", identifier, _all_names())
         return rows[name]
+    if not callable(identifier):  # a number, None, a list: no activation at all
+        raise TypeError(
+            "identifier must be an activation name (e.g. 'relu'), an activation function or "
+            f"a Keras activation layer; received identifier={identifier!r}."
+        )
     if isinstance(identifier, f.LeakyReLUActivation):
         if identifier.negative_slope == DEFAULT_NEGATIVE_SLOPE:
             return dataclasses.replace(rows["leaky_relu"], function=identifier)

@@ -140,8 +140,16 @@ def format_table(rows: list[dict]) -> str:
         The table as one string, a header line then one line per row.
 
     Raises:
+        TypeError: ``rows`` is not a list of dicts.
         ValueError: if a row lacks a column's key.
     """
+    if isinstance(rows, (str, bytes, dict)) or not isinstance(rows, (list, tuple)):
+        raise TypeError(f"rows must be a list of dicts from describe(); received rows={rows!r}.")
+    for row in rows:
+        if not isinstance(row, dict):
+            raise TypeError(
+                f"rows must be a list of dicts from describe(); received a row {row!r}."
+            )
     cells = [[column.header for column in COLUMNS]]
     for row in rows:
         missing = [key for column in COLUMNS for key in column.keys if key not in row]

@@ -16,11 +16,13 @@ Reference:
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import tensorflow as tf
 
-from keras_init_lab._validation import check_int
+from keras_init_lab._arrays import check_tensor_input
+from keras_init_lab._validation import check_int, check_number
 from keras_init_lab.callbacks.statistics import CHUNK_SIZE, VariableLayout, _as_chunks
 
 __all__ = [
@@ -235,10 +237,22 @@ def uniform_bucket_counts(
         ``low + (high - low) * j / num_buckets`` for ``j = 0..num_buckets``.
 
     Raises:
-        TypeError: ``num_buckets`` or ``num_segments`` is not an int.
-        ValueError: ``num_buckets < 1``, or ``segment_ids`` without ``num_segments``.
+        TypeError: ``num_buckets`` or ``num_segments`` is not an int; ``values``, ``low``,
+            ``high`` or ``segment_ids`` is a string, bytes or ``None``; a Python ``low`` or
+            ``high`` that is not a real number.
+        ValueError: ``num_buckets < 1``, ``segment_ids`` without ``num_segments``, a Python
+            ``low`` or ``high`` that is not finite.
     """
     num_buckets = check_int("num_buckets", num_buckets, minimum=1)
+    check_tensor_input("values", values)
+    if segment_ids is not None:
+        check_tensor_input("segment_ids", segment_ids)
+    # Python numbers are checked here (finite); tensors (per-segment edges computed inside a
+    # compiled step) pass through. Both checks run at trace time only, never per step.
+    for name, edge in (("low", low), ("high", high)):
+        check_tensor_input(name, edge)
+        if isinstance(edge, numbers.Real):
+            check_number(name, edge)
     values = tf.reshape(tf.cast(tf.convert_to_tensor(values), tf.float32), [-1])
     if segment_ids is None:
         if num_segments is not None:

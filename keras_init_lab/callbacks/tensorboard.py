@@ -384,11 +384,21 @@ def write_custom_scalars_layout(
         run: run subfolder that receives the layout (default ``"train"``).
 
     Raises:
-        TypeError: if ``writers`` is not a :class:`SummaryWriters`.
+        TypeError: if ``writers`` is not a :class:`SummaryWriters`, ``categories`` not a dict of
+            dicts or ``run`` not a string.
         ValueError: on an empty layout, an empty chart or an invalid regular expression.
     """
     if not isinstance(writers, SummaryWriters):
         raise TypeError(f"writers must be a SummaryWriters; received {type(writers).__name__}.")
+    if not isinstance(categories, Mapping) or not all(
+        isinstance(charts, Mapping) for charts in categories.values()
+    ):
+        raise TypeError(
+            "categories must be a dict {category: {chart: [tag regex, ...]}}; "
+            f"received categories={categories!r}."
+        )
+    if not isinstance(run, str):
+        raise TypeError(f"run must be a run subfolder name such as 'train'; received run={run!r}.")
     if not categories:
         raise ValueError("categories is empty; give {category: {chart: [tag regex, ...]}}.")
     layout = layout_pb2.Layout()

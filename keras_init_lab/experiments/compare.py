@@ -316,6 +316,11 @@ def compare(
             raise TypeError(
                 f"out_dir must be a folder path (str or os.PathLike); received out_dir={out_dir!r}."
             )
+        if not os.fspath(out_dir):
+            raise ValueError(
+                "out_dir is an empty path (it would write into the current folder); pass a "
+                f"folder such as 'results/compare'; received out_dir={out_dir!r}."
+            )
         warnings.warn(
             "compare(out_dir=...) is deprecated: compare returns the results and writes only "
             "TensorBoard logs; pass log_dir=<folder>/tensorboard and write results.json, "

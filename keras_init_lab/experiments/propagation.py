@@ -59,7 +59,7 @@ import math
 import numbers
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -498,6 +498,18 @@ def propagate(
     if out_dir is not None and not isinstance(out_dir, (str, os.PathLike)):
         raise TypeError(
             f"out_dir must be a folder path (str or os.PathLike); received out_dir={out_dir!r}."
+        )
+    if out_dir is not None and not os.fspath(out_dir):
+        raise ValueError(
+            "out_dir is an empty path (it would write into the current folder); pass a folder "
+            f"such as 'results/propagation'; received out_dir={out_dir!r}."
+        )
+    for name, names in (("initializers", initializers), ("activations", activations)):
+        if names is not None and not isinstance(names, (str, Iterable)):
+            raise TypeError(f"{name} must be a name or a list of names; received {name}={names!r}.")
+    if isinstance(sigma2, (str, bytes)):  # its characters are no variances
+        raise TypeError(
+            f"sigma2 must be a number or a list of numbers (e.g. [0.02]); received sigma2={sigma2!r}."
         )
     if isinstance(initializers, str):
         initializers = [initializers]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from keras_init_lab._gradient_rules import EXPLODING_RATIO, VANISHING_RATIO
 from keras_init_lab._names import unknown_name_error
-from keras_init_lab._validation import check_int, check_number
+from keras_init_lab._validation import check_int, check_log_dir, check_number
 from keras_init_lab.experiments import datasets as _datasets
 from keras_init_lab.experiments.grid import (
     DEFAULT_LOSS,
@@ -166,18 +166,15 @@ class CompareSettings:
         model = _choice("model", model, MODELS)
         if max_train_samples is not None:
             max_train_samples = positive_int(max_train_samples, "max_train_samples")
-        if not isinstance(verbose, bool):
-            check_int("verbose", verbose, minimum=0)
+        if not isinstance(verbose, bool):  # 0 silent, 1 a line per run, 2 also Keras's
+            check_int("verbose", verbose, minimum=0, maximum=2)
         target = defaults["target_accuracy"] if target_accuracy is None else target_accuracy
         target = check_number("target_accuracy", target)
         if not 0 < target <= 1:
             raise ValueError(
                 f"target_accuracy must be in (0, 1]; received target_accuracy={target!r}."
             )
-        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
-            raise TypeError(
-                f"log_dir must be a folder path (str or os.PathLike); received log_dir={log_dir!r}."
-            )
+        log_dir = check_log_dir("log_dir", log_dir)  # TypeError for 3, ValueError for ""
         return cls(
             preset=preset,
             model=model,
