@@ -25,8 +25,9 @@ def _fresh_keras_session():
 def nchw_convolution():
     """Skip unless this TensorFlow build runs a channels_first (NCHW) Conv2D on its device.
 
-    TensorFlow's CPU Conv2D kernel is NHWC only; some CPU builds (oneDNN on) also run NCHW,
-    others raise "The Conv2D op currently only supports the NHWC tensor format on the CPU".
+    TensorFlow's own CPU Conv2D kernel is NHWC only; with oneDNN on (TF_ENABLE_ONEDNN_OPTS=1,
+    the default only on some CPUs) NCHW runs too, otherwise it raises "The Conv2D op currently
+    only supports the NHWC tensor format on the CPU".
     Probed once per session with a 1x1 convolution of a 1x1x2x2 input.
     """
     import keras

@@ -474,7 +474,6 @@ def subprocess_results():
     return json.loads(lines[-1][len("RESULT") :])
 
 
-@pytest.mark.slow  # subprocess_results starts TensorFlow in a child with two logical CPUs
 def test_mirrored_strategy_reports_the_all_reduced_gradient(subprocess_results):
     assert subprocess_results["replicas"] == 2
     # Each replica holds half the batch; the reported norm is that of the gradient the
@@ -485,7 +484,6 @@ def test_mirrored_strategy_reports_the_all_reduced_gradient(subprocess_results):
     )
 
 
-@pytest.mark.slow  # same child; in process: test_loss_scale_skipped_steps_are_detected
 def test_mixed_precision_reports_unscaled_gradients(subprocess_results):
     assert subprocess_results["optimizer"] == "LossScaleOptimizer"
     assert subprocess_results["loss_scale"] > 1000  # the scaled gradients would be ~3e4x

@@ -545,7 +545,6 @@ finally:
 """
 
 
-@pytest.mark.slow  # a child process starts TensorFlow; in process: ..._when_training_is_interrupted
 def test_records_reach_the_event_file_at_exit_after_an_interrupt(tmp_path):
     """A KeyboardInterrupt raised by another callback's on_train_batch_end (no Keras hook
     runs) ends the process: every recorded step is in the event files after the exit, though
