@@ -154,6 +154,24 @@ def test_a_start_is_symmetric_only_when_every_kernel_is_constant():
     assert verdicts.read_kernels([random, constant]) == {"symmetric_start": False}
 
 
+def test_a_tiny_update_after_a_symmetric_start_names_the_initialization():
+    """compare --quick's zero-initialized runs: update/weight 0.0 is the zeros' doing
+    (symmetry), not "a learning rate too low or gradients that vanish"."""
+    history = _gradient_history(norms=[[0.0, 0.0, 0.0, 0.3]] * 2, ratios=[[0.0] * 4] * 2)
+    names = ["dense_1", "dense_2", "output"]
+    zero = verdicts.read_gradients(history, names, symmetric_start=True)["update_ratio_verdict"]
+    assert zero.startswith("update/weight 0.0e+00 is below 0.0001: the kernels start with all")
+    assert "symmetry" in zero and "not the learning rate" in zero
+    assert "learning rate too low" not in zero
+    plain = verdicts.read_gradients(history, names)["update_ratio_verdict"]
+    assert "a learning rate too low or gradients that vanish" in plain
+    # A symmetric start with steps of the usual size is read as usual.
+    assert verdicts.update_ratio_reading(2e-3, symmetric_start=True) == (
+        "update/weight 2.0e-03 is within a decade of the ~1e-3 rule of thumb."
+    )
+    assert verdicts.update_ratio_reading(None, symmetric_start=True) is None
+
+
 # ------------------------------------------------------------------ every verdict branch
 
 
