@@ -261,6 +261,19 @@ def test_every_verdict_branch_on_synthetic_evidence():
     )
 
 
+def test_reaching_the_target_at_the_last_epoch_says_so():
+    """ "reached 85% at epoch 20 (the last); final 88%": one moment, not two."""
+    history = {"val_accuracy": [0.5] * 19 + [0.88]}
+    last = _evidence(epochs_to_target=20, final_accuracy=0.88, history=history)
+    assert verdict(last, 0.85, 0.5)[1].startswith(
+        "learns: reached 85% validation accuracy at epoch 20 (the last); final 88%"
+    )
+    early = _evidence(epochs_to_target=4, final_accuracy=0.88, history=history)
+    assert "at epoch 4 of 20; final 88%" in verdict(early, 0.85, 0.5)[1]
+    assert verdicts.epoch_of(3) == "epoch 3"
+    assert verdicts.epoch_of(2, {"loss": [1.0, 0.5]}) == "epoch 2 (the last)"
+
+
 #: The columns of results.csv and the keys of a results.json run before RunResult existed:
 #: the files keep them (readers of older files, the report, spreadsheets).
 CSV_COLUMNS = (

@@ -402,11 +402,11 @@ def compare(
         if settings.verbose:
             elapsed = time.perf_counter() - started
             eta = elapsed / point.index * (len(points) - point.index)
-            print(
-                f"run {point.index}/{len(points)}: {point.label} -> {run.verdict} "
-                f"[{run.seconds:.0f} s, ETA {eta:.0f} s]",
-                flush=True,
+            line = (
+                f"run {point.index}/{len(points)}: {point.label} [{run.seconds:.0f} s, ETA "
+                f"{eta:.0f} s] -> {run.verdict}"
             )
+            print("\n".join(_wrap(line, "", "    ")), flush=True)
         keras.backend.clear_session()
     result = CompareResult(runs, settings.config(data, axes, runs))
     if out_dir is not None:

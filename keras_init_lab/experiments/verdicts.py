@@ -50,6 +50,7 @@ __all__ = [
     "read_curves",
     "read_gradients",
     "read_kernels",
+    "epoch_of",
     "update_ratio_reading",
     "verdict",
 ]
@@ -177,6 +178,28 @@ def median_update_ratio(table, columns) -> tuple[float | None, list]:
         per_layer.append(float(np.median(finite)) if finite.size else None)
     finite = values[np.isfinite(values)]
     return (float(np.median(finite)) if finite.size else None), per_layer
+
+
+def epoch_of(epoch: int, history=None) -> str:
+    """``"epoch 4 of 20"``, or ``"epoch 20 (the last)"`` when it is the run's last epoch.
+
+    Said so that "reached 85% at epoch 20" and "final 88%" of a 20-epoch run read as the
+    same moment, not two.
+
+    Example:
+        >>> epoch_of(20, {"val_accuracy": [0.5] * 20}), epoch_of(4, {"val_accuracy": [0.5] * 20})
+        ('epoch 20 (the last)', 'epoch 4 of 20')
+
+    Args:
+        epoch: an epoch, counted from 1.
+        history: the run's ``History.history`` (its ``val_accuracy`` or ``loss`` list gives
+            the number of epochs), or ``None`` (then only ``"epoch 4"``).
+    """
+    history = history or {}
+    epochs = len(history.get("val_accuracy") or history.get("loss") or [])
+    if not epochs:
+        return f"epoch {epoch}"
+    return f"epoch {epoch} (the last)" if epoch == epochs else f"epoch {epoch} of {epochs}"
 
 
 def update_ratio_reading(update: float | None, symmetric_start: bool = False) -> str | None:
@@ -323,7 +346,7 @@ def verdict(run, target: float, chance: float) -> tuple[str, str]:
         ...          "final_accuracy": 0.95, "grad_ratio_start": 0.8,
         ...          "symmetric_start": False, "hidden_gradients_zero": False,
         ...          "dead_fraction_end": 0.1, "saturated_fraction_end": None}, 0.9, 0.5)
-        ('learns', 'learns: 90% validation accuracy at epoch 4, final 95% (gradient first/last layer 0.8 at start)')
+        ('learns', 'learns: reached 90% validation accuracy at epoch 4; final 95% (gradient first/last layer 0.8 at start)')
 
     Args:
         run: a ``RunResult``, or a mapping / object with its evidence fields
@@ -383,10 +406,11 @@ def verdict(run, target: float, chance: float) -> tuple[str, str]:
         note = why or (
             f"gradient first/last layer {ratio:.2g} at start" if ratio is not None else ""
         )
-        final = "" if accuracy is None else f", final {accuracy:.0%}"
+        final = "" if accuracy is None else f"; final {accuracy:.0%}"
         return "learns", (
-            f"learns: {target:.0%} validation accuracy at epoch "
-            f"{get('epochs_to_target')}{final}" + (f" ({note})" if note else "")
+            f"learns: reached {target:.0%} validation accuracy at "
+            f"{epoch_of(get('epochs_to_target'), get('history'))}{final}"
+            + (f" ({note})" if note else "")
         )
     if accuracy is not None and accuracy >= chance + LEARNING_MARGIN:
         gain = f"{100 * (accuracy - chance):.0f} points above chance {chance:.0%}"
