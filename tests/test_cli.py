@@ -142,8 +142,9 @@ def test_propagate_writes_into_a_new_logs_folder_by_default(tmp_path, monkeypatc
 
 
 @pytest.mark.slow  # the real `demo --quick`; its wiring on tiny settings is the next test
-def test_demo_quick_end_to_end(tmp_path, capsys):
-    out = tmp_path / "demo"
+def test_demo_quick_end_to_end(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a short relative --out: printed paths are the user's length
+    out = Path("demo")
     assert cli.main(["demo", "--quick", "--out", str(out), "--no-progress-bar"]) == 0
     stdout = capsys.readouterr().out
     for name in ("demo.json", "demo_pairings.png", "report.md", "report.html"):

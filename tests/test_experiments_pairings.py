@@ -267,6 +267,7 @@ def test_initialization_mark_of_variance_too_low_reads_the_forward_direction(for
         ("exploding", 1.2, "agrees"),
         ("stable", 1.02, "partly"),
         ("stable", 0.99, "disagrees"),
+        ("stable", 1.0, "disagrees"),  # a gain of exactly 1 does not grow
         ("stable", None, "disagrees"),
         ("decaying", 0.9, "disagrees"),
         ("vanishing", 0.5, "disagrees"),
