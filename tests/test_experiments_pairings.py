@@ -300,9 +300,9 @@ def test_initialization_mark_quotes_mean_field_and_gain_and_refuses_unknown_kind
 @pytest.mark.parametrize(
     "ideal, risky, outcome",
     [
-        ([0.9, 0.9, 0.9], [0.6, 0.6, 0.6], "ideal ahead"),  # gap exactly the margin
+        ([0.9, 0.9, 0.9], [0.6, 0.6, 0.6], "ideal ahead"),  # gap the margin (+ 1 ulp)
         ([0.9, 0.9, 0.9], [0.61, 0.61, 0.61], "tie"),  # just inside it
-        ([0.6, 0.6, 0.6], [0.9, 0.9, 0.9], "risky ahead"),  # exactly minus the margin
+        ([0.6, 0.6, 0.6], [0.9, 0.9, 0.9], "risky ahead"),  # minus the margin (- 1 ulp)
         ([0.61, 0.61, 0.61], [0.9, 0.9, 0.9], "tie"),
         ([0.95, 0.10, 0.90], [0.10, 0.10, 0.92], "ideal ahead"),  # medians 0.90 vs 0.10
         (
@@ -322,6 +322,20 @@ def test_pair_outcome_is_the_gap_of_the_medians_against_the_margin(ideal, risky,
     assert got["ideal_range"] == (min(ideal), max(ideal))
     assert got["risky_range"] == (min(risky), max(risky))
     assert got["margin"] == TRAINING_MARGIN
+
+
+def test_pair_outcome_boundaries_are_ahead_exactly_at_the_margin():
+    """A gap of exactly the margin is "ahead" (>=), either way. Dyadic accuracies (0.75, 0.5
+    and a margin of 0.25) are exact in binary, so the gap is exactly the margin; with the
+    default margin, 0.5 - 0.2 is exactly the double nearest 0.3, TRAINING_MARGIN itself."""
+    exact = pair_outcome("relu", "he_normal", [0.75], "glorot_uniform", [0.5], margin=0.25)
+    assert exact["gap"] == 0.25 and exact["outcome"] == "ideal ahead"
+    behind = pair_outcome("relu", "he_normal", [0.5], "glorot_uniform", [0.75], margin=0.25)
+    assert behind["gap"] == -0.25 and behind["outcome"] == "risky ahead"
+    at_default = pair_outcome("relu", "he_normal", [0.5] * 3, "glorot_uniform", [0.2] * 3)
+    assert at_default["gap"] == TRAINING_MARGIN and at_default["outcome"] == "ideal ahead"
+    reverse = pair_outcome("relu", "he_normal", [0.2] * 3, "glorot_uniform", [0.5] * 3)
+    assert reverse["gap"] == -TRAINING_MARGIN and reverse["outcome"] == "risky ahead"
 
 
 def test_pair_outcome_margin_and_bad_input():
