@@ -345,8 +345,8 @@ tensorboard --logdir notebook_output/tensorboard
 
 or inside Jupyter: `%load_ext tensorboard` then `%tensorboard --logdir notebook_output/tensorboard`.
 
-From the command line: `keras-init-lab demo` runs the propagation and comparison experiments
-and writes an HTML report; `keras-init-lab check model.keras` runs `check_model` on a saved
+From the command line: `keras-init-lab demo` checks lecture 002's pairings at initialization
+and in training and writes an HTML report; `keras-init-lab check model.keras` runs `check_model` on a saved
 model.""",
     ),
     (

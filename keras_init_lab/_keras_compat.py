@@ -46,6 +46,8 @@ __all__ = [
     "make_train_function",
     "missing_internals",
     "nodes_by_depth",
+    "op_determinism",
+    "op_determinism_enabled",
     "optimizer_variables",
     "outbound_nodes",
     "patched",
@@ -351,7 +353,7 @@ def default_summary_writer(writer, step=None) -> Iterator:
 
     ``SummaryWriter.as_default()`` flushes the writer when its block exits (TensorFlow 2.x),
     so writing each record under it flushes every record; the package flushes on a time
-    basis instead. The one private TensorFlow name of the package is the thread-local state
+    basis instead. The private TensorFlow name used here is the thread-local state
     ``as_default`` sets; it is set and restored here. Where it has moved (a future
     TensorFlow), ``as_default`` is used: correct, flushed per record again.
 
@@ -376,6 +378,71 @@ def default_summary_writer(writer, step=None) -> Iterator:
         yield writer
     finally:
         state.writer, state.step = old_writer, old_step
+
+
+# ------------------------------------------------------------------------- op determinism
+
+
+def _determinism_switches():
+    """TensorFlow's ``(is_op_determinism_enabled, disable_op_determinism)``, or ``None``.
+
+    TensorFlow exports only ``tf.config.experimental.enable_op_determinism``; reading the
+    state and switching it off again are the two private functions beside it in
+    ``tensorflow.python.framework.config`` (TensorFlow 2.9 and later, 2.16-2.21 included).
+    """
+    try:
+        from tensorflow.python.framework import config as tf_config
+    except ImportError:  # pragma: no cover - depends on the TensorFlow
+        return None
+    is_enabled = getattr(tf_config, "is_op_determinism_enabled", None)
+    disable = getattr(tf_config, "disable_op_determinism", None)
+    if not (callable(is_enabled) and callable(disable)):
+        return None  # pragma: no cover - depends on the TensorFlow
+    return is_enabled, disable
+
+
+def op_determinism_enabled() -> bool | None:
+    """Whether TensorFlow's op determinism is on; ``None`` where the state cannot be read."""
+    switches = _determinism_switches()
+    return None if switches is None else bool(switches[0]())
+
+
+@contextlib.contextmanager
+def op_determinism() -> Iterator[None]:
+    """Deterministic TensorFlow ops inside the block; the previous state restored after it.
+
+    ``tf.config.experimental.enable_op_determinism()`` makes every op give the same output
+    for the same input (reductions in a fixed order, ``tf.data`` in order); there is no public
+    way to read or undo it, so the state before the block is read and restored with
+    TensorFlow's private ``is_op_determinism_enabled`` / ``disable_op_determinism``, also
+    when the block raises. Where those have moved (a future TensorFlow) determinism is
+    switched on and stays on, with a warning that says so.
+
+    Example:
+        >>> with op_determinism():  # doctest: +SKIP
+        ...     model.fit(x, y)
+
+    Reference:
+        ``tf.config.experimental.enable_op_determinism``,
+        https://www.tensorflow.org/api_docs/python/tf/config/experimental/enable_op_determinism
+    """
+    import tensorflow as tf
+
+    switches = _determinism_switches()
+    was_on = None if switches is None else bool(switches[0]())
+    if switches is None:  # pragma: no cover - depends on the TensorFlow
+        warnings.warn(
+            f"TensorFlow {tf.__version__} has no disable_op_determinism: op determinism is "
+            "switched on for the demo and stays on afterwards.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if switches is not None and not was_on:
+            switches[1]()
 
 
 # ------------------------------------------------------------------------- self-check
@@ -420,7 +487,7 @@ def _has_logits_attribute() -> bool:
     return hasattr(output, "_keras_logits") or keras_version() < (3, 4)
 
 
-#: Every private Keras (and the one TensorFlow) attribute the package reads, with a check.
+#: Every private Keras (and the two TensorFlow) attributes the package reads, with a check.
 INTERNALS: tuple[Internal, ...] = (
     Internal(
         "Model.make_train_function(force=True)",
@@ -447,6 +514,11 @@ INTERNALS: tuple[Internal, ...] = (
         "tensorflow summary_ops_v2._summary_state",
         "TensorBoard writes without a flush per record",
         lambda: _summary_state() is not None,
+    ),
+    Internal(
+        "tensorflow config.is_op_determinism_enabled / disable_op_determinism",
+        "op determinism restored after the demo",
+        lambda: _determinism_switches() is not None,
     ),
 )
 

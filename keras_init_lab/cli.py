@@ -52,20 +52,34 @@ class UsageError(Exception):
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from keras_init_lab import activations, initializers
+    from keras_init_lab.activations._table import COLUMNS, format_table
     from keras_init_lab.fans import gain_table
 
-    print("Initializers (name, aliases, distribution):")
+    print("Initializers (name, distribution, aliases):")
     for row in initializers.describe():
         aliases = f" (aliases: {', '.join(row['aliases'])})" if row["aliases"] else ""
-        print(f"  {row['name']:<26} {row['formula']}{aliases}")
+        text = f"{row['formula']}{aliases}"
+        if len(text) > LINE_WIDTH - 29:  # the formula on its line, the aliases below it
+            text = f"{row['formula']}\n{aliases.strip()}" if aliases else row["formula"]
+        lines = text.split("\n")
+        print(f"  {row['name']:<26} {lines[0]}")
+        for line in lines[1:]:
+            print(f"  {'':<26} {line}")
         if row["note"]:
-            print(f"  {'':<26} note: {row['note']}")
+            _print_wrapped(f"note: {row['note']}", indent=" " * 29)
     print("\nGains (calculate_gain; elu/gelu/swish extend PyTorch's by 1/sqrt(E[f(z)^2])):")
     for row in gain_table():
-        print(f"  {row['nonlinearity']:<18} {row['value']:<8.4f} {row['formula']}")
+        _print_wrapped(
+            f"{row['nonlinearity']:<18} {row['value']:<8.4f} {row['formula']}",
+            indent="  ",
+            subsequent=" " * 30,
+        )
     table = activations.describe()
-    print("\nActivations:")
-    print(table)
+    # Two tables of at most LINE_WIDTH characters, the name first in each.
+    print("\nActivations: what each one is")
+    print(format_table(table, COLUMNS[:6]))
+    print("\nActivations: how to initialize for it")
+    print(format_table(table, COLUMNS[:1] + COLUMNS[6:]))
     print("\nColumns:")
     print(table.legend)
     return EXIT_OK
@@ -238,69 +252,68 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from keras_init_lab.experiments import compare, course_pairings, propagate
-    from keras_init_lab.experiments.compare import PRESETS
-    from keras_init_lab.report import (
-        format_pairings,
-        write_compare,
-        write_propagation,
-        write_report,
-    )
+    from keras_init_lab.experiments.demo import DemoSettings, run_demo
+    from keras_init_lab.report import write_demo
 
     out = _output_dir(args, "demo")
-    sizes = {"n_trials": 2, "n_samples": 64} if args.quick else {"n_trials": 4, "n_samples": 128}
-    pairings = "" if args.quick else ", then its four pairings (Xavier / He x tanh / ReLU)"
+    settings = DemoSettings.quick_settings() if args.quick else DemoSettings()
+    _print_wrapped(
+        f"== 1/2 At initialization: the four pairings (glorot_uniform / he_normal x tanh / "
+        f"relu) through lecture 002's net, {settings.init_depth} hidden layers of "
+        f"{settings.init_width} units and nothing else (input N(0, 1), no output layer), "
+        f"{settings.init_trials} weight draws x {settings.init_samples} inputs; forward and "
+        "backward, measured and predicted =="
+    )
+
+    def on_part(part, result):
+        if part == "initialization":
+            print(result.format_table(), flush=True)
+            return
+        pairs = "; ".join(
+            f"{p.activation}: {p.ideal} vs {p.risky}, {p.depth} hidden layers, learning "
+            f"rate {p.learning_rate:g}, {p.epochs} epochs"
+            for p in settings.pairs
+        )
+        print()
+        _print_wrapped(
+            f"== 2/2 In training: each activation's two pairings where the effect shows, on "
+            f"the 8x8 digits (standardized), width {settings.width}, SGD (momentum "
+            f"{settings.momentum:g}), batch {settings.batch_size}, seeds {args.seed}-"
+            f"{args.seed + settings.seeds - 1}, deterministic ops; {pairs} =="
+        )
+
+    result = run_demo(
+        seed=args.seed, verbose=2 if args.progress else 1, settings=settings, on_part=on_part
+    )
+    paths = write_demo(out, result, command=_command_line(args))
+    print()
+    print(result.format_training())
+    print("\nLecture 002's summary next to what was measured:")
+    print(result.format_marks())
+    left_out = result.format_left_out()
+    if left_out:
+        print("\n" + left_out)
+    print(f"\nReport: {paths['html']}")
+    print(f"Markdown: {paths['md']}; figure: {paths['png'].name}; numbers: {paths['json'].name}")
+    return EXIT_OK
+
+
+#: Widest line the command line prints (the tables are laid out within it; prose is wrapped).
+LINE_WIDTH = 100
+
+
+def _print_wrapped(text: str, indent: str = "", subsequent: str | None = None) -> None:
+    """Print ``text`` wrapped at :data:`LINE_WIDTH` columns."""
     print(
         textwrap.fill(
-            "== 1/2 Variance through 50 layers of 100 units (lecture 002: sigma^2 "
-            f"in {{0.001, 0.01, 0.02, 0.1, 1}} with ReLU{pairings}) ==",
-            100,
+            text,
+            LINE_WIDTH,
+            initial_indent=indent,
+            subsequent_indent=indent if subsequent is None else subsequent,
+            break_on_hyphens=False,
         ),
         flush=True,
     )
-    propagation = propagate(seed=args.seed, **sizes)
-    if not args.quick:
-        four = propagate(
-            initializers=["glorot_uniform", "he_normal"],
-            activations=["tanh", "relu"],
-            seed=args.seed,
-            **sizes,
-        )
-        propagation.settings.extend(four.settings)
-    write_propagation(propagation, out)
-    print(propagation.format_table())
-    preset = PRESETS["quick" if args.quick else "demo"]
-    grid = "a quick 2x2 grid" if args.quick else "lecture 002's four pairings"
-    header = (
-        f"== 2/2 Initializer x activation, {grid}, same model and data: MLP, "
-        f"{preset['depth']} hidden layers of {preset['width']} units, SGD(learning_rate="
-        f"{preset['learning_rate']}, momentum=0.9), {preset['epochs']} epochs, spirals, "
-        f"seed {args.seed}, target {preset['target_accuracy']:.0%} validation accuracy =="
-    )
-    print("\n" + textwrap.fill(header, 100), flush=True)
-    comparison = compare(
-        preset="quick" if args.quick else "demo",
-        seed=args.seed,
-        log_dir=out / "tensorboard",
-        verbose=2 if args.progress else 1,
-    )
-    write_compare(comparison, out)
-    rows = course_pairings(comparison.runs, target=comparison.config["target_accuracy"])
-    paths = write_report(
-        out,
-        propagation=propagation,
-        comparison=comparison,
-        command=_command_line(args),
-        pairings=rows,
-    )
-    print()
-    print(textwrap.fill(_compare_header(comparison.config, comparison.config["depths"]), 100))
-    print(comparison.format_table())
-    if rows:
-        print("\nLecture 002's summary next to what was measured:")
-        print(format_pairings(rows))
-    _print_endings(out, paths)
-    return EXIT_OK
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -308,7 +321,8 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def _print_endings(out: Path, paths: dict) -> None:
-    print(f"\nReport: {paths['html']} (Markdown: {paths['md']})")
+    print(f"\nReport: {paths['html']}")
+    print(f"Markdown: {paths['md']}")
     print(f"TensorBoard: tensorboard --logdir {shlex.quote(str(out / 'tensorboard'))}")
 
 
@@ -436,8 +450,8 @@ def _add_experiment_commands(sub) -> None:
         "  keras-init-lab compare --dataset my_data.npz --residual both --out logs/mine\n"
         "  keras-init-lab compare --optimizers sgd adam --learning-rates 0.01 0.1 "
         "--batch-sizes 1 32 full\n"
-        "  keras-init-lab compare --losses categorical_crossentropy mse:softmax mse:linear "
-        "--l2 0 1e-4 --dropout 0 0.2",
+        "  keras-init-lab compare --losses categorical_crossentropy mse:softmax mse:linear\n"
+        "  keras-init-lab compare --l2 0 1e-4 --dropout 0 0.2",
         formatter_class=raw,
     )
     p_cmp.add_argument(
@@ -572,11 +586,14 @@ def _add_experiment_commands(sub) -> None:
     p_demo = sub.add_parser(
         "demo",
         help=COMMAND_HELP["demo"],
-        description="Run lecture 002's 50-layer variance experiment and its four pairings "
-        "(Xavier + tanh, He + ReLU: ideal; Xavier + ReLU, He + tanh: risky) on a deep MLP "
-        "trained on the embedded spirals dataset; print one line per run and a table of what "
-        "the course says next to what was measured, then write report.md/report.html with "
-        "plots and TensorBoard logs. A few minutes on 2 CPU cores; --quick well under one.",
+        description="Show lecture 002's summary of pairings (Xavier + tanh, He + ReLU: ideal; "
+        "Xavier + ReLU, He + tanh: risky) in two parts: 1. at initialization, the four "
+        "pairings through the lecture's 50 layers of 100 units, measured and predicted; "
+        "2. in training, each activation's two pairings on the 8x8 digits at the depth where "
+        "the effect shows, over 3 seeds, the ideal one marked against the risky one. Prints "
+        "a table of what the course says next to what was measured and writes report.md, "
+        "report.html, demo.json and the figure. "
+        f"{DEMO_TIME[0].upper()}{DEMO_TIME[1:]}; --quick: {QUICK_DEMO_TIME}.",
         epilog="Examples:\n"
         "  keras-init-lab demo\n"
         "  keras-init-lab demo --quick --out logs/first-look\n"
@@ -584,7 +601,9 @@ def _add_experiment_commands(sub) -> None:
         formatter_class=raw,
     )
     p_demo.add_argument(
-        "--quick", action="store_true", help="fewer trials, a 2x2 grid of depth 4 and 8 epochs"
+        "--quick",
+        action="store_true",
+        help="part 1 on fewer draws and only the ReLU pair, 8 epochs; says what it leaves out",
     )
     _add_progress(p_demo)
     _add_common(p_demo)
@@ -612,7 +631,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(str(error)) from None
     result = check_model(model)
-    print(result)
+    for line in str(result).splitlines():  # each finding wrapped within LINE_WIDTH
+        indent = line[: len(line) - len(line.lstrip())]
+        print(textwrap.fill(line, LINE_WIDTH, subsequent_indent=indent + "  ") if line else "")
     return EXIT_FINDINGS if result.has_errors else EXIT_OK
 
 
@@ -629,15 +650,24 @@ def _add_check_command(sub) -> None:
         "  keras-init-lab check logs/run/best.keras || echo 'fix the errors first'",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p_check.description = textwrap.fill(p_check.description, 88)
     p_check.add_argument(
         "path", metavar="PATH.keras", help="a model saved with model.save('....keras') (or .h5)"
     )
     p_check.set_defaults(handler=_cmd_check)
 
 
+#: The demo's run time, said in ``demo --help`` and in the README (a test checks that both say
+#: the same): the CPU time (user + system) of the whole command, TensorFlow's start included,
+#: measured with ``/usr/bin/time`` on a 2-core x86 machine. The demo's small models keep about
+#: one core busy, so on two idle cores the wall time is about this too; BENCHMARKS.md has
+#: the wall-time measurement on an idle machine.
+DEMO_TIME = "about 70 seconds of CPU time"
+QUICK_DEMO_TIME = "about 30 seconds"
+
 #: One line per command for ``keras-init-lab --help``; read without loading any command.
 COMMAND_HELP = {
-    "demo": "the whole course in one command: propagation + comparison + report",
+    "demo": "lecture 002's pairing table, at initialization and in training (+ report)",
     "propagate": "forward/backward variance through a deep net (UDL fig. 7.7)",
     "compare": "train one model on one dataset for every initializer x activation",
     "check": "check a saved model's initializers and activations (check_model)",
@@ -692,6 +722,7 @@ def build_parser(experiments: bool = True) -> argparse.ArgumentParser:
         epilog="Example:\n  keras-init-lab list",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p_list.description = textwrap.fill(p_list.description, 88)
     p_list.set_defaults(handler=_cmd_list)
     if experiments:
         _add_experiment_commands(sub)
@@ -793,6 +824,7 @@ def _add_explore_command(sub) -> None:
         "--serve --port 8000",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p_explore.description = textwrap.fill(p_explore.description, 88)
     p_explore.add_argument(
         "--out", default="explore.html", help="the HTML file to write (default explore.html)"
     )

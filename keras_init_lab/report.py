@@ -25,13 +25,21 @@ from pathlib import Path
 from typing import Any
 
 from keras_init_lab._result_files import write_compare_files, write_propagation_files
-from keras_init_lab.experiments.pairings import COURSE_PAIRINGS, course_pairings
+from keras_init_lab.experiments.pairings import (
+    COURSE_PAIRINGS,
+    DEAD_UNITS_NOTE,
+    TRAINING_MARGIN,
+    course_pairings,
+)
 from keras_init_lab.experiments.training import RunResult
+from keras_init_lab.experiments.verdicts import epoch_of
 
 __all__ = [
     "COURSE_EXPECTATIONS",
+    "demo_markdown",
     "format_pairings",
     "write_compare",
+    "write_demo",
     "write_propagation",
     "write_report",
 ]
@@ -226,11 +234,16 @@ def _takeaways(config: dict, runs: list[RunResult]) -> list[str]:
         key=lambda r: (r.epochs_to_target, -(r.final_accuracy or 0)),
     )
     if learned:
-        best = learned[0]
-        lines.append(
-            f"Fastest to {config['target_accuracy']:.0%}: **{best.label}** "
-            f"(epoch {best.epochs_to_target}, final {_fmt(best.final_accuracy, True)})."
-        )
+        first = learned[0].epochs_to_target
+        tied = [r for r in learned if r.epochs_to_target == first]
+        when = epoch_of(first, learned[0].history)
+        finals = ", ".join(f"**{r.label}** (final {_fmt(r.final_accuracy, True)})" for r in tied)
+        if len(tied) > 1:
+            lines.append(
+                f"Fastest to {config['target_accuracy']:.0%}: a tie at {when} between {finals}."
+            )
+        else:
+            lines.append(f"Fastest to {config['target_accuracy']:.0%}: {finals}, at {when}.")
     for kind, text in (
         ("stuck", "Did not learn"),
         ("diverged", "Diverged"),
@@ -526,3 +539,212 @@ def write_compare(result, out_dir: str | os.PathLike) -> dict[str, Path]:
         ``{name: path}`` of every file written.
     """
     return write_compare_files(result, out_dir)
+
+
+# ------------------------------------------------------------------------------- the demo
+
+#: Column titles of the demo's table of lecture 002's rows (report and README).
+DEMO_HEADER = ["pairing", "course says (lecture 002)", "at initialization", "in training", "mark"]
+
+
+def _demo_dict(result) -> dict:
+    """``DemoResult.to_json()``, or the dict itself (``demo.json`` read back)."""
+    return result if isinstance(result, dict) else result.to_json()
+
+
+def _pair_settings_sentence(data: dict) -> str:
+    settings = data["settings"]
+    parts = [
+        f"{p['settings']['activation']}: {p['settings']['ideal']} vs {p['settings']['risky']}, "
+        f"{p['settings']['depth']} hidden layers, learning rate {p['settings']['learning_rate']:g}, "
+        f"{p['settings']['epochs']} epochs"
+        for p in data["pairs"]
+    ]
+    config = data["config"]
+    return (
+        f"MLP of width {settings['width']}, SGD with momentum {settings['momentum']:g}, batch "
+        f"{settings['batch_size']}, on {config['dataset_description']}, inputs standardized "
+        f"({config['n_train']} train / {config['n_test']} validation images; chance, always "
+        f"the majority class: {config['chance_accuracy']:.0%}), seeds "
+        f"{_seed_span(config['seeds'])}, "
+        f"deterministic TensorFlow ops; " + "; ".join(parts)
+    )
+
+
+def _seed_span(seeds) -> str:
+    return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
+
+
+def _demo_row_cells(row: dict) -> list[str]:
+    init = f"{row['initialization_mark']}: {row['initialization']}"
+    training = f"{row['training_mark']}: {row['training']}" if row["training"] else "not run"
+    return [
+        row["pairing"],
+        f"{row['course_grade']}: {row['course_says']}",
+        init,
+        training,
+        row["mark"] or "-",
+    ]
+
+
+def demo_markdown(result, figure: str | None = None) -> str:
+    """The demo's results in Markdown: settings, the table of the four rows, the notes.
+
+    The README's demo section is this text (``examples/make_readme_demo.py`` writes it between
+    its markers), and ``report.md`` includes it.
+
+    Example:
+        >>> print(demo_markdown(json.loads(Path("demo.json").read_text())))  # doctest: +SKIP
+
+    Args:
+        result: a ``DemoResult`` or its JSON dict.
+        figure: a path to the figure to link below the table, or ``None``.
+
+    Returns:
+        Markdown text ending with a newline.
+    """
+    data = _demo_dict(result)
+    init = data["initialization"]["config"]
+    seeds = len(data["config"]["seeds"])
+    lines = [
+        f"1. **At initialization**: the four pairings through lecture 002's net, "
+        f"{init['depth']} hidden layers of {init['width']} units and nothing else (input "
+        f"N(0, 1), no output layer), {init['n_trials']} weight draws x {init['n_samples']} "
+        f"inputs, forward and backward variance end to end, measured and predicted by the "
+        f"mean field (in parentheses), read with `propagate`'s bands (stable within 10x, "
+        f"decaying / growing to 1000x, vanishing / exploding beyond).",
+        f"2. **In training**: {_pair_settings_sentence(data)}. Validation accuracy at the end, "
+        f"median of {seeds} seeds and their range; a pair's ideal pairing is ahead when its "
+        f"median is at least {100 * TRAINING_MARGIN:.0f} points above the risky one's, a tie "
+        f"within that.",
+        "",
+        _md_table(DEMO_HEADER, [_demo_row_cells(row) for row in data["rows"]]),
+        "",
+        f"Dead units, in both ReLU rows: {DEAD_UNITS_NOTE}.",
+        "",
+        f"Why these settings: width {data['settings']['width']}, the digits' 64 pixels, so "
+        "every hidden layer is square and the two pairings of a pair differ only by the "
+        "weights' variance (Glorot 1/64, He 2/64). "
+        + " ".join(
+            f"{p['settings']['activation']}: {p['settings']['why']}." for p in data["pairs"]
+        ),
+    ]
+    missing = data["config"].get("left_out") or []
+    if missing:
+        lines += ["", "Not run here: " + "; ".join(missing) + "."]
+    if figure:
+        lines += [
+            "",
+            f"![The four pairings at initialization (variance per layer) and each pair in "
+            f"training (validation accuracy per epoch)]({figure})",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _seed_rows(data: dict) -> tuple[list[str], list[list[str]]]:
+    header = [
+        "pairing",
+        "layers",
+        "seed",
+        "accuracy at the end",
+        "best (epoch)",
+        "fwd var x at init",
+        "bwd var x at init",
+        "weights moved by the end",
+    ]
+    rows = []
+    for pair in data["pairs"]:
+        for run in pair["runs"]:
+            accuracy = run["val_accuracy"]
+            best = max(accuracy)
+            rows.append(
+                [
+                    f"{run['initializer']} + {run['activation']}",
+                    str(run["depth"]),
+                    str(run["seed"]),
+                    _fmt(accuracy[-1], True),
+                    f"{_fmt(best, True)} ({accuracy.index(best) + 1})",
+                    _fmt(run["forward_change_start"]),
+                    _fmt(run["backward_change_start"]),
+                    _fmt(run["weights_moved"]),
+                ]
+            )
+    return header, rows
+
+
+def write_demo(out_dir: str | os.PathLike, result, command: str | None = None) -> dict[str, Path]:
+    """Write the demo's files into ``out_dir``: ``demo.json``, the figure and both reports.
+
+    Example:
+        >>> write_demo("logs/demo", run_demo(quick=True))                  # doctest: +SKIP
+
+    Args:
+        out_dir: folder to write into (created if missing).
+        result: a ``DemoResult`` (or its JSON dict).
+        command: the command line, quoted in the reports.
+
+    Returns:
+        ``{"json", "png", "md", "html"}`` paths.
+    """
+    import json
+
+    from keras_init_lab.plots.demo import plot_demo
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = _demo_dict(result)
+    paths = {"json": out / "demo.json"}
+    paths["json"].write_text(json.dumps(data, indent=2, allow_nan=False))
+    paths["png"] = plot_demo(data, out / "demo_pairings.png")
+    title = "keras-init-lab demo: lecture 002's pairings"
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    md = [f"# {title}", "", f"Generated {stamp}."]
+    if command:
+        md += ["", f"Command: `{command}`"]
+    md += ["", demo_markdown(data, figure=paths["png"].name).rstrip("\n")]
+    prop_header, prop_rows = _propagation_rows(data["initialization"])
+    seed_header, seed_rows = _seed_rows(data)
+    md += [
+        "",
+        "## Part 1 in detail: at initialization",
+        "",
+        _md_table(prop_header, prop_rows),
+        "",
+        "## Part 2 in detail: every run",
+        "",
+        "Accuracy on the validation split; fwd var x: pre-activation variance of the last "
+        "hidden layer over the first's; bwd var x: variance of the loss's gradient at the "
+        "first hidden layer's pre-activations over the last's (both on a probe batch of 256 "
+        "training images, at initialization); weights moved: median over hidden kernels of "
+        "||W_end - W_start|| / ||W_start||.",
+        "",
+        _md_table(seed_header, seed_rows),
+    ]
+    paths["md"] = out / "report.md"
+    paths["md"].write_text("\n".join(md) + "\n")
+    rows = [_demo_row_cells(row) for row in data["rows"]]
+    body = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class=note>Generated {stamp}.</p>",
+    ]
+    if command:
+        body.append(f"<p>Command: <code>{html.escape(command)}</code></p>")
+    intro = demo_markdown(data).split("\n\n")[0]
+    body += [
+        "".join(f"<p>{html.escape(line)}</p>" for line in intro.split("\n")),
+        _html_table(DEMO_HEADER, rows, verdict_column=4),
+        f"<p>{html.escape(f'Dead units, in both ReLU rows: {DEAD_UNITS_NOTE}.')}</p>",
+        f'<figure><img alt="demo figure" src="{_image_data_uri(paths["png"])}"></figure>',
+        "<h2>Part 1 in detail: at initialization</h2>",
+        _html_table(prop_header, prop_rows, verdict_column=1),
+        "<h2>Part 2 in detail: every run</h2>",
+        _html_table(seed_header, seed_rows),
+    ]
+    paths["html"] = out / "report.html"
+    paths["html"].write_text(
+        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+    return paths

@@ -4,8 +4,8 @@ What they show: every bad argument (unknown initializer/activation/dataset names
 closest valid ones, non-positive depth, unwritable output folder, bad .npz, offline Keras
 dataset) exits 2 with one ``keras-init-lab: error:`` line; every subcommand has ``--help``
 with examples; ``propagate`` writes its files into ``--out`` or a new folder under
-``logs/``; ``demo --quick`` runs end to end and ends with the report path and the
-TensorBoard command.
+``logs/``; ``demo --quick`` runs end to end and ends with the report's paths; every line
+every command prints fits in 100 columns.
 """
 
 import contextlib
@@ -141,75 +141,134 @@ def test_propagate_writes_into_a_new_logs_folder_by_default(tmp_path, monkeypatc
     assert "sigma2=0.02, tanh" in out and "propagation.png" in out
 
 
-@pytest.mark.slow  # the real `demo --quick`; its wiring on a tiny grid is the next test
-def test_demo_quick_end_to_end(tmp_path, capsys):
-    out = tmp_path / "demo"
+@pytest.mark.slow  # the real `demo --quick`; its wiring on tiny settings is the next test
+def test_demo_quick_end_to_end(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a short relative --out: printed paths are the user's length
+    out = Path("demo")
     assert cli.main(["demo", "--quick", "--out", str(out), "--no-progress-bar"]) == 0
     stdout = capsys.readouterr().out
-    for name in (
-        "propagation.json",
-        "propagation.png",
-        "results.json",
-        "results.csv",
-        "report.md",
-        "report.html",
-        "loss_curves.png",
-        "gradient_flow.png",
-        "unit_fractions.png",
-    ):
+    for name in ("demo.json", "demo_pairings.png", "report.md", "report.html"):
         assert (out / name).is_file(), name
-    assert "run 4/4: he_normal + relu" in stdout
+    assert "run 10/10: glorot_uniform + relu, seed 4:" in stdout
+    assert "Left out by --quick" in stdout and "the tanh pair" in stdout
+    assert max(len(line) for line in stdout.splitlines()) <= cli.LINE_WIDTH
+    data = json.loads((out / "demo.json").read_text())
+    rows = {row["pairing"]: row for row in data["rows"]}
+    # A short run supports the ReLU pair's marks (He ahead of Glorot by far more than the
+    # margin after 10 epochs) and the initialization marks; the tanh rows have no training
+    # mark and no overall mark.
+    assert rows["he_normal + relu"]["training_mark"] == "agrees"
+    assert rows["glorot_uniform + relu"]["mark"] == "agrees"
+    assert rows["he_normal + tanh"]["training_mark"] is None
+    assert rows["he_normal + tanh"]["mark"] is None
+    assert rows["he_normal + tanh"]["initialization_mark"] == "agrees"
+    assert stdout.strip().splitlines()[-2] == f"Report: {out / 'report.html'}"
+
+
+def _tiny_demo(monkeypatch):
+    """``demo --quick`` cut to seconds: part 1 on 5 layers of 16 units, the ReLU pair at 3
+    layers for 2 epochs on 128 images (the real settings have their own tests)."""
+    from keras_init_lab.experiments import demo
+
+    tiny = demo.DemoSettings(
+        pairs=(demo.PairSettings("relu", "he_normal", "glorot_uniform", 3, 0.01, 2, "tiny"),),
+        seeds=3,
+        init_depth=5,
+        init_width=16,
+        init_trials=1,
+        init_samples=16,
+        max_train_samples=128,
+        quick=True,
+    )
+    monkeypatch.setattr(demo.DemoSettings, "quick_settings", classmethod(lambda cls: tiny))
+
+
+def test_demo_wiring_on_tiny_settings(tmp_path, capsys, monkeypatch):
+    """`demo --quick` in seconds: both parts print, the files are written, every line fits in
+    100 columns, what --quick leaves out is said, and the output ends with the report."""
+    _tiny_demo(monkeypatch)
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--quick", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    for name in ("demo.json", "demo_pairings.png", "report.md", "report.html"):
+        assert (out / name).is_file(), name
+    assert "== 1/2 At initialization" in stdout and "== 2/2 In training" in stdout
+    assert "run 6/6: glorot_uniform + relu, seed 2:" in stdout
+    assert "Lecture 002's summary next to what was measured:" in stdout
+    assert "Left out by --quick" in stdout and "the tanh pair" in stdout
     lines = stdout.strip().splitlines()
-    assert lines[-2] == f"Report: {out / 'report.html'} (Markdown: {out / 'report.md'})"
-    assert lines[-1] == f"TensorBoard: tensorboard --logdir {out / 'tensorboard'}"
+    assert lines[-2] == f"Report: {out / 'report.html'}"
+    assert lines[-1].startswith(f"Markdown: {out / 'report.md'}")
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 5  # propagation + 4 comparison figures
-    assert "1. Variance through depth" in page and "2. Initializer x activation" in page
-    propagation = json.loads((out / "propagation.json").read_text())
-    verdicts = {row["sigma2"]: row["verdict"] for row in propagation["settings"]}
-    assert verdicts == {
-        0.001: "vanishing",
-        0.01: "vanishing",
-        0.02: "stable",
-        0.1: "exploding",
-        1.0: "exploding",
-    }
+    assert page.count("data:image/png;base64,") == 1 and "at initialization" in page
+    data = json.loads((out / "demo.json").read_text())
+    assert [p["settings"]["activation"] for p in data["pairs"]] == ["relu"]
+    assert all(len(row["forward_variance"]) == 5 for row in data["initialization"]["settings"])
 
 
-def test_demo_wiring_on_a_tiny_grid(tmp_path, capsys, monkeypatch):
-    """`demo --quick` in seconds: its propagation cut to 6 layers and its comparison to one
-    run of one epoch (the real experiments have their own tests); checked: both land in one
-    report, and the demo prints the comparison and ends with the report and TensorBoard lines."""
+def _saved_model(path):
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu")])
+    model.save(path)
+    return path
+
+
+def test_every_commands_output_fits_in_100_columns(tmp_path, capsys, monkeypatch):
+    """Every line any command prints (help included) is at most 100 characters: the demo on
+    tiny settings, propagate, compare on one tiny run, check, explore and list."""
     from keras_init_lab import experiments
 
-    real_propagate, real_compare, calls = experiments.propagate, experiments.compare, []
-
-    def tiny_propagate(**kwargs):
-        calls.append("propagate")
-        return real_propagate(**{**kwargs, "depth": 6})
+    _tiny_demo(monkeypatch)
+    real_compare = experiments.compare
 
     def tiny_compare(**kwargs):
-        calls.append(f"compare {kwargs['preset']}")
-        tiny = dict(initializers=["he_normal"], activations=["relu"], epochs=1)
-        return real_compare(**{**kwargs, **tiny, "max_train_samples": 64})
+        small = dict(initializers=["zeros", "he_normal"], activations=["relu"], epochs=1)
+        return real_compare(**{**kwargs, **small, "max_train_samples": 64})
 
-    monkeypatch.setattr(experiments, "propagate", tiny_propagate)
     monkeypatch.setattr(experiments, "compare", tiny_compare)
-    out = tmp_path / "demo"
-    assert cli.main(["demo", "--quick", "--out", str(out), "--no-progress-bar"]) == 0
-    assert calls == ["propagate", "compare quick"]
-    stdout = capsys.readouterr().out
-    for name in ("propagation.json", "propagation.png", "results.json", "report.html"):
-        assert (out / name).is_file(), name
-    assert "run 1/1: he_normal + relu" in stdout
-    lines = stdout.strip().splitlines()
-    assert lines[-2] == f"Report: {out / 'report.html'} (Markdown: {out / 'report.md'})"
-    assert lines[-1] == f"TensorBoard: tensorboard --logdir {out / 'tensorboard'}"
-    page = (out / "report.html").read_text()
-    assert "1. Variance through depth" in page and "2. Initializer x activation" in page
-    propagation = json.loads((out / "propagation.json").read_text())
-    assert sorted(row["sigma2"] for row in propagation["settings"]) == [0.001, 0.01, 0.02, 0.1, 1]
-    assert all(len(row["forward_variance"]) == 6 for row in propagation["settings"])
+    # Relative output folders: a printed path is as long as the user makes it.
+    monkeypatch.chdir(tmp_path)
+    commands = [
+        ["list"],
+        ["demo", "--quick", "--out", "d"],
+        ["propagate", "--depth", "4", "--trials", "1", "--samples", "8", "--out", "p"],
+        ["compare", "--quick", "--out", "c"],
+        ["check", str(_saved_model(Path("m.keras")))],
+        ["explore", "--out", "e.html"],
+    ]
+    too_long = {}
+    for argv in commands:
+        code = cli.main(argv)
+        assert code in (cli.EXIT_OK, cli.EXIT_FINDINGS), argv
+        lines = capsys.readouterr().out.splitlines()
+        assert lines, argv
+        too_long[argv[0]] = [line for line in lines if len(line) > cli.LINE_WIDTH]
+    for command in ("demo", "propagate", "compare", "check", "list", "explore"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        lines = capsys.readouterr().out.splitlines()
+        too_long[f"{command} --help"] = [line for line in lines if len(line) > cli.LINE_WIDTH]
+    assert not any(too_long.values()), {k: v for k, v in too_long.items() if v}
+
+
+def test_compare_prints_the_zero_initialization_as_the_cause_of_tiny_updates(
+    tmp_path, capsys, monkeypatch
+):
+    """compare --quick's zero-initialized runs: the update reading names the symmetry."""
+    from keras_init_lab import experiments
+
+    real_compare = experiments.compare
+
+    def tiny_compare(**kwargs):
+        small = dict(initializers=["zeros"], activations=["tanh"], epochs=1)
+        return real_compare(**{**kwargs, **small, "max_train_samples": 64})
+
+    monkeypatch.setattr(experiments, "compare", tiny_compare)
+    assert cli.main(["compare", "--quick", "--out", str(tmp_path)]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "update/weight 0.0e+00 is below 0.0001: the kernels start with all their entries" in text
+    assert "a learning rate too low or gradients that vanish" not in text
 
 
 # ------------------------------------------------------------------ start-up: fast and quiet
@@ -364,3 +423,21 @@ def test_first_import_hook_wraps_the_module_body_once(tmp_path, monkeypatch):
     assert sys.kil_events == ["before", "body", "after kil_hook_probe"]
     assert hook not in sys.meta_path
     assert around_first_import("sys", around) is None  # already imported: nothing to wrap
+
+
+def test_readme_and_demo_help_give_the_same_run_times(capsys):
+    """The README's quick start and ``demo --help`` quote one measured time."""
+    readme = " ".join(
+        (Path(cli.__file__).resolve().parent.parent / "README.md").read_text().split()
+    )
+    assert (
+        f"({cli.DEMO_TIME}," in readme
+        and f"`--quick` for a short version, {cli.QUICK_DEMO_TIME}," in readme
+    )
+    with pytest.raises(SystemExit):
+        cli.main(["demo", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"{cli.DEMO_TIME[0].upper()}{cli.DEMO_TIME[1:]}; --quick: {cli.QUICK_DEMO_TIME}."
+        in help_text
+    )

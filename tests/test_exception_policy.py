@@ -475,6 +475,7 @@ LISTED = [
     ("activations.get", "identifier", 3.5, "relux"),
     ("activations.spec", "identifier", 3.5, NONE),  # an unknown name returns None by design
     ("activations.format_table", "rows", "abc", NONE),  # any list of describe() rows
+    ("activations.format_table", "columns", "abc", ()),
     ("activations.prelu", "alpha_initializer", [0.01], "no_such_initializer"),
     # keras_init_lab.callbacks
     ("callbacks.ActivationStats", "probe_data", "abc", NONE),  # any batch of model inputs

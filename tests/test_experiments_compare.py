@@ -56,8 +56,8 @@ def test_quick_compare_exits_0_and_shows_progress(quick_run):
     assert len(runs) == 4
     assert "run 1/4: zeros + tanh" in stdout and "run 4/4: he_normal + relu" in stdout
     assert "Epoch 1/8" in stdout  # Keras's own progress inside each run, with --progress
-    # One line per run with its verdict, time and ETA.
-    assert re.search(r"run 4/4: he_normal \+ relu -> learns: .* \[\d+ s, ETA 0 s\]", stdout)
+    # One line per run (wrapped within 100 columns) with its time, ETA and verdict.
+    assert re.search(r"run 4/4: he_normal \+ relu \[\d+ s, ETA 0 s\] -> learns: ", stdout)
     assert "Target validation accuracy: 80% (--quick lowers the default 90% to 80%)" in stdout
     assert "chance = share of the majority training class in the validation split" in stdout
     assert f"tensorboard --logdir {out / 'tensorboard'}" in stdout
@@ -288,3 +288,27 @@ def test_quick_config_states_target_scaling_and_chance(quick_run):
     assert len(run["grad_ratio_history"]) == 8  # first step of each of the 8 epochs
     assert run["grad_ratio_history"][0] == pytest.approx(run["grad_ratio_start"])
     assert run["grad_ratio_end"] == run["grad_ratio_history"][-1]
+
+
+def test_fastest_to_target_names_a_tie_as_a_tie():
+    """Two runs reaching the target at the same epoch are a tie, not one "fastest" run."""
+    from keras_init_lab.experiments.training import RunResult
+    from keras_init_lab.report import _takeaways
+
+    history = {"val_accuracy": [0.5] * 20}
+    a = RunResult(
+        label="he_normal + relu", epochs_to_target=20, final_accuracy=0.88, history=history
+    )
+    b = RunResult(
+        label="he_normal + tanh", epochs_to_target=20, final_accuracy=0.87, history=history
+    )
+    c = RunResult(label="zeros + relu", epochs_to_target=None, final_accuracy=0.5, history=history)
+    tie = _takeaways({"target_accuracy": 0.85}, [c, b, a])[0]
+    assert tie == (
+        "Fastest to 85%: a tie at epoch 20 (the last) between **he_normal + relu** (final 88%), "
+        "**he_normal + tanh** (final 87%)."
+    )
+    one = _takeaways(
+        {"target_accuracy": 0.85}, [a, RunResult(**{**a.to_dict(), "epochs_to_target": 21})]
+    )
+    assert one[0] == "Fastest to 85%: **he_normal + relu** (final 88%), at epoch 20 (the last)."

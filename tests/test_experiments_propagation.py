@@ -324,7 +324,8 @@ def test_table_and_json_say_what_verdicts_mean_and_show_gains(four_pairings, tmp
     table = result.format_table()
     for word, meaning in prop.VERDICT_MEANINGS.items():
         assert f"{word:<9} {meaning}" in table
-    assert "gain/layer" in table
+    assert "gain = its geometric mean per layer" in " ".join(table.split())
+    assert max(len(line) for line in table.splitlines()) <= 100
     kaiming = rows[("he_normal", "tanh")]
     line = next(t for t in table.splitlines() if t.startswith("he_normal, tanh"))
     assert "growing" in line and f"{kaiming['backward']['gain_per_layer']:.4g}" in line

@@ -154,6 +154,24 @@ def test_a_start_is_symmetric_only_when_every_kernel_is_constant():
     assert verdicts.read_kernels([random, constant]) == {"symmetric_start": False}
 
 
+def test_a_tiny_update_after_a_symmetric_start_names_the_initialization():
+    """compare --quick's zero-initialized runs: update/weight 0.0 is the zeros' doing
+    (symmetry), not "a learning rate too low or gradients that vanish"."""
+    history = _gradient_history(norms=[[0.0, 0.0, 0.0, 0.3]] * 2, ratios=[[0.0] * 4] * 2)
+    names = ["dense_1", "dense_2", "output"]
+    zero = verdicts.read_gradients(history, names, symmetric_start=True)["update_ratio_verdict"]
+    assert zero.startswith("update/weight 0.0e+00 is below 0.0001: the kernels start with all")
+    assert "symmetry" in zero and "not the learning rate" in zero
+    assert "learning rate too low" not in zero
+    plain = verdicts.read_gradients(history, names)["update_ratio_verdict"]
+    assert "a learning rate too low or gradients that vanish" in plain
+    # A symmetric start with steps of the usual size is read as usual.
+    assert verdicts.update_ratio_reading(2e-3, symmetric_start=True) == (
+        "update/weight 2.0e-03 is within a decade of the ~1e-3 rule of thumb."
+    )
+    assert verdicts.update_ratio_reading(None, symmetric_start=True) is None
+
+
 # ------------------------------------------------------------------ every verdict branch
 
 
@@ -241,6 +259,19 @@ def test_every_verdict_branch_on_synthetic_evidence():
     assert verdict(run, 0.9, 0.5) == verdict(
         _evidence(epochs_to_target=4, final_accuracy=0.93), 0.9, 0.5
     )
+
+
+def test_reaching_the_target_at_the_last_epoch_says_so():
+    """ "reached 85% at epoch 20 (the last); final 88%": one moment, not two."""
+    history = {"val_accuracy": [0.5] * 19 + [0.88]}
+    last = _evidence(epochs_to_target=20, final_accuracy=0.88, history=history)
+    assert verdict(last, 0.85, 0.5)[1].startswith(
+        "learns: reached 85% validation accuracy at epoch 20 (the last); final 88%"
+    )
+    early = _evidence(epochs_to_target=4, final_accuracy=0.88, history=history)
+    assert "at epoch 4 of 20; final 88%" in verdict(early, 0.85, 0.5)[1]
+    assert verdicts.epoch_of(3) == "epoch 3"
+    assert verdicts.epoch_of(2, {"loss": [1.0, 0.5]}) == "epoch 2 (the last)"
 
 
 #: The columns of results.csv and the keys of a results.json run before RunResult existed:

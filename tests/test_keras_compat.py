@@ -3,11 +3,13 @@
 What they show: each private Keras attribute the package uses is present in the installed
 Keras (a failure names the one that moved); ``patched`` always restores; ``warn_if_moved``
 warns once, and only for a Keras newer than the newest tested one with a missing internal;
+op_determinism switches TensorFlow's op determinism on for its block and restores it;
 the tested range agrees with ``setup.cfg`` and ``.ci/run``; and no module of the package
 reaches a private Keras attribute outside ``_keras_compat.py``.
 """
 
 import configparser
+import contextlib
 import re
 import warnings
 from pathlib import Path
@@ -32,6 +34,9 @@ PRIVATE_NAMES = (
     "_outbound_nodes",
     "keras.src",
     "_summary_state",
+    "is_op_determinism_enabled",
+    "disable_op_determinism",
+    "tensorflow.python",
 )
 
 
@@ -58,6 +63,30 @@ def test_missing_internals_names_a_probe_that_fails(monkeypatch):
     fake = _keras_compat.Internal("Model._gone", "a test", broken)
     monkeypatch.setattr(_keras_compat, "INTERNALS", (*INTERNALS, fake))
     assert _keras_compat.missing_internals() == ["Model._gone"]
+
+
+@pytest.mark.parametrize("raises", [False, True])
+def test_op_determinism_is_on_inside_and_restored_after(raises):
+    assert _keras_compat.op_determinism_enabled() is False  # TensorFlow's default
+    with contextlib.suppress(RuntimeError):
+        with _keras_compat.op_determinism():
+            assert _keras_compat.op_determinism_enabled() is True
+            if raises:
+                raise RuntimeError("the block failed")
+    assert _keras_compat.op_determinism_enabled() is False
+
+
+def test_op_determinism_leaves_it_on_when_it_was_on():
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    try:
+        with _keras_compat.op_determinism():
+            pass
+        assert _keras_compat.op_determinism_enabled() is True
+    finally:
+        _keras_compat._determinism_switches()[1]()
+    assert _keras_compat.op_determinism_enabled() is False
 
 
 class _Box:

@@ -123,7 +123,7 @@ def describe() -> FactsTable:
     return FactsTable(row.as_row() for row in by_name().values())
 
 
-def format_table(rows: list[dict]) -> str:
+def format_table(rows: list[dict], columns: tuple[Column, ...] = COLUMNS) -> str:
     """Format :func:`describe` rows as an aligned plain-text table (for ``keras-init-lab list``).
 
     Example:
@@ -135,13 +135,16 @@ def format_table(rows: list[dict]) -> str:
 
     Args:
         rows: dicts with at least the keys of the columns (as returned by :func:`describe`).
+        columns: the columns to show, in order (default :data:`COLUMNS`, all of them; the
+            command line shows them in two tables of at most 100 characters a line).
 
     Returns:
         The table as one string, a header line then one line per row.
 
     Raises:
-        TypeError: ``rows`` is not a list of dicts.
-        ValueError: if a row lacks a column's key.
+        TypeError: ``rows`` is not a list of dicts, or ``columns`` not a tuple.
+        ValueError: if a row lacks a column's key, or ``columns`` is empty or holds
+            something other than a :class:`Column`.
     """
     if isinstance(rows, (str, bytes, dict)) or not isinstance(rows, (list, tuple)):
         raise TypeError(f"rows must be a list of dicts from describe(); received rows={rows!r}.")
@@ -150,16 +153,25 @@ def format_table(rows: list[dict]) -> str:
             raise TypeError(
                 f"rows must be a list of dicts from describe(); received a row {row!r}."
             )
-    cells = [[column.header for column in COLUMNS]]
+    if isinstance(columns, (str, bytes)) or not isinstance(columns, (list, tuple)):
+        raise TypeError(
+            f"columns must be a tuple of Column (e.g. COLUMNS); received columns={columns!r}."
+        )
+    if not columns or not all(isinstance(column, Column) for column in columns):
+        raise ValueError(
+            "columns must be a non-empty tuple of Column (e.g. COLUMNS[:4]); received "
+            f"columns={columns!r}."
+        )
+    cells = [[column.header for column in columns]]
     for row in rows:
-        missing = [key for column in COLUMNS for key in column.keys if key not in row]
+        missing = [key for column in columns for key in column.keys if key not in row]
         if missing:
             raise ValueError(
                 f"format_table needs rows from describe(); row {row.get('name', row)!r} lacks "
                 f"the keys {missing}."
             )
-        cells.append([column.show(row) for column in COLUMNS])
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+        cells.append([column.show(row) for column in columns])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells
     )

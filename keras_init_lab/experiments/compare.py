@@ -45,6 +45,7 @@ import dataclasses
 import functools
 import math
 import os
+import textwrap
 import time
 import warnings
 from collections.abc import Sequence
@@ -121,56 +122,94 @@ class CompareResult:
         return json_safe({"config": self.config, "runs": [run.to_dict() for run in self.runs]})
 
     def format_table(self) -> str:
-        """Fixed-width text table, one line per run.
+        """Fixed-width text table, one line per run, its verdict wrapped below it.
 
-        Columns: final validation accuracy and loss, epoch that reached the target,
+        Columns: validation accuracy and loss at the end, the epoch that reached the target,
         activation variance last/first hidden layer at initialization, gradient-norm ratio
-        first/last layer at initialization and at the last epoch, dead and saturated
-        fractions at the end, verdict.
+        first/last layer at the first step and at the last record, dead and saturated
+        fractions at the end; then the verdict. Every line fits in ``LINE_WIDTH`` (100)
+        columns; a label wider than its column gets a line of its own.
 
         Example:
             >>> run = RunResult(label="he_normal + relu", final_accuracy=0.95, final_loss=0.12,
             ...                 epochs_to_target=3, grad_ratio_start=0.8, verdict="learns")
-            >>> print(CompareResult([run], {}).format_table().splitlines()[-1])
-            he_normal + relu                   95%     0.12         3           -        0.8->-     -     -  learns
+            >>> print("\n".join(CompareResult([run], {}).format_table().splitlines()[2:4]))
+            he_normal + relu                 95%     0.12         3           -        0.8->-     -     -
+                verdict: learns
         """
         header = (
-            f"{'run':<30} {'val acc':>7} {'val loss':>8} {'to target':>9} "
-            f"{'act var L/1':>11} {'grad 1st/last':>13} {'dead':>5} {'sat':>5}  verdict"
+            f"{'run':<{LABEL_WIDTH}} {'val acc':>7} {'val loss':>8} {'to target':>9} "
+            f"{'act var L/1':>11} {'grad 1st/last':>13} {'dead':>5} {'sat':>5}"
         )
         lines = [header, "-" * len(header)]
         for run in self.runs:
             ratios = f"{_num(run.grad_ratio_start)}->{_num(run.grad_ratio_end)}"
             to_target = "never" if run.epochs_to_target is None else str(run.epochs_to_target)
+            label = _label_cell(run.label, lines)
             lines.append(
-                f"{run.label:<30} {_pct(run.final_accuracy):>7} {_num(run.final_loss):>8} "
-                f"{to_target:>9} {_num(run.variance_change):>11} {ratios:>13} "
-                f"{_pct(run.dead_fraction_end):>5} {_pct(run.saturated_fraction_end):>5}  "
-                f"{run.verdict}"
+                f"{label:<{LABEL_WIDTH}} {_pct(run.final_accuracy):>7} "
+                f"{_num(run.final_loss):>8} {to_target:>9} {_num(run.variance_change):>11} "
+                f"{ratios:>13} {_pct(run.dead_fraction_end):>5} "
+                f"{_pct(run.saturated_fraction_end):>5}"
             )
+            lines += _wrap(run.verdict or "-", "    verdict: ", " " * 13)
+        lines += _wrap(
+            "When: val acc, val loss, dead and sat at the end (after the last epoch); act var "
+            "L/1 at initialization; grad 1st/last at the first step -> at the last record."
+        )
         return "\n".join(lines)
 
     def format_settings_table(self) -> str:
         """Fixed-width text table of the training axes and the update size, one line per run.
 
-        Columns: optimizer, learning rate, batch size, loss + output activation, L2 penalty,
-        weight decay, dropout, the median update/weight ratio (see ``UPDATE_RATIO_NOTE``) and
-        its reading against the ~1e-3 rule of thumb.
+        Columns: optimizer, learning rate, batch size, L2 penalty, weight decay, dropout and
+        the median update/weight ratio (see ``UPDATE_RATIO_NOTE``); below each run, its loss
+        with the output activation and the ratio's reading against the ~1e-3 rule of thumb,
+        wrapped within ``LINE_WIDTH`` columns.
         """
         header = (
-            f"{'run':<30} {'optimizer':<10} {'lr':>8} {'batch':>6} {'loss':<30} "
-            f"{'L2':>7} {'wd':>7} {'drop':>5} {'upd/w':>8}  reading"
+            f"{'run':<{LABEL_WIDTH}} {'optimizer':<10} {'lr':>8} {'batch':>6} "
+            f"{'L2':>7} {'wd':>7} {'drop':>5} {'upd/w':>8}"
         )
         lines = [header, "-" * len(header)]
         for run in self.runs:
-            loss = f"{run.loss} + {run.output_activation}"
+            label = _label_cell(run.label, lines)
             lines.append(
-                f"{run.label:<30} {run.optimizer:<10} {_num(run.learning_rate):>8} "
-                f"{run.batch_size!s:>6} {loss:<30} {_num(run.l2):>7} "
-                f"{_num(run.weight_decay):>7} {_num(run.dropout):>5} "
-                f"{_num(run.update_ratio):>8}  {run.update_ratio_verdict or '-'}"
+                f"{label:<{LABEL_WIDTH}} {run.optimizer:<10} {_num(run.learning_rate):>8} "
+                f"{run.batch_size!s:>6} {_num(run.l2):>7} {_num(run.weight_decay):>7} "
+                f"{_num(run.dropout):>5} {_num(run.update_ratio):>8}"
+            )
+            lines += _wrap(
+                f"loss: {run.loss} + {run.output_activation}; "
+                f"update: {run.update_ratio_verdict or '-'}",
+                "    ",
+                "      ",
             )
         return "\n".join(lines)
+
+
+#: The widest line ``format_table`` and ``format_settings_table`` print (a terminal of the
+#: command line's width), and the run label's column within it.
+LINE_WIDTH = 100
+LABEL_WIDTH = 28
+
+
+def _label_cell(label: str, lines: list[str]) -> str:
+    """The label for its column; a longer one goes on a line of its own (appended here)."""
+    if len(label) <= LABEL_WIDTH:
+        return label
+    lines.append(label)
+    return ""
+
+
+def _wrap(text: str, indent: str = "", subsequent: str | None = None) -> list[str]:
+    return textwrap.wrap(
+        text,
+        LINE_WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent if subsequent is None else subsequent,
+        break_on_hyphens=False,
+    )
 
 
 def _pct(value) -> str:
@@ -375,11 +414,11 @@ def compare(
         if settings.verbose:
             elapsed = time.perf_counter() - started
             eta = elapsed / point.index * (len(points) - point.index)
-            print(
-                f"run {point.index}/{len(points)}: {point.label} -> {run.verdict} "
-                f"[{run.seconds:.0f} s, ETA {eta:.0f} s]",
-                flush=True,
+            line = (
+                f"run {point.index}/{len(points)}: {point.label} [{run.seconds:.0f} s, ETA "
+                f"{eta:.0f} s] -> {run.verdict}"
             )
+            print("\n".join(_wrap(line, "", "    ")), flush=True)
         keras.backend.clear_session()
     result = CompareResult(runs, settings.config(data, axes, runs))
     if out_dir is not None:

@@ -147,40 +147,63 @@ class PropagationResult:
         (``x``: end / start; backward from the last layer to the first) and the per-layer
         gain (geometric mean), measured and predicted.
         """
+        width = min(max([21] + [len(row["label"]) for row in self.settings]), LABEL_COLUMNS)
         header = (
-            f"{'setting':<26} {'forward':<9} {'x end/start':>11} {'gain/layer':>10} "
-            f"{'(pred)':>7} | {'backward':<9} {'x first/last':>12} {'gain/layer':>10} "
-            f"{'(pred)':>7}"
+            f"{'setting':<{width}} {'forward':<9} {'x last/1st':>10} {'gain':>6} {'(pred)':>6} | "
+            f"{'backward':<9} {'x 1st/last':>10} {'gain':>6} {'(pred)':>6}"
         )
         lines = [header, "-" * len(header)]
         for row in self.settings:
             fwd, bwd = row["forward"], row["backward"]
             lines.append(
-                f"{row['label']:<26} {fwd['verdict']:<9} {_fmt(fwd['change']):>11} "
-                f"{_fmt(fwd['gain_per_layer'], 4):>10} "
-                f"{_fmt(fwd['predicted_gain_per_layer'], 4):>7} | {bwd['verdict']:<9} "
-                f"{_fmt(bwd['change']):>12} {_fmt(bwd['gain_per_layer'], 4):>10} "
-                f"{_fmt(bwd['predicted_gain_per_layer'], 4):>7}"
+                f"{_clip(row['label'], width):<{width}} {fwd['verdict']:<9} "
+                f"{_fmt(fwd['change']):>10} {_fmt(fwd['gain_per_layer'], 4):>6} "
+                f"{_fmt(fwd['predicted_gain_per_layer'], 4):>6} | {bwd['verdict']:<9} "
+                f"{_fmt(bwd['change']):>10} {_fmt(bwd['gain_per_layer'], 4):>6} "
+                f"{_fmt(bwd['predicted_gain_per_layer'], 4):>6}"
             )
         lines.append("")
         lines.append("Why:")
         for row in self.settings:
-            lines.append(f"  {row['label']}: {row['reason']}")
+            lines += _wrap(f"{row['label']}: {row['reason']}", "  ", "    ")
         lines.append("")
-        lines.append(
+        lines += _wrap(
             f"Verdicts per direction, on the end-to-end change of the variance over "
             f"{self.config['depth']} layers (forward: last / first layer; backward: first / "
-            f"last layer, the order backprop runs; gain/layer = its geometric mean per layer, "
+            f"last layer, the order backprop runs; gain = its geometric mean per layer, "
             f"(pred) = the mean-field prediction):"
         )
         for word in VERDICTS:
-            lines.append(f"  {word:<9} {VERDICT_MEANINGS[word]}")
-        lines.append(
-            "  Backward = gradient of an independent N(0, 1) output error (what the "
-            "mean field predicts);"
+            lines += _wrap(f"{word:<9} {VERDICT_MEANINGS[word]}", "  ", " " * 12)
+        lines += _wrap(
+            "Backward = gradient of an independent N(0, 1) output error (what the mean field "
+            "predicts); the least-squares gradient (target 0) is in propagation.json.",
+            "  ",
+            "  ",
         )
-        lines.append("  the least-squares gradient (target 0) is in propagation.json.")
         return "\n".join(lines)
+
+
+#: Widest setting label the text table shows in full; longer ones are cut (the table stays
+#: within 100 columns, the width every line of the command line keeps to).
+LABEL_COLUMNS = 28
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _wrap(text: str, indent: str = "", subsequent: str | None = None) -> list[str]:
+    """``text`` wrapped at 100 columns (the command line's width)."""
+    import textwrap
+
+    return textwrap.wrap(
+        text,
+        100,
+        initial_indent=indent,
+        subsequent_indent=indent if subsequent is None else subsequent,
+        break_on_hyphens=False,
+    )
 
 
 def _fmt(value, digits: int = 3) -> str:

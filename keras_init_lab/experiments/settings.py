@@ -59,14 +59,14 @@ UPDATE_RATIO_NOTE = (
 #: running RMS, which hides a vanishing gradient's scale, and the point here is to see it.
 #: "full" and "quick": 6 (4) hidden layers of 32 units, learning rate 0.05, deep enough for
 #: sigmoid and tiny weights to fail visibly; "quick" is the sub-minute test grid.
-#: "demo" runs lecture 002's four pairings (glorot_uniform / he_normal x tanh / relu) on a
-#: deep narrow MLP: 20 hidden layers, the depth range where He et al. (2015) saw the
-#: initialization decide whether a plain network trains (their 22- and 30-layer models), and
-#: 32 units so that the whole demo stays within a few minutes on two CPU cores
-#: (``benchmarks/experiments.py`` measures it). Learning rate 0.02: at 0.05 the 20-layer
-#: runs oscillated by 10-20 accuracy points from epoch to epoch. Target 85%: within 20 epochs
-#: of SGD no 20-layer pairing passed 90% on the spirals in our runs, while 85% is 36 points
-#: above chance (49%); the demo's header states the target it uses. The activation probe runs every
+#: "demo" (``compare(preset="demo")``; the ``keras-init-lab demo`` command now runs
+#: ``experiments.demo``, each pair where its effect shows, over seeds) runs lecture 002's four
+#: pairings (glorot_uniform / he_normal x tanh / relu) on one deep narrow MLP: 20 hidden
+#: layers, the depth range where He et al. (2015) saw the initialization decide whether a
+#: plain network trains (their 22- and 30-layer models), and 32 units. Learning rate 0.02: at
+#: 0.05 the 20-layer runs oscillated by 10-20 accuracy points from epoch to epoch. Target 85%:
+#: within 20 epochs of SGD no 20-layer pairing passed 90% on the spirals in our runs, while
+#: 85% is 36 points above chance (49%). The activation probe runs every
 #: ``activation_every_n_epochs`` epochs (a divisor of the epochs, so the last record is the
 #: state after the final epoch).
 PRESETS = {

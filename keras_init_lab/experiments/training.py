@@ -297,7 +297,9 @@ def train_point(point: GridPoint, data, log_dir=None, verbose: int = 0) -> RunRe
         seconds=round(seconds, 2),
         **start,
         **_verdicts.read_curves(curves, sweep.target_accuracy),
-        **_verdicts.read_gradients(gradients, [layer.name for layer in kernels]),
+        **_verdicts.read_gradients(
+            gradients, [layer.name for layer in kernels], start["symmetric_start"]
+        ),
         **_verdicts.read_activations(activations),
     )
     kind, text = _verdicts.verdict(fields, sweep.target_accuracy, data.chance_accuracy)

@@ -50,6 +50,8 @@ __all__ = [
     "read_curves",
     "read_gradients",
     "read_kernels",
+    "epoch_of",
+    "update_ratio_reading",
     "verdict",
 ]
 
@@ -178,13 +180,76 @@ def median_update_ratio(table, columns) -> tuple[float | None, list]:
     return (float(np.median(finite)) if finite.size else None), per_layer
 
 
-def read_gradients(history: Mapping, kernel_names: Sequence[str]) -> dict:
+def epoch_of(epoch: int, history=None) -> str:
+    """``"epoch 4 of 20"``, or ``"epoch 20 (the last)"`` when it is the run's last epoch.
+
+    Said so that "reached 85% at epoch 20" and "final 88%" of a 20-epoch run read as the
+    same moment, not two.
+
+    Example:
+        >>> epoch_of(20, {"val_accuracy": [0.5] * 20}), epoch_of(4, {"val_accuracy": [0.5] * 20})
+        ('epoch 20 (the last)', 'epoch 4 of 20')
+
+    Args:
+        epoch: an epoch, counted from 1.
+        history: the run's ``History.history`` (its ``val_accuracy`` or ``loss`` list gives
+            the number of epochs), or ``None`` (then only ``"epoch 4"``).
+    """
+    history = history or {}
+    epochs = len(history.get("val_accuracy") or history.get("loss") or [])
+    if not epochs:
+        return f"epoch {epoch}"
+    return f"epoch {epoch} (the last)" if epoch == epochs else f"epoch {epoch} of {epochs}"
+
+
+def update_ratio_reading(update: float | None, symmetric_start: bool = False) -> str | None:
+    """One sentence on a run's median update/weight ratio, naming the cause where it can.
+
+    ``lessons.optimizers.update_ratio_verdict`` reads the ratio against the ~1e-3 rule of
+    thumb; a ratio below its band after a symmetric start (every kernel's entries equal:
+    zeros or a constant) is the initialization's doing, not the learning rate's, and the
+    sentence says so: the units of a layer get equal gradients and stay equal, and with
+    zeros every hidden unit outputs ``a(0)`` (0 for tanh and ReLU), so the kernels'
+    gradients are exactly 0.
+
+    Example:
+        >>> update_ratio_reading(0.0, symmetric_start=True)[:42]
+        'update/weight 0.0e+00 is below 0.0001: the'
+
+    Args:
+        update: the median update/weight ratio, or ``None`` (not measured).
+        symmetric_start: whether every kernel started with all its entries equal.
+
+    Returns:
+        The sentence, or ``None`` for ``None``.
+    """
+    from keras_init_lab.lessons.optimizers import UPDATE_RATIO_BAND, update_ratio_verdict
+
+    if update is None:
+        return None
+    low = UPDATE_RATIO_BAND[0]
+    if symmetric_start and update < low:
+        return (
+            f"update/weight {update:.1e} is below {low:g}: the kernels start with all their "
+            "entries equal (a zero or constant initialization), so the units of each layer "
+            "get equal gradients and never become different (symmetry), and with zeros the "
+            "kernels' gradients are exactly 0; the cause is the initialization, not the "
+            "learning rate."
+        )
+    return update_ratio_verdict(update)
+
+
+def read_gradients(
+    history: Mapping, kernel_names: Sequence[str], symmetric_start: bool = False
+) -> dict:
     """The gradient evidence of a run from ``GradientStats.history``, kernel layers only.
 
     Args:
         history: ``GradientStats.history`` (``step``, ``layers``, ``per_layer`` with ``norm``
             and ``update_ratio`` tables of shape ``[records, layers]``).
         kernel_names: names of the model's kernel layers (``_layers.kernel_layers``).
+        symmetric_start: whether every kernel started with all its entries equal
+            (:func:`read_kernels`); the update reading then names the initialization.
 
     Returns:
         ``gradient_layers, gradient_norms_start`` (first record), ``grad_ratio_start``,
@@ -192,10 +257,9 @@ def read_gradients(history: Mapping, kernel_names: Sequence[str]) -> dict:
         (last record), ``hidden_gradients_zero`` (every kernel gradient but the output
         layer's exactly 0 at the first record), ``update_ratio`` and
         ``update_ratio_per_layer`` (:func:`median_update_ratio`) and
-        ``update_ratio_verdict`` (``lessons.optimizers.update_ratio_verdict``).
+        ``update_ratio_verdict`` (:func:`update_ratio_reading`: the initialization named as
+        the cause of a tiny ratio after a ``symmetric_start``).
     """
-    from keras_init_lab.lessons.optimizers import update_ratio_verdict
-
     columns = kernel_columns(history["layers"], kernel_names)
     norm_table = np.asarray(history["per_layer"]["norm"], dtype=np.float64)[:, columns]
     norms_start = norm_table[0]
@@ -211,7 +275,7 @@ def read_gradients(history: Mapping, kernel_names: Sequence[str]) -> dict:
         "hidden_gradients_zero": bool(len(columns) > 1 and np.all(norms_start[:-1] == 0)),
         "update_ratio": update,
         "update_ratio_per_layer": update_per_layer,
-        "update_ratio_verdict": None if update is None else update_ratio_verdict(update),
+        "update_ratio_verdict": update_ratio_reading(update, symmetric_start),
     }
 
 
@@ -282,7 +346,7 @@ def verdict(run, target: float, chance: float) -> tuple[str, str]:
         ...          "final_accuracy": 0.95, "grad_ratio_start": 0.8,
         ...          "symmetric_start": False, "hidden_gradients_zero": False,
         ...          "dead_fraction_end": 0.1, "saturated_fraction_end": None}, 0.9, 0.5)
-        ('learns', 'learns: 90% validation accuracy at epoch 4, final 95% (gradient first/last layer 0.8 at start)')
+        ('learns', 'learns: reached 90% validation accuracy at epoch 4; final 95% (gradient first/last layer 0.8 at start)')
 
     Args:
         run: a ``RunResult``, or a mapping / object with its evidence fields
@@ -342,10 +406,11 @@ def verdict(run, target: float, chance: float) -> tuple[str, str]:
         note = why or (
             f"gradient first/last layer {ratio:.2g} at start" if ratio is not None else ""
         )
-        final = "" if accuracy is None else f", final {accuracy:.0%}"
+        final = "" if accuracy is None else f"; final {accuracy:.0%}"
         return "learns", (
-            f"learns: {target:.0%} validation accuracy at epoch "
-            f"{get('epochs_to_target')}{final}" + (f" ({note})" if note else "")
+            f"learns: reached {target:.0%} validation accuracy at "
+            f"{epoch_of(get('epochs_to_target'), get('history'))}{final}"
+            + (f" ({note})" if note else "")
         )
     if accuracy is not None and accuracy >= chance + LEARNING_MARGIN:
         gain = f"{100 * (accuracy - chance):.0f} points above chance {chance:.0%}"
