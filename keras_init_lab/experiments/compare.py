@@ -133,8 +133,10 @@ class CompareResult:
         Example:
             >>> run = RunResult(label="he_normal + relu", final_accuracy=0.95, final_loss=0.12,
             ...                 epochs_to_target=3, grad_ratio_start=0.8, verdict="learns")
-            >>> print("\n".join(CompareResult([run], {}).format_table().splitlines()[2:4]))
+            >>> lines = CompareResult([run], {}).format_table().splitlines()
+            >>> print(lines[2])
             he_normal + relu                 95%     0.12         3           -        0.8->-     -     -
+            >>> print(lines[3])
                 verdict: learns
         """
         header = (
