@@ -1,0 +1,313 @@
+"""The TensorBoard names of the package, in one place: tags, their order, the custom-scalars layout.
+
+Every writer of the package's event files (the Keras callbacks through
+:class:`~keras_init_lab.callbacks.tensorboard.SummaryWriters`, and any writer for another
+backend) takes its tag names and its custom-scalars layout from here, so that logs read alike
+in TensorBoard and in the "gradient flow" plugin whoever wrote them. Plain Python (``math``
+and ``re`` only): the plugin, which TensorBoard loads at start, and a writer that runs
+without TensorFlow import it without loading Keras or TensorFlow
+(``keras_init_lab.callbacks._tags`` re-exports it for the callbacks' side).
+
+How TensorBoard shows them (TensorBoard 2.x "Time Series" and "Scalars" dashboards): the
+tags are grouped by the part before the first ``/``, one group per layer here, and sorted in
+natural order within the group: digit runs compare as numbers, and a digit or ``/`` sorts
+before any letter. So the few charts a learner reads first carry a leading digit and come
+first in their layer's group; everything else sits under ``<layer>/details/``::
+
+    dense_1/1_gradient_log10_norm      GradientStats, run "train"
+    dense_1/2_update_ratio_log10       GradientStats, run "train"
+    dense_1/3_dead_fraction            ActivationStats, run "activations" (ReLU family)
+    dense_1/3_saturated_fraction       ActivationStats, run "activations" (tanh, sigmoid)
+    dense_1/details/gradient_norm, .../update_ratio, .../weight_std, .../activation_std, ...
+    dense_1/details/kernel/gradient_norm, .../kernel/gradient_log10_abs (histogram), ...
+
+Units are chosen so that an axis reads: norms and update ratios spanning decades are also
+written as log10 (``-3`` is ``1e-3``, a healthy update ratio), gradient histograms are over
+``log10 |g|``, fractions are in ``[0, 1]``.
+
+Custom scalars: one category per statistic, each chart at most :data:`MAX_LINES_PER_CHART`
+layers (consecutive layers in forward order, in groups of near-equal size), and for deeper
+models a last chart with evenly spaced layers across the depth. The regular expressions name
+the layers literally, ``^(?:dense|dense_1|...)/1_gradient_log10_norm$``, in forward order:
+the gradient-flow plugin reads the layer order back from them.
+
+Example:
+    >>> layer_tag("dense_1", GRADIENT_LOG10_NORM)
+    'dense_1/1_gradient_log10_norm'
+    >>> activation_tag("dense_1", "std")
+    'dense_1/details/activation_std'
+    >>> [len(group) for group in layer_groups([f"d{i}" for i in range(12)])]
+    [6, 6]
+
+Reference:
+    TensorBoard's tag ordering, ``compareTagNames`` in ``tensorboard/webapp/util/string.ts``
+    and ``groupCardsByTag`` of the metrics dashboard (https://github.com/tensorflow/tensorboard);
+    custom scalars layout, ``tensorboard/plugins/custom_scalar/layout.proto``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+__all__ = [
+    "ACTIVATION_LAYOUT",
+    "ACTIVATION_STD",
+    "DEAD_FRACTION",
+    "DETAILS",
+    "EPOCH",
+    "GRADIENT_LAYOUT",
+    "GRADIENT_LOG10_NORM",
+    "GRADIENT_NORM",
+    "GRADIENT_SCALARS",
+    "MAX_LINES_PER_CHART",
+    "SATURATED_FRACTION",
+    "UPDATE_RATIO",
+    "UPDATE_RATIO_LOG10",
+    "WEIGHT_STD",
+    "activation_tag",
+    "gradient_histogram_tag",
+    "layer_groups",
+    "layer_tag",
+    "per_layer_layout",
+    "variable_tag",
+    "weight_histogram_tag",
+]
+
+#: Most curves per run on one custom-scalars chart: 10, the size of the usual categorical
+#: palettes (d3's ``schemeCategory10``, matplotlib's ``tab10``), past which colours repeat on
+#: one chart and a learner can no longer tell the lines apart.
+MAX_LINES_PER_CHART = 10
+
+#: Prefix of every tag that is not among the first charts of a layer.
+DETAILS = "details"
+
+# --- per layer, read first (the leading digit sorts them first in the layer's group) -------
+#: log10 of the layer's gradient norm (GradientStats).
+GRADIENT_LOG10_NORM = "1_gradient_log10_norm"
+#: log10 of ||w_after - w_before|| / ||w_before|| (GradientStats).
+UPDATE_RATIO_LOG10 = "2_update_ratio_log10"
+#: Share of ReLU-family units that never fire on the probe batch (ActivationStats).
+DEAD_FRACTION = "3_dead_fraction"
+#: Share of tanh/sigmoid values in the flat tails (ActivationStats).
+SATURATED_FRACTION = "3_saturated_fraction"
+
+# --- per layer, details ---------------------------------------------------------------------
+GRADIENT_NORM = f"{DETAILS}/gradient_norm"
+UPDATE_RATIO = f"{DETAILS}/update_ratio"
+WEIGHT_STD = f"{DETAILS}/weight_std"
+ACTIVATION_STD = f"{DETAILS}/activation_std"
+
+#: The epoch (epochs finished) at a global step, written by ActivationStats beside its
+#: statistics, which are written at global steps like the gradient statistics.
+EPOCH = "epoch"
+
+#: GradientStats's scalars: ``(statistic, per-layer tag name, per-variable tag name or None,
+#: what it is and how to read it)``. ``statistic`` is a key of ``history["per_layer"]`` or
+#: a derived one (``log10_norm``, ``update_ratio_log10``, ``zero_count``).
+GRADIENT_SCALARS = (
+    (
+        "log10_norm",
+        GRADIENT_LOG10_NORM,
+        "gradient_log10_norm",
+        "log10 of the L2 norm of this step's gradient, log10 ||g|| (-3 means 1e-3). Compare "
+        "layers: a first layer several units below the last one means vanishing gradients; "
+        "a falling line, a gradient that vanishes during training (-inf when it is exactly 0).",
+    ),
+    (
+        "update_ratio_log10",
+        UPDATE_RATIO_LOG10,
+        None,
+        "log10 of ||w_after - w_before|| / ||w_before||, the size of the step the optimizer "
+        "took relative to the weights (-3 means 1e-3, the classic healthy value; -inf when "
+        "nothing moved).",
+    ),
+    (
+        "norm",
+        GRADIENT_NORM,
+        "gradient_norm",
+        "L2 norm of this step's gradient ||g||. Compare layers: a first layer orders of "
+        "magnitude below the last one means vanishing gradients.",
+    ),
+    (
+        "zero_count",
+        f"{DETAILS}/gradient_zero_count",
+        "gradient_zero_count",
+        "Number of gradient entries exactly 0 (dead ReLUs, unused embedding rows). The "
+        "histograms put them in their first bucket together with magnitudes below 2^-34.",
+    ),
+    (
+        "nonfinite_count",
+        f"{DETAILS}/gradient_nonfinite_count",
+        "gradient_nonfinite_count",
+        "Number of NaN or Inf gradient entries: anything above 0 is a bug to fix.",
+    ),
+    (
+        "weight_std",
+        WEIGHT_STD,
+        "weight_std",
+        "Standard deviation of the weights (not of the gradient): compare with the "
+        "initializer's target std.",
+    ),
+    (
+        "update_ratio",
+        UPDATE_RATIO,
+        "update_ratio",
+        "||w_after - w_before|| / ||w_before||: size of the step the optimizer took relative "
+        "to the weights; about 1e-3 per step is the classic healthy value.",
+    ),
+)
+
+#: GradientStats's custom-scalars categories: ``(title, per-layer tag name)``.
+GRADIENT_LAYOUT = (
+    ("Gradient norm per layer, log10 (-3 is 1e-3)", GRADIENT_LOG10_NORM),
+    ("Update / weight ratio per layer, log10 (-3 is 1e-3)", UPDATE_RATIO_LOG10),
+    ("Weight std per layer (of the weights themselves)", WEIGHT_STD),
+)
+
+#: ActivationStats's custom-scalars categories: ``(title, per-layer tag name)``; a layer
+#: appears only in the charts of the statistics its activation has.
+ACTIVATION_LAYOUT = (
+    ("Activation std per layer (probe batch)", ACTIVATION_STD),
+    ("Dead fraction per layer (ReLU-family units)", DEAD_FRACTION),
+    ("Saturated fraction per layer (tanh/sigmoid values)", SATURATED_FRACTION),
+)
+
+#: Group charts from which a category also gets an "across the depth" chart: with two groups
+#: (up to 20 layers) the sampled chart would hold nearly every layer again.
+_OVERVIEW_FROM_CHARTS = 3
+
+#: ActivationStats statistic -> tag name under the layer (``values``: the histogram).
+_ACTIVATION_NAMES = {
+    "dead_fraction": DEAD_FRACTION,
+    "saturation_fraction": SATURATED_FRACTION,
+    "values": f"{DETAILS}/activation_values",
+}
+
+
+def layer_tag(layer: str, name: str) -> str:
+    """The tag of ``name`` (a constant of this module) for ``layer``: ``<layer>/<name>``."""
+    return f"{layer}/{name}"
+
+
+def variable_tag(layer: str, variable: str, name: str) -> str:
+    """A per-variable scalar: ``<layer>/details/<variable>/<name>``.
+
+    Example:
+        >>> variable_tag("dense", "kernel", "gradient_norm")
+        'dense/details/kernel/gradient_norm'
+    """
+    return f"{layer}/{DETAILS}/{variable}/{name}"
+
+
+def gradient_histogram_tag(layer: str, variable: str) -> str:
+    """The histogram of ``log10 |g|``: ``<layer>/details/<variable>/gradient_log10_abs``."""
+    return variable_tag(layer, variable, "gradient_log10_abs")
+
+
+def weight_histogram_tag(layer: str, variable: str) -> str:
+    """The histogram of the weights: ``<layer>/details/<variable>/weights``."""
+    return variable_tag(layer, variable, "weights")
+
+
+def activation_tag(layer: str, stat: str) -> str:
+    """The tag of ActivationStats's statistic ``stat`` of ``layer``.
+
+    ``dead_fraction`` and ``saturation_fraction`` are among the first charts
+    (:data:`DEAD_FRACTION`, :data:`SATURATED_FRACTION`); the moments go to
+    ``<layer>/details/activation_<stat>``, the histogram (``stat="values"``) to
+    ``<layer>/details/activation_values``.
+
+    Example:
+        >>> activation_tag("dense", "dead_fraction"), activation_tag("dense", "pre_std")
+        ('dense/3_dead_fraction', 'dense/details/activation_pre_std')
+    """
+    return layer_tag(layer, _ACTIVATION_NAMES.get(stat, f"{DETAILS}/activation_{stat}"))
+
+
+def layer_groups(layers: Sequence[str], size: int = MAX_LINES_PER_CHART) -> list[list[str]]:
+    """Consecutive groups of at most ``size`` layers, of near-equal sizes, in the given order.
+
+    Formula: ``k = ceil(n / size)`` groups; the first ``n mod k`` hold ``ceil(n / k)``
+    layers, the others ``floor(n / k)`` (12 layers: 6 + 6 rather than 10 + 2).
+
+    Example:
+        >>> layer_groups(["a", "b", "c", "d", "e"], size=2)
+        [['a', 'b'], ['c', 'd'], ['e']]
+
+    Args:
+        layers: layer names in forward order.
+        size: most layers per group (>= 1).
+
+    Returns:
+        The groups (an empty list for no layers).
+    """
+    n = len(layers)
+    if n == 0:
+        return []
+    count = math.ceil(n / size)
+    base, extra = divmod(n, count)
+    groups, start = [], 0
+    for index in range(count):
+        stop = start + base + (1 if index < extra else 0)
+        groups.append(list(layers[start:stop]))
+        start = stop
+    return groups
+
+
+def _regex(layers: Sequence[str], name: str) -> str:
+    alternatives = "|".join(re.escape(layer) for layer in layers)
+    return rf"^(?:{alternatives})/{re.escape(name)}$"
+
+
+def per_layer_layout(
+    categories: Sequence[tuple[str, str]],
+    layers: Sequence[str],
+    has_tag=None,
+    size: int = MAX_LINES_PER_CHART,
+) -> dict[str, dict[str, list[str]]]:
+    """A custom-scalars layout: per statistic, charts of at most ``size`` layers each.
+
+    Each category ``(title, name)`` gets the charts ``"layers i-j of n: <first> ... <last>"``
+    (consecutive layers, :func:`layer_groups`) and, when they take three charts or more
+    (over ``2 * size`` layers), a last chart ``"across the depth: ..."`` with ``size`` evenly
+    spaced layers (the first and the last included). The layer names in a chart's title keep the charts of two models
+    apart when TensorBoard merges the layouts of several runs.
+
+    Example:
+        >>> layout = per_layer_layout([("norms", "x")], ["a", "b"])
+        >>> layout
+        {'norms': {'layers 1-2 of 2: a ... b': ['^(?:a|b)/x$']}}
+
+    Args:
+        categories: ``(category title, per-layer tag name)`` pairs.
+        layers: the layer names (tag prefixes) in forward order.
+        has_tag: optional ``has_tag(layer, name) -> bool``; layers without the tag are left
+            out of that category (a tanh layer has no dead fraction).
+        size: most layers per chart.
+
+    Returns:
+        ``{category title: {chart title: [tag regex]}}`` for
+        :meth:`~keras_init_lab.callbacks.tensorboard.SummaryWriters.custom_scalars_layout`;
+        categories with no layer are left out.
+    """
+    layout: dict[str, dict[str, list[str]]] = {}
+    for title, name in categories:
+        chosen = [layer for layer in layers if has_tag is None or has_tag(layer, name)]
+        if not chosen:
+            continue
+        n = len(chosen)
+        charts, start = {}, 1
+        for group in layer_groups(chosen, size):
+            stop = start + len(group) - 1
+            span = group[0] if len(group) == 1 else f"{group[0]} ... {group[-1]}"
+            charts[f"layers {start}-{stop} of {n}: {span}"] = [_regex(group, name)]
+            start = stop + 1
+        if len(charts) >= _OVERVIEW_FROM_CHARTS and size >= 2:
+            picks = sorted({round(i * (n - 1) / (size - 1)) for i in range(size)})
+            sampled = [chosen[i] for i in picks]
+            numbers = ", ".join(str(i + 1) for i in picks)
+            charts[f"across the depth: layers {numbers} of {n}"] = [_regex(sampled, name)]
+        layout[title] = charts
+    return layout
