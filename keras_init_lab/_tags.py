@@ -40,8 +40,9 @@ Example:
     [6, 6]
 
 Reference:
-    TensorBoard's tag ordering, ``compareTagNames`` in ``tensorboard/webapp/util/string.ts``
-    and ``groupCardsByTag`` of the metrics dashboard (https://github.com/tensorflow/tensorboard);
+    TensorBoard's tag order and groups, ``compareTagNames`` and ``groupCardIdWithMetdata``
+    in ``tensorboard/webapp/metrics/views/utils.ts`` (https://github.com/tensorflow/tensorboard;
+    the same comparison is in the TensorBoard 2.21 frontend);
     custom scalars layout, ``tensorboard/plugins/custom_scalar/layout.proto``.
 """
 
