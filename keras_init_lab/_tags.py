@@ -21,6 +21,10 @@ first in their layer's group; everything else sits under ``<layer>/details/``::
     dense_1/details/gradient_norm, .../update_ratio, .../weight_std, .../activation_std, ...
     dense_1/details/kernel/gradient_norm, .../kernel/gradient_log10_abs (histogram), ...
 
+Runs: ``compare`` names each run's log folder with :func:`run_name`, the activation first
+(``relu_03_zeros``, ``relu_07_he_normal``), so that TensorBoard, which lists runs in the
+same natural order, puts the runs of one activation, the course's pairs, next to each other.
+
 Units are chosen so that an axis reads: norms and update ratios spanning decades are also
 written as log10 (``-3`` is ``1e-3``, a healthy update ratio), gradient histograms are over
 ``log10 |g|``, fractions are in ``[0, 1]``.
@@ -72,6 +76,7 @@ __all__ = [
     "layer_groups",
     "layer_tag",
     "per_layer_layout",
+    "run_name",
     "variable_tag",
     "weight_histogram_tag",
 ]
@@ -312,3 +317,35 @@ def per_layer_layout(
             charts[f"across the depth: layers {numbers} of {n}"] = [_regex(sampled, name)]
         layout[title] = charts
     return layout
+
+
+#: Characters kept in a run folder's name; any other run of characters becomes one ``-``.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
+
+
+def run_name(point) -> str:
+    """The TensorBoard run (log folder) of one ``compare`` grid point: activation first.
+
+    Formula: ``<activation>_<NN>_<initializer>[_<other axes>]`` from the point's label
+    (``"he_normal + relu + depth 2"`` -> ``relu_03_he_normal_depth-2``), characters other
+    than letters, digits and ``_.+-`` replaced by ``-``. TensorBoard lists runs in natural
+    order, so the runs of one activation (He + ReLU beside Xavier + ReLU) sit together, in
+    grid order within it.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> run_name(SimpleNamespace(activation="relu", initializer="he_normal", index=3,
+        ...                          label="he_normal + relu + depth 2"))
+        'relu_03_he_normal_depth-2'
+
+    Args:
+        point: an ``experiments.grid.GridPoint`` (its ``activation``, ``initializer``,
+            ``index`` and ``label`` are read).
+
+    Returns:
+        A plain folder name.
+    """
+    parts = point.label.split(" + ") if point.label else []
+    extras = parts[2:] if parts[:2] == [point.initializer, point.activation] else []
+    name = "_".join([point.activation, f"{point.index:02d}", point.initializer, *extras])
+    return _UNSAFE.sub("-", name).strip("-")

@@ -1038,3 +1038,34 @@ def test_activation_statistics_are_on_the_training_step_axis(deep_logs):
     index = _DEEP_NAMES.index("layer_5")  # the 7th layer, tanh
     written_steps, std = _scalar_series(activations, "layer_5/details/activation_std")
     np.testing.assert_allclose(std, activation_history["per_layer"]["std"][:, index], rtol=1e-6)
+
+
+def test_compare_run_names_put_one_activations_runs_side_by_side():
+    """compare's default grid (4 initializers x 4 activations, the activation varying
+    fastest): in TensorBoard's run order He + ReLU sits beside Xavier + ReLU, and every
+    activation's runs are consecutive, in grid order."""
+    import functools
+
+    from keras_init_lab._tags import run_name
+    from keras_init_lab.experiments.grid import GridAxes, SweepSettings
+    from keras_init_lab.experiments.settings import DEFAULT_ACTIVATIONS, DEFAULT_INITIALIZERS
+
+    defaults = {"initializers": DEFAULT_INITIALIZERS, "activations": DEFAULT_ACTIVATIONS}
+    axes = GridAxes.from_arguments({**defaults, "depth": 4}, depths=[4, 8])
+    sweep = SweepSettings(dataset="spirals", model="mlp", width=8, epochs=2, target_accuracy=0.8)
+    points = axes.points(sweep)
+    names = {run_name(point): point for point in points}
+    assert len(names) == len(points) == 32  # one folder per run
+    order = sorted(names, key=functools.cmp_to_key(_tensorboard_compare))
+    activations = [names[name].activation for name in order]
+    for activation in DEFAULT_ACTIVATIONS:  # consecutive
+        first = activations.index(activation)
+        assert activations[first : first + 8] == [activation] * 8, activation
+    depth4 = [name for name in order if names[name].depth == 4 and names[name].activation == "relu"]
+    inits = [names[name].initializer for name in depth4]
+    assert abs(inits.index("he_normal") - inits.index("glorot_uniform")) == 1
+    indices = [names[name].index for name in order if names[name].activation == "relu"]
+    assert indices == sorted(indices)  # grid order within an activation
+    point = next(p for p in points if p.index == 15)
+    assert (point.initializer, point.activation, point.depth) == ("he_normal", "relu", 4)
+    assert run_name(point) == "relu_15_he_normal_depth-4"

@@ -26,6 +26,7 @@ from keras_init_lab._tags import (
     layer_groups,
     layer_tag,
     per_layer_layout,
+    run_name,
     variable_tag,
     weight_histogram_tag,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "layer_groups",
     "layer_tag",
     "per_layer_layout",
+    "run_name",
     "variable_tag",
     "weight_histogram_tag",
 ]
