@@ -27,7 +27,11 @@ same natural order, puts the runs of one activation, the course's pairs, next to
 
 Units are chosen so that an axis reads: norms and update ratios spanning decades are also
 written as log10 (``-3`` is ``1e-3``, a healthy update ratio), gradient histograms are over
-``log10 |g|``, fractions are in ``[0, 1]``.
+``log10 |g|``, fractions are in ``[0, 1]``. Linear histograms of tiny values (a bias a few
+steps after a zero initialization, the activations of a vanishing layer) are written in
+units of ``10^k`` from their first record with a spread (:class:`HistogramUnits`), under
+``<tag>_in_1e<k>``: the axis reads ``-2 .. 2`` instead of ``-0.0002 .. 0.0002``, whose long
+labels TensorBoard prints on top of each other.
 
 Custom scalars: one category per statistic, each chart at most :data:`MAX_LINES_PER_CHART`
 layers (consecutive layers in forward order, in groups of near-equal size), and for deeper
@@ -62,10 +66,12 @@ __all__ = [
     "DEAD_FRACTION",
     "DETAILS",
     "EPOCH",
+    "HistogramUnits",
     "GRADIENT_LAYOUT",
     "GRADIENT_LOG10_NORM",
     "GRADIENT_NORM",
     "GRADIENT_SCALARS",
+    "HISTOGRAM_UNIT_BELOW",
     "MAX_LINES_PER_CHART",
     "SATURATED_FRACTION",
     "UPDATE_RATIO",
@@ -73,6 +79,7 @@ __all__ = [
     "WEIGHT_STD",
     "activation_tag",
     "gradient_histogram_tag",
+    "histogram_unit_note",
     "layer_groups",
     "layer_tag",
     "per_layer_layout",
@@ -349,3 +356,85 @@ def run_name(point) -> str:
     extras = parts[2:] if parts[:2] == [point.initializer, point.activation] else []
     name = "_".join([point.activation, f"{point.index:02d}", point.initializer, *extras])
     return _UNSAFE.sub("-", name).strip("-")
+
+
+#: Largest magnitude below which a linear histogram (weights, activation values) is written
+#: in units of ``10^k``: from 0.01 down, the labels of a histogram axis have three or more
+#: leading zeros (``-0.0025``, ``0.005``) and TensorBoard, which puts a tick every 20 px or
+#: so, prints them on top of each other.
+HISTOGRAM_UNIT_BELOW = 0.01
+
+
+def _decade(value: float) -> int:
+    """``k`` with ``10^k <= value < 10^(k+1)``, exact where ``log10`` rounds (0.00999... has
+    ``log10`` -2.0 in float64, but its decade is -3)."""
+    exponent = math.floor(math.log10(value))
+    if 10.0**exponent > value:
+        exponent -= 1
+    elif 10.0 ** (exponent + 1) <= value:
+        exponent += 1
+    return exponent
+
+
+class HistogramUnits:
+    """The unit of each linear histogram tag, chosen once: ``10^k`` for tiny values, else 1.
+
+    Formula: at the first record of ``tag`` whose values are not all 0, with
+    ``m = max(|low|, |high|)``: ``k = floor(log10 m)`` when ``m < HISTOGRAM_UNIT_BELOW``,
+    else ``k = 0``. The unit is kept for the tag from then on (one axis for every step of
+    the run: a bias that grows a hundredfold reads ``200`` in units of ``1e-4``). With
+    ``k != 0`` the edges are divided by ``10^k`` and written under ``<tag>_in_1e<k>``, so
+    the unit is in the chart's title; records before the choice (all values 0, one bucket
+    at 0 in any unit) stay under ``tag``.
+
+    Example:
+        >>> units = HistogramUnits()
+        >>> units.scale("b/weights", 0.0, 0.0)
+        ('b/weights', 1.0)
+        >>> units.scale("b/weights", -2.4e-4, 1.9e-4)
+        ('b/weights_in_1e-4', 0.0001)
+        >>> units.scale("b/weights", -0.03, 0.05)      # kept: 500 units of 1e-4
+        ('b/weights_in_1e-4', 0.0001)
+        >>> units.scale("w/weights", -0.3, 0.2)
+        ('w/weights', 1.0)
+    """
+
+    def __init__(self):
+        self._exponent: dict[str, int] = {}
+
+    def scale(self, tag: str, low: float, high: float) -> tuple[str, float]:
+        """``(tag to write under, unit)``: divide the edges by ``unit``.
+
+        Args:
+            tag: the histogram's tag.
+            low, high: the smallest and largest value of this record.
+
+        Returns:
+            The tag (with ``_in_1e<k>`` when the unit is ``10^k``, ``k != 0``) and the unit.
+        """
+        exponent = self._exponent.get(tag)
+        if exponent is None:
+            largest = max(abs(float(low)), abs(float(high)))
+            if not math.isfinite(largest) or largest == 0.0:
+                return tag, 1.0
+            exponent = _decade(largest) if largest < HISTOGRAM_UNIT_BELOW else 0
+            self._exponent[tag] = exponent
+        if exponent == 0:
+            return tag, 1.0
+        return f"{tag}_in_1e{exponent}", 10.0**exponent
+
+
+def histogram_unit_note(unit: float) -> str:
+    """A sentence for a histogram's description saying its unit (empty for a unit of 1).
+
+    Example:
+        >>> histogram_unit_note(1e-4)
+        ' The x axis is in units of 1e-04 (the tag ends in _in_1e-4): 2 means 2e-04.'
+    """
+    if unit == 1.0:
+        return ""
+    exponent = round(math.log10(unit))
+    return (
+        f" The x axis is in units of {unit:.0e} (the tag ends in _in_1e{exponent}): "
+        f"2 means {2 * unit:.0e}."
+    )

@@ -264,7 +264,9 @@ def test_gradient_stats_event_files(tmp_path):
             assert f"{layer}/details/kernel/{what}" in tags
         for variable in ("kernel", "bias"):
             assert f"{layer}/details/{variable}/gradient_log10_abs" in tags
-            assert f"{layer}/details/{variable}/weights" in tags
+            # A bias one Adam(1e-2) step from 0 is below 0.01: weights_in_1e-3 (its unit).
+            weights = [t for t in tags if t.startswith(f"{layer}/details/{variable}/weights")]
+            assert len(weights) == 1, weights
     # Every tag carries a description TensorBoard shows.
     for tag in tags - {"custom_scalars__config__"}:
         assert accumulator.SummaryMetadata(tag).summary_description, tag
@@ -297,17 +299,22 @@ def test_gradient_stats_event_files(tmp_path):
     )
     events = accumulator.Tensors("hidden/details/kernel/gradient_log10_abs")
     assert [e.step for e in events] == [0, 8]
-    for tag, size in (
+    checked = 0
+    for prefix, size in (
         ("hidden/details/kernel", 35),
         ("hidden/details/bias", 7),
         ("out/details/kernel", 7),
     ):
-        for what in ("gradient_log10_abs", "weights"):
-            for event in accumulator.Tensors(f"{tag}/{what}"):
+        for tag in [t for t in tags if t.startswith(f"{prefix}/")]:
+            if accumulator.SummaryMetadata(tag).plugin_data.plugin_name != "histograms":
+                continue
+            checked += 1
+            for event in accumulator.Tensors(tag):
                 buckets = tf.make_ndarray(event.tensor_proto)
                 assert buckets.shape[1] == 3
                 assert buckets[:, 2].sum() == size  # every element counted once
                 assert np.all(buckets[:, 1] >= buckets[:, 0])
+    assert checked == 6  # a gradient and a weight histogram per variable
     # The custom-scalars layout: one category per quantity, titled by what it holds (weight
     # statistics are not called gradients), its charts naming the layers in forward order.
     layout = layout_pb2.Layout()
@@ -1069,3 +1076,55 @@ def test_compare_run_names_put_one_activations_runs_side_by_side():
     point = next(p for p in points if p.index == 15)
     assert (point.initializer, point.activation, point.depth) == ("he_normal", "relu", 4)
     assert run_name(point) == "relu_15_he_normal_depth-4"
+
+
+def test_tiny_weights_are_histogrammed_in_a_unit_that_reads(tmp_path):
+    """A zero bias trained with a tiny step (its histogram is taken after the step's update,
+    so already at step 0 it spans about 1e-5): in units of 10^k under ``weights_in_1e<k>``,
+    the axis reading 1-9 instead of 0.0000x; the unit, chosen once, is kept as it grows."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(32, 4)).astype("float32")
+    y = rng.normal(size=(32, 1)).astype("float32")
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, name="out")], name="net")
+    model.compile(keras.optimizers.SGD(1e-5), "mse")
+    stats = GradientStats(every_n_steps=1, histogram_every_n_steps=1, log_dir=tmp_path)
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    accumulator = _accumulator(tmp_path / "train")
+    tags = set(accumulator.Tags()["tensors"])
+    bias_tags = [t for t in tags if t.startswith("out/details/bias/weights")]
+    assert len(bias_tags) == 1, tags
+    (tag,) = bias_tags
+    exponent = int(tag.rsplit("_in_1e", 1)[1])
+    assert exponent <= -3  # |b| after a few SGD(1e-5) steps
+    events = accumulator.Tensors(tag)
+    assert [e.step for e in events] == [0, 1, 2, 3]
+    first, last = (tf.make_ndarray(events[i].tensor_proto) for i in (0, -1))
+    assert 1.0 <= np.abs(first[:, :2]).max() < 10.0  # the first record sets the unit
+    low, high = stats.last_histograms["weight_range"][:, 1]  # variables: kernel, bias
+    # Edges in units of 10^exponent, from the float32 range: a linspace and a division,
+    # two float32 roundings at most.
+    eps = float(np.finfo(np.float32).eps)
+    np.testing.assert_allclose(
+        last[[0, -1], [0, 1]], np.array([low, high], np.float64) / 10.0**exponent, rtol=2 * eps
+    )
+    assert np.abs(last[:, :2]).max() > np.abs(first[:, :2]).max()  # grew, same unit
+    assert last[:, 2].sum() == 1  # one bias value
+    description = accumulator.SummaryMetadata(tag).summary_description
+    assert f"units of 1e{exponent:03d}" in description and f"_in_1e{exponent}" in description
+    # The kernel, of ordinary size, keeps its plain tag and its own units.
+    assert "out/details/kernel/weights" in tags
+    assert not any(t.startswith("out/details/kernel/weights_in") for t in tags)
+
+
+def test_histogram_units_are_chosen_once_per_tag():
+    from keras_init_lab._tags import HISTOGRAM_UNIT_BELOW, HistogramUnits
+
+    units = HistogramUnits()
+    assert units.scale("a", 0.0, 0.0) == ("a", 1.0)  # no spread yet: undecided
+    assert units.scale("a", -3.2e-6, 1e-6) == ("a_in_1e-6", 1e-6)
+    assert units.scale("a", -0.5, 0.5) == ("a_in_1e-6", 1e-6)  # kept
+    # At the threshold the plain unit; just below it, 10^-3.
+    assert units.scale("b", 0.0, HISTOGRAM_UNIT_BELOW) == ("b", 1.0)
+    assert units.scale("c", -np.nextafter(HISTOGRAM_UNIT_BELOW, 0), 0.0) == ("c_in_1e-3", 1e-3)
+    assert units.scale("d", 0.0, 0.0) == ("d", 1.0) and units.scale("d", 0.0, 2.0) == ("d", 1.0)

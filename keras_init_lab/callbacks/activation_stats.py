@@ -443,7 +443,9 @@ class ActivationStats(ScheduledCallback):
         log_dir: optional TensorBoard folder; scalars (tags from :func:`tensorboard_tag`:
             ``<layer>/3_dead_fraction``, ``<layer>/3_saturated_fraction`` first in the
             layer's group, ``<layer>/details/activation_<stat>`` for the moments) and
-            histograms ``<layer>/details/activation_values`` go to its ``activations`` run
+            histograms ``<layer>/details/activation_values`` (values below 0.01 in
+            magnitude in units of ``10^k``, under ``activation_values_in_1e<k>``) go to its
+            ``activations`` run
             (``log_dir/activations``) at the global step (steps finished, the x axis of
             GradientStats) with an ``epoch`` scalar beside them, each with a description
             saying what it is and how to read it (:data:`TAG_DESCRIPTIONS`), and a
@@ -497,6 +499,8 @@ class ActivationStats(ScheduledCallback):
         self.probe_x = prepare_probe(probe_data, self.max_probe_samples)
         self._probe: _Measure | None = None
         self._writers = None
+        # The unit of each layer's histogram, chosen at its first record with a spread.
+        self._histogram_units = _tags.HistogramUnits()
         self._epochs: list[int] = []
         self._steps: list[int] = []
         self._rows: list[np.ndarray] = []
@@ -586,9 +590,12 @@ class ActivationStats(ScheduledCallback):
         edges = np.linspace(result["low"], result["high"], HISTOGRAM_BUCKETS + 1, axis=1)
         histograms = {}
         for index, site in enumerate(self._probe.sites):
-            tag = tensorboard_tag(site.name, "values")
-            histograms[tag] = (edges[index, :-1], edges[index, 1:], result["counts"][index])
-            descriptions[tag] = self._description("values")
+            tag, unit = self._histogram_units.scale(
+                tensorboard_tag(site.name, "values"), result["low"][index], result["high"][index]
+            )
+            scaled = edges[index] / unit
+            histograms[tag] = (scaled[:-1], scaled[1:], result["counts"][index])
+            descriptions[tag] = self._description("values") + _tags.histogram_unit_note(unit)
         return scalars, histograms, descriptions
 
     def _layout(self) -> dict:

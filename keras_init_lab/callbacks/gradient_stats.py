@@ -112,7 +112,8 @@ class GradientStats(CaptureCallback):
     edges: one bucket per power of two from 2^-34 to 2^14; magnitudes below 2^-34, exact
     zeros included, in the first bucket, so exact zeros are also counted apart in
     ``gradient_zero_count``) and ``<layer>/details/<variable>/weights`` (30 buckets between
-    the variable's min and max), both bucketed on the device; a custom-scalars layout with
+    the variable's min and max; values below 0.01 in magnitude in units of ``10^k`` under
+    ``weights_in_1e<k>``, see ``_tags.HistogramUnits``), both bucketed on the device; a custom-scalars layout with
     one category per quantity (gradient norm and update ratio in log10, weight std), each
     chart holding at most 10 layers (``_tags.per_layer_layout``). Writers are created
     lazily. Records reach the disk on a time basis (a flush when at least ``FLUSH_SECONDS``
@@ -188,6 +189,8 @@ class GradientStats(CaptureCallback):
         self.last_histograms: dict | None = None
         self._writers = SummaryWriters(self.log_dir) if self.log_dir is not None else None
         self._layout_written = False
+        # The unit of each weight histogram, chosen at its first record with a spread.
+        self._histogram_units = _tags.HistogramUnits()
         self._variables: list[str] = []
         self._layers: list[str] = []
         self._steps: list[int] = []
@@ -329,14 +332,16 @@ class GradientStats(CaptureCallback):
                 histograms[tag] = (edges[:-1], edges[1:], record.gradient_histograms[index])
                 descriptions[tag] = _GRADIENT_HISTOGRAM_DESCRIPTION
                 low, high = record.weight_range[:, index]
-                bucket_edges = np.linspace(low, high, buckets + 1)
-                tag = _tags.weight_histogram_tag(prefix, variable)
+                tag, unit = self._histogram_units.scale(
+                    _tags.weight_histogram_tag(prefix, variable), low, high
+                )
+                bucket_edges = np.linspace(low, high, buckets + 1) / unit
                 histograms[tag] = (
                     bucket_edges[:-1],
                     bucket_edges[1:],
                     record.weight_histograms[index],
                 )
-                descriptions[tag] = _WEIGHT_HISTOGRAM_DESCRIPTION
+                descriptions[tag] = _WEIGHT_HISTOGRAM_DESCRIPTION + _tags.histogram_unit_note(unit)
         # All scalars and histograms of a record in one event (one summary call); flushed on a
         # time basis (see the class docstring for the flushes on interruption and exit).
         writers.write_batch(step, values, histograms, descriptions=descriptions)
