@@ -1128,3 +1128,33 @@ def test_histogram_units_are_chosen_once_per_tag():
     assert units.scale("b", 0.0, HISTOGRAM_UNIT_BELOW) == ("b", 1.0)
     assert units.scale("c", -np.nextafter(HISTOGRAM_UNIT_BELOW, 0), 0.0) == ("c_in_1e-3", 1e-3)
     assert units.scale("d", 0.0, 0.0) == ("d", 1.0) and units.scale("d", 0.0, 2.0) == ("d", 1.0)
+
+
+def test_tiny_activations_are_histogrammed_in_a_unit_that_reads(tmp_path):
+    """A ReLU layer with weights of std 1e-4 on unit inputs: activations of order 1e-4, so
+    the histogram is in units of 1e-4 (or 1e-5 for a smaller largest value)."""
+    from keras_init_lab.callbacks import ActivationStats
+
+    keras.utils.set_random_seed(4)
+    dense = keras.layers.Dense(
+        16,
+        activation="relu",
+        name="tiny",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=1e-4, seed=4),
+    )
+    model = keras.Sequential([keras.Input((8,)), dense, keras.layers.Dense(1)])
+    x = np.random.default_rng(4).normal(size=(64, 8)).astype("float32")
+    stats = ActivationStats(x, log_dir=tmp_path)
+    stats.set_model(model)
+    stats.record(0)
+    stats.on_train_end()
+    accumulator = _accumulator(tmp_path / "activations")
+    tags = [t for t in accumulator.Tags()["tensors"] if t.startswith("tiny/details/activation_v")]
+    (tag,) = tags
+    exponent = int(tag.rsplit("_in_1e", 1)[1])
+    (event,) = accumulator.Tensors(tag)
+    table = tf.make_ndarray(event.tensor_proto)
+    largest = np.abs(table[:, :2]).max()
+    assert 1.0 <= largest < 10.0 and exponent in (-5, -4, -3)
+    assert table[:, 2].sum() == 64 * 16  # every value counted, units change no count
+    assert f"units of 1e{exponent:03d}" in accumulator.SummaryMetadata(tag).summary_description
