@@ -634,8 +634,8 @@ _PER_VARIABLE_TAGS = {
 
 def test_every_scalar_tag_holds_its_own_statistic_step_by_step(tmp_path):
     """Each per-layer and per-variable tag, step by step, against ``history``: a tag written
-    with another statistic's values (``weight/std`` and ``update/ratio`` swapped, say) or at
-    another step fails here, not only a missing tag."""
+    with another statistic's values (``details/weight_std`` and ``details/update_ratio``
+    swapped) or at another step fails here, not only a missing tag."""
     rng = np.random.default_rng(5)
     x = rng.normal(size=(24, 5)).astype("float32")
     y = rng.normal(size=(24, 1)).astype("float32")
