@@ -519,3 +519,21 @@ def _screenshots(browser, server, folder: Path) -> None:
         "s.value = '4'; s.dispatchEvent(new Event('input')); })()"
     )
     browser.screenshot(folder / "tensorboard_gradient_flow_plugin.png")
+
+
+def test_the_plugin_and_the_tag_table_load_without_keras_or_tensorflow():
+    """TensorBoard imports the plugin at start, and a writer for another backend imports the
+    tag table: neither may pull Keras or TensorFlow in (the table lives outside
+    ``callbacks``, whose ``__init__`` imports Keras)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import keras_init_lab._tags, keras_init_lab.tensorboard_plugin; "
+        "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
