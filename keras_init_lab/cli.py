@@ -785,7 +785,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Example:
         >>> main(["list"])  # doctest: +SKIP
-        Initializers (name, aliases, distribution):
+        Initializers (name, distribution, aliases):
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose, rest = _split_verbose(argv)
