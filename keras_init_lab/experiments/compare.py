@@ -21,10 +21,12 @@ what the package's callbacks measure:
 
 The work is split in four modules: ``grid`` (the axes, checked, and one ``GridPoint`` per
 run with a stable id), ``training`` (one run: ``train_point`` returns a ``RunResult``),
-``verdicts`` (what the numbers say) and this one, which runs the grid in order and returns a
-``CompareResult``. ``compare`` writes only what the runs write while they train (TensorBoard
-event files under ``log_dir``); ``keras_init_lab.report.write_compare`` writes
-``results.json``, ``results.csv`` and the figures.
+``verdicts`` (what the numbers say), ``sweep`` (the points run in order or in worker
+processes, one run file per finished run, resumed from) and this one, which checks the
+arguments and returns a ``CompareResult``. ``compare`` writes only what the runs write while
+they train (TensorBoard event files under ``log_dir``, one run file per finished run under
+``runs_dir``); ``keras_init_lab.report.write_compare`` writes ``results.json``,
+``results.csv`` and the figures, from the runs (so from the run files on a resumed sweep).
 
 Example:
     >>> result = compare(dataset="xor", initializers=["zeros", "he_normal"],
@@ -46,13 +48,12 @@ import functools
 import math
 import os
 import textwrap
-import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from keras_init_lab._validation import check_number
+from keras_init_lab._validation import check_int, check_log_dir, check_number
 from keras_init_lab.experiments import datasets as _datasets
 from keras_init_lab.experiments._json import json_safe
 from keras_init_lab.experiments.grid import (
@@ -72,7 +73,8 @@ from keras_init_lab.experiments.settings import (
     CompareSettings,
     one_value_or_axis,
 )
-from keras_init_lab.experiments.training import RESULT_COLUMNS, RunResult, train_point
+from keras_init_lab.experiments.sweep import RUNS_FOLDER, run_sweep
+from keras_init_lab.experiments.training import RESULT_COLUMNS, RunResult
 from keras_init_lab.experiments.verdicts import (
     LEARNING_MARGIN,
     UNIT_PROBLEM_FRACTION,
@@ -224,6 +226,18 @@ def _num(value) -> str:
     return f"{value:.3g}" if math.isfinite(value) else ("inf" if value > 0 else "nan")
 
 
+def _runs_folder(runs_dir, log_dir: Path | None) -> Path | None:
+    """``runs_dir`` checked, or ``<log_dir>/runs`` when only ``log_dir`` is given, or ``None``."""
+    if runs_dir is None:
+        return None if log_dir is None else log_dir / RUNS_FOLDER
+    if isinstance(runs_dir, (str, os.PathLike)) and not os.fspath(runs_dir):
+        raise ValueError(
+            "runs_dir is an empty path (it would write into the current folder); pass a "
+            f"folder such as 'logs/sweep/runs', or None; received runs_dir={runs_dir!r}."
+        )
+    return Path(check_log_dir("runs_dir", runs_dir))
+
+
 def compare(
     dataset="spirals",
     model: str = "auto",
@@ -252,6 +266,8 @@ def compare(
     weight_decay: Sequence[float | None] | float | None = None,
     dropout: Sequence[float] | float = 0.0,
     log_dir: str | os.PathLike | None = None,
+    runs_dir: str | os.PathLike | None = None,
+    workers: int = 1,
 ) -> CompareResult:
     """Train the same model on the same data for every grid point and compare what happens.
 
@@ -298,8 +314,9 @@ def compare(
             ``results.csv`` and the figures written there by ``report.write_compare`` at the
             end (a ``DeprecationWarning`` says so). Pass ``log_dir`` and call
             ``report.write_compare(result, out_dir)`` instead.
-        verbose: 0 silent; 1 one line per run (k/N, setting, verdict, time, ETA); 2 also
-            Keras's own line per epoch.
+        verbose: 0 silent; 1 one line per finished run (k/N, setting, time, verdict) and an
+            overall line (done, running, left, elapsed, ETA); 2 also Keras's own line per
+            epoch.
         optimizers: names from ``lessons.optimizers.OPTIMIZERS`` (sgd, momentum, rmsprop,
             adam, adamw), Keras optimizer objects (cloned for each run, so no state is
             shared) or functions returning a fresh optimizer. Default ``"momentum"``.
@@ -321,7 +338,20 @@ def compare(
             ``None`` (default) keeps the optimizer's own (0 except AdamW's 0.004).
         dropout: dropout rates in ``[0, 1)`` after every hidden activation; 0: none.
         log_dir: when given, each run writes its TensorBoard event files to
-            ``<log_dir>/<NN_label>`` (``GridPoint.run_name``); nothing else is written.
+            ``<log_dir>/<NN_label>`` (``GridPoint.run_name``), and, unless ``runs_dir`` says
+            otherwise, its run file to ``<log_dir>/runs`` (so the sweep resumes).
+        runs_dir: the folder of the run files (``experiments.sweep``): each finished run is
+            written there atomically as ``<id>.json`` (``GridPoint.id``: a hash of its
+            settings and seed) the moment it finishes, and a second call on the same folder
+            resumes: finished runs are read back, not trained again; a changed grid trains
+            only its new points. Default: ``<log_dir>/runs`` when ``log_dir`` is given (the
+            command line: ``<out>/runs``), else no run files.
+        workers: processes that train grid points at once (default 1: this process, in grid
+            order). ``N > 1`` starts ``N`` "spawn" processes, each limiting TensorFlow to
+            ``cores // N`` threads; every run is seeded by its point, so its numbers are
+            those of a sequential run. Optimizers must be given by name (objects and
+            factories cannot always be sent to a process), and a script must call
+            ``compare`` under ``if __name__ == "__main__":``.
 
     Returns:
         A ``CompareResult``: one ``RunResult`` per grid point and the shared ``config``.
@@ -329,10 +359,12 @@ def compare(
     Raises:
         TypeError: a value of the wrong type (e.g. a string learning rate, ``depths=[1.5]``).
         ValueError: unknown names (closest valid ones listed), non-positive sizes or
-            learning rates, a batch size of 0, a target outside (0, 1].
+            learning rates, a batch size of 0, a target outside (0, 1], ``workers < 1``;
+            ``sweep.RunFileError`` (a ``ValueError``) for a run file in ``runs_dir`` that is
+            corrupt, foreign or disagrees with its id, naming the file.
+        sweep.SweepInterrupted: Ctrl-C (a ``KeyboardInterrupt``); the finished runs are
+            saved in ``runs_dir``, and the same call resumes.
     """
-    import keras
-
     settings = CompareSettings.from_arguments(
         preset,
         quick,
@@ -362,12 +394,16 @@ def compare(
             )
         warnings.warn(
             "compare(out_dir=...) is deprecated: compare returns the results and writes only "
-            "TensorBoard logs; pass log_dir=<folder>/tensorboard and write results.json, "
+            "TensorBoard logs and run files; pass log_dir=<folder>/tensorboard and write results.json, "
             "results.csv and the figures with keras_init_lab.report.write_compare(result, folder).",
             DeprecationWarning,
             stacklevel=2,
         )
         settings = dataclasses.replace(settings, log_dir=Path(out_dir) / "tensorboard")
+        if runs_dir is None:
+            runs_dir = Path(out_dir) / RUNS_FOLDER
+    runs_dir = _runs_folder(runs_dir, settings.log_dir)
+    workers = check_int("workers", workers, minimum=1)
     positive_rate = functools.partial(check_number, "learning_rate", positive=True)
     axes = GridAxes.from_arguments(
         settings.defaults,
@@ -401,25 +437,14 @@ def compare(
     # without a declared pixel maximum) fails before any training.
     scaled = {scaling: _datasets.scale_inputs(data, scaling) for scaling in scalings}
     points = axes.points(settings.sweep(data), seed=settings.seed)
-    runs = []
-    started = time.perf_counter()
-    for point in points:
-        run = train_point(
-            point,
-            scaled[point.scaling],
-            log_dir=None if settings.log_dir is None else settings.log_dir / point.run_name,
-            verbose=2 if settings.verbose >= 2 else 0,
-        )
-        runs.append(run)
-        if settings.verbose:
-            elapsed = time.perf_counter() - started
-            eta = elapsed / point.index * (len(points) - point.index)
-            line = (
-                f"run {point.index}/{len(points)}: {point.label} [{run.seconds:.0f} s, ETA "
-                f"{eta:.0f} s] -> {run.verdict}"
-            )
-            print("\n".join(_wrap(line, "", "    ")), flush=True)
-        keras.backend.clear_session()
+    runs = run_sweep(
+        points,
+        scaled,
+        runs_dir=runs_dir,
+        log_dir=settings.log_dir,
+        workers=workers,
+        verbose=settings.verbose,
+    )
     result = CompareResult(runs, settings.config(data, axes, runs))
     if out_dir is not None:
         from keras_init_lab._result_files import write_compare_files
