@@ -406,7 +406,7 @@ def test_a_sweep_killed_after_two_runs_resumes_to_exactly_the_grid(tmp_path, cap
     assert f"resuming: {len(saved)} of 4 runs read back" in out
     assert len(re.findall(r"^run \d/4: ", out, re.M)) == 4 - len(saved)
     reference = compare(**SLOW_GRID, verbose=0)
-    assert [r.label for r in resumed] == [r.label for r in reference]
+    assert [r.label for r in resumed.runs] == [r.label for r in reference.runs]
     _rows_equal(resumed.runs, reference.runs)
     # Exactly the grid's run files, and results.csv rebuilt from them: four rows, no duplicate.
     files = write_compare_files(resumed, tmp_path / "out")
