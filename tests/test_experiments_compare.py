@@ -58,8 +58,9 @@ def test_quick_compare_exits_0_and_shows_progress(quick_run):
     assert "Epoch 1/8" in stdout  # Keras's own progress inside each run, with --progress
     # One line per run (wrapped within 100 columns) with its time and verdict, and the
     # sweep's line: done / running / left, elapsed and ETA.
-    assert re.search(r"run 4/4: he_normal \+ relu \[\d+ s\] -> learns: ", stdout)
-    assert re.search(r"^  4/4 done, 0 running, 0 left; elapsed \d+ s, ETA 0 s$", stdout, re.M)
+    assert re.search(r"run 4/4: he_normal \+ relu \[(\d+ min )?\d+ s\] -> learns: ", stdout)
+    done = r"^  4/4 done, 0 running, 0 left; elapsed (\d+ min )?\d+ s, ETA 0 s$"
+    assert re.search(done, stdout, re.M)
     assert "Target validation accuracy: 80% (--quick lowers the default 90% to 80%)" in stdout
     assert "chance = share of the majority training class in the validation split" in stdout
     assert f"tensorboard --logdir {out / 'tensorboard'}" in stdout
