@@ -245,6 +245,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             log_dir=out / "tensorboard",
             runs_dir=out / "runs",
             workers=args.workers,
+            ray=args.ray,
             verbose=2 if args.progress else 1,
         )
     except KeyboardInterrupt:
@@ -609,6 +610,16 @@ def _add_experiment_commands(sub) -> None:
         metavar="N",
         help="train N grid points at once, each in its own process with its share of the "
         "cores (default 1)",
+    )
+    p_cmp.add_argument(
+        "--ray",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="ADDRESS",
+        help="send each grid point to Ray as a task of 1 CPU: a local Ray, or the cluster at "
+        'ADDRESS (pip install "keras-init-lab[ray]"; on a cluster --out must be storage '
+        "every node sees)",
     )
     _add_progress(p_cmp)
     _add_common(p_cmp)

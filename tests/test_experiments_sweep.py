@@ -440,3 +440,44 @@ def test_a_worker_limits_tensorflow_to_its_share_of_the_cores():
         initargs=(1, {}),
     ) as pool:
         assert pool.submit(sweep._thread_limits).result(timeout=300) == (1, 1)
+
+
+# ------------------------------------------------------------------------------------ Ray
+
+
+def test_ray_argument_is_checked():
+    from keras_init_lab.experiments.compare import _ray_address
+
+    assert _ray_address(None, 1) is None and _ray_address(False, 1) is None
+    assert _ray_address(True, 1) is True and _ray_address("auto", 1) == "auto"
+    with pytest.raises(TypeError, match="received ray=3"):
+        _ray_address(3, 1)
+    with pytest.raises(ValueError, match="received ray=' '"):
+        _ray_address(" ", 1)
+    with pytest.raises(ValueError, match="give workers .* or ray .*, not both"):
+        _ray_address(True, 2)
+
+
+def test_without_ray_installed_the_error_says_what_to_install(tmp_path, monkeypatch):
+    from keras_init_lab.experiments import _ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(ImportError, match=re.escape('pip install "keras-init-lab[ray]"')):
+        sweep.run_sweep(_points(), {"none": None}, runs_dir=tmp_path, ray=True, verbose=0)
+    assert _ray.INSTALL_HINT in str(pytest.raises(ImportError, _ray.import_ray).value)
+
+
+@pytest.mark.slow
+def test_ray_tasks_give_the_rows_of_a_sequential_run(tmp_path):
+    ray = pytest.importorskip("ray")
+    from keras_init_lab.experiments import compare
+
+    sequential = compare(**SLOW_GRID, verbose=0)
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        on_ray = compare(**SLOW_GRID, runs_dir=tmp_path / "runs", ray=True, verbose=0)
+        assert ray.is_initialized()  # started by the caller, so left running for it
+    finally:
+        ray.shutdown()
+    _rows_equal(sequential.runs, on_ray.runs)
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 4

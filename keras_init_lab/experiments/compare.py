@@ -238,6 +238,28 @@ def _runs_folder(runs_dir, log_dir: Path | None) -> Path | None:
     return Path(check_log_dir("runs_dir", runs_dir))
 
 
+def _ray_address(ray, workers: int):
+    """``None`` (no Ray), ``True`` (a local Ray, or the one started) or an address string."""
+    if ray is None or ray is False:
+        return None
+    if ray is not True and not isinstance(ray, str):
+        raise TypeError(
+            "ray must be True (a local Ray, or the one this process started) or a cluster "
+            f"address such as 'auto' or 'ray://host:10001'; received ray={ray!r}."
+        )
+    if isinstance(ray, str) and not ray.strip():
+        raise ValueError(
+            "ray is an empty address; pass True for a local Ray or an address such as 'auto' "
+            f"or 'ray://host:10001'; received ray={ray!r}."
+        )
+    if workers != 1:
+        raise ValueError(
+            f"give workers (processes on this machine) or ray (a Ray cluster), not both; "
+            f"received workers={workers!r}, ray={ray!r}."
+        )
+    return ray
+
+
 def compare(
     dataset="spirals",
     model: str = "auto",
@@ -268,6 +290,7 @@ def compare(
     log_dir: str | os.PathLike | None = None,
     runs_dir: str | os.PathLike | None = None,
     workers: int = 1,
+    ray: bool | str | None = None,
 ) -> CompareResult:
     """Train the same model on the same data for every grid point and compare what happens.
 
@@ -352,6 +375,14 @@ def compare(
             those of a sequential run. Optimizers must be given by name (objects and
             factories cannot always be sent to a process), and a script must call
             ``compare`` under ``if __name__ == "__main__":``.
+        ray: ``None`` (default): this machine. ``True``: each grid point is a Ray core task
+            (``experiments._ray``; ``pip install "keras-init-lab[ray]"``) on the Ray this
+            process started with ``ray.init``, else on a local one (or the cluster
+            ``RAY_ADDRESS`` names); a string: that cluster's address (``"auto"``,
+            ``"ray://host:10001"``). Each task asks for 1 CPU and limits TensorFlow to 1
+            thread; the results come back here into the run files. On a cluster,
+            ``log_dir`` must be storage every node sees (TensorFlow's file API also accepts
+            ``gs://`` / ``s3://`` paths where its file-system plugins are installed).
 
     Returns:
         A ``CompareResult``: one ``RunResult`` per grid point and the shared ``config``.
@@ -404,6 +435,7 @@ def compare(
             runs_dir = Path(out_dir) / RUNS_FOLDER
     runs_dir = _runs_folder(runs_dir, settings.log_dir)
     workers = check_int("workers", workers, minimum=1)
+    ray = _ray_address(ray, workers)
     positive_rate = functools.partial(check_number, "learning_rate", positive=True)
     axes = GridAxes.from_arguments(
         settings.defaults,
@@ -444,6 +476,7 @@ def compare(
         log_dir=settings.log_dir,
         workers=workers,
         verbose=settings.verbose,
+        ray=ray,
     )
     result = CompareResult(runs, settings.config(data, axes, runs))
     if out_dir is not None:

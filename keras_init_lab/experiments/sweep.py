@@ -28,6 +28,10 @@ a point's numbers do not depend on the worker or the order. Only the parent writ
 files. As with every ``"spawn"`` pool, a script that calls ``compare(workers=N)`` must do so
 under ``if __name__ == "__main__":``.
 
+Ray. ``ray=True`` (or a cluster's address) sends each pending point to Ray as a core task
+instead (``experiments._ray``, which says why core tasks and not Ray Tune); the results come
+back here and are written to the same run files.
+
 Progress (``verbose >= 1``): one line per finished run (``run k/N: label [time] ->
 verdict``, wrapped within 100 columns) and an overall line (done, running, left, elapsed,
 ETA). Ctrl-C (``KeyboardInterrupt``) stops the workers, keeps every finished run file and
@@ -494,6 +498,7 @@ def run_sweep(
     verbose: int = 1,
     after_run: Callable[[GridPoint, RunResult], None] | None = None,
     write=print,
+    ray=None,
 ) -> list[RunResult]:
     """Train every point not yet finished in ``runs_dir``; return every point's result.
 
@@ -508,6 +513,9 @@ def run_sweep(
         after_run: called in this process with each point and result once its file is written
             (tests use it to count the runs trained).
         write: ``print``-like function for the progress lines.
+        ray: ``None``: this machine; ``True`` or a Ray address: each pending point is a Ray
+            core task (``experiments._ray``), ``workers`` ignored; the run files are still
+            written here.
 
     Returns:
         One ``RunResult`` per point, in grid order; read-back runs carry the current grid's
@@ -548,7 +556,12 @@ def run_sweep(
             after_run(point, results[point.id])
 
     try:
-        if workers == 1:
+        if ray is not None and pending:
+            from keras_init_lab.experiments._ray import run_on_ray
+
+            folders = {p.id: _tensorboard_folder(log_dir, p, claimed) for p in pending}
+            run_on_ray(pending, datasets, folders, fit_verbose, finish, address=ray)
+        elif workers == 1:
             import keras
 
             for point in pending:
