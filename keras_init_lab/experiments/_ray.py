@@ -16,8 +16,10 @@ uses. The scaled datasets go to the object store once (``ray.put``).
 
 Storage: the run files are written by this (the driver's) process; the TensorBoard event files
 are written by the tasks, wherever they run, to ``log_dir``: on a cluster of several machines
-it must be storage every node sees (a shared file system, or a ``gs://`` / ``s3://`` path,
-which TensorFlow's file API accepts where its file-system plugins are installed).
+it must be storage every node sees, at the same path. TensorFlow's file API itself accepts
+``gs://`` / ``s3://`` paths where its file-system plugins are installed, but ``compare``'s
+folders are ``pathlib`` paths (which fold ``gs://b`` into ``gs:/b``): mount the bucket
+(gcsfuse, s3fs) or use a network file system.
 
 Example:
     >>> compare(quick=True, runs_dir="logs/c/runs", ray=True)           # doctest: +SKIP

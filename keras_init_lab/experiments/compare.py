@@ -381,8 +381,9 @@ def compare(
             ``RAY_ADDRESS`` names); a string: that cluster's address (``"auto"``,
             ``"ray://host:10001"``). Each task asks for 1 CPU and limits TensorFlow to 1
             thread; the results come back here into the run files. On a cluster,
-            ``log_dir`` must be storage every node sees (TensorFlow's file API also accepts
-            ``gs://`` / ``s3://`` paths where its file-system plugins are installed).
+            ``log_dir`` must be storage every node sees, at the same path (a mounted
+            bucket: ``log_dir`` is a local path, so ``gs://`` / ``s3://`` URLs, which
+            TensorFlow's file API accepts, do not work here yet).
 
     Returns:
         A ``CompareResult``: one ``RunResult`` per grid point and the shared ``config``.
