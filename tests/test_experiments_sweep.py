@@ -418,12 +418,26 @@ def test_a_sweep_killed_after_two_runs_resumes_to_exactly_the_grid(tmp_path, cap
     assert len(list(runs.iterdir())) == 4
 
 
+def _counting(monkeypatch, module, name: str) -> list:
+    """Wrap ``module.name`` (a runner taking the pending points first); return its calls."""
+    calls, original = [], getattr(module, name)
+
+    def counted(pending, *args, **kwargs):
+        calls.append([point.label for point in pending])
+        return original(pending, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
 @pytest.mark.slow
-def test_two_workers_give_the_rows_of_a_sequential_run(tmp_path):
+def test_two_workers_give_the_rows_of_a_sequential_run(tmp_path, monkeypatch):
     from keras_init_lab.experiments import compare
 
     sequential = compare(**SLOW_GRID, verbose=0)
+    calls = _counting(monkeypatch, sweep, "_run_in_workers")
     parallel = compare(**SLOW_GRID, runs_dir=tmp_path / "runs", workers=2, verbose=0)
+    assert calls == [[run.label for run in sequential.runs]]  # all four went to the workers
     _rows_equal(sequential.runs, parallel.runs)
     assert len(list((tmp_path / "runs").glob("*.json"))) == 4
 
@@ -454,7 +468,9 @@ def test_ray_argument_is_checked():
         _ray_address(3, 1)
     with pytest.raises(ValueError, match="received ray=' '"):
         _ray_address(" ", 1)
-    with pytest.raises(ValueError, match="give workers .* or ray .*, not both"):
+    with pytest.raises(
+        ValueError, match=r"give workers \(local processes\) or ray \(a Ray cluster\), not both"
+    ):
         _ray_address(True, 2)
 
 
@@ -468,16 +484,18 @@ def test_without_ray_installed_the_error_says_what_to_install(tmp_path, monkeypa
 
 
 @pytest.mark.slow
-def test_ray_tasks_give_the_rows_of_a_sequential_run(tmp_path):
+def test_ray_tasks_give_the_rows_of_a_sequential_run(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
-    from keras_init_lab.experiments import compare
+    from keras_init_lab.experiments import _ray, compare
 
     sequential = compare(**SLOW_GRID, verbose=0)
+    calls = _counting(monkeypatch, _ray, "run_on_ray")
     ray.init(num_cpus=2, include_dashboard=False)
     try:
         on_ray = compare(**SLOW_GRID, runs_dir=tmp_path / "runs", ray=True, verbose=0)
         assert ray.is_initialized()  # started by the caller, so left running for it
     finally:
         ray.shutdown()
+    assert calls == [[run.label for run in sequential.runs]]  # all four went to Ray
     _rows_equal(sequential.runs, on_ray.runs)
     assert len(list((tmp_path / "runs").glob("*.json"))) == 4

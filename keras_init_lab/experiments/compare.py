@@ -254,7 +254,7 @@ def _ray_address(ray, workers: int):
         )
     if workers != 1:
         raise ValueError(
-            f"give workers (processes on this machine) or ray (a Ray cluster), not both; "
+            f"give workers (local processes) or ray (a Ray cluster), not both; "
             f"received workers={workers!r}, ray={ray!r}."
         )
     return ray

@@ -513,7 +513,7 @@ def run_sweep(
         after_run: called in this process with each point and result once its file is written
             (tests use it to count the runs trained).
         write: ``print``-like function for the progress lines.
-        ray: ``None``: this machine; ``True`` or a Ray address: each pending point is a Ray
+        ray: ``None``: local; ``True`` or a Ray address: each pending point is a Ray
             core task (``experiments._ray``), ``workers`` ignored; the run files are still
             written here.
 
