@@ -499,3 +499,35 @@ def test_ray_tasks_give_the_rows_of_a_sequential_run(tmp_path, monkeypatch):
     assert calls == [[run.label for run in sequential.runs]]  # all four went to Ray
     _rows_equal(sequential.runs, on_ray.runs)
     assert len(list((tmp_path / "runs").glob("*.json"))) == 4
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_command_line_stops_the_workers_and_prints_the_resume_command(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "sweep"
+    argv = ["compare", "--quick", "--dataset", "xor", "--epochs", "1", "--depth", "1"]
+    argv += ["--workers", "2", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "keras_init_lab", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        for line in child.stdout:
+            if re.match(r"  \d/4 done", line):
+                workers = psutil.Process(child.pid).children(recursive=True)
+                child.send_signal(signal.SIGINT)  # the parent only, as a test can
+                break
+        rest, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 130, err
+    assert err.splitlines()[-2:] == ["Resume with:", f"  keras-init-lab {' '.join(argv)}"]
+    said = " ".join(rest.split())  # the line is wrapped within 100 columns
+    assert "sweep interrupted: " in said and f"saved in {out / 'runs'}" in said
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, alive
+    assert 1 <= len(list((out / "runs").glob("*.json"))) <= 4
