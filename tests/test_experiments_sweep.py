@@ -18,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -309,6 +310,24 @@ def test_worker_threads_are_the_share_of_the_cores():
     assert sweep.worker_threads(4, cores=2) == 1
 
 
+def test_stopping_the_pool_ends_a_worker_in_the_middle_of_a_task():
+    """Ctrl-C's _stop terminates the workers, not waits for their runs (here a 10-min sleep)."""
+    import concurrent.futures
+    import multiprocessing
+
+    executor = concurrent.futures.ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn")
+    )
+    executor.submit(time.sleep, 600)
+    processes = list(executor._processes.values())
+    deadline = time.monotonic() + 120  # the worker starts a Python interpreter first
+    while not processes[0].is_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes[0].is_alive()
+    sweep._stop(executor)
+    assert not processes[0].is_alive()
+
+
 def test_workers_refuse_a_point_that_cannot_be_sent(tmp_path):
     import dataclasses
 
@@ -518,16 +537,27 @@ def test_ctrl_c_on_the_command_line_stops_the_workers_and_prints_the_resume_comm
     try:
         for line in child.stdout:
             if re.match(r"  \d/4 done", line):
-                workers = psutil.Process(child.pid).children(recursive=True)
+                workers = [
+                    process
+                    for process in psutil.Process(child.pid).children(recursive=True)
+                    if "spawn_main" in " ".join(process.cmdline())  # not the resource tracker
+                ]
                 child.send_signal(signal.SIGINT)  # the parent only, as a test can
                 break
-        rest, err = child.communicate(timeout=120)
+        err = []
+        for line in child.stderr:
+            err.append(line.rstrip("\n"))
+            if line.startswith("Resume with:"):
+                # Printed after the workers were stopped, while the command still runs.
+                running = [p for p in workers if p.is_running() and p.status() != "zombie"]
+                break
+        rest, tail = child.communicate(timeout=120)
+        err = [line for line in err + tail.splitlines() if line.strip()]
     finally:
         child.kill()
     assert child.returncode == 130, err
-    assert err.splitlines()[-2:] == ["Resume with:", f"  keras-init-lab {' '.join(argv)}"]
+    assert len(workers) == 2 and running == [], (workers, running)
+    assert err[-2:] == ["Resume with:", f"  keras-init-lab {' '.join(argv)}"]
     said = " ".join(rest.split())  # the line is wrapped within 100 columns
     assert "sweep interrupted: " in said and f"saved in {out / 'runs'}" in said
-    gone, alive = psutil.wait_procs(workers, timeout=30)
-    assert not alive, alive
     assert 1 <= len(list((out / "runs").glob("*.json"))) <= 4
