@@ -551,13 +551,15 @@ def test_ctrl_c_on_the_command_line_stops_the_workers_and_prints_the_resume_comm
                 # Printed after the workers were stopped, while the command still runs.
                 running = [p for p in workers if p.is_running() and p.status() != "zombie"]
                 break
-        rest, tail = child.communicate(timeout=120)
+        child.wait(timeout=120)  # the output left is a few lines: no pipe fills
+        rest, tail = child.stdout.read(), child.stderr.read()
         err = [line for line in err + tail.splitlines() if line.strip()]
     finally:
         child.kill()
     assert child.returncode == 130, err
     assert len(workers) == 2 and running == [], (workers, running)
     assert err[-2:] == ["Resume with:", f"  keras-init-lab {' '.join(argv)}"]
+    assert not any("cuInit" in line or "absl" in line for line in err), err  # workers quiet
     said = " ".join(rest.split())  # the line is wrapped within 100 columns
     assert "sweep interrupted: " in said and f"saved in {out / 'runs'}" in said
     assert 1 <= len(list((out / "runs").glob("*.json"))) <= 4

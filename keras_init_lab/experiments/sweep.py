@@ -62,6 +62,7 @@ import re
 import secrets
 import shutil
 import signal
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -406,18 +407,46 @@ def worker_threads(workers: int, cores: int | None = None) -> int:
 
 
 def _init_worker(threads: int, datasets: dict) -> None:
-    """A worker's start: Ctrl-C is the parent's to handle; TensorFlow's threads limited."""
+    """A worker's start: Ctrl-C is the parent's to handle; TensorFlow's threads limited.
+
+    TensorFlow's start-up lines (absl, oneDNN, "failed call to cuInit" on a CPU-only machine)
+    would print once per worker: they go to a temporary file while TensorFlow loads and probes
+    its devices, replayed if that fails (``KERAS_INIT_LAB_VERBOSE=1`` shows them, as for the
+    command line).
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Read by TensorFlow when its runtime starts; tf.config.threading below is the documented
     # call and needs the runtime not started yet (nothing has imported TensorFlow here).
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = str(threads)
-    import tensorflow as tf
+    quiet = os.environ.get("KERAS_INIT_LAB_VERBOSE", "").strip() in ("", "0")  # as the CLI
+    with _stderr_to_file() if quiet else contextlib.nullcontext():
+        import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        tf.config.list_physical_devices()  # the device probe, where cuInit complains
     _WORKER_DATA.clear()
     _WORKER_DATA.update(datasets)
+
+
+@contextlib.contextmanager
+def _stderr_to_file():
+    """File descriptor 2 (where TensorFlow's C++ logging writes) to a temporary file; its text
+    is written back to stderr if the block raises."""
+    with tempfile.TemporaryFile() as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            os.write(2, sink.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _thread_limits() -> tuple[int, int]:
