@@ -220,7 +220,9 @@ def test_a_stale_temporary_file_is_ignored_and_removed(tmp_path, fake):
 
 def test_an_unfinished_runs_tensorboard_folder_is_emptied_before_it_runs(tmp_path, fake):
     points = _points(["zeros"], ["relu"])
-    stale = tmp_path / "tb" / points[0].run_name / "train" / "events.out.old"
+    from keras_init_lab import _tags
+
+    stale = tmp_path / "tb" / _tags.run_name(points[0]) / "train" / "events.out.old"
     stale.parent.mkdir(parents=True)
     stale.write_text("partial")
     _sweep(points, tmp_path / "runs", log_dir=tmp_path / "tb")

@@ -135,8 +135,10 @@ class CompareResult:
         Example:
             >>> run = RunResult(label="he_normal + relu", final_accuracy=0.95, final_loss=0.12,
             ...                 epochs_to_target=3, grad_ratio_start=0.8, verdict="learns")
-            >>> print("\n".join(CompareResult([run], {}).format_table().splitlines()[2:4]))
+            >>> lines = CompareResult([run], {}).format_table().splitlines()
+            >>> print(lines[2])
             he_normal + relu                 95%     0.12         3           -        0.8->-     -     -
+            >>> print(lines[3])
                 verdict: learns
         """
         header = (
@@ -361,7 +363,8 @@ def compare(
             ``None`` (default) keeps the optimizer's own (0 except AdamW's 0.004).
         dropout: dropout rates in ``[0, 1)`` after every hidden activation; 0: none.
         log_dir: when given, each run writes its TensorBoard event files to
-            ``<log_dir>/<NN_label>`` (``GridPoint.run_name``), and, unless ``runs_dir`` says
+            ``<log_dir>/<activation>_<NN>_<rest of the label>`` (``_tags.run_name``: one
+            activation's runs side by side in TensorBoard), and, unless ``runs_dir`` says
             otherwise, its run file to ``<log_dir>/runs`` (so the sweep resumes).
         runs_dir: the folder of the run files (``experiments.sweep``): each finished run is
             written there atomically as ``<id>.json`` (``GridPoint.id``: a hash of its

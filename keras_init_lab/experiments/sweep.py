@@ -70,6 +70,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_init_lab import _tags
 from keras_init_lab.experiments.grid import ID_LENGTH, GridPoint
 from keras_init_lab.experiments.training import RunResult, train_point
 
@@ -501,18 +502,20 @@ def _stop(executor: concurrent.futures.ProcessPoolExecutor) -> None:
 
 
 def _tensorboard_folder(log_dir: Path | None, point: GridPoint, claimed: set) -> Path | None:
-    """The run's TensorBoard folder, ``<log_dir>/<run_name>``, emptied of a killed attempt.
+    """The run's TensorBoard folder, ``<log_dir>/<_tags.run_name(point)>``, emptied of a
+    killed attempt.
 
     A folder no run file names holds events of an attempt that did not finish: it is removed,
     so the new run's curves are not drawn over them. A folder a finished run of other settings
     names (the same label and position, e.g. other epochs) is kept; this run gets
-    ``<run_name>_<id>``.
+    ``<name>_<id>``.
     """
     if log_dir is None:
         return None
-    folder = log_dir / point.run_name
+    name = _tags.run_name(point)
+    folder = log_dir / name
     if os.path.abspath(folder) in claimed:
-        return log_dir / f"{point.run_name}_{point.id}"
+        return log_dir / f"{name}_{point.id}"
     if folder.is_dir():
         shutil.rmtree(folder)
     return folder
@@ -536,7 +539,8 @@ def run_sweep(
         datasets: ``{scaling: Dataset}``, the data of each ``point.scaling``, already scaled.
         runs_dir: the folder of the run files (read back first, one file written per finished
             run), or ``None``: nothing read or written.
-        log_dir: the TensorBoard root (each run writes ``<log_dir>/<run_name>``), or ``None``.
+        log_dir: the TensorBoard root (each run writes ``<log_dir>/<_tags.run_name(point)>``),
+            or ``None``.
         workers: processes that train at once (1: this process, in grid order).
         verbose: 0 silent; 1 the progress lines; 2 also Keras's line per epoch.
         after_run: called in this process with each point and result once its file is written
