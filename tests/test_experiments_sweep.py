@@ -209,6 +209,11 @@ def test_finished_runs_are_read_back_and_a_changed_grid_trains_only_new_points(t
     assert [r.label for r in third] == [r.label for r in second]
 
 
+def test_a_grid_with_one_setting_twice_is_refused(tmp_path, fake):
+    with pytest.raises(ValueError, match=r"'zeros \+ relu', 'zeros \+ relu'; list each axis"):
+        _sweep(_points(["zeros", "zeros"], ["relu"]), tmp_path)
+
+
 def test_a_stale_temporary_file_is_ignored_and_removed(tmp_path, fake):
     points = _points()
     stale = tmp_path / f".{points[0].id}.123.abcd1234.tmp"

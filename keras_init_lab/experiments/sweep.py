@@ -65,7 +65,7 @@ import signal
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -528,7 +528,6 @@ def run_sweep(
     log_dir: str | os.PathLike | None = None,
     workers: int = 1,
     verbose: int = 1,
-    after_run: Callable[[GridPoint, RunResult], None] | None = None,
     write=print,
     ray=None,
 ) -> list[RunResult]:
@@ -543,8 +542,6 @@ def run_sweep(
             or ``None``.
         workers: processes that train at once (1: this process, in grid order).
         verbose: 0 silent; 1 the progress lines; 2 also Keras's line per epoch.
-        after_run: called in this process with each point and result once its file is written
-            (tests use it to count the runs trained).
         write: ``print``-like function for the progress lines.
         ray: ``None``: local; ``True`` or a Ray address: each pending point is a Ray
             core task (``experiments._ray``), ``workers`` ignored; the run files are still
@@ -561,8 +558,11 @@ def run_sweep(
     """
     ids = [point.id for point in points]
     if len(set(ids)) != len(ids):
-        twice = sorted({i for i in ids if ids.count(i) > 1})
-        raise ValueError(f"the grid has points with the same settings (ids {twice}).")
+        twice = [p.label for p in points if ids.count(p.id) > 1]
+        raise ValueError(
+            f"the grid has points with the same settings, which would be one run file: "
+            f"{', '.join(map(repr, twice))}; list each axis value once."
+        )
     runs_dir = None if runs_dir is None else Path(runs_dir)
     log_dir = None if log_dir is None else Path(log_dir)
     stored = {} if runs_dir is None else _read_folder(runs_dir)
@@ -585,8 +585,6 @@ def run_sweep(
         # What a resumed sweep reads back: plain Python values, NaN and inf kept.
         results[point.id] = RunResult.from_dict(json.loads(_dumps(_plain(result.to_dict()))))
         progress.finished(point, result, running)
-        if after_run is not None:
-            after_run(point, results[point.id])
 
     try:
         if ray is not None and pending:
