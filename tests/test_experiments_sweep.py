@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-from keras_init_lab.experiments import sweep  # noqa: E402
+from keras_init_lab.experiments import _text, sweep  # noqa: E402
 from keras_init_lab.experiments.grid import GridAxes, GridPoint, SweepSettings  # noqa: E402
 from keras_init_lab.experiments.training import RESULT_COLUMNS, RunResult  # noqa: E402
 
@@ -242,7 +242,7 @@ def test_progress_lines_name_the_verdict_and_the_overall_state(tmp_path, fake, m
     monkeypatch.setattr(sweep.time, "perf_counter", lambda: float(next(clock)))
     _, out = _sweep(_points(), tmp_path)
     lines = out.splitlines()
-    assert all(len(line) <= sweep.LINE_WIDTH for line in lines)
+    assert all(len(line) <= _text.LINE_WIDTH for line in lines)
     assert lines[0] == "run 1/4: zeros + tanh [0 s] -> learns: fake run of zeros + tanh"
     # started at 0, first line at 10 s: ETA = 3 left x 10 s / 1 trained.
     assert lines[1] == "  1/4 done, 0 running, 3 left; elapsed 10 s, ETA 30 s"

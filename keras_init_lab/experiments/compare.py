@@ -47,7 +47,6 @@ import dataclasses
 import functools
 import math
 import os
-import textwrap
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,6 +55,7 @@ from typing import ClassVar
 from keras_init_lab._validation import check_int, check_log_dir, check_number
 from keras_init_lab.experiments import datasets as _datasets
 from keras_init_lab.experiments._json import json_safe
+from keras_init_lab.experiments._text import wrap as _wrap
 from keras_init_lab.experiments.grid import (
     DEFAULT_LOSS,
     DEFAULT_OPTIMIZER,
@@ -192,9 +192,8 @@ class CompareResult:
         return "\n".join(lines)
 
 
-#: The widest line ``format_table`` and ``format_settings_table`` print (a terminal of the
-#: command line's width), and the run label's column within it.
-LINE_WIDTH = 100
+#: The run label's column within a line of ``_text.LINE_WIDTH`` (100) characters, the widest
+#: ``format_table`` and ``format_settings_table`` print.
 LABEL_WIDTH = 28
 
 
@@ -204,16 +203,6 @@ def _label_cell(label: str, lines: list[str]) -> str:
         return label
     lines.append(label)
     return ""
-
-
-def _wrap(text: str, indent: str = "", subsequent: str | None = None) -> list[str]:
-    return textwrap.wrap(
-        text,
-        LINE_WIDTH,
-        initial_indent=indent,
-        subsequent_indent=indent if subsequent is None else subsequent,
-        break_on_hyphens=False,
-    )
 
 
 def _pct(value) -> str:

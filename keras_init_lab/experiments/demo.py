@@ -44,13 +44,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-import textwrap
 import time
 
 import numpy as np
 
 from keras_init_lab.experiments import pairings as _pairings
 from keras_init_lab.experiments._json import json_safe
+from keras_init_lab.experiments._text import wrap as _wrap
 
 __all__ = [
     "DEMO_BATCH_SIZE",
@@ -415,16 +415,6 @@ class DemoResult:
         for item in missing:
             lines += _wrap(f"- {item}.", indent="  ", subsequent="    ")
         return "\n".join(lines)
-
-
-def _wrap(text: str, indent: str = "", subsequent: str | None = None) -> list[str]:
-    return textwrap.wrap(
-        text,
-        100,
-        initial_indent=indent,
-        subsequent_indent=indent if subsequent is None else subsequent,
-        break_on_hyphens=False,
-    )
 
 
 def _join(values) -> str:

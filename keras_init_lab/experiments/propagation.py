@@ -65,6 +65,7 @@ import numpy as np
 
 from keras_init_lab._validation import check_int, check_number
 from keras_init_lab.experiments._json import json_safe
+from keras_init_lab.experiments._text import wrap as _wrap
 from keras_init_lab.fans import gaussian_expectation
 
 __all__ = [
@@ -191,19 +192,6 @@ LABEL_COLUMNS = 28
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _wrap(text: str, indent: str = "", subsequent: str | None = None) -> list[str]:
-    """``text`` wrapped at 100 columns (the command line's width)."""
-    import textwrap
-
-    return textwrap.wrap(
-        text,
-        100,
-        initial_indent=indent,
-        subsequent_indent=indent if subsequent is None else subsequent,
-        break_on_hyphens=False,
-    )
 
 
 def _fmt(value, digits: int = 3) -> str:

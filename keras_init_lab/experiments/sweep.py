@@ -63,7 +63,6 @@ import secrets
 import shutil
 import signal
 import tempfile
-import textwrap
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -71,6 +70,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_init_lab import _tags
+from keras_init_lab.experiments._text import wrap
 from keras_init_lab.experiments.grid import ID_LENGTH, GridPoint
 from keras_init_lab.experiments.training import RunResult, train_point
 
@@ -93,8 +93,6 @@ RUN_FILE_FORMAT = "keras-init-lab run"
 RUN_FILE_VERSION = 1
 #: The folder of the run files inside an output folder (``--out``: ``<out>/runs``).
 RUNS_FOLDER = "runs"
-#: The widest progress line (a terminal of the command line's width, as compare's tables).
-LINE_WIDTH = 100
 #: ``RunResult`` fields that repeat a setting of the point; a run file whose result
 #: disagrees with its settings on one of them is refused.
 _CHECKED_FIELDS = (
@@ -335,13 +333,7 @@ class _Progress:
         self.started = time.perf_counter()
 
     def _print(self, text: str, indent: str = "", subsequent: str = "    ") -> None:
-        lines = textwrap.wrap(
-            text,
-            LINE_WIDTH,
-            initial_indent=indent,
-            subsequent_indent=subsequent,
-            break_on_hyphens=False,
-        )
+        lines = wrap(text, indent, subsequent)
         self.write("\n".join(lines), flush=True)
 
     def start(self, runs_dir: Path | None) -> None:
