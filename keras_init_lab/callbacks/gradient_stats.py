@@ -15,6 +15,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_init_lab._event_writer import EventWriters
 from keras_init_lab._validation import check_int, check_log_dir
 from keras_init_lab.callbacks import _capture_jax  # noqa: F401 (registers the JAX capture)
 from keras_init_lab.callbacks._scheduled import EverySteps, resolve_schedule
@@ -254,7 +255,10 @@ class GradientStats(CaptureCallback):
         self.max_history = check_int("max_history", max_history, minimum=2)
         self.skipped_steps: list[int] = []
         self.last_histograms: dict | None = None
-        self._writers = SummaryWriters(self.log_dir) if self.log_dir is not None else None
+        # TensorFlow writes through tf.summary; other backends through TensorBoard's own
+        # event-file writer (the same methods), which needs no TensorFlow.
+        writers = SummaryWriters if on_tensorflow else EventWriters
+        self._writers = writers(self.log_dir) if self.log_dir is not None else None
         self._layout_written = False
         self._variables: list[str] = []
         self._layers: list[str] = []
