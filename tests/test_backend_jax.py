@@ -44,6 +44,10 @@ RTOL = 2e-5
 def test_jax_backend_suite_in_a_child_process():
     """Run this module under ``KERAS_BACKEND=jax`` and fail with its output if it fails."""
     env = dict(os.environ, KERAS_BACKEND="jax")
+    # Two CPU devices for the DataParallel test (one process, no GPU needed).
+    env["XLA_FLAGS"] = " ".join(
+        filter(None, [env.get("XLA_FLAGS"), "--xla_force_host_platform_device_count=2"])
+    )
     env["PYTHONPATH"] = os.pathsep.join(
         p
         for p in (
@@ -63,7 +67,7 @@ def test_jax_backend_suite_in_a_child_process():
     summary = result.stdout.strip().splitlines()[-1]
     # Every test of the JAX side ran and passed; only the two of this side were skipped.
     counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (\w+)", summary)}
-    assert counts.get("passed", 0) >= 12 and counts.get("skipped") == 2, summary
+    assert counts.get("passed", 0) >= 13 and counts.get("skipped") == 2, summary
     assert set(counts) <= {"passed", "skipped", "warnings", "warning"}, summary
 
 
@@ -467,3 +471,32 @@ def test_tensorboard_events_on_jax_are_written_without_tf_summary(tmp_path):
         written = np.asarray(by_step[int(step)])
         for norm in stats.history["per_layer"]["norm"][row]:
             assert np.min(np.abs(written - norm)) <= 2.0**-24 * norm, (step, norm)
+
+
+@jax_only
+def test_data_parallel_statistics_equal_jax_grad_of_the_global_batch():
+    """Under ``keras.distribution.DataParallel`` on two devices (the child process forces two
+    CPU devices): the buffer is part of the sharded state (the step is rebuilt with it), and
+    the statistics are those of the global batch's gradient, as on one device."""
+    import jax
+
+    from keras_init_lab.callbacks import GradientStats
+
+    if len(jax.devices()) < 2:
+        pytest.skip(
+            f"needs 2 JAX devices, found {len(jax.devices())} "
+            "(XLA_FLAGS=--xla_force_host_platform_device_count=2)"
+        )
+    x, y = _data()
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(devices=keras.distribution.list_devices()[:2])
+    )
+    try:
+        model = _large_model()
+        model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+        stats = GradientStats(every_n_steps=1)
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    finally:
+        keras.distribution.set_distribution(None)
+    assert stats.history["step"].tolist() == [0, 1]
+    _check_history(stats.history, _replay(_large_model, x, y, 4, 2))

@@ -202,3 +202,30 @@ def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(TypeError, match="log_dir"):
         EventWriters(3)
     assert writers.runs == []  # nothing was written, nothing created
+
+
+def test_plugin_metadata_once_per_tag_and_file(tmp_path):
+    """TensorBoard reads a tag's plugin metadata from its first value in a file: it is
+    written there once, not with every record (and again in the new file after a close)."""
+    from tensorboard.backend.event_processing import event_file_loader
+
+    writers = EventWriters(tmp_path)
+    for step in range(3):
+        writers.write_batch(step, {"a": 1.0, "b": 2.0}, {"h": ([0], [1], [step])})
+    writers.close()
+    writers.write_batch(3, {"a": 1.0})  # a new event file
+    writers.close()
+    files = sorted((tmp_path / "train").iterdir())
+    assert len(files) == 2
+    described = []
+    for path in files:
+        events = list(event_file_loader.EventFileLoader(str(path)).Load())
+        described.append(
+            sorted(
+                value.tag
+                for event in events
+                for value in event.summary.value
+                if value.metadata.plugin_data.plugin_name
+            )
+        )
+    assert sorted(described) == [["a"], ["a", "b", "h"]]  # file names need not sort by age

@@ -11,9 +11,10 @@ inside ``apply`` becomes an output of the compiled step. So, per ``fit``:
   the optimizer variables it would carry without the callback
   (:func:`keras_init_lab._keras_compat.track_optimizer_variable`).
 * **Two compiled functions chosen on the host**, as on TensorFlow: the model's own train
-  step, rebuilt once the buffer is in the state (a ``keras.distribution`` fixes the
-  ``out_shardings`` of every state entry when the step is built, so a step built before the
-  buffer existed cannot return it), and an instrumented one that jit-compiles a train step
+  step, rebuilt once the buffer is in the state (under a ``keras.distribution`` the
+  ``out_shardings`` of the state are fixed when the step is built; rebuilding makes them
+  cover the buffer, whatever the Keras release does with a step built before it), and an
+  instrumented one that jit-compiles a train step
   of its own (:func:`keras_init_lab._keras_compat.make_jax_train_function`) in which
   ``optimizer.apply`` is wrapped while it is traced. The wrapper reads the weights, calls
   the real ``apply``, reads them again, computes the statistics with the one ``keras.ops``
