@@ -67,7 +67,7 @@ def test_jax_backend_suite_in_a_child_process():
     summary = result.stdout.strip().splitlines()[-1]
     # Every test of the JAX side ran and passed; only the two of this side were skipped.
     counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (\w+)", summary)}
-    assert counts.get("passed", 0) >= 13 and counts.get("skipped") == 2, summary
+    assert counts.get("passed", 0) >= 14 and counts.get("skipped") == 2, summary
     assert set(counts) <= {"passed", "skipped", "warnings", "warning"}, summary
 
 
@@ -500,3 +500,26 @@ def test_data_parallel_statistics_equal_jax_grad_of_the_global_batch():
         keras.distribution.set_distribution(None)
     assert stats.history["step"].tolist() == [0, 1]
     _check_history(stats.history, _replay(_large_model, x, y, 4, 2))
+
+
+@jax_only
+def test_histograms_asked_in_the_step_raise_and_restore_the_model():
+    """A subscriber asking for histograms on JAX: the step raises, naming histograms, and the
+    buffer and the selector are gone, so the next fit trains as usual."""
+    from keras_init_lab.callbacks import CaptureCallback, EverySteps
+    from keras_init_lab.callbacks._capture_jax import BUFFER_NAME
+
+    class WantsHistograms(CaptureCallback):
+        def _histograms_wanted(self, first, last):
+            return True
+
+        def _on_record(self, step, record):
+            pass
+
+    x, y = _data()
+    model = _large_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    with pytest.raises(NotImplementedError, match=r"JAX backend \(Keras 3\..*histograms"):
+        model.fit(x, y, batch_size=4, verbose=0, callbacks=[WantsHistograms(EverySteps(1))])
+    assert BUFFER_NAME not in [v.name for v in model.optimizer.variables]
+    model.fit(x, y, batch_size=4, verbose=0)

@@ -173,6 +173,18 @@ class JaxGradientCapture(GradientCapture):
             "default on JAX) or the TensorFlow backend.",
         )
 
+    def request(self, subscriber, histograms: bool = False) -> None:
+        """Ask for the next execution to be instrumented; histograms raise on JAX.
+
+        The refusal comes here, in ``on_train_batch_begin``, before Keras's JAX ``fit``
+        takes the model's variables into its state for the step (an exception inside the
+        first step would leave them there); the capture is removed first, buffer included.
+        """
+        if histograms:
+            self._uninstall(abort=True)
+            self._instrumented(True)
+        super().request(subscriber, histograms=False)
+
     def instrumented_function(self, histograms: bool = False):
         """The instrumented train function of the running ``fit`` (JAX: built at install)."""
         if histograms:
@@ -253,8 +265,6 @@ class JaxGradientCapture(GradientCapture):
                 state = (*state[:2], [*state[2][:index], *state[2][index + 1 :]], *state[3:])
             return self.model.train_function(state, iterator)
         requested = bool(self._requests)
-        if requested and any(self._requests.values()):
-            self._instrumented(True)  # raises: no histograms on JAX
         self._requests.clear()
         function = self._instrumented_fn if requested else self._plain
         try:

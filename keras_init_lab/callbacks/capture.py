@@ -42,6 +42,13 @@ the reported statistics are those of the **all-reduced gradient of the global ba
 one the optimizer applies, equal to the single-device gradient of the same global batch.
 This costs one extra all-reduce on recorded steps only.
 
+Backends: the above is the TensorFlow controller. On JAX, :func:`get_capture` returns the
+controller of :mod:`keras_init_lab.callbacks._capture_jax` (the same subscribers and records;
+the statistics leave the jitted step in an optimizer-state buffer, read at the next step's
+start); both compute with the one ``keras.ops`` implementation of
+:mod:`keras_init_lab.callbacks.statistics`. Other backends raise ``NotImplementedError``
+(:func:`check_capture_backend`).
+
 Reference:
     Keras TF trainer (``keras/src/backend/tensorflow/trainer.py``: ``make_train_function``,
     ``train_step``); Chan, Golub & LeVeque (1983), "Algorithms for computing the sample
