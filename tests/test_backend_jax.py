@@ -372,6 +372,11 @@ def test_unsupported_on_jax_say_so_and_leave_the_model_as_it_was():
     model.fit(x, y, batch_size=4, verbose=0)  # trains as if the capture was never there
     assert [v.name for v in model.optimizer.variables] == names
 
+    model = _large_model()
+    model.compile(keras.optimizers.SGD(0.01, gradient_accumulation_steps=2), "mse")
+    with pytest.raises(NotImplementedError, match=r"gradient_accumulation_steps=2"):
+        model.fit(x, y, batch_size=4, verbose=0, callbacks=[GradientStats(every_n_steps=1)])
+
 
 @jax_only
 def test_keras_before_3_6_is_told_that_every_step_syncs(monkeypatch):
