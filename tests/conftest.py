@@ -8,6 +8,40 @@ import re
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+#: Most workers ``-n auto`` starts (setup.cfg runs the suite on pytest-xdist workers): each
+#: worker is a Python with TensorFlow loaded (about 1 GB resident at its peak), and the suite's
+#: longest test files bound the wall time beyond a few workers anyway.
+MAX_AUTO_WORKERS = 4
+
+
+def _cpu_count() -> int:
+    """CPUs this process may run on (the affinity mask, which a container or taskset sets)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker per CPU, at most :data:`MAX_AUTO_WORKERS`.
+
+    ``-n 0`` (or ``-p no:xdist``) runs in this process, ``-n N`` uses ``N`` workers, and the
+    environment variable ``PYTEST_XDIST_AUTO_NUM_WORKERS`` overrides ``auto``.
+    """
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # pytest-xdist reads it itself
+    return max(1, min(_cpu_count(), MAX_AUTO_WORKERS))
+
+
+# In a worker, TensorFlow's thread pools get this worker's share of the CPUs (set before
+# TensorFlow loads; a value already in the environment wins): N workers each spawning a pool
+# as wide as the machine would oversubscribe the cores. The suite passes on one thread too
+# (README, contributing), so the share changes no result.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _share = max(1, _cpu_count() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(_share))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(_share))
+
 import pytest  # noqa: E402
 
 

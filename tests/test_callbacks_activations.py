@@ -284,24 +284,26 @@ def test_event_file_tags_and_values(tmp_path):
     tags = set(accumulator.Tags()["tensors"])
     for layer in ("hidden_relu", "hidden_tanh"):
         for what in ("mean", "std", "pre_mean", "pre_std", "values"):
-            assert f"{layer}/activation/{what}" in tags
-    assert "hidden_relu/activation/dead_fraction" in tags
-    assert "hidden_tanh/activation/saturation_fraction" in tags
+            assert f"{layer}/details/activation_{what}" in tags
+    assert "hidden_relu/3_dead_fraction" in tags
+    assert "hidden_tanh/3_saturated_fraction" in tags
     # NaN statistics (not applicable) are not written.
-    assert "hidden_tanh/activation/dead_fraction" not in tags
-    assert "hidden_relu/activation/saturation_fraction" not in tags
+    assert "hidden_tanh/3_dead_fraction" not in tags
+    assert "hidden_relu/3_saturated_fraction" not in tags
 
-    events = accumulator.Tensors("hidden_tanh/activation/std")
-    assert [e.step for e in events] == [0, 1, 2]
+    events = accumulator.Tensors("hidden_tanh/details/activation_std")
+    # At the global step (3 steps per epoch), the x axis of the gradient statistics.
+    assert [e.step for e in events] == [0, 3, 6] == stats.history["step"].tolist()
     written = [float(tf.make_ndarray(e.tensor_proto)) for e in events]
     np.testing.assert_allclose(written, stats.history["per_layer"]["std"][:, 1], rtol=1e-6)
 
-    last = accumulator.Tensors("hidden_tanh/activation/values")[-1]
+    last = accumulator.Tensors("hidden_tanh/details/activation_values")[-1]
     histogram = tf.make_ndarray(last.tensor_proto)
     assert histogram.shape == (30, 3)
     assert histogram[:, 2].sum() == 96 * 16  # every activation value counted once
     assert histogram[0, 0] == -1.0 and histogram[-1, 1] == 1.0  # fixed tanh range
-    plugin = accumulator.SummaryMetadata("hidden_tanh/activation/values").plugin_data.plugin_name
+    plugin = accumulator.SummaryMetadata(tensorboard_tag("hidden_tanh", "values")).plugin_data
+    plugin = plugin.plugin_name
     assert plugin == "histograms"
     assert "custom_scalars__config__" in tags  # the layout grouping the per-layer curves
     assert not stats._writers.runs  # closed at train end
@@ -316,7 +318,7 @@ def _read_run(path):
 
 
 def test_every_scalar_tag_holds_its_own_statistic(tmp_path):
-    """Each ``<layer>/activation/<stat>`` scalar equals that layer's and that statistic's
+    """Each ``tensorboard_tag(layer, stat)`` scalar equals that layer's and that statistic's
     history column at every step (a tag fed another statistic or layer fails here)."""
     model = _small_mlp()
     model.compile(keras.optimizers.SGD(0.05), "mse")
@@ -329,11 +331,11 @@ def test_every_scalar_tag_holds_its_own_statistic(tmp_path):
     for column, layer in enumerate(history["layers"]):
         for stat in STATISTICS:
             expected = history["per_layer"][stat][:, column]
-            tag = f"{layer}/activation/{stat}"
+            tag = tensorboard_tag(layer, stat)
             if np.all(np.isnan(expected)):
                 continue
             events = accumulator.Tensors(tag)
-            assert [e.step for e in events] == history["epoch"].tolist(), tag
+            assert [e.step for e in events] == history["step"].tolist(), tag
             written = [float(tf.make_ndarray(e.tensor_proto)) for e in events]
             np.testing.assert_allclose(written, expected, rtol=1e-6, err_msg=tag)
             checked += 1
@@ -350,16 +352,21 @@ def test_every_tag_has_a_description_that_survives_a_second_fit(tmp_path):
     model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[stats])
     model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[stats])
     accumulator = _read_run(tmp_path)
-    tags = [t for t in accumulator.Tags()["tensors"] if "/activation/" in t]
+    stat_of = {
+        tensorboard_tag(layer, stat): stat
+        for layer in ("hidden_relu", "hidden_tanh")
+        for stat in (*STATISTICS, "values")
+    }
+    tags = [t for t in accumulator.Tags()["tensors"] if t in stat_of]
     assert len(tags) == 2 * 5 + 2  # 4 moments + values per layer, dead and saturation
     for tag in tags:
-        stat = tag.rsplit("/", 1)[1]
+        stat = stat_of[tag]
         description = accumulator.SummaryMetadata(tag).summary_description
         assert description.startswith(TAG_DESCRIPTIONS[stat][:40]), tag
         assert len(accumulator.Tensors(tag)) == 3, tag  # epochs 0, 1, 2
-    saturation = accumulator.SummaryMetadata("hidden_tanh/activation/saturation_fraction")
+    saturation = accumulator.SummaryMetadata("hidden_tanh/3_saturated_fraction")
     assert "|a| > 0.9 " in saturation.summary_description
-    dead = accumulator.SummaryMetadata("hidden_relu/activation/dead_fraction")
+    dead = accumulator.SummaryMetadata("hidden_relu/3_dead_fraction")
     # Never blames the initializer's scale for dead ReLUs; names what causes or changes them.
     assert "scale does not change it" in dead.summary_description
     assert "same dead units" in dead.summary_description
@@ -368,7 +375,7 @@ def test_every_tag_has_a_description_that_survives_a_second_fit(tmp_path):
     assert "He and Glorot on the same draws" in dead.summary_description
     for cause in ("depth", "learning-rate blow-up", "nonzero bias", "BatchNorm", "leaky"):
         assert cause in dead.summary_description, cause
-    assert tensorboard_tag("dense", "std") == "dense/activation/std"
+    assert tensorboard_tag("dense", "std") == "dense/details/activation_std"
 
 
 def test_histogram_counts_the_first_probe_samples_every_record(tmp_path, monkeypatch):
@@ -385,7 +392,7 @@ def test_histogram_counts_the_first_probe_samples_every_record(tmp_path, monkeyp
     reference = keras.Model(model.inputs, model.get_layer("hidden_tanh").output)
     act = reference.predict(x[:5], verbose=0)
     expected, _ = np.histogram(act, bins=30, range=(-1.0, 1.0))
-    events = _read_run(tmp_path).Tensors("hidden_tanh/activation/values")
+    events = _read_run(tmp_path).Tensors(tensorboard_tag("hidden_tanh", "values"))
     assert len(events) == 3
     for event in events:
         counts = tf.make_ndarray(event.tensor_proto)[:, 2]
@@ -446,7 +453,7 @@ def test_histogram_of_a_dead_layer_follows_tensorboard(tmp_path):
     stats.on_train_end()
     accumulator = EventAccumulator(str(tmp_path / "activations"), size_guidance={"tensors": 0})
     accumulator.Reload()
-    (event,) = accumulator.Tensors(f"{stats.history['layers'][0]}/activation/values")
+    (event,) = accumulator.Tensors(tensorboard_tag(stats.history["layers"][0], "values"))
     table = tf.make_ndarray(event.tensor_proto)
     assert np.all(table[:, :2] == 0.0)  # every edge at the single value, 0
     assert table[-1, 2] == 64 * 64 and table[:-1, 2].sum() == 0

@@ -245,12 +245,13 @@ def test_gradient_stats_event_files(tmp_path):
     assert not any(tag.startswith("net/") for tag in tags)
     for layer in ("hidden", "out"):
         for what in (
-            "gradient/norm",
-            "gradient/log10_norm",
-            "gradient/zero_count",
-            "gradient/nonfinite_count",
-            "weight/std",
-            "update/ratio",
+            "1_gradient_log10_norm",
+            "2_update_ratio_log10",
+            "details/gradient_norm",
+            "details/gradient_zero_count",
+            "details/gradient_nonfinite_count",
+            "details/weight_std",
+            "details/update_ratio",
         ):
             assert f"{layer}/{what}" in tags
         for what in (
@@ -260,20 +261,22 @@ def test_gradient_stats_event_files(tmp_path):
             "weight_std",
             "update_ratio",
         ):
-            assert f"{layer}/kernel/{what}" in tags
+            assert f"{layer}/details/kernel/{what}" in tags
         for variable in ("kernel", "bias"):
-            assert f"{layer}/{variable}/gradient_log10_abs" in tags
-            assert f"{layer}/{variable}/weights" in tags
+            assert f"{layer}/details/{variable}/gradient_log10_abs" in tags
+            # A bias one Adam(1e-2) step from 0 is below 0.01: weights_in_1e-3 (its unit).
+            weights = [t for t in tags if t.startswith(f"{layer}/details/{variable}/weights")]
+            assert len(weights) == 1, weights
     # Every tag carries a description TensorBoard shows.
     for tag in tags - {"custom_scalars__config__"}:
         assert accumulator.SummaryMetadata(tag).summary_description, tag
     # Scalars every 4 steps, histograms every 8, with the recorded step numbers.
-    assert [e.step for e in accumulator.Tensors("hidden/gradient/norm")] == [0, 4, 8, 12]
+    assert [e.step for e in accumulator.Tensors("hidden/details/gradient_norm")] == [0, 4, 8, 12]
     norms = stats.history["per_layer"]["norm"][:, 0]
     np.testing.assert_allclose(
         [
             float(tf.make_ndarray(e.tensor_proto))
-            for e in accumulator.Tensors("hidden/gradient/norm")
+            for e in accumulator.Tensors("hidden/details/gradient_norm")
         ],
         norms,
         rtol=1e-6,
@@ -281,7 +284,7 @@ def test_gradient_stats_event_files(tmp_path):
     np.testing.assert_allclose(
         [
             float(tf.make_ndarray(e.tensor_proto))
-            for e in accumulator.Tensors("hidden/gradient/log10_norm")
+            for e in accumulator.Tensors("hidden/1_gradient_log10_norm")
         ],
         np.log10(norms),
         rtol=1e-5,
@@ -289,34 +292,46 @@ def test_gradient_stats_event_files(tmp_path):
     # Exact zeros counted apart from the histogram's first bucket (relu: dead units).
     zero_counts = [
         float(tf.make_ndarray(e.tensor_proto))
-        for e in accumulator.Tensors("hidden/kernel/gradient_zero_count")
+        for e in accumulator.Tensors("hidden/details/kernel/gradient_zero_count")
     ]
     np.testing.assert_array_equal(
         zero_counts, np.rint(stats.history["per_variable"]["zero_fraction"][:, 0] * 35)
     )
-    events = accumulator.Tensors("hidden/kernel/gradient_log10_abs")
+    events = accumulator.Tensors("hidden/details/kernel/gradient_log10_abs")
     assert [e.step for e in events] == [0, 8]
-    for tag, size in (("hidden/kernel", 35), ("hidden/bias", 7), ("out/kernel", 7)):
-        for what in ("gradient_log10_abs", "weights"):
-            for event in accumulator.Tensors(f"{tag}/{what}"):
+    checked = 0
+    for prefix, size in (
+        ("hidden/details/kernel", 35),
+        ("hidden/details/bias", 7),
+        ("out/details/kernel", 7),
+    ):
+        for tag in [t for t in tags if t.startswith(f"{prefix}/")]:
+            if accumulator.SummaryMetadata(tag).plugin_data.plugin_name != "histograms":
+                continue
+            checked += 1
+            for event in accumulator.Tensors(tag):
                 buckets = tf.make_ndarray(event.tensor_proto)
                 assert buckets.shape[1] == 3
                 assert buckets[:, 2].sum() == size  # every element counted once
                 assert np.all(buckets[:, 1] >= buckets[:, 0])
-    # The custom-scalars layout groups every layer's curve on one chart per quantity, titled
-    # by what it holds (weight statistics are not called gradients).
+    assert checked == 6  # a gradient and a weight histogram per variable
+    # The custom-scalars layout: one category per quantity, titled by what it holds (weight
+    # statistics are not called gradients), its charts naming the layers in forward order.
     layout = layout_pb2.Layout()
     layout.ParseFromString(
         tf.make_ndarray(accumulator.Tensors("custom_scalars__config__")[0].tensor_proto).item()
     )
     titles = [category.title for category in layout.category]
-    assert any(title.startswith("Gradient norm") for title in titles)
+    assert titles[0].startswith("Gradient norm per layer, log10")
     assert not any("weight" in t.lower() and "gradient" in t.lower() for t in titles)
-    regex = layout.category[0].chart[0].multiline.tag[0]
+    (chart,) = layout.category[0].chart
+    assert chart.title == "layers 1-2 of 2: hidden ... out"
+    (regex,) = chart.multiline.tag
     import re
 
-    assert re.match(regex, "hidden/gradient/norm")
-    assert not re.match(regex, "hidden/kernel/gradient_norm")
+    assert re.match(regex, "hidden/1_gradient_log10_norm")
+    assert re.match(regex, "out/1_gradient_log10_norm")
+    assert not re.match(regex, "hidden/details/kernel/gradient_log10_norm")
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
@@ -404,7 +419,7 @@ def test_records_reach_the_event_file_when_training_is_interrupted(tmp_path):
     stats.flush()
     accumulator = _accumulator(tmp_path / "train")
     tags = [t for t in accumulator.Tags()["tensors"] if t != "custom_scalars__config__"]
-    assert "hidden/kernel/gradient_norm" in tags and len(tags) > 10
+    assert "hidden/details/kernel/gradient_norm" in tags and len(tags) > 10
     for tag in tags:
         assert sorted({event.step for event in accumulator.Tensors(tag)}) == [0, 2, 4], tag
     assert list(stats.history["step"]) == [0, 2, 4]
@@ -455,7 +470,7 @@ def test_records_are_flushed_on_a_time_basis(tmp_path, monkeypatch):
     # Every record is one event with many tags; none of them may reach the disk before the
     # policy flushes (test_more_records_than_tensorflows_default_queue... checks the queue).
     tags = set(seen[0])
-    assert "hidden/kernel/gradient_norm" in tags and "hidden/kernel/weights" in tags
+    assert "hidden/details/kernel/gradient_norm" in tags and "hidden/details/kernel/weights" in tags
     assert len(tags) > 20
     # Flushes at t = 0 (the first record), then when steps 3 and 6 begin (t = 2.1 and 4.2:
     # what was held back since the last flush); none in between. Train end flushes the rest.
@@ -466,7 +481,9 @@ def test_records_are_flushed_on_a_time_basis(tmp_path, monkeypatch):
         for tag in tags:
             assert seen[batch][tag] == steps, (batch, tag)
     assert list(stats.history["step"]) == list(range(7))
-    assert _steps_on_disk(tmp_path / "train")["hidden/kernel/gradient_norm"] == list(range(7))
+    assert _steps_on_disk(tmp_path / "train")["hidden/details/kernel/gradient_norm"] == list(
+        range(7)
+    )
 
 
 def test_a_held_back_record_reaches_the_disk_before_the_next_record(tmp_path, monkeypatch):
@@ -486,7 +503,9 @@ def test_a_held_back_record_reaches_the_disk_before_the_next_record(tmp_path, mo
 
     class Reader(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            seen[batch] = _steps_on_disk(tmp_path / "train").get("hidden/kernel/gradient_norm")
+            seen[batch] = _steps_on_disk(tmp_path / "train").get(
+                "hidden/details/kernel/gradient_norm"
+            )
 
     rng = np.random.default_rng(1)
     x = rng.normal(size=(32, 6)).astype("float32")
@@ -571,7 +590,7 @@ def test_records_reach_the_event_file_at_exit_after_an_interrupt(tmp_path):
     assert result.returncode != 0 and "KeyboardInterrupt" in result.stderr, result.stderr[-2000:]
     assert "RECORDED [0, 2, 4] ON_DISK [0]" in result.stdout, (result.stdout, result.stderr[-2000:])
     steps = _steps_on_disk(tmp_path / "logs" / "train")
-    assert "hidden/kernel/gradient_norm" in steps and len(steps) > 10
+    assert "hidden/details/kernel/gradient_norm" in steps and len(steps) > 10
     for tag, found in steps.items():
         assert found == [0, 2, 4], tag
 
@@ -590,18 +609,19 @@ def _scalar_series(accumulator, tag):
     )
 
 
-#: Written in the test, not imported: per-layer tag suffix -> its value from ``history``
+#: Written in the test, not imported: per-layer tag name -> its value from ``history``
 #: (``per_layer`` statistics, ``sizes`` the number of entries per layer).
 _PER_LAYER_TAGS = {
-    "gradient/norm": lambda h, sizes: h["norm"],
-    "gradient/log10_norm": lambda h, sizes: np.log10(h["norm"]),
-    "gradient/zero_count": lambda h, sizes: np.rint(h["zero_fraction"] * sizes),
-    "gradient/nonfinite_count": lambda h, sizes: h["nonfinite_count"],
-    "weight/std": lambda h, sizes: h["weight_std"],
-    "update/ratio": lambda h, sizes: h["update_ratio"],
+    "1_gradient_log10_norm": lambda h, sizes: np.log10(h["norm"]),
+    "2_update_ratio_log10": lambda h, sizes: np.log10(h["update_ratio"]),
+    "details/gradient_norm": lambda h, sizes: h["norm"],
+    "details/gradient_zero_count": lambda h, sizes: np.rint(h["zero_fraction"] * sizes),
+    "details/gradient_nonfinite_count": lambda h, sizes: h["nonfinite_count"],
+    "details/weight_std": lambda h, sizes: h["weight_std"],
+    "details/update_ratio": lambda h, sizes: h["update_ratio"],
 }
 
-#: The same for the per-variable tags (``<layer>/<variable>/<suffix>``).
+#: The same for the per-variable tags (``<layer>/details/<variable>/<name>``).
 _PER_VARIABLE_TAGS = {
     "gradient_norm": lambda h, sizes: h["norm"],
     "gradient_log10_norm": lambda h, sizes: np.log10(h["norm"]),
@@ -614,8 +634,8 @@ _PER_VARIABLE_TAGS = {
 
 def test_every_scalar_tag_holds_its_own_statistic_step_by_step(tmp_path):
     """Each per-layer and per-variable tag, step by step, against ``history``: a tag written
-    with another statistic's values (``weight/std`` and ``update/ratio`` swapped, say) or at
-    another step fails here, not only a missing tag."""
+    with another statistic's values (``details/weight_std`` and ``details/update_ratio``
+    swapped) or at another step fails here, not only a missing tag."""
     rng = np.random.default_rng(5)
     x = rng.normal(size=(24, 5)).astype("float32")
     y = rng.normal(size=(24, 1)).astype("float32")
@@ -644,7 +664,7 @@ def test_every_scalar_tag_holds_its_own_statistic_step_by_step(tmp_path):
     assert [layer.rsplit("/", 1)[-1] for layer in history["layers"]] == layers
     layer_sizes = np.array([5 * 6 + 6, 6 * 3 + 3, 3 * 1 + 1], np.float64)
     variable_sizes = np.array([30, 6, 18, 3, 3, 1], np.float64)
-    variable_tags = [f"{layer}/{v}" for layer in layers for v in ("kernel", "bias")]
+    variable_tags = [f"{layer}/details/{v}" for layer in layers for v in ("kernel", "bias")]
     expected_tags = {f"{layer}/{suffix}" for layer in layers for suffix in _PER_LAYER_TAGS}
     expected_tags |= {f"{v}/{suffix}" for v in variable_tags for suffix in _PER_VARIABLE_TAGS}
     assert tags == expected_tags
@@ -664,11 +684,14 @@ def test_every_scalar_tag_holds_its_own_statistic_step_by_step(tmp_path):
             np.testing.assert_allclose(written, expected[:, index], rtol=1e-6, err_msg=suffix)
     # Each tag says what it holds: a weight tag describes weights, a ratio tag the update.
     describe = {tag: accumulator.SummaryMetadata(tag).summary_description for tag in tags}
-    assert "Standard deviation of the weights" in describe["middle/weight/std"]
-    assert "||w_after - w_before||" in describe["middle/update/ratio"]
-    assert "L2 norm" in describe["middle/gradient/norm"]
-    assert "whole layer" in describe["middle/gradient/norm"]
-    assert "whole layer" not in describe["middle/kernel/gradient_norm"]
+    assert "Standard deviation of the weights" in describe["middle/details/weight_std"]
+    assert "||w_after - w_before||" in describe["middle/details/update_ratio"]
+    assert "L2 norm" in describe["middle/details/gradient_norm"]
+    assert "whole layer" in describe["middle/details/gradient_norm"]
+    assert "whole layer" not in describe["middle/details/kernel/gradient_norm"]
+    # The log10 tags say their unit.
+    assert "-3 means 1e-3" in describe["middle/1_gradient_log10_norm"]
+    assert "-3 means 1e-3" in describe["middle/2_update_ratio_log10"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -767,3 +790,371 @@ def test_more_records_than_tensorflows_default_queue_wait_for_the_policy(tmp_pat
     assert _steps_on_disk(tmp_path / "train") == {"a": [0], "b": [0]}
     writers.close()
     assert _steps_on_disk(tmp_path / "train") == {"a": list(range(25)), "b": list(range(25))}
+
+
+# ---------------------------------------------------------------------------------------
+# Tags that read at a glance: TensorBoard's order, charts of at most ten lines, one step axis
+# ---------------------------------------------------------------------------------------
+
+
+def _number_end(text, start):
+    """End of the number starting before ``start`` (naturals, reals, exponents), as
+    TensorBoard's ``consumeNumber``."""
+    state, index = "natural", start
+    while index < len(text):
+        char = text[index]
+        if state == "natural":
+            if char == ".":
+                state = "real"
+            elif char in "eE":
+                state = "sign"
+            elif not char.isascii() or not char.isdigit():
+                break
+        elif state == "real":
+            if char in "eE":
+                state = "sign"
+            elif not char.isascii() or not char.isdigit():
+                break
+        elif state == "sign":
+            if (char.isascii() and char.isdigit()) or char in "+-":
+                state = "exponent"
+            else:
+                break
+        elif not char.isascii() or not char.isdigit():
+            break
+        index += 1
+    return index
+
+
+def _tensorboard_compare(a, b):
+    """TensorBoard's ``compareTagNames`` (``tensorboard/webapp/metrics/views/utils.ts``),
+    written out here: digit runs compare as numbers, and a digit or ``/`` sorts before any
+    other character. The metrics dashboard sorts its cards with it and groups them by the
+    part before the first ``/``."""
+
+    def digit(char):
+        return "0" <= char <= "9"
+
+    def brk(char):
+        return char == "/" or digit(char)
+
+    i = j = 0
+    while True:
+        if i == len(a):
+            return 0 if j == len(b) else -1
+        if j == len(b):
+            return 1
+        if digit(a[i]) and digit(b[j]):
+            i0, j0 = i, j
+            i, j = _number_end(a, i + 1), _number_end(b, j + 1)
+            try:
+                x, y = float(a[i0:i]), float(b[j0:j])
+            except ValueError:  # JavaScript's Number() gives NaN: neither smaller nor larger
+                continue
+            if x != y:
+                return -1 if x < y else 1
+            continue
+        if brk(a[i]):
+            if not brk(b[j]):
+                return -1
+        elif brk(b[j]):
+            return 1
+        elif a[i] != b[j]:
+            return -1 if a[i] < b[j] else 1
+        i += 1
+        j += 1
+
+
+def _tensorboard_groups(tags):
+    """``{group: [tag, ...]}`` in the order the metrics dashboard shows them."""
+    import functools
+
+    groups = {}
+    for tag in sorted(tags, key=functools.cmp_to_key(_tensorboard_compare)):
+        groups.setdefault(tag.split("/", 1)[0], []).append(tag)
+    return groups
+
+
+def test_tensorboard_compare_is_natural_with_breaks_first():
+    import functools
+
+    names = ["a/b", "a+/a", "a/a", "dense_10", "dense_2", "dense", "x/details/y", "x/1_y", "x/3_z"]
+    ordered = sorted(names, key=functools.cmp_to_key(_tensorboard_compare))
+    # TensorBoard's own examples ('a/a' < 'a+/a'; 'a10b' > 'a2b'), and a digit before a letter.
+    assert ordered == [
+        "a/a",
+        "a/b",
+        "a+/a",
+        "dense",
+        "dense_2",
+        "dense_10",
+        "x/1_y",
+        "x/3_z",
+        "x/details/y",
+    ]
+
+
+#: The 12-layer model's layers, named so that neither the alphabetical nor the natural order
+#: of the names is the forward order: only the layouts can give it.
+_DEEP_NAMES = [f"layer_{11 - i}" for i in range(11)] + ["head"]
+#: Hidden activations: ReLU (dead fraction), tanh and sigmoid (saturated fraction).
+_DEEP_ACTIVATIONS = ["relu"] * 5 + ["tanh"] * 3 + ["sigmoid"] * 3
+_DEEP_STEPS_PER_EPOCH = 6
+
+
+@pytest.fixture(scope="module")
+def deep_logs(tmp_path_factory):
+    """A 12-Dense-layer model fit 2 epochs of 6 steps with GradientStats and ActivationStats."""
+    from keras_init_lab.callbacks import ActivationStats
+
+    log_dir = tmp_path_factory.mktemp("deep")
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(16 * _DEEP_STEPS_PER_EPOCH, 8)).astype("float32")
+    y = rng.normal(size=(16 * _DEEP_STEPS_PER_EPOCH, 1)).astype("float32")
+    layers = [keras.Input((8,))]
+    for name, activation in zip(_DEEP_NAMES, _DEEP_ACTIVATIONS):
+        layers.append(keras.layers.Dense(6, activation=activation, name=name))
+    layers.append(keras.layers.Dense(1, name=_DEEP_NAMES[-1]))
+    model = keras.Sequential(layers, name="deep")
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    gradients = GradientStats(every_n_steps=3, histogram_every_n_steps=6, log_dir=log_dir)
+    activations = ActivationStats(x[:32], log_dir=log_dir)
+    model.fit(
+        x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, callbacks=[gradients, activations]
+    )
+    runs = {run: _accumulator(log_dir / run) for run in ("train", "activations")}
+    return runs, gradients.history, activations.history
+
+
+def _layout_of(accumulator):
+    layout = layout_pb2.Layout()
+    (event,) = accumulator.Tensors("custom_scalars__config__")
+    layout.ParseFromString(tf.make_ndarray(event.tensor_proto).item())
+    return layout
+
+
+def test_first_charts_of_every_layer_sort_first_in_tensorboard(deep_logs):
+    """In TensorBoard's order, each layer's group starts with log10 gradient norm, log10
+    update ratio and the dead or saturated fraction; every other tag is under details/."""
+    runs, gradient_history, _ = deep_logs
+    tags = set()
+    for accumulator in runs.values():
+        tags |= set(accumulator.Tags()["tensors"]) - {"custom_scalars__config__"}
+    groups = _tensorboard_groups(tags)
+    assert set(groups) == set(_DEEP_NAMES) | {"epoch"}
+    assert groups["epoch"] == ["epoch"]
+    assert [layer.rsplit("/", 1)[-1] for layer in gradient_history["layers"]] == _DEEP_NAMES
+    for index, layer in enumerate(_DEEP_NAMES):
+        activation = _DEEP_ACTIVATIONS[index] if index < len(_DEEP_ACTIVATIONS) else None
+        first = [f"{layer}/1_gradient_log10_norm", f"{layer}/2_update_ratio_log10"]
+        if activation == "relu":
+            first.append(f"{layer}/3_dead_fraction")
+        elif activation in ("tanh", "sigmoid"):
+            first.append(f"{layer}/3_saturated_fraction")
+        assert groups[layer][: len(first)] == first, layer
+        rest = groups[layer][len(first) :]
+        assert rest and all(tag.startswith(f"{layer}/details/") for tag in rest), layer
+
+
+def _lines(chart, tags):
+    """The tags one custom-scalars chart draws for one run (one line each)."""
+    import re
+
+    return [tag for tag in tags if any(re.search(p, tag) for p in chart.multiline.tag)]
+
+
+def test_custom_scalars_charts_hold_at_most_ten_layers_in_forward_order(deep_logs):
+    from keras_init_lab.tensorboard_plugin.profiles import layout_layer_order
+
+    runs, _, activation_history = deep_logs
+    expected = {
+        "train": {
+            "1_gradient_log10_norm": _DEEP_NAMES,
+            "2_update_ratio_log10": _DEEP_NAMES,
+            "details/weight_std": _DEEP_NAMES,
+        },
+        "activations": {
+            "details/activation_std": _DEEP_NAMES[:-1],
+            "3_dead_fraction": _DEEP_NAMES[:5],
+            "3_saturated_fraction": _DEEP_NAMES[5:-1],
+        },
+    }
+    assert activation_history["layers"] == _DEEP_NAMES[:-1]
+    for run, accumulator in runs.items():
+        tags = set(accumulator.Tags()["tensors"])
+        layout = _layout_of(accumulator)
+        assert len(layout.category) == len(expected[run])
+        for category, (name, layers) in zip(layout.category, expected[run].items()):
+            drawn = []
+            for chart in category.chart:
+                lines = _lines(chart, tags)
+                assert 1 <= len(lines) <= 10, (run, category.title, chart.title, lines)
+                assert all(line.endswith("/" + name) for line in lines)
+                drawn += [line[: -len(name) - 1] for line in lines]
+            # Every layer that has the tag is on a chart, once; 12 layers are 6 + 6.
+            assert sorted(drawn) == sorted(layers), (run, category.title)
+            sizes = [len(_lines(chart, tags)) for chart in category.chart]
+            assert max(sizes) - min(sizes) <= 1 and sum(sizes) == len(layers)
+        # The charts name the layers in forward order, which the plugin reads back.
+        assert (
+            layout_layer_order(layout.SerializeToString())
+            == expected[run][next(iter(expected[run]))]
+        )
+
+
+def test_deep_layouts_add_a_chart_across_the_depth():
+    from keras_init_lab._tags import per_layer_layout
+
+    layers = [f"d{i}" for i in range(31)]
+    (charts,) = per_layer_layout([("norms", "x")], layers).values()
+    titles = list(charts)
+    assert titles[:4] == [
+        "layers 1-8 of 31: d0 ... d7",
+        "layers 9-16 of 31: d8 ... d15",
+        "layers 17-24 of 31: d16 ... d23",
+        "layers 25-31 of 31: d24 ... d30",
+    ]
+    import re
+
+    (last,) = charts[titles[-1]]
+    sampled = [layer for layer in layers if re.search(last, f"{layer}/x")]
+    assert len(sampled) == 10 and sampled[0] == "d0" and sampled[-1] == "d30"
+    assert titles[-1].startswith("across the depth: layers 1, 4, 8,")
+    # Up to 20 layers: two charts, no sampled one (it would repeat nearly every layer).
+    assert len(per_layer_layout([("n", "x")], layers[:20])["n"]) == 2
+
+
+def test_activation_statistics_are_on_the_training_step_axis(deep_logs):
+    """ActivationStats writes at the global step, the step GradientStats numbers its records
+    with: the record after epoch e is at step e * steps_per_epoch, and an ``epoch`` scalar
+    says which epoch a step belongs to."""
+    runs, gradient_history, activation_history = deep_logs
+    steps = [e * _DEEP_STEPS_PER_EPOCH for e in (0, 1, 2)]
+    assert activation_history["step"].tolist() == steps
+    assert activation_history["epoch"].tolist() == [0, 1, 2]
+    # GradientStats recorded every 3 steps: the epoch boundaries are among its steps.
+    assert gradient_history["step"].tolist() == [0, 3, 6, 9]
+    assert set(steps[:2]) <= set(gradient_history["step"].tolist())
+    activations = runs["activations"]
+    for tag in set(activations.Tags()["tensors"]) - {"custom_scalars__config__"}:
+        assert [e.step for e in activations.Tensors(tag)] == steps, tag
+    written_steps, epochs = _scalar_series(activations, "epoch")
+    assert written_steps == steps and epochs.tolist() == [0.0, 1.0, 2.0]
+    # A value read back at its step is the history's record of that step.
+    index = _DEEP_NAMES.index("layer_5")  # the 7th layer, tanh
+    written_steps, std = _scalar_series(activations, "layer_5/details/activation_std")
+    np.testing.assert_allclose(std, activation_history["per_layer"]["std"][:, index], rtol=1e-6)
+
+
+def test_compare_run_names_put_one_activations_runs_side_by_side():
+    """compare's default grid (4 initializers x 4 activations, the activation varying
+    fastest): in TensorBoard's run order He + ReLU sits beside Xavier + ReLU, and every
+    activation's runs are consecutive, in grid order."""
+    import functools
+
+    from keras_init_lab._tags import run_name
+    from keras_init_lab.experiments.grid import GridAxes, SweepSettings
+    from keras_init_lab.experiments.settings import DEFAULT_ACTIVATIONS, DEFAULT_INITIALIZERS
+
+    defaults = {"initializers": DEFAULT_INITIALIZERS, "activations": DEFAULT_ACTIVATIONS}
+    axes = GridAxes.from_arguments({**defaults, "depth": 4}, depths=[4, 8])
+    sweep = SweepSettings(dataset="spirals", model="mlp", width=8, epochs=2, target_accuracy=0.8)
+    points = axes.points(sweep)
+    names = {run_name(point): point for point in points}
+    assert len(names) == len(points) == 32  # one folder per run
+    order = sorted(names, key=functools.cmp_to_key(_tensorboard_compare))
+    activations = [names[name].activation for name in order]
+    for activation in DEFAULT_ACTIVATIONS:  # consecutive
+        first = activations.index(activation)
+        assert activations[first : first + 8] == [activation] * 8, activation
+    depth4 = [name for name in order if names[name].depth == 4 and names[name].activation == "relu"]
+    inits = [names[name].initializer for name in depth4]
+    assert abs(inits.index("he_normal") - inits.index("glorot_uniform")) == 1
+    indices = [names[name].index for name in order if names[name].activation == "relu"]
+    assert indices == sorted(indices)  # grid order within an activation
+    point = next(p for p in points if p.index == 15)
+    assert (point.initializer, point.activation, point.depth) == ("he_normal", "relu", 4)
+    assert run_name(point) == "relu_15_he_normal_depth-4"
+
+
+def test_tiny_weights_are_histogrammed_in_a_unit_that_reads(tmp_path):
+    """A zero bias trained with a tiny step (its histogram is taken after the step's update,
+    so already at step 0 it spans about 1e-5): in units of 10^k under ``weights_in_1e<k>``,
+    the axis reading 1-9 instead of 0.0000x; the unit, chosen once, is kept as it grows."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(32, 4)).astype("float32")
+    y = rng.normal(size=(32, 1)).astype("float32")
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, name="out")], name="net")
+    model.compile(keras.optimizers.SGD(1e-5), "mse")
+    stats = GradientStats(every_n_steps=1, histogram_every_n_steps=1, log_dir=tmp_path)
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    accumulator = _accumulator(tmp_path / "train")
+    tags = set(accumulator.Tags()["tensors"])
+    bias_tags = [t for t in tags if t.startswith("out/details/bias/weights")]
+    assert len(bias_tags) == 1, tags
+    (tag,) = bias_tags
+    exponent = int(tag.rsplit("_in_1e", 1)[1])
+    assert exponent <= -3  # |b| after a few SGD(1e-5) steps
+    events = accumulator.Tensors(tag)
+    assert [e.step for e in events] == [0, 1, 2, 3]
+    first, last = (tf.make_ndarray(events[i].tensor_proto) for i in (0, -1))
+    assert 1.0 <= np.abs(first[:, :2]).max() < 10.0  # the first record sets the unit
+    low, high = stats.last_histograms["weight_range"][:, 1]  # variables: kernel, bias
+    # Edges in units of 10^exponent, from the float32 range: a linspace and a division,
+    # two float32 roundings at most.
+    eps = float(np.finfo(np.float32).eps)
+    np.testing.assert_allclose(
+        last[[0, -1], [0, 1]], np.array([low, high], np.float64) / 10.0**exponent, rtol=2 * eps
+    )
+    assert np.abs(last[:, :2]).max() > np.abs(first[:, :2]).max()  # grew, same unit
+    assert last[:, 2].sum() == 1  # one bias value
+    description = accumulator.SummaryMetadata(tag).summary_description
+    assert f"units of 1e{exponent:03d}" in description and f"_in_1e{exponent}" in description
+    # The kernel, of ordinary size, keeps its plain tag and its own units.
+    assert "out/details/kernel/weights" in tags
+    assert not any(t.startswith("out/details/kernel/weights_in") for t in tags)
+
+
+def test_histogram_units_are_chosen_once_per_tag():
+    from keras_init_lab._tags import HISTOGRAM_UNIT_BELOW, HistogramUnits
+
+    units = HistogramUnits()
+    assert units.scale("a", 0.0, 0.0) == ("a", 1.0)  # no spread yet: undecided
+    assert units.scale("a", -3.2e-6, 1e-6) == ("a_in_1e-6", 1e-6)
+    assert units.scale("a", -0.5, 0.5) == ("a_in_1e-6", 1e-6)  # kept
+    # At the threshold the plain unit; just below it, 10^-3.
+    assert units.scale("b", 0.0, HISTOGRAM_UNIT_BELOW) == ("b", 1.0)
+    assert units.scale("c", -np.nextafter(HISTOGRAM_UNIT_BELOW, 0), 0.0) == ("c_in_1e-3", 1e-3)
+    assert units.scale("d", 0.0, 0.0) == ("d", 1.0) and units.scale("d", 0.0, 2.0) == ("d", 1.0)
+
+
+def test_tiny_activations_are_histogrammed_in_a_unit_that_reads(tmp_path):
+    """A ReLU layer with weights of std 1e-4 on unit inputs: activations of order 1e-4, so
+    the histogram is in units of 1e-4 (or 1e-5 for a smaller largest value)."""
+    from keras_init_lab.callbacks import ActivationStats
+
+    keras.utils.set_random_seed(4)
+    dense = keras.layers.Dense(
+        16,
+        activation="relu",
+        name="tiny",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=1e-4, seed=4),
+    )
+    model = keras.Sequential([keras.Input((8,)), dense, keras.layers.Dense(1)])
+    x = np.random.default_rng(4).normal(size=(64, 8)).astype("float32")
+    stats = ActivationStats(x, log_dir=tmp_path)
+    stats.set_model(model)
+    stats.record(0)
+    stats.on_train_end()
+    accumulator = _accumulator(tmp_path / "activations")
+    tags = [t for t in accumulator.Tags()["tensors"] if t.startswith("tiny/details/activation_v")]
+    (tag,) = tags
+    exponent = int(tag.rsplit("_in_1e", 1)[1])
+    (event,) = accumulator.Tensors(tag)
+    table = tf.make_ndarray(event.tensor_proto)
+    largest = np.abs(table[:, :2]).max()
+    assert 1.0 <= largest < 10.0 and exponent in (-5, -4, -3)
+    assert table[:, 2].sum() == 64 * 16  # every value counted, units change no count
+    assert f"units of 1e{exponent:03d}" in accumulator.SummaryMetadata(tag).summary_description

@@ -250,26 +250,28 @@ def test_builtin_kinds_are_true_of_the_functions():
     assert len(checked) >= 30  # relu, tanh, sigmoid, ... in four modules
 
 
-@pytest.mark.parametrize(
-    "layer",
-    [
-        keras.layers.ReLU(),
-        keras.layers.ReLU(max_value=6.0),
-        keras.layers.ReLU(negative_slope=0.1),
-        keras.layers.ReLU(threshold=0.5),
-        keras.layers.LeakyReLU(negative_slope=0.3),
-        keras.layers.LeakyReLU(negative_slope=0.0),
-        keras.layers.PReLU(),
-        keras.layers.ELU(),
-        keras.layers.ELU(alpha=0.5),
-        keras.layers.Softmax(),
-        keras.layers.Activation("tanh"),
-        keras.layers.Activation(keras.activations.hard_sigmoid),
-    ],
-    ids=lambda layer: f"{type(layer).__name__}-{id(layer) % 1000}",
-)
-def test_callbacks_and_check_model_classify_a_layer_alike(layer):
+# (id, layer factory): ids stable across processes (pytest-xdist workers must collect the same
+# names), layers built in the test, not at collection.
+_LAYERS = [
+    ("ReLU", lambda: keras.layers.ReLU()),
+    ("ReLU-max6", lambda: keras.layers.ReLU(max_value=6.0)),
+    ("ReLU-slope0.1", lambda: keras.layers.ReLU(negative_slope=0.1)),
+    ("ReLU-threshold0.5", lambda: keras.layers.ReLU(threshold=0.5)),
+    ("LeakyReLU-0.3", lambda: keras.layers.LeakyReLU(negative_slope=0.3)),
+    ("LeakyReLU-0", lambda: keras.layers.LeakyReLU(negative_slope=0.0)),
+    ("PReLU", lambda: keras.layers.PReLU()),
+    ("ELU", lambda: keras.layers.ELU()),
+    ("ELU-alpha0.5", lambda: keras.layers.ELU(alpha=0.5)),
+    ("Softmax", lambda: keras.layers.Softmax()),
+    ("Activation-tanh", lambda: keras.layers.Activation("tanh")),
+    ("Activation-hard_sigmoid", lambda: keras.layers.Activation(keras.activations.hard_sigmoid)),
+]
+
+
+@pytest.mark.parametrize("make_layer", [make for _, make in _LAYERS], ids=[n for n, _ in _LAYERS])
+def test_callbacks_and_check_model_classify_a_layer_alike(make_layer):
     """One classification: the statistics and check_model give the same name and family."""
+    layer = make_layer()
     from keras_init_lab.diagnostics.describe import describe_activation
 
     kind = describe_activation_layer(layer).kind

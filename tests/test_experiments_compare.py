@@ -122,7 +122,8 @@ def test_result_files_exist_and_agree(quick_run):
 def test_each_run_has_its_own_tensorboard_folder(quick_run):
     out = quick_run[1]
     folders = sorted(p.name for p in (out / "tensorboard").iterdir())
-    assert folders == ["01_zeros_tanh", "02_zeros_relu", "03_he_normal_tanh", "04_he_normal_relu"]
+    # Activation first, so that one activation's runs sit together in TensorBoard.
+    assert folders == ["relu_02_zeros", "relu_04_he_normal", "tanh_01_zeros", "tanh_03_he_normal"]
     for folder in folders:
         events = list((out / "tensorboard" / folder).rglob("events.out.tfevents.*"))
         assert events, folder

@@ -149,10 +149,11 @@ def test_activation_variance_is_the_square_of_the_std_in_layer_order(fitted):
     plugin = _plugin(log_dir)
     body = json.loads(_get(plugin, "/profiles", "stat=activation_variance")[1])
     run = body["runs"]["activations"]
-    # ActivationStats writes no layer order: the sibling run's GradientStats layout gives it.
-    assert run["order"] == {"source": "sibling_layout", "run": "train"}
+    # ActivationStats's own layout names its layers in forward order.
+    assert run["order"] == {"source": "layout", "run": "activations"}
     assert run["layers"] == history["layers"] == list(LAYERS[:-1])
-    assert run["steps"] == history["epoch"].tolist() == [0, 1, 2]
+    # At the global step (4 steps per epoch), the step axis of the gradient statistics.
+    assert run["steps"] == history["step"].tolist() == [0, 4, 8]
     np.testing.assert_allclose(
         np.array(run["values"], dtype=float),
         history["per_layer"]["std"] ** 2,
@@ -167,6 +168,73 @@ def test_activation_variance_is_the_square_of_the_std_in_layer_order(fitted):
         rtol=FLOAT32_RTOL,
     )
     assert dead["verdict"] == [None, None, None]  # fractions have no band and no verdict
+
+
+def _write_legacy_logs(log_dir: Path) -> dict:
+    """Event files with the tag names of the callbacks' earlier versions, written by hand.
+
+    ``exp/train``: ``<layer>/gradient/norm`` and a layout naming the layers in the order
+    ``b_2, a_10`` (neither alphabetical nor natural); ``exp/activations``:
+    ``<layer>/activation/std`` and a layout that names no layer (``.*/activation/std$``).
+    """
+    from keras_init_lab.callbacks import SummaryWriters
+
+    norms = {"b_2": [0.5, 0.25], "a_10": [2.0, 4.0]}
+    stds = {"b_2": [1.5, 3.0], "a_10": [0.5, 0.75]}
+    with SummaryWriters(log_dir / "exp") as writers:
+        writers.custom_scalars_layout({"g": {"norm": [r"^(?:b_2|a_10)/gradient/norm$"]}})
+        writers.custom_scalars_layout({"a": {"std": [r".*/activation/std$"]}}, run="activations")
+        for index, step in enumerate((0, 10)):
+            writers.scalars({f"{k}/gradient/norm": v[index] for k, v in norms.items()}, step)
+            writers.scalars(
+                {f"{k}/activation/std": v[index] for k, v in stds.items()}, step, run="activations"
+            )
+    return {"norms": norms, "stds": stds}
+
+
+def test_logs_with_the_earlier_tag_names_still_draw(tmp_path):
+    """Logs written before the tags were renamed: read through the legacy suffixes, the
+    activations run ordered by its sibling's layout."""
+    written = _write_legacy_logs(tmp_path)
+    plugin = _plugin(tmp_path)
+    assert plugin.is_active()
+    train = json.loads(_get(plugin, "/profiles", "stat=gradient_norm")[1])["runs"]["exp/train"]
+    assert train["layers"] == ["b_2", "a_10"] and train["steps"] == [0, 10]
+    assert train["order"] == {"source": "layout", "run": "exp/train"}
+    # Dyadic values: exact in float32.
+    assert train["values"] == [[0.5, 2.0], [0.25, 4.0]]
+    body = json.loads(_get(plugin, "/profiles", "stat=activation_variance")[1])
+    run = body["runs"]["exp/activations"]
+    assert run["order"] == {"source": "sibling_layout", "run": "exp/train"}
+    assert run["layers"] == ["b_2", "a_10"]
+    assert run["values"] == [[s[i] ** 2 for s in written["stds"].values()] for i in (0, 1)]
+
+
+def test_current_names_win_over_legacy_ones():
+    tags = ["d/details/gradient_norm", "d/details/kernel/gradient_norm", "e/gradient/norm"]
+    statistic = STATISTIC["gradient_norm"]
+    assert profiles.suffix_of(tags, statistic) == "details/gradient_norm"
+    assert profiles.layers_of(tags, statistic) == ["d"]
+    assert profiles.layers_of(tags[2:], statistic) == ["e"]
+    assert profiles.layers_of(tags[1:2], statistic) == []  # a per-variable tag is no layer
+
+
+def test_statistics_read_the_names_the_callbacks_write():
+    """Each statistic's suffix is the name from the one table the writers use."""
+    from keras_init_lab import _tags
+
+    expected = {
+        "gradient_norm": _tags.GRADIENT_NORM,
+        "gradient_log10_norm": _tags.GRADIENT_LOG10_NORM,
+        "activation_variance": _tags.ACTIVATION_STD,
+        "update_ratio": _tags.UPDATE_RATIO,
+        "weight_std": _tags.WEIGHT_STD,
+        "dead_fraction": _tags.DEAD_FRACTION,
+        "saturation_fraction": _tags.SATURATED_FRACTION,
+    }
+    assert {key: s.suffix for key, s in STATISTIC.items()} == expected
+    assert _tags.activation_tag("x", "std") == f"x/{_tags.ACTIVATION_STD}"
+    assert _tags.activation_tag("x", "saturation_fraction") == f"x/{_tags.SATURATED_FRACTION}"
 
 
 def test_statistics_route_lists_runs_and_propagate_verdicts(fitted):
@@ -451,3 +519,21 @@ def _screenshots(browser, server, folder: Path) -> None:
         "s.value = '4'; s.dispatchEvent(new Event('input')); })()"
     )
     browser.screenshot(folder / "tensorboard_gradient_flow_plugin.png")
+
+
+def test_the_plugin_and_the_tag_table_load_without_keras_or_tensorflow():
+    """TensorBoard imports the plugin at start, and a writer for another backend imports the
+    tag table: neither may pull Keras or TensorFlow in (the table lives outside
+    ``callbacks``, whose ``__init__`` imports Keras)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import keras_init_lab._tags, keras_init_lab.tensorboard_plugin; "
+        "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -48,6 +48,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_init_lab import _tags
 from keras_init_lab._validation import check_int, check_log_dir, check_number
 from keras_init_lab.callbacks._probe import (
     DEFAULT_MAX_PROBE_SAMPLES,
@@ -68,6 +69,7 @@ __all__ = [
     "DEFAULT_SIGMOID_HIGH",
     "DEFAULT_SIGMOID_LOW",
     "DEFAULT_TANH_THRESHOLD",
+    "EPOCH_DESCRIPTION",
     "HISTOGRAM_BUCKETS",
     "HISTOGRAM_MAX_VALUES",
     "STATISTICS",
@@ -112,6 +114,13 @@ HISTOGRAM_MAX_VALUES = 2**18
 #: (``layout_impl`` in ``custom_scalars_plugin.py``, ``downsample=1``) and merges across
 #: runs, so sharing ``train`` with GradientStats would hide one of the two layouts.
 TENSORBOARD_RUN = "activations"
+
+#: Description of the ``epoch`` scalar written beside every record.
+EPOCH_DESCRIPTION = (
+    "Epochs finished at this global step. The activation statistics are written at global "
+    "training steps, the x axis of the gradient statistics, so that both line up; this "
+    "scalar tells which epoch a step belongs to."
+)
 
 #: Families whose output range is bounded get fixed histogram edges (comparable across
 #: epochs); the others use the record's own min..max, as ``tf.summary.histogram`` does.
@@ -168,17 +177,20 @@ TAG_DESCRIPTIONS = {
 
 
 def tensorboard_tag(layer: str, stat: str) -> str:
-    """The TensorBoard tag of statistic ``stat`` of layer ``layer``: ``<layer>/activation/<stat>``.
+    """The TensorBoard tag of statistic ``stat`` of layer ``layer`` (:func:`_tags.activation_tag`).
 
     The layer's name comes first, so TensorBoard groups one layer's activation tags with its
-    gradient tags (``<layer>/gradient/<stat>``); no model-name prefix. Histograms use
-    ``stat="values"``.
+    gradient tags; no model-name prefix. The dead and saturated fractions are among the
+    layer's first charts (``<layer>/3_dead_fraction``, ``<layer>/3_saturated_fraction``), the
+    moments and the histogram (``stat="values"``) under ``<layer>/details/activation_<stat>``.
 
     Example:
         >>> tensorboard_tag("dense_1", "dead_fraction")
-        'dense_1/activation/dead_fraction'
+        'dense_1/3_dead_fraction'
+        >>> tensorboard_tag("dense_1", "std")
+        'dense_1/details/activation_std'
     """
-    return f"{layer}/activation/{stat}"
+    return _tags.activation_tag(layer, stat)
 
 
 # ---------------------------------------------------------------------------------------
@@ -428,11 +440,17 @@ class ActivationStats(ScheduledCallback):
         every_n_epochs: record after every this many epochs, the same as
             ``schedule=EveryEpochs(every_n_epochs)``; ``None`` (default) with no ``schedule``
             means every epoch (``EveryEpochs(1)``).
-        log_dir: optional TensorBoard folder; scalars ``<layer>/activation/<stat>`` and
-            histograms ``<layer>/activation/values`` go to its ``activations`` run
-            (``log_dir/activations``) at step = epoch, each with a description saying what
-            it is and how to read it (:data:`TAG_DESCRIPTIONS`), and a custom-scalars layout
-            that puts every layer's std, dead and saturation fraction on one chart each.
+        log_dir: optional TensorBoard folder; scalars (tags from :func:`tensorboard_tag`:
+            ``<layer>/3_dead_fraction``, ``<layer>/3_saturated_fraction`` first in the
+            layer's group, ``<layer>/details/activation_<stat>`` for the moments) and
+            histograms ``<layer>/details/activation_values`` (values below 0.01 in
+            magnitude in units of ``10^k``, under ``activation_values_in_1e<k>``) go to its
+            ``activations`` run
+            (``log_dir/activations``) at the global step (steps finished, the x axis of
+            GradientStats) with an ``epoch`` scalar beside them, each with a description
+            saying what it is and how to read it (:data:`TAG_DESCRIPTIONS`), and a
+            custom-scalars layout with one category for the std, the dead and the saturated
+            fraction, at most 10 layers a chart.
             Histogram edges are fixed for tanh ([-1, 1]) and sigmoid ([0, 1]) and the record's
             min..max otherwise, 30 buckets, counted on the device over the first probe
             samples holding at most ``HISTOGRAM_MAX_VALUES`` (2**18) values per layer.
@@ -443,7 +461,8 @@ class ActivationStats(ScheduledCallback):
             ``every_n_epochs``, not both.
 
     Attributes:
-        history: ``{"epoch": int64 (n_records,), "layers": [str], "activations": [str],
+        history: ``{"epoch": int64 (n_records,), "step": int64 (n_records,) (the global
+            step of each record), "layers": [str], "activations": [str],
             "per_layer": {stat: float64 (n_records, n_layers)}}``.
 
     Raises:
@@ -480,7 +499,10 @@ class ActivationStats(ScheduledCallback):
         self.probe_x = prepare_probe(probe_data, self.max_probe_samples)
         self._probe: _Measure | None = None
         self._writers = None
+        # The unit of each layer's histogram, chosen at its first record with a spread.
+        self._histogram_units = _tags.HistogramUnits()
         self._epochs: list[int] = []
+        self._steps: list[int] = []
         self._rows: list[np.ndarray] = []
         self._layers: list[str] = []
         self._activations: list[str] = []
@@ -503,6 +525,7 @@ class ActivationStats(ScheduledCallback):
         )
         return {
             "epoch": np.asarray(self._epochs, dtype=np.int64),
+            "step": np.asarray(self._steps, dtype=np.int64),
             "layers": list(self._layers),
             "activations": list(self._activations),
             "per_layer": {stat: table[:, :, column] for column, stat in enumerate(STATISTICS)},
@@ -526,14 +549,22 @@ class ActivationStats(ScheduledCallback):
             self._activations = probe.activation_names
         return self._probe
 
-    def record(self, epoch: int) -> None:
-        """Measure the model now and store the record under ``epoch`` (and in TensorBoard)."""
+    def record(self, epoch: int, step: int | None = None) -> None:
+        """Measure the model now and store the record under ``epoch`` and ``step``.
+
+        Args:
+            epoch: the global epoch (epochs finished).
+            step: the global step (training steps finished, the step axis of GradientStats);
+                ``None`` means :attr:`global_step`, the steps this callback saw run.
+        """
+        step = self.global_step if step is None else check_int("step", step, minimum=0)
         probe = self._probe_for_model()
         result = probe()
         self._epochs.append(int(epoch))
+        self._steps.append(int(step))
         self._rows.append(result["stats"].astype(np.float64))
         if self.log_dir is not None:
-            self._write(epoch, result)
+            self._write(epoch, step, result)
 
     # -- TensorBoard -----------------------------------------------------------------------
 
@@ -559,33 +590,42 @@ class ActivationStats(ScheduledCallback):
         edges = np.linspace(result["low"], result["high"], HISTOGRAM_BUCKETS + 1, axis=1)
         histograms = {}
         for index, site in enumerate(self._probe.sites):
-            tag = tensorboard_tag(site.name, "values")
-            histograms[tag] = (edges[index, :-1], edges[index, 1:], result["counts"][index])
-            descriptions[tag] = self._description("values")
+            tag, unit = self._histogram_units.scale(
+                tensorboard_tag(site.name, "values"), result["low"][index], result["high"][index]
+            )
+            scaled = edges[index] / unit
+            histograms[tag] = (scaled[:-1], scaled[1:], result["counts"][index])
+            descriptions[tag] = self._description("values") + _tags.histogram_unit_note(unit)
         return scalars, histograms, descriptions
 
-    def _write(self, epoch: int, result: dict[str, np.ndarray]) -> None:
+    def _layout(self) -> dict:
+        """The custom-scalars layout: std, dead and saturated fraction, <= 10 layers a chart."""
+        tags = {_tags.layer_tag(site.name, _tags.ACTIVATION_STD) for site in self._probe.sites}
+        for site in self._probe.sites:
+            if site.activation.kind.has_dead_fraction:
+                tags.add(tensorboard_tag(site.name, "dead_fraction"))
+            if site.activation.kind.has_saturation_fraction:
+                tags.add(tensorboard_tag(site.name, "saturation_fraction"))
+        return _tags.per_layer_layout(
+            _tags.ACTIVATION_LAYOUT,
+            self._probe.layer_names,
+            has_tag=lambda layer, name: _tags.layer_tag(layer, name) in tags,
+        )
+
+    def _write(self, epoch: int, step: int, result: dict[str, np.ndarray]) -> None:
         from keras_init_lab.callbacks.tensorboard import SummaryWriters
 
         if self._writers is None:
             self._writers = SummaryWriters(self.log_dir)
-            self._writers.custom_scalars_layout(
-                {
-                    "activations per layer (probe batch)": {
-                        "activation std": [r".*/activation/std$"],
-                        "dead fraction (ReLU-family units)": [r".*/activation/dead_fraction$"],
-                        "saturation fraction (tanh/sigmoid values)": [
-                            r".*/activation/saturation_fraction$"
-                        ],
-                    }
-                },
-                run=TENSORBOARD_RUN,
-            )
+            self._writers.custom_scalars_layout(self._layout(), run=TENSORBOARD_RUN)
         scalars, histograms, descriptions = self._tables(result)
-        # One event per record; TensorBoard keeps a tag's metadata (and so its description)
-        # from the tag's first event in a file, and write_batch sends it there.
+        scalars[_tags.EPOCH] = epoch
+        descriptions[_tags.EPOCH] = EPOCH_DESCRIPTION
+        # One event per record, at the global step (the x axis of the gradient statistics);
+        # TensorBoard keeps a tag's metadata (and so its description) from the tag's first
+        # event in a file, and write_batch sends it there.
         self._writers.write_batch(
-            epoch,
+            step,
             scalars=scalars,
             histograms=histograms,
             run=TENSORBOARD_RUN,

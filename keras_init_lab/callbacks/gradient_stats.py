@@ -9,12 +9,12 @@ Example:
 from __future__ import annotations
 
 import os
-import re
 import warnings
 
 import keras
 import numpy as np
 
+from keras_init_lab import _tags
 from keras_init_lab._event_writer import EventWriters
 from keras_init_lab._validation import check_int, check_log_dir
 from keras_init_lab.callbacks import _capture_jax  # noqa: F401 (registers the JAX capture)
@@ -46,60 +46,6 @@ DEFAULT_HISTOGRAM_EVERY_N_STEPS = 100
 
 #: Smallest magnitude the gradient histograms resolve (their first edge, 2^-34 ~ 5.8e-11).
 _FLOOR = 2.0**GRADIENT_MIN_EXPONENT
-
-#: TensorBoard scalars: ``(statistic, per-layer tag suffix, per-variable tag suffix, what it
-#: is and how to read it)``. One layer's tags share the layer's name as their first part.
-_SCALARS = (
-    (
-        "norm",
-        "gradient/norm",
-        "gradient_norm",
-        "L2 norm of this step's gradient ||g||. Compare layers: a first layer orders of "
-        "magnitude below the last one means vanishing gradients.",
-    ),
-    (
-        "log10_norm",
-        "gradient/log10_norm",
-        "gradient_log10_norm",
-        "log10 of the gradient norm: a vanishing gradient shows as a falling line instead of "
-        "a flat line at 0 (-inf when the gradient is exactly 0).",
-    ),
-    (
-        "zero_count",
-        "gradient/zero_count",
-        "gradient_zero_count",
-        "Number of gradient entries exactly 0 (dead ReLUs, unused embedding rows). The "
-        "histograms put them in their first bucket together with magnitudes below 2^-34.",
-    ),
-    (
-        "nonfinite_count",
-        "gradient/nonfinite_count",
-        "gradient_nonfinite_count",
-        "Number of NaN or Inf gradient entries: anything above 0 is a bug to fix.",
-    ),
-    (
-        "weight_std",
-        "weight/std",
-        "weight_std",
-        "Standard deviation of the weights (not of the gradient): compare with the "
-        "initializer's target std.",
-    ),
-    (
-        "update_ratio",
-        "update/ratio",
-        "update_ratio",
-        "||w_after - w_before|| / ||w_before||: size of the step the optimizer took relative "
-        "to the weights; about 1e-3 per step is the classic healthy value.",
-    ),
-)
-
-#: Custom-scalars sections: ``(title, per-layer tag suffix)``, titled by what they hold.
-_SECTIONS = (
-    ("Gradient norm per layer", "gradient/norm"),
-    ("Gradient norm per layer (log10)", "gradient/log10_norm"),
-    ("Weight std per layer (of the weights themselves)", "weight/std"),
-    ("Update ratio per layer (||dw|| / ||w||)", "update/ratio"),
-)
 
 _GRADIENT_HISTOGRAM_DESCRIPTION = (
     "log10 |g| of this variable's gradient, one bucket per power of two, counted on the "
@@ -156,21 +102,26 @@ class GradientStats(CaptureCallback):
     ``max_history`` records are kept: when full, every second record is dropped (the first is
     kept), so the history still spans the whole run at half the resolution.
 
-    TensorBoard (with ``log_dir``, run ``train``), every tag under its layer's name (the
-    model's own name dropped from the front, as activation tags are ``<layer>/activation/...``)
-    and with a description TensorBoard shows: per layer ``<layer>/gradient/norm``,
-    ``<layer>/gradient/log10_norm``, ``<layer>/gradient/zero_count``,
-    ``<layer>/gradient/nonfinite_count``, ``<layer>/weight/std``, ``<layer>/update/ratio``;
-    per variable ``<layer>/<variable>/gradient_norm``, ``gradient_log10_norm``,
+    TensorBoard (with ``log_dir``, run ``train``; names from
+    :mod:`keras_init_lab.callbacks._tags`), every tag under its layer's name (the model's own
+    name dropped from the front, as ActivationStats's tags) and with a description
+    TensorBoard shows. First in each layer's group (a leading digit sorts them first):
+    ``<layer>/1_gradient_log10_norm`` and ``<layer>/2_update_ratio_log10`` (log10 units, -3
+    is 1e-3). Under ``<layer>/details/``: ``gradient_norm``, ``gradient_zero_count``,
+    ``gradient_nonfinite_count``, ``weight_std``, ``update_ratio``; per variable
+    ``<layer>/details/<variable>/gradient_norm``, ``gradient_log10_norm``,
     ``gradient_zero_count``, ``gradient_nonfinite_count``, ``weight_std``, ``update_ratio``;
-    histograms ``<layer>/<variable>/gradient_log10_abs`` (x axis log10|g|, fixed edges: one
-    bucket per power of two from 2^-34 to 2^14; magnitudes below 2^-34, exact zeros included,
-    in the first bucket, so exact zeros are also counted apart in ``gradient_zero_count``)
-    and ``<layer>/<variable>/weights`` (30 buckets between the variable's min and max), both
-    bucketed on the device; a custom-scalars layout with one chart per quantity holding
-    every layer's curve. Writers are created lazily. Records reach the disk on a time basis
-    (a flush when at least ``FLUSH_SECONDS`` = 2 s passed since the last one, see
-    :mod:`keras_init_lab.callbacks.tensorboard`), at every epoch end, and when the writers
+    histograms ``<layer>/details/<variable>/gradient_log10_abs`` (x axis log10|g|, fixed
+    edges: one bucket per power of two from 2^-34 to 2^14; magnitudes below 2^-34, exact
+    zeros included, in the first bucket, so exact zeros are also counted apart in
+    ``gradient_zero_count``) and ``<layer>/details/<variable>/weights`` (30 buckets between
+    the variable's min and max; values below 0.01 in magnitude in units of ``10^k`` under
+    ``weights_in_1e<k>``, see ``_tags.HistogramUnits``), both bucketed on the device; a custom-scalars layout with
+    one category per quantity (gradient norm and update ratio in log10, weight std), each
+    chart holding at most 10 layers (``_tags.per_layer_layout``). Writers are created
+    lazily. Records reach the disk on a time basis (a flush when at least ``FLUSH_SECONDS``
+    = 2 s passed since the last one, see :mod:`keras_init_lab.callbacks.tensorboard`), at
+    every epoch end, and when the writers
     are closed: at train end and when training raises inside a step (``KeyboardInterrupt``
     included). An exception raised outside the step (e.g. by another callback; Keras calls
     no callback hook then) leaves the last records in memory until :meth:`flush`, the next
@@ -260,6 +211,8 @@ class GradientStats(CaptureCallback):
         writers = SummaryWriters if on_tensorflow else EventWriters
         self._writers = writers(self.log_dir) if self.log_dir is not None else None
         self._layout_written = False
+        # The unit of each weight histogram, chosen at its first record with a spread.
+        self._histogram_units = _tags.HistogramUnits()
         self._variables: list[str] = []
         self._layers: list[str] = []
         self._steps: list[int] = []
@@ -356,17 +309,14 @@ class GradientStats(CaptureCallback):
         writers = self._writers
         layout = record.layout
         layer_tag = self._tag_prefixes(layout)
-        variable_tag = [
-            f"{layer_tag[layout.layers[layout.layer_index[i]]]}/{name.rsplit('/', 1)[-1]}"
+        # (layer tag prefix, variable's own name) of every variable, e.g. ("dense", "kernel")
+        variables = [
+            (layer_tag[layout.layers[layout.layer_index[i]]], name.rsplit("/", 1)[-1])
             for i, name in enumerate(layout.names)
         ]
         if not self._layout_written:
-            alternatives = "|".join(re.escape(tag) for tag in layer_tag.values())
             writers.custom_scalars_layout(
-                {
-                    title: {f"{title}, every layer": [rf"^(?:{alternatives})/{re.escape(suffix)}$"]}
-                    for title, suffix in _SECTIONS
-                }
+                _tags.per_layer_layout(_tags.GRADIENT_LAYOUT, list(layer_tag.values()))
             )
             self._layout_written = True
         sizes = layout.sizes.astype(np.float64)
@@ -379,36 +329,41 @@ class GradientStats(CaptureCallback):
                 },
                 "layer": {
                     "log10_norm": np.log10(per_layer["norm"]),
+                    "update_ratio_log10": np.log10(per_layer["update_ratio"]),
                     "zero_count": np.rint(per_layer["zero_fraction"] * layer_sizes),
                 },
             }
         values, descriptions = {}, {}
-        for stat, layer_suffix, variable_suffix, description in _SCALARS:
+        for stat, layer_name, variable_name, description in _tags.GRADIENT_SCALARS:
+            value = derived["layer"].get(stat, per_layer.get(stat))
             for index, layer in enumerate(layout.layers):
-                value = derived["layer"].get(stat, per_layer.get(stat))
-                tag = f"{layer_tag[layer]}/{layer_suffix}"
+                tag = _tags.layer_tag(layer_tag[layer], layer_name)
                 values[tag], descriptions[tag] = value[index], description + " (whole layer)"
-            for index in range(len(layout.names)):
-                value = derived["variable"].get(stat, per_variable.get(stat))
-                tag = f"{variable_tag[index]}/{variable_suffix}"
+            if variable_name is None:
+                continue
+            value = derived["variable"].get(stat, per_variable.get(stat))
+            for index, (prefix, variable) in enumerate(variables):
+                tag = _tags.variable_tag(prefix, variable, variable_name)
                 values[tag], descriptions[tag] = value[index], description
         histograms = {}
         if record.gradient_histograms is not None:
             edges = record.gradient_edges
             buckets = record.weight_histograms.shape[1]
-            for index in range(len(layout.names)):
-                tag = f"{variable_tag[index]}/gradient_log10_abs"
+            for index, (prefix, variable) in enumerate(variables):
+                tag = _tags.gradient_histogram_tag(prefix, variable)
                 histograms[tag] = (edges[:-1], edges[1:], record.gradient_histograms[index])
                 descriptions[tag] = _GRADIENT_HISTOGRAM_DESCRIPTION
                 low, high = record.weight_range[:, index]
-                bucket_edges = np.linspace(low, high, buckets + 1)
-                tag = f"{variable_tag[index]}/weights"
+                tag, unit = self._histogram_units.scale(
+                    _tags.weight_histogram_tag(prefix, variable), low, high
+                )
+                bucket_edges = np.linspace(low, high, buckets + 1) / unit
                 histograms[tag] = (
                     bucket_edges[:-1],
                     bucket_edges[1:],
                     record.weight_histograms[index],
                 )
-                descriptions[tag] = _WEIGHT_HISTOGRAM_DESCRIPTION
+                descriptions[tag] = _WEIGHT_HISTOGRAM_DESCRIPTION + _tags.histogram_unit_note(unit)
         # All scalars and histograms of a record in one event (one summary call); flushed on a
         # time basis (see the class docstring for the flushes on interruption and exit).
         writers.write_batch(step, values, histograms, descriptions=descriptions)

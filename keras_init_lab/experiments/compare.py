@@ -52,6 +52,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
+from keras_init_lab import _tags
 from keras_init_lab._validation import check_number
 from keras_init_lab.experiments import datasets as _datasets
 from keras_init_lab.experiments._json import json_safe
@@ -133,8 +134,10 @@ class CompareResult:
         Example:
             >>> run = RunResult(label="he_normal + relu", final_accuracy=0.95, final_loss=0.12,
             ...                 epochs_to_target=3, grad_ratio_start=0.8, verdict="learns")
-            >>> print("\n".join(CompareResult([run], {}).format_table().splitlines()[2:4]))
+            >>> lines = CompareResult([run], {}).format_table().splitlines()
+            >>> print(lines[2])
             he_normal + relu                 95%     0.12         3           -        0.8->-     -     -
+            >>> print(lines[3])
                 verdict: learns
         """
         header = (
@@ -321,7 +324,8 @@ def compare(
             ``None`` (default) keeps the optimizer's own (0 except AdamW's 0.004).
         dropout: dropout rates in ``[0, 1)`` after every hidden activation; 0: none.
         log_dir: when given, each run writes its TensorBoard event files to
-            ``<log_dir>/<NN_label>`` (``GridPoint.run_name``); nothing else is written.
+            ``<log_dir>/<activation>_<NN>_<rest of the label>`` (``_tags.run_name``: one
+            activation's runs side by side in TensorBoard); nothing else is written.
 
     Returns:
         A ``CompareResult``: one ``RunResult`` per grid point and the shared ``config``.
@@ -407,7 +411,7 @@ def compare(
         run = train_point(
             point,
             scaled[point.scaling],
-            log_dir=None if settings.log_dir is None else settings.log_dir / point.run_name,
+            log_dir=None if settings.log_dir is None else settings.log_dir / _tags.run_name(point),
             verbose=2 if settings.verbose >= 2 else 0,
         )
         runs.append(run)

@@ -50,6 +50,7 @@ from keras_init_lab.tensorboard_plugin.profiles import (
     get_statistic,
     layers_of,
     layout_layer_order,
+    suffix_of,
 )
 
 __all__ = ["PLUGIN_NAME", "GradientFlowPlugin", "verdict_facts"]
@@ -244,7 +245,7 @@ class GradientFlowPlugin(base_plugin.TBPlugin):
             ctx, experiment_id=experiment, plugin_name=scalar_metadata.PLUGIN_NAME
         )
         wanted = {
-            run: [f"{layer}/{statistic.suffix}" for layer in layers_of(tags, statistic)]
+            run: [f"{layer}/{suffix_of(tags, statistic)}" for layer in layers_of(tags, statistic)]
             for run, tags in mapping.items()
             if (runs is None or run in runs) and layers_of(tags, statistic)
         }

@@ -5,19 +5,23 @@ TensorBoard's data provider returns and serves the result as JSON.
 
 What a profile is: for one run and one per-layer statistic, the layers from the input to the
 output and, for every recorded step, one value per layer (``None`` where a layer has no value
-at that step or the value is not finite). The tags are the ones the callbacks already write
-(``<layer>/gradient/norm``, ``<layer>/update/ratio``, ``<layer>/activation/std``, ...; see
-:data:`STATISTICS`), so profiles can be drawn from logs written before this module existed.
+at that step or the value is not finite). The tags are the ones the callbacks write, named
+in :mod:`keras_init_lab._tags` (``<layer>/details/gradient_norm``,
+``<layer>/1_gradient_log10_norm``, ``<layer>/details/activation_std``, ...; see
+:data:`STATISTICS`); a run written with the names of earlier versions
+(``<layer>/gradient/norm``, ``<layer>/activation/std``, ...) is read through those
+(:func:`suffix_of`), so profiles can be drawn from logs written before this module existed.
 
 Layer order (the event files hold no explicit layer index):
 
-1. **the run's custom-scalars layout**: ``GradientStats`` writes, once per run, a layout whose
-   charts match ``^(?:<layer 1>|<layer 2>|...)/<suffix>$`` with the layers in the model's
-   forward order (``GradientStats.history["layers"]``, the tag prefixes); the names are read
-   back from those regular expressions in the order they appear;
-2. **a sibling run's layout**: ``ActivationStats`` writes to the ``activations`` run next to
-   GradientStats's ``train`` run, and its layout names no layer; its layers are ordered by the
-   sibling's layout when it names all of them;
+1. **the run's custom-scalars layout**: ``GradientStats`` and ``ActivationStats`` write, once
+   per run, a layout whose charts match ``^(?:<layer 1>|<layer 2>|...)/<suffix>$`` with the
+   layers in the model's forward order (``history["layers"]``, the tag prefixes; groups of
+   at most 10 layers, the groups in order); the names are read back from those regular
+   expressions in the order they first appear;
+2. **a sibling run's layout**: in logs of earlier versions ``ActivationStats``'s layout (run
+   ``activations``, next to GradientStats's ``train`` run) named no layer; its layers are
+   ordered by the sibling's layout when it names all of them;
 3. **the names** otherwise (:func:`natural_key`: text, then numbers as numbers, so
    ``dense_2`` < ``dense_10``, and Keras's unnumbered first layer ``dense`` < ``dense_1``).
    This is a guess (``output`` sorts after ``dense_*`` by its letters, not by position), and
@@ -40,6 +44,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
+from keras_init_lab import _tags
 from keras_init_lab._names import unknown_name_error
 
 __all__ = [
@@ -52,6 +57,7 @@ __all__ = [
     "layout_layer_order",
     "natural_key",
     "order_layers",
+    "suffix_of",
 ]
 
 
@@ -62,7 +68,8 @@ class Statistic:
     Attributes:
         key: the name used in the data route (``?stat=``).
         label: the axis label.
-        suffix: the per-layer tag suffix the callbacks write (``<layer>/<suffix>``).
+        suffix: the per-layer tag suffix the callbacks write (``<layer>/<suffix>``), from
+            :mod:`keras_init_lab.callbacks._tags`.
         square: plot the square of the tag's value (the variance from a standard deviation).
         scale: ``"log"`` when the statistic spans decades over the depth, else ``"linear"``.
         log10_values: the values are already log10 of a quantity (the band is +-1, not x10).
@@ -70,6 +77,9 @@ class Statistic:
             quantities: the input side), ``"last"`` (gradients: backprop starts at the
             output), or ``None`` (no band: fractions, which are not a multiplicative signal).
         meaning: one sentence on how to read the profile.
+        legacy_suffixes: the suffixes of the same statistic in logs written by earlier
+            versions of the callbacks (``gradient/norm``, ``activation/std``, ...), read when
+            a run has none of the current ones.
     """
 
     key: str
@@ -80,85 +90,99 @@ class Statistic:
     log10_values: bool
     anchor: str | None
     meaning: str
+    legacy_suffixes: tuple[str, ...] = ()
+
+    @property
+    def suffixes(self) -> tuple[str, ...]:
+        """The current suffix, then the legacy ones."""
+        return (self.suffix, *self.legacy_suffixes)
 
 
-#: The statistics, in the order of the plugin's menu. The tag suffixes are those of
-#: ``callbacks/gradient_stats.py`` (``_SCALARS``) and ``callbacks/activation_stats.py``
-#: (``tensorboard_tag``); the activation variance is the square of the ``std`` the callback
-#: writes (no variance tag exists).
+#: The statistics, in the order of the plugin's menu. The tag suffixes are the names of
+#: ``callbacks/_tags.py``, which both callbacks write; the legacy ones are the tags the
+#: callbacks wrote before it (``<layer>/gradient/norm``, ``<layer>/activation/std``, ...).
+#: The activation variance is the square of the ``std`` the callback writes (no variance
+#: tag exists).
 STATISTICS = (
     Statistic(
         "gradient_norm",
         "gradient norm ||g|| of the layer",
-        "gradient/norm",
+        _tags.GRADIENT_NORM,
         False,
         "log",
         False,
         "last",
         "Backprop runs from the output (right) to the input (left): a line falling to the left "
         "is a vanishing gradient, rising to the left an exploding one.",
+        ("gradient/norm",),
     ),
     Statistic(
         "gradient_log10_norm",
         "log10 of the gradient norm",
-        "gradient/log10_norm",
+        _tags.GRADIENT_LOG10_NORM,
         False,
         "linear",
         True,
         "last",
         "The same profile in decades: one unit is a factor 10.",
+        ("gradient/log10_norm",),
     ),
     Statistic(
         "activation_variance",
         "activation variance (std^2 on the probe batch)",
-        "activation/std",
+        _tags.ACTIVATION_STD,
         True,
         "log",
         False,
         "first",
         "The forward signal: a line falling to the right vanishes, rising to the right explodes.",
+        ("activation/std",),
     ),
     Statistic(
         "update_ratio",
         "update / weight ratio ||dw|| / ||w||",
-        "update/ratio",
+        _tags.UPDATE_RATIO,
         False,
         "log",
         False,
         "last",
         "How fast each layer learns: about 1e-3 per step is the classic healthy value; layers "
         "orders of magnitude apart learn at different speeds.",
+        ("update/ratio",),
     ),
     Statistic(
         "weight_std",
         "weight standard deviation",
-        "weight/std",
+        _tags.WEIGHT_STD,
         False,
         "log",
         False,
         None,
         "Compare with the initializer's target std (e.g. sqrt(2 / fan_in) for He).",
+        ("weight/std",),
     ),
     Statistic(
         "dead_fraction",
         "dead fraction (ReLU-family units never > 0 on the probe)",
-        "activation/dead_fraction",
+        _tags.DEAD_FRACTION,
         False,
         "linear",
         False,
         None,
         "0 is healthy; a dead unit gets no gradient from any probe sample.",
+        ("activation/dead_fraction",),
     ),
     Statistic(
         "saturation_fraction",
         "saturated fraction (tanh/sigmoid values in the flat tails)",
-        "activation/saturation_fraction",
+        _tags.SATURATED_FRACTION,
         False,
         "linear",
         False,
         None,
         "That share of the values passes almost no gradient back; above ~0.5 the layer is "
         "mostly saturated.",
+        ("activation/saturation_fraction",),
     ),
 )
 #: ``{key: Statistic}``.
@@ -253,15 +277,42 @@ def layout_layer_order(layout_bytes: bytes) -> list[str]:
     return order
 
 
-def layers_of(tags: Iterable[str], statistic: Statistic) -> list[str]:
-    """The layer names of the tags ``<layer>/<statistic.suffix>`` among ``tags`` (unordered).
+def suffix_of(tags: Iterable[str], statistic: Statistic) -> str | None:
+    """The suffix of ``statistic`` that ``tags`` (one run's) use: the current one, else a legacy one.
 
     Example:
-        >>> layers_of(["dense/gradient/norm", "dense/kernel/gradient_norm"],
+        >>> suffix_of(["dense/gradient/norm"], STATISTIC["gradient_norm"])
+        'gradient/norm'
+        >>> suffix_of(["dense/details/gradient_norm"], STATISTIC["gradient_norm"])
+        'details/gradient_norm'
+
+    Returns:
+        The first of ``statistic.suffixes`` that some tag ``<layer>/<suffix>`` has, or None.
+    """
+    tags = list(tags)
+    for suffix in statistic.suffixes:
+        tail = "/" + suffix
+        if any(tag.endswith(tail) and len(tag) > len(tail) for tag in tags):
+            return suffix
+    return None
+
+
+def layers_of(tags: Iterable[str], statistic: Statistic) -> list[str]:
+    """The layer names of the tags ``<layer>/<suffix>`` among ``tags`` (unordered).
+
+    ``suffix`` is :func:`suffix_of` the tags: logs written with the current names and logs
+    written before them (legacy names) both work; one run uses one of them.
+
+    Example:
+        >>> layers_of(["dense/details/gradient_norm", "dense/details/kernel/gradient_norm"],
         ...           STATISTIC["gradient_norm"])
         ['dense']
     """
-    tail = "/" + statistic.suffix
+    tags = list(tags)
+    suffix = suffix_of(tags, statistic)
+    if suffix is None:
+        return []
+    tail = "/" + suffix
     return [tag[: -len(tail)] for tag in tags if tag.endswith(tail) and len(tag) > len(tail)]
 
 
@@ -341,10 +392,11 @@ def build_profiles(
         layers, order = order_layers(run, layers_of(tags, statistic), layouts)
         if not layers:
             continue
+        suffix = suffix_of(tags, statistic)
         by_layer = []
         for layer in layers:
             points = {}
-            for step, value in tags[f"{layer}/{statistic.suffix}"]:
+            for step, value in tags[f"{layer}/{suffix}"]:
                 value = float(value)
                 points[int(step)] = value * value if statistic.square else value
             by_layer.append(points)
