@@ -180,9 +180,12 @@ def _scalars(accumulator, tag):
 
 
 def _variable_tag(variable, stat):
-    """``<layer>/<variable>/gradient_norm``, ``.../weight_std``, ``.../update_ratio``."""
+    """The variable's ``gradient_norm``, ``weight_std`` or ``update_ratio`` tag, named by the
+    one tag table (:func:`keras_init_lab._tags.variable_tag`)."""
+    from keras_init_lab._tags import variable_tag
+
     layer, name = variable.rsplit("/", 1)
-    return f"{layer}/{name}/gradient_{stat}" if stat == "norm" else f"{layer}/{name}/{stat}"
+    return variable_tag(layer, name, "gradient_norm" if stat == "norm" else stat)
 
 
 def test_tensorboard_scalars_match_gradient_tape(tmp_path):
