@@ -42,6 +42,8 @@ from keras_init_lab._import_hooks import around_first_import, remove_hook
 __all__ = ["COMMAND_HELP", "EXIT_FINDINGS", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_OK = 0
+#: A command stopped by Ctrl-C: 128 + SIGINT (2), the shell's convention.
+EXIT_INTERRUPTED = 130
 #: argparse's own exit status for usage errors; every bad-argument path uses it too.
 EXIT_USAGE = 2
 
@@ -231,13 +233,24 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         ),
         flush=True,
     )
-    result = compare(
-        **_compare_kwargs(args),
-        preset=preset,
-        seed=args.seed,
-        log_dir=out / "tensorboard",
-        verbose=2 if args.progress else 1,
-    )
+    if args.workers < 1:
+        raise UsageError(
+            f"--workers must be a positive integer; received --workers {args.workers}."
+        )
+    try:
+        result = compare(
+            **_compare_kwargs(args),
+            preset=preset,
+            seed=args.seed,
+            log_dir=out / "tensorboard",
+            runs_dir=out / "runs",
+            workers=args.workers,
+            ray=args.ray,
+            verbose=2 if args.progress else 1,
+        )
+    except KeyboardInterrupt:
+        print(f"Resume with:\n  {_resume_command(args, out)}", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     write_compare(result, out)
     rows = course_pairings(result.runs, target=result.config["target_accuracy"])
     paths = write_report(out, comparison=result, command=_command_line(args), pairings=rows)
@@ -318,6 +331,14 @@ def _print_wrapped(text: str, indent: str = "", subsequent: str | None = None) -
 
 def _command_line(args: argparse.Namespace) -> str:
     return "keras-init-lab " + " ".join(shlex.quote(a) for a in args.argv)
+
+
+def _resume_command(args: argparse.Namespace, out: Path) -> str:
+    """The command line that resumes this one: the same arguments, ``--out`` the folder used."""
+    if args.out:
+        return _command_line(args)
+    words = ["keras-init-lab", *args.argv, "--out", str(out)]
+    return " ".join(shlex.quote(word) for word in words)
 
 
 def _print_endings(out: Path, paths: dict) -> None:
@@ -440,6 +461,8 @@ def _add_experiment_commands(sub) -> None:
         description="Train the same model on the same data for every grid point "
         f"(default: {', '.join(DEFAULT_INITIALIZERS)} x {', '.join(DEFAULT_ACTIVATIONS)}), "
         "with gradient and activation statistics and one TensorBoard run folder per run. "
+        "Each finished run is saved at once in <out>/runs; the same command on the same --out "
+        "resumes (finished runs are read back, a changed grid trains only its new points). "
         "Writes results.json, results.csv, report.md, report.html and PNGs.",
         epilog="Examples:\n"
         "  keras-init-lab compare\n"
@@ -451,7 +474,8 @@ def _add_experiment_commands(sub) -> None:
         "  keras-init-lab compare --optimizers sgd adam --learning-rates 0.01 0.1 "
         "--batch-sizes 1 32 full\n"
         "  keras-init-lab compare --losses categorical_crossentropy mse:softmax mse:linear\n"
-        "  keras-init-lab compare --l2 0 1e-4 --dropout 0 0.2",
+        "  keras-init-lab compare --l2 0 1e-4 --dropout 0 0.2\n"
+        "  keras-init-lab compare --quick --workers 2 --out logs/sweep",
         formatter_class=raw,
     )
     p_cmp.add_argument(
@@ -578,6 +602,24 @@ def _add_experiment_commands(sub) -> None:
         "--quick",
         action="store_true",
         help="a small grid, depth 4, 8 epochs and target 0.8 (well under a minute)",
+    )
+    p_cmp.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train N grid points at once, each in its own process with its share of the "
+        "cores (default 1)",
+    )
+    p_cmp.add_argument(
+        "--ray",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="ADDRESS",
+        help="send each grid point to Ray as a task of 1 CPU: a local Ray, or the cluster at "
+        'ADDRESS (pip install "keras-init-lab[ray]"; on a cluster --out must be storage '
+        "every node sees)",
     )
     _add_progress(p_cmp)
     _add_common(p_cmp)
@@ -785,7 +827,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Example:
         >>> main(["list"])  # doctest: +SKIP
-        Initializers (name, aliases, distribution):
+        Initializers (name, distribution, aliases):
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose, rest = _split_verbose(argv)

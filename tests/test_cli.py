@@ -336,7 +336,7 @@ def test_list_is_quiet_by_default():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stderr == ""
-    assert "Initializers (name, aliases, distribution):" in done.stdout
+    assert "Initializers (name, distribution, aliases):" in done.stdout
     assert "he_avg_normal" in done.stdout and "gelu_tanh" in done.stdout
 
 

@@ -573,6 +573,8 @@ LISTED = [
     ("experiments.compare", "weight_decay", "0.1", Bad([-0.1], shown="-0.1")),
     ("experiments.compare", "dropout", "0.1", Bad([1.0], shown="1.0")),
     ("experiments.compare", "log_dir", 3.5, _EMPTY_PATH),
+    ("experiments.compare", "runs_dir", 3.5, _EMPTY_PATH),
+    ("experiments.compare", "ray", 3.5, _EMPTY_PATH),  # True or an address
     ("experiments.propagate", "sigma2", "0.02", Bad([-1.0], shown="-1.0")),
     ("experiments.propagate", "initializers", 3.5, ["he_nromal"]),
     ("experiments.propagate", "activations", 3.5, ["relux"]),

@@ -56,8 +56,11 @@ def test_quick_compare_exits_0_and_shows_progress(quick_run):
     assert len(runs) == 4
     assert "run 1/4: zeros + tanh" in stdout and "run 4/4: he_normal + relu" in stdout
     assert "Epoch 1/8" in stdout  # Keras's own progress inside each run, with --progress
-    # One line per run (wrapped within 100 columns) with its time, ETA and verdict.
-    assert re.search(r"run 4/4: he_normal \+ relu \[\d+ s, ETA 0 s\] -> learns: ", stdout)
+    # One line per run (wrapped within 100 columns) with its time and verdict, and the
+    # sweep's line: done / running / left, elapsed and ETA.
+    assert re.search(r"run 4/4: he_normal \+ relu \[(\d+ min )?\d+ s\] -> learns: ", stdout)
+    done = r"^  4/4 done, 0 running, 0 left; elapsed (\d+ min )?\d+ s, ETA 0 s$"
+    assert re.search(done, stdout, re.M)
     assert "Target validation accuracy: 80% (--quick lowers the default 90% to 80%)" in stdout
     assert "chance = share of the majority training class in the validation split" in stdout
     assert f"tensorboard --logdir {out / 'tensorboard'}" in stdout
@@ -117,6 +120,25 @@ def test_result_files_exist_and_agree(quick_run):
         (out / "results.json").read_text(),
         parse_constant=lambda token: pytest.fail(f"non-JSON token {token}"),
     )
+
+
+def test_each_run_has_a_run_file_and_the_same_command_resumes_without_training(quick_run):
+    """The rerun reads the four run files back: nothing trains, results.json is the same."""
+    import contextlib
+    import io
+
+    out, results = quick_run[1], quick_run[2]
+    files = sorted((out / "runs").glob("*.json"))
+    assert len(files) == 4
+    stored = {json.loads(p.read_text())["result"]["label"] for p in files}
+    assert stored == {r["label"] for r in results["runs"]}
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = cli.main(["compare", "--quick", "--out", str(out), "--seed", "0"])
+    assert code == 0
+    assert "resuming: 4 of 4 runs read back from" in buffer.getvalue()
+    assert "Epoch 1/" not in buffer.getvalue() and "run 1/4" not in buffer.getvalue()
+    assert json.loads((out / "results.json").read_text()) == results
 
 
 def test_each_run_has_its_own_tensorboard_folder(quick_run):

@@ -162,6 +162,9 @@ COMPARE_ARGUMENTS = [
     ("weight_decay", ["0"], "weight_decay='0'", [-1.0], "weight_decay=-1.0"),
     ("dropout", ["half"], "dropout='half'", [1.0], "dropout=1.0"),
     ("log_dir", 3, "log_dir=3", None, None),
+    ("runs_dir", 3, "runs_dir=3", "", "runs_dir=''"),
+    ("workers", "2", "workers='2'", 0, "workers=0"),
+    ("ray", 3, "ray=3", "", "ray=''"),
 ]
 
 
@@ -196,7 +199,7 @@ def test_every_compare_argument_wrong_type_is_type_error_wrong_value_is_value_er
     def no_training(*args, **kwargs):
         raise AssertionError("training started before the arguments were checked")
 
-    module = importlib.import_module("keras_init_lab.experiments.compare")
+    module = importlib.import_module("keras_init_lab.experiments.sweep")
     monkeypatch.setattr(module, "train_point", no_training)
     assert {a[0] for a in COMPARE_ARGUMENTS} == set(
         compare.__code__.co_varnames[: compare.__code__.co_argcount]

@@ -5,8 +5,9 @@ return plain data; ``keras_init_lab.report`` writes files (and no module here im
 
 The comparison's modules: ``grid`` (the axes, checked, and one ``GridPoint`` per run with a
 stable id), ``training`` (one run: ``train_point`` -> ``RunResult``), ``verdicts`` (what a
-run's numbers say), ``settings`` (the presets and the one-value settings) and ``compare``
-(the grid run in order, ``CompareResult``).
+run's numbers say), ``settings`` (the presets and the one-value settings), ``sweep`` (the
+points run in order, in worker processes or on Ray, one run file per finished run, resumed
+from) and ``compare`` (the arguments checked, ``CompareResult``).
 
 Example:
     >>> from keras_init_lab import experiments

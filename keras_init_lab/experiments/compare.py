@@ -21,10 +21,12 @@ what the package's callbacks measure:
 
 The work is split in four modules: ``grid`` (the axes, checked, and one ``GridPoint`` per
 run with a stable id), ``training`` (one run: ``train_point`` returns a ``RunResult``),
-``verdicts`` (what the numbers say) and this one, which runs the grid in order and returns a
-``CompareResult``. ``compare`` writes only what the runs write while they train (TensorBoard
-event files under ``log_dir``); ``keras_init_lab.report.write_compare`` writes
-``results.json``, ``results.csv`` and the figures.
+``verdicts`` (what the numbers say), ``sweep`` (the points run in order or in worker
+processes, one run file per finished run, resumed from) and this one, which checks the
+arguments and returns a ``CompareResult``. ``compare`` writes only what the runs write while
+they train (TensorBoard event files under ``log_dir``, one run file per finished run under
+``runs_dir``); ``keras_init_lab.report.write_compare`` writes ``results.json``,
+``results.csv`` and the figures, from the runs (so from the run files on a resumed sweep).
 
 Example:
     >>> result = compare(dataset="xor", initializers=["zeros", "he_normal"],
@@ -46,14 +48,12 @@ import functools
 import math
 import os
 import textwrap
-import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from keras_init_lab import _tags
-from keras_init_lab._validation import check_number
+from keras_init_lab._validation import check_int, check_log_dir, check_number
 from keras_init_lab.experiments import datasets as _datasets
 from keras_init_lab.experiments._json import json_safe
 from keras_init_lab.experiments.grid import (
@@ -73,7 +73,8 @@ from keras_init_lab.experiments.settings import (
     CompareSettings,
     one_value_or_axis,
 )
-from keras_init_lab.experiments.training import RESULT_COLUMNS, RunResult, train_point
+from keras_init_lab.experiments.sweep import RUNS_FOLDER, run_sweep
+from keras_init_lab.experiments.training import RESULT_COLUMNS, RunResult
 from keras_init_lab.experiments.verdicts import (
     LEARNING_MARGIN,
     UNIT_PROBLEM_FRACTION,
@@ -227,6 +228,40 @@ def _num(value) -> str:
     return f"{value:.3g}" if math.isfinite(value) else ("inf" if value > 0 else "nan")
 
 
+def _runs_folder(runs_dir, log_dir: Path | None) -> Path | None:
+    """``runs_dir`` checked, or ``<log_dir>/runs`` when only ``log_dir`` is given, or ``None``."""
+    if runs_dir is None:
+        return None if log_dir is None else log_dir / RUNS_FOLDER
+    if isinstance(runs_dir, (str, os.PathLike)) and not os.fspath(runs_dir):
+        raise ValueError(
+            "runs_dir is an empty path (it would write into the current folder); pass a "
+            f"folder such as 'logs/sweep/runs', or None; received runs_dir={runs_dir!r}."
+        )
+    return Path(check_log_dir("runs_dir", runs_dir))
+
+
+def _ray_address(ray, workers: int):
+    """``None`` (no Ray), ``True`` (a local Ray, or the one started) or an address string."""
+    if ray is None or ray is False:
+        return None
+    if ray is not True and not isinstance(ray, str):
+        raise TypeError(
+            "ray must be True (a local Ray, or the one this process started) or a cluster "
+            f"address such as 'auto' or 'ray://host:10001'; received ray={ray!r}."
+        )
+    if isinstance(ray, str) and not ray.strip():
+        raise ValueError(
+            "ray is an empty address; pass True for a local Ray or an address such as 'auto' "
+            f"or 'ray://host:10001'; received ray={ray!r}."
+        )
+    if workers != 1:
+        raise ValueError(
+            f"give workers (local processes) or ray (a Ray cluster), not both; "
+            f"received workers={workers!r}, ray={ray!r}."
+        )
+    return ray
+
+
 def compare(
     dataset="spirals",
     model: str = "auto",
@@ -255,6 +290,9 @@ def compare(
     weight_decay: Sequence[float | None] | float | None = None,
     dropout: Sequence[float] | float = 0.0,
     log_dir: str | os.PathLike | None = None,
+    runs_dir: str | os.PathLike | None = None,
+    workers: int = 1,
+    ray: bool | str | None = None,
 ) -> CompareResult:
     """Train the same model on the same data for every grid point and compare what happens.
 
@@ -301,8 +339,9 @@ def compare(
             ``results.csv`` and the figures written there by ``report.write_compare`` at the
             end (a ``DeprecationWarning`` says so). Pass ``log_dir`` and call
             ``report.write_compare(result, out_dir)`` instead.
-        verbose: 0 silent; 1 one line per run (k/N, setting, verdict, time, ETA); 2 also
-            Keras's own line per epoch.
+        verbose: 0 silent; 1 one line per finished run (k/N, setting, time, verdict) and an
+            overall line (done, running, left, elapsed, ETA); 2 also Keras's own line per
+            epoch.
         optimizers: names from ``lessons.optimizers.OPTIMIZERS`` (sgd, momentum, rmsprop,
             adam, adamw), Keras optimizer objects (cloned for each run, so no state is
             shared) or functions returning a fresh optimizer. Default ``"momentum"``.
@@ -325,7 +364,29 @@ def compare(
         dropout: dropout rates in ``[0, 1)`` after every hidden activation; 0: none.
         log_dir: when given, each run writes its TensorBoard event files to
             ``<log_dir>/<activation>_<NN>_<rest of the label>`` (``_tags.run_name``: one
-            activation's runs side by side in TensorBoard); nothing else is written.
+            activation's runs side by side in TensorBoard), and, unless ``runs_dir`` says
+            otherwise, its run file to ``<log_dir>/runs`` (so the sweep resumes).
+        runs_dir: the folder of the run files (``experiments.sweep``): each finished run is
+            written there atomically as ``<id>.json`` (``GridPoint.id``: a hash of its
+            settings and seed) the moment it finishes, and a second call on the same folder
+            resumes: finished runs are read back, not trained again; a changed grid trains
+            only its new points. Default: ``<log_dir>/runs`` when ``log_dir`` is given (the
+            command line: ``<out>/runs``), else no run files.
+        workers: processes that train grid points at once (default 1: this process, in grid
+            order). ``N > 1`` starts ``N`` "spawn" processes, each limiting TensorFlow to
+            ``cores // N`` threads; every run is seeded by its point, so its numbers are
+            those of a sequential run. Optimizers must be given by name (objects and
+            factories cannot always be sent to a process), and a script must call
+            ``compare`` under ``if __name__ == "__main__":``.
+        ray: ``None`` (default): this machine. ``True``: each grid point is a Ray core task
+            (``experiments._ray``; ``pip install "keras-init-lab[ray]"``) on the Ray this
+            process started with ``ray.init``, else on a local one (or the cluster
+            ``RAY_ADDRESS`` names); a string: that cluster's address (``"auto"``,
+            ``"ray://host:10001"``). Each task asks for 1 CPU and limits TensorFlow to 1
+            thread; the results come back here into the run files. On a cluster,
+            ``log_dir`` must be storage every node sees, at the same path (a mounted
+            bucket: ``log_dir`` is a local path, so ``gs://`` / ``s3://`` URLs, which
+            TensorFlow's file API accepts, do not work here yet).
 
     Returns:
         A ``CompareResult``: one ``RunResult`` per grid point and the shared ``config``.
@@ -333,10 +394,12 @@ def compare(
     Raises:
         TypeError: a value of the wrong type (e.g. a string learning rate, ``depths=[1.5]``).
         ValueError: unknown names (closest valid ones listed), non-positive sizes or
-            learning rates, a batch size of 0, a target outside (0, 1].
+            learning rates, a batch size of 0, a target outside (0, 1], ``workers < 1``;
+            ``sweep.RunFileError`` (a ``ValueError``) for a run file in ``runs_dir`` that is
+            corrupt, foreign or disagrees with its id, naming the file.
+        sweep.SweepInterrupted: Ctrl-C (a ``KeyboardInterrupt``); the finished runs are
+            saved in ``runs_dir``, and the same call resumes.
     """
-    import keras
-
     settings = CompareSettings.from_arguments(
         preset,
         quick,
@@ -366,12 +429,17 @@ def compare(
             )
         warnings.warn(
             "compare(out_dir=...) is deprecated: compare returns the results and writes only "
-            "TensorBoard logs; pass log_dir=<folder>/tensorboard and write results.json, "
+            "TensorBoard logs and run files; pass log_dir=<folder>/tensorboard and write results.json, "
             "results.csv and the figures with keras_init_lab.report.write_compare(result, folder).",
             DeprecationWarning,
             stacklevel=2,
         )
         settings = dataclasses.replace(settings, log_dir=Path(out_dir) / "tensorboard")
+        if runs_dir is None:
+            runs_dir = Path(out_dir) / RUNS_FOLDER
+    runs_dir = _runs_folder(runs_dir, settings.log_dir)
+    workers = check_int("workers", workers, minimum=1)
+    ray = _ray_address(ray, workers)
     positive_rate = functools.partial(check_number, "learning_rate", positive=True)
     axes = GridAxes.from_arguments(
         settings.defaults,
@@ -405,25 +473,15 @@ def compare(
     # without a declared pixel maximum) fails before any training.
     scaled = {scaling: _datasets.scale_inputs(data, scaling) for scaling in scalings}
     points = axes.points(settings.sweep(data), seed=settings.seed)
-    runs = []
-    started = time.perf_counter()
-    for point in points:
-        run = train_point(
-            point,
-            scaled[point.scaling],
-            log_dir=None if settings.log_dir is None else settings.log_dir / _tags.run_name(point),
-            verbose=2 if settings.verbose >= 2 else 0,
-        )
-        runs.append(run)
-        if settings.verbose:
-            elapsed = time.perf_counter() - started
-            eta = elapsed / point.index * (len(points) - point.index)
-            line = (
-                f"run {point.index}/{len(points)}: {point.label} [{run.seconds:.0f} s, ETA "
-                f"{eta:.0f} s] -> {run.verdict}"
-            )
-            print("\n".join(_wrap(line, "", "    ")), flush=True)
-        keras.backend.clear_session()
+    runs = run_sweep(
+        points,
+        scaled,
+        runs_dir=runs_dir,
+        log_dir=settings.log_dir,
+        workers=workers,
+        verbose=settings.verbose,
+        ray=ray,
+    )
     result = CompareResult(runs, settings.config(data, axes, runs))
     if out_dir is not None:
         from keras_init_lab._result_files import write_compare_files
