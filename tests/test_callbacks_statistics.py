@@ -180,8 +180,7 @@ def _scalars(accumulator, tag):
 
 
 def _variable_tag(variable, stat):
-    """The variable's ``gradient_norm``, ``weight_std`` or ``update_ratio`` tag, named by the
-    one tag table (:func:`keras_init_lab._tags.variable_tag`)."""
+    """``<layer>/details/<variable>/gradient_norm``, ``.../weight_std``, ``.../update_ratio``."""
     from keras_init_lab._tags import variable_tag
 
     layer, name = variable.rsplit("/", 1)
