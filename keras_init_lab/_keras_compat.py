@@ -39,6 +39,9 @@ __all__ = [
     "activation_registry",
     "inbound_nodes",
     "default_summary_writer",
+    "JAX_ASYNC_KERAS",
+    "jax_fit_syncs_every_step",
+    "make_jax_train_function",
     "fit_history",
     "fit_params",
     "install_train_function",
@@ -54,6 +57,8 @@ __all__ = [
     "restore_train_function",
     "set_logits",
     "set_untracked_attribute",
+    "track_optimizer_variable",
+    "untrack_optimizer_variable",
     "untracked_attribute",
     "warn_if_moved",
 ]
@@ -239,6 +244,95 @@ def optimizer_variables(optimizer) -> list:
     if found is _MISSING:
         raise _error("Optimizer._trainable_variables", "the variables of apply(grads)")
     return list(found)
+
+
+# ------------------------------------------------------------------------- JAX train step
+
+#: First Keras release whose ``CallbackList`` dispatches batch-end callbacks asynchronously
+#: (``_configure_async_dispatch``, Keras 3.6): on Keras 3.3-3.5 the JAX ``fit`` loop turns
+#: each step's logs into Python numbers, a device-to-host synchronization at every step.
+JAX_ASYNC_KERAS = (3, 6)
+
+
+def jax_fit_syncs_every_step() -> bool:
+    """True on Keras releases (3.3-3.5) whose JAX ``fit`` synchronizes the host every step.
+
+    There, reading the capture buffer only on recorded steps saves nothing: every step waits
+    for the device anyway (see :data:`JAX_ASYNC_KERAS`).
+    """
+    return keras_version() < JAX_ASYNC_KERAS
+
+
+def make_jax_train_function(model, train_step: Callable) -> Callable:
+    """A train function built by ``fit``'s own builder around ``train_step`` (JAX backend).
+
+    The JAX trainer's ``make_train_function`` jit-compiles ``self.train_step`` (with the
+    model's ``jit_compile``, ``steps_per_execution`` and the ``out_shardings`` of a
+    ``keras.distribution``); ``train_step(state, data) -> (logs, state)`` is set as the
+    model's instance attribute ``train_step`` while :func:`make_train_function` builds, and
+    removed afterwards, so the new function jit-compiles ``train_step`` itself: a function
+    of its own, which JAX traces apart from the model's (a patch applied inside it is never
+    hidden by a trace cached for the model's own step). Checked on Keras 3.15.1
+    (``keras/src/backend/jax/trainer.py``, ``make_train_function``; NNX models jit
+    ``type(self).train_step`` instead and are refused).
+
+    Example:
+        >>> def step(state, data):  # doctest: +SKIP
+        ...     return type(model).train_step(model, state, data)
+        >>> train = make_jax_train_function(model, step)  # doctest: +SKIP
+
+    Args:
+        model: a compiled ``keras.Model`` on the JAX backend.
+        train_step: called as ``train_step(state, data)``, returns ``(logs, state)``.
+
+    Returns:
+        The train function, called as ``function(state, iterator)`` as ``fit`` calls it.
+
+    Raises:
+        NotImplementedError: Keras's NNX integration is on (``keras.config.is_nnx_enabled``).
+    """
+    is_nnx = getattr(getattr(keras, "config", None), "is_nnx_enabled", None)
+    if callable(is_nnx) and is_nnx():
+        raise NotImplementedError(
+            f"The gradient capture cannot instrument the JAX train step with NNX enabled "
+            f"(Keras {keras.__version__} jit-compiles the class's train_step then); turn NNX "
+            "off (KERAS_NNX_ENABLED=false) to capture gradients on JAX."
+        )
+    with patched(model, "train_step", train_step):
+        return make_train_function(model)
+
+
+def track_optimizer_variable(optimizer, variable) -> None:
+    """Append ``variable`` to ``optimizer.variables`` (the JAX step's optimizer state).
+
+    The JAX trainer passes ``[v.value for v in optimizer.variables]`` into the jitted step and
+    ``stateless_apply`` returns the value of each after ``apply``; a variable assigned inside
+    ``apply`` therefore leaves the compiled step as an output. There is no public way to add
+    one to a built optimizer: ``add_variable`` also names it under the optimizer and works
+    the same, but cannot be undone; this appends through the optimizer's private
+    ``_track_variable`` (``keras/src/optimizers/base_optimizer.py``, Keras 3.3.3 and 3.15.1)
+    so :func:`untrack_optimizer_variable` can remove it again.
+    """
+    track = getattr(optimizer, "_track_variable", None)
+    if not callable(track) or not isinstance(getattr(optimizer, "_variables", None), list):
+        raise _error("Optimizer._track_variable / Optimizer._variables", "the capture buffer")
+    track(variable)
+
+
+def untrack_optimizer_variable(optimizer, variable) -> bool:
+    """Remove ``variable`` from ``optimizer.variables`` again (so it is never saved).
+
+    Compared by identity (``==`` on Keras variables is element-wise). Returns True when it
+    was there.
+    """
+    variables = getattr(optimizer, "_variables", None)
+    if not isinstance(variables, list):
+        raise _error("Optimizer._variables", "removing the capture buffer")
+    for index, tracked in enumerate(variables):
+        if tracked is variable:
+            del variables[index]
+            return True
+    return False
 
 
 # ------------------------------------------------------------------------- model graph
@@ -467,6 +561,14 @@ def _has_optimizer_variables() -> bool:
     return hasattr(optimizer, "_trainable_variables")
 
 
+def _has_optimizer_tracking() -> bool:
+    optimizer = keras.optimizers.SGD()
+    optimizer.build([keras.Variable(0.0)])
+    return callable(getattr(optimizer, "_track_variable", None)) and isinstance(
+        getattr(optimizer, "_variables", None), list
+    )
+
+
 def _has_functional_graph() -> bool:
     inputs = keras.Input((2,))
     layer = keras.layers.Dense(1)
@@ -496,6 +598,11 @@ INTERNALS: tuple[Internal, ...] = (
     ),
     Internal(
         "Optimizer._trainable_variables", "variables of apply(grads)", _has_optimizer_variables
+    ),
+    Internal(
+        "Optimizer._track_variable / Optimizer._variables",
+        "capture buffer carried out of the JAX train step",
+        _has_optimizer_tracking,
     ),
     Internal(
         "Functional._nodes_by_depth / Layer._inbound_nodes / Layer._outbound_nodes",

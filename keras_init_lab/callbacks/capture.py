@@ -42,6 +42,13 @@ the reported statistics are those of the **all-reduced gradient of the global ba
 one the optimizer applies, equal to the single-device gradient of the same global batch.
 This costs one extra all-reduce on recorded steps only.
 
+Backends: the above is the TensorFlow controller. On JAX, :func:`get_capture` returns the
+controller of :mod:`keras_init_lab.callbacks._capture_jax` (the same subscribers and records;
+the statistics leave the jitted step in an optimizer-state buffer, read at the next step's
+start); both compute with the one ``keras.ops`` implementation of
+:mod:`keras_init_lab.callbacks.statistics`. Other backends raise ``NotImplementedError``
+(:func:`check_capture_backend`).
+
 Reference:
     Keras TF trainer (``keras/src/backend/tensorflow/trainer.py``: ``make_train_function``,
     ``train_step``); Chan, Golub & LeVeque (1983), "Algorithms for computing the sample
@@ -51,16 +58,20 @@ Reference:
 from __future__ import annotations
 
 import contextlib
+import warnings
 import weakref
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_init_lab._keras_compat import (
+    JAX_ASYNC_KERAS,
     fit_history,
     fit_params,
     install_train_function,
+    jax_fit_syncs_every_step,
     make_train_function,
     optimizer_variables,
     patched,
@@ -244,8 +255,28 @@ class GradientCapture:
             self._fit_history = fit_history(model)
             self._fit_layout, self._fit_keys = None, {}
             self._fit_layout = self.layout()
+            try:
+                self._on_install()
+            except BaseException:
+                self._uninstall(abort=False)
+                raise
         self.layout()  # validates the model early (has trainable variables, optimizer)
         _instance_optimizer(model)
+
+    def _on_install(self) -> None:
+        """Backend hook, called once the selector is installed for a ``fit`` (TF: nothing)."""
+
+    def _on_uninstall(self) -> None:
+        """Backend hook, called when the selector is removed (TF: nothing)."""
+
+    def collect_pending(self) -> None:
+        """Deliver a record whose read was deferred to the next step's start (TF: none).
+
+        The TensorFlow selector reads its buffers right after the instrumented execution;
+        the JAX one leaves the statistics in the returned state and reads them here, called
+        by each subscriber's ``_execution_end`` (at the next ``on_train_batch_begin``, epoch
+        end or train end), so the host waits for the device only on recorded steps.
+        """
 
     def detach(self, subscriber) -> None:
         """Stop serving ``subscriber``; restores the model's train function after the last one."""
@@ -264,6 +295,7 @@ class GradientCapture:
         self._original = None
         self._fit_params = None
         self._fit_history = None
+        self._on_uninstall()
         self._fit_layout, self._fit_keys = None, {}
         self._requests.clear()
         subscribers, self._subscribers = self._subscribers, []
@@ -522,11 +554,57 @@ class GradientCapture:
 _CAPTURE_ATTRIBUTE = "_kil_gradient_capture"
 
 
+#: Backends the capture runs on. PyTorch's trainer calls ``optimizer.apply`` eagerly under
+#: ``torch.no_grad()``; a capture for it is not written yet.
+CAPTURE_BACKENDS = ("tensorflow", "jax")
+
+
+#: The controller class of each backend other than TensorFlow, registered by its module
+#: (``_capture_jax`` registers ``"jax"``; ``gradient_stats`` and ``health`` import it, so
+#: importing ``keras_init_lab.callbacks`` registers it: no import circle with this module).
+BACKEND_CAPTURES: dict[str, type] = {}
+
+
+def check_capture_backend(what: str) -> None:
+    """Raise where the capture cannot run; warn where it runs but saves no synchronization.
+
+    Args:
+        what: the class name to put in the message.
+
+    Raises:
+        NotImplementedError: (a ``RuntimeError``) on a backend other than TensorFlow or JAX,
+            naming the backend and the Keras version.
+    """
+    backend = keras.backend.backend()
+    if backend not in CAPTURE_BACKENDS:
+        raise NotImplementedError(
+            f"{what} captures gradients inside the train step on the TensorFlow and JAX "
+            f"backends only; the {backend!r} backend (Keras {keras.__version__}) is not "
+            "supported yet. Run with KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax."
+        )
+    if backend == "jax" and jax_fit_syncs_every_step():
+        warnings.warn(
+            f"{what} on the JAX backend with Keras {keras.__version__}: Keras releases before "
+            f"{'.'.join(map(str, JAX_ASYNC_KERAS))} synchronize the host with the device at "
+            "every step of fit (with or without this callback), so the steps that are not "
+            "recorded are not asynchronous either; upgrade Keras to overlap them.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 def get_capture(model) -> GradientCapture:
     """Return the one :class:`GradientCapture` of ``model`` (created on first use)."""
     capture = untracked_attribute(model, _CAPTURE_ATTRIBUTE)
     if capture is None or capture._model_ref() is not model:  # none yet, or a copy's
-        capture = GradientCapture(model)
+        check_capture_backend("GradientCapture")
+        backend = keras.backend.backend()
+        if backend != "tensorflow" and backend not in BACKEND_CAPTURES:
+            raise NotImplementedError(
+                f"No gradient capture is registered for the {backend!r} backend; import "
+                "keras_init_lab.callbacks (it registers the JAX capture) before training."
+            )
+        capture = BACKEND_CAPTURES.get(backend, GradientCapture)(model)
         set_untracked_attribute(model, _CAPTURE_ATTRIBUTE, capture)
     return capture
 
@@ -580,6 +658,7 @@ class CaptureCallback(ScheduledCallback):
     _reads_others_records = False
 
     def __init__(self, schedule: EverySteps):
+        check_capture_backend(type(self).__name__)
         super().__init__(schedule)
         self._capture = None
         self._requested = False
@@ -613,6 +692,8 @@ class CaptureCallback(ScheduledCallback):
             self._capture.request(self, histograms=histograms)
 
     def _execution_end(self, first, last, recorded):
+        if self._capture is not None:
+            self._capture.collect_pending()  # JAX: the record of the execution that ended
         self._step = None
 
     def _capture_done(self, record) -> None:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 import warnings
 
+import keras
 import numpy as np
 
 from keras_init_lab import _tags
+from keras_init_lab._event_writer import EventWriters
 from keras_init_lab._validation import check_int, check_log_dir
+from keras_init_lab.callbacks import _capture_jax  # noqa: F401 (registers the JAX capture)
 from keras_init_lab.callbacks._scheduled import EverySteps, resolve_schedule
 from keras_init_lab.callbacks.capture import STATISTICS, CaptureCallback
 from keras_init_lab.callbacks.histograms import GRADIENT_MIN_EXPONENT
@@ -140,15 +143,21 @@ class GradientStats(CaptureCallback):
         histogram_every_n_steps: compute histograms every this many global steps (on the
             executions holding such a step); ``None`` means ``max(100, n)``
             (:data:`DEFAULT_HISTOGRAM_EVERY_N_STEPS`) when ``log_dir`` is given and never
-            otherwise; ``0`` never.
+            otherwise (never on the JAX backend, where histograms are not computed yet);
+            ``0`` never.
         log_dir: TensorBoard log folder, or None for no event files.
         max_history: most records kept in memory (default 10000).
         schedule: an :class:`~keras_init_lab.callbacks.EverySteps`, the statistics schedule.
             Give ``schedule`` or ``every_n_steps``, not both.
 
+    Backends: TensorFlow and JAX (statistics only on JAX; see
+    :mod:`keras_init_lab.callbacks._capture_jax`); other backends raise at construction.
+
     Raises:
         TypeError: an argument of the wrong type (``every_n_steps=1.5``, ``log_dir=3``,
             ``schedule=EveryEpochs(2)``).
+        NotImplementedError: (a ``RuntimeError``) a backend other than TensorFlow or JAX,
+            or histograms asked for on JAX.
         ValueError: a value out of range (``every_n_steps=0``, ``max_history=1``, an empty
             ``log_dir``), or both ``every_n_steps`` and ``schedule``.
 
@@ -175,9 +184,19 @@ class GradientStats(CaptureCallback):
             "histogram_every_n_steps", histogram_every_n_steps, minimum=0, allow_none=True
         )
         log_dir = check_log_dir("log_dir", log_dir)
+        on_tensorflow = keras.backend.backend() == "tensorflow"
         if histogram_every_n_steps is None:
             histogram_every_n_steps = (
-                max(DEFAULT_HISTOGRAM_EVERY_N_STEPS, self.schedule.n) if log_dir is not None else 0
+                max(DEFAULT_HISTOGRAM_EVERY_N_STEPS, self.schedule.n)
+                if log_dir is not None and on_tensorflow
+                else 0
+            )
+        elif histogram_every_n_steps and not on_tensorflow:
+            raise NotImplementedError(
+                f"GradientStats histograms are bucketed with TensorFlow ops; on the "
+                f"{keras.backend.backend()!r} backend (Keras {keras.__version__}) pass "
+                f"histogram_every_n_steps=0 (received {histogram_every_n_steps}) or train on "
+                "the TensorFlow backend."
             )
         self.histogram_every_n_steps = histogram_every_n_steps
         self._histogram_schedule = (
@@ -187,7 +206,10 @@ class GradientStats(CaptureCallback):
         self.max_history = check_int("max_history", max_history, minimum=2)
         self.skipped_steps: list[int] = []
         self.last_histograms: dict | None = None
-        self._writers = SummaryWriters(self.log_dir) if self.log_dir is not None else None
+        # TensorFlow writes through tf.summary; other backends through TensorBoard's own
+        # event-file writer (the same methods), which needs no TensorFlow.
+        writers = SummaryWriters if on_tensorflow else EventWriters
+        self._writers = writers(self.log_dir) if self.log_dir is not None else None
         self._layout_written = False
         # The unit of each weight histogram, chosen at its first record with a spread.
         self._histogram_units = _tags.HistogramUnits()

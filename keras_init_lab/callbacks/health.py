@@ -21,6 +21,7 @@ import numpy as np
 
 from keras_init_lab._gradient_rules import VANISHING_RATIO, gradient_ratio_verdict
 from keras_init_lab._validation import check_number
+from keras_init_lab.callbacks import _capture_jax  # noqa: F401 (registers the JAX capture)
 from keras_init_lab.callbacks._scheduled import EverySteps, resolve_schedule
 from keras_init_lab.callbacks.capture import CaptureCallback
 

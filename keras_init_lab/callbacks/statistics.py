@@ -1,13 +1,14 @@
-"""Fused sufficient statistics of gradients and updates, on the device, XLA-safe.
+"""Fused sufficient statistics of gradients and updates, on the device, on every backend.
 
-One recorded step reduces every gradient and weight to ``10 x n_vars`` numbers on the
-device (:func:`gradient_sufficient_statistics`); the host turns them into the reported
-statistics per variable (:func:`variable_statistics`) and per layer
-(:func:`layer_statistics`). All variables are handled at once: each gradient (and weight)
+Written once in ``keras.ops``: the same code runs inside TensorFlow's train step (graph,
+XLA, ``tf.distribute`` replicas) and inside JAX's jitted one. One recorded step reduces every
+gradient and weight to ``10 x n_vars`` numbers on the device
+(:func:`gradient_sufficient_statistics`); the host turns them into the reported statistics
+per variable (:func:`variable_statistics`) and per layer (:func:`layer_statistics`). All variables are handled at once: each gradient (and weight)
 is flattened and cut into whole rows of :data:`CHUNK_SIZE` elements plus a short tail. One
 concat makes a ``[rows, CHUNK_SIZE]`` matrix of the whole rows of every variable (no
 padding, no mask), another a small ``[n_vars, CHUNK_SIZE]`` matrix of zero-padded tails. Row
-reductions give per-row partial sums, and one ``unsorted_segment_sum``/``max`` over the rows
+reductions give per-row partial sums, and one ``segment_sum``/``segment_max`` over the rows
 gives per-variable sums: a constant number of ops whatever the number of variables, all
 XLA-compatible. Spreads (``M2``) come from the row sums already taken; only rows whose
 ``|mean|`` is large next to their spread are centred and summed again, so a gradient or a
@@ -16,7 +17,7 @@ bias with ``|mean| >> std`` keeps its standard deviation.
 Example:
     >>> layout = describe_variables(model)
     >>> raw = gradient_sufficient_statistics(grads, w_before, w_after, layout)
-    >>> variable_statistics(raw.numpy(), layout.sizes)["norm"]
+    >>> variable_statistics(keras.ops.convert_to_numpy(raw), layout.sizes)["norm"]
 
 Reference:
     Chan, Golub & LeVeque (1983), "Algorithms for computing the sample variance: analysis
@@ -27,8 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 __all__ = [
     "CHUNK_SIZE",
@@ -182,20 +184,20 @@ def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE):
     """
     full_parts, tail_parts = [], []
     for tensor, full, tail in zip(tensors, layout.full_chunks, layout.tail_sizes):
-        flat = tf.reshape(tf.cast(tensor, tf.float32), [-1])
+        flat = ops.reshape(ops.cast(tensor, "float32"), [-1])
         cut = int(full) * chunk_size
         if full:
             full_parts.append(flat[:cut] if tail else flat)
         if tail:
             tail_parts.append(flat[cut:] if full else flat)
         if chunk_size - tail:
-            tail_parts.append(tf.zeros([chunk_size - int(tail)], tf.float32))
+            tail_parts.append(ops.zeros([chunk_size - int(tail)], "float32"))
     full = (
-        tf.reshape(tf.concat(full_parts, 0), [layout.num_full_chunks, chunk_size])
+        ops.reshape(ops.concatenate(full_parts, 0), [layout.num_full_chunks, chunk_size])
         if full_parts
         else None
     )
-    tail = tf.reshape(tf.concat(tail_parts, 0), [layout.num_variables, chunk_size])
+    tail = ops.reshape(ops.concatenate(tail_parts, 0), [layout.num_variables, chunk_size])
     return full, tail
 
 
@@ -218,11 +220,18 @@ def _as_chunks(tensors, layout: VariableLayout) -> Chunks:
 
 
 def _row_sumsq(matrix, xla: bool):
-    # EuclideanNorm reads once and writes nothing (~2x faster than square + sum on CPU) but
-    # has no XLA kernel; under XLA, square + sum fuse into one loop anyway.
-    if xla:
-        return tf.reduce_sum(tf.square(matrix), axis=1)
-    return tf.square(tf.math.reduce_euclidean_norm(matrix, axis=1))
+    """Per-row ``sum x^2`` of a ``[rows, C]`` matrix.
+
+    On TensorFlow outside XLA, ``EuclideanNorm`` squared: it reads once and writes nothing
+    (~2x faster than square + sum on CPU, ``benchmarks/callbacks.py``) but has no XLA kernel
+    and no ``keras.ops`` name. Everywhere else (XLA, JAX) square + sum, which the compiler
+    fuses into one loop.
+    """
+    if not xla and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.square(tf.math.reduce_euclidean_norm(matrix, axis=1))
+    return ops.sum(ops.square(matrix), axis=1)
 
 
 def _row_statistics(matrix, xla):
@@ -230,12 +239,12 @@ def _row_statistics(matrix, xla):
 
     Zero padding adds nothing to any of them.
     """
-    row_sum = tf.reduce_sum(matrix, axis=1)
+    row_sum = ops.sum(matrix, axis=1)
     row_sumsq = _row_sumsq(matrix, xla)
     # sign(x)^2 is 1 for x != 0 and 0 for x == 0 (and for the zero padding).
-    row_nonzero = tf.round(_row_sumsq(tf.sign(matrix), xla))
-    row_max = tf.maximum(tf.reduce_max(matrix, axis=1), -tf.reduce_min(matrix, axis=1))
-    return tf.stack([row_sum, row_sumsq, row_nonzero], axis=1), row_max
+    row_nonzero = ops.round(_row_sumsq(ops.sign(matrix), xla))
+    row_max = ops.maximum(ops.max(matrix, axis=1), -ops.min(matrix, axis=1))
+    return ops.stack([row_sum, row_sumsq, row_nonzero], axis=1), row_max
 
 
 def _precise_row_m2(matrix, row_sum, row_sumsq, xla: bool, gather_rows: bool):
@@ -247,8 +256,8 @@ def _precise_row_m2(matrix, row_sum, row_sumsq, xla: bool, gather_rows: bool):
     gradient with ``|mean| >> std``) are centred on their own mean and summed again:
     ``d = x - sum / C``, ``M2 = sum d^2 - (sum d)^2 / C``. With ``gather_rows`` only those
     rows are gathered and recomputed (usually none: no extra pass over memory); otherwise
-    every row is: under XLA (static shapes; the extra pass fuses into the others) and on
-    an accelerator (the row count of a gather is read back by the host mid-step).
+    every row is: under XLA and JAX (static shapes; the extra pass fuses into the others)
+    and on an accelerator (the row count of a gather is read back by the host mid-step).
 
     Args:
         matrix: ``[rows, C]`` chunk matrix.
@@ -263,18 +272,25 @@ def _precise_row_m2(matrix, row_sum, row_sumsq, xla: bool, gather_rows: bool):
     def centred(rows, sums):
         centre = sums / float(CHUNK_SIZE)
         d = rows - centre[:, None]
-        return tf.maximum(
-            _row_sumsq(d, xla) - tf.square(tf.reduce_sum(d, axis=1)) / float(CHUNK_SIZE), 0.0
+        return ops.maximum(
+            _row_sumsq(d, xla) - ops.square(ops.sum(d, axis=1)) / float(CHUNK_SIZE), 0.0
         )
 
     if xla or not gather_rows:
         return centred(matrix, row_sum)
-    naive = tf.maximum(row_sumsq - tf.square(row_sum) / float(CHUNK_SIZE), 0.0)
+    naive = ops.maximum(row_sumsq - ops.square(row_sum) / float(CHUNK_SIZE), 0.0)
     # NaN rows compare False and keep their NaN; all-zero rows (0 > 0) are exact already.
-    risky = tf.where(row_sumsq > NAIVE_M2_RATIO * naive)
-    return tf.tensor_scatter_nd_update(
-        naive, risky, centred(tf.gather_nd(matrix, risky), tf.gather_nd(row_sum, risky))
+    (risky,) = ops.nonzero(row_sumsq > NAIVE_M2_RATIO * naive)
+    return ops.scatter_update(
+        naive,
+        ops.expand_dims(risky, 1),
+        centred(ops.take(matrix, risky, axis=0), ops.take(row_sum, risky, axis=0)),
     )
+
+
+def _static_shapes_only() -> bool:
+    """True on backends whose compiled step needs static shapes throughout (JAX: ``jit``)."""
+    return keras.backend.backend() != "tensorflow"
 
 
 def gradient_sufficient_statistics(
@@ -284,20 +300,25 @@ def gradient_sufficient_statistics(
     layout: VariableLayout,
     xla: bool = True,
     gather_rows: bool | None = None,
-) -> tf.Tensor:
+):
     """Per-variable sufficient statistics of gradients and updates, XLA-safe, constant op count.
+
+    One implementation in ``keras.ops`` for every backend (TensorFlow, also under
+    ``tf.distribute`` and XLA; JAX inside ``jit``), with one TensorFlow-only fast kernel
+    (:func:`_row_sumsq`) outside XLA.
 
     Formula, per variable ``j`` with ``n_j`` elements ``g``, weights ``w`` before and ``w'``
     after the update:
     ``sum g``, ``sum g^2``, ``M2 = sum (g - mean g)^2`` (per 256-element row from the row's
-    own sums, rows pooled exactly with Chan et al.'s rule), ``max |g|``, ``#{g == 0}``, ``#{g not finite}``,
-    ``sum (w' - w)^2``, ``sum w^2``, ``sum w``, ``M2 of w``. Everything else (norm, std, ratios, per-layer
-    pooling) follows on the host from these ``10 x n_vars`` numbers.
+    own sums, rows pooled exactly with Chan et al.'s rule), ``max |g|``, ``#{g == 0}``,
+    ``#{g not finite}``, ``sum (w' - w)^2``, ``sum w^2``, ``sum w``, ``M2 of w``. Everything
+    else (norm, std, ratios, per-layer pooling) follows on the host from these
+    ``10 x n_vars`` numbers.
 
     Example:
         >>> rows = gradient_sufficient_statistics(grads, w_before, w_after, layout)
-        >>> rows.shape
-        TensorShape([10, 4])
+        >>> tuple(rows.shape)
+        (10, 4)
 
     Args:
         gradients: dense gradient tensors, one per variable of ``layout`` (or their
@@ -306,20 +327,24 @@ def gradient_sufficient_statistics(
         after: weight values read after the update, one per variable (or their Chunks).
         layout: the :class:`VariableLayout` of the variables.
         xla: True when traced for XLA (only ops with XLA kernels); False allows faster
-            non-XLA kernels (``EuclideanNorm``).
+            non-XLA kernels (``EuclideanNorm`` on TensorFlow). JAX always compiles with XLA.
         gather_rows: recompute the spread only of the chunk rows whose ``|mean|`` is large
-            next to their spread (a gather of dynamic size: CPU, not XLA); False recomputes
-            every row (static shapes, no mid-step host read on an accelerator). None means
-            ``not xla``.
+            next to their spread (a gather of dynamic size: TensorFlow on a CPU, not XLA, not
+            JAX); False recomputes every row (static shapes, no mid-step host read on an
+            accelerator). None means ``not xla``.
 
     Returns:
-        float32 tensor ``[10, n_vars]`` (row order ``sum, sumsq, M2, max_abs, zeros,
-        nonfinite, delta_sumsq, weight_sumsq, weight_sum, weight_M2``).
+        float32 backend tensor ``[10, n_vars]`` (row order ``sum, sumsq, M2, max_abs,
+        zeros, nonfinite, delta_sumsq, weight_sumsq, weight_sum, weight_M2``).
+
+    Reference:
+        Chan, Golub & LeVeque (1983) (the pooled M2).
     """
     n = layout.num_variables
+    xla = bool(xla) or _static_shapes_only()
     gather_rows = (not xla) if gather_rows is None else bool(gather_rows) and not xla
-    full_variable = tf.constant(layout.full_variable)
-    sizes = tf.constant(layout.sizes.astype(np.float32))
+    full_variable = ops.convert_to_tensor(layout.full_variable.astype(np.int32))
+    sizes = ops.convert_to_tensor(layout.sizes.astype(np.float32))
     grad_full, grad_tail = _as_chunks(gradients, layout)
     before_full, before_tail = _as_chunks(before, layout)
     after_full, after_tail = _as_chunks(after, layout)
@@ -328,20 +353,22 @@ def gradient_sufficient_statistics(
         """Sum whole-row partials per variable (one segment op) and add the tail rows."""
         if full_rows is None:
             return tail_rows
-        return tf.math.unsorted_segment_sum(full_rows, full_variable, n) + tail_rows
+        return ops.segment_sum(full_rows, full_variable, num_segments=n) + tail_rows
 
     # One pass over the gradients: per-row sum, sum of squares, nonzero count and max|g|.
     tail_rows, tail_max = _row_statistics(grad_tail, xla=True)  # small: exact square + sum
-    tail_count = tf.constant(layout.tail_sizes.astype(np.float32))
     if grad_full is not None:
         full_rows, full_max = _row_statistics(grad_full, xla)
-        max_abs = tf.maximum(tf.math.unsorted_segment_max(full_max, full_variable, n), tail_max)
+        max_abs = ops.maximum(ops.segment_max(full_max, full_variable, num_segments=n), tail_max)
     else:
         full_rows, max_abs = None, tail_max
     grad_stats = per_variable(full_rows, tail_rows)  # [n, 3]: sum, sumsq, nonzero
-    mean = grad_stats[:, 0] / tf.maximum(sizes, 1.0)
+    mean = grad_stats[:, 0] / ops.maximum(sizes, 1.0)
 
-    valid = tf.range(CHUNK_SIZE)[None, :] < tf.cast(tail_count, tf.int32)[:, None]
+    # [n_vars, C]: True on the real elements of each tail row (a constant of the layout).
+    valid = ops.convert_to_tensor(
+        np.arange(CHUNK_SIZE)[None, :] < layout.tail_sizes[:, None], dtype="bool"
+    )
 
     def centred_m2(full, tail, full_sum, full_sumsq, variable_mean):
         """``M2 = sum (x - mean)^2`` per variable, precise also when ``|mean| >> std``.
@@ -353,15 +380,15 @@ def gradient_sufficient_statistics(
         exactly on each variable's mean (two passes, masked), so tiny variables (a
         1-element bias) get an exact 0 instead of rounding residue.
         """
-        tail_m2 = tf.reduce_sum(
-            tf.square(tf.where(valid, tail - variable_mean[:, None], 0.0)), axis=1
-        )
+        tail_m2 = ops.sum(ops.square(ops.where(valid, tail - variable_mean[:, None], 0.0)), axis=1)
         if full is None:
             return tail_m2
         own = _precise_row_m2(full, full_sum, full_sumsq, xla, gather_rows)
         row_mean = full_sum / float(CHUNK_SIZE)
-        between = float(CHUNK_SIZE) * tf.square(row_mean - tf.gather(variable_mean, full_variable))
-        return tf.math.unsorted_segment_sum(own + between, full_variable, n) + tail_m2
+        between = float(CHUNK_SIZE) * ops.square(
+            row_mean - ops.take(variable_mean, full_variable, axis=0)
+        )
+        return ops.segment_sum(own + between, full_variable, num_segments=n) + tail_m2
 
     m2 = centred_m2(
         grad_full,
@@ -376,26 +403,26 @@ def gradient_sufficient_statistics(
     # the zeros, whose count NaN spoils) exactly only then: a branch that almost never runs.
     def exact_counts():
         def counts(matrix):
-            bad = tf.reduce_sum(tf.cast(~tf.math.is_finite(matrix), tf.float32), axis=1)
-            zero = tf.reduce_sum(tf.cast(tf.equal(matrix, 0.0), tf.float32), axis=1)
-            return tf.stack([bad, zero], axis=1)
+            bad = ops.sum(ops.cast(ops.logical_not(ops.isfinite(matrix)), "float32"), axis=1)
+            zero = ops.sum(ops.cast(ops.equal(matrix, 0.0), "float32"), axis=1)
+            return ops.stack([bad, zero], axis=1)
 
         result = per_variable(None if grad_full is None else counts(grad_full), counts(grad_tail))
-        padding = tf.constant((CHUNK_SIZE - layout.tail_sizes).astype(np.float32))
+        padding = ops.convert_to_tensor((CHUNK_SIZE - layout.tail_sizes).astype(np.float32))
         return result[:, 0], result[:, 1] - padding
 
-    nonfinite, zeros = tf.cond(
-        tf.reduce_all(tf.math.is_finite(grad_stats[:, 1])),
-        lambda: (tf.zeros([n], tf.float32), zeros),
+    nonfinite, zeros = ops.cond(
+        ops.all(ops.isfinite(grad_stats[:, 1])),
+        lambda: (ops.zeros([n], "float32"), zeros),
         exact_counts,
     )
 
     def weight_rows(w_before, w_after, row_xla):
-        return tf.stack(
+        return ops.stack(
             [
                 _row_sumsq(w_after - w_before, row_xla),
                 _row_sumsq(w_before, row_xla),
-                tf.reduce_sum(w_before, axis=1),
+                ops.sum(w_before, axis=1),
             ],
             axis=1,
         )
@@ -407,9 +434,9 @@ def gradient_sufficient_statistics(
         before_tail,
         None if full_weight_rows is None else full_weight_rows[:, 2],
         None if full_weight_rows is None else full_weight_rows[:, 1],
-        weight_stats[:, 2] / tf.maximum(sizes, 1.0),
+        weight_stats[:, 2] / ops.maximum(sizes, 1.0),
     )
-    return tf.stack(
+    return ops.stack(
         [
             grad_stats[:, 0],
             grad_stats[:, 1],

@@ -1,0 +1,231 @@
+"""EventWriters: TensorBoard event files without TensorFlow, the twin of SummaryWriters.
+
+Read back with TensorBoard's own ``EventAccumulator``: in a child process where importing
+TensorFlow is blocked (as on a machine without it: ``tensorboard`` then uses its stub), and
+here next to ``SummaryWriters`` on the same records.
+"""
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from keras_init_lab import _event_writer
+from keras_init_lab._event_writer import EventWriters
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#: The child: TensorFlow's import blocked, write a record and a layout, read them back.
+_CHILD = textwrap.dedent(
+    """
+    import importlib.abc, json, sys
+
+    class BlockTensorFlow(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name == "tensorflow" or name.startswith("tensorflow."):
+                raise ImportError(f"{name} is blocked: this process runs without TensorFlow")
+
+    sys.meta_path.insert(0, BlockTensorFlow())
+
+    from keras_init_lab._event_writer import EventWriters
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.plugins.custom_scalar import layout_pb2, metadata
+    from tensorboard.util import tensor_util
+
+    log_dir = sys.argv[1]
+    with EventWriters(log_dir) as writers:
+        writers.custom_scalars_layout({"Norms": {"every layer": [r"^.*/gradient/norm$"]}})
+        for step in (0, 5):
+            writers.write_batch(
+                step,
+                {"dense/gradient/norm": 0.25 * (step + 1), "dense/update/ratio": float("nan")},
+                {"dense/kernel/weights": ([-1.0, 0.0], [0.0, 1.0], [3 + step, 4])},
+                descriptions={"dense/gradient/norm": "L2 norm of the gradient"},
+            )
+    accumulator = event_accumulator.EventAccumulator(
+        log_dir + "/train", size_guidance={event_accumulator.TENSORS: 0}
+    )
+    accumulator.Reload()
+
+    def read(tag):
+        return [
+            [e.step, tensor_util.make_ndarray(e.tensor_proto).tolist()]
+            for e in accumulator.Tensors(tag)
+        ]
+
+    layout = layout_pb2.Layout.FromString(read(metadata.CONFIG_SUMMARY_TAG)[0][1])
+    print(json.dumps({
+        "norm": read("dense/gradient/norm"),
+        "ratio": [[s, repr(v)] for s, v in read("dense/update/ratio")],
+        "weights": read("dense/kernel/weights"),
+        "description": accumulator.SummaryMetadata("dense/gradient/norm").summary_description,
+        "plugin": accumulator.SummaryMetadata("dense/kernel/weights").plugin_data.plugin_name,
+        "layout": [c.title for c in layout.category],
+        "regex": list(layout.category[0].chart[0].multiline.tag),
+        "tensorflow": sorted(
+            n for n, m in sys.modules.items()
+            if m is not None and (n == "tensorflow" or n.startswith("tensorflow."))
+        ),
+    }))
+    """
+)
+
+
+def test_events_read_back_without_tensorflow(tmp_path):
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert got["tensorflow"] == []  # never imported
+    assert got["norm"] == [[0, 0.25], [5, 1.5]]  # dyadic: exact in float32
+    assert got["ratio"] == [[0, "nan"], [5, "nan"]]  # NaN is kept, not dropped
+    assert got["weights"] == [
+        [0, [[-1.0, 0.0, 3.0], [0.0, 1.0, 4.0]]],
+        [5, [[-1.0, 0.0, 8.0], [0.0, 1.0, 4.0]]],
+    ]
+    assert got["description"] == "L2 norm of the gradient"
+    assert got["plugin"] == "histograms"
+    assert got["layout"] == ["Norms"]
+    assert got["regex"] == [r"^.*/gradient/norm$"]
+
+
+def _public_methods(cls):
+    return {
+        name: member
+        for name, member in vars(cls).items()
+        if callable(member) and (not name.startswith("_") or name in ("__enter__", "__exit__"))
+    }
+
+
+def test_same_public_methods_and_arguments_as_summary_writers():
+    """Either writer can serve a callback: the same names, parameters and flush period."""
+    pytest.importorskip("tensorflow")
+    from keras_init_lab.callbacks.tensorboard import FLUSH_SECONDS, SummaryWriters
+
+    theirs, ours = _public_methods(SummaryWriters), _public_methods(EventWriters)
+    assert sorted(theirs) == sorted(ours)
+    for name in theirs:
+        assert list(inspect.signature(theirs[name]).parameters.values()) == list(
+            inspect.signature(ours[name]).parameters.values()
+        ), name
+    assert isinstance(vars(EventWriters)["runs"], property)
+    assert _event_writer.FLUSH_SECONDS == FLUSH_SECONDS
+
+
+def _read_all(run_dir):
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tensor_util
+
+    accumulator = event_accumulator.EventAccumulator(
+        str(run_dir), size_guidance={event_accumulator.TENSORS: 0}
+    )
+    accumulator.Reload()
+    return {
+        tag: (
+            [
+                (e.step, tensor_util.make_ndarray(e.tensor_proto).tolist())
+                for e in accumulator.Tensors(tag)
+            ],
+            accumulator.SummaryMetadata(tag).SerializeToString(),
+        )
+        for tag in accumulator.Tags()["tensors"]
+    }
+
+
+def test_same_events_as_summary_writers(tmp_path):
+    pytest.importorskip("tensorflow")
+    from keras_init_lab.callbacks.tensorboard import SummaryWriters
+
+    rng = np.random.default_rng(0)
+    edges = np.linspace(-1, 1, 6)
+    records = [
+        (
+            step,
+            {"a/gradient/norm": float(rng.normal()), "a/kernel/update_ratio": 1e-3},
+            {"a/kernel/weights": (edges[:-1], edges[1:], rng.integers(0, 9, 5))},
+        )
+        for step in (0, 3, 7)
+    ]
+    layout = {"Update ratio": {"every layer": [r"^a/.*update_ratio$"]}}
+    for cls, folder in ((SummaryWriters, "tf"), (EventWriters, "plain")):
+        with cls(tmp_path / folder) as writers:
+            writers.custom_scalars_layout(layout)
+            for step, scalars, histograms in records:
+                writers.write_batch(
+                    step, scalars, histograms, descriptions={"a/gradient/norm": "norm"}
+                )
+    ours, theirs = _read_all(tmp_path / "plain" / "train"), _read_all(tmp_path / "tf" / "train")
+    assert sorted(ours) == sorted(theirs) and len(ours) == 4
+    assert ours == theirs
+
+
+def test_flush_policy(tmp_path, monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(_event_writer, "_clock", lambda: now[0])
+    writers = EventWriters(tmp_path)
+    writers.scalar("x", 1.0, step=0)
+    assert writers.flush_if_due()  # the first one flushes
+    writers.scalar("x", 2.0, step=1)
+    now[0] += _event_writer.FLUSH_SECONDS / 2
+    assert not writers.flush_if_due()  # held back
+    assert not writers.flush_pending_if_due()
+    now[0] += _event_writer.FLUSH_SECONDS / 2
+    assert writers.flush_pending_if_due()
+    assert not writers.flush_pending_if_due()  # nothing pending any more
+    writers.close()
+    assert writers.runs == []
+
+
+def test_bad_inputs_are_named(tmp_path):
+    writers = EventWriters(tmp_path)
+    with pytest.raises(ValueError, match=r"run='\.\./x'"):
+        writers.scalar("x", 1.0, step=0, run="../x")
+    with pytest.raises(ValueError, match=r"\(2,\), \(2,\), \(3,\) for tag 'h'"):
+        writers.histogram("h", [0, 1], [1, 2], [1, 2, 3], step=0)
+    with pytest.raises(ValueError, match="Invalid tag regex"):
+        writers.custom_scalars_layout({"c": {"chart": ["("]}})
+    with pytest.raises(TypeError, match="categories must be a dict"):
+        writers.custom_scalars_layout(["not", "a", "dict"])
+    with pytest.raises(TypeError, match="log_dir"):
+        EventWriters(3)
+    assert writers.runs == []  # nothing was written, nothing created
+
+
+def test_plugin_metadata_once_per_tag_and_file(tmp_path):
+    """TensorBoard reads a tag's plugin metadata from its first value in a file: it is
+    written there once, not with every record (and again in the new file after a close)."""
+    from tensorboard.backend.event_processing import event_file_loader
+
+    writers = EventWriters(tmp_path)
+    for step in range(3):
+        writers.write_batch(step, {"a": 1.0, "b": 2.0}, {"h": ([0], [1], [step])})
+    writers.close()
+    writers.write_batch(3, {"a": 1.0})  # a new event file
+    writers.close()
+    files = sorted((tmp_path / "train").iterdir())
+    assert len(files) == 2
+    described = []
+    for path in files:
+        events = list(event_file_loader.EventFileLoader(str(path)).Load())
+        described.append(
+            sorted(
+                value.tag
+                for event in events
+                for value in event.summary.value
+                if value.metadata.plugin_data.plugin_name
+            )
+        )
+    assert sorted(described) == [["a"], ["a", "b", "h"]]  # file names need not sort by age
