@@ -9,8 +9,9 @@ Runs the full demo (``experiments.demo.run_demo``, seed 0, the same run as
   ``report.demo_markdown`` of that JSON.
 
 ``tests/test_experiments_demo.py`` checks that the README's section is exactly that text for
-the stored JSON, that the stored marks follow from its numbers, and (slow) that a fresh run
-gives the same marks and numbers within the stated tolerance.
+the stored JSON and that the stored marks follow from its numbers;
+``tests/test_demo_readme_run.py`` (slow) that a fresh run gives the same marks and numbers
+within the stated tolerance.
 
 Run: ``python examples/make_readme_demo.py`` (about two minutes of CPU time), or
 ``python examples/make_readme_demo.py --from-json`` to rewrite the README section and the

@@ -701,11 +701,11 @@ def _add_check_command(sub) -> None:
 
 #: The demo's run time, said in ``demo --help`` and in the README (a test checks that both say
 #: the same): the CPU time (user + system) of the whole command, TensorFlow's start included,
-#: measured with ``/usr/bin/time`` on a 2-core x86 machine. The demo's small models keep about
-#: one core busy, so on two idle cores the wall time is about this too; BENCHMARKS.md has
-#: the wall-time measurement on an idle machine.
-DEMO_TIME = "about 70 seconds of CPU time"
-QUICK_DEMO_TIME = "about 30 seconds"
+#: measured by ``benchmarks/experiments.py`` on a 2-core x86 machine (the figures are in
+#: BENCHMARKS.md). The demo's small models keep about one core busy, so on two idle cores the
+#: wall time is about this too.
+DEMO_TIME = "about 2 minutes of CPU time"
+QUICK_DEMO_TIME = "about 50 seconds"
 
 #: One line per command for ``keras-init-lab --help``; read without loading any command.
 COMMAND_HELP = {

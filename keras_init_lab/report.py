@@ -672,6 +672,15 @@ def _seed_rows(data: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+#: Why the demo's report has no TensorBoard command, and where to get one.
+_DEMO_TENSORBOARD = (
+    "TensorBoard: the demo writes no event files (each run is measured on a probe batch "
+    "before and after training, with no callback in the fit); `keras-init-lab compare "
+    "--out DIR` trains with GradientStats and ActivationStats and writes them under "
+    "DIR/tensorboard, for TensorBoard's scalars and its gradient flow tab."
+)
+
+
 def write_demo(out_dir: str | os.PathLike, result, command: str | None = None) -> dict[str, Path]:
     """Write the demo's files into ``out_dir``: ``demo.json``, the figure and both reports.
 
@@ -684,7 +693,8 @@ def write_demo(out_dir: str | os.PathLike, result, command: str | None = None) -
         command: the command line, quoted in the reports.
 
     Returns:
-        ``{"json", "png", "md", "html"}`` paths.
+        ``{"json", "png", "md", "html"}`` paths; ``explore.html`` (the explorable page) is
+        written beside them and linked from both reports.
     """
     import json
 
@@ -719,9 +729,9 @@ def write_demo(out_dir: str | os.PathLike, result, command: str | None = None) -
         "||W_end - W_start|| / ||W_start||.",
         "",
         _md_table(seed_header, seed_rows),
+        "",
+        _DEMO_TENSORBOARD,
     ]
-    paths["md"] = out / "report.md"
-    paths["md"].write_text("\n".join(md) + "\n")
     rows = [_demo_row_cells(row) for row in data["rows"]]
     body = [
         f"<h1>{html.escape(title)}</h1>",
@@ -739,7 +749,11 @@ def write_demo(out_dir: str | os.PathLike, result, command: str | None = None) -
         _html_table(prop_header, prop_rows, verdict_column=1),
         "<h2>Part 2 in detail: every run</h2>",
         _html_table(seed_header, seed_rows),
+        f"<p>{html.escape(_DEMO_TENSORBOARD).replace('`', '')}</p>",
     ]
+    _link_explore_page(out, md, body)
+    paths["md"] = out / "report.md"
+    paths["md"].write_text("\n".join(md) + "\n")
     paths["html"] = out / "report.html"
     paths["html"].write_text(
         "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"

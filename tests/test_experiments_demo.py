@@ -8,8 +8,9 @@ model's weights and optimizer are reset, not carried over), the JSON round-trips
 marks are ``pairings.demo_rows`` of the numbers. The README's demo section is generated from
 the stored run (``examples/figures/demo_result.json``): its text is ``report.demo_markdown``
 of that file and its marks follow from its numbers by the marking rule. Slow: the tiny demo
-in a fresh process gives the same numbers; the full demo run now gives the README's marks and
-numbers within the stated tolerance.
+in a fresh process gives the same numbers (the full demo against the README is in
+``tests/test_demo_readme_run.py``, a file of its own so that a pytest-xdist worker can run it
+beside the rest).
 
 Equality of floats is asserted only between two runs of the same computation on the same
 machine under op determinism, which is what determinism promises; numbers against the
@@ -26,7 +27,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402  (loaded before _keras_compat, as the package expects)
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from keras_init_lab.experiments import demo  # noqa: E402
@@ -257,6 +257,23 @@ def test_the_figure_is_drawn_from_the_stored_run(tmp_path):
         plot_demo([1, 2], tmp_path / "x.png")
 
 
+def test_the_reports_link_the_explorable_page_and_say_where_tensorboard_logs_come_from(
+    tmp_path,
+):
+    """Both reports link ``explore.html`` (written beside them) and say that the demo writes
+    no event files and which command does."""
+    from keras_init_lab.report import write_demo
+
+    paths = write_demo(tmp_path, json.loads(STORED.read_text()), command="keras-init-lab demo")
+    assert (tmp_path / "explore.html").stat().st_size > 1_000
+    for kind in ("md", "html"):
+        text = paths[kind].read_text()
+        assert "the demo writes no event files" in text
+        assert "keras-init-lab compare --out DIR" in text
+    assert "[explore.html](explore.html)" in paths["md"].read_text()
+    assert '<a href="explore.html">' in paths["html"].read_text()
+
+
 # ------------------------------------------------------------------------------------ slow
 
 _CHILD = """
@@ -275,40 +292,3 @@ def test_a_fresh_process_gives_the_same_numbers(two_runs):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == _numbers(two_runs[0].to_json())
-
-
-#: How far a fresh full run's numbers may be from the README's (which may come from another
-#: machine). Part 1 is float32 arithmetic on the same draws (NumPy and Python's seeded
-#: generators): a sum of 100 products per unit, 50 layers deep, is within about 50 x 100 x
-#: 2**-24 = 3e-4 of itself in relative terms; 1e-3 leaves room for the mean field's float64
-#: quadrature. Part 2's training runs are chaotic: a float-level change (another CPU's
-#: summation order, oneDNN's tanh) moves one run's final accuracy as much as another seed
-#: would, so a median may move up to the largest seed-to-seed spread measured in the demo's
-#: settings, 25 points (He + tanh); the marks, which rest on a gap of 75-85 points against a
-#: 30-point margin, must not move at all.
-INIT_RTOL = 1e-3
-MEDIAN_TOLERANCE = 0.25
-
-
-@pytest.mark.slow  # the full demo: about two minutes of CPU time
-def test_a_fresh_full_run_gives_the_readmes_marks_and_numbers_within_tolerance():
-    stored = json.loads(STORED.read_text())
-    fresh = demo.run_demo(verbose=0).to_json()
-    assert [
-        (r["pairing"], r["initialization_mark"], r["training_mark"], r["mark"])
-        for r in fresh["rows"]
-    ] == [
-        (r["pairing"], r["initialization_mark"], r["training_mark"], r["mark"])
-        for r in stored["rows"]
-    ]
-    for old, new in zip(stored["initialization"]["settings"], fresh["initialization"]["settings"]):
-        for direction in ("forward", "backward"):
-            assert new[direction]["verdict"] == old[direction]["verdict"]
-            assert new[direction]["change"] == pytest.approx(
-                old[direction]["change"], rel=INIT_RTOL
-            )
-    for old, new in zip(stored["pairs"], fresh["pairs"]):
-        for key in ("ideal_median", "risky_median"):
-            assert abs(new["outcome"][key] - old["outcome"][key]) <= MEDIAN_TOLERANCE
-        assert new["outcome"]["outcome"] == old["outcome"]["outcome"]
-    assert np.isfinite([r["val_loss"][-1] for p in fresh["pairs"] for r in p["runs"]]).all()
