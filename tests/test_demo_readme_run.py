@@ -4,7 +4,7 @@ stated tolerance.
 The README's demo section comes from a stored run (``examples/figures/demo_result.json``,
 written by ``examples/make_readme_demo.py``; ``tests/test_experiments_demo.py`` checks the
 section against it). This file runs the whole demo again (a few minutes of CPU time) and
-compares: on this machine and any other, the marks must be the same and the numbers within
+compares: on whatever CPU runs it, the marks must be the same and the numbers within
 the tolerances below. It is a file of its own so that a pytest-xdist worker (``--dist
 loadfile``) can run it while another runs the rest of the slow suite.
 """
