@@ -285,8 +285,8 @@ def per_layer_layout(
     Each category ``(title, name)`` gets the charts ``"layers i-j of n: <first> ... <last>"``
     (consecutive layers, :func:`layer_groups`) and, when they take three charts or more
     (over ``2 * size`` layers), a last chart ``"across the depth: ..."`` with ``size`` evenly
-    spaced layers (the first and the last included). The layer names in a chart's title keep the charts of two models
-    apart when TensorBoard merges the layouts of several runs.
+    spaced layers (the first and the last included). The layer names in a chart's title keep
+    the charts of two models apart when TensorBoard merges the layouts of several runs.
 
     Example:
         >>> layout = per_layer_layout([("norms", "x")], ["a", "b"])

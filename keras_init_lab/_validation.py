@@ -6,8 +6,8 @@
   ``ValueError``.
 
 Every message echoes the bad value as ``name=value`` (Keras's ``Received: scale=...`` habit)
-and says what would be right. Unknown names go through :func:`keras_init_lab._names.unknown_name_error`
-(closest valid names first).
+and says what would be right. Unknown names go through
+:func:`keras_init_lab._names.unknown_name_error` (closest valid names first).
 
 Example:
     >>> check_int("every_n_steps", 10)
