@@ -332,6 +332,11 @@ def test_stopping_the_pool_ends_a_worker_in_the_middle_of_a_task():
         time.sleep(0.1)
     assert processes[0].is_alive()
     sweep._stop(executor)
+    # The executor's own thread may reap the process a moment after _stop returns (two
+    # threads join it); a worker still running its 10-minute task stays alive for 60 s.
+    deadline = time.monotonic() + 60
+    while processes[0].is_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert not processes[0].is_alive()
 
 
