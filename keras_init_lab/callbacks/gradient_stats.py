@@ -18,6 +18,7 @@ from keras_init_lab import _tags
 from keras_init_lab._event_writer import EventWriters
 from keras_init_lab._validation import check_int, check_log_dir
 from keras_init_lab.callbacks import _capture_jax  # noqa: F401 (registers the JAX capture)
+from keras_init_lab.callbacks._chief import writes_files
 from keras_init_lab.callbacks._scheduled import EverySteps, resolve_schedule
 from keras_init_lab.callbacks.capture import STATISTICS, CaptureCallback
 from keras_init_lab.callbacks.histograms import GRADIENT_MIN_EXPONENT
@@ -87,7 +88,10 @@ class GradientStats(CaptureCallback):
     number (so with ``k = 4, n = 8`` the recorded steps are 3, 11, 19, ...).
     Under ``MirroredStrategy`` the statistics are those of the all-reduced gradient (the
     global-batch gradient the optimizer applies; Keras 3.3, which does not divide the loss
-    by the number of replicas, applies that many times it), not of one replica's share.
+    by the number of replicas, applies that many times it), not of one replica's share;
+    under ``MultiWorkerMirroredStrategy`` too, on every worker, and only the chief (as
+    TensorFlow decides it, :func:`keras_init_lab.callbacks._chief.is_chief`) writes event
+    files: the other workers keep the same ``history`` in memory and write nothing.
     Under mixed
     precision they are of the unscaled gradient; a step the ``LossScaleOptimizer`` skips
     (overflow) is not recorded and its number is appended to :attr:`skipped_steps`.
@@ -211,6 +215,9 @@ class GradientStats(CaptureCallback):
         writers = SummaryWriters if on_tensorflow else EventWriters
         self._writers = writers(self.log_dir) if self.log_dir is not None else None
         self._layout_written = False
+        # Whether this process writes the event files (the chief of a multi-worker run),
+        # decided when each fit begins.
+        self._writes = True
         # The unit of each weight histogram, chosen at its first record with a spread.
         self._histogram_units = _tags.HistogramUnits()
         self._variables: list[str] = []
@@ -234,6 +241,10 @@ class GradientStats(CaptureCallback):
 
     def _on_skipped(self, step):
         self.skipped_steps.append(int(step))
+
+    def _fit_begin(self):
+        super()._fit_begin()
+        self._writes = writes_files(self.model)
 
     def _fit_end(self):
         super()._fit_end()
@@ -292,7 +303,7 @@ class GradientStats(CaptureCallback):
                 "weight_range": record.weight_range,
                 "weight_counts": record.weight_histograms,
             }
-        if self._writers is not None:
+        if self._writers is not None and self._writes:
             self._write(step, record, per_variable, per_layer)
 
     def _tag_prefixes(self, layout):
