@@ -215,9 +215,6 @@ class GradientStats(CaptureCallback):
         writers = SummaryWriters if on_tensorflow else EventWriters
         self._writers = writers(self.log_dir) if self.log_dir is not None else None
         self._layout_written = False
-        # Whether this process writes the event files (the chief of a multi-worker run),
-        # decided when each fit begins.
-        self._writes = True
         # The unit of each weight histogram, chosen at its first record with a spread.
         self._histogram_units = _tags.HistogramUnits()
         self._variables: list[str] = []
@@ -241,10 +238,6 @@ class GradientStats(CaptureCallback):
 
     def _on_skipped(self, step):
         self.skipped_steps.append(int(step))
-
-    def _fit_begin(self):
-        super()._fit_begin()
-        self._writes = writes_files(self.model)
 
     def _fit_end(self):
         super()._fit_end()
@@ -303,7 +296,8 @@ class GradientStats(CaptureCallback):
                 "weight_range": record.weight_range,
                 "weight_counts": record.weight_histograms,
             }
-        if self._writers is not None and self._writes:
+        # On the chief only, under a multi-worker strategy (a few attribute reads per record).
+        if self._writers is not None and writes_files(self.model):
             self._write(step, record, per_variable, per_layer)
 
     def _tag_prefixes(self, layout):

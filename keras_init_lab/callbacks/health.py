@@ -130,14 +130,12 @@ class GradientHealth(CaptureCallback):
         self._reported: set = set()
         self._previous_total = None
         self._previous_step = None
-        self._warns = True  # whether this process reports (the chief of a multi-worker run)
 
     # Also read records that another capture callback asked for: they cost nothing here.
     _reads_others_records = True
 
     def _fit_begin(self):
         super()._fit_begin()
-        self._warns = writes_files(self.model)
         self._reported = set()
         self._previous_total = None
         self._previous_step = None
@@ -148,7 +146,7 @@ class GradientHealth(CaptureCallback):
         self._reported.add(kind)
         finding = {"kind": kind, "step": int(step), "layer": layer, "message": message}
         self.findings.append(finding)
-        if self._warns:
+        if writes_files(self.model):  # the chief only, under a multi-worker strategy
             logger.warning(message)
             warnings.warn(message, GradientHealthWarning, stacklevel=2)
 
