@@ -464,7 +464,7 @@ def test_tensorboard_events_on_jax_are_written_without_tf_summary(tmp_path):
     model = _large_model()
     model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
     stats = GradientStats(every_n_steps=1, log_dir=tmp_path)
-    assert isinstance(stats._writers, EventWriters)
+    assert type(stats._writers) is EventWriters  # not its tf.summary subclass, SummaryWriters
     model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
     accumulator = event_accumulator.EventAccumulator(
         str(tmp_path / "train"), size_guidance={event_accumulator.TENSORS: 0}

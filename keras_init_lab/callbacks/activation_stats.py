@@ -50,6 +50,7 @@ import tensorflow as tf
 
 from keras_init_lab import _tags
 from keras_init_lab._validation import check_int, check_log_dir, check_number
+from keras_init_lab.callbacks._chief import writes_files
 from keras_init_lab.callbacks._probe import (
     DEFAULT_MAX_PROBE_SAMPLES,
     FeatureProbe,
@@ -450,7 +451,9 @@ class ActivationStats(ScheduledCallback):
             GradientStats) with an ``epoch`` scalar beside them, each with a description
             saying what it is and how to read it (:data:`TAG_DESCRIPTIONS`), and a
             custom-scalars layout with one category for the std, the dead and the saturated
-            fraction, at most 10 layers a chart.
+            fraction, at most 10 layers a chart. Under ``MultiWorkerMirroredStrategy`` only
+            the chief writes them (:func:`keras_init_lab.callbacks._chief.is_chief`); every
+            worker keeps the same ``history``.
             Histogram edges are fixed for tanh ([-1, 1]) and sigmoid ([0, 1]) and the record's
             min..max otherwise, 30 buckets, counted on the device over the first probe
             samples holding at most ``HISTOGRAM_MAX_VALUES`` (2**18) values per layer.
@@ -563,7 +566,7 @@ class ActivationStats(ScheduledCallback):
         self._epochs.append(int(epoch))
         self._steps.append(int(step))
         self._rows.append(result["stats"].astype(np.float64))
-        if self.log_dir is not None:
+        if self.log_dir is not None and writes_files(self.model):
             self._write(epoch, step, result)
 
     # -- TensorBoard -----------------------------------------------------------------------

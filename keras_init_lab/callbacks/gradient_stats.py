@@ -18,6 +18,7 @@ from keras_init_lab import _tags
 from keras_init_lab._event_writer import EventWriters
 from keras_init_lab._validation import check_int, check_log_dir
 from keras_init_lab.callbacks import _capture_jax  # noqa: F401 (registers the JAX capture)
+from keras_init_lab.callbacks._chief import writes_files
 from keras_init_lab.callbacks._scheduled import EverySteps, resolve_schedule
 from keras_init_lab.callbacks.capture import STATISTICS, CaptureCallback
 from keras_init_lab.callbacks.histograms import GRADIENT_MIN_EXPONENT
@@ -87,7 +88,10 @@ class GradientStats(CaptureCallback):
     number (so with ``k = 4, n = 8`` the recorded steps are 3, 11, 19, ...).
     Under ``MirroredStrategy`` the statistics are those of the all-reduced gradient (the
     global-batch gradient the optimizer applies; Keras 3.3, which does not divide the loss
-    by the number of replicas, applies that many times it), not of one replica's share.
+    by the number of replicas, applies that many times it), not of one replica's share;
+    under ``MultiWorkerMirroredStrategy`` too, on every worker, and only the chief (as
+    TensorFlow decides it, :func:`keras_init_lab.callbacks._chief.is_chief`) writes event
+    files: the other workers keep the same ``history`` in memory and write nothing.
     Under mixed
     precision they are of the unscaled gradient; a step the ``LossScaleOptimizer`` skips
     (overflow) is not recorded and its number is appended to :attr:`skipped_steps`.
@@ -292,7 +296,8 @@ class GradientStats(CaptureCallback):
                 "weight_range": record.weight_range,
                 "weight_counts": record.weight_histograms,
             }
-        if self._writers is not None:
+        # On the chief only, under a multi-worker strategy (a few attribute reads per record).
+        if self._writers is not None and writes_files(self.model):
             self._write(step, record, per_variable, per_layer)
 
     def _tag_prefixes(self, layout):
