@@ -5,12 +5,11 @@
 same flush policy), so a callback can write through either; it builds the same ``Summary``
 protocol buffers (a float32 scalar tensor per scalar, the histogram plugin's float64
 ``[k, 3]`` table of ``(left edge, right edge, count)`` rows per histogram, the
-custom-scalars ``Layout`` as a string tensor) and hands each record to TensorBoard's own
-``EventFileWriter`` as one ``Event``. Only ``tensorboard`` and NumPy are imported: with
-TensorFlow absent, ``tensorboard`` uses its TensorFlow stub for file access, so the JAX
-backend can write event files without TensorFlow. (Where TensorFlow is installed,
-``tensorboard`` reaches files through ``tf.io.gfile`` and so imports it when the first
-writer opens.)
+custom-scalars ``Layout`` as a string tensor) and hands each record as one ``Event`` to an
+``EventFileWriter``. Only ``tensorboard`` and NumPy are imported, and the file is opened with
+Python's own I/O (:class:`keras_init_lab._event_file.EventFileWriter`, the interface of
+TensorBoard's writer, which would import TensorFlow wherever it is installed), so the JAX
+and PyTorch backends write event files without TensorFlow.
 
 Example:
     >>> writers = EventWriters("logs/run1")
@@ -42,8 +41,8 @@ from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
-from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
+from keras_init_lab._event_file import EventFileWriter
 from keras_init_lab._validation import check_log_dir
 
 __all__ = ["FLUSH_SECONDS", "EventWriters", "histogram_table"]

@@ -45,12 +45,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 from tensorboard.compat.proto import summary_pb2, types_pb2
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
+
+from keras_init_lab._backend import tensorflow as tf  # imported at first use
 
 # uniform_bucket_counts is re-exported from its home, the one bucketing module.
 from keras_init_lab._keras_compat import default_summary_writer
