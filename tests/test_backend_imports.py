@@ -301,3 +301,19 @@ def test_gradient_histograms_read_back(jax_child):
     assert len(histograms) == 2 * 4, sorted(histograms)  # 4 variables
     for tag, events in histograms.items():
         assert [step for step, _ in events] == list(range(8)), tag
+
+
+def test_the_jax_suite_runs_where_the_backend_is_not_tensorflow(request):
+    """On another backend (the JAX step of ``.ci/run``), no test of
+    ``tests/test_backend_jax.py`` is skipped by ``tests/conftest.py`` for lack of the
+    ``backend_agnostic`` marker: the JAX-side tests really run there."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        pytest.skip("on TensorFlow nothing is skipped for lack of the marker")
+    items = [i for i in request.session.items if i.path.name == "test_backend_jax.py"]
+    if not items:
+        pytest.skip("tests/test_backend_jax.py is not part of this run")
+    unmarked = [i.nodeid for i in items if i.get_closest_marker("backend_agnostic") is None]
+    assert unmarked == []
+    assert len(items) >= 14  # the JAX-side tests of that file
