@@ -474,8 +474,9 @@ def test_host_bucket_counts_equal_the_device_bucketing():
     """The NumPy bucketing used off TensorFlow counts exactly as ``uniform_bucket_counts``
     (TensorFlow ops, eager here): the same float32 formula puts every value in the same
     bucket, values on the edges, +-Inf (first and last bucket) and NaN (dropped) included,
-    and a zero-width range puts everything in the last bucket. Equal counts, not close: both
-    round the same float32 multiply and add."""
+    and a zero-width range puts everything in the last bucket (finite values: there the
+    device multiplies Inf by a zero scale). Equal counts, not close: both round the same
+    float32 multiply and add."""
     from keras_init_lab.callbacks.activation_stats import _host_bucket_counts
     from keras_init_lab.callbacks.histograms import uniform_bucket_counts
 
@@ -488,11 +489,18 @@ def test_host_bucket_counts_equal_the_device_bucketing():
         ]
     ).astype(np.float32)
     finite = values[np.isfinite(values)]
-    for low, high in ((-1.0, 1.0), (0.0, 1.0), (finite.min(), finite.max()), (0.5, 0.5)):
-        device = uniform_bucket_counts(values, low, high, 30).numpy()
-        host = _host_bucket_counts(values, low, high, 30)
+    cases = [
+        (values, -1.0, 1.0),
+        (values, 0.0, 1.0),
+        (values, finite.min(), finite.max()),
+        (np.append(finite, np.float32(np.nan)), 0.5, 0.5),
+    ]
+    for data, low, high in cases:
+        device = uniform_bucket_counts(data, low, high, 30).numpy()
+        host = _host_bucket_counts(data, low, high, 30)
         np.testing.assert_array_equal(host, device, err_msg=f"[{low}, {high}]")
-        assert host.sum() == len(values) - 1  # everything but the NaN
+        assert host.sum() == len(data) - 1  # everything but the NaN
+    assert host[-1] == len(finite)  # zero width: all in the last bucket
 
 
 # ---------------------------------------------------------------------------------------

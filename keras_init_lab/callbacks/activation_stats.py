@@ -257,14 +257,14 @@ def _host_bucket_counts(values, low, high, num_buckets: int) -> np.ndarray:
     """
     values = np.asarray(values, dtype=np.float32).reshape(-1)
     low, high = np.float32(low), np.float32(high)
+    values = values[~np.isnan(values)]
     width = high - low
     if width > 0:
         scale = np.float32(num_buckets) / width
-        offset = -low * scale
-    else:  # every value in the last bucket, as in TensorBoard
-        scale, offset = np.float32(0.0), np.float32(num_buckets)
-    values = values[~np.isnan(values)]
-    position = np.clip(values * scale + offset, 0.0, np.float32(num_buckets - 1))
+        position = values * scale + (-low * scale)
+    else:  # every value in the last bucket, as in TensorBoard (+-Inf too)
+        position = np.full(values.shape, np.float32(num_buckets))
+    position = np.clip(position, 0.0, np.float32(num_buckets - 1))
     return np.bincount(position.astype(np.int64), minlength=num_buckets).astype(np.int64)
 
 
