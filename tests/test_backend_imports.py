@@ -157,13 +157,18 @@ _CHILD = textwrap.dedent(
 
     after_import = tensorflow_modules()
     log_dir = sys.argv[1]
-    keras.utils.set_random_seed(0)
+    # Seeded initializers, not keras.utils.set_random_seed: Keras's own seeding asks whether
+    # TensorFlow is available (tf.available), which imports it wherever it is installed.
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 8)).astype("float32")
     y = rng.normal(size=(32, 1)).astype("float32")
     inputs = keras.Input((8,))
-    hidden = keras.layers.Dense(16, activation="relu", name="hidden")(inputs)
-    model = keras.Model(inputs, keras.layers.Dense(1, name="out")(hidden))
+    seeded = keras.initializers.GlorotUniform
+    hidden = keras.layers.Dense(
+        16, activation="relu", kernel_initializer=seeded(seed=1), name="hidden"
+    )(inputs)
+    outputs = keras.layers.Dense(1, kernel_initializer=seeded(seed=2), name="out")(hidden)
+    model = keras.Model(inputs, outputs)
     model.compile(keras.optimizers.SGD(0.05), "mse")
     try:  # gradient histograms on this backend, where the capture supports them
         stats = GradientStats(every_n_steps=1, log_dir=log_dir, histogram_every_n_steps=1)
