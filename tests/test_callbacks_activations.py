@@ -22,6 +22,9 @@ from keras_init_lab.callbacks.activation_stats import (
 )
 from keras_init_lab.plots.activation_stats import plot_activation_stats
 
+# Runs under every KERAS_BACKEND (tests/conftest.py, .ci/run's JAX step).
+pytestmark = pytest.mark.backend_agnostic
+
 RNG_SEED = 1234
 
 
