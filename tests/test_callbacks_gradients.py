@@ -239,7 +239,6 @@ def test_restored_after_training_and_after_exceptions(tmp_path):
     assert len(stats.history["step"]) == recorded + 4  # 16 samples, batch 4, every step
 
 
-@pytest.mark.backend_agnostic
 def test_model_saving_with_callback_attached(tmp_path):
     x, y = _data()
     model = _nested_model()
@@ -331,7 +330,6 @@ def _deep_model(init_std, activation, depth=6):
     return keras.Sequential(layers)
 
 
-@pytest.mark.backend_agnostic
 def test_vanishing_and_exploding_reported_once():
     rng = np.random.default_rng(3)
     x = rng.normal(size=(64, 8)).astype("float32")
@@ -556,7 +554,6 @@ def test_cached_function_and_its_buffers_stay_together_across_freeze_unfreeze():
     )
 
 
-@pytest.mark.backend_agnostic
 def test_model_is_freed_after_fit_with_gradient_callbacks():
     import gc
     import weakref
@@ -574,7 +571,6 @@ def test_model_is_freed_after_fit_with_gradient_callbacks():
     assert reference() is None
 
 
-@pytest.mark.backend_agnostic
 def test_step_numbers_continue_after_recompiling_with_a_new_optimizer():
     x, y = _data(n=16)
     model = _nested_model()
@@ -613,7 +609,6 @@ def test_no_batch_end_hook_so_unrecorded_steps_add_no_host_sync():
 # ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.backend_agnostic
 def test_injected_step_schedule_records_exactly_the_scheduled_global_steps():
     from keras_init_lab.callbacks import EverySteps
 
