@@ -177,7 +177,8 @@ _CHILD = textwrap.dedent(
         stats = GradientStats(every_n_steps=1, log_dir=log_dir)
         gradient_histograms = str(error)
     health = GradientHealth(every_n_steps=1)
-    activations = ActivationStats(x, log_dir=log_dir)
+    # The probe as a tensor of the backend (a JAX array), as a JAX user would pass it.
+    activations = ActivationStats(keras.ops.convert_to_tensor(x), log_dir=log_dir)
     model.fit(
         x, y, batch_size=8, epochs=2, shuffle=False, verbose=0,
         callbacks=[stats, health, activations],
