@@ -4,14 +4,15 @@ The package's one TensorBoard writer. :class:`EventWriters` builds every record 
 ``Summary`` protocol buffer (a float32 scalar tensor per scalar, the histogram plugin's
 float64 ``[k, 3]`` table of ``(left edge, right edge, count)`` rows per histogram, the
 custom-scalars ``Layout`` as a string tensor), keeps the flush policy and the exit hook, and
-hands each record to a *sink*: here TensorBoard's own ``EventFileWriter`` as one ``Event``.
+hands each record to a *sink*: here an ``EventFileWriter`` as one ``Event``.
 :class:`keras_init_lab.callbacks.tensorboard.SummaryWriters` is a subclass whose sink is
 TensorFlow's ``tf.summary`` file writer (everything else is inherited from here).
 
-Only ``tensorboard`` and NumPy are imported: with TensorFlow absent, ``tensorboard`` uses its
-TensorFlow stub for file access, so the JAX backend can write event files without
-TensorFlow. (Where TensorFlow is installed, ``tensorboard`` reaches files through
-``tf.io.gfile`` and so imports it when the first writer opens.)
+Only ``tensorboard`` and NumPy are imported, and a local file is opened with Python's own
+I/O (:class:`keras_init_lab._event_file.EventFileWriter`, the interface of TensorBoard's
+writer, which would import TensorFlow wherever it is installed), so the JAX and PyTorch
+backends write event files without TensorFlow; a URL (``gs://``, ``s3://``) goes to
+TensorBoard's writer and so to ``tf.io.gfile`` where TensorFlow is installed.
 
 Example:
     >>> writers = EventWriters("logs/run1")
@@ -50,8 +51,8 @@ from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
-from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
+from keras_init_lab._event_file import EventFileWriter
 from keras_init_lab._validation import check_log_dir
 
 __all__ = ["FLUSH_SECONDS", "EventWriters", "histogram_table"]

@@ -22,6 +22,9 @@ import pytest
 
 pytest.importorskip("jax")
 
+# Runs under any KERAS_BACKEND (tests/conftest.py): each test says which backend it needs.
+pytestmark = pytest.mark.backend_agnostic
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402

@@ -18,6 +18,9 @@ import pytest
 from keras_init_lab import _event_writer
 from keras_init_lab._event_writer import EventWriters
 
+# Runs under every KERAS_BACKEND (tests/conftest.py, .ci/run's JAX step).
+pytestmark = pytest.mark.backend_agnostic
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: The child: TensorFlow's import blocked, write a record and a layout, read them back.

@@ -64,8 +64,8 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from keras_init_lab._backend import tensorflow as tf  # imported at first use
 from keras_init_lab._keras_compat import (
     JAX_ASYNC_KERAS,
     fit_history,

@@ -19,9 +19,9 @@ import math
 import numbers
 
 import numpy as np
-import tensorflow as tf
 
 from keras_init_lab._arrays import check_tensor_input
+from keras_init_lab._backend import tensorflow as tf  # imported at first use
 from keras_init_lab._validation import check_int, check_number
 from keras_init_lab.callbacks.statistics import CHUNK_SIZE, VariableLayout, _as_chunks
 

@@ -47,8 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import tensorflow as tf
-
+from keras_init_lab._backend import tensorflow as tf  # imported at first use
 from keras_init_lab._event_writer import (
     _MAX_QUEUE,
     _SINK_FLUSH_SECONDS,
