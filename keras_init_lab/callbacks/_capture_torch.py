@@ -49,7 +49,8 @@ Reference:
     Keras PyTorch trainer (``keras/src/backend/torch/trainer.py``: ``train_step``,
     ``make_train_function``, ``fit``), ``BaseOptimizer.apply``
     (``keras/src/optimizers/base_optimizer.py``) and ``LossScaleOptimizer._common_apply``
-    (``keras/src/optimizers/loss_scale_optimizer.py``), Keras 3.15.1.
+    (``keras/src/optimizers/loss_scale_optimizer.py``), Keras 3.3.3 and 3.15.1 (the
+    same calls in both).
 """
 
 from __future__ import annotations

@@ -561,17 +561,10 @@ CAPTURE_BACKENDS = ("tensorflow", "jax", "torch")
 
 
 #: The controller class of each backend other than TensorFlow, registered by its module
-#: (``_capture_jax`` registers ``"jax"``; ``gradient_stats`` and ``health`` import it, so
-#: importing ``keras_init_lab.callbacks`` registers it: no import circle with this module).
-#: :func:`get_capture` imports the module of :data:`BACKEND_MODULES` of a backend not
-#: registered yet (``_capture_torch``: imported only on the PyTorch backend).
+#: (``_capture_jax`` registers ``"jax"``, ``_capture_torch`` ``"torch"``; ``gradient_stats``
+#: and ``health`` import both, so importing ``keras_init_lab.callbacks`` registers them: no
+#: import circle with this module).
 BACKEND_CAPTURES: dict[str, type] = {}
-
-#: The module that registers the controller of each backend other than TensorFlow.
-BACKEND_MODULES = {
-    "jax": "keras_init_lab.callbacks._capture_jax",
-    "torch": "keras_init_lab.callbacks._capture_torch",
-}
 
 
 def check_capture_backend(what: str) -> None:
@@ -608,14 +601,11 @@ def get_capture(model) -> GradientCapture:
     if capture is None or capture._model_ref() is not model:  # none yet, or a copy's
         check_capture_backend("GradientCapture")
         backend = keras.backend.backend()
-        if backend in BACKEND_MODULES and backend not in BACKEND_CAPTURES:
-            import importlib
-
-            importlib.import_module(BACKEND_MODULES[backend])  # registers its controller
         if backend != "tensorflow" and backend not in BACKEND_CAPTURES:
             raise NotImplementedError(
                 f"No gradient capture is registered for the {backend!r} backend; import "
-                "keras_init_lab.callbacks (it registers the JAX capture) before training."
+                "keras_init_lab.callbacks (it registers the JAX and PyTorch captures) before "
+                "training."
             )
         capture = BACKEND_CAPTURES.get(backend, GradientCapture)(model)
         set_untracked_attribute(model, _CAPTURE_ATTRIBUTE, capture)
