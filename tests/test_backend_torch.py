@@ -48,7 +48,7 @@ FEATURES = 40
 RTOL = 2e-5
 
 #: Number of tests of the PyTorch side (each must pass in the child process).
-TORCH_TESTS = 13
+TORCH_TESTS = 14
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -250,6 +250,32 @@ def test_statistics_equal_torch_autograd(loss_scale_factor):
     # The relu layer's gradient has exact zeros (dead units): zero_fraction is exercised.
     assert history["per_variable"]["zero_fraction"][:, 0].max() > 0
     _check_history(history, _replay(_large_model, x, y, 4, 2))
+    assert _optimizer_is_unpatched(model)
+
+
+@torch_only
+def test_statistics_under_jit_compile_and_no_recompilation_in_a_second_fit():
+    """``jit_compile=True``: Keras ``torch.compile``s its step (graph breaks at its own
+    ``loss.backward()``, and in the statistics' data-dependent ops). The records equal
+    torch.autograd's gradients, and a second fit compiles no new graph: the plain and the
+    measuring variants of the step (the flag's two values) were compiled once each."""
+    from torch._dynamo.utils import counters
+
+    from keras_init_lab.callbacks import EverySteps, GradientStats
+
+    x, y = _data(n=16)
+    model = _large_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse", jit_compile=True)
+    stats = GradientStats(schedule=EverySteps(2))
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    assert stats.history["step"].tolist() == [0, 2]
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs > 0  # compiled indeed
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    assert stats.history["step"].tolist() == [0, 2, 4, 6]
+    assert counters["stats"]["unique_graphs"] == graphs
+    reference = _replay(_large_model, x, y, 4, 8)
+    _check_history(stats.history, [reference[s] for s in (0, 2, 4, 6)])
     assert _optimizer_is_unpatched(model)
 
 
