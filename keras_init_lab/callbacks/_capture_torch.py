@@ -29,11 +29,11 @@ second train function and no buffer variable:
   TensorFlow selector does. A recorded step whose ``apply`` was never reached (a
   ``LossScaleOptimizer`` skipping non-finite gradients) is delivered as skipped.
 * **Under** ``jit_compile=True`` ``torch.compile`` traces the step, with graph breaks at
-  Keras's own ``loss.backward()``; the wrapper is one object per optimizer and variable set,
-  the same at every step and every ``fit``, and the flag is a plain Python attribute, so the
-  compiled step is specialised on the flag's two values and each variant is compiled once,
-  then chosen on the host at every step (the two functions of the TensorFlow and JAX
-  controllers, without building them by hand).
+  Keras's own ``loss.backward()`` (and in the statistics' data-dependent ops); the flag is a
+  plain Python attribute the compiled code reads, so ``torch.compile`` specialises the step
+  on its two values: each variant is compiled once, at its first step, and reused at every
+  later step and ``fit`` (a second ``fit`` compiles no new graph), chosen on the host: the
+  two functions of the TensorFlow and JAX controllers, without building them by hand.
 
 Not supported on PyTorch (a ``NotImplementedError`` naming the backend and the Keras version):
 gradient accumulation (``apply`` then updates the weights only every
@@ -106,9 +106,8 @@ class TorchGradientCapture(GradientCapture):
 
     def __init__(self, model):
         super().__init__(model)
-        # ((optimizer id, variable ids), optimizer, wrapper): the wrapper of the last
-        # optimizer and variable set, kept across fits so a compiled step sees one object.
-        self._wrapper_entry: tuple | None = None
+        # (optimizer instance, wrapper of its apply) for the running fit.
+        self._apply_target: tuple | None = None
         self._armed = False  # the host flag the wrapper reads
         self._raw = None  # the statistics tensor of the running recorded step
 
@@ -120,16 +119,12 @@ class TorchGradientCapture(GradientCapture):
         outer = model.optimizer
         if outer is not optimizer:
             _check_optimizer(outer)
-        layout = self.layout()
-        key = (id(optimizer), tuple(id(v) for v in layout.variables))
-        entry = self._wrapper_entry
-        if entry is None or entry[0] != key:
-            # The entry keeps the optimizer alive, so its id cannot be reused meanwhile.
-            entry = self._wrapper_entry = (key, optimizer, self._make_apply(optimizer, layout))
+        self._apply_target = (optimizer, self._make_apply(optimizer, self.layout()))
         self._armed = False
         self._raw = None
 
     def _on_uninstall(self) -> None:
+        self._apply_target = None
         self._armed = False
         self._raw = None
 
@@ -227,7 +222,7 @@ class TorchGradientCapture(GradientCapture):
             return self.model.train_function(data)
         armed = bool(self._requests)
         self._requests.clear()
-        _, optimizer, apply = self._wrapper_entry
+        optimizer, apply = self._apply_target
         self._raw = None
         self._armed = armed
         try:
