@@ -145,7 +145,9 @@ def install_train_function(model, function: Callable) -> Callable:
     ``callbacks.on_train_begin()``, and then ``self.train_function(iterator)`` afresh at every
     step; so a function installed from ``on_train_begin`` runs every step of that ``fit``.
     Checked on Keras 3.3.3 and 3.15.1 (``keras/src/backend/tensorflow/trainer.py``,
-    ``fit``). If the model has no train function yet, its own is built first
+    ``fit``); the PyTorch trainer's ``fit`` does the same, calling
+    ``self.train_function(data)`` at every step (``keras/src/backend/torch/trainer.py``,
+    Keras 3.3.3 and 3.15.1). If the model has no train function yet, its own is built first
     (``model.make_train_function()``), so there is always one to return and restore.
 
     Example:

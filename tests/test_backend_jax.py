@@ -81,12 +81,13 @@ def test_jax_backend_suite_in_a_child_process():
 
 @pytest.mark.skipif(ON_JAX, reason="the backend is faked on TensorFlow")
 def test_unsupported_backend_is_named_with_the_keras_version(monkeypatch):
-    """PyTorch (no capture yet): construction fails, naming the backend and Keras's version."""
+    """A backend without a capture (NumPy: no trainer to instrument): construction fails,
+    naming the backend and Keras's version."""
     from keras_init_lab.callbacks import GradientHealth, GradientStats
 
-    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
+    monkeypatch.setattr(keras.backend, "backend", lambda: "numpy")
     for callback in (GradientStats, GradientHealth):
-        with pytest.raises(NotImplementedError, match=r"'torch' backend \(Keras 3\.") as info:
+        with pytest.raises(NotImplementedError, match=r"'numpy' backend \(Keras 3\.") as info:
             callback(every_n_steps=1)
         assert keras.__version__ in str(info.value)
         assert isinstance(info.value, RuntimeError)

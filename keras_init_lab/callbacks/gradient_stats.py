@@ -14,6 +14,7 @@ import warnings
 import keras
 import numpy as np
 
+import keras_init_lab.callbacks._capture_torch  # noqa: F401 (registers the PyTorch capture)
 from keras_init_lab import _tags
 from keras_init_lab._event_writer import EventWriters
 from keras_init_lab._validation import check_int, check_log_dir
@@ -147,21 +148,23 @@ class GradientStats(CaptureCallback):
         histogram_every_n_steps: compute histograms every this many global steps (on the
             executions holding such a step); ``None`` means ``max(100, n)``
             (:data:`DEFAULT_HISTOGRAM_EVERY_N_STEPS`) when ``log_dir`` is given and never
-            otherwise (never on the JAX backend, where histograms are not computed yet);
+            otherwise (never on the JAX and PyTorch backends, where histograms are not
+            computed yet);
             ``0`` never.
         log_dir: TensorBoard log folder, or None for no event files.
         max_history: most records kept in memory (default 10000).
         schedule: an :class:`~keras_init_lab.callbacks.EverySteps`, the statistics schedule.
             Give ``schedule`` or ``every_n_steps``, not both.
 
-    Backends: TensorFlow and JAX (statistics only on JAX; see
-    :mod:`keras_init_lab.callbacks._capture_jax`); other backends raise at construction.
+    Backends: TensorFlow, JAX and PyTorch (statistics only on JAX and PyTorch; see
+    :mod:`keras_init_lab.callbacks._capture_jax` and
+    :mod:`keras_init_lab.callbacks._capture_torch`); other backends raise at construction.
 
     Raises:
         TypeError: an argument of the wrong type (``every_n_steps=1.5``, ``log_dir=3``,
             ``schedule=EveryEpochs(2)``).
-        NotImplementedError: (a ``RuntimeError``) a backend other than TensorFlow or JAX,
-            or histograms asked for on JAX.
+        NotImplementedError: (a ``RuntimeError``) a backend other than TensorFlow, JAX or
+            PyTorch, or histograms asked for on JAX or PyTorch.
         ValueError: a value out of range (``every_n_steps=0``, ``max_history=1``, an empty
             ``log_dir``), or both ``every_n_steps`` and ``schedule``.
 

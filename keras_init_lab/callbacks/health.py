@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+import keras_init_lab.callbacks._capture_torch  # noqa: F401 (registers the PyTorch capture)
 from keras_init_lab._gradient_rules import VANISHING_RATIO, gradient_ratio_verdict
 from keras_init_lab._validation import check_number
 from keras_init_lab.callbacks import _capture_jax  # noqa: F401 (registers the JAX capture)
