@@ -308,3 +308,29 @@ def test_views_of_the_largest_variables_give_what_the_copies_give(jit_compile):
     for got, expected in zip(exact_v + sampled_v, exact_c + sampled_c):
         np.testing.assert_array_equal(got, expected)
     assert exact_v[0][0].sum() == 309_000 and sampled_v[0][0].sum() == 4096
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_binade_buckets_are_exact_at_and_next_to_every_edge(jit_compile):
+    """Every edge 2^e (e = -34..14) and its float32 neighbours below and above: ``log2`` of
+    ``2^e (1 - 2^-24)`` rounds to ``e`` in float32 for ``|e| >= 2``, so ``floor(log2 x)``
+    alone puts it a bucket too high; the comparison with the exact edges must not."""
+    exponents = np.arange(GRADIENT_MIN_EXPONENT, 15)
+    edges = np.exp2(exponents).astype(np.float32)
+    values = np.concatenate(
+        [edges, np.nextafter(edges, np.float32(0)), np.nextafter(edges, np.float32(np.inf))]
+    )
+    values = np.concatenate([values, -values]).astype(np.float32)
+    layout = _kernel_layout(values.size, 1)
+    k = len(gradient_log10_edges()) - 1
+
+    @tf.function(jit_compile=jit_compile)
+    def device(g):
+        return gradient_histograms([g], [g], layout, 30, sample_size=None)[0]
+
+    got = device(values.reshape(-1, 1)).numpy()[0]
+    exponent = np.floor(np.log2(np.abs(values.astype(np.float64))))
+    expected = np.bincount(
+        np.clip(exponent - GRADIENT_MIN_EXPONENT, 0, k - 1).astype(int), minlength=k
+    )
+    np.testing.assert_array_equal(got, expected)

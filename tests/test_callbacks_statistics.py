@@ -34,12 +34,13 @@ def _data(n=8, seed=0):
     return x, y
 
 
-def _large_model():
-    """40 -> 300 relu -> 7: every variable but the last bias exceeds one chunk, with a tail."""
+def _large_model(width=300):
+    """40 -> 300 relu -> 7: every variable but the last bias exceeds one chunk, with a tail
+    (``width`` other than 300 for a wider hidden layer)."""
     keras.utils.set_random_seed(7)
     inputs = keras.Input((FEATURES,))
     hidden = keras.layers.Dense(
-        300,
+        width,
         activation="relu",
         bias_initializer=keras.initializers.RandomNormal(0.5, 0.1),
         name="hidden",
@@ -433,3 +434,30 @@ def test_sufficient_statistics_match_float64_on_near_constant_and_ordinary_rows(
     np.testing.assert_allclose(
         got["update_ratio"], [u / np.linalg.norm(w) for u, w in zip(update, w64)], rtol=2e-5
     )
+
+
+@pytest.mark.parametrize("mode", ["graph", "xla", "graph_fused"])
+def test_fit_with_views_of_the_largest_variables_equals_numpy(mode, monkeypatch):
+    """The model above 7000 units wide: its 40 x 7000 kernel (1093 whole rows) is reduced
+    from a view of its own, not copied, in a real fit. The weights before the update, read
+    through that view, must still be the old ones when the optimizer updates the variable
+    (TensorFlow copies a variable's buffer on write while a read of it is alive).
+    Statistics against the tape and NumPy float64 reference, as the tests above.
+    ``graph_fused``: the statistics as one XLA cluster inside a non-XLA step (forced here)."""
+    from keras_init_lab.callbacks import capture
+    from keras_init_lab.callbacks.statistics import describe_variables
+
+    if mode == "graph_fused":
+        monkeypatch.setattr(capture, "_has_accelerator", lambda: True)
+
+    def build():
+        return _large_model(7000)
+
+    assert describe_variables(build()).inplace == (0,)
+    x, y = _data()
+    model = build()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse", jit_compile=mode == "xla")
+    stats = GradientStats(every_n_steps=1)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    _check_history(stats.history, _replay(build, x, y, 4, 2))
+    assert np.all(stats.history["per_variable"]["update_ratio"] > 0)
