@@ -145,7 +145,9 @@ def install_train_function(model, function: Callable) -> Callable:
     ``callbacks.on_train_begin()``, and then ``self.train_function(iterator)`` afresh at every
     step; so a function installed from ``on_train_begin`` runs every step of that ``fit``.
     Checked on Keras 3.3.3 and 3.15.1 (``keras/src/backend/tensorflow/trainer.py``,
-    ``fit``). If the model has no train function yet, its own is built first
+    ``fit``); the PyTorch trainer's ``fit`` does the same, calling
+    ``self.train_function(data)`` at every step (``keras/src/backend/torch/trainer.py``,
+    Keras 3.3.3 and 3.15.1). If the model has no train function yet, its own is built first
     (``model.make_train_function()``), so there is always one to return and restore.
 
     Example:
@@ -715,6 +717,47 @@ def keep_registered_function_names(functions) -> list:
     serialize._keras_init_lab_ids = frozenset(patched_ids)
     module.serialize = serialize
     return needed
+
+
+def keep_registered_function_names_later(functions, found: list) -> None:
+    """:func:`keep_registered_function_names` at Keras's first ``serialize`` call, not now.
+
+    The probe calls Keras's serializer, and ``serialize_keras_object`` asks whether
+    TensorFlow is available (``tf.available`` in ``keras/src/saving/serialization_lib.py``,
+    Keras 3.15), which imports TensorFlow wherever it is installed: done at import on the JAX
+    or PyTorch backend, it would load TensorFlow into a process that never uses it. This
+    wraps ``keras.src.activations.serialize`` once; its first call puts Keras's function
+    back, runs the probe (patching where needed) and serializes through the result, so the
+    probe runs when Keras serializes anyway.
+
+    Example:
+        >>> found = []
+        >>> keep_registered_function_names_later([my_registered_function], found)
+        >>> keras.layers.Dense(2, activation=my_registered_function).get_config()  # probes
+        >>> found  # the functions that needed the patch (empty on newer Keras)
+        []
+
+    Args:
+        functions: registered (``keras.saving.register_keras_serializable``) functions.
+        found: a list that receives the functions that needed the patch, at the first call.
+    """
+    try:
+        module = importlib.import_module("keras.src.activations")
+    except ImportError:
+        return
+    current = getattr(module, "serialize", None)
+    if current is None:
+        return
+
+    def serialize(activation):
+        if module.serialize is serialize:  # the first call: probe, then serialize
+            module.serialize = current
+            found.extend(keep_registered_function_names(functions))
+        return module.serialize(activation)
+
+    # A probe run meanwhile (keep_registered_function_names) wraps Keras's own function.
+    serialize._keras_init_lab_original = current
+    module.serialize = serialize
 
 
 def _has_activation_serialize() -> bool:

@@ -79,3 +79,26 @@ def nchw_convolution():
         reason = re.sub(r"\{\{.*?\}\}\s*", "", error.message).strip().splitlines()[0]
         reason = re.sub(r"\s*name:\s*$", "", reason)  # TensorFlow's empty op-name suffix
         pytest.skip(f"this TensorFlow build cannot run an NCHW Conv2D here: {reason}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """On a Keras backend other than TensorFlow, skip the tests not marked ``backend_agnostic``.
+
+    Most of the suite uses TensorFlow directly (``tf.GradientTape`` references,
+    ``tf.distribute``, ``tf.data``, ``tf.summary``); the tests that run on every backend carry
+    the ``backend_agnostic`` marker (``setup.cfg``) and ``.ci/run`` runs the callback and
+    statistics tests again with ``KERAS_BACKEND=jax``. The others skip there with the reason,
+    instead of failing on an op of the wrong backend.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return
+    skip = pytest.mark.skip(
+        reason=f"uses TensorFlow directly (not marked backend_agnostic); the {backend!r} "
+        "backend runs only the backend_agnostic tests: run it with KERAS_BACKEND=tensorflow"
+    )
+    for item in items:
+        if item.get_closest_marker("backend_agnostic") is None:
+            item.add_marker(skip)

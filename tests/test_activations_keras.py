@@ -218,3 +218,31 @@ def test_keep_registered_function_names_patches_only_where_needed(monkeypatch):
     assert keras_activations.serialize(keras.activations.relu) == "relu"
     monkeypatch.setattr(keras_activations, "serialize", original)
     assert _keras_compat.keep_registered_function_names([activations.gelu_tanh]) == []
+
+
+def test_deferred_probe_patches_at_the_first_serialization(monkeypatch):
+    """Off TensorFlow the probe waits for Keras's first ``serialize`` call: nothing is probed
+    before it; that call puts Keras's function back, patches where needed and returns the
+    patched result; later calls go through the patch only."""
+    import keras.src.activations as keras_activations
+
+    from keras_init_lab import _keras_compat
+
+    current = keras_activations.serialize
+    original = getattr(current, "_keras_init_lab_original", current)
+    calls = []
+
+    def old_keras_serialize(activation):  # what Keras 3.3-3.5 did for a colliding name
+        calls.append(activation)
+        config = original(activation)
+        return "leaky_relu" if activation is activations.leaky_relu else config
+
+    monkeypatch.setattr(keras_activations, "serialize", old_keras_serialize)
+    found = []
+    _keras_compat.keep_registered_function_names_later([activations.leaky_relu], found)
+    assert found == [] and calls == []  # not probed at install
+    config = keras.layers.Dense(2, activation=activations.leaky_relu).get_config()
+    assert config["activation"]["config"] == "keras_init_lab>leaky_relu"
+    assert found == [activations.leaky_relu]
+    assert keras_activations.serialize._keras_init_lab_original is old_keras_serialize
+    assert keras_activations.serialize(keras.activations.relu) == "relu"

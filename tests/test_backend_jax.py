@@ -22,6 +22,9 @@ import pytest
 
 pytest.importorskip("jax")
 
+# Runs under any KERAS_BACKEND (tests/conftest.py): each test says which backend it needs.
+pytestmark = pytest.mark.backend_agnostic
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
@@ -78,12 +81,13 @@ def test_jax_backend_suite_in_a_child_process():
 
 @pytest.mark.skipif(ON_JAX, reason="the backend is faked on TensorFlow")
 def test_unsupported_backend_is_named_with_the_keras_version(monkeypatch):
-    """PyTorch (no capture yet): construction fails, naming the backend and Keras's version."""
+    """A backend without a capture (NumPy: no trainer to instrument): construction fails,
+    naming the backend and Keras's version."""
     from keras_init_lab.callbacks import GradientHealth, GradientStats
 
-    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
+    monkeypatch.setattr(keras.backend, "backend", lambda: "numpy")
     for callback in (GradientStats, GradientHealth):
-        with pytest.raises(NotImplementedError, match=r"'torch' backend \(Keras 3\.") as info:
+        with pytest.raises(NotImplementedError, match=r"'numpy' backend \(Keras 3\.") as info:
             callback(every_n_steps=1)
         assert keras.__version__ in str(info.value)
         assert isinstance(info.value, RuntimeError)
@@ -463,7 +467,7 @@ def test_tensorboard_events_on_jax_are_written_without_tf_summary(tmp_path):
     model = _large_model()
     model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
     stats = GradientStats(every_n_steps=1, log_dir=tmp_path)
-    assert isinstance(stats._writers, EventWriters)
+    assert type(stats._writers) is EventWriters  # not its tf.summary subclass, SummaryWriters
     model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
     accumulator = event_accumulator.EventAccumulator(
         str(tmp_path / "train"), size_guidance={event_accumulator.TENSORS: 0}

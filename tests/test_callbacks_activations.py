@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorboard.util import tensor_util
 
 from keras_init_lab.callbacks.activation_stats import (
     STATISTICS,
@@ -20,6 +21,9 @@ from keras_init_lab.callbacks.activation_stats import (
     tensorboard_tag,
 )
 from keras_init_lab.plots.activation_stats import plot_activation_stats
+
+# Runs under every KERAS_BACKEND (tests/conftest.py, .ci/run's JAX step).
+pytestmark = pytest.mark.backend_agnostic
 
 RNG_SEED = 1234
 
@@ -294,11 +298,11 @@ def test_event_file_tags_and_values(tmp_path):
     events = accumulator.Tensors("hidden_tanh/details/activation_std")
     # At the global step (3 steps per epoch), the x axis of the gradient statistics.
     assert [e.step for e in events] == [0, 3, 6] == stats.history["step"].tolist()
-    written = [float(tf.make_ndarray(e.tensor_proto)) for e in events]
+    written = [float(tensor_util.make_ndarray(e.tensor_proto)) for e in events]
     np.testing.assert_allclose(written, stats.history["per_layer"]["std"][:, 1], rtol=1e-6)
 
     last = accumulator.Tensors("hidden_tanh/details/activation_values")[-1]
-    histogram = tf.make_ndarray(last.tensor_proto)
+    histogram = tensor_util.make_ndarray(last.tensor_proto)
     assert histogram.shape == (30, 3)
     assert histogram[:, 2].sum() == 96 * 16  # every activation value counted once
     assert histogram[0, 0] == -1.0 and histogram[-1, 1] == 1.0  # fixed tanh range
@@ -336,7 +340,7 @@ def test_every_scalar_tag_holds_its_own_statistic(tmp_path):
                 continue
             events = accumulator.Tensors(tag)
             assert [e.step for e in events] == history["step"].tolist(), tag
-            written = [float(tf.make_ndarray(e.tensor_proto)) for e in events]
+            written = [float(tensor_util.make_ndarray(e.tensor_proto)) for e in events]
             np.testing.assert_allclose(written, expected, rtol=1e-6, err_msg=tag)
             checked += 1
     assert checked == 2 * 4 + 2  # 4 moments per layer, one dead and one saturation fraction
@@ -395,7 +399,7 @@ def test_histogram_counts_the_first_probe_samples_every_record(tmp_path, monkeyp
     events = _read_run(tmp_path).Tensors(tensorboard_tag("hidden_tanh", "values"))
     assert len(events) == 3
     for event in events:
-        counts = tf.make_ndarray(event.tensor_proto)[:, 2]
+        counts = tensor_util.make_ndarray(event.tensor_proto)[:, 2]
         assert counts.sum() == 5 * 16
         # float32 vs float64 edges may move a value sitting on an edge by one bucket.
         assert np.abs(counts - expected).sum() <= 2
@@ -454,7 +458,7 @@ def test_histogram_of_a_dead_layer_follows_tensorboard(tmp_path):
     accumulator = EventAccumulator(str(tmp_path / "activations"), size_guidance={"tensors": 0})
     accumulator.Reload()
     (event,) = accumulator.Tensors(tensorboard_tag(stats.history["layers"][0], "values"))
-    table = tf.make_ndarray(event.tensor_proto)
+    table = tensor_util.make_ndarray(event.tensor_proto)
     assert np.all(table[:, :2] == 0.0)  # every edge at the single value, 0
     assert table[-1, 2] == 64 * 64 and table[:-1, 2].sum() == 0
 
@@ -463,10 +467,43 @@ def test_histogram_keeps_whole_samples_up_to_the_cap():
     from keras_init_lab.callbacks.activation_stats import HISTOGRAM_MAX_VALUES, _histogram_slice
 
     per_sample = HISTOGRAM_MAX_VALUES // 2 + 1  # two samples would exceed the cap
-    big = tf.zeros([5, per_sample])
+    big = np.zeros([5, per_sample], np.float32)
     assert tuple(_histogram_slice(big).shape) == (1, per_sample)
-    small = tf.zeros([5, 7, 3])
+    small = np.zeros([5, 7, 3], np.float32)
     assert _histogram_slice(small) is small
+
+
+def test_host_bucket_counts_equal_the_device_bucketing():
+    """The NumPy bucketing used off TensorFlow counts exactly as ``uniform_bucket_counts``
+    (TensorFlow ops, eager here): the same float32 formula puts every value in the same
+    bucket, values on the edges, +-Inf (first and last bucket) and NaN (dropped) included,
+    and a zero-width range puts everything in the last bucket (finite values: there the
+    device multiplies Inf by a zero scale). Equal counts, not close: both round the same
+    float32 multiply and add."""
+    from keras_init_lab.callbacks.activation_stats import _host_bucket_counts
+    from keras_init_lab.callbacks.histograms import uniform_bucket_counts
+
+    rng = np.random.default_rng(5)
+    values = np.concatenate(
+        [
+            rng.normal(size=5000),
+            np.linspace(-1.0, 1.0, 31),  # every edge of 30 buckets on [-1, 1]
+            [np.nan, np.inf, -np.inf, 3.0, -3.0],
+        ]
+    ).astype(np.float32)
+    finite = values[np.isfinite(values)]
+    cases = [
+        (values, -1.0, 1.0),
+        (values, 0.0, 1.0),
+        (values, finite.min(), finite.max()),
+        (np.append(finite, np.float32(np.nan)), 0.5, 0.5),
+    ]
+    for data, low, high in cases:
+        device = uniform_bucket_counts(data, low, high, 30).numpy()
+        host = _host_bucket_counts(data, low, high, 30)
+        np.testing.assert_array_equal(host, device, err_msg=f"[{low}, {high}]")
+        assert host.sum() == len(data) - 1  # everything but the NaN
+    assert host[-1] == len(finite)  # zero width: all in the last bucket
 
 
 # ---------------------------------------------------------------------------------------

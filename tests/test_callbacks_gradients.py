@@ -352,6 +352,7 @@ def test_vanishing_and_exploding_reported_once():
     assert [f["kind"] for f in health.findings] == ["exploding"]
 
 
+@pytest.mark.backend_agnostic
 def test_bad_arguments_are_reported():
     with pytest.raises(ValueError, match="every_n_steps=0"):
         GradientStats(every_n_steps=0)
@@ -367,6 +368,7 @@ def test_bad_arguments_are_reported():
         GradientHealth(stop_on_nonfinite="yes")
 
 
+@pytest.mark.backend_agnostic
 def test_history_is_bounded_by_thinning():
     x, y = _data(n=32)
     model = _nested_model()
@@ -378,6 +380,7 @@ def test_history_is_bounded_by_thinning():
     assert stats.history["per_layer"]["norm"].shape == (len(steps), 4)
 
 
+@pytest.mark.backend_agnostic
 def test_plot_gradient_flow(tmp_path):
     from matplotlib.image import imread
 
@@ -601,6 +604,7 @@ def test_step_numbers_continue_after_recompiling_with_a_new_optimizer():
     assert stats.history["step"].tolist() == [0, 2, 4, 6]
 
 
+@pytest.mark.backend_agnostic
 def test_no_batch_end_hook_so_unrecorded_steps_add_no_host_sync():
     """A callback overriding on_train_batch_end makes Keras convert the logs to Python numbers
     every step (a device sync); ours count steps at batch begin and receive records from the
@@ -650,6 +654,7 @@ def test_injected_step_schedule_records_exactly_the_scheduled_global_steps():
     )
 
 
+@pytest.mark.backend_agnostic
 def test_capture_callback_is_the_public_subscriber_base():
     from keras_init_lab.callbacks import CaptureCallback, EverySteps
 
@@ -715,6 +720,7 @@ def test_keras_compat_train_function_helpers_on_the_installed_keras():
     assert _keras_compat.fit_params(history)["epochs"] == 2
 
 
+@pytest.mark.backend_agnostic
 def test_the_capture_is_an_untracked_attribute_of_the_model(tmp_path):
     from keras_init_lab import _keras_compat
     from keras_init_lab.callbacks.capture import _CAPTURE_ATTRIBUTE
@@ -756,6 +762,7 @@ class _KerasThreeThreeHistory(keras.callbacks.Callback):
         self.previous = current
 
 
+@pytest.mark.backend_agnostic
 def test_records_every_epoch_when_model_history_is_set_only_at_epoch_end():
     x, y = _data(n=16)
     model = _nested_model()

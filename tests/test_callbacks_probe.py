@@ -8,6 +8,9 @@ import tensorflow as tf
 from keras_init_lab.callbacks._probe import FeatureProbe, linear_part, prepare_probe
 from keras_init_lab.callbacks.activation_stats import activation_statistics
 
+# Runs under every KERAS_BACKEND (tests/conftest.py, .ci/run's JAX step).
+pytestmark = pytest.mark.backend_agnostic
+
 
 def _gaussian(n, *shape, seed=1234):
     return np.random.default_rng(seed).normal(size=(n, *shape)).astype("float32")
@@ -93,8 +96,8 @@ def test_feature_probe_pairs_equal_numpy():
     for (pre, act), name, f in zip(pairs, probe.layer_names, (lambda z: np.maximum(z, 0), np.tanh)):
         layer = model.get_layer(name)
         z = h @ layer.kernel.numpy() + layer.bias.numpy()
-        np.testing.assert_allclose(pre.numpy(), z, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(act.numpy(), f(z), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(pre), z, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(act), f(z), rtol=1e-5, atol=1e-5)
         h = f(z)
     assert model.get_layer("hidden_relu").activation is keras.activations.relu
 

@@ -22,6 +22,9 @@ from keras_init_lab.callbacks import (
 )
 from keras_init_lab.callbacks._scheduled import ScheduledCallback, resolve_schedule
 
+# Runs under every KERAS_BACKEND (tests/conftest.py, .ci/run's JAX step).
+pytestmark = pytest.mark.backend_agnostic
+
 # ---------------------------------------------------------------------------------------
 # The schedules themselves
 # ---------------------------------------------------------------------------------------
@@ -101,7 +104,14 @@ def test_older_arguments_map_to_the_injected_schedules():
     assert ActivationStats(probe, every_n_epochs=3).schedule == EveryEpochs(3)
     assert ActivationStats(probe, 3).schedule == EveryEpochs(3)  # positional, as before
     assert ActivationStats(probe, schedule=EveryEpochs(3)).every_n_epochs == 3
-    # The histogram default follows the injected schedule as it followed every_n_steps.
+
+
+def test_histogram_default_follows_the_injected_schedule():
+    """As it followed every_n_steps (TensorFlow: where histograms are computed by default)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("histograms default to off on the other backends (GradientStats)")
     assert GradientStats(schedule=EverySteps(300), log_dir="logs").histogram_every_n_steps == 300
 
 

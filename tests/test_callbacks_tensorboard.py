@@ -443,11 +443,11 @@ def _steps_on_disk(run_dir):
 def test_records_are_flushed_on_a_time_basis(tmp_path, monkeypatch):
     """With a fake clock: records within FLUSH_SECONDS of the last flush stay in memory; the
     first step that begins at least FLUSH_SECONDS later flushes them all; train end flushes."""
-    from keras_init_lab.callbacks import tensorboard as tensorboard_module
+    from keras_init_lab import _event_writer
 
     now = [0.0]
-    monkeypatch.setattr(tensorboard_module, "_clock", lambda: now[0])
-    period = tensorboard_module.FLUSH_SECONDS
+    monkeypatch.setattr(_event_writer, "_clock", lambda: now[0])
+    period = _event_writer.FLUSH_SECONDS
 
     class Clock(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
@@ -493,11 +493,11 @@ def test_records_are_flushed_on_a_time_basis(tmp_path, monkeypatch):
 def test_a_held_back_record_reaches_the_disk_before_the_next_record(tmp_path, monkeypatch):
     """Records every 2 steps, 0.7 s per step: step 0 is flushed at once; step 2 (t = 1.4 s) is
     held back and written when step 3 begins (t = 2.1 s), a step that records nothing."""
-    from keras_init_lab.callbacks import tensorboard as tensorboard_module
+    from keras_init_lab import _event_writer
 
     now = [0.0]
-    monkeypatch.setattr(tensorboard_module, "_clock", lambda: now[0])
-    period = tensorboard_module.FLUSH_SECONDS
+    monkeypatch.setattr(_event_writer, "_clock", lambda: now[0])
+    period = _event_writer.FLUSH_SECONDS
 
     class Clock(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
@@ -533,9 +533,9 @@ import numpy as np
 import keras
 import tensorflow as tf
 from keras_init_lab.callbacks import GradientStats
-from keras_init_lab.callbacks import tensorboard as tensorboard_module
+from keras_init_lab import _event_writer
 
-tensorboard_module._clock = lambda: 0.0  # time stands still: the policy flushes only once
+_event_writer._clock = lambda: 0.0  # time stands still: the policy flushes only once
 log_dir = sys.argv[1]
 
 
@@ -705,11 +705,11 @@ def test_every_scalar_tag_holds_its_own_statistic_step_by_step(tmp_path):
 
 def test_flush_if_due_flushes_at_exactly_flush_seconds(tmp_path, monkeypatch):
     """ "At least FLUSH_SECONDS since the last flush": the boundary itself flushes."""
-    from keras_init_lab.callbacks import tensorboard as tensorboard_module
+    from keras_init_lab import _event_writer
 
     now = [100.0]
-    monkeypatch.setattr(tensorboard_module, "_clock", lambda: now[0])
-    period = tensorboard_module.FLUSH_SECONDS
+    monkeypatch.setattr(_event_writer, "_clock", lambda: now[0])
+    period = _event_writer.FLUSH_SECONDS
     writers = SummaryWriters(tmp_path)
     writers.scalar("a", 1.0, step=0)
     assert writers.flush_if_due()  # nothing flushed yet: at once
@@ -784,9 +784,9 @@ def test_one_log_dir_policy_for_every_writer(log_dir, error):
 def test_more_records_than_tensorflows_default_queue_wait_for_the_policy(tmp_path, monkeypatch):
     """TensorFlow's writer flushes on its own once its queue holds ``max_queue`` events (10
     by default). A record is one event: 25 records held back by the policy stay in memory."""
-    from keras_init_lab.callbacks import tensorboard as tensorboard_module
+    from keras_init_lab import _event_writer
 
-    monkeypatch.setattr(tensorboard_module, "_clock", lambda: 0.0)  # time stands still
+    monkeypatch.setattr(_event_writer, "_clock", lambda: 0.0)  # time stands still
     writers = SummaryWriters(tmp_path)
     for step in range(25):
         writers.write_batch(step, scalars={"a": float(step), "b": -float(step)})

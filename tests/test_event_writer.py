@@ -18,6 +18,9 @@ import pytest
 from keras_init_lab import _event_writer
 from keras_init_lab._event_writer import EventWriters
 
+# Runs under every KERAS_BACKEND (tests/conftest.py, .ci/run's JAX step).
+pytestmark = pytest.mark.backend_agnostic
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: The child: TensorFlow's import blocked, write a record and a layout, read them back.
@@ -102,27 +105,87 @@ def test_events_read_back_without_tensorflow(tmp_path):
     assert got["regex"] == [r"^.*/gradient/norm$"]
 
 
-def _public_methods(cls):
-    return {
-        name: member
-        for name, member in vars(cls).items()
+#: The public interface of ``SummaryWriters`` (frozen: callbacks, users and the README call
+#: it): every method's parameters as ``(name, kind, default)``.
+_POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
+_EMPTY = inspect.Parameter.empty
+_FROZEN = {
+    "writer": [("run", _POSITIONAL, "train")],
+    "scalar": [
+        ("tag", _POSITIONAL, _EMPTY),
+        ("value", _POSITIONAL, _EMPTY),
+        ("step", _POSITIONAL, _EMPTY),
+        ("run", _POSITIONAL, "train"),
+    ],
+    "scalars": [
+        ("values", _POSITIONAL, _EMPTY),
+        ("step", _POSITIONAL, _EMPTY),
+        ("run", _POSITIONAL, "train"),
+    ],
+    "histogram": [
+        ("tag", _POSITIONAL, _EMPTY),
+        ("left_edges", _POSITIONAL, _EMPTY),
+        ("right_edges", _POSITIONAL, _EMPTY),
+        ("counts", _POSITIONAL, _EMPTY),
+        ("step", _POSITIONAL, _EMPTY),
+        ("run", _POSITIONAL, "train"),
+        ("description", _POSITIONAL, None),
+    ],
+    "write_batch": [
+        ("step", _POSITIONAL, _EMPTY),
+        ("scalars", _POSITIONAL, None),
+        ("histograms", _POSITIONAL, None),
+        ("run", _POSITIONAL, "train"),
+        ("descriptions", _POSITIONAL, None),
+    ],
+    "custom_scalars_layout": [
+        ("categories", _POSITIONAL, _EMPTY),
+        ("run", _POSITIONAL, "train"),
+    ],
+    "flush": [],
+    "flush_if_due": [],
+    "flush_pending_if_due": [],
+    "close": [],
+    "__enter__": [],
+    "__exit__": [("exc_info", inspect.Parameter.VAR_POSITIONAL, _EMPTY)],
+}
+
+
+def _parameters(method):
+    return [
+        (p.name, p.kind, p.default) for p in list(inspect.signature(method).parameters.values())[1:]
+    ]
+
+
+def test_one_writer_with_the_frozen_interface(tmp_path):
+    """SummaryWriters is EventWriters with another sink: every public method is inherited
+    (one implementation), with the names and parameters it always had; the tensorboard
+    module keeps no constant, clock or registry of its own (``monkeypatch.setattr`` of its
+    ``_clock`` raises instead of silently patching a clock nobody reads)."""
+    pytest.importorskip("tensorflow")
+    from keras_init_lab.callbacks import tensorboard
+
+    summary_writers = tensorboard.SummaryWriters
+    assert issubclass(summary_writers, EventWriters)
+    public = {
+        name
+        for name, member in vars(EventWriters).items()
         if callable(member) and (not name.startswith("_") or name in ("__enter__", "__exit__"))
     }
+    assert public == set(_FROZEN)
+    for name, parameters in _FROZEN.items():
+        assert _parameters(getattr(summary_writers, name)) == parameters, name
+        assert getattr(summary_writers, name) is getattr(EventWriters, name), name
+    assert isinstance(vars(EventWriters)["runs"], property) and "runs" not in vars(summary_writers)
+    assert tensorboard.FLUSH_SECONDS is _event_writer.FLUSH_SECONDS
+    for private in ("_clock", "_LIVE", "_RUN_NAME", "_histogram_table", "_close_live_writers"):
+        assert not hasattr(tensorboard, private), private
+    # The tf.summary sink: writer() hands out TensorFlow's own writer, as it always did.
+    import tensorflow as tf
 
-
-def test_same_public_methods_and_arguments_as_summary_writers():
-    """Either writer can serve a callback: the same names, parameters and flush period."""
-    pytest.importorskip("tensorflow")
-    from keras_init_lab.callbacks.tensorboard import FLUSH_SECONDS, SummaryWriters
-
-    theirs, ours = _public_methods(SummaryWriters), _public_methods(EventWriters)
-    assert sorted(theirs) == sorted(ours)
-    for name in theirs:
-        assert list(inspect.signature(theirs[name]).parameters.values()) == list(
-            inspect.signature(ours[name]).parameters.values()
-        ), name
-    assert isinstance(vars(EventWriters)["runs"], property)
-    assert _event_writer.FLUSH_SECONDS == FLUSH_SECONDS
+    writers = summary_writers(tmp_path)
+    assert isinstance(writers.writer("train"), tf.summary.SummaryWriter)
+    writers.close()
 
 
 def _read_all(run_dir):
@@ -145,7 +208,43 @@ def _read_all(run_dir):
     }
 
 
-def test_same_events_as_summary_writers(tmp_path):
+def _tensorflow_reference(run_dir, layout, records, descriptions):
+    """The same records written with TensorFlow's own summary ops, value by value:
+    ``tf.summary.scalar``, and ``tf.summary.write`` with the histogram and custom-scalars
+    plugins' metadata (how TensorBoard's plugins write them)."""
+    import tensorflow as tf
+    from tensorboard.plugins.custom_scalar import layout_pb2
+    from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
+    from tensorboard.plugins.histogram import metadata as histogram_metadata
+
+    proto = layout_pb2.Layout()
+    for category_title, charts in layout.items():
+        category = proto.category.add(title=category_title)
+        for chart_title, tags in charts.items():
+            category.chart.add(title=chart_title).multiline.tag.extend(tags)
+    writer = tf.summary.create_file_writer(str(run_dir))
+    with writer.as_default():
+        tf.summary.write(
+            custom_scalar_metadata.CONFIG_SUMMARY_TAG,
+            tf.constant(proto.SerializeToString()),
+            step=0,
+            metadata=custom_scalar_metadata.create_summary_metadata(),
+        )
+        for step, scalars, histograms in records:
+            for tag, value in scalars.items():
+                tf.summary.scalar(tag, value, step=step, description=descriptions.get(tag))
+            for tag, (left, right, count) in histograms.items():
+                table = np.stack([left, right, count], axis=1).astype(np.float64)
+                metadata = histogram_metadata.create_summary_metadata(
+                    display_name=None, description=descriptions.get(tag, "")
+                )
+                tf.summary.write(tag, tf.constant(table), step=step, metadata=metadata)
+    writer.close()
+
+
+def test_same_events_as_tensorflows_own_summary_ops(tmp_path):
+    """What TensorBoard reads (values, steps, plugin metadata, descriptions) is the same
+    through either sink, and the same as TensorFlow's own summary ops write."""
     pytest.importorskip("tensorflow")
     from keras_init_lab.callbacks.tensorboard import SummaryWriters
 
@@ -160,16 +259,17 @@ def test_same_events_as_summary_writers(tmp_path):
         for step in (0, 3, 7)
     ]
     layout = {"Update ratio": {"every layer": [r"^a/.*update_ratio$"]}}
+    descriptions = {"a/gradient/norm": "norm"}
     for cls, folder in ((SummaryWriters, "tf"), (EventWriters, "plain")):
         with cls(tmp_path / folder) as writers:
             writers.custom_scalars_layout(layout)
             for step, scalars, histograms in records:
-                writers.write_batch(
-                    step, scalars, histograms, descriptions={"a/gradient/norm": "norm"}
-                )
-    ours, theirs = _read_all(tmp_path / "plain" / "train"), _read_all(tmp_path / "tf" / "train")
-    assert sorted(ours) == sorted(theirs) and len(ours) == 4
-    assert ours == theirs
+                writers.write_batch(step, scalars, histograms, descriptions=descriptions)
+    _tensorflow_reference(tmp_path / "reference" / "train", layout, records, descriptions)
+    reference = _read_all(tmp_path / "reference" / "train")
+    assert len(reference) == 4  # two scalars, one histogram, the layout
+    assert _read_all(tmp_path / "plain" / "train") == reference
+    assert _read_all(tmp_path / "tf" / "train") == reference
 
 
 def test_flush_policy(tmp_path, monkeypatch):
@@ -229,3 +329,44 @@ def test_plugin_metadata_once_per_tag_and_file(tmp_path):
             )
         )
     assert sorted(described) == [["a"], ["a", "b", "h"]]  # file names need not sort by age
+
+
+def test_the_exit_hook_is_registered_at_the_first_file_and_closes_every_writer(
+    tmp_path, monkeypatch
+):
+    """``atexit`` gets the hook once, when the first event file opens (after any import the
+    sink needed); the hook flushes and closes every live writer, a record held back by the
+    policy included."""
+    registered = []
+    monkeypatch.setattr(_event_writer, "_EXIT_HOOK", {"registered": False})
+    monkeypatch.setattr(_event_writer.atexit, "register", registered.append)
+    monkeypatch.setattr(_event_writer, "_clock", lambda: 0.0)  # time stands still
+    writers = EventWriters(tmp_path)
+    assert registered == []  # no file yet
+    writers.scalar("x", 1.0, step=0)
+    assert writers.flush_if_due()
+    writers.scalar("x", 2.0, step=1, run="validation")
+    assert not writers.flush_if_due()  # held back
+    assert registered == [_event_writer._close_live_writers]  # once, for two files
+    registered[0]()  # what the interpreter runs at exit
+    assert writers.runs == []  # closed
+    for run, steps in (("train", [0]), ("validation", [1])):
+        assert [step for step, _ in _read_all(tmp_path / run)["x"][0]] == steps, run
+
+
+@pytest.mark.parametrize("kind", ["SummaryWriters", "EventWriters"])
+def test_a_url_log_dir_reaches_tensorflows_file_systems(kind, tmp_path, monkeypatch):
+    """A ``log_dir`` with a scheme (``gs://bucket/logs`` on a cluster) keeps its ``//`` and
+    goes through TensorFlow's file system layer, with either sink: TensorFlow's in-memory
+    ``ram://`` file system stands in for a bucket. Nothing lands in a local ``ram:`` folder."""
+    tf = pytest.importorskip("tensorflow")
+    from keras_init_lab.callbacks.tensorboard import SummaryWriters
+
+    monkeypatch.chdir(tmp_path)
+    url = f"ram://keras-init-lab-{kind}-{os.getpid()}/logs"
+    with {"SummaryWriters": SummaryWriters, "EventWriters": EventWriters}[kind](url) as writers:
+        assert writers.log_dir == url
+        writers.scalar("x", 0.5, step=3)
+    assert [name.rstrip("/") for name in tf.io.gfile.listdir(url)] == ["train"]
+    assert _read_all(url + "/train")["x"][0] == [(3, 0.5)]
+    assert list(tmp_path.iterdir()) == []

@@ -7,6 +7,7 @@ import configparser
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -519,6 +520,16 @@ def _screenshots(browser, server, folder: Path) -> None:
         "s.value = '4'; s.dispatchEvent(new Event('input')); })()"
     )
     browser.screenshot(folder / "tensorboard_gradient_flow_plugin.png")
+    # The Time Series tab: each layer's group opens with the cards a user reads first
+    # (1_gradient_log10_norm, 2_update_ratio_log10, 3_dead_fraction / 3_saturated_fraction).
+    browser.navigate(server.url + "#timeseries")
+    browser.wait_for(
+        "Array.from(document.querySelectorAll('card-view, .card-title, .tag'))"
+        ".some((e) => (e.textContent || '').includes('1_gradient_log10_norm'))",
+        120,
+    )
+    time.sleep(3)  # the cards draw their lines after their titles appear
+    browser.screenshot(folder / "tensorboard_time_series.png")
 
 
 def test_the_plugin_and_the_tag_table_load_without_keras_or_tensorflow():

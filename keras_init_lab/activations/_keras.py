@@ -17,6 +17,7 @@ from __future__ import annotations
 import keras
 
 from keras_init_lab import _keras_compat
+from keras_init_lab._backend import loaded_tensorflow
 from keras_init_lab.activations._facts import FACTS
 
 __all__ = ["KERAS_STRING_NAMES", "SAVED_UNDER_REGISTERED_NAMES", "register_keras_names"]
@@ -73,7 +74,19 @@ KERAS_STRING_NAMES: list[str] = register_keras_names()
 
 #: Functions whose names Keras also defines, which Keras 3.3-3.5 would save under the bare
 #: (Keras) name: saved under ``keras_init_lab>name`` instead, so ``leaky_relu`` keeps its 0.01
-#: slope when the model is loaded. Empty on newer Keras, which does this itself.
-SAVED_UNDER_REGISTERED_NAMES = _keras_compat.keep_registered_function_names(
-    [row.function for row in FACTS if row.kind == "function"]
-)
+#: slope when the model is loaded. Empty on newer Keras, which does this itself. Found at
+#: import where TensorFlow is loaded (the TensorFlow backend); elsewhere at Keras's first
+#: serialization of an activation, since probing calls Keras's serializer, which imports
+#: TensorFlow wherever it is installed
+#: (:func:`keras_init_lab._keras_compat.keep_registered_function_names_later`).
+SAVED_UNDER_REGISTERED_NAMES: list = []
+if loaded_tensorflow() is not None:
+    SAVED_UNDER_REGISTERED_NAMES.extend(
+        _keras_compat.keep_registered_function_names(
+            [row.function for row in FACTS if row.kind == "function"]
+        )
+    )
+else:
+    _keras_compat.keep_registered_function_names_later(
+        [row.function for row in FACTS if row.kind == "function"], SAVED_UNDER_REGISTERED_NAMES
+    )

@@ -36,9 +36,9 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_init_lab import _keras_compat
+from keras_init_lab._backend import loaded_tensorflow
 from keras_init_lab._validation import check_int
 from keras_init_lab.callbacks._units import LayerActivation, describe_activation_layer
 
@@ -56,8 +56,11 @@ _PROBE_TYPES = (
 
 
 def _is_array_like(value) -> bool:
-    return isinstance(value, (np.ndarray, tf.Tensor)) or (
-        hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "__array__")
+    tf = loaded_tensorflow()  # a TensorFlow tensor exists only where TensorFlow is loaded
+    return (
+        isinstance(value, np.ndarray)
+        or (tf is not None and isinstance(value, tf.Tensor))
+        or (hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "__array__"))
     )
 
 
@@ -93,7 +96,7 @@ def _to_numpy_structure(x, where: str):
 
 
 def _batch_size(x) -> int:
-    sizes = {int(leaf.shape[0]) for leaf in tf.nest.flatten(x)}
+    sizes = {int(leaf.shape[0]) for leaf in keras.tree.flatten(x)}
     if len(sizes) != 1:
         raise ValueError(
             f"All probe inputs must share the batch dimension; received sizes {sorted(sizes)}."
@@ -108,7 +111,7 @@ def _evenly_spaced(x, count: int):
         return x
     # round(linspace) is strictly increasing when total > count, so no index repeats.
     index = np.round(np.linspace(0, total - 1, count)).astype(np.int64)
-    return tf.nest.map_structure(lambda leaf: leaf[index], x)
+    return keras.tree.map_structure(lambda leaf: leaf[index], x)
 
 
 def prepare_probe(probe_data, max_probe_samples: int = DEFAULT_MAX_PROBE_SAMPLES):
@@ -137,12 +140,13 @@ def prepare_probe(probe_data, max_probe_samples: int = DEFAULT_MAX_PROBE_SAMPLES
         ValueError: for an empty probe, a scalar, or inputs with different batch sizes.
     """
     max_probe_samples = check_int("max_probe_samples", max_probe_samples, minimum=1)
-    if isinstance(probe_data, tf.data.Dataset):
+    tf = loaded_tensorflow()  # a tf.data.Dataset exists only where TensorFlow is loaded
+    if tf is not None and isinstance(probe_data, tf.data.Dataset):
         batches, collected = [], 0
         for element in probe_data:
             x, _, _ = keras.utils.unpack_x_y_sample_weight(element)
-            x = tf.nest.map_structure(np.asarray, x)
-            if any(leaf.ndim == 0 for leaf in tf.nest.flatten(x)):
+            x = keras.tree.map_structure(np.asarray, x)
+            if any(leaf.ndim == 0 for leaf in keras.tree.flatten(x)):
                 raise ValueError(
                     "The probe dataset yields unbatched scalars; batch it first "
                     "(dataset.batch(32)), as model.fit expects."
@@ -156,8 +160,8 @@ def prepare_probe(probe_data, max_probe_samples: int = DEFAULT_MAX_PROBE_SAMPLES
             raise ValueError(
                 "The probe dataset is empty; give a dataset that yields at least one sample."
             )
-        x = tf.nest.map_structure(lambda *leaves: np.concatenate(leaves, axis=0), *batches)
-        x = tf.nest.map_structure(lambda leaf: leaf[:max_probe_samples], x)
+        x = keras.tree.map_structure(lambda *leaves: np.concatenate(leaves, axis=0), *batches)
+        x = keras.tree.map_structure(lambda leaf: leaf[:max_probe_samples], x)
     else:
         if isinstance(probe_data, tuple):
             if not probe_data:
@@ -305,8 +309,8 @@ def linear_part(layer: keras.layers.Layer, inputs):
 
 def _check_probe_matches(model, probe_x) -> None:
     """Compare the probe's shapes with the model's inputs (catches an unbatched dataset)."""
-    expected = tf.nest.flatten(model.inputs)
-    given = tf.nest.flatten(probe_x)
+    expected = keras.tree.flatten(model.inputs)
+    given = keras.tree.flatten(probe_x)
     if len(expected) != len(given):
         raise ValueError(
             f"Model {model.name!r} takes {len(expected)} input(s) but the probe has "
@@ -330,8 +334,9 @@ class FeatureProbe:
     Built once per model: finds every layer that applies a nonlinearity (nested Functional
     and Sequential models included, in forward order), builds one ``keras.Model`` whose
     outputs are each such layer's input and output, and converts the probe to tensors.
-    Calling :meth:`pairs` inside a ``tf.function`` gives every site's pre-activation and
-    activation; the statistics are computed by the caller.
+    Calling :meth:`pairs` (inside a ``tf.function`` on TensorFlow, eagerly on the other
+    backends) gives every site's pre-activation and activation; the statistics are computed
+    by the caller.
 
     Example:
         >>> probe = FeatureProbe(model, prepare_probe(x_test, 256))
@@ -352,7 +357,7 @@ class FeatureProbe:
             # A Sequential without keras.Input has no graph until it first sees data (fit
             # builds it inside the first train step, after on_train_begin); one call on a
             # probe sample builds it exactly as fit would.
-            model(tf.nest.map_structure(lambda leaf: leaf[:1], probe_x))
+            model(keras.tree.map_structure(lambda leaf: leaf[:1], probe_x))
         sites, feature_model = _feature_model(model)
         if not sites:
             raise ValueError(
@@ -364,7 +369,7 @@ class FeatureProbe:
         self.model = model
         self.sites: list[Site] = sites
         self.feature_model = feature_model
-        self.probe = tf.nest.map_structure(tf.convert_to_tensor, probe_x)
+        self.probe = keras.tree.map_structure(keras.ops.convert_to_tensor, probe_x)
 
     @property
     def layer_names(self) -> list[str]:
@@ -379,8 +384,9 @@ class FeatureProbe:
     def pairs(self, x) -> list[tuple]:
         """``[(pre-activation, activation), ...]`` per site, as float32 tensors.
 
-        Meant to be traced inside a ``tf.function`` (the activation switch of fused layers
-        happens at trace time only). Inference mode (``training=False``).
+        Traced inside a ``tf.function`` on TensorFlow (the activation switch of fused layers
+        happens at trace time only), run eagerly elsewhere (the switch then lasts one call).
+        Inference mode (``training=False``).
         """
         outputs = self.feature_model(x, training=False)
         outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
@@ -388,5 +394,5 @@ class FeatureProbe:
         for index, site in enumerate(self.sites):
             source, activation = outputs[2 * index], outputs[2 * index + 1]
             pre = linear_part(site.layer, source) if site.activation.fused else source
-            result.append((tf.cast(pre, tf.float32), tf.cast(activation, tf.float32)))
+            result.append((keras.ops.cast(pre, "float32"), keras.ops.cast(activation, "float32")))
         return result

@@ -33,8 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
-import tensorflow as tf
 
+from keras_init_lab._backend import loaded_tensorflow
 from keras_init_lab._layers import KERNEL_LAYERS
 from keras_init_lab.activations._facts import FAMILIES as _FAMILY_FACTS
 from keras_init_lab.activations._facts import keras_function_kinds
@@ -94,8 +94,11 @@ def _builtin_activation_table() -> dict[int, ActivationKind]:
     ``keras.activations``, ``keras.ops``, ``tf.nn`` and ``tf.math`` (module-level objects live
     as long as the process, so their ids are stable). A name a module does not have in the
     installed version is skipped (``getattr`` with a default), never an import error.
+    ``tf.nn`` and ``tf.math`` only where TensorFlow is loaded (the TensorFlow backend loads it
+    with Keras): on another backend no TensorFlow function can be a layer's activation.
     """
-    modules = (keras.activations, keras.ops, tf.nn, tf.math)
+    tf = loaded_tensorflow()
+    modules = (keras.activations, keras.ops, *((tf.nn, tf.math) if tf is not None else ()))
     table: dict[int, ActivationKind] = {}
     for unit, names in keras_function_kinds():
         kind = ActivationKind(unit.name, unit.family, unit.can_die)

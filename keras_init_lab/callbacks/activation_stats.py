@@ -46,10 +46,12 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from keras_init_lab import _tags
+from keras_init_lab._backend import tensorflow as tf  # imported at first use (TensorFlow only)
 from keras_init_lab._validation import check_int, check_log_dir, check_number
+from keras_init_lab.callbacks._chief import writes_files
 from keras_init_lab.callbacks._probe import (
     DEFAULT_MAX_PROBE_SAMPLES,
     FeatureProbe,
@@ -198,43 +200,35 @@ def tensorboard_tag(layer: str, stat: str) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def _layer_statistics(site: Site, pre, act, thresholds) -> tf.Tensor:
+def _layer_statistics(site: Site, pre, act, thresholds):
     """The six :data:`STATISTICS` of one layer as a float32 ``[6]`` tensor (NaN: not applicable).
 
     Formula: ``mean``/``std`` (population std) of ``pre`` and ``act`` over every value;
     dead fraction ``(1/U) sum_u [max over all other axes of act_u <= 0]`` with ``u`` on the
     unit axis (last, or 1 for channels_first); saturation fraction = mean of the indicator
     ``|act| > tanh`` (tanh family) or ``act < low or act > high`` (sigmoid family).
+    ``keras.ops`` throughout: the same code on every backend.
     """
     tanh_threshold, sigmoid_low, sigmoid_high = thresholds
     kind = site.activation.kind
-    nan = tf.constant(math.nan, tf.float32)
+    nan = ops.convert_to_tensor(math.nan, "float32")
     if kind.has_dead_fraction:
         # A unit is one output channel/feature; reduce over every other axis.
-        rank = act.shape.rank
+        rank = len(act.shape)
         unit_axis = 1 if (site.activation.channels_first and rank > 2) else rank - 1
-        other_axes = [axis for axis in range(rank) if axis != unit_axis]
-        unit_max = tf.reduce_max(act, axis=other_axes)
-        dead = tf.reduce_mean(tf.cast(unit_max <= 0.0, tf.float32))
+        other_axes = tuple(axis for axis in range(rank) if axis != unit_axis)
+        unit_max = ops.max(act, axis=other_axes)
+        dead = ops.mean(ops.cast(ops.less_equal(unit_max, 0.0), "float32"))
     else:
         dead = nan
     if kind.family == "tanh":
-        saturated = tf.reduce_mean(tf.cast(tf.abs(act) > tanh_threshold, tf.float32))
+        saturated = ops.mean(ops.cast(ops.greater(ops.abs(act), tanh_threshold), "float32"))
     elif kind.family == "sigmoid":
-        outside = tf.logical_or(act < sigmoid_low, act > sigmoid_high)
-        saturated = tf.reduce_mean(tf.cast(outside, tf.float32))
+        outside = ops.logical_or(ops.less(act, sigmoid_low), ops.greater(act, sigmoid_high))
+        saturated = ops.mean(ops.cast(outside, "float32"))
     else:
         saturated = nan
-    return tf.stack(
-        [
-            tf.reduce_mean(pre),
-            tf.math.reduce_std(pre),
-            tf.reduce_mean(act),
-            tf.math.reduce_std(act),
-            dead,
-            saturated,
-        ]
-    )
+    return ops.stack([ops.mean(pre), ops.std(pre), ops.mean(act), ops.std(act), dead, saturated])
 
 
 def _histogram_slice(act):
@@ -242,7 +236,7 @@ def _histogram_slice(act):
 
     Whole samples (all units and positions), so every channel stays represented.
     """
-    per_sample = int(np.prod(act.shape[1:])) if act.shape.rank > 1 else 1
+    per_sample = int(np.prod(act.shape[1:])) if len(act.shape) > 1 else 1
     batch = act.shape[0]
     keep = max(1, HISTOGRAM_MAX_VALUES // max(per_sample, 1))
     if batch is not None and keep >= batch:
@@ -250,28 +244,70 @@ def _histogram_slice(act):
     return act[:keep]
 
 
-def _histogram(site: Site, act):
-    """``(counts [HISTOGRAM_BUCKETS], low, high)`` of one layer's activations, on the device."""
-    from keras_init_lab.callbacks.tensorboard import uniform_bucket_counts
+def _host_bucket_counts(values, low, high, num_buckets: int) -> np.ndarray:
+    """:func:`~keras_init_lab.callbacks.histograms.uniform_bucket_counts` in NumPy, float32.
 
+    The same formula in the same precision, ``i = clip(floor(x * k / (high - low) - low * k /
+    (high - low)), 0, k - 1)``, every value in the last bucket when ``high == low``, NaN not
+    counted; used where the device bucketing (TensorFlow ops) is not available, on the at
+    most :data:`HISTOGRAM_MAX_VALUES` values of a record.
+
+    Example:
+        >>> _host_bucket_counts([0.0, 0.1, 0.9, 1.0], 0.0, 1.0, 2).tolist()
+        [2, 2]
+    """
+    values = np.asarray(values, dtype=np.float32).reshape(-1)
+    low, high = np.float32(low), np.float32(high)
+    values = values[~np.isnan(values)]
+    width = high - low
+    if width > 0:
+        scale = np.float32(num_buckets) / width
+        position = values * scale + (-low * scale)
+    else:  # every value in the last bucket, as in TensorBoard (+-Inf too)
+        position = np.full(values.shape, np.float32(num_buckets))
+    position = np.clip(position, 0.0, np.float32(num_buckets - 1))
+    return np.bincount(position.astype(np.int64), minlength=num_buckets).astype(np.int64)
+
+
+def _histogram(site: Site, act):
+    """``(counts [HISTOGRAM_BUCKETS], low, high)`` of one layer's activations.
+
+    Counted on the device on TensorFlow (inside the probe's ``tf.function``), on the host
+    elsewhere (:func:`_host_bucket_counts`, the same buckets).
+    """
     fixed = _FIXED_HISTOGRAM_RANGE.get(site.activation.kind.family)
     if fixed:
-        low, high = tf.constant(fixed[0]), tf.constant(fixed[1])
+        low = ops.convert_to_tensor(fixed[0], "float32")
+        high = ops.convert_to_tensor(fixed[1], "float32")
     else:
-        finite = tf.where(tf.math.is_finite(act), act, tf.zeros_like(act))
-        low, high = tf.reduce_min(finite), tf.reduce_max(finite)
+        finite = ops.where(ops.isfinite(act), act, ops.zeros_like(act))
+        low, high = ops.min(finite), ops.max(finite)
         # A constant layer (all zeros when every unit is dead) keeps low == high: zero-width
         # buckets with every count in the last one, exactly what tf.summary.histogram writes
         # for one-value data (summary_v2._buckets, when_single_value), which TensorBoard shows.
-    counts = uniform_bucket_counts(_histogram_slice(act), low, high, HISTOGRAM_BUCKETS)
+    values = _histogram_slice(act)
+    if keras.backend.backend() == "tensorflow":
+        from keras_init_lab.callbacks.histograms import uniform_bucket_counts
+
+        counts = uniform_bucket_counts(values, low, high, HISTOGRAM_BUCKETS)
+    else:
+        counts = _host_bucket_counts(
+            ops.convert_to_numpy(values),
+            ops.convert_to_numpy(low),
+            ops.convert_to_numpy(high),
+            HISTOGRAM_BUCKETS,
+        )
     return counts, low, high
 
 
 class _Measure:
-    """One compiled function: probe -> feature model -> every layer's statistics (+ histograms).
+    """One function: probe -> feature model -> every layer's statistics (+ histograms).
 
     Built once per model; one call is one forward pass of the probe batch and one small
-    device-to-host copy of the results.
+    device-to-host copy of the results. On TensorFlow the function is a ``tf.function``
+    (traced once, the activation switch of fused layers at trace time). On the other
+    backends it runs eagerly: a jitted function would capture the weights of the moment it
+    is traced as constants (JAX), and a record is one probe pass per scheduled epoch.
     """
 
     def __init__(self, model, probe_x, thresholds, histograms: bool):
@@ -279,7 +315,10 @@ class _Measure:
         self.model = model
         self.thresholds = thresholds
         self.histograms = histograms
-        self._function = tf.function(self._compute, reduce_retracing=True)
+        if keras.backend.backend() == "tensorflow":
+            self._function = tf.function(self._compute, reduce_retracing=True)
+        else:
+            self._function = self._compute
 
     @property
     def sites(self) -> list[Site]:
@@ -304,15 +343,16 @@ class _Measure:
                 counts.append(count)
                 lows.append(low)
                 highs.append(high)
-        result = {"stats": tf.stack(rows)}
+        result = {"stats": ops.stack(rows)}
         if self.histograms:
-            result["counts"] = tf.stack(counts)
-            result["low"], result["high"] = tf.stack(lows), tf.stack(highs)
+            result["counts"] = ops.stack(counts)
+            result["low"], result["high"] = ops.stack(lows), ops.stack(highs)
         return result
 
     def __call__(self) -> dict[str, np.ndarray]:
         """Run the probe once; return host numpy arrays (one device-to-host transfer)."""
-        return {key: value.numpy() for key, value in self._function(self.features.probe).items()}
+        result = self._function(self.features.probe)
+        return {key: np.asarray(ops.convert_to_numpy(value)) for key, value in result.items()}
 
 
 # ---------------------------------------------------------------------------------------
@@ -450,7 +490,9 @@ class ActivationStats(ScheduledCallback):
             GradientStats) with an ``epoch`` scalar beside them, each with a description
             saying what it is and how to read it (:data:`TAG_DESCRIPTIONS`), and a
             custom-scalars layout with one category for the std, the dead and the saturated
-            fraction, at most 10 layers a chart.
+            fraction, at most 10 layers a chart. Under ``MultiWorkerMirroredStrategy`` only
+            the chief writes them (:func:`keras_init_lab.callbacks._chief.is_chief`); every
+            worker keeps the same ``history``.
             Histogram edges are fixed for tanh ([-1, 1]) and sigmoid ([0, 1]) and the record's
             min..max otherwise, 30 buckets, counted on the device over the first probe
             samples holding at most ``HISTOGRAM_MAX_VALUES`` (2**18) values per layer.
@@ -563,7 +605,7 @@ class ActivationStats(ScheduledCallback):
         self._epochs.append(int(epoch))
         self._steps.append(int(step))
         self._rows.append(result["stats"].astype(np.float64))
-        if self.log_dir is not None:
+        if self.log_dir is not None and writes_files(self.model):
             self._write(epoch, step, result)
 
     # -- TensorBoard -----------------------------------------------------------------------
@@ -613,10 +655,14 @@ class ActivationStats(ScheduledCallback):
         )
 
     def _write(self, epoch: int, step: int, result: dict[str, np.ndarray]) -> None:
-        from keras_init_lab.callbacks.tensorboard import SummaryWriters
-
         if self._writers is None:
-            self._writers = SummaryWriters(self.log_dir)
+            # TensorFlow writes through tf.summary; other backends through the event-file
+            # writer with the same methods, which needs no TensorFlow.
+            if keras.backend.backend() == "tensorflow":
+                from keras_init_lab.callbacks.tensorboard import SummaryWriters as writers
+            else:
+                from keras_init_lab._event_writer import EventWriters as writers
+            self._writers = writers(self.log_dir)
             self._writers.custom_scalars_layout(self._layout(), run=TENSORBOARD_RUN)
         scalars, histograms, descriptions = self._tables(result)
         scalars[_tags.EPOCH] = epoch

@@ -45,7 +45,9 @@ This costs one extra all-reduce on recorded steps only.
 Backends: the above is the TensorFlow controller. On JAX, :func:`get_capture` returns the
 controller of :mod:`keras_init_lab.callbacks._capture_jax` (the same subscribers and records;
 the statistics leave the jitted step in an optimizer-state buffer, read at the next step's
-start); both compute with the one ``keras.ops`` implementation of
+start); on PyTorch, that of :mod:`keras_init_lab.callbacks._capture_torch` (the model's own
+step at every step, ``apply`` wrapped for each step and measured when a host flag is set);
+all compute with the one ``keras.ops`` implementation of
 :mod:`keras_init_lab.callbacks.statistics`. Other backends raise ``NotImplementedError``
 (:func:`check_capture_backend`).
 
@@ -64,8 +66,8 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from keras_init_lab._backend import tensorflow as tf  # imported at first use
 from keras_init_lab._keras_compat import (
     JAX_ASYNC_KERAS,
     fit_history,
@@ -582,14 +584,14 @@ class GradientCapture:
 _CAPTURE_ATTRIBUTE = "_kil_gradient_capture"
 
 
-#: Backends the capture runs on. PyTorch's trainer calls ``optimizer.apply`` eagerly under
-#: ``torch.no_grad()``; a capture for it is not written yet.
-CAPTURE_BACKENDS = ("tensorflow", "jax")
+#: Backends the capture runs on (PyTorch: :mod:`keras_init_lab.callbacks._capture_torch`).
+CAPTURE_BACKENDS = ("tensorflow", "jax", "torch")
 
 
 #: The controller class of each backend other than TensorFlow, registered by its module
-#: (``_capture_jax`` registers ``"jax"``; ``gradient_stats`` and ``health`` import it, so
-#: importing ``keras_init_lab.callbacks`` registers it: no import circle with this module).
+#: (``_capture_jax`` registers ``"jax"``, ``_capture_torch`` ``"torch"``; ``gradient_stats``
+#: and ``health`` import both, so importing ``keras_init_lab.callbacks`` registers them: no
+#: import circle with this module).
 BACKEND_CAPTURES: dict[str, type] = {}
 
 
@@ -600,15 +602,15 @@ def check_capture_backend(what: str) -> None:
         what: the class name to put in the message.
 
     Raises:
-        NotImplementedError: (a ``RuntimeError``) on a backend other than TensorFlow or JAX,
-            naming the backend and the Keras version.
+        NotImplementedError: (a ``RuntimeError``) on a backend other than TensorFlow, JAX
+            or PyTorch, naming the backend and the Keras version.
     """
     backend = keras.backend.backend()
     if backend not in CAPTURE_BACKENDS:
         raise NotImplementedError(
-            f"{what} captures gradients inside the train step on the TensorFlow and JAX "
-            f"backends only; the {backend!r} backend (Keras {keras.__version__}) is not "
-            "supported yet. Run with KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax."
+            f"{what} captures gradients inside the train step on the TensorFlow, JAX and "
+            f"PyTorch backends only; the {backend!r} backend (Keras {keras.__version__}) is "
+            "not supported yet. Run with KERAS_BACKEND=tensorflow, jax or torch."
         )
     if backend == "jax" and jax_fit_syncs_every_step():
         warnings.warn(
@@ -630,7 +632,8 @@ def get_capture(model) -> GradientCapture:
         if backend != "tensorflow" and backend not in BACKEND_CAPTURES:
             raise NotImplementedError(
                 f"No gradient capture is registered for the {backend!r} backend; import "
-                "keras_init_lab.callbacks (it registers the JAX capture) before training."
+                "keras_init_lab.callbacks (it registers the JAX and PyTorch captures) before "
+                "training."
             )
         capture = BACKEND_CAPTURES.get(backend, GradientCapture)(model)
         set_untracked_attribute(model, _CAPTURE_ATTRIBUTE, capture)

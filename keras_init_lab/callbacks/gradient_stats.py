@@ -14,10 +14,12 @@ import warnings
 import keras
 import numpy as np
 
+import keras_init_lab.callbacks._capture_torch  # noqa: F401 (registers the PyTorch capture)
 from keras_init_lab import _tags
 from keras_init_lab._event_writer import EventWriters
 from keras_init_lab._validation import check_int, check_log_dir
 from keras_init_lab.callbacks import _capture_jax  # noqa: F401 (registers the JAX capture)
+from keras_init_lab.callbacks._chief import writes_files
 from keras_init_lab.callbacks._scheduled import EverySteps, resolve_schedule
 from keras_init_lab.callbacks.capture import STATISTICS, CaptureCallback, get_capture
 from keras_init_lab.callbacks.histograms import DEFAULT_HISTOGRAM_SAMPLE_SIZE, GRADIENT_MIN_EXPONENT
@@ -81,7 +83,10 @@ class GradientStats(CaptureCallback):
     number (so with ``k = 4, n = 8`` the recorded steps are 3, 11, 19, ...).
     Under ``MirroredStrategy`` the statistics are those of the all-reduced gradient (the
     global-batch gradient the optimizer applies; Keras 3.3, which does not divide the loss
-    by the number of replicas, applies that many times it), not of one replica's share.
+    by the number of replicas, applies that many times it), not of one replica's share;
+    under ``MultiWorkerMirroredStrategy`` too, on every worker, and only the chief (as
+    TensorFlow decides it, :func:`keras_init_lab.callbacks._chief.is_chief`) writes event
+    files: the other workers keep the same ``history`` in memory and write nothing.
     Under mixed
     precision they are of the unscaled gradient; a step the ``LossScaleOptimizer`` skips
     (overflow) is not recorded and its number is appended to :attr:`skipped_steps`.
@@ -142,8 +147,8 @@ class GradientStats(CaptureCallback):
         histogram_every_n_steps: compute histograms every this many global steps (on the
             executions holding such a step); ``None`` means ``max(100, n)``
             (:data:`DEFAULT_HISTOGRAM_EVERY_N_STEPS`) when ``log_dir`` is given and never
-            otherwise; ``0`` never (TensorFlow and JAX; another backend raises for any other
-            value).
+            otherwise (never on PyTorch, where histograms are not carried out of the step
+            yet: any other value raises there); ``0`` never.
         histogram_sample_size: elements histogrammed per variable (default
             :data:`~keras_init_lab.callbacks.histograms.DEFAULT_HISTOGRAM_SAMPLE_SIZE` = 16384:
             each bucket's share within 0.4 percentage points, one binomial standard error
@@ -155,13 +160,15 @@ class GradientStats(CaptureCallback):
         schedule: an :class:`~keras_init_lab.callbacks.EverySteps`, the statistics schedule.
             Give ``schedule`` or ``every_n_steps``, not both.
 
-    Backends: TensorFlow and JAX, statistics and histograms (see
-    :mod:`keras_init_lab.callbacks._capture_jax`); other backends raise at construction.
+    Backends: TensorFlow, JAX and PyTorch; histograms on TensorFlow and JAX (see
+    :mod:`keras_init_lab.callbacks._capture_jax` and
+    :mod:`keras_init_lab.callbacks._capture_torch`); other backends raise at construction.
 
     Raises:
         TypeError: an argument of the wrong type (``every_n_steps=1.5``, ``log_dir=3``,
             ``schedule=EveryEpochs(2)``, ``histogram_sample_size=1.5``).
-        NotImplementedError: (a ``RuntimeError``) a backend other than TensorFlow or JAX.
+        NotImplementedError: (a ``RuntimeError``) a backend other than TensorFlow, JAX or
+            PyTorch, or histograms asked for on PyTorch.
         ValueError: a value out of range (``every_n_steps=0``, ``max_history=1``, an empty
             ``log_dir``, ``histogram_sample_size=-1``), or both ``every_n_steps`` and
             ``schedule``.
@@ -311,7 +318,8 @@ class GradientStats(CaptureCallback):
                 "weight_counts": record.weight_histograms,
                 "sample_size": self.histogram_sample_size,
             }
-        if self._writers is not None:
+        # On the chief only, under a multi-worker strategy (a few attribute reads per record).
+        if self._writers is not None and writes_files(self.model):
             self._write(step, record, per_variable, per_layer)
 
     def _tag_prefixes(self, layout):

@@ -19,9 +19,11 @@ import warnings
 
 import numpy as np
 
+import keras_init_lab.callbacks._capture_torch  # noqa: F401 (registers the PyTorch capture)
 from keras_init_lab._gradient_rules import VANISHING_RATIO, gradient_ratio_verdict
 from keras_init_lab._validation import check_number
 from keras_init_lab.callbacks import _capture_jax  # noqa: F401 (registers the JAX capture)
+from keras_init_lab.callbacks._chief import writes_files
 from keras_init_lab.callbacks._scheduled import EverySteps, resolve_schedule
 from keras_init_lab.callbacks.capture import CaptureCallback
 
@@ -53,7 +55,10 @@ class GradientHealth(CaptureCallback):
       grows by more than ``exploding_growth`` times between two recorded steps.
 
     Each kind is reported once per ``fit`` (the first occurrence): a ``GradientHealthWarning``
-    and a ``logging`` warning, and a dict in :attr:`findings`::
+    and a ``logging`` warning (on the chief only, under ``MultiWorkerMirroredStrategy``, where
+    every worker sees the same all-reduced gradient; see
+    :func:`keras_init_lab.callbacks._chief.is_chief`), and a dict in :attr:`findings` (on
+    every worker)::
 
         {"kind": "vanishing" | "exploding" | "nonfinite", "step": int, "layer": str,
          "message": str}
@@ -142,8 +147,9 @@ class GradientHealth(CaptureCallback):
         self._reported.add(kind)
         finding = {"kind": kind, "step": int(step), "layer": layer, "message": message}
         self.findings.append(finding)
-        logger.warning(message)
-        warnings.warn(message, GradientHealthWarning, stacklevel=2)
+        if writes_files(self.model):  # the chief only, under a multi-worker strategy
+            logger.warning(message)
+            warnings.warn(message, GradientHealthWarning, stacklevel=2)
 
     def _on_record(self, step, record):
         per_layer = record.per_layer()

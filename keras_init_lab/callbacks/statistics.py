@@ -214,7 +214,8 @@ def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE):
     One concat for the whole rows of every variable not in ``layout.inplace``, one for the
     zero-padded tails, and for each variable in ``layout.inplace`` a reshape of its whole
     rows into ``[full_chunks_j, C]`` (the first ``full_chunks_j * C`` elements, a prefix of
-    the flat tensor: no copy on TensorFlow or under XLA).
+    the flat tensor: no copy on TensorFlow or under XLA; a copy on PyTorch, whose optimizers
+    update weights in place).
     """
     inplace = set(layout.inplace)
     full_parts, tail_parts, views = [], [], []
@@ -226,7 +227,12 @@ def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE):
         if full:
             rows = flat[:cut] if tail else flat
             if index in inplace:
-                views.append(ops.reshape(rows, [int(full), chunk_size]))
+                view = ops.reshape(rows, [int(full), chunk_size])
+                if keras.backend.backend() == "torch":
+                    # PyTorch updates weights in place: a view of a weight read before the
+                    # update would change under it. Copied, as the shared matrix is.
+                    view = ops.copy(view)
+                views.append(view)
             else:
                 full_parts.append(rows)
         if tail:

@@ -1,0 +1,137 @@
+"""One TensorBoard event file written with Python's own file I/O: TensorFlow is not imported.
+
+TensorBoard's ``tensorboard.summary.writer.event_file_writer.EventFileWriter`` opens its file
+through ``tensorboard.compat.tf``, which is TensorFlow itself (``tf.io.gfile``) wherever
+TensorFlow is installed: the first event file a JAX or PyTorch run opens would import
+TensorFlow into it. :class:`EventFileWriter` here has the same constructor and methods and
+writes the same file: the same name pattern
+(``events.out.tfevents.<unix time>.<host>.<pid>.<serial>``), the same first event
+(``file_version="brain.Event:2"``) and the same TFRecord framing (TensorBoard's own
+``RecordWriter``: length, masked CRC-32C of the length, data, masked CRC-32C of the data),
+through ``open``. Events are written in the calling thread into the file's buffer, so there
+is no queue and no background flush: :meth:`EventFileWriter.flush` and
+:meth:`EventFileWriter.close` reach the disk. A ``logdir`` that is a URL (``gs://``,
+``s3://``, ``hdfs://``) needs a file system only ``tf.io.gfile`` provides: it is handed to
+TensorBoard's writer, which imports TensorFlow then, as before.
+
+Example:
+    >>> from tensorboard.compat.proto import event_pb2
+    >>> writer = EventFileWriter("logs/run1/train")
+    >>> writer.add_event(event_pb2.Event(step=0, wall_time=0.0))
+    >>> writer.close()
+
+Reference:
+    TensorBoard's ``tensorboard/summary/writer/event_file_writer.py`` (``EventFileWriter``)
+    and ``record_writer.py`` (``RecordWriter``), https://github.com/tensorflow/tensorboard;
+    TFRecord format, https://www.tensorflow.org/tutorials/load_data/tfrecord.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import time
+
+from tensorboard.compat.proto import event_pb2
+from tensorboard.summary.writer.record_writer import RecordWriter
+
+__all__ = ["EventFileWriter"]
+
+#: Serial number of the files this process opens (the last field of the name), as in
+#: TensorBoard's writer; a name already taken (a second file within the same second) moves
+#: on to the next serial.
+_SERIAL = itertools.count()
+
+#: What TensorBoard's writer records as the file's writer, for this module.
+_SOURCE = "keras_init_lab._event_file"
+
+
+def _is_url(path: str) -> bool:
+    """True for ``scheme://...`` paths (``gs://``, ``s3://``...), which need ``tf.io.gfile``."""
+    return "://" in path
+
+
+class EventFileWriter:
+    """Write ``Event`` protocol buffers to a new event file in ``logdir``, without TensorFlow.
+
+    The constructor and methods of TensorBoard's own ``EventFileWriter`` (see the module
+    docstring for what differs: synchronous writes into the file's buffer, URLs delegated).
+
+    Example:
+        >>> writer = EventFileWriter("logs/run1/train")
+        >>> writer.add_event(event)                        # doctest: +SKIP
+        >>> writer.flush()
+
+    Args:
+        logdir: folder of the event file, created if missing.
+        max_queue_size: events TensorBoard's writer queues before it flushes; used for a URL
+            ``logdir`` only (no queue here).
+        flush_secs: period of TensorBoard's background flush; used for a URL ``logdir`` only.
+        filename_suffix: appended to the file name.
+
+    Raises:
+        OSError: the folder or the file cannot be created.
+    """
+
+    def __init__(self, logdir, max_queue_size=10, flush_secs=120, filename_suffix=""):
+        self._logdir = str(logdir)
+        self._delegate = None
+        if _is_url(self._logdir):
+            from tensorboard.summary.writer import event_file_writer
+
+            self._delegate = event_file_writer.EventFileWriter(
+                self._logdir, max_queue_size, flush_secs, filename_suffix
+            )
+            return
+        os.makedirs(self._logdir, exist_ok=True)
+        stem = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}"
+        while True:
+            name = os.path.join(self._logdir, f"{stem}.{next(_SERIAL)}{filename_suffix}")
+            try:
+                file = open(name, "xb")  # closed by close()
+            except FileExistsError:
+                continue
+            break
+        self._file_name = name
+        self._records = RecordWriter(file)
+        self.add_event(
+            event_pb2.Event(
+                wall_time=time.time(),
+                file_version="brain.Event:2",
+                source_metadata=event_pb2.SourceMetadata(writer=_SOURCE),
+            )
+        )
+        self.flush()
+
+    def get_logdir(self) -> str:
+        """The folder of the event file."""
+        return self._logdir
+
+    def add_event(self, event) -> None:
+        """Append one ``Event`` to the file (in the file's buffer until :meth:`flush`).
+
+        Raises:
+            TypeError: ``event`` is not an ``event_pb2.Event``.
+        """
+        if self._delegate is not None:
+            self._delegate.add_event(event)
+            return
+        if not isinstance(event, event_pb2.Event):
+            raise TypeError(f"Expected an event_pb2.Event proto, received {type(event).__name__}.")
+        self._records.write(event.SerializeToString())
+
+    def flush(self) -> None:
+        """Write every event added so far to the disk."""
+        if self._delegate is not None:
+            self._delegate.flush()
+        elif not self._records.closed:
+            self._records.flush()
+
+    def close(self) -> None:
+        """Flush and close the file (safe to call twice)."""
+        if self._delegate is not None:
+            self._delegate.close()
+        elif not self._records.closed:
+            self._records.flush()
+            self._records.close()
