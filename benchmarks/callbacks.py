@@ -15,8 +15,11 @@ variant (for ``plain`` that is Keras's own trace; the plain variant runs first, 
 is the extra instrumented function).
 
 Variants: ``plain``; ``GradientStats()`` (defaults: every 100 steps, no TensorBoard);
-``GradientStats(every_n_steps=10)``; statistics every step; statistics and histograms every
-step written to TensorBoard; ``GradientHealth()`` (default every 50 steps). Anchors: the
+``GradientStats(log_dir=...)`` (defaults with TensorBoard: statistics and sampled histograms
+every 100 steps); ``GradientStats(every_n_steps=10)``; statistics every step; statistics and
+histograms (sampled, the default ``histogram_sample_size``) every 10 steps and every step
+written to TensorBoard; the same every step with exact histograms (``histogram_sample_size=None``,
+every element counted); ``GradientHealth()`` (default every 50 steps). Anchors: the
 probe-batch alternative (an extra compiled ``GradientTape`` forward and backward on a fixed
 batch, per-variable norms read on the host) every step and every 100 steps, and Keras's
 ``TensorBoard(histogram_freq=1)`` (weights only, once per epoch = once per fit here).
@@ -31,7 +34,9 @@ Run from the repository root:
 
     python benchmarks/callbacks.py                 # timing, 7 rounds
     python benchmarks/callbacks.py --memory        # memory anchor only, ~1 minute
-    python benchmarks/callbacks.py --quick         # smoke run
+    python benchmarks/callbacks.py --quick         # 2 rounds
+    python benchmarks/callbacks.py --quick --steps 5 --models small_mlp --floor-repeats 1
+                                                   # smoke run: does every variant run
 
 Two more tables make the small ratios readable. *Predicted* ratios of the sparse schedules:
 ``1 + (ratio every step - 1) / n`` for a record every ``n`` steps (steps not recorded run
@@ -40,9 +45,9 @@ in fits whose plain time varies by more than that. *Isolated kernels*: the recor
 device work timed alone on the model's variable shapes, in units of one reduction pass of
 TensorFlow's CPU kernels over the gradients (the floor of any statistic computed with them).
 
-Goals (steady state, CPU): statistics every step <= 1.25x on the 3M-parameter MLP;
-statistics + histograms + TensorBoard every step <= 1.4x; every 10 steps <= 1.03x; defaults
-<= 1.01x. The bytes a recorded step must move at least (one read of the gradients and of the
+Goals (steady state, paired CPU ratios, TensorFlow, the 3M-parameter MLP on 2 idle cores):
+statistics every step <= 1.3x; statistics + sampled histograms + TensorBoard every step <=
+1.4x; every 10 steps <= 1.03x; defaults <= 1.01x. The bytes a recorded step must move at least (one read of the gradients and of the
 weights before and after the update) are set against the memory bandwidth measured by a
 NumPy copy, so the distance to the limit is a number.
 """
@@ -76,8 +81,17 @@ STEPS = 100
 #: plain fit.
 EVERY_N_STEPS = {
     "GradientStats() defaults": 100,
+    "GradientStats(log_dir) defaults (TensorBoard)": 100,
     "GradientStats every 10": 10,
+    "stats + histograms every 10 (TensorBoard)": 10,
     "GradientHealth() defaults": 50,
+}
+#: The every-step variant each sparse one is predicted from (default: ``stats every step``):
+#: the sparse variants that also write histograms are predicted from the one that writes
+#: them at every step.
+PREDICTED_FROM = {
+    "GradientStats(log_dir) defaults (TensorBoard)": "stats + histograms every step (TensorBoard)",
+    "stats + histograms every 10 (TensorBoard)": "stats + histograms every step (TensorBoard)",
 }
 
 #: Batch of the issue's prototype figures (3.2M-parameter MLP, batch 64, Adam).
@@ -186,6 +200,9 @@ def bench_model(builder, rounds, log_root):
     variants = {
         "plain": [],
         "GradientStats() defaults": [GradientStats()],
+        "GradientStats(log_dir) defaults (TensorBoard)": [
+            GradientStats(log_dir=os.path.join(log_root, model.name, "defaults"))
+        ],
         "GradientStats every 10": [GradientStats(every_n_steps=10)],
         "stats every step": [GradientStats(every_n_steps=1)],
         "stats + histograms every 10 (TensorBoard)": [
@@ -200,6 +217,14 @@ def bench_model(builder, rounds, log_root):
                 every_n_steps=1,
                 histogram_every_n_steps=1,
                 log_dir=os.path.join(log_root, model.name, "ours"),
+            )
+        ],
+        "stats + exact histograms every step (TensorBoard)": [
+            GradientStats(
+                every_n_steps=1,
+                histogram_every_n_steps=1,
+                histogram_sample_size=None,
+                log_dir=os.path.join(log_root, model.name, "exact"),
             )
         ],
         "GradientHealth() defaults": [GradientHealth()],
@@ -279,7 +304,9 @@ _MEMORY_SCRIPT = textwrap.dedent(
             if n not in functions:
                 layout = layout_of(n)
                 functions[n] = tf.function(
-                    lambda t: gradient_histograms([tf.reshape(t, [n, 1])] * 1, [tf.reshape(t, [n, 1])], layout, 30),
+                    lambda t: gradient_histograms(
+                        [tf.reshape(t, [n, 1])], [tf.reshape(t, [n, 1])], layout, 30,
+                        sample_size=None),  # every element: the costly case
                     jit_compile=jit)
             _, counts, low, high = functions[n](v)
             return counts[0], low[0], high[0]
@@ -338,13 +365,19 @@ def bench_floor(builder, repeats: int = FLOOR_REPEATS):
     Times, interleaved (medians of ``repeats``), on random tensors of the model's variable
     shapes: one row reduction (``reduce_sum``) over the gradients' chunk matrix, the
     floor of any statistic computed with TensorFlow's CPU kernels (each kernel is one pass);
-    one copy of all gradients into that matrix (``split_chunks``); the statistics as the
-    capture computes them (three copies into chunk matrices, then the reductions); the
-    histograms of gradients and weights from those matrices. ``passes`` divides by the one
+    one copy of all gradients into that matrix; the statistics as the capture computes them
+    (gradients, weights before and after: the small variables copied into chunk matrices, the
+    largest reduced from views of their own, then the reductions); the
+    histograms of gradients and weights from those matrices (sampled, the default, and exact).
+    ``passes`` divides by the one
     reduction: how many passes over the gradients' bytes the work costs.
     """
-    from keras_init_lab.callbacks.histograms import gradient_histograms
+    from keras_init_lab.callbacks.histograms import (
+        DEFAULT_HISTOGRAM_SAMPLE_SIZE,
+        gradient_histograms,
+    )
     from keras_init_lab.callbacks.statistics import (
+        CHUNK_SIZE,
         describe_variables,
         gradient_sufficient_statistics,
         split_chunks,
@@ -352,21 +385,30 @@ def bench_floor(builder, repeats: int = FLOOR_REPEATS):
 
     model = builder()
     layout = describe_variables(model)
+    copied = describe_variables(model, inplace=0)  # the layout before in-place views
     rng = np.random.default_rng(0)
     grads = [tf.constant(rng.normal(size=v.shape).astype("float32")) for v in layout.variables]
     before = [tf.constant(rng.normal(size=v.shape).astype("float32")) for v in layout.variables]
     after = [b - 1e-3 * g for b, g in zip(before, grads)]
-    matrix = split_chunks(grads, layout)[0]
+
+    def all_rows(tensors):
+        """Every gradient's elements in one [rows, CHUNK_SIZE] matrix (a copy; the tail of
+        the concatenation that fills no whole row is left out)."""
+        flat = tf.concat([tf.reshape(t, [-1]) for t in tensors], 0)
+        rows = int(flat.shape[0]) // CHUNK_SIZE
+        return tf.reshape(flat[: rows * CHUNK_SIZE], [rows, CHUNK_SIZE])
+
+    matrix = all_rows(grads)
     kernels = {
         "one reduction pass (reduce_sum over the gradients' chunk rows)": (
             tf.function(lambda m: tf.reduce_sum(m, axis=1)),
             (matrix,),
         ),
-        "one copy of all gradients into the chunk matrix": (
-            tf.function(lambda g: split_chunks(list(g), layout)[0][0, 0]),
+        "one copy of all gradients into one chunk matrix": (
+            tf.function(lambda g: all_rows(list(g))[0, 0]),
             (grads,),
         ),
-        "statistics (three copies + reductions)": (
+        "statistics (chunk copies, views of the largest variables, reductions)": (
             tf.function(
                 lambda g, b, a: gradient_sufficient_statistics(
                     split_chunks(list(g), layout),
@@ -378,10 +420,35 @@ def bench_floor(builder, repeats: int = FLOOR_REPEATS):
             ),
             (grads, before, after),
         ),
-        "histograms (gradients and weights, from the chunk matrices)": (
+        "statistics, every variable copied into the chunk matrices (inplace=0)": (
+            tf.function(
+                lambda g, b, a: gradient_sufficient_statistics(
+                    split_chunks(list(g), copied),
+                    split_chunks(list(b), copied),
+                    split_chunks(list(a), copied),
+                    copied,
+                    xla=False,
+                )
+            ),
+            (grads, before, after),
+        ),
+        f"histograms sampled ({DEFAULT_HISTOGRAM_SAMPLE_SIZE} per variable, from the chunk "
+        "matrices)": (
             tf.function(
                 lambda g, a: gradient_histograms(
                     split_chunks(list(g), layout), split_chunks(list(a), layout), layout, 30
+                )
+            ),
+            (grads, after),
+        ),
+        "histograms exact (every element, from the chunk matrices)": (
+            tf.function(
+                lambda g, a: gradient_histograms(
+                    split_chunks(list(g), layout),
+                    split_chunks(list(a), layout),
+                    layout,
+                    30,
+                    sample_size=None,
                 )
             ),
             (grads, after),
@@ -441,6 +508,12 @@ def main(argv=None):
     )
     parser.add_argument("--steps", type=int, default=None, help=f"steps per timed fit ({STEPS})")
     parser.add_argument("--memory", action="store_true", help="run only the memory anchor")
+    parser.add_argument(
+        "--floor-repeats",
+        type=int,
+        default=None,
+        help=f"repeats of each isolated kernel ({FLOOR_REPEATS}; 5 with --quick)",
+    )
     parser.add_argument("--models", default="small_mlp,wide_mlp,small_cnn")
     parser.add_argument(
         "--threads",
@@ -478,27 +551,31 @@ def main(argv=None):
                 f"| {r['variant']} | {r['wall_ratio']:.3f} | {r['cpu_ratio']:.3f} | "
                 f"{r['ms_per_step_extra']:+.2f} | {r['one_time_s']:+.2f} |"
             )
-        every_step = {(r["model"]): r for r in rows if r["variant"] == "stats every step"}
+        by_variant = {(r["model"], r["variant"]): r for r in rows}
         print(
             "\n| model | variant | recorded steps | CPU ratio measured | CPU ratio predicted "
-            "from the every-step cost | wall ratio predicted |\n|---|---|---|---|---|---|"
+            "from the every-step cost | wall ratio predicted | predicted from |\n"
+            "|---|---|---|---|---|---|---|"
         )
         for r in rows:
-            if r["every"] is None or r["model"] not in every_step:
+            full = by_variant.get(
+                (r["model"], PREDICTED_FROM.get(r["variant"], "stats every step"))
+            )
+            if r["every"] is None or full is None:
                 continue
             share = 1 / r["every"]
-            full = every_step[r["model"]]
             print(
                 f"| {r['model']} | {r['variant']} | 1 in {r['every']} | {r['cpu_ratio']:.3f} | "
                 f"{1 + share * (full['cpu_ratio'] - 1):.3f} | "
-                f"{1 + share * (full['wall_ratio'] - 1):.3f} |"
+                f"{1 + share * (full['wall_ratio'] - 1):.3f} | {full['variant']} |"
             )
         print(
             "\n| model | isolated kernel | wall ms | CPU ms | passes (x one reduction) |"
             "\n|---|---|---|---|---|"
         )
         for name in args.models.split(","):
-            for r in bench_floor(builders[name], 5 if args.quick else FLOOR_REPEATS):
+            repeats = args.floor_repeats or (5 if args.quick else FLOOR_REPEATS)
+            for r in bench_floor(builders[name], repeats):
                 print(
                     f"| {r['model']} | {r['kernel']} | {r['wall_ms']:.2f} | {r['cpu_ms']:.2f} | "
                     f"{r['passes']:.1f} |"

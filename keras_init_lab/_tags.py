@@ -78,13 +78,16 @@ __all__ = [
     "UPDATE_RATIO_LOG10",
     "WEIGHT_STD",
     "activation_tag",
+    "gradient_histogram_description",
     "gradient_histogram_tag",
+    "histogram_sample_note",
     "histogram_unit_note",
     "layer_groups",
     "layer_tag",
     "per_layer_layout",
     "run_name",
     "variable_tag",
+    "weight_histogram_description",
     "weight_histogram_tag",
 ]
 
@@ -222,6 +225,87 @@ def gradient_histogram_tag(layer: str, variable: str) -> str:
 def weight_histogram_tag(layer: str, variable: str) -> str:
     """The histogram of the weights: ``<layer>/details/<variable>/weights``."""
     return variable_tag(layer, variable, "weights")
+
+
+def histogram_sample_note(size: int, sample_size: int | None) -> str:
+    """The sentence of a histogram's description that says which elements were counted.
+
+    Formula: a variable of ``n > S`` elements is histogrammed from a stratified random
+    sample of ``S`` of them, so each bucket's share of the sample is within one binomial
+    standard error ``sqrt(p (1 - p) / S) <= 0.5 / sqrt(S)`` of its exact share (stratifying
+    only lowers it); with ``S = None`` or ``n <= S`` every element is counted.
+
+    Example:
+        >>> histogram_sample_note(1_177_500, 16384)[:56]
+        ' Counted from a sample of 16,384 of its 1,177,500 elemen'
+        >>> histogram_sample_note(7, 16384)
+        ' Counted over all 7 elements.'
+
+    Args:
+        size: ``n``, the variable's number of elements.
+        sample_size: ``S``, the elements histogrammed per variable, or None (all of them).
+
+    Returns:
+        A sentence with a leading space.
+    """
+    if not sample_size or size <= sample_size:
+        return f" Counted over all {size:,} elements."
+    error = 100 * 0.5 / math.sqrt(sample_size)
+    return (
+        f" Counted from a sample of {sample_size:,} of its {size:,} elements (one drawn at "
+        f"random from each of {sample_size:,} equal stretches, another sample at every "
+        f"record): the counts sum to {sample_size:,}, and each bucket's share of them is "
+        f"within about {error:.1f} percentage points of the share among all elements (one "
+        "binomial standard error at most)."
+    )
+
+
+def gradient_histogram_description(
+    size: int, sample_size: int | None, min_exponent: int, floor: float
+) -> str:
+    """Description of the ``gradient_log10_abs`` histogram of one variable.
+
+    Example:
+        >>> gradient_histogram_description(7, None, -34, 2.0**-34)[:40]
+        "log10 |g| of this variable's gradient, o"
+
+    Args:
+        size: the variable's number of elements.
+        sample_size: elements histogrammed per variable (None: all).
+        min_exponent: ``e0``, the first edge is ``2^e0``.
+        floor: ``2^e0``.
+
+    Returns:
+        The description TensorBoard shows.
+    """
+    return (
+        "log10 |g| of this variable's gradient, one bucket per power of two, counted on the "
+        f"device.{histogram_sample_note(size, sample_size)} Magnitudes below "
+        f"2^{min_exponent} ~ {floor:.1e} (exact zeros included) are in the first bucket; "
+        "the scalar gradient_zero_count is the exact number of zeros among all elements. "
+        "NaN is not counted (see gradient_nonfinite_count)."
+    )
+
+
+def weight_histogram_description(size: int, sample_size: int | None) -> str:
+    """Description of the ``weights`` histogram of one variable (before any unit note).
+
+    Example:
+        >>> weight_histogram_description(7, None)[:40]
+        'Weights of this variable after this step'
+
+    Args:
+        size: the variable's number of elements.
+        sample_size: elements histogrammed per variable (None: all).
+
+    Returns:
+        The description TensorBoard shows.
+    """
+    return (
+        "Weights of this variable after this step's update: equal-width buckets between "
+        "their exact min and max (taken over every weight), counted on the device."
+        + histogram_sample_note(size, sample_size)
+    )
 
 
 def activation_tag(layer: str, stat: str) -> str:

@@ -440,9 +440,13 @@ _SUBPROCESS = textwrap.dedent(
         model.compile(keras.optimizers.SGD(0.1), "mse")
     for a, b in zip(model.get_weights(), reference.get_weights()):
         assert np.array_equal(a, b)
-    stats = GradientStats(every_n_steps=1)
+    stats = GradientStats(every_n_steps=1, histogram_every_n_steps=1, histogram_sample_size=16)
     model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
     out["replicas"] = strategy.num_replicas_in_sync
+    out["mirrored_histogram_totals"] = [
+        stats.last_histograms[key].sum(axis=1).tolist()
+        for key in ("gradient_counts", "weight_counts")
+    ]
     # Keras releases without scale_loss_for_distribution (3.3) do not divide the loss by the
     # number of replicas: the optimizer then applies the sum of the replicas' gradients.
     try:
@@ -457,10 +461,14 @@ _SUBPROCESS = textwrap.dedent(
     model.compile(keras.optimizers.SGD(0.1), "mse")
     out["optimizer"] = type(model.optimizer).__name__
     out["mixed_tape"] = tape_norms(model)
-    stats = GradientStats(every_n_steps=1)
+    stats = GradientStats(every_n_steps=1, histogram_every_n_steps=1)
     model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
     out["loss_scale"] = float(model.optimizer.dynamic_scale.numpy())
     out["mixed"] = stats.history["per_variable"]["norm"][0].tolist()
+    out["mixed_histogram_totals"] = [
+        stats.last_histograms[key].sum(axis=1).tolist()
+        for key in ("gradient_counts", "weight_counts")
+    ]
     out["restored"] = "apply" not in vars(model.optimizer.inner_optimizer)
     print("RESULT" + json.dumps(out))
     """
@@ -495,6 +503,17 @@ def test_mixed_precision_reports_unscaled_gradients(subprocess_results):
         subprocess_results["mixed"], subprocess_results["mixed_tape"], rtol=1e-2
     )
     assert subprocess_results["restored"]
+
+
+def test_histograms_under_mirrored_strategy_and_loss_scaling(subprocess_results):
+    """Histograms under tf.distribute (a sample of 16 per variable: the 5 x 8 kernel is
+    sampled, the others, 8 biases, 8 x 1, 1, counted whole) and under a LossScaleOptimizer
+    (the default sample, larger than every variable): the counts of each variable's gradient
+    and weight histograms sum to the elements counted."""
+    sampled = [16, 8, 8, 1]
+    assert subprocess_results["mirrored_histogram_totals"] == [sampled, sampled]
+    whole = [40, 8, 8, 1]
+    assert subprocess_results["mixed_histogram_totals"] == [whole, whole]
 
 
 @pytest.mark.parametrize("order", ["stats_first", "health_first"])

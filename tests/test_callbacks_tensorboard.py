@@ -59,9 +59,11 @@ def _one_variable_layout(size):
     return describe_variables(model)
 
 
+@pytest.mark.parametrize("sample_size", [None, 16384], ids=["exact", "whole-sample"])
 @pytest.mark.parametrize("jit_compile", [False, True])
-def test_gradient_buckets_of_heavy_tailed_values_match_numpy(jit_compile):
-    """The one bucketing implementation on Cauchy values with NaN, +-Inf and zeros."""
+def test_gradient_buckets_of_heavy_tailed_values_match_numpy(jit_compile, sample_size):
+    """The one bucketing implementation on Cauchy values with NaN, +-Inf and zeros, counted
+    exactly (``sample_size=None``) or as a sample of 16384 >= 10000 elements (whole)."""
     rng = np.random.default_rng(0)
     values = rng.standard_cauchy(10_000).astype(np.float32)
     values[:7] = [np.nan, np.inf, -np.inf, 0.0, 3.0, -3.0, 2.999]
@@ -70,7 +72,7 @@ def test_gradient_buckets_of_heavy_tailed_values_match_numpy(jit_compile):
 
     @tf.function(jit_compile=jit_compile)
     def device(g, w):
-        return gradient_histograms(g, w, layout, 30)
+        return gradient_histograms(g, w, layout, 30, sample_size=sample_size)
 
     g_counts, _, _, _ = (t.numpy() for t in device(grads, grads))
     np.testing.assert_array_equal(g_counts[0], _binade_reference(values))
@@ -334,9 +336,11 @@ def test_gradient_stats_event_files(tmp_path):
     assert not re.match(regex, "hidden/details/kernel/gradient_log10_norm")
 
 
+@pytest.mark.parametrize("sample_size", [None, 16384], ids=["exact", "whole-sample"])
 @pytest.mark.parametrize("jit_compile", [False, True])
-def test_device_histograms_of_the_capture_match_numpy(jit_compile):
-    """Binade histogram of |g| and per-variable weight histograms against NumPy."""
+def test_device_histograms_of_the_capture_match_numpy(jit_compile, sample_size):
+    """Binade histogram of |g| and per-variable weight histograms against NumPy (every
+    variable is at most 16384 elements: the default sample counts each one whole)."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((300,)), keras.layers.Dense(7), keras.layers.Dense(1)])
     layout = describe_variables(model)  # kernel 2100 (8 whole rows + tail), bias 7, ...
@@ -351,7 +355,7 @@ def test_device_histograms_of_the_capture_match_numpy(jit_compile):
 
     @tf.function(jit_compile=jit_compile)
     def device(g, w):
-        return gradient_histograms(g, w, layout, 30)
+        return gradient_histograms(g, w, layout, 30, sample_size=sample_size)
 
     g_counts, w_counts, low, high = (t.numpy() for t in device(grads, weights))
     edges = gradient_log10_edges()

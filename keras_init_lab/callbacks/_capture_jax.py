@@ -1,26 +1,30 @@
-"""The gradient capture on the JAX backend: statistics carried out of the jitted step.
+"""The gradient capture on JAX: statistics and histograms carried out of the jitted step.
 
 Keras's JAX trainer runs ``optimizer.stateless_apply(optimizer_variables, grads,
 trainable_variables)`` inside the jitted train step, and ``stateless_apply`` calls
 ``self.apply(grads)`` in a ``StatelessScope``: every ``assign`` to an optimizer variable
 inside ``apply`` becomes an output of the compiled step. So, per ``fit``:
 
-* **One extra optimizer variable**, the ``[10, n_vars]`` statistics buffer, is appended to
-  ``optimizer.variables`` when the selector is installed (``on_train_begin``) and removed
-  at train end (and when training raises), so a model saved after ``fit`` carries exactly
-  the optimizer variables it would carry without the callback
+* **One extra optimizer variable**, the ``[rows, n_vars]`` buffer (the 10 statistics rows,
+  then the rows of the histograms on the steps that ask for them: weight min and max, 48
+  gradient and 30 weight bucket counts), is appended to ``optimizer.variables`` when the
+  selector is installed (``on_train_begin``) and removed at train end (and when training
+  raises), so a model saved after ``fit`` carries exactly the optimizer variables it would
+  carry without the callback
   (:func:`keras_init_lab._keras_compat.track_optimizer_variable`).
-* **Two compiled functions chosen on the host**, as on TensorFlow: the model's own train
+* **Compiled functions chosen on the host**, as on TensorFlow: the model's own train
   step, rebuilt once the buffer is in the state (under a ``keras.distribution`` the
   ``out_shardings`` of the state are fixed when the step is built; rebuilding makes them
-  cover the buffer, whatever the Keras release does with a step built before it), and an
-  instrumented one that jit-compiles a train step
-  of its own (:func:`keras_init_lab._keras_compat.make_jax_train_function`) in which
+  cover the buffer, whatever the Keras release does with a step built before it), and two
+  instrumented ones (statistics; statistics and histograms) that each jit-compile a train step
+  of their own (:func:`keras_init_lab._keras_compat.make_jax_train_function`) in which
   ``optimizer.apply`` is wrapped while it is traced. The wrapper reads the weights, calls
   the real ``apply``, reads them again, computes the statistics with the one ``keras.ops``
   implementation (:func:`keras_init_lab.callbacks.statistics.gradient_sufficient_statistics`)
-  and assigns them to the buffer. No host callback, no ``lax.cond``: the plain function
-  is the model's own step, untouched.
+  and, when asked, the histograms
+  (:func:`keras_init_lab.callbacks.histograms.gradient_histograms`, the same ``keras.ops``
+  bucketing as on TensorFlow), and assigns them to the buffer. No host callback, no
+  ``lax.cond``: the plain function is the model's own step, untouched.
 * **The host reads the buffer only on recorded steps**, and not right after the step: the
   selector keeps the buffer's entry of the returned state, and the next
   ``on_train_batch_begin`` (or the epoch's end) reads it
@@ -31,8 +35,7 @@ inside ``apply`` becomes an output of the compiled step. So, per ``fit``:
 
 Not supported on JAX (a ``NotImplementedError`` that says so): a ``LossScaleOptimizer`` (it
 overrides ``stateless_apply``), gradient accumulation (``apply`` then updates inside a
-``lax.cond``, every ``gradient_accumulation_steps`` calls), histograms (bucketed with
-TensorFlow ops).
+``lax.cond``, every ``gradient_accumulation_steps`` calls).
 
 Example:
     >>> # KERAS_BACKEND=jax
@@ -63,6 +66,7 @@ from keras_init_lab._keras_compat import (
 )
 from keras_init_lab.callbacks._scheduled import _steps_per_execution
 from keras_init_lab.callbacks.capture import BACKEND_CAPTURES, GradientCapture
+from keras_init_lab.callbacks.histograms import gradient_histograms
 from keras_init_lab.callbacks.statistics import (
     _NUM_ROWS,
     StepRecord,
@@ -109,13 +113,16 @@ class JaxGradientCapture(GradientCapture):
 
     def __init__(self, model):
         super().__init__(model)
-        # config key -> (plain function, instrumented function, buffer variable)
+        # config key -> (plain function, instrumented function, the same with histograms,
+        # buffer variable)
         self._jax_functions: dict[tuple, tuple] = {}
         self._buffer = None  # the buffer while it is tracked by the optimizer
         self._buffer_index: int | None = None
         self._plain = None
         self._instrumented_fn = None
-        self._pending = None  # the buffer's entry of a recorded step's returned state
+        self._histogram_fn = None
+        # (the buffer's entry of a recorded step's returned state, with histograms or not)
+        self._pending = None
 
     # ----------------------------------------------------------------- lifecycle
     def _config_key(self, histograms: bool) -> tuple:
@@ -128,6 +135,8 @@ class JaxGradientCapture(GradientCapture):
             str(model.jit_compile),
             _steps_per_execution(model),
             id(distribution) if distribution is not None else None,
+            self.histogram_sample_size,
+            self.weight_buckets,
         )
 
     def _on_install(self) -> None:
@@ -140,10 +149,10 @@ class JaxGradientCapture(GradientCapture):
         key = self._config_key(False)
         entry = self._jax_functions.get(key)
         buffer = (
-            entry[2]
+            entry[3]
             if entry is not None
             else keras.Variable(
-                np.zeros((_NUM_ROWS, layout.num_variables), np.float32),
+                np.zeros((self._buffer_rows(), layout.num_variables), np.float32),
                 trainable=False,
                 name=BUFFER_NAME,
             )
@@ -151,11 +160,14 @@ class JaxGradientCapture(GradientCapture):
         track_optimizer_variable(optimizer, buffer)
         self._buffer, self._buffer_index = buffer, len(optimizer.variables) - 1
         if entry is None:
-            # Both built with the buffer in the optimizer's state (out_shardings include it).
+            # All built with the buffer in the optimizer's state (out_shardings include it);
+            # each is traced and compiled at its first call only.
             plain = make_train_function(model)
-            instrumented = make_jax_train_function(model, self._instrumented_step(buffer))
-            entry = self._jax_functions[key] = (plain, instrumented, buffer)
-        self._plain, self._instrumented_fn = entry[0], entry[1]
+            instrumented = make_jax_train_function(model, self._instrumented_step(buffer, False))
+            with_histograms = make_jax_train_function(model, self._instrumented_step(buffer, True))
+            entry = (plain, instrumented, with_histograms, buffer)
+            self._jax_functions[key] = entry
+        self._plain, self._instrumented_fn, self._histogram_fn = entry[:3]
         self._pending = None
 
     def _on_uninstall(self) -> None:
@@ -163,49 +175,38 @@ class JaxGradientCapture(GradientCapture):
         if self._buffer is not None and model is not None and model.optimizer is not None:
             untrack_optimizer_variable(model.optimizer, self._buffer)
         self._buffer, self._buffer_index = None, None
-        self._plain = self._instrumented_fn = None
+        self._plain = self._instrumented_fn = self._histogram_fn = None
         self._pending = None
 
-    def _instrumented(self, histograms: bool):
-        raise _unsupported(
-            "histograms",
-            "they are bucketed with TensorFlow ops; use histogram_every_n_steps=0 (the "
-            "default on JAX) or the TensorFlow backend.",
-        )
+    def _buffer_rows(self) -> int:
+        """Rows of the buffer: the statistics, then the histograms of a step that asked.
 
-    def request(self, subscriber, histograms: bool = False) -> None:
-        """Ask for the next execution to be instrumented; histograms raise on JAX.
-
-        The refusal comes here, in ``on_train_batch_begin``, before Keras's JAX ``fit``
-        takes the model's variables into its state for the step (an exception inside the
-        first step would leave them there); the capture is removed first, buffer included.
+        ``_NUM_ROWS`` statistics rows, then the weights' min and max (2 rows), the gradient
+        counts (one row per binade bucket) and the weight counts (one row per bucket), one
+        column per variable. Counts travel as float32: exact up to 2^24 = 16,777,216 per
+        bucket (a sampled histogram holds at most ``histogram_sample_size`` per variable).
         """
-        if histograms:
-            self._uninstall(abort=True)
-            self._instrumented(True)
-        super().request(subscriber, histograms=False)
+        return _NUM_ROWS + 2 + (len(self.gradient_edges) - 1) + self.weight_buckets
 
     def instrumented_function(self, histograms: bool = False):
         """The instrumented train function of the running ``fit`` (JAX: built at install)."""
-        if histograms:
-            self._instrumented(True)
-        return self._instrumented_fn
+        return self._histogram_fn if histograms else self._instrumented_fn
 
     # ----------------------------------------------------------------- the step
-    def _instrumented_step(self, buffer):
-        """``train_step(state, data)`` of the instrumented function: the model's own step,
+    def _instrumented_step(self, buffer, histograms: bool):
+        """``train_step(state, data)`` of an instrumented function: the model's own step,
         traced while ``optimizer.apply`` is wrapped (see :meth:`_wrapped_apply`)."""
         capture = self
 
         def instrumented_train_step(state, data):
             model = capture.model
-            with capture._wrapped_apply(buffer):
+            with capture._wrapped_apply(buffer, histograms):
                 return type(model).train_step(model, state, data)
 
         return instrumented_train_step
 
     @contextlib.contextmanager
-    def _wrapped_apply(self, buffer):
+    def _wrapped_apply(self, buffer, histograms: bool):
         """Wrap ``optimizer.apply`` while the instrumented step is traced (or run eagerly)."""
         model = self.model
         optimizer = model.optimizer
@@ -213,6 +214,9 @@ class JaxGradientCapture(GradientCapture):
         original_apply = optimizer.apply
         position = {id(v): i for i, v in enumerate(layout.variables)}
         capture = self
+        weight_buckets = self.weight_buckets
+        sample_size = self.histogram_sample_size
+        spare_rows = self._buffer_rows() - _NUM_ROWS
 
         def apply(grads, trainable_variables=None):
             capture.traces += 1
@@ -238,15 +242,33 @@ class JaxGradientCapture(GradientCapture):
                     grad = grad / scale
                 dense.append(grad)
             # Inside stateless_apply, ``v.value`` is the value in the step's state: before
-            # the update here, after it below.
+            # the update here, after it below. The histograms' sample moves with the
+            # optimizer's step count, read before the update increments it.
+            draw = optimizer.iterations.value
             before = split_chunks([v.value for v in layout.variables], layout)
             result = original_apply(grads, trainable_variables)
-            after = [v.value for v in layout.variables]
+            dense = split_chunks(dense, layout)
+            after = split_chunks([v.value for v in layout.variables], layout)
             raw = gradient_sufficient_statistics(dense, before, after, layout, xla=True)
             if not all(present):
                 missing = np.array([not p for p in present])[None, :]
                 raw = ops.where(missing, np.float32(np.nan), raw)
-            buffer.assign(raw)  # becomes an output of the step (StatelessScope)
+            if histograms:
+                g_counts, w_counts, low, high = gradient_histograms(
+                    dense, after, layout, weight_buckets, sample_size, draw
+                )
+                extra = ops.concatenate(
+                    [
+                        ops.stack([low, high]),
+                        ops.transpose(ops.cast(g_counts, "float32")),
+                        ops.transpose(ops.cast(w_counts, "float32")),
+                    ],
+                    axis=0,
+                )
+            else:
+                extra = ops.zeros([spare_rows, layout.num_variables], "float32")
+            # Becomes an output of the step (StatelessScope).
+            buffer.assign(ops.concatenate([raw, extra], axis=0))
             return result
 
         with patched(optimizer, "apply", apply):
@@ -265,8 +287,11 @@ class JaxGradientCapture(GradientCapture):
                 state = (*state[:2], [*state[2][:index], *state[2][index + 1 :]], *state[3:])
             return self.model.train_function(state, iterator)
         requested = bool(self._requests)
+        histograms = any(self._requests.values())
         self._requests.clear()
-        function = self._instrumented_fn if requested else self._plain
+        function = self._plain
+        if requested:
+            function = self._histogram_fn if histograms else self._instrumented_fn
         try:
             logs, state = function(state, iterator)
         except StopIteration:
@@ -276,7 +301,7 @@ class JaxGradientCapture(GradientCapture):
             raise
         if requested:
             # Not read now: the host would wait for the step. Read at the next step's start.
-            self._pending = state[2][self._buffer_index]
+            self._pending = (state[2][self._buffer_index], histograms)
         return logs, state
 
     def collect_pending(self) -> None:
@@ -284,11 +309,17 @@ class JaxGradientCapture(GradientCapture):
         pending, self._pending = self._pending, None
         if pending is None:
             return
+        buffer, histograms = pending
         self.record_serial += 1
-        record = StepRecord(
-            raw=np.asarray(ops.convert_to_numpy(pending), dtype=np.float32),
-            layout=self._fit_layout or self.layout(),
-        )
+        values = np.asarray(ops.convert_to_numpy(buffer), dtype=np.float32)
+        record = StepRecord(raw=values[:_NUM_ROWS], layout=self._fit_layout or self.layout())
+        if histograms:
+            k = len(self.gradient_edges) - 1
+            spare = values[_NUM_ROWS:]
+            record.weight_range = spare[:2]
+            record.gradient_histograms = np.rint(spare[2 : 2 + k].T).astype(np.int64)
+            record.gradient_edges = np.asarray(self.gradient_edges)
+            record.weight_histograms = np.rint(spare[2 + k :].T).astype(np.int64)
         self.last_record = record
         self._deliver(record)
 

@@ -38,7 +38,8 @@ second train function and no buffer variable:
 Not supported on PyTorch (a ``NotImplementedError`` naming the backend and the Keras version):
 gradient accumulation (``apply`` then updates the weights only every
 ``gradient_accumulation_steps`` calls, so its gradients are not the applied ones) and
-histograms (bucketed with TensorFlow ops).
+histograms (their bucketing is in ``keras.ops``, but this capture does not carry them out of
+the step yet).
 
 Example:
     >>> # KERAS_BACKEND=torch
@@ -131,8 +132,9 @@ class TorchGradientCapture(GradientCapture):
     def _instrumented(self, histograms: bool):
         raise _unsupported(
             "histograms",
-            "they are bucketed with TensorFlow ops; use histogram_every_n_steps=0 (the "
-            "default on PyTorch) or the TensorFlow backend.",
+            "this capture does not carry them out of the step yet; use "
+            "histogram_every_n_steps=0 (the default on PyTorch) or the TensorFlow or JAX "
+            "backend.",
         )
 
     def request(self, subscriber, histograms: bool = False) -> None:

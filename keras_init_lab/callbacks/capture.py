@@ -84,13 +84,12 @@ from keras_init_lab._keras_compat import (
 from keras_init_lab.callbacks._scheduled import EverySteps, ScheduledCallback, _steps_per_execution
 from keras_init_lab.callbacks.histograms import (
     DEFAULT_HISTOGRAM_BUCKETS,
+    DEFAULT_HISTOGRAM_SAMPLE_SIZE,
     gradient_histograms,
     gradient_log10_edges,
 )
 from keras_init_lab.callbacks.statistics import (  # re-exported: their home before the split
     _NUM_ROWS,
-    _SUMSQ,
-    _WEIGHT_SUMSQ,
     CHUNK_SIZE,
     STATISTICS,
     Chunks,
@@ -162,12 +161,24 @@ def _read(variable) -> np.ndarray:
     return np.asarray(variable.numpy())
 
 
-def _measure(dense, before, after, layout, histograms, weight_buckets, xla, gather_rows=None):
+def _measure(
+    dense,
+    before,
+    after,
+    layout,
+    histograms,
+    weight_buckets,
+    xla,
+    gather_rows=None,
+    sample_size=DEFAULT_HISTOGRAM_SAMPLE_SIZE,
+    draw=0,
+):
     """Statistics (and histograms) of one step: ``(raw,)`` or ``(raw, g, w, low, high)``.
 
     ``dense`` and ``after`` are per-variable tensors, ``before`` their weights' chunk
     snapshot; called as is or wrapped in one ``tf.function(jit_compile=True)``.
-    ``gather_rows``: see :func:`gradient_sufficient_statistics`.
+    ``gather_rows``: see :func:`gradient_sufficient_statistics`; ``sample_size`` and
+    ``draw``: see :func:`~keras_init_lab.callbacks.histograms.gradient_histograms`.
     """
     dense = split_chunks(dense, layout)
     after = split_chunks(after, layout)
@@ -176,10 +187,7 @@ def _measure(dense, before, after, layout, histograms, weight_buckets, xla, gath
     )
     if not histograms:
         return (raw,)
-    finite = tf.reduce_all(tf.math.is_finite(raw[_SUMSQ])) & tf.reduce_all(
-        tf.math.is_finite(raw[_WEIGHT_SUMSQ])
-    )
-    return (raw, *gradient_histograms(dense, after, layout, weight_buckets, finite))
+    return (raw, *gradient_histograms(dense, after, layout, weight_buckets, sample_size, draw))
 
 
 def _instance_optimizer(model):
@@ -226,6 +234,9 @@ class GradientCapture:
         self.failed_in_step = False
         self.gradient_edges = gradient_log10_edges()
         self.weight_buckets = DEFAULT_HISTOGRAM_BUCKETS
+        # Elements histogrammed per variable (None: all); set by the subscriber that asks
+        # for histograms (GradientStats) before the fit's first step, read at trace time.
+        self.histogram_sample_size: int | None = DEFAULT_HISTOGRAM_SAMPLE_SIZE
         self.traces = 0
 
     # ----------------------------------------------------------------- lifecycle
@@ -334,6 +345,7 @@ class GradientCapture:
         layout = self.layout()
         key = (
             bool(histograms),
+            self.histogram_sample_size if histograms else None,
             id(_instance_optimizer(model)),
             tuple(id(v) for v in layout.variables),
             bool(model.run_eagerly),
@@ -382,6 +394,7 @@ class GradientCapture:
         capture = self
         position = {id(v): i for i, v in enumerate(layout.variables)}
         weight_buckets = self.weight_buckets
+        sample_size = self.histogram_sample_size
         xla = bool(model.jit_compile) and not model.run_eagerly
 
         def apply(grads, trainable_variables=None):
@@ -412,6 +425,9 @@ class GradientCapture:
             context = tf.distribute.get_replica_context()
             if context is not None and context.num_replicas_in_sync > 1:
                 dense = context.all_reduce(tf.distribute.ReduceOp.SUM, dense)
+            # The sample of the histograms moves with the optimizer's step count (read
+            # before the update increments it): another sample at every record.
+            draw = tf.identity(optimizer.iterations.value)
             # Snapshot the weights straight into the chunk matrices (one copy), and make the
             # update wait for it: the variables' buffers are then free to update in place
             # instead of being copied on write while a read of them is still alive.
@@ -419,7 +435,7 @@ class GradientCapture:
             if tf.executing_eagerly():
                 result = original_apply(grads, trainable_variables)
             else:
-                snapshot = [t for t in before if t is not None]
+                snapshot = [t for t in (before[0], before[1], *before[2]) if t is not None]
                 with tf.control_dependencies(snapshot):
                     result = original_apply(grads, trainable_variables)
             after = [v.value for v in layout.variables]
@@ -441,17 +457,29 @@ class GradientCapture:
                     weight_buckets,
                     xla,
                     gather_rows=not accelerator,
+                    sample_size=sample_size,
+                    draw=draw,
                 )
             else:
                 # One XLA cluster for all statistics and histograms of the step: XLA fuses
                 # the chunking and the reductions into a few passes over memory, although
                 # the model's own step is not XLA-compiled.
-                def fused(dense, before, after):
+                def fused(dense, before, after, draw):
                     chunks = Chunks(*before)
-                    return _measure(dense, chunks, after, layout, histograms, weight_buckets, True)
+                    return _measure(
+                        dense,
+                        chunks,
+                        after,
+                        layout,
+                        histograms,
+                        weight_buckets,
+                        True,
+                        sample_size=sample_size,
+                        draw=draw,
+                    )
 
                 fused = tf.function(fused, jit_compile=True, autograph=False)
-                measured = fused(dense, tuple(before), after)
+                measured = fused(dense, tuple(before), after, draw)
             raw = measured[0]
             if not all(present):
                 missing = tf.constant([not p for p in present])[None, :]

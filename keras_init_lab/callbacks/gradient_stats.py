@@ -21,8 +21,8 @@ from keras_init_lab._validation import check_int, check_log_dir
 from keras_init_lab.callbacks import _capture_jax  # noqa: F401 (registers the JAX capture)
 from keras_init_lab.callbacks._chief import writes_files
 from keras_init_lab.callbacks._scheduled import EverySteps, resolve_schedule
-from keras_init_lab.callbacks.capture import STATISTICS, CaptureCallback
-from keras_init_lab.callbacks.histograms import GRADIENT_MIN_EXPONENT
+from keras_init_lab.callbacks.capture import STATISTICS, CaptureCallback, get_capture
+from keras_init_lab.callbacks.histograms import DEFAULT_HISTOGRAM_SAMPLE_SIZE, GRADIENT_MIN_EXPONENT
 from keras_init_lab.callbacks.tensorboard import SummaryWriters
 
 __all__ = [
@@ -32,6 +32,10 @@ __all__ = [
     "HISTORY_STATISTICS",
 ]
 
+#: Backends whose capture carries histograms out of the train step (TensorFlow: buffer
+#: variables; JAX: the optimizer-state buffer, :mod:`keras_init_lab.callbacks._capture_jax`).
+HISTOGRAM_BACKENDS = ("tensorflow", "jax")
+
 #: Statistics kept in ``history`` plus the weights' norm and std.
 HISTORY_STATISTICS = STATISTICS + ("weight_norm", "weight_std")
 
@@ -40,25 +44,15 @@ HISTORY_STATISTICS = STATISTICS + ("weight_norm", "weight_std")
 #: keeps the average overhead near 1%.
 DEFAULT_EVERY_N_STEPS = 100
 
-#: Default histogram schedule with ``log_dir``: histograms are the costly part of a record
-#: (a recorded step with histograms and TensorBoard costs about 2.8x a plain step on a
-#: 3M-parameter MLP on a CPU, ``benchmarks/callbacks.py``), so one every 100 steps keeps them
-#: near 2% on average.
+#: Default histogram schedule with ``log_dir``: one every 100 steps. Histograms were the
+#: costly part of a record when every element was counted (a recorded step with histograms
+#: and TensorBoard cost about 2.8x a plain step on a 3M-parameter MLP on a CPU,
+#: ``benchmarks/callbacks.py``); sampled (``histogram_sample_size``) they cost a fixed amount
+#: per variable, and one every 100 steps keeps them in the statistics' own budget.
 DEFAULT_HISTOGRAM_EVERY_N_STEPS = 100
 
 #: Smallest magnitude the gradient histograms resolve (their first edge, 2^-34 ~ 5.8e-11).
 _FLOOR = 2.0**GRADIENT_MIN_EXPONENT
-
-_GRADIENT_HISTOGRAM_DESCRIPTION = (
-    "log10 |g| of this variable's gradient, one bucket per power of two, counted on the "
-    f"device. Magnitudes below 2^{GRADIENT_MIN_EXPONENT} ~ {_FLOOR:.1e} (exact zeros included) "
-    "are in the first bucket; the separate scalar gradient_zero_count tells how many were "
-    "exactly 0. NaN is not counted (see gradient_nonfinite_count)."
-)
-_WEIGHT_HISTOGRAM_DESCRIPTION = (
-    "Weights of this variable: equal-width buckets between their min and max, counted on "
-    "the device (after this step's update)."
-)
 
 
 class GradientStats(CaptureCallback):
@@ -121,12 +115,17 @@ class GradientStats(CaptureCallback):
     zeros included, in the first bucket, so exact zeros are also counted apart in
     ``gradient_zero_count``) and ``<layer>/details/<variable>/weights`` (30 buckets between
     the variable's min and max; values below 0.01 in magnitude in units of ``10^k`` under
-    ``weights_in_1e<k>``, see ``_tags.HistogramUnits``), both bucketed on the device; a custom-scalars layout with
-    one category per quantity (gradient norm and update ratio in log10, weight std), each
-    chart holding at most 10 layers (``_tags.per_layer_layout``). Writers are created
-    lazily. Records reach the disk on a time basis (a flush when at least ``FLUSH_SECONDS``
-    = 2 s passed since the last one, see :mod:`keras_init_lab.callbacks.tensorboard`), at
-    every epoch end, and when the writers
+    ``weights_in_1e<k>``, see ``_tags.HistogramUnits``), both bucketed on the device. Each
+    histogram of a variable larger than ``histogram_sample_size`` (16384 by default) counts a
+    stratified random sample of that many of its elements, another at every record
+    (:func:`~keras_init_lab.callbacks.histograms.sample_plan`): the same picture at a cost
+    that does not grow with the layer; its description says so, and what must be exact comes
+    from the statistics (``gradient_zero_count``, the weights' min and max as the x range). A
+    custom-scalars layout with one category per quantity (gradient norm and update ratio in
+    log10, weight std), each chart holding at most 10 layers (``_tags.per_layer_layout``).
+    Writers are created lazily. Records reach the disk on a time basis (a flush when at
+    least ``FLUSH_SECONDS`` = 2 s passed since the last one, see
+    :mod:`keras_init_lab.callbacks.tensorboard`), at every epoch end, and when the writers
     are closed: at train end and when training raises inside a step (``KeyboardInterrupt``
     included). An exception raised outside the step (e.g. by another callback; Keras calls
     no callback hook then) leaves the last records in memory until :meth:`flush`, the next
@@ -148,25 +147,31 @@ class GradientStats(CaptureCallback):
         histogram_every_n_steps: compute histograms every this many global steps (on the
             executions holding such a step); ``None`` means ``max(100, n)``
             (:data:`DEFAULT_HISTOGRAM_EVERY_N_STEPS`) when ``log_dir`` is given and never
-            otherwise (never on the JAX and PyTorch backends, where histograms are not
-            computed yet);
-            ``0`` never.
+            otherwise (never on PyTorch, where histograms are not carried out of the step
+            yet: any other value raises there); ``0`` never.
+        histogram_sample_size: elements histogrammed per variable (default
+            :data:`~keras_init_lab.callbacks.histograms.DEFAULT_HISTOGRAM_SAMPLE_SIZE` = 16384:
+            each bucket's share within 0.4 percentage points, one binomial standard error
+            at most); a variable of at most that many elements is counted whole. ``None`` or
+            ``0`` counts every element of every variable (exact, costlier: a pass per
+            bucketing op over all gradients and weights).
         log_dir: TensorBoard log folder, or None for no event files.
         max_history: most records kept in memory (default 10000).
         schedule: an :class:`~keras_init_lab.callbacks.EverySteps`, the statistics schedule.
             Give ``schedule`` or ``every_n_steps``, not both.
 
-    Backends: TensorFlow, JAX and PyTorch (statistics only on JAX and PyTorch; see
+    Backends: TensorFlow, JAX and PyTorch; histograms on TensorFlow and JAX (see
     :mod:`keras_init_lab.callbacks._capture_jax` and
     :mod:`keras_init_lab.callbacks._capture_torch`); other backends raise at construction.
 
     Raises:
         TypeError: an argument of the wrong type (``every_n_steps=1.5``, ``log_dir=3``,
-            ``schedule=EveryEpochs(2)``).
+            ``schedule=EveryEpochs(2)``, ``histogram_sample_size=1.5``).
         NotImplementedError: (a ``RuntimeError``) a backend other than TensorFlow, JAX or
-            PyTorch, or histograms asked for on JAX or PyTorch.
+            PyTorch, or histograms asked for on PyTorch.
         ValueError: a value out of range (``every_n_steps=0``, ``max_history=1``, an empty
-            ``log_dir``), or both ``every_n_steps`` and ``schedule``.
+            ``log_dir``, ``histogram_sample_size=-1``), or both ``every_n_steps`` and
+            ``schedule``.
 
     Reference:
         Glorot & Bengio (2010), "Understanding the difficulty of training deep feedforward
@@ -181,6 +186,7 @@ class GradientStats(CaptureCallback):
         log_dir: str | os.PathLike | None = None,
         max_history: int = 10_000,
         schedule: EverySteps | None = None,
+        histogram_sample_size: int | None = DEFAULT_HISTOGRAM_SAMPLE_SIZE,
     ):
         super().__init__(
             resolve_schedule(
@@ -191,31 +197,35 @@ class GradientStats(CaptureCallback):
             "histogram_every_n_steps", histogram_every_n_steps, minimum=0, allow_none=True
         )
         log_dir = check_log_dir("log_dir", log_dir)
-        on_tensorflow = keras.backend.backend() == "tensorflow"
+        with_histograms = keras.backend.backend() in HISTOGRAM_BACKENDS
         if histogram_every_n_steps is None:
             histogram_every_n_steps = (
                 max(DEFAULT_HISTOGRAM_EVERY_N_STEPS, self.schedule.n)
-                if log_dir is not None and on_tensorflow
+                if log_dir is not None and with_histograms
                 else 0
             )
-        elif histogram_every_n_steps and not on_tensorflow:
+        elif histogram_every_n_steps and not with_histograms:
             raise NotImplementedError(
-                f"GradientStats histograms are bucketed with TensorFlow ops; on the "
-                f"{keras.backend.backend()!r} backend (Keras {keras.__version__}) pass "
+                f"GradientStats histograms are not carried out of the compiled step yet on the "
+                f"{keras.backend.backend()!r} backend (Keras {keras.__version__}); pass "
                 f"histogram_every_n_steps=0 (received {histogram_every_n_steps}) or train on "
-                "the TensorFlow backend."
+                "the TensorFlow or JAX backend."
             )
         self.histogram_every_n_steps = histogram_every_n_steps
         self._histogram_schedule = (
             EverySteps(histogram_every_n_steps) if histogram_every_n_steps else None
         )
+        sample_size = check_int(
+            "histogram_sample_size", histogram_sample_size, minimum=0, allow_none=True
+        )
+        self.histogram_sample_size = sample_size or None  # 0 and None: every element
         self.log_dir = None if log_dir is None else str(log_dir)
         self.max_history = check_int("max_history", max_history, minimum=2)
         self.skipped_steps: list[int] = []
         self.last_histograms: dict | None = None
         # TensorFlow writes through tf.summary; other backends through TensorBoard's own
         # event-file writer (the same methods), which needs no TensorFlow.
-        writers = SummaryWriters if on_tensorflow else EventWriters
+        writers = SummaryWriters if keras.backend.backend() == "tensorflow" else EventWriters
         self._writers = writers(self.log_dir) if self.log_dir is not None else None
         self._layout_written = False
         # The unit of each weight histogram, chosen at its first record with a spread.
@@ -241,6 +251,14 @@ class GradientStats(CaptureCallback):
 
     def _on_skipped(self, step):
         self.skipped_steps.append(int(step))
+
+    def _fit_begin(self):
+        if self._histogram_schedule is not None:
+            # Before attaching: the capture traces its histograms with this sample size, a
+            # part of the key its compiled functions are cached under (on JAX they are built
+            # when the first subscriber attaches).
+            get_capture(self.model).histogram_sample_size = self.histogram_sample_size
+        super()._fit_begin()
 
     def _fit_end(self):
         super()._fit_end()
@@ -298,6 +316,7 @@ class GradientStats(CaptureCallback):
                 "gradient_counts": record.gradient_histograms,
                 "weight_range": record.weight_range,
                 "weight_counts": record.weight_histograms,
+                "sample_size": self.histogram_sample_size,
             }
         # On the chief only, under a multi-worker strategy (a few attribute reads per record).
         if self._writers is not None and writes_files(self.model):
@@ -357,10 +376,13 @@ class GradientStats(CaptureCallback):
         if record.gradient_histograms is not None:
             edges = record.gradient_edges
             buckets = record.weight_histograms.shape[1]
+            sample_size = self.histogram_sample_size
             for index, (prefix, variable) in enumerate(variables):
                 tag = _tags.gradient_histogram_tag(prefix, variable)
                 histograms[tag] = (edges[:-1], edges[1:], record.gradient_histograms[index])
-                descriptions[tag] = _GRADIENT_HISTOGRAM_DESCRIPTION
+                descriptions[tag] = _tags.gradient_histogram_description(
+                    int(layout.sizes[index]), sample_size, GRADIENT_MIN_EXPONENT, _FLOOR
+                )
                 low, high = record.weight_range[:, index]
                 tag, unit = self._histogram_units.scale(
                     _tags.weight_histogram_tag(prefix, variable), low, high
@@ -371,7 +393,9 @@ class GradientStats(CaptureCallback):
                     bucket_edges[1:],
                     record.weight_histograms[index],
                 )
-                descriptions[tag] = _WEIGHT_HISTOGRAM_DESCRIPTION + _tags.histogram_unit_note(unit)
+                descriptions[tag] = _tags.weight_histogram_description(
+                    int(layout.sizes[index]), sample_size
+                ) + _tags.histogram_unit_note(unit)
         # All scalars and histograms of a record in one event (one summary call); flushed on a
         # time basis (see the class docstring for the flushes on interruption and exit).
         writers.write_batch(step, values, histograms, descriptions=descriptions)

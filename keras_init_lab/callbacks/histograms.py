@@ -1,36 +1,52 @@
-"""The one device-side bucketing of the package: gradient and weight histograms.
+"""The one device-side bucketing of the package: gradient and weight histograms, in ``keras.ops``.
 
-Gradients are counted per binade of ``|g|`` (fixed edges read from the float32 exponent
-bits), weights in equal-width buckets between each variable's min and max; all variables at
-once from the chunk matrices of :mod:`keras_init_lab.callbacks.statistics`, one
-``DenseBincount`` per matrix, XLA-compatible. TensorBoard's own ``tf.summary.histogram``
-buckets on the host with a float64 one-hot of N x buckets; this does not.
+Gradients are counted per binade of ``|g|`` (fixed power-of-two edges), weights in
+equal-width buckets between each variable's exact min and max. Written once in
+``keras.ops``: the same code runs inside TensorFlow's train step (graph, XLA,
+``tf.distribute`` replicas) and inside a JAX or PyTorch step; every shape is static and
+nothing is read back by the host inside the step.
+
+**Sampled by default.** A histogram draws the same picture from a sample as from every
+element, so each variable larger than ``sample_size`` (:data:`DEFAULT_HISTOGRAM_SAMPLE_SIZE`
+= 16384) is histogrammed from a fixed-size stratified sample of its elements
+(:func:`sample_plan`): the cost no longer grows with the layer, and what stays exact comes
+from the statistics (the zero count, ``max |g|``, the weights' min and max). Variables of at
+most ``sample_size`` elements are counted whole. ``sample_size=None`` (or 0) counts every
+element of every variable, from the chunk matrices of
+:mod:`keras_init_lab.callbacks.statistics`.
 
 Example:
     >>> g_counts, w_counts, low, high = gradient_histograms(grads, weights, layout, 30)
 
 Reference:
-    IEEE 754 binary32 layout (sign bit, 8 exponent bits biased by 127, 23 fraction bits).
+    IEEE 754 binary32 (the powers of two from 2^-34 to 2^14 are exact float32 edges);
+    Cochran (1977), "Sampling Techniques", 3rd ed., ch. 5 (stratified random sampling: with
+    proportional allocation its variance is at most that of simple random sampling).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 
+import keras
 import numpy as np
+from keras import ops
 
 from keras_init_lab._arrays import check_tensor_input
-from keras_init_lab._backend import tensorflow as tf  # imported at first use
 from keras_init_lab._validation import check_int, check_number
 from keras_init_lab.callbacks.statistics import CHUNK_SIZE, VariableLayout, _as_chunks
 
 __all__ = [
     "DEFAULT_HISTOGRAM_BUCKETS",
+    "DEFAULT_HISTOGRAM_SAMPLE_SIZE",
     "GRADIENT_MAX_EXPONENT",
     "GRADIENT_MIN_EXPONENT",
+    "SamplePlan",
     "gradient_histograms",
     "gradient_log10_edges",
+    "sample_plan",
     "uniform_bucket_counts",
 ]
 
@@ -38,9 +54,17 @@ __all__ = [
 #: (``DEFAULT_BUCKET_COUNT`` in ``tensorboard/plugins/histogram/summary_v2.py``).
 DEFAULT_HISTOGRAM_BUCKETS = 30
 
+#: Elements histogrammed per variable by default: 2^14 = 16384. The share of the sample in
+#: a bucket then has a binomial standard error of at most ``0.5 / sqrt(16384)`` = 0.4
+#: percentage points (at a share of 1/2; stratification only lowers it), and the
+#: Dvoretzky-Kiefer-Wolfowitz bound puts the whole sampled CDF within
+#: ``sqrt(ln(2 / 0.001) / (2 * 16384))`` = 1.5 points of the exact one with probability
+#: 0.999: finer than a TensorBoard histogram chart shows. A variable this small or smaller
+#: is counted whole.
+DEFAULT_HISTOGRAM_SAMPLE_SIZE = 2**14
+
 #: Gradient magnitude histogram: one bucket per binade [2^e, 2^(e+1)) for e in
-#: [GRADIENT_MIN_EXPONENT, GRADIENT_MAX_EXPONENT), read straight from the float32 exponent
-#: bits (exact edges, no log: cheaper than a log10 and an arithmetic index).
+#: [GRADIENT_MIN_EXPONENT, GRADIENT_MAX_EXPONENT).
 #: 2^-34 ~ 5.8e-11 sits just under 1e-10: float32 keeps ~7 significant digits, so with a
 #: learning rate near 1e-3 a gradient below ~1e-4 no longer changes a weight of size ~1,
 #: and 1e-10 leaves six more decades of view below that; 2^14 ~ 1.6e4 is past
@@ -49,171 +73,320 @@ DEFAULT_HISTOGRAM_BUCKETS = 30
 GRADIENT_MIN_EXPONENT = -34
 GRADIENT_MAX_EXPONENT = 14
 
+#: Seed of the sample positions (:func:`sample_plan`): fixed, so a run's samples are
+#: reproducible; any value gives an equally valid stratified sample.
+SAMPLE_SEED = 20
+
+#: The per-record shift of the sample positions is ``(r mod 2^15) * 40503 mod n`` for the
+#: record's draw number ``r`` (the optimizer's iteration count): 40503 ~ 2^16 / phi (the
+#: golden ratio, Fibonacci hashing: consecutive draws land far apart) and
+#: ``(2^15 - 1) * 40503 < 2^31``, so the product is exact in int32 on every backend.
+_DRAW_PERIOD = 2**15
+_DRAW_MULTIPLIER = 40503
+
 
 def gradient_log10_edges() -> np.ndarray:
     """Edges (log10 units) of the gradient histogram: ``e * log10(2)`` for the binades."""
     return np.arange(GRADIENT_MIN_EXPONENT, GRADIENT_MAX_EXPONENT + 1) * math.log10(2.0)
 
 
-# Rows of the sufficient-statistics buffer computed on the device, per variable.
-def _bucket_ids(matrix, scale, offset, group, num_buckets, finite):
-    """Bin ids ``group * k + min(floor(x * scale + offset), k - 1)`` per chunk row.
+def _count_dtype() -> str:
+    """int64 counts on TensorFlow (its buffers); int32 elsewhere (JAX without x64 has no
+    int64). A bucket holds at most one variable's elements, far below 2^31."""
+    return "int64" if keras.backend.backend() == "tensorflow" else "int32"
 
-    For values inside ``[low, high]`` (``scale = k / (high - low)``, ``offset = -low * scale``).
-    ``scale``/``offset``/``group`` are per row. The group offset is folded into the float
-    position, so the whole index costs four elementwise ops (exact in float32 while
-    ``groups * k < 2**24``). NaN entries would cast to garbage: when the
-    gradients are not all finite (``finite`` False) they are routed to the dropped bin
-    ``-1 -> dump`` by an extra ``where`` that healthy steps never run.
+
+# ----------------------------------------------------------------------------- sampling
+@dataclasses.dataclass(frozen=True)
+class SamplePlan:
+    """Where the histograms of each variable read: host constants of a layout.
+
+    Attributes:
+        sample_size: the most elements histogrammed per variable.
+        counted: ``[n_vars]`` elements histogrammed per variable, ``min(n_j, sample_size)``.
+        group: ``[P]`` variable of each sample slot (``P = sum(counted)``).
+        base: ``[P]`` position of each slot in its flattened variable, before the shift.
+
+    Only ``group`` and ``base`` become constants of the traced step (``P`` is at most
+    ``n_vars * sample_size``); everything per variable is gathered from ``[n_vars]`` vectors.
     """
-    base = tf.cast(group * num_buckets, tf.float32)[:, None]
-    position = matrix * scale[:, None] + (offset[:, None] + base)
-    # Clamped at both ends of the variable's own buckets: the range is its own [min, max],
-    # but rounding (a fused multiply-add under XLA) can put x == min a hair below ``base``,
-    # which the cast would truncate into the previous variable's last bucket; x == max (or
-    # a zero-width range) reaches base + k.
-    position = tf.clip_by_value(position, base, base + float(num_buckets - 1))
-    return tf.cast(position, tf.int32)
+
+    sample_size: int
+    counted: np.ndarray
+    group: np.ndarray
+    base: np.ndarray
 
 
-def _bincount(ids, size):
-    return tf.raw_ops.DenseBincount(
-        input=tf.reshape(ids, [-1]), size=size, weights=tf.zeros([0], tf.int32), binary_output=False
+def sample_plan(layout: VariableLayout, sample_size: int, seed: int = SAMPLE_SEED) -> SamplePlan:
+    """The stratified sample positions of every variable (computed once, on the host).
+
+    Formula: a variable of ``n <= S`` elements is counted whole (positions ``0..n-1``);
+    a larger one gets ``S`` slots, slot ``i`` at ``floor((i + u_i) n / S)`` with ``u_i``
+    uniform on [0, 1) (drawn once from ``seed``): one element drawn at random from each of
+    ``S`` equal strata, so every element is drawn with probability exactly ``S / n`` and
+    the sample's bucket shares are unbiased, with a variance at most that of ``S``
+    independent draws (Cochran, ch. 5). At each record the positions shift by the same
+    ``s`` (mod ``n``; see :func:`gradient_histograms`): a shifted stratified sample is
+    again one, and consecutive records read different elements. The random offset within
+    each stratum is what a plain stride lacks: a stride of ``n / S`` that is a multiple of
+    a kernel's row length (a 4096 x 256 kernel with ``S = 4096`` has stride 256) reads one
+    column only.
+
+    Example:
+        >>> plan = sample_plan(layout, 4096)
+        >>> plan.counted            # a 300 x 7 kernel (2100 elements) and its 7 biases
+        array([2100,    7])
+
+    Args:
+        layout: the :class:`VariableLayout`.
+        sample_size: ``S``, at least 1.
+        seed: seed of the ``u_i``.
+
+    Returns:
+        A :class:`SamplePlan`.
+    """
+    rng = np.random.default_rng(seed)
+    groups, bases, counted = [], [], []
+    for index, size in enumerate(int(n) for n in layout.sizes):
+        if size <= sample_size:
+            base = np.arange(size, dtype=np.int64)
+        else:
+            jitter = rng.random(sample_size)
+            base = np.floor((np.arange(sample_size) + jitter) * (size / sample_size))
+            base = np.minimum(base.astype(np.int64), size - 1)
+        counted.append(base.size)
+        bases.append(base)
+        groups.append(np.full(base.size, index, np.int64))
+    concat = lambda parts: np.concatenate(parts).astype(np.int32)  # noqa: E731
+    return SamplePlan(
+        sample_size=int(sample_size),
+        counted=np.asarray(counted, dtype=np.int64),
+        group=concat(groups),
+        base=concat(bases),
     )
 
 
-def gradient_histograms(gradients, weights, layout: VariableLayout, weight_buckets, finite=None):
+def _gather_sample(chunks, layout: VariableLayout, plan: SamplePlan, draw):
+    """``[P]`` sampled values from a ``(full, tail, views)`` chunk triple: gathers, no copy.
+
+    Slot positions are shifted by ``s_j = (draw mod 2^15) * 40503 mod n_j`` and mapped to
+    their place: a variable's whole rows (positions below ``full_chunks_j * C``) are in the
+    shared whole-row matrix or, for a variable of ``layout.inplace``, in its own view; the
+    rest is in the tail matrix.
+    """
+    full, tail, views = chunks
+    full_elements = (layout.full_chunks * CHUNK_SIZE).astype(np.int64)
+    in_place = np.isin(np.arange(layout.num_variables), layout.inplace)
+    shared_elements = np.where(in_place, 0, full_elements)
+
+    def per_slot(per_variable):  # a [n_vars] host vector, read at each slot's variable
+        return ops.take(ops.convert_to_tensor(per_variable.astype(np.int32)), group, axis=0)
+
+    group = ops.convert_to_tensor(plan.group)
+    sizes = ops.convert_to_tensor(np.maximum(layout.sizes, 1).astype(np.int32))
+    draw = ops.cast(ops.mod(ops.convert_to_tensor(draw), _DRAW_PERIOD), "int32")
+    shift = ops.mod(draw * _DRAW_MULTIPLIER, sizes)
+    position = ops.mod(
+        ops.convert_to_tensor(plan.base) + ops.take(shift, group, axis=0),
+        ops.take(sizes, group, axis=0),
+    )
+    in_full = position < per_slot(full_elements)
+    tail_start = np.arange(layout.num_variables, dtype=np.int64) * CHUNK_SIZE - full_elements
+    tail_index = ops.where(in_full, 0, position + per_slot(tail_start))
+    values = ops.take(ops.reshape(tail, [-1]), tail_index, axis=0)
+    if full is not None:
+        in_shared = ops.logical_and(in_full, per_slot(shared_elements) > 0)
+        full_index = position + per_slot(np.cumsum(shared_elements) - shared_elements)
+        from_full = ops.take(ops.reshape(full, [-1]), ops.where(in_shared, full_index, 0), axis=0)
+        values = ops.where(in_shared, from_full, values)
+    for j, view in zip(layout.inplace, views):
+        in_view = ops.logical_and(in_full, ops.equal(group, j))
+        from_view = ops.take(ops.reshape(view, [-1]), ops.where(in_view, position, 0), axis=0)
+        values = ops.where(in_view, from_view, values)
+    return values
+
+
+# ----------------------------------------------------------------------------- bucketing
+def _binade_ids(values, k):
+    """Bucket ``i`` of ``|x|`` with ``2^(e0 + i) <= |x| < 2^(e0 + i + 1)``, clamped to [0, k).
+
+    ``floor(log2 |x|)`` gives the bucket up to the rounding of ``log2`` next to a power of
+    two; one comparison with the exact float32 edges on each side corrects it, so every
+    value lands where ``np.floor(np.log2)`` in float64 puts it. ``log2 0 = -inf`` clamps
+    into the first bucket, ``+-Inf`` into the last. NaN must be masked by the caller.
+    """
+    edges = ops.convert_to_tensor(
+        np.exp2(np.arange(GRADIENT_MIN_EXPONENT, GRADIENT_MAX_EXPONENT + 1)).astype(np.float32)
+    )
+    magnitude = ops.abs(values)
+    guess = ops.floor(ops.log2(magnitude)) - float(GRADIENT_MIN_EXPONENT)
+    index = ops.cast(ops.clip(guess, 0.0, float(k - 1)), "int32")
+    low_edge = ops.take(edges, index, axis=0)
+    high_edge = ops.take(edges, index + 1, axis=0)
+    down = ops.logical_and(magnitude < low_edge, index > 0)
+    up = ops.logical_and(magnitude >= high_edge, index < k - 1)
+    return index - ops.cast(down, "int32") + ops.cast(up, "int32")
+
+
+def _uniform_ids(values, scale, offset, k):
+    """Bucket ``min(floor(x * scale + offset), k - 1)``, clamped below at 0 too.
+
+    For values in ``[low, high]`` (``scale = k / (high - low)``, ``offset = -low * scale``).
+    Clamped at both ends: rounding (a fused multiply-add under XLA) can put ``x == low`` a
+    hair below 0, and ``x == high`` (or a zero-width range) reaches ``k``.
+    """
+    position = ops.clip(values * scale + offset, 0.0, float(k - 1))
+    return ops.cast(position, "int32")
+
+
+def _scale_and_offset(low, high, k):
+    """Per-group ``(scale, offset)`` of :func:`_uniform_ids` for the range ``[low, high]``.
+
+    Zero width (constant values, e.g. a zero-initialised bias): scale 0 and offset ``k``, so
+    the clamp puts everything in the last bucket, as TensorBoard does for one-value data. A
+    non-finite range (an Inf weight) does the same for the finite values.
+    """
+    width = high - low
+    positive = width > 0
+    scale = ops.where(positive, float(k) / ops.where(positive, width, 1.0), 0.0)
+    offset = ops.where(positive, -low * scale, float(k))
+    usable = ops.logical_and(ops.isfinite(scale), ops.isfinite(offset))
+    return ops.where(usable, scale, 0.0), ops.where(usable, offset, float(k))
+
+
+def _count(parts, num_groups, k):
+    """``[num_groups, k]`` counts of ``(ids [R, W], group [R], keep [R, W])`` parts.
+
+    One ``segment_sum`` of int32 ones per part into ``num_groups * k`` bins plus one dropped
+    bin for the entries ``keep`` is False on (NaN, padding).
+    """
+    dump = num_groups * k
+    counts = None
+    for ids, group, keep in parts:
+        flat = ops.reshape(ops.where(keep, ids + ops.expand_dims(group * k, 1), dump), [-1])
+        part = ops.segment_sum(ops.ones_like(flat), flat, num_segments=dump + 1)
+        counts = part if counts is None else counts + part
+    return ops.cast(ops.reshape(counts[:dump], [num_groups, k]), _count_dtype())
+
+
+def gradient_histograms(
+    gradients,
+    weights,
+    layout: VariableLayout,
+    weight_buckets: int = DEFAULT_HISTOGRAM_BUCKETS,
+    sample_size: int | None = DEFAULT_HISTOGRAM_SAMPLE_SIZE,
+    draw=0,
+):
     """Per-variable histograms of ``log10|g|`` (fixed binade edges) and of the weights.
 
     Formula: ``|g|`` is counted per binade ``[2^e, 2^(e+1))``, i.e. ``log10|g|`` into the
-    fixed edges :func:`gradient_log10_edges` (``e * log10 2``), read from the float32
-    exponent bits (magnitudes below ``2^GRADIENT_MIN_EXPONENT``, exact zeros included, in the
-    first bucket; above the last edge in the last one); weights into ``weight_buckets`` equal-width buckets between each
-    variable's min and max (all in the last bucket when min == max, as TensorBoard does).
-    NaN gradients, non-finite weights and tail padding go to a dropped bin. Bit and arithmetic bucket indices (no
-    ``searchsorted``, several times slower on a CPU) and one
-    ``DenseBincount`` per matrix; everything stays on the device.
+    fixed edges :func:`gradient_log10_edges` (``e * log10 2``; magnitudes below
+    ``2^GRADIENT_MIN_EXPONENT``, exact zeros included, in the first bucket, above the last
+    edge in the last one); weights into ``weight_buckets`` equal-width buckets between each
+    variable's exact min and max (all in the last bucket when min == max, as TensorBoard
+    does). NaN gradients, non-finite weights and padding are not counted. With
+    ``sample_size = S``, a variable of more than ``S`` elements is counted from ``S``
+    stratified sample positions (:func:`sample_plan`) shifted per record by
+    ``(draw mod 2^15) * 40503 mod n``; its counts then sum to ``S``, not ``n``. The weight
+    range is always exact (a min and a max over every weight).
+
+    Example:
+        >>> g, w, low, high = gradient_histograms(grads, weights, layout, 30, 4096, step)
+        >>> int(g[0].sum())         # a 784 x 1500 kernel: 4096 sampled gradients
+        4096
 
     Args:
         gradients, weights: tensors per variable of ``layout``, or their :class:`Chunks`.
         layout: the :class:`VariableLayout`.
         weight_buckets: buckets of each weight histogram.
-        finite: optional scalar bool tensor, True when every gradient and weight is finite
-            (skips the NaN routing); None checks it here.
+        sample_size: elements histogrammed per variable (:data:`DEFAULT_HISTOGRAM_SAMPLE_SIZE`);
+            ``None`` or 0 counts every element.
+        draw: int scalar (tensor) that moves the sample from record to record, e.g. the
+            optimizer's iteration count; ignored when counting every element.
 
     Returns:
         ``(gradient_counts [n_vars, k], weight_counts [n_vars, weight_buckets],
-        weight_min [n_vars], weight_max [n_vars])`` (counts int64).
+        weight_min [n_vars], weight_max [n_vars])``, counts int64 on TensorFlow, int32
+        elsewhere.
+
+    Raises:
+        TypeError: ``weight_buckets`` or ``sample_size`` not an int.
+        ValueError: ``weight_buckets < 1`` or ``sample_size < 0``.
     """
+    weight_buckets = check_int("weight_buckets", weight_buckets, minimum=1)
+    sample_size = check_int("sample_size", sample_size, minimum=0, allow_none=True)
     n = layout.num_variables
     k = GRADIENT_MAX_EXPONENT - GRADIENT_MIN_EXPONENT
-    full_variable = tf.constant(layout.full_variable)
-    tail_variable = tf.range(n, dtype=tf.int32)
-    valid = tf.range(CHUNK_SIZE)[None, :] < tf.constant(layout.tail_sizes.astype(np.int32))[:, None]
-    grad_full, grad_tail = _as_chunks(gradients, layout)
-    weight_full, weight_tail = _as_chunks(weights, layout)
-    if finite is None:
-        finite = tf.reduce_all(
-            [
-                tf.reduce_all(tf.math.is_finite(m))
-                for m in (grad_full, grad_tail, weight_full, weight_tail)
-                if m is not None
-            ]
-        )
-
-    def count(full, tail, full_scale, full_offset, tail_scale, tail_offset, buckets):
-        dump = n * buckets
-
-        def ids(matrix, scale, offset, group, mask=None):
-            def clean():
-                return _bucket_ids(matrix, scale, offset, group, buckets, finite)
-
-            def with_nan():
-                # Non-finite weights are dropped, and a non-finite range (an Inf weight)
-                # puts that variable's finite weights in its last bucket.
-                bad = ~tf.math.is_finite(matrix)
-                safe = tf.where(bad, tf.zeros_like(matrix), matrix)
-                usable = tf.math.is_finite(scale) & tf.math.is_finite(offset)
-                result = _bucket_ids(
-                    safe,
-                    tf.where(usable, scale, 0.0),
-                    tf.where(usable, offset, float(buckets)),
-                    group,
-                    buckets,
-                    finite,
-                )
-                return tf.where(bad, dump, result)
-
-            result = tf.cond(finite, clean, with_nan)
-            return result if mask is None else tf.where(mask, result, dump)
-
-        counts = _bincount(ids(tail, tail_scale, tail_offset, tail_variable, valid), dump + 1)
-        if full is not None:
-            counts += _bincount(ids(full, full_scale, full_offset, full_variable), dump + 1)
-        return tf.cast(tf.reshape(counts[:dump], [n, buckets]), tf.int64)
-
-    # |g| -> binade from the float32 exponent bits. An arithmetic shift of the int32 bits by
-    # 23 leaves sign and exponent: e (biased by 127) for x >= 0 and e - 256 for x < 0, so
-    # ``(bits >> 23) + 256`` is a bin in [0, 512) without masking the sign (2 ops). The
-    # biased exponent is 0 for zeros and denormals, 255 for Inf and NaN.
-    bins = 512
-
-    def exponent_ids(matrix, group, mask=None):
-        def clean():
-            shifted = tf.bitwise.right_shift(tf.bitcast(matrix, tf.int32), 23)
-            return shifted + (group * bins + 256)[:, None]
-
-        def with_nan():  # NaN shares the exponent 255 with Inf: drop it
-            return tf.where(tf.math.is_nan(matrix), n * bins, clean())
-
-        result = tf.cond(finite, clean, with_nan)
-        return result if mask is None else tf.where(mask, result, n * bins)
-
-    by_exponent = _bincount(exponent_ids(grad_tail, tail_variable, valid), n * bins + 1)
-    if grad_full is not None:
-        by_exponent += _bincount(exponent_ids(grad_full, full_variable), n * bins + 1)
-    # Fold sign and the 256 biased exponents into the k binade buckets (clamped at both ends).
-    fold = np.clip(np.arange(bins) % 256 - 127 - GRADIENT_MIN_EXPONENT, 0, k - 1).astype(np.int32)
-    gradient_counts = tf.transpose(
-        tf.math.unsorted_segment_sum(
-            tf.transpose(tf.reshape(by_exponent[: n * bins], [n, bins])), tf.constant(fold), k
-        )
+    grad_full, grad_tail, grad_views = _as_chunks(gradients, layout)
+    weight_full, weight_tail, weight_views = _as_chunks(weights, layout)
+    own = [ops.convert_to_tensor(np.arange(n) == j) for j in layout.inplace]
+    full_variable = ops.convert_to_tensor(layout.full_variable.astype(np.int32))
+    valid = ops.convert_to_tensor(
+        np.arange(CHUNK_SIZE)[None, :] < layout.tail_sizes[:, None], dtype="bool"
     )
-    gradient_counts = tf.cast(gradient_counts, tf.int64)
 
-    low = tf.reduce_min(tf.where(valid, weight_tail, np.inf), axis=1)
-    high = tf.reduce_max(tf.where(valid, weight_tail, -np.inf), axis=1)
+    # The exact weight range: per-row min and max, pooled per variable (a segment max of
+    # -min gives the min; a variable without whole rows gets the identity from it).
+    low = ops.min(ops.where(valid, weight_tail, np.inf), axis=1)
+    high = ops.max(ops.where(valid, weight_tail, -np.inf), axis=1)
     if weight_full is not None:
-        low = tf.minimum(
-            low, tf.math.unsorted_segment_min(tf.reduce_min(weight_full, 1), full_variable, n)
+        row_low, row_high = ops.min(weight_full, axis=1), ops.max(weight_full, axis=1)
+        low = ops.minimum(low, -ops.segment_max(-row_low, full_variable, num_segments=n))
+        high = ops.maximum(high, ops.segment_max(row_high, full_variable, num_segments=n))
+    for mask, view in zip(own, weight_views):
+        low = ops.where(mask, ops.minimum(low, ops.min(view)), low)
+        high = ops.where(mask, ops.maximum(high, ops.max(view)), high)
+    scale, offset = _scale_and_offset(low, high, weight_buckets)
+
+    if sample_size:
+        plan = sample_plan(layout, sample_size)
+        group = ops.convert_to_tensor(plan.group)
+        grads = ops.expand_dims(
+            _gather_sample((grad_full, grad_tail, grad_views), layout, plan, draw), 1
         )
-        high = tf.maximum(
-            high, tf.math.unsorted_segment_max(tf.reduce_max(weight_full, 1), full_variable, n)
+        weights = ops.expand_dims(
+            _gather_sample((weight_full, weight_tail, weight_views), layout, plan, draw), 1
         )
-    width = high - low
-    # Zero width (constant weights, e.g. a zero-initialised bias): scale 0 and an offset past
-    # the last edge, so the clip puts every value in the last bucket.
-    scale = tf.where(width > 0, weight_buckets / tf.where(width > 0, width, 1.0), 0.0)
-    offset = tf.where(width > 0, -low * scale, float(weight_buckets))
-    weight_counts = count(
-        weight_full,
-        weight_tail,
-        None if weight_full is None else tf.gather(scale, full_variable),
-        None if weight_full is None else tf.gather(offset, full_variable),
-        scale,
-        offset,
-        weight_buckets,
-    )
+        grad_parts = [(grads, group, None)]
+        weight_parts = [(weights, group, None)]
+    else:
+        tail_group = ops.arange(n, dtype="int32")
+        grad_parts = [(grad_tail, tail_group, valid)]
+        weight_parts = [(weight_tail, tail_group, valid)]
+        if grad_full is not None:
+            grad_parts.append((grad_full, full_variable, None))
+            weight_parts.append((weight_full, full_variable, None))
+        for j, g_view, w_view in zip(layout.inplace, grad_views, weight_views):
+            view_group = ops.convert_to_tensor(np.full(int(layout.full_chunks[j]), j, np.int32))
+            grad_parts.append((g_view, view_group, None))
+            weight_parts.append((w_view, view_group, None))
+
+    def gradient_ids(values, group, mask):
+        nan = ops.isnan(values)
+        keep = ops.logical_not(nan) if mask is None else ops.logical_and(mask, ops.logical_not(nan))
+        return _binade_ids(ops.where(nan, 0.0, values), k), group, keep
+
+    def weight_ids(values, group, mask):
+        finite = ops.isfinite(values)
+        keep = finite if mask is None else ops.logical_and(mask, finite)
+        row_scale = ops.expand_dims(ops.take(scale, group, axis=0), 1)
+        row_offset = ops.expand_dims(ops.take(offset, group, axis=0), 1)
+        ids = _uniform_ids(ops.where(finite, values, 0.0), row_scale, row_offset, weight_buckets)
+        return ids, group, keep
+
+    gradient_counts = _count([gradient_ids(*part) for part in grad_parts], n, k)
+    weight_counts = _count([weight_ids(*part) for part in weight_parts], n, weight_buckets)
     return gradient_counts, weight_counts, low, high
 
 
 def uniform_bucket_counts(
     values, low, high, num_buckets=DEFAULT_HISTOGRAM_BUCKETS, segment_ids=None, num_segments=None
-) -> tf.Tensor:
+):
     """Count ``values`` into ``num_buckets`` equal-width buckets on ``[low, high]`` (XLA-safe).
 
-    The same bucket index and ``DenseBincount`` as the weight histograms of
-    :func:`gradient_histograms`, for any tensor (activations, a probe's outputs).
+    The same bucket index and counting as the weight histograms of
+    :func:`gradient_histograms`, for any tensor (activations, a probe's outputs), in
+    ``keras.ops`` (any backend).
 
     Formula: ``i = clip(floor((x - low) / (high - low) * num_buckets), 0, num_buckets - 1)``,
     the bucketing of ``tf.summary.histogram`` without its ``N x k`` one-hot. ``low`` and
@@ -221,7 +394,7 @@ def uniform_bucket_counts(
     ``high == low`` every value goes to the last bucket, as in TensorBoard. NaN is not counted.
 
     Example:
-        >>> uniform_bucket_counts(tf.constant([0.0, 0.1, 0.9, 1.0]), 0.0, 1.0, 2).numpy()
+        >>> keras.ops.convert_to_numpy(uniform_bucket_counts([0.0, 0.1, 0.9, 1.0], 0.0, 1.0, 2))
         array([2, 2])
 
     Args:
@@ -233,7 +406,8 @@ def uniform_bucket_counts(
         num_segments: number of segments (int), required with ``segment_ids``.
 
     Returns:
-        int64 tensor ``[num_buckets]`` or ``[num_segments, num_buckets]``; the edges are
+        int tensor (int64 on TensorFlow, int32 elsewhere) ``[num_buckets]`` or
+        ``[num_segments, num_buckets]``; the edges are
         ``low + (high - low) * j / num_buckets`` for ``j = 0..num_buckets``.
 
     Raises:
@@ -253,35 +427,28 @@ def uniform_bucket_counts(
         check_tensor_input(name, edge)
         if isinstance(edge, numbers.Real):
             check_number(name, edge)
-    values = tf.reshape(tf.cast(tf.convert_to_tensor(values), tf.float32), [-1])
+    values = ops.reshape(ops.cast(ops.convert_to_tensor(values), "float32"), [-1])
     if segment_ids is None:
         if num_segments is not None:
             raise ValueError(
                 f"num_segments is only used with segment_ids; received num_segments={num_segments!r}."
             )
-        groups, count = tf.zeros(tf.shape(values), tf.int32), 1
+        groups, count = ops.zeros(ops.shape(values), "int32"), 1
     else:
         if num_segments is None:
             raise ValueError("segment_ids needs num_segments (the number of segments, an int).")
         count = check_int("num_segments", num_segments, minimum=1)
-        groups = tf.reshape(tf.cast(segment_ids, tf.int32), [-1])
-    low = tf.broadcast_to(tf.reshape(tf.cast(low, tf.float32), [-1]), [count])
-    high = tf.broadcast_to(tf.reshape(tf.cast(high, tf.float32), [-1]), [count])
-    width = high - low
-    # Zero width: scale 0 and an offset past the last edge, so every value lands in the last
-    # bucket (TensorBoard's choice for one-value data).
-    scale = tf.where(width > 0, num_buckets / tf.where(width > 0, width, 1.0), 0.0)
-    offset = tf.where(width > 0, -low * scale, float(num_buckets))
-    nan = tf.math.is_nan(values)
-    ids = _bucket_ids(
-        tf.where(nan, tf.zeros_like(values), values)[:, None],
-        tf.gather(scale, groups),
-        tf.gather(offset, groups),
-        groups,
+        groups = ops.reshape(ops.cast(segment_ids, "int32"), [-1])
+    low = ops.broadcast_to(ops.reshape(ops.cast(low, "float32"), [-1]), [count])
+    high = ops.broadcast_to(ops.reshape(ops.cast(high, "float32"), [-1]), [count])
+    scale, offset = _scale_and_offset(low, high, num_buckets)
+    nan = ops.isnan(values)
+    ids = _uniform_ids(
+        ops.where(nan, 0.0, values),
+        ops.take(scale, groups, axis=0),
+        ops.take(offset, groups, axis=0),
         num_buckets,
-        None,
-    )[:, 0]
-    dump = count * num_buckets
-    counts = _bincount(tf.where(nan, dump, ids), dump + 1)[:dump]
-    counts = tf.reshape(tf.cast(counts, tf.int64), [count, num_buckets])
+    )
+    parts = [(ops.expand_dims(ids, 1), groups, ops.expand_dims(ops.logical_not(nan), 1))]
+    counts = _count(parts, count, num_buckets)
     return counts[0] if segment_ids is None else counts

@@ -10,9 +10,12 @@ concat makes a ``[rows, CHUNK_SIZE]`` matrix of the whole rows of every variable
 padding, no mask), another a small ``[n_vars, CHUNK_SIZE]`` matrix of zero-padded tails. Row
 reductions give per-row partial sums, and one ``segment_sum``/``segment_max`` over the rows
 gives per-variable sums: a constant number of ops whatever the number of variables, all
-XLA-compatible. Spreads (``M2``) come from the row sums already taken; only rows whose
-``|mean|`` is large next to their spread are centred and summed again, so a gradient or a
-bias with ``|mean| >> std`` keeps its standard deviation.
+XLA-compatible. The few largest variables (:data:`INPLACE_VARIABLES`, at least
+:data:`INPLACE_MIN_ROWS` rows) are not copied: their whole rows are reduced from a
+``[rows, CHUNK_SIZE]`` view of their own (a reshape), which bounds the op count (a dozen
+more per such variable) and saves the copy of most of the bytes. Spreads (``M2``) come from
+the row sums already taken; only rows whose ``|mean|`` is large next to their spread are
+centred and summed again, so a gradient or a bias with ``|mean| >> std`` keeps its standard deviation.
 
 Example:
     >>> layout = describe_variables(model)
@@ -32,6 +35,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_init_lab._validation import check_int
+
 __all__ = [
     "CHUNK_SIZE",
     "STATISTICS",
@@ -49,6 +54,18 @@ __all__ = [
 #: -> ~12k rows, so the one segment reduction over rows is cheap), the padded tail matrix is
 #: small (n_vars x 256), and every per-row count is exact in float32 (< 2**24).
 CHUNK_SIZE = 256
+
+#: Largest variables reduced from their own view instead of being copied into the shared
+#: chunk matrix (:class:`VariableLayout` ``inplace``): each costs its own dozen or so
+#: reduction ops per recorded step, so the count stays bounded (4 per model whatever its
+#: depth) while the copies of the largest tensors, most of a model's bytes in an MLP or a
+#: CNN's head, are saved.
+INPLACE_VARIABLES = 4
+
+#: Fewest whole rows (``CHUNK_SIZE`` elements each) of a variable reduced in place: 1024 rows
+#: = 262,144 elements = 1 MB of float32. Below that, the copy into the shared matrix costs
+#: less than the launches of its own reduction ops (a few microseconds each on a CPU).
+INPLACE_MIN_ROWS = 1024
 
 #: A chunk row's ``M2 = sumsq - sum^2 / C`` is trusted when ``sumsq <= 16 M2``, i.e. when its
 #: ``|mean| <= sqrt(15) std ~ 3.9 std``: float32 rounding of ``sumsq`` (a few units of 2^-24
@@ -100,7 +117,11 @@ class VariableLayout:
         sizes: ``[n_vars]`` number of elements of each variable.
         full_chunks: ``[n_vars]`` whole rows of each variable.
         tail_sizes: ``[n_vars]`` elements of each variable in its tail row.
-        full_variable: ``[n_full]`` variable index of each whole row.
+        full_variable: ``[n_full]`` variable index of each whole row of the shared matrix.
+        inplace: indices of the variables whose whole rows are not copied into the shared
+            matrix but reduced from their own ``[full_chunks_j, C]`` view of the tensor (a
+            reshape of its first ``full_chunks_j * C`` elements: no copy), the few largest
+            (:data:`INPLACE_VARIABLES`); ``full_variable`` then has no rows of theirs.
     """
 
     variables: tuple
@@ -111,6 +132,7 @@ class VariableLayout:
     full_chunks: np.ndarray
     tail_sizes: np.ndarray
     full_variable: np.ndarray
+    inplace: tuple = ()
 
     @property
     def num_variables(self) -> int:
@@ -121,7 +143,9 @@ class VariableLayout:
         return int(self.full_variable.shape[0])
 
 
-def describe_variables(model, chunk_size: int = CHUNK_SIZE) -> VariableLayout:
+def describe_variables(
+    model, chunk_size: int = CHUNK_SIZE, inplace: int = INPLACE_VARIABLES
+) -> VariableLayout:
     """Describe ``model.trainable_variables`` for the capture: names, owning layers, chunks.
 
     A variable's layer is its path without the last component (``"inner/dense/kernel"`` ->
@@ -136,6 +160,8 @@ def describe_variables(model, chunk_size: int = CHUNK_SIZE) -> VariableLayout:
     Args:
         model: a built Keras model.
         chunk_size: elements per chunk row (default :data:`CHUNK_SIZE`).
+        inplace: most variables reduced from their own view (the largest ones with at least
+            :data:`INPLACE_MIN_ROWS` whole rows; default :data:`INPLACE_VARIABLES`).
 
     Returns:
         A :class:`VariableLayout`.
@@ -143,6 +169,7 @@ def describe_variables(model, chunk_size: int = CHUNK_SIZE) -> VariableLayout:
     Raises:
         ValueError: if the model has no trainable variables (is it built?).
     """
+    inplace = check_int("inplace", inplace, minimum=0)
     variables = list(model.trainable_variables)
     if not variables:
         raise ValueError(
@@ -165,6 +192,9 @@ def describe_variables(model, chunk_size: int = CHUNK_SIZE) -> VariableLayout:
         layer_index.append(layers.index(layer))
     sizes = np.array([max(int(np.prod(v.shape)), 0) for v in variables], dtype=np.int64)
     full_chunks = sizes // chunk_size
+    by_size = sorted(range(len(variables)), key=lambda i: (-int(sizes[i]), i))
+    own_view = sorted(i for i in by_size[:inplace] if full_chunks[i] >= INPLACE_MIN_ROWS)
+    shared_rows = np.where(np.isin(np.arange(len(variables)), own_view), 0, full_chunks)
     return VariableLayout(
         variables=tuple(variables),
         names=tuple(names),
@@ -173,21 +203,38 @@ def describe_variables(model, chunk_size: int = CHUNK_SIZE) -> VariableLayout:
         sizes=sizes,
         full_chunks=full_chunks,
         tail_sizes=sizes - full_chunks * chunk_size,
-        full_variable=np.repeat(np.arange(len(variables), dtype=np.int32), full_chunks),
+        full_variable=np.repeat(np.arange(len(variables), dtype=np.int32), shared_rows),
+        inplace=tuple(own_view),
     )
 
 
 def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE):
-    """``(full [n_full, C] or None, tail [n_vars, C])`` float32 views of ``tensors``.
+    """``(full [n_full, C] or None, tail [n_vars, C], views)`` float32 views of ``tensors``.
 
-    One concat for the whole rows of every variable and one for the zero-padded tails.
+    One concat for the whole rows of every variable not in ``layout.inplace``, one for the
+    zero-padded tails, and for each variable in ``layout.inplace`` a reshape of its whole
+    rows into ``[full_chunks_j, C]`` (the first ``full_chunks_j * C`` elements, a prefix of
+    the flat tensor: no copy on TensorFlow or under XLA; a copy on PyTorch, whose optimizers
+    update weights in place).
     """
-    full_parts, tail_parts = [], []
-    for tensor, full, tail in zip(tensors, layout.full_chunks, layout.tail_sizes):
+    inplace = set(layout.inplace)
+    full_parts, tail_parts, views = [], [], []
+    for index, (tensor, full, tail) in enumerate(
+        zip(tensors, layout.full_chunks, layout.tail_sizes)
+    ):
         flat = ops.reshape(ops.cast(tensor, "float32"), [-1])
         cut = int(full) * chunk_size
         if full:
-            full_parts.append(flat[:cut] if tail else flat)
+            rows = flat[:cut] if tail else flat
+            if index in inplace:
+                view = ops.reshape(rows, [int(full), chunk_size])
+                if keras.backend.backend() == "torch":
+                    # PyTorch updates weights in place: a view of a weight read before the
+                    # update would change under it. Copied, as the shared matrix is.
+                    view = ops.copy(view)
+                views.append(view)
+            else:
+                full_parts.append(rows)
         if tail:
             tail_parts.append(flat[cut:] if full else flat)
         if chunk_size - tail:
@@ -198,20 +245,26 @@ def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE):
         else None
     )
     tail = ops.reshape(ops.concatenate(tail_parts, 0), [layout.num_variables, chunk_size])
-    return full, tail
+    return full, tail, tuple(views)
 
 
 class Chunks(tuple):
-    """``(full, tail)`` chunk matrices of a list of tensors (see :func:`split_chunks`)."""
+    """``(full, tail, views)`` chunk matrices of a list of tensors (see :func:`split_chunks`).
+
+    ``full``: the whole rows of the variables not reduced in place (or None), ``tail``: the
+    zero-padded tails, ``views``: one ``[full_chunks_j, C]`` matrix per variable of
+    ``layout.inplace``, in that order.
+    """
 
     __slots__ = ()
 
-    def __new__(cls, full, tail):
-        return super().__new__(cls, (full, tail))
+    def __new__(cls, full, tail, views=()):
+        return super().__new__(cls, (full, tail, tuple(views)))
 
 
 def split_chunks(tensors, layout: VariableLayout) -> Chunks:
-    """Copy ``tensors`` once into the whole-row and tail chunk matrices of ``layout``."""
+    """Copy ``tensors`` once into the shared whole-row and tail chunk matrices of ``layout``
+    (the variables of ``layout.inplace`` keep their whole rows in a view of their own)."""
     return Chunks(*_split(tensors, layout))
 
 
@@ -301,7 +354,7 @@ def gradient_sufficient_statistics(
     xla: bool = True,
     gather_rows: bool | None = None,
 ):
-    """Per-variable sufficient statistics of gradients and updates, XLA-safe, constant op count.
+    """Per-variable sufficient statistics of gradients and updates, XLA-safe, bounded op count.
 
     One implementation in ``keras.ops`` for every backend (TensorFlow, also under
     ``tf.distribute`` and XLA; JAX inside ``jit``), with one TensorFlow-only fast kernel
@@ -345,24 +398,41 @@ def gradient_sufficient_statistics(
     gather_rows = (not xla) if gather_rows is None else bool(gather_rows) and not xla
     full_variable = ops.convert_to_tensor(layout.full_variable.astype(np.int32))
     sizes = ops.convert_to_tensor(layout.sizes.astype(np.float32))
-    grad_full, grad_tail = _as_chunks(gradients, layout)
-    before_full, before_tail = _as_chunks(before, layout)
-    after_full, after_tail = _as_chunks(after, layout)
+    grad_full, grad_tail, grad_views = _as_chunks(gradients, layout)
+    before_full, before_tail, before_views = _as_chunks(before, layout)
+    after_full, after_tail, after_views = _as_chunks(after, layout)
+    # [n_vars] True at each in-place variable, one mask per view.
+    own = [ops.convert_to_tensor(np.arange(n) == j) for j in layout.inplace]
 
-    def per_variable(full_rows, tail_rows):
-        """Sum whole-row partials per variable (one segment op) and add the tail rows."""
-        if full_rows is None:
-            return tail_rows
-        return ops.segment_sum(full_rows, full_variable, num_segments=n) + tail_rows
+    def place(mask, value, fill=0.0):
+        """``value`` (a scalar or a ``[m]`` row) at the masked variable, ``fill`` elsewhere:
+        a select, so a NaN or Inf in one variable never reaches another."""
+        if len(ops.shape(value)) == 0:
+            return ops.where(mask, value, fill)
+        return ops.where(ops.expand_dims(mask, 1), ops.expand_dims(value, 0), fill)
+
+    def per_variable(full_rows, view_rows, tail_rows):
+        """Sum whole-row partials per variable (one segment op for the shared matrix, one
+        sum per view) and add the tail rows."""
+        total = tail_rows
+        if full_rows is not None:
+            total = ops.segment_sum(full_rows, full_variable, num_segments=n) + total
+        for mask, rows in zip(own, view_rows):
+            total = total + place(mask, ops.sum(rows, axis=0))
+        return total
 
     # One pass over the gradients: per-row sum, sum of squares, nonzero count and max|g|.
-    tail_rows, tail_max = _row_statistics(grad_tail, xla=True)  # small: exact square + sum
+    tail_rows, max_abs = _row_statistics(grad_tail, xla=True)  # small: exact square + sum
+    full_rows = None
     if grad_full is not None:
         full_rows, full_max = _row_statistics(grad_full, xla)
-        max_abs = ops.maximum(ops.segment_max(full_max, full_variable, num_segments=n), tail_max)
-    else:
-        full_rows, max_abs = None, tail_max
-    grad_stats = per_variable(full_rows, tail_rows)  # [n, 3]: sum, sumsq, nonzero
+        max_abs = ops.maximum(ops.segment_max(full_max, full_variable, num_segments=n), max_abs)
+    view_rows = []
+    for mask, view in zip(own, grad_views):
+        rows, view_max = _row_statistics(view, xla)
+        view_rows.append(rows)
+        max_abs = ops.maximum(max_abs, place(mask, ops.max(view_max), -np.inf))
+    grad_stats = per_variable(full_rows, view_rows, tail_rows)  # [n, 3]: sum, sumsq, nonzero
     mean = grad_stats[:, 0] / ops.maximum(sizes, 1.0)
 
     # [n_vars, C]: True on the real elements of each tail row (a constant of the layout).
@@ -370,7 +440,7 @@ def gradient_sufficient_statistics(
         np.arange(CHUNK_SIZE)[None, :] < layout.tail_sizes[:, None], dtype="bool"
     )
 
-    def centred_m2(full, tail, full_sum, full_sumsq, variable_mean):
+    def centred_m2(full, views, tail, full_sums, view_sums, variable_mean):
         """``M2 = sum (x - mean)^2`` per variable, precise also when ``|mean| >> std``.
 
         Whole rows: the own M2 of a row is ``sumsq - sum^2 / C`` when that form is safe
@@ -378,23 +448,29 @@ def gradient_sufficient_statistics(
         its own mean (:func:`_precise_row_m2`). Rows are pooled exactly with Chan et al.:
         ``M2 = sum_r [M2_r + C (mean_r - mean)^2]``. The small tail matrix is centred
         exactly on each variable's mean (two passes, masked), so tiny variables (a
-        1-element bias) get an exact 0 instead of rounding residue.
+        1-element bias) get an exact 0 instead of rounding residue. ``full_sums`` and each
+        of ``view_sums`` are ``(row sum, row sum of squares)`` of that matrix.
         """
-        tail_m2 = ops.sum(ops.square(ops.where(valid, tail - variable_mean[:, None], 0.0)), axis=1)
-        if full is None:
-            return tail_m2
-        own = _precise_row_m2(full, full_sum, full_sumsq, xla, gather_rows)
-        row_mean = full_sum / float(CHUNK_SIZE)
-        between = float(CHUNK_SIZE) * ops.square(
-            row_mean - ops.take(variable_mean, full_variable, axis=0)
-        )
-        return ops.segment_sum(own + between, full_variable, num_segments=n) + tail_m2
+        total = ops.sum(ops.square(ops.where(valid, tail - variable_mean[:, None], 0.0)), axis=1)
+        if full is not None:
+            own_m2 = _precise_row_m2(full, *full_sums, xla, gather_rows)
+            row_mean = full_sums[0] / float(CHUNK_SIZE)
+            between = float(CHUNK_SIZE) * ops.square(
+                row_mean - ops.take(variable_mean, full_variable, axis=0)
+            )
+            total = ops.segment_sum(own_m2 + between, full_variable, num_segments=n) + total
+        for j, mask, view, (row_sum, row_sumsq) in zip(layout.inplace, own, views, view_sums):
+            own_m2 = _precise_row_m2(view, row_sum, row_sumsq, xla, gather_rows)
+            between = float(CHUNK_SIZE) * ops.square(row_sum / float(CHUNK_SIZE) - variable_mean[j])
+            total = total + place(mask, ops.sum(own_m2 + between))
+        return total
 
     m2 = centred_m2(
         grad_full,
+        grad_views,
         grad_tail,
-        None if full_rows is None else full_rows[:, 0],
-        None if full_rows is None else full_rows[:, 1],
+        None if full_rows is None else (full_rows[:, 0], full_rows[:, 1]),
+        [(rows[:, 0], rows[:, 1]) for rows in view_rows],
         mean,
     )
     zeros = sizes - grad_stats[:, 2]
@@ -407,7 +483,11 @@ def gradient_sufficient_statistics(
             zero = ops.sum(ops.cast(ops.equal(matrix, 0.0), "float32"), axis=1)
             return ops.stack([bad, zero], axis=1)
 
-        result = per_variable(None if grad_full is None else counts(grad_full), counts(grad_tail))
+        result = per_variable(
+            None if grad_full is None else counts(grad_full),
+            [counts(view) for view in grad_views],
+            counts(grad_tail),
+        )
         padding = ops.convert_to_tensor((CHUNK_SIZE - layout.tail_sizes).astype(np.float32))
         return result[:, 0], result[:, 1] - padding
 
@@ -428,12 +508,16 @@ def gradient_sufficient_statistics(
         )
 
     full_weight_rows = None if before_full is None else weight_rows(before_full, after_full, xla)
-    weight_stats = per_variable(full_weight_rows, weight_rows(before_tail, after_tail, True))
+    view_weight_rows = [weight_rows(b, a, xla) for b, a in zip(before_views, after_views)]
+    weight_stats = per_variable(
+        full_weight_rows, view_weight_rows, weight_rows(before_tail, after_tail, True)
+    )
     weight_m2 = centred_m2(
         before_full,
+        before_views,
         before_tail,
-        None if full_weight_rows is None else full_weight_rows[:, 2],
-        None if full_weight_rows is None else full_weight_rows[:, 1],
+        None if full_weight_rows is None else (full_weight_rows[:, 2], full_weight_rows[:, 1]),
+        [(rows[:, 2], rows[:, 1]) for rows in view_weight_rows],
         weight_stats[:, 2] / ops.maximum(sizes, 1.0),
     )
     return ops.stack(
