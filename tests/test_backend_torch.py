@@ -36,6 +36,9 @@ import keras  # noqa: E402
 
 ON_TORCH = keras.backend.backend() == "torch"
 
+# Runs under KERAS_BACKEND=torch: tests/conftest.py skips unmarked tests off TensorFlow.
+pytestmark = pytest.mark.backend_agnostic
+
 LEARNING_RATE = 0.05
 FEATURES = 40
 
