@@ -475,7 +475,7 @@ def test_histogram_keeps_whole_samples_up_to_the_cap():
 
 def test_host_bucket_counts_equal_the_device_bucketing():
     """The NumPy bucketing used off TensorFlow counts exactly as ``uniform_bucket_counts``
-    (TensorFlow ops, eager here): the same float32 formula puts every value in the same
+    (keras.ops on the backend, eager here): the same float32 formula puts every value in the same
     bucket, values on the edges, +-Inf (first and last bucket) and NaN (dropped) included,
     and a zero-width range puts everything in the last bucket (finite values: there the
     device multiplies Inf by a zero scale). Equal counts, not close: both round the same
@@ -499,7 +499,7 @@ def test_host_bucket_counts_equal_the_device_bucketing():
         (np.append(finite, np.float32(np.nan)), 0.5, 0.5),
     ]
     for data, low, high in cases:
-        device = uniform_bucket_counts(data, low, high, 30).numpy()
+        device = keras.ops.convert_to_numpy(uniform_bucket_counts(data, low, high, 30))
         host = _host_bucket_counts(data, low, high, 30)
         np.testing.assert_array_equal(host, device, err_msg=f"[{low}, {high}]")
         assert host.sum() == len(data) - 1  # everything but the NaN

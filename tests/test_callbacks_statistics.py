@@ -461,3 +461,25 @@ def test_fit_with_views_of_the_largest_variables_equals_numpy(mode, monkeypatch)
     model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
     _check_history(stats.history, _replay(build, x, y, 4, 2))
     assert np.all(stats.history["per_variable"]["update_ratio"] > 0)
+
+
+def test_gradients_by_column_places_casts_and_unscales_each_gradient():
+    """Each gradient goes to its variable's column (by identity, whatever the order given),
+    a missing one is zeros flagged absent, a variable outside the layout is dropped, and a
+    loss scale is divided out; dyadic values, so the comparison is exact."""
+    from keras_init_lab.callbacks.statistics import describe_variables, gradients_by_column
+
+    model = _dense_stack(2)
+    layout = describe_variables(model)
+    kernel0, bias0, kernel1, bias1 = layout.variables
+    outsider = keras.Variable(np.zeros(3, "float32"))
+    grads = [np.full(v.shape, 2.0 * (i + 1), "float16") for i, v in enumerate(layout.variables)]
+    given = [grads[2], grads[0], None, np.ones(3, "float32"), grads[3]]
+    dense, present = gradients_by_column(
+        given, [kernel1, kernel0, bias0, outsider, bias1], layout, scale=4.0
+    )
+    assert present == [True, False, True, True]
+    assert [str(keras.ops.convert_to_numpy(g).dtype) for g in dense] == ["float32"] * 4
+    for column, expected in zip(dense, [grads[0] / 4, np.zeros(bias0.shape), grads[2] / 4]):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(column), expected)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(dense[3]), grads[3] / 4)

@@ -71,6 +71,7 @@ from keras_init_lab.callbacks.statistics import (
     _NUM_ROWS,
     StepRecord,
     gradient_sufficient_statistics,
+    gradients_by_column,
     split_chunks,
 )
 
@@ -212,7 +213,6 @@ class JaxGradientCapture(GradientCapture):
         optimizer = model.optimizer
         layout = self.layout()
         original_apply = optimizer.apply
-        position = {id(v): i for i, v in enumerate(layout.variables)}
         capture = self
         weight_buckets = self.weight_buckets
         sample_size = self.histogram_sample_size
@@ -220,27 +220,17 @@ class JaxGradientCapture(GradientCapture):
 
         def apply(grads, trainable_variables=None):
             capture.traces += 1
-            variables = list(
-                trainable_variables
-                if trainable_variables is not None
-                else optimizer_variables(optimizer)
+            grads = list(grads)  # passed on to the real apply below
+            dense, present = gradients_by_column(
+                grads,
+                list(
+                    trainable_variables
+                    if trainable_variables is not None
+                    else optimizer_variables(optimizer)
+                ),
+                layout,
+                scale=getattr(optimizer, "loss_scale_factor", None),
             )
-            grads = list(grads)
-            scale = getattr(optimizer, "loss_scale_factor", None)
-            slots = [None] * layout.num_variables
-            for grad, variable in zip(grads, variables):
-                index = position.get(id(variable))
-                if index is not None and grad is not None:
-                    slots[index] = grad
-            present = [g is not None for g in slots]
-            dense = []
-            for index, grad in enumerate(slots):
-                if grad is None:  # no gradient: reported as NaN below
-                    grad = ops.zeros(layout.variables[index].shape, "float32")
-                grad = ops.cast(grad, "float32")
-                if scale is not None:
-                    grad = grad / scale
-                dense.append(grad)
             # Inside stateless_apply, ``v.value`` is the value in the step's state: before
             # the update here, after it below. The histograms' sample moves with the
             # optimizer's step count, read before the update increments it.

@@ -72,6 +72,7 @@ from keras_init_lab.callbacks.statistics import (
     StepRecord,
     VariableLayout,
     gradient_sufficient_statistics,
+    gradients_by_column,
     split_chunks,
 )
 
@@ -173,33 +174,22 @@ class TorchGradientCapture(GradientCapture):
             ``apply(grads, trainable_variables=None)``, to set on the instance for one step.
         """
         original_apply = optimizer.apply  # the bound method of the optimizer's class
-        position = {id(v): i for i, v in enumerate(layout.variables)}
         capture = self
 
         def apply(grads, trainable_variables=None):
             if not capture._armed:
                 return original_apply(grads, trainable_variables)
-            variables = list(
-                trainable_variables
-                if trainable_variables is not None
-                else optimizer_variables(optimizer)
+            grads = list(grads)  # passed on to the real apply below
+            dense, present = gradients_by_column(
+                grads,
+                list(
+                    trainable_variables
+                    if trainable_variables is not None
+                    else optimizer_variables(optimizer)
+                ),
+                layout,
+                scale=getattr(optimizer, "loss_scale_factor", None),
             )
-            grads = list(grads)
-            scale = getattr(optimizer, "loss_scale_factor", None)
-            slots = [None] * layout.num_variables
-            for grad, variable in zip(grads, variables):
-                index = position.get(id(variable))
-                if index is not None and grad is not None:
-                    slots[index] = grad
-            present = [g is not None for g in slots]
-            dense = []
-            for index, grad in enumerate(slots):
-                if grad is None:  # no gradient: reported as NaN below
-                    grad = ops.zeros(layout.variables[index].shape, "float32")
-                grad = ops.cast(grad, "float32")
-                if scale is not None:
-                    grad = grad / scale
-                dense.append(grad)
             # A copy (split_chunks concatenates): ``apply`` updates the weights in place.
             before = split_chunks([v.value for v in layout.variables], layout)
             result = original_apply(grads, trainable_variables)

@@ -97,6 +97,7 @@ from keras_init_lab.callbacks.statistics import (  # re-exported: their home bef
     VariableLayout,
     describe_variables,
     gradient_sufficient_statistics,
+    gradients_by_column,
     layer_statistics,
     split_chunks,
     variable_statistics,
@@ -115,6 +116,11 @@ __all__ = [
     "layer_statistics",
     "variable_statistics",
 ]
+
+
+def _dense_if_sliced(grad):
+    """An ``Embedding``'s ``tf.IndexedSlices`` gradient as a dense tensor; others as given."""
+    return tf.convert_to_tensor(grad) if isinstance(grad, tf.IndexedSlices) else grad
 
 
 def _has_accelerator() -> bool:
@@ -392,36 +398,24 @@ class GradientCapture:
         layout = self.layout()
         original_apply = optimizer.apply
         capture = self
-        position = {id(v): i for i, v in enumerate(layout.variables)}
         weight_buckets = self.weight_buckets
         sample_size = self.histogram_sample_size
         xla = bool(model.jit_compile) and not model.run_eagerly
 
         def apply(grads, trainable_variables=None):
             capture.traces += 1 if not tf.executing_eagerly() else 0
-            variables = list(
-                trainable_variables
-                if trainable_variables is not None
-                else optimizer_variables(optimizer)
+            grads = list(grads)  # passed on to the real apply below
+            dense, present = gradients_by_column(
+                grads,
+                list(
+                    trainable_variables
+                    if trainable_variables is not None
+                    else optimizer_variables(optimizer)
+                ),
+                layout,
+                scale=getattr(optimizer, "loss_scale_factor", None),
+                densify=_dense_if_sliced,  # Embedding: sparse -> dense
             )
-            grads = list(grads)
-            scale = getattr(optimizer, "loss_scale_factor", None)
-            slots = [None] * layout.num_variables
-            for grad, variable in zip(grads, variables):
-                index = position.get(id(variable))
-                if index is not None and grad is not None:
-                    slots[index] = grad
-            present = [g is not None for g in slots]
-            dense = []
-            for index, grad in enumerate(slots):
-                if grad is None:  # no gradient: statistics of zeros, reported as such
-                    grad = tf.zeros(layout.variables[index].shape, tf.float32)
-                elif isinstance(grad, tf.IndexedSlices):  # Embedding: sparse -> dense
-                    grad = tf.convert_to_tensor(grad)
-                grad = tf.cast(grad, tf.float32)
-                if scale is not None:
-                    grad = grad / scale
-                dense.append(grad)
             context = tf.distribute.get_replica_context()
             if context is not None and context.num_replicas_in_sync > 1:
                 dense = context.all_reduce(tf.distribute.ReduceOp.SUM, dense)

@@ -45,6 +45,7 @@ __all__ = [
     "VariableLayout",
     "describe_variables",
     "gradient_sufficient_statistics",
+    "gradients_by_column",
     "layer_statistics",
     "split_chunks",
     "variable_statistics",
@@ -260,6 +261,54 @@ class Chunks(tuple):
 
     def __new__(cls, full, tail, views=()):
         return super().__new__(cls, (full, tail, tuple(views)))
+
+
+def gradients_by_column(grads, variables, layout: VariableLayout, scale=None, densify=None):
+    """The gradients ``optimizer.apply`` received, one float32 tensor per layout column.
+
+    Every backend's capture wraps ``apply(grads, trainable_variables)``; this puts each
+    gradient in its variable's column (matched by identity, variables outside the layout
+    dropped), a missing gradient as zeros (flagged in ``present``, reported as NaN or as
+    zeros by the caller), each cast to float32 and divided by the optimizer's
+    ``loss_scale_factor`` when it has one: ``g_column = g / scale``.
+
+    Example:
+        >>> dense, present = gradients_by_column(grads, model.trainable_variables, layout)
+
+    Args:
+        grads: the gradients, in the order of ``variables``; ``None`` for a variable with none.
+        variables: the variables the gradients belong to (``trainable_variables``, or the
+            optimizer's own list when ``apply`` was called without it).
+        layout: the model's :class:`VariableLayout` (the columns).
+        scale: the optimizer's ``loss_scale_factor``, or ``None``.
+        densify: called on each present gradient first (TensorFlow: ``IndexedSlices`` of an
+            ``Embedding`` to a dense tensor), or ``None``.
+
+    Returns:
+        ``(dense, present)``: ``layout.num_variables`` float32 tensors, and per column whether
+        a gradient was given.
+
+    Reference:
+        ``BaseOptimizer.apply(grads, trainable_variables=None)``, Keras 3.
+    """
+    position = {id(v): i for i, v in enumerate(layout.variables)}
+    slots = [None] * layout.num_variables
+    for grad, variable in zip(grads, variables):
+        index = position.get(id(variable))
+        if index is not None and grad is not None:
+            slots[index] = grad
+    present = [g is not None for g in slots]
+    dense = []
+    for index, grad in enumerate(slots):
+        if grad is None:
+            grad = ops.zeros(layout.variables[index].shape, "float32")
+        elif densify is not None:
+            grad = densify(grad)
+        grad = ops.cast(grad, "float32")
+        if scale is not None:
+            grad = grad / scale
+        dense.append(grad)
+    return dense, present
 
 
 def split_chunks(tensors, layout: VariableLayout) -> Chunks:
