@@ -5,9 +5,9 @@ deviation of its pre-activations ``z`` and activations ``a = f(z)``, the **dead 
 (ReLU-family units that never output a positive value on the probe batch) and the
 **saturation fraction** (tanh values with ``|a| > 0.97``, sigmoid values with ``a < 0.03`` or
 ``a > 0.97``). When: on an injected epoch schedule, ``EveryEpochs(n)`` (once before training,
-epoch 0, and after every ``n``-th epoch). How it is shown: ``callback.history`` (plain numpy arrays for
-:func:`keras_init_lab.plots.plot_activation_stats`) and, with a ``log_dir``, TensorBoard
-scalars and histograms written through :mod:`keras_init_lab.callbacks.tensorboard`.
+epoch 0, and after every ``n``-th epoch). How it is shown: ``callback.history`` (plain
+numpy arrays for :func:`keras_init_lab.plots.plot_activation_stats`) and, with a ``log_dir``,
+TensorBoard scalars and histograms written through :mod:`keras_init_lab.callbacks.tensorboard`.
 
 This module only computes. Which layers are measured and how their activation is recognised
 (by function object, never by config string) lives in ``callbacks._units``; the fixed probe

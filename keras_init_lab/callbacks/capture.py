@@ -16,13 +16,13 @@ How it works:
   untouched: no ``tf.cond``, no extra op, no extra host work.
 * On recorded steps it runs a second, *instrumented* train function built the way ``fit``
   builds its own (:func:`keras_init_lab._keras_compat.make_train_function`: same
-  ``jit_compile``, ``steps_per_execution`` and ``tf.distribute`` handling), traced while ``optimizer.apply`` of the optimizer
-  *instance* is wrapped. Under a ``LossScaleOptimizer`` the inner optimizer is wrapped, so the
-  gradients are unscaled; an optimizer ``loss_scale_factor`` is divided out as Keras does.
-  The wrapper snapshots the weights, calls the real ``apply``, and computes every statistic
-  on the device inside the same compiled step (no extra forward or backward pass), writing
-  them into a few non-trainable buffer variables that the host reads after the step.
-  The wrap is in place only while the instrumented function runs (and is traced) and is
+  ``jit_compile``, ``steps_per_execution`` and ``tf.distribute`` handling), traced while
+  ``optimizer.apply`` of the optimizer *instance* is wrapped. Under a ``LossScaleOptimizer`` the
+  inner optimizer is wrapped, so the gradients are unscaled; an optimizer ``loss_scale_factor`` is
+  divided out as Keras does. The wrapper snapshots the weights, calls the real ``apply``, and
+  computes every statistic on the device inside the same compiled step (no extra forward or
+  backward pass), writing them into a few non-trainable buffer variables that the host reads after
+  the step. The wrap is in place only while the instrumented function runs (and is traced) and is
   removed in a ``finally``, so the optimizer is restored even when a step raises. The
   instrumented function is traced once per model/configuration and reused across ``fit`` calls.
 * Statistics of all variables at once, with a constant number of XLA-compatible ops

@@ -124,7 +124,8 @@ class GradientHealth(CaptureCallback):
         self.exploding_growth = check_number("exploding_growth", exploding_growth, positive=True)
         if not isinstance(stop_on_nonfinite, bool):
             raise TypeError(
-                f"stop_on_nonfinite must be True or False; received stop_on_nonfinite={stop_on_nonfinite!r}."
+                "stop_on_nonfinite must be True or False; received "
+                f"stop_on_nonfinite={stop_on_nonfinite!r}."
             )
         self.stop_on_nonfinite = stop_on_nonfinite
         self.findings: list[dict] = []

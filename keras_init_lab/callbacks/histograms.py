@@ -431,7 +431,8 @@ def uniform_bucket_counts(
     if segment_ids is None:
         if num_segments is not None:
             raise ValueError(
-                f"num_segments is only used with segment_ids; received num_segments={num_segments!r}."
+                "num_segments is only used with segment_ids; received "
+                f"num_segments={num_segments!r}."
             )
         groups, count = ops.zeros(ops.shape(values), "int32"), 1
     else:

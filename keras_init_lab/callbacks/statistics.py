@@ -4,18 +4,19 @@ Written once in ``keras.ops``: the same code runs inside TensorFlow's train step
 XLA, ``tf.distribute`` replicas) and inside JAX's jitted one. One recorded step reduces every
 gradient and weight to ``10 x n_vars`` numbers on the device
 (:func:`gradient_sufficient_statistics`); the host turns them into the reported statistics
-per variable (:func:`variable_statistics`) and per layer (:func:`layer_statistics`). All variables are handled at once: each gradient (and weight)
-is flattened and cut into whole rows of :data:`CHUNK_SIZE` elements plus a short tail. One
-concat makes a ``[rows, CHUNK_SIZE]`` matrix of the whole rows of every variable (no
-padding, no mask), another a small ``[n_vars, CHUNK_SIZE]`` matrix of zero-padded tails. Row
-reductions give per-row partial sums, and one ``segment_sum``/``segment_max`` over the rows
-gives per-variable sums: a constant number of ops whatever the number of variables, all
-XLA-compatible. The few largest variables (:data:`INPLACE_VARIABLES`, at least
-:data:`INPLACE_MIN_ROWS` rows) are not copied: their whole rows are reduced from a
-``[rows, CHUNK_SIZE]`` view of their own (a reshape), which bounds the op count (a dozen
-more per such variable) and saves the copy of most of the bytes. Spreads (``M2``) come from
-the row sums already taken; only rows whose ``|mean|`` is large next to their spread are
-centred and summed again, so a gradient or a bias with ``|mean| >> std`` keeps its standard deviation.
+per variable (:func:`variable_statistics`) and per layer (:func:`layer_statistics`). All
+variables are handled at once: each gradient (and weight) is flattened and cut into whole rows of
+:data:`CHUNK_SIZE` elements plus a short tail. One concat makes a ``[rows, CHUNK_SIZE]`` matrix of
+the whole rows of every variable (no padding, no mask), another a small ``[n_vars, CHUNK_SIZE]``
+matrix of zero-padded tails. Row reductions give per-row partial sums, and one
+``segment_sum``/``segment_max`` over the rows gives per-variable sums: a constant number of ops
+whatever the number of variables, all XLA-compatible. The few largest variables
+(:data:`INPLACE_VARIABLES`, at least :data:`INPLACE_MIN_ROWS` rows) are not copied: their whole
+rows are reduced from a ``[rows, CHUNK_SIZE]`` view of their own (a reshape), which bounds the op
+count (a dozen more per such variable) and saves the copy of most of the bytes. Spreads (``M2``)
+come from the row sums already taken; only rows whose ``|mean|`` is large next to their spread are
+centred and summed again, so a gradient or a bias with ``|mean| >> std`` keeps its standard
+deviation.
 
 Example:
     >>> layout = describe_variables(model)
@@ -589,8 +590,8 @@ def gradient_sufficient_statistics(
 def variable_statistics(raw: np.ndarray, sizes: np.ndarray) -> dict[str, np.ndarray]:
     """Turn ``[10, n]`` sufficient statistics into the reported per-variable statistics.
 
-    Formula: ``norm = sqrt(sum g^2)``, ``mean = sum g / n``, ``std = sqrt(M2 / n)``, ``weight_std = sqrt(M2_w / n)``
-    (population std, as ``np.std``), ``zero_fraction = #zeros / n``,
+    Formula: ``norm = sqrt(sum g^2)``, ``mean = sum g / n``, ``std = sqrt(M2 / n)``,
+    ``weight_std = sqrt(M2_w / n)`` (population std, as ``np.std``), ``zero_fraction = #zeros / n``,
     ``update_ratio = ||w' - w|| / ||w||`` (``inf`` when ``||w|| = 0`` and the update is not).
 
     Returns:
