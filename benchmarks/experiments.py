@@ -49,6 +49,18 @@ def run_once(arguments: list[str], out_dir: str) -> tuple[float, float, float, f
     return wall, cpu, usage.ru_maxrss / 1024.0, os.getloadavg()[0]
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -68,14 +80,7 @@ def main() -> None:
                 )
     import tensorflow as tf  # only for the version line
 
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in open("/proc/cpuinfo")
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpu = cpu_model()
     print(
         f"\nMachine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, "
         f"TensorFlow {tf.__version__}\n"

@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+from experiments import cpu_model  # benchmarks/experiments.py (the script's folder)
+
 #: The 8-point grid: 2 initializers x 2 activations x 2 depths, ``--quick`` otherwise.
 GRID = [
     "compare",
@@ -107,14 +109,7 @@ def main() -> None:
         ray_starts.append(ray_start_seconds())
         print(f"# ray.init + shutdown {repeat + 1}: {ray_starts[-1]:.1f} s", flush=True)
 
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in open("/proc/cpuinfo")
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpu = cpu_model()
     import ray
     import tensorflow as tf  # only for the version line
 

@@ -59,19 +59,17 @@ from keras import ops
 from keras_init_lab._keras_compat import (
     make_jax_train_function,
     make_train_function,
-    optimizer_variables,
     patched,
     track_optimizer_variable,
     untrack_optimizer_variable,
 )
 from keras_init_lab.callbacks._scheduled import _steps_per_execution
-from keras_init_lab.callbacks.capture import BACKEND_CAPTURES, GradientCapture
+from keras_init_lab.callbacks.capture import BACKEND_CAPTURES, GradientCapture, _applied_gradients
 from keras_init_lab.callbacks.histograms import gradient_histograms
 from keras_init_lab.callbacks.statistics import (
     _NUM_ROWS,
     StepRecord,
     gradient_sufficient_statistics,
-    gradients_by_column,
     split_chunks,
 )
 
@@ -221,16 +219,7 @@ class JaxGradientCapture(GradientCapture):
         def apply(grads, trainable_variables=None):
             capture.traces += 1
             grads = list(grads)  # passed on to the real apply below
-            dense, present = gradients_by_column(
-                grads,
-                list(
-                    trainable_variables
-                    if trainable_variables is not None
-                    else optimizer_variables(optimizer)
-                ),
-                layout,
-                scale=getattr(optimizer, "loss_scale_factor", None),
-            )
+            dense, present = _applied_gradients(optimizer, grads, trainable_variables, layout)
             # Inside stateless_apply, ``v.value`` is the value in the step's state: before
             # the update here, after it below. The histograms' sample moves with the
             # optimizer's step count, read before the update increments it.

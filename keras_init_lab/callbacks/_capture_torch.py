@@ -62,17 +62,17 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_init_lab._keras_compat import optimizer_variables, patched
+from keras_init_lab._keras_compat import patched
 from keras_init_lab.callbacks.capture import (
     BACKEND_CAPTURES,
     GradientCapture,
+    _applied_gradients,
     _instance_optimizer,
 )
 from keras_init_lab.callbacks.statistics import (
     StepRecord,
     VariableLayout,
     gradient_sufficient_statistics,
-    gradients_by_column,
     split_chunks,
 )
 
@@ -180,16 +180,7 @@ class TorchGradientCapture(GradientCapture):
             if not capture._armed:
                 return original_apply(grads, trainable_variables)
             grads = list(grads)  # passed on to the real apply below
-            dense, present = gradients_by_column(
-                grads,
-                list(
-                    trainable_variables
-                    if trainable_variables is not None
-                    else optimizer_variables(optimizer)
-                ),
-                layout,
-                scale=getattr(optimizer, "loss_scale_factor", None),
-            )
+            dense, present = _applied_gradients(optimizer, grads, trainable_variables, layout)
             # A copy (split_chunks concatenates): ``apply`` updates the weights in place.
             before = split_chunks([v.value for v in layout.variables], layout)
             result = original_apply(grads, trainable_variables)

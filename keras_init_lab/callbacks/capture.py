@@ -118,6 +118,24 @@ __all__ = [
 ]
 
 
+def _applied_gradients(optimizer, grads, trainable_variables, layout, densify=None):
+    """``(dense, present)`` of the gradients ``optimizer.apply(grads, trainable_variables)``
+    received (every backend's wrapped ``apply`` calls this): the variables are
+    ``trainable_variables`` or, when ``apply`` got none, the optimizer's own list; the
+    optimizer's ``loss_scale_factor`` is divided out
+    (:func:`keras_init_lab.callbacks.statistics.gradients_by_column`)."""
+    variables = (
+        trainable_variables if trainable_variables is not None else optimizer_variables(optimizer)
+    )
+    return gradients_by_column(
+        grads,
+        list(variables),
+        layout,
+        scale=getattr(optimizer, "loss_scale_factor", None),
+        densify=densify,
+    )
+
+
 def _dense_if_sliced(grad):
     """An ``Embedding``'s ``tf.IndexedSlices`` gradient as a dense tensor; others as given."""
     return tf.convert_to_tensor(grad) if isinstance(grad, tf.IndexedSlices) else grad
@@ -405,17 +423,9 @@ class GradientCapture:
         def apply(grads, trainable_variables=None):
             capture.traces += 1 if not tf.executing_eagerly() else 0
             grads = list(grads)  # passed on to the real apply below
-            dense, present = gradients_by_column(
-                grads,
-                list(
-                    trainable_variables
-                    if trainable_variables is not None
-                    else optimizer_variables(optimizer)
-                ),
-                layout,
-                scale=getattr(optimizer, "loss_scale_factor", None),
-                densify=_dense_if_sliced,  # Embedding: sparse -> dense
-            )
+            dense, present = _applied_gradients(
+                optimizer, grads, trainable_variables, layout, densify=_dense_if_sliced
+            )  # densify: an Embedding's sparse gradient -> dense
             context = tf.distribute.get_replica_context()
             if context is not None and context.num_replicas_in_sync > 1:
                 dense = context.all_reduce(tf.distribute.ReduceOp.SUM, dense)
