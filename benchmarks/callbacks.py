@@ -66,9 +66,29 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+def _backend_from_argv(argv) -> str | None:
+    """The value of ``--backend`` in ``argv``, read before Keras is imported (Keras reads
+    ``KERAS_BACKEND`` once, at import)."""
+    for i, arg in enumerate(argv):
+        if arg == "--backend" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--backend="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+if __name__ == "__main__" and _backend_from_argv(sys.argv[1:]):
+    os.environ["KERAS_BACKEND"] = _backend_from_argv(sys.argv[1:])
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+
+#: TensorFlow where the backend is TensorFlow; on JAX and PyTorch it is not imported at all
+#: (its thread pools would share the cores with the backend's and distort the ratios).
+tf = None
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf  # noqa: E402
 
 from keras_init_lab.callbacks import GradientHealth, GradientStats  # noqa: E402
 
@@ -190,13 +210,15 @@ def _time_fit(model, x, y, callbacks):
 
 
 def bench_model(builder, rounds, log_root):
-    keras.utils.set_random_seed(0)
+    if tf is not None:
+        # Elsewhere left unseeded: keras.utils.set_random_seed imports TensorFlow on JAX
+        # (Keras 3.15), and the initial weights do not change the time of a step.
+        keras.utils.set_random_seed(0)
     model = builder()
     model.compile(
         keras.optimizers.Adam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     )
     x, y = _data(model)
-    probe_x, probe_y = x[:BATCH_SIZE], y[:BATCH_SIZE]
     variants = {
         "plain": [],
         "GradientStats() defaults": [GradientStats()],
@@ -219,23 +241,28 @@ def bench_model(builder, rounds, log_root):
                 log_dir=os.path.join(log_root, model.name, "ours"),
             )
         ],
-        "stats + exact histograms every step (TensorBoard)": [
+    }
+    if tf is not None:
+        # TensorFlow only: the exact histograms (every element counted, opt-in) and the
+        # anchors, which are TensorFlow programs (a GradientTape probe, Keras's TensorBoard).
+        probe_x, probe_y = x[:BATCH_SIZE], y[:BATCH_SIZE]
+        variants["stats + exact histograms every step (TensorBoard)"] = [
             GradientStats(
                 every_n_steps=1,
                 histogram_every_n_steps=1,
                 histogram_sample_size=None,
                 log_dir=os.path.join(log_root, model.name, "exact"),
             )
-        ],
-        "GradientHealth() defaults": [GradientHealth()],
-        "anchor: probe batch every step": [ProbeBatchGradients(probe_x, probe_y, 1)],
-        "anchor: probe batch every 100": [ProbeBatchGradients(probe_x, probe_y, 100)],
-        "anchor: Keras TensorBoard(histogram_freq=1)": [
+        ]
+    variants["GradientHealth() defaults"] = [GradientHealth()]
+    if tf is not None:
+        variants["anchor: probe batch every step"] = [ProbeBatchGradients(probe_x, probe_y, 1)]
+        variants["anchor: probe batch every 100"] = [ProbeBatchGradients(probe_x, probe_y, 100)]
+        variants["anchor: Keras TensorBoard(histogram_freq=1)"] = [
             keras.callbacks.TensorBoard(
                 os.path.join(log_root, model.name, "keras"), histogram_freq=1
             )
-        ],
-    }
+        ]
     warm = {name: _time_fit(model, x, y, callbacks) for name, callbacks in variants.items()}
     # Each variant's fit right after a plain fit of its own: TensorFlow's CPU runtime can
     # switch, for several fits at a time, between using every core and running nearly
@@ -480,6 +507,14 @@ def bench_floor(builder, repeats: int = FLOOR_REPEATS):
     return rows
 
 
+def _backend_version(backend: str) -> str:
+    """``"TensorFlow 2.21.0"``, ``"JAX 0.10.2"`` or ``"PyTorch 2.14.1"``: the backend timed."""
+    module, name = {"tensorflow": ("tensorflow", "TensorFlow"), "jax": ("jax", "JAX")}.get(
+        backend, ("torch", "PyTorch")
+    )
+    return f"{name} {__import__(module).__version__}"
+
+
 #: Size of the array copied to measure memory bandwidth: 256 MB, far above any CPU cache.
 BANDWIDTH_BYTES = 256 * 2**20
 
@@ -523,14 +558,33 @@ def main(argv=None):
         "everything on one thread: wall = CPU time, no idle-thread spinning, so the ratios "
         "are the work each variant adds",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("tensorflow", "jax", "torch"),
+        default=None,
+        help="Keras backend to time (default: KERAS_BACKEND or Keras's own default); on JAX "
+        "and PyTorch the TensorFlow-only parts (anchors, exact histograms, isolated kernels, "
+        "memory anchor) are left out and TensorFlow is not imported",
+    )
     args = parser.parse_args(argv)
+    backend = keras.backend.backend()
+    if args.backend is not None and args.backend != backend:
+        parser.error(
+            f"--backend {args.backend}: Keras was already imported with the {backend!r} "
+            "backend; run the script itself (python benchmarks/callbacks.py --backend ...)"
+        )
+    if tf is None and (args.threads is not None or args.memory):
+        parser.error(
+            f"--threads and --memory time TensorFlow only; the backend here is {backend!r} "
+            "(use --backend tensorflow)"
+        )
     if args.threads is not None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     if args.steps is not None:
         globals()["STEPS"] = args.steps  # read by _data and _time_fit
     print(
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs, "
+        f"Keras {keras.__version__} on {_backend_version(backend)}, {os.cpu_count()} CPUs, "
         f"{STEPS} steps per fit, batch {BATCH_SIZE}, Adam, threads "
         f"{args.threads or 'default'}, load average {os.getloadavg()[0]:.2f}"
     )
@@ -569,11 +623,12 @@ def main(argv=None):
                 f"{1 + share * (full['cpu_ratio'] - 1):.3f} | "
                 f"{1 + share * (full['wall_ratio'] - 1):.3f} | {full['variant']} |"
             )
-        print(
-            "\n| model | isolated kernel | wall ms | CPU ms | passes (x one reduction) |"
-            "\n|---|---|---|---|---|"
-        )
-        for name in args.models.split(","):
+        for name in args.models.split(",") if tf is not None else ():
+            if name == args.models.split(",")[0]:
+                print(
+                    "\n| model | isolated kernel | wall ms | CPU ms | passes (x one reduction) |"
+                    "\n|---|---|---|---|---|"
+                )
             repeats = args.floor_repeats or (5 if args.quick else FLOOR_REPEATS)
             for r in bench_floor(builders[name], repeats):
                 print(
@@ -599,7 +654,7 @@ def main(argv=None):
                 f"| {r['model']} | {moved / 1e6:.1f} MB | {limit_ms:.2f} | "
                 f"{r['ms_per_step_extra']:.2f} | {r['ms_per_step_extra'] / limit_ms:.1f} |"
             )
-    if args.memory or not args.quick:
+    if tf is not None and (args.memory or not args.quick):
         print("\n| histogram of | elements | extra peak RSS (MB) |\n|---|---|---|")
         for r in bench_memory():
             print(f"| {r['method']} | {r['size']:,} | {r['extra_peak_mb']:.0f} |")

@@ -30,7 +30,10 @@ import tensorflow as tf  # noqa: E402
 from tensorboard.backend.event_processing import event_accumulator  # noqa: E402
 
 from keras_init_lab import _tags  # noqa: E402
-from keras_init_lab.callbacks import GradientStats  # noqa: E402
+from keras_init_lab.callbacks import (
+    GradientStats,  # noqa: E402
+    histograms,  # noqa: E402
+)
 from keras_init_lab.callbacks.histograms import (  # noqa: E402
     DEFAULT_HISTOGRAM_SAMPLE_SIZE,
     GRADIENT_MIN_EXPONENT,
@@ -310,11 +313,16 @@ def test_views_of_the_largest_variables_give_what_the_copies_give(jit_compile):
     assert exact_v[0][0].sum() == 309_000 and sampled_v[0][0].sum() == 4096
 
 
+@pytest.mark.parametrize("bits", [True, False], ids=["exponent_bits", "log2_fallback"])
 @pytest.mark.parametrize("jit_compile", [False, True])
-def test_binade_buckets_are_exact_at_and_next_to_every_edge(jit_compile):
+def test_binade_buckets_are_exact_at_and_next_to_every_edge(jit_compile, bits, monkeypatch):
     """Every edge 2^e (e = -34..14) and its float32 neighbours below and above: ``log2`` of
     ``2^e (1 - 2^-24)`` rounds to ``e`` in float32 for ``|e| >= 2``, so ``floor(log2 x)``
-    alone puts it a bucket too high; the comparison with the exact edges must not."""
+    alone puts it a bucket too high; the comparison with the exact edges must not. Both
+    ways of bucketing: the exponent bits (the backends' bitcast) and the ``log2`` fallback
+    of a backend without one."""
+    if not bits:
+        monkeypatch.setattr(histograms, "_biased_exponent", lambda values: None)
     exponents = np.arange(GRADIENT_MIN_EXPONENT, 15)
     edges = np.exp2(exponents).astype(np.float32)
     values = np.concatenate(

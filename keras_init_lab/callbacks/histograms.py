@@ -35,6 +35,7 @@ import numpy as np
 from keras import ops
 
 from keras_init_lab._arrays import check_tensor_input
+from keras_init_lab._backend import tensorflow as tf  # imported at first use (TensorFlow only)
 from keras_init_lab._validation import check_int, check_number
 from keras_init_lab.callbacks.statistics import CHUNK_SIZE, VariableLayout, _as_chunks
 
@@ -210,11 +211,23 @@ def _gather_sample(chunks, layout: VariableLayout, plan: SamplePlan, draw):
 def _binade_ids(values, k):
     """Bucket ``i`` of ``|x|`` with ``2^(e0 + i) <= |x| < 2^(e0 + i + 1)``, clamped to [0, k).
 
-    ``floor(log2 |x|)`` gives the bucket up to the rounding of ``log2`` next to a power of
-    two; one comparison with the exact float32 edges on each side corrects it, so every
-    value lands where ``np.floor(np.log2)`` in float64 puts it. ``log2 0 = -inf`` clamps
-    into the first bucket, ``+-Inf`` into the last. NaN must be masked by the caller.
+    Formula: for a normal float32 ``x`` the binade is its unbiased exponent
+    ``floor(log2 |x|) = E - 127`` (``E``: the 8 exponent bits), so the bucket is
+    ``clip(E - 127 - e0, 0, k - 1)``: read from the bits (:func:`_biased_exponent`), exact at
+    every edge with no ``log2`` and no edge lookup. Zeros and subnormals (``E = 0``) clamp
+    into the first bucket, ``+-Inf`` (``E = 255``) into the last. NaN must be masked by the
+    caller. On a backend without a bitcast here, ``floor(log2 |x|)`` corrected by one
+    comparison with the exact float32 edges on each side (the same buckets).
+
+    Example:
+        >>> int(_binade_ids(ops.convert_to_tensor([2.0**-3], "float32"), 48)[0])  # e0 = -34
+        31
     """
+    values = ops.cast(values, "float32")
+    exponent = _biased_exponent(values)
+    if exponent is not None:
+        position = ops.clip(exponent - (127 + GRADIENT_MIN_EXPONENT), 0, k - 1)
+        return ops.cast(position, "int32")
     edges = ops.convert_to_tensor(
         np.exp2(np.arange(GRADIENT_MIN_EXPONENT, GRADIENT_MAX_EXPONENT + 1)).astype(np.float32)
     )
@@ -226,6 +239,30 @@ def _binade_ids(values, k):
     down = ops.logical_and(magnitude < low_edge, index > 0)
     up = ops.logical_and(magnitude >= high_edge, index < k - 1)
     return index - ops.cast(down, "int32") + ops.cast(up, "int32")
+
+
+def _biased_exponent(values):
+    """The 8 exponent bits ``E`` of each float32 (int32, sign dropped), or None.
+
+    A bitcast of the backend (``keras.ops`` has none): TensorFlow's ``bitcast``, JAX's
+    ``lax.bitcast_convert_type``, PyTorch's ``Tensor.view``; then ``(bits >> 23) & 255``.
+    None on any other backend (the caller falls back to ``log2``).
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        bits = tf.bitcast(values, tf.int32)
+        return tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, 23), 255)
+    if backend == "jax":
+        import jax
+
+        bits = jax.lax.bitcast_convert_type(values, "int32")
+        return (bits >> 23) & 255
+    if backend == "torch":
+        import torch
+
+        bits = values.contiguous().view(torch.int32)
+        return (bits >> 23) & 255
+    return None
 
 
 def _uniform_ids(values, scale, offset, k):
@@ -264,9 +301,25 @@ def _count(parts, num_groups, k):
     counts = None
     for ids, group, keep in parts:
         flat = ops.reshape(ops.where(keep, ids + ops.expand_dims(group * k, 1), dump), [-1])
-        part = ops.segment_sum(ops.ones_like(flat), flat, num_segments=dump + 1)
+        part = _bincount(flat, dump + 1)
         counts = part if counts is None else counts + part
     return ops.cast(ops.reshape(counts[:dump], [num_groups, k]), _count_dtype())
+
+
+def _bincount(ids, size: int):
+    """``[size]`` counts of the int32 ``ids`` (each in ``[0, size)``).
+
+    On TensorFlow its ``DenseBincount`` kernel (XLA-compatible): it counts in place, where a
+    ``segment_sum`` of ones first materializes a ones tensor as large as ``ids`` (4 bytes
+    per element counted: 200 MB for a 50M-element histogram) and is slower on CPU
+    (``benchmarks/callbacks.py``, isolated kernels). Elsewhere ``segment_sum`` of ones, the
+    ``keras.ops`` count with a static output size on every backend.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return tf.raw_ops.DenseBincount(
+            input=ids, size=size, weights=tf.zeros([0], tf.int32), binary_output=False
+        )
+    return ops.segment_sum(ops.ones_like(ids), ids, num_segments=size)
 
 
 def gradient_histograms(
