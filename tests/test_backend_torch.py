@@ -51,7 +51,7 @@ FEATURES = 40
 RTOL = 2e-5
 
 #: Number of tests of the PyTorch side (each must pass in the child process).
-TORCH_TESTS = 14
+TORCH_TESTS = 17
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -560,32 +560,17 @@ def test_a_variable_without_gradient_is_reported_as_nan():
 
 @torch_only
 def test_unsupported_on_torch_say_so_and_leave_the_model_as_it_was():
-    """Histograms and gradient accumulation raise, naming the backend and Keras's version;
-    the model trains afterwards as if the capture was never there."""
-    from keras_init_lab.callbacks import CaptureCallback, EverySteps, GradientStats
+    """Gradient accumulation raises, naming the backend and Keras's version; the model
+    trains afterwards as if the capture was never there. Histograms are supported, with the
+    defaults of the other backends (every ``max(100, n)`` steps with ``log_dir``)."""
+    from keras_init_lab.callbacks import GradientStats
     from keras_init_lab.callbacks.capture import get_capture
 
-    with pytest.raises(NotImplementedError, match=r"histograms.*'torch' backend \(Keras 3\."):
-        GradientStats(every_n_steps=1, histogram_every_n_steps=5)
-    # With log_dir, histograms default to off on PyTorch (no error).
-    assert GradientStats(every_n_steps=1, log_dir="unused").histogram_every_n_steps == 0
-
-    class WantsHistograms(CaptureCallback):
-        def _histograms_wanted(self, first, last):
-            return True
-
-        def _on_record(self, step, record):
-            pass
+    assert GradientStats(every_n_steps=1, histogram_every_n_steps=5).histogram_every_n_steps == 5
+    assert GradientStats(every_n_steps=1, log_dir="unused").histogram_every_n_steps == 100
+    assert GradientStats(every_n_steps=1).histogram_every_n_steps == 0
 
     x, y = _data()
-    model = _large_model()
-    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
-    with pytest.raises(NotImplementedError, match=r"PyTorch backend \(Keras 3\..*histograms"):
-        model.fit(x, y, batch_size=4, verbose=0, callbacks=[WantsHistograms(EverySteps(1))])
-    assert not get_capture(model).installed
-    assert _optimizer_is_unpatched(model)
-    model.fit(x, y, batch_size=4, verbose=0)
-
     model = _large_model()
     model.compile(keras.optimizers.SGD(0.01, gradient_accumulation_steps=2), "mse")
     with pytest.raises(
@@ -600,34 +585,242 @@ def test_unsupported_on_torch_say_so_and_leave_the_model_as_it_was():
 def test_tensorboard_events_on_torch_are_written_without_tf_summary(tmp_path):
     """With ``log_dir`` on PyTorch, GradientStats writes through EventWriters; every recorded
     per-layer gradient norm is one of the scalars of its step (float32 in the event file:
-    within 2^-24 relative). Tag names are not assumed here (the TensorBoard tests own them)."""
+    within 2^-24 relative), and every histogram of a record (histograms every 2 steps: steps
+    0 and 2 of 0-3) is one of the histograms of its step, its counts exact (whole numbers,
+    float64 in the file). Tag names are not assumed here (the TensorBoard tests own them)."""
     from tensorboard.backend.event_processing import event_accumulator
     from tensorboard.util import tensor_util
 
     from keras_init_lab._event_writer import EventWriters
     from keras_init_lab.callbacks import GradientStats
 
-    x, y = _data()
+    x, y = _data(n=16)
     model = _large_model()
     model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
-    stats = GradientStats(every_n_steps=1, log_dir=tmp_path)
+    stats = GradientStats(every_n_steps=1, histogram_every_n_steps=2, log_dir=tmp_path)
+    recorder = _Recorder()
     assert isinstance(stats._writers, EventWriters)
-    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats, recorder])
     accumulator = event_accumulator.EventAccumulator(
         str(tmp_path / "train"), size_guidance={event_accumulator.TENSORS: 0}
     )
     accumulator.Reload()
-    by_step = {}
+    by_step, histograms = {}, {}
     for tag in accumulator.Tags()["tensors"]:
+        plugin = accumulator.SummaryMetadata(tag).plugin_data.plugin_name
         for event in accumulator.Tensors(tag):
             value = tensor_util.make_ndarray(event.tensor_proto)
-            if value.shape == () and value.dtype.kind == "f":  # not the layout
+            if plugin == "histograms":
+                histograms.setdefault(event.step, []).append(tuple(value[:, 2]))
+            elif value.shape == () and value.dtype.kind == "f":  # not the layout
                 by_step.setdefault(event.step, []).append(float(value))
-    assert sorted(by_step) == [0, 1]
+    assert sorted(by_step) == [0, 1, 2, 3]
     for row, step in enumerate(stats.history["step"]):
         written = np.asarray(by_step[int(step)])
         for norm in stats.history["per_layer"]["norm"][row]:
             assert np.min(np.abs(written - norm)) <= 2.0**-24 * norm, (step, norm)
+    assert sorted(histograms) == [0, 2]
+    with_histograms = [(s, r) for s, r in recorder.records if r.gradient_histograms is not None]
+    assert [s for s, _ in with_histograms] == [0, 2]
+    for step, record in with_histograms:
+        # Two histograms per variable (gradients, weights) in the step's event.
+        assert len(histograms[step]) == 2 * record.layout.num_variables
+        for counts in (*record.gradient_histograms, *record.weight_histograms):
+            assert tuple(counts.astype(np.float64)) in histograms[step], step
+
+
+class _Recorder:
+    """Stand-in built lazily (CaptureCallback checks the backend when constructed)."""
+
+    def __new__(cls):
+        from keras_init_lab.callbacks import CaptureCallback, EverySteps
+
+        class Recorder(CaptureCallback):
+            """Keeps every record of the model's capture, with its step, whoever asked for
+            it (its own schedule only asks for the first step of each fit)."""
+
+            _reads_others_records = True
+
+            def __init__(self):
+                super().__init__(EverySteps(10**9))
+                self.records = []
+
+            def _on_record(self, step, record):
+                self.records.append((int(step), record))
+
+        return Recorder()
+
+
+#: Relative distance to a binade edge (a power of two) within which the recorded gradient
+#: and ``torch.autograd``'s may fall on either side of it. Both run the same float32 ops
+#: (here bit for bit); another kernel order changes a gradient element by a few ulps
+#: (2^-24) of the terms it sums (a batch of 4), and 2^-12 leaves room for those terms to
+#: exceed the element by 2^10 (cancellation). An element that close to an edge may move
+#: one count between the two buckets beside it (2 in the sum of absolute differences).
+GRADIENT_EDGE_RTOL = 2.0**-12
+
+
+def _binade_counts(values):
+    """NumPy float64 binade counts, as the TensorFlow and JAX histogram tests count."""
+    from keras_init_lab.callbacks.histograms import GRADIENT_MIN_EXPONENT, gradient_log10_edges
+
+    k = len(gradient_log10_edges()) - 1
+    flat = np.abs(np.asarray(values, np.float64).ravel())
+    with np.errstate(divide="ignore"):
+        exponent = np.floor(np.log2(flat))
+    index = np.clip(exponent - GRADIENT_MIN_EXPONENT, 0, k - 1).astype(int)
+    return np.bincount(index, minlength=k)
+
+
+def _gradients_near_an_edge(values):
+    """How many of ``values`` lie within :data:`GRADIENT_EDGE_RTOL` of a power of two."""
+    flat = np.abs(np.asarray(values, np.float64).ravel())
+    flat = flat[flat > 0]  # exact zeros: the first bucket for both, whatever the rounding
+    edge = np.exp2(np.round(np.log2(flat)))
+    return int(np.sum(np.abs(flat - edge) <= GRADIENT_EDGE_RTOL * flat))
+
+
+def _weight_tolerance(weights, grads):
+    """How far a weight after the update may be from the reference's ``w - lr g``: one
+    float32 ulp (at most 2^-23 relative: the compiled step may fuse the update into another
+    rounding than PyTorch's ``add_``) plus the learning rate times the gradient's
+    :data:`GRADIENT_EDGE_RTOL`."""
+    return 2.0**-23 * np.abs(weights) + LEARNING_RATE * GRADIENT_EDGE_RTOL * np.abs(grads)
+
+
+def _weights_near_an_edge(weights, grads, low, high, buckets):
+    """How many weights after the update may land in the bucket beside NumPy's.
+
+    The device computes ``w * scale + offset`` in float32 with ``scale = k / (high - low)``
+    and ``offset = -low * scale``: four roundings of at most 2^-24 relative of the terms
+    (the width, the quotient, each product, the sum), bound by
+    ``2^-24 (4 |w scale| + 4 |low scale| + 2 |position|)`` in bucket units; and the weight
+    itself may differ from the reference by :func:`_weight_tolerance` (times ``scale``).
+    Interior edges only (the ends are clamped, on the device and in the reference).
+    """
+    w = np.asarray(weights, np.float64).ravel()
+    g = np.abs(np.asarray(grads, np.float64).ravel())
+    scale = buckets / (float(high) - float(low))
+    position = (w - float(low)) * scale
+    margin = 2.0**-24 * (
+        4 * np.abs(w * scale) + 4 * abs(float(low) * scale) + 2 * np.abs(position)
+    ) + scale * _weight_tolerance(w, g)
+    edge = np.round(position)
+    interior = (edge >= 1) & (edge <= buckets - 1)
+    return int(np.sum(interior & (np.abs(position - edge) <= margin)))
+
+
+def _check_histograms(record, grads, after, sample_size, draw):
+    """The record's histograms against NumPy's counting of ``grads`` and ``after`` (the
+    reference gradient and weights after the update of its step), sampled as the plan and
+    the draw say; the allowed difference per variable is 2 per element near an edge."""
+    from keras_init_lab.callbacks.histograms import sample_plan
+
+    layout = record.layout
+    buckets = record.weight_histograms.shape[1]
+    plan = sample_plan(layout, sample_size or 10**9)
+    for index, (grad, weight) in enumerate(zip(grads, after)):
+        n = grad.size
+        chosen = plan.base[plan.group == index]
+        if sample_size and n > sample_size:
+            chosen = (chosen + (draw % 2**15) * 40503 % n) % n  # the draw's shift
+        expected_total = min(n, sample_size or n)
+        assert len(chosen) == expected_total
+        g_counts, w_counts = record.gradient_histograms[index], record.weight_histograms[index]
+        # Sampled: exactly the sample size for a larger variable, every element otherwise.
+        assert g_counts.sum() == w_counts.sum() == expected_total, (index, g_counts.sum())
+        low, high = record.weight_range[:, index]
+        # The range is exact (every weight), of weights within _weight_tolerance of the
+        # reference's.
+        tolerance = _weight_tolerance(weight, grad).max()
+        np.testing.assert_allclose(
+            [low, high], [weight.min(), weight.max()], rtol=0, atol=tolerance
+        )
+        g_sample, w_sample = grad.ravel()[chosen], weight.ravel()[chosen]
+        near = _gradients_near_an_edge(g_sample)
+        difference = np.abs(g_counts - _binade_counts(g_sample)).sum()
+        assert difference <= 2 * near, (index, difference, near)
+        # Clipped into the recorded range, as the device clamps: a reference weight one
+        # ulp past the recorded max is that max (the range is checked above).
+        clipped = np.clip(w_sample.astype(np.float64), float(low), float(high))
+        expected_w, _ = np.histogram(clipped, bins=buckets, range=(float(low), float(high)))
+        near = _weights_near_an_edge(w_sample, g_sample, low, high, buckets)
+        difference = np.abs(w_counts - expected_w).sum()
+        assert difference <= 2 * near, (index, difference, near)
+
+
+@torch_only
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["eager", "jit"])
+def test_histograms_equal_numpy_on_torch_autograd(jit_compile):
+    """Histograms of every recorded step (steps 0 and 1), exact (``histogram_sample_size=
+    None``: every element) and sampled (1000 elements of each larger variable: the 12,000
+    and 2100-element kernels; the biases counted whole), against NumPy's counting of
+    ``torch.autograd``'s gradient and the replayed weights after the update of that step.
+    The sample is read at the plan's positions shifted by the step's draw, the optimizer's
+    iteration count before the update (0 at step 0, 1 at step 1). Under ``jit_compile`` a
+    second fit compiles no new graph (each variant of the step compiled once). The records'
+    statistics are those of the same gradients (the histograms share the step)."""
+    from torch._dynamo.utils import counters
+
+    from keras_init_lab.callbacks import GradientStats
+
+    x, y = _data()
+    reference = _replay(_large_model, x, y, 4, 4)
+    for sample_size in (None, 1000):
+        model = _large_model()
+        model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse", jit_compile=jit_compile)
+        stats = GradientStats(
+            every_n_steps=1, histogram_every_n_steps=1, histogram_sample_size=sample_size
+        )
+        recorder = _Recorder()
+        fit = dict(batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats, recorder])
+        model.fit(x, y, **fit)
+        assert [step for step, _ in recorder.records] == [0, 1]
+        assert stats.last_histograms["step"] == 1
+        assert stats.last_histograms["sample_size"] == sample_size
+        if jit_compile:
+            graphs = counters["stats"]["unique_graphs"]
+            model.fit(x, y, **fit)
+            assert counters["stats"]["unique_graphs"] == graphs
+            assert [step for step, _ in recorder.records] == [0, 1, 2, 3]
+        for step, record in recorder.records:
+            grads, _, after = reference[step]
+            _check_histograms(record, grads, after, sample_size, draw=step)
+        _check_history(stats.history, reference[: len(recorder.records)])
+        assert _optimizer_is_unpatched(model)
+
+
+@torch_only
+def test_histograms_at_exactly_the_scheduled_steps(monkeypatch):
+    """Statistics every step, histograms every 3 steps over two fits (2 x 4 steps, then 4):
+    only the records of steps 0, 3, 6 and 9 carry histograms, and the histograms are
+    computed on those steps only (the second host flag): counted here."""
+    from keras_init_lab.callbacks import GradientStats, _capture_torch
+
+    calls = []
+    real = _capture_torch.gradient_histograms
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_capture_torch, "gradient_histograms", counting)
+    x, y = _data(n=16)
+    model = _large_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    stats = GradientStats(every_n_steps=1, histogram_every_n_steps=3)
+    recorder = _Recorder()
+    fit = dict(batch_size=4, shuffle=False, verbose=0, callbacks=[stats, recorder])
+    model.fit(x, y, epochs=2, **fit)
+    model.fit(x, y, epochs=1, **fit)
+    assert [step for step, _ in recorder.records] == list(range(12))
+    with_histograms = [s for s, r in recorder.records if r.gradient_histograms is not None]
+    assert with_histograms == [0, 3, 6, 9]
+    assert len(calls) == 4
+    for _, record in recorder.records:
+        fields = (record.gradient_edges, record.weight_histograms, record.weight_range)
+        assert all((f is None) == (record.gradient_histograms is None) for f in fields)
+    assert stats.last_histograms["step"] == 9
 
 
 @torch_only

@@ -15,31 +15,38 @@ second train function and no buffer variable:
   one, the optimizer is as it was: nothing is left on it, and nothing is added to the model
   or to the optimizer's variables, so a saved ``.keras`` file is the one ``fit`` would write
   without the callback.
-* **A host flag arms the wrapper on recorded steps only.** Disarmed, it calls the real
-  ``apply`` and returns. Armed, it copies the weights into the chunk matrices of
+* **Two host flags arm the wrapper on recorded steps only.** Disarmed, it calls the real
+  ``apply`` and returns. Armed, it reads the optimizer's iteration count (a copy: PyTorch
+  updates it in place), copies the weights into the chunk matrices of
   :func:`keras_init_lab.callbacks.statistics.split_chunks` (a concatenation: a copy, taken
   before the in-place update), calls the real ``apply``, reads the weights again and computes
   the ``[10, n_vars]`` sufficient statistics with the one ``keras.ops`` implementation
   (:func:`keras_init_lab.callbacks.statistics.gradient_sufficient_statistics`) on the
   device, from the gradients ``apply`` received (an optimizer ``loss_scale_factor`` divided
-  out, as ``apply`` does). No extra forward or backward pass.
+  out, as ``apply`` does). When the second flag says the step asked for histograms, it also
+  buckets the gradients and the weights after the update with the same ``keras.ops``
+  implementation as TensorFlow and JAX
+  (:func:`keras_init_lab.callbacks.histograms.gradient_histograms`: a sample of
+  ``histogram_sample_size`` elements per larger variable, moved by the iteration count read
+  before the update; every element with ``histogram_sample_size=None``). No extra forward
+  or backward pass.
 * **The host reads the statistics right after a recorded step** (one device-to-host copy of
-  ``10 x n_vars`` numbers; none on other steps) and hands the
+  ``10 x n_vars`` numbers, plus the histograms' counts and weight ranges on a step that
+  asked for them; nothing on other steps) and hands the
   :class:`~keras_init_lab.callbacks.statistics.StepRecord` to every subscriber, as the
   TensorFlow selector does. A recorded step whose ``apply`` was never reached (a
   ``LossScaleOptimizer`` skipping non-finite gradients) is delivered as skipped.
 * **Under** ``jit_compile=True`` ``torch.compile`` traces the step, with graph breaks at
-  Keras's own ``loss.backward()`` (and in the statistics' data-dependent ops); the flag is a
-  plain Python attribute the compiled code reads, so ``torch.compile`` specialises the step
-  on its two values: each variant is compiled once, at its first step, and reused at every
-  later step and ``fit`` (a second ``fit`` compiles no new graph), chosen on the host: the
-  two functions of the TensorFlow and JAX controllers, without building them by hand.
+  Keras's own ``loss.backward()`` (and in the statistics' data-dependent ops); the flags are
+  plain Python attributes the compiled code reads, so ``torch.compile`` specialises the step
+  on their values: each variant (plain, statistics, statistics and histograms) is compiled
+  once, at its first step, and reused at every later step and ``fit`` (a second ``fit``
+  compiles no new graph), chosen on the host: the three functions of the TensorFlow and JAX
+  controllers, without building them by hand.
 
 Not supported on PyTorch (a ``NotImplementedError`` naming the backend and the Keras version):
 gradient accumulation (``apply`` then updates the weights only every
-``gradient_accumulation_steps`` calls, so its gradients are not the applied ones) and
-histograms (their bucketing is in ``keras.ops``, but this capture does not carry them out of
-the step yet).
+``gradient_accumulation_steps`` calls, so its gradients are not the applied ones).
 
 Example:
     >>> # KERAS_BACKEND=torch
@@ -69,6 +76,7 @@ from keras_init_lab.callbacks.capture import (
     _applied_gradients,
     _instance_optimizer,
 )
+from keras_init_lab.callbacks.histograms import gradient_histograms
 from keras_init_lab.callbacks.statistics import (
     StepRecord,
     VariableLayout,
@@ -110,8 +118,11 @@ class TorchGradientCapture(GradientCapture):
         super().__init__(model)
         # (optimizer instance, wrapper of its apply) for the running fit.
         self._apply_target: tuple | None = None
-        self._armed = False  # the host flag the wrapper reads
+        self._armed = False  # the host flag the wrapper reads: measure this step
+        self._with_histograms = False  # the second one: histograms too (read when armed)
         self._raw = None  # the statistics tensor of the running recorded step
+        # (gradient counts, weight counts, weight min, weight max) of that step, or None
+        self._histograms = None
 
     # ----------------------------------------------------------------- lifecycle
     def _on_install(self) -> None:
@@ -122,38 +133,18 @@ class TorchGradientCapture(GradientCapture):
         if outer is not optimizer:
             _check_optimizer(outer)
         self._apply_target = (optimizer, self._make_apply(optimizer, self.layout()))
-        self._armed = False
-        self._raw = None
+        self._armed = self._with_histograms = False
+        self._raw = self._histograms = None
 
     def _on_uninstall(self) -> None:
         self._apply_target = None
-        self._armed = False
-        self._raw = None
-
-    def _instrumented(self, histograms: bool):
-        raise _unsupported(
-            "histograms",
-            "this capture does not carry them out of the step yet; use "
-            "histogram_every_n_steps=0 (the default on PyTorch) or the TensorFlow or JAX "
-            "backend.",
-        )
-
-    def request(self, subscriber, histograms: bool = False) -> None:
-        """Ask for the next execution to be instrumented; histograms raise on PyTorch.
-
-        The refusal comes here, in ``on_train_batch_begin``, with the capture removed first
-        (the model's train function put back), so the next ``fit`` trains as usual.
-        """
-        if histograms:
-            self._uninstall(abort=True)
-            self._instrumented(True)
-        super().request(subscriber, histograms=False)
+        self._armed = self._with_histograms = False
+        self._raw = self._histograms = None
 
     def instrumented_function(self, histograms: bool = False):
-        """The function a recorded step runs: on PyTorch the model's own train function
-        (the wrapper of ``apply``, armed by the host, does the measuring)."""
-        if histograms:
-            self._instrumented(True)
+        """The function a recorded step runs, with or without histograms: on PyTorch the
+        model's own train function (the wrapper of ``apply``, armed by the host flags, does
+        the measuring)."""
         return self._original
 
     # ----------------------------------------------------------------- the wrapper
@@ -164,7 +155,10 @@ class TorchGradientCapture(GradientCapture):
         ``loss_scale_factor`` when it has one, as ``apply`` does), the weights ``w`` copied
         before the update and ``w'`` read after it, the ``[10, n_vars]`` sufficient
         statistics of :func:`gradient_sufficient_statistics`; a variable without a gradient
-        gets NaN (reported as missing, as on TensorFlow and JAX).
+        gets NaN (reported as missing, as on TensorFlow and JAX). When the host asked for
+        histograms, :func:`gradient_histograms` of ``g`` and ``w'`` (``capture.weight_buckets``
+        weight buckets, ``capture.histogram_sample_size`` elements per variable, the sample
+        moved by the optimizer's iteration count before the update), as on TensorFlow and JAX.
 
         Args:
             optimizer: the optimizer instance whose ``apply`` the trainer reaches.
@@ -179,17 +173,33 @@ class TorchGradientCapture(GradientCapture):
         def apply(grads, trainable_variables=None):
             if not capture._armed:
                 return original_apply(grads, trainable_variables)
+            histograms = capture._with_histograms
             grads = list(grads)  # passed on to the real apply below
             dense, present = _applied_gradients(optimizer, grads, trainable_variables, layout)
+            # The histograms' sample moves with the optimizer's step count, read before the
+            # update increments it: a copy, since PyTorch increments it in place.
+            draw = ops.copy(optimizer.iterations.value) if histograms else None
             # A copy (split_chunks concatenates): ``apply`` updates the weights in place.
             before = split_chunks([v.value for v in layout.variables], layout)
             result = original_apply(grads, trainable_variables)
             after = [v.value for v in layout.variables]
+            if histograms:
+                # Chunked once, read by the statistics and the histograms.
+                dense, after = split_chunks(dense, layout), split_chunks(after, layout)
             raw = gradient_sufficient_statistics(dense, before, after, layout, xla=True)
             if not all(present):
                 missing = np.array([not p for p in present])[None, :]
                 raw = ops.where(missing, np.float32(np.nan), raw)
             capture._raw = raw  # read by the selector right after the step
+            if histograms:
+                capture._histograms = gradient_histograms(
+                    dense,
+                    after,
+                    layout,
+                    capture.weight_buckets,
+                    sample_size=capture.histogram_sample_size,
+                    draw=draw,
+                )
             return result
 
         return apply
@@ -204,26 +214,29 @@ class TorchGradientCapture(GradientCapture):
             self._uninstall(abort=True)
             return self.model.train_function(data)
         armed = bool(self._requests)
+        histograms = any(self._requests.values())
         self._requests.clear()
         optimizer, apply = self._apply_target
-        self._raw = None
-        self._armed = armed
+        self._raw = self._histograms = None
+        self._armed, self._with_histograms = armed, histograms
         try:
             # Restored in a ``finally`` by ``patched``, also when the step raises.
             with patched(optimizer, "apply", apply):
                 logs = original(data)
         except BaseException:
-            self._armed = False
+            self._armed = self._with_histograms = False
             self._uninstall(abort=True, in_step=True)
             raise
-        self._armed = False
+        self._armed = self._with_histograms = False
         if armed:
             self._collect()
         return logs
 
     def _collect(self) -> None:
-        """Read the statistics of the recorded step and deliver its record (None: skipped)."""
+        """Read the statistics (and histograms) of the recorded step and deliver its record
+        (None: skipped)."""
         raw, self._raw = self._raw, None
+        histograms, self._histograms = self._histograms, None
         self.record_serial += 1
         if raw is None:
             # apply() was not reached (a LossScaleOptimizer skipped a non-finite step).
@@ -234,6 +247,12 @@ class TorchGradientCapture(GradientCapture):
             raw=np.asarray(ops.convert_to_numpy(raw), dtype=np.float32),
             layout=self._fit_layout or self.layout(),
         )
+        if histograms is not None:
+            g_counts, w_counts, low, high = (ops.convert_to_numpy(t) for t in histograms)
+            record.gradient_histograms = np.asarray(g_counts, dtype=np.int64)
+            record.gradient_edges = np.asarray(self.gradient_edges)
+            record.weight_histograms = np.asarray(w_counts, dtype=np.int64)
+            record.weight_range = np.stack([low, high]).astype(np.float32)
         self.last_record = record
         self._deliver(record)
 

@@ -32,10 +32,6 @@ __all__ = [
     "HISTORY_STATISTICS",
 ]
 
-#: Backends whose capture carries histograms out of the train step (TensorFlow: buffer
-#: variables; JAX: the optimizer-state buffer, :mod:`keras_init_lab.callbacks._capture_jax`).
-HISTOGRAM_BACKENDS = ("tensorflow", "jax")
-
 #: Statistics kept in ``history`` plus the weights' norm and std.
 HISTORY_STATISTICS = STATISTICS + ("weight_norm", "weight_std")
 
@@ -147,8 +143,7 @@ class GradientStats(CaptureCallback):
         histogram_every_n_steps: compute histograms every this many global steps (on the
             executions holding such a step); ``None`` means ``max(100, n)``
             (:data:`DEFAULT_HISTOGRAM_EVERY_N_STEPS`) when ``log_dir`` is given and never
-            otherwise (never on PyTorch, where histograms are not carried out of the step
-            yet: any other value raises there); ``0`` never.
+            otherwise, on every backend; ``0`` never.
         histogram_sample_size: elements histogrammed per variable (default
             :data:`~keras_init_lab.callbacks.histograms.DEFAULT_HISTOGRAM_SAMPLE_SIZE` = 16384:
             each bucket's share within 0.4 percentage points, one binomial standard error
@@ -160,7 +155,7 @@ class GradientStats(CaptureCallback):
         schedule: an :class:`~keras_init_lab.callbacks.EverySteps`, the statistics schedule.
             Give ``schedule`` or ``every_n_steps``, not both.
 
-    Backends: TensorFlow, JAX and PyTorch; histograms on TensorFlow and JAX (see
+    Backends: TensorFlow, JAX and PyTorch, statistics and histograms on each (see
     :mod:`keras_init_lab.callbacks._capture_jax` and
     :mod:`keras_init_lab.callbacks._capture_torch`); other backends raise at construction.
 
@@ -168,7 +163,7 @@ class GradientStats(CaptureCallback):
         TypeError: an argument of the wrong type (``every_n_steps=1.5``, ``log_dir=3``,
             ``schedule=EveryEpochs(2)``, ``histogram_sample_size=1.5``).
         NotImplementedError: (a ``RuntimeError``) a backend other than TensorFlow, JAX or
-            PyTorch, or histograms asked for on PyTorch.
+            PyTorch.
         ValueError: a value out of range (``every_n_steps=0``, ``max_history=1``, an empty
             ``log_dir``, ``histogram_sample_size=-1``), or both ``every_n_steps`` and
             ``schedule``.
@@ -197,19 +192,9 @@ class GradientStats(CaptureCallback):
             "histogram_every_n_steps", histogram_every_n_steps, minimum=0, allow_none=True
         )
         log_dir = check_log_dir("log_dir", log_dir)
-        with_histograms = keras.backend.backend() in HISTOGRAM_BACKENDS
         if histogram_every_n_steps is None:
             histogram_every_n_steps = (
-                max(DEFAULT_HISTOGRAM_EVERY_N_STEPS, self.schedule.n)
-                if log_dir is not None and with_histograms
-                else 0
-            )
-        elif histogram_every_n_steps and not with_histograms:
-            raise NotImplementedError(
-                f"GradientStats histograms are not carried out of the compiled step yet on the "
-                f"{keras.backend.backend()!r} backend (Keras {keras.__version__}); pass "
-                f"histogram_every_n_steps=0 (received {histogram_every_n_steps}) or train on "
-                "the TensorFlow or JAX backend."
+                max(DEFAULT_HISTOGRAM_EVERY_N_STEPS, self.schedule.n) if log_dir is not None else 0
             )
         self.histogram_every_n_steps = histogram_every_n_steps
         self._histogram_schedule = (
