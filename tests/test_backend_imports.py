@@ -1,13 +1,14 @@
-"""The package on the JAX backend never imports TensorFlow, and its event files read back.
+"""The package on JAX and PyTorch never imports TensorFlow, and its event files read back.
 
-Keras does not import TensorFlow on JAX, and neither may the package: importing
+Keras does not import TensorFlow on JAX or PyTorch, and neither may the package: importing
 ``keras_init_lab`` and ``keras_init_lab.callbacks`` and training with GradientStats (with a
 ``log_dir``), GradientHealth and ActivationStats (with a ``log_dir``) must leave
 ``"tensorflow"`` out of ``sys.modules``. Checked in a child process with
-``KERAS_BACKEND=jax`` (a fresh ``sys.modules``), which then reads the event files back with
+``KERAS_BACKEND=jax`` and one with ``torch`` (a fresh ``sys.modules``), which then reads the event files back with
 TensorBoard's own ``EventAccumulator`` with TensorFlow's import blocked, as on a machine
 without it (``tensorboard`` falls back to its stub; unblocked, it would import TensorFlow to
-read files where TensorFlow is installed). Skipped where JAX is not installed.
+read files where TensorFlow is installed). Each child is skipped where its backend is not
+installed (CI installs JAX, not PyTorch).
 
 A static check runs everywhere, JAX or not: no module that ``import keras_init_lab.callbacks``
 loads imports TensorFlow at module level (read with ``ast``, nothing imported).
@@ -132,9 +133,9 @@ def test_the_static_check_sees_a_module_level_import(tmp_path, monkeypatch):
     ]
 
 
-# ----------------------------------------------------------------------------- JAX child
+# ----------------------------------------------------------------- JAX and PyTorch children
 
-#: The child: KERAS_BACKEND=jax, train with the three callbacks writing events, then read
+#: The child: KERAS_BACKEND=jax or torch, train with the three callbacks writing events, then read
 #: the events back with TensorFlow's import blocked. Prints one JSON line.
 _CHILD = textwrap.dedent(
     """
@@ -170,14 +171,15 @@ _CHILD = textwrap.dedent(
     outputs = keras.layers.Dense(1, kernel_initializer=seeded(seed=2), name="out")(hidden)
     model = keras.Model(inputs, outputs)
     model.compile(keras.optimizers.SGD(0.05), "mse")
-    try:  # gradient histograms on this backend, where the capture supports them
+    try:  # gradient histograms (a refusal is reported, and fails the test that reads them)
         stats = GradientStats(every_n_steps=1, log_dir=log_dir, histogram_every_n_steps=1)
         gradient_histograms = "supported"
     except NotImplementedError as error:
         stats = GradientStats(every_n_steps=1, log_dir=log_dir)
         gradient_histograms = str(error)
     health = GradientHealth(every_n_steps=1)
-    # The probe as a tensor of the backend (a JAX array), as a JAX user would pass it.
+    # The probe as a tensor of the backend (a JAX array, a torch tensor), as its user would
+    # pass it.
     activations = ActivationStats(keras.ops.convert_to_tensor(x), log_dir=log_dir)
     model.fit(
         x, y, batch_size=8, epochs=2, shuffle=False, verbose=0,
@@ -233,13 +235,23 @@ _CHILD = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def jax_child(tmp_path_factory):
-    """Run :data:`_CHILD` once under ``KERAS_BACKEND=jax``; its JSON output."""
-    if importlib.util.find_spec("jax") is None:
-        pytest.skip('JAX is not installed (pip install -e ".[jax]")')
-    log_dir = tmp_path_factory.mktemp("jax_events")
-    env = dict(os.environ, KERAS_BACKEND="jax")
+#: The module each backend's child needs, and how to install it.
+_BACKEND_MODULES = {
+    "jax": ("jax", 'pip install -e ".[jax]"'),
+    "torch": ("torch", 'pip install -e ".[torch]"; CI does not install PyTorch'),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(_BACKEND_MODULES))
+def child(request, tmp_path_factory):
+    """Run :data:`_CHILD` once under ``KERAS_BACKEND=jax`` and once under ``torch``; its
+    JSON output (skipped where the backend is not installed)."""
+    backend = request.param
+    module, install = _BACKEND_MODULES[backend]
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed ({install})")
+    log_dir = tmp_path_factory.mktemp(f"{backend}_events")
+    env = dict(os.environ, KERAS_BACKEND=backend)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     result = subprocess.run(
         [sys.executable, "-c", _CHILD, str(log_dir)],
@@ -249,27 +261,28 @@ def jax_child(tmp_path_factory):
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    output = json.loads(result.stdout.strip().splitlines()[-1])
+    assert output["backend"] == backend
+    return output
 
 
-def test_tensorflow_is_never_imported_on_jax(jax_child):
-    assert jax_child["backend"] == "jax"
-    assert jax_child["after_import"] == []
-    assert jax_child["after_fit"] == []
-    assert jax_child["after_read"] == []
+def test_tensorflow_is_never_imported_off_tensorflow(child):
+    assert child["after_import"] == []
+    assert child["after_fit"] == []
+    assert child["after_read"] == []
 
 
-def test_gradient_scalars_read_back_equal_the_history(jax_child):
+def test_gradient_scalars_read_back_equal_the_history(child):
     """8 steps (32 samples, batch 8, 2 epochs), every one recorded; each per-layer gradient
     norm of the history is one of the scalars of its step (float32 in the event file: within
     2^-24 relative). Tag names are the TensorBoard tests' business, not assumed here."""
-    assert jax_child["steps"] == list(range(8))
+    assert child["steps"] == list(range(8))
     by_step = {}
-    for events in jax_child["train_scalars"].values():
+    for events in child["train_scalars"].values():
         for step, value in events:
             by_step.setdefault(step, []).append(value)
     assert sorted(by_step) == list(range(8))
-    for step, norms in zip(jax_child["steps"], jax_child["layer_norms"]):
+    for step, norms in zip(child["steps"], child["layer_norms"]):
         written = np.asarray(by_step[step])
         assert len(norms) == 2  # hidden, out
         for norm in norms:
@@ -277,17 +290,17 @@ def test_gradient_scalars_read_back_equal_the_history(jax_child):
             assert np.min(np.abs(written - norm)) <= 2.0**-24 * norm, (step, norm)
 
 
-def test_activation_scalars_and_histograms_read_back(jax_child):
+def test_activation_scalars_and_histograms_read_back(child):
     """ActivationStats (every epoch: epochs 0, 1, 2 at steps 0, 4, 8) wrote its std per record
     and one 30-bucket histogram per record counting every probe value (32 samples x 16
     units, all finite)."""
-    assert jax_child["activation_steps"] == [0, 4, 8]
-    written = jax_child["activation_scalars"][jax_child["activation_std_tag"]]
+    assert child["activation_steps"] == [0, 4, 8]
+    written = child["activation_scalars"][child["activation_std_tag"]]
     assert [step for step, _ in written] == [0, 4, 8]
     np.testing.assert_allclose(
-        [value for _, value in written], jax_child["activation_std"], rtol=2.0**-24
+        [value for _, value in written], child["activation_std"], rtol=2.0**-24
     )
-    histograms = jax_child["activation_histograms"]
+    histograms = child["activation_histograms"]
     assert len(histograms) == 1, sorted(histograms)
     (events,) = histograms.values()
     assert [step for step, _ in events] == [0, 4, 8]
@@ -298,12 +311,11 @@ def test_activation_scalars_and_histograms_read_back(jax_child):
         assert table[:, 2].sum() == 32 * 16
 
 
-def test_gradient_histograms_read_back(jax_child):
-    """Where the JAX capture computes gradient histograms: one per variable and kind
-    (gradient and weights) at every recorded step, read back without TensorFlow."""
-    if jax_child["gradient_histograms"] != "supported":
-        pytest.skip(f"gradient histograms on JAX: {jax_child['gradient_histograms']}")
-    histograms = jax_child["train_histograms"]
+def test_gradient_histograms_read_back(child):
+    """One gradient and one weight histogram per variable at every recorded step, read back
+    without TensorFlow (the JAX and PyTorch captures both compute them)."""
+    assert child["gradient_histograms"] == "supported", child["gradient_histograms"]
+    histograms = child["train_histograms"]
     assert len(histograms) == 2 * 4, sorted(histograms)  # 4 variables
     for tag, events in histograms.items():
         assert [step for step, _ in events] == list(range(8)), tag
