@@ -280,7 +280,8 @@ def test_views_of_the_largest_variables_give_what_the_copies_give(jit_compile):
     own (``layout.inplace``), its 1030 biases from the shared chunk matrix: the statistics
     equal those of the layout that copies every variable (float32 sums in another order:
     2e-5 relative, the tolerance of the float64 tests), and the histograms, exact and
-    sampled (the same positions), are the same counts."""
+    sampled (the same positions), are the same counts. The same for a natural view (the
+    kernel's own rows of 1030: ``natural_views=True``, the default on JAX)."""
     from keras_init_lab.callbacks.statistics import gradient_sufficient_statistics
 
     keras.utils.set_random_seed(0)
@@ -311,6 +312,16 @@ def test_views_of_the_largest_variables_give_what_the_copies_give(jit_compile):
     for got, expected in zip(exact_v + sampled_v, exact_c + sampled_c):
         np.testing.assert_array_equal(got, expected)
     assert exact_v[0][0].sum() == 309_000 and sampled_v[0][0].sum() == 4096
+
+    # Natural views (JAX's default): the kernel viewed as its own 300 rows of 1030, no tail.
+    natural = describe_variables(model, natural_views=True)
+    assert natural.inplace == (0,) and natural.view_widths == (1030,)
+    assert natural.full_chunks[0] == 300 and natural.tail_sizes[0] == 0
+    raw_n, exact_n, sampled_n = measure(natural)
+    np.testing.assert_allclose(raw_n, raw_c, rtol=2e-5, atol=1e-30)
+    assert raw_n[4, 0] == 7
+    for got, expected in zip(exact_n + sampled_n, exact_c + sampled_c):
+        np.testing.assert_array_equal(got, expected)
 
 
 @pytest.mark.parametrize("bits", [True, False], ids=["exponent_bits", "log2_fallback"])

@@ -436,24 +436,29 @@ def test_sufficient_statistics_match_float64_on_near_constant_and_ordinary_rows(
     )
 
 
+@pytest.mark.parametrize("natural", [False, True], ids=["chunk_rows", "natural_rows"])
 @pytest.mark.parametrize("mode", ["graph", "xla", "graph_fused"])
-def test_fit_with_views_of_the_largest_variables_equals_numpy(mode, monkeypatch):
+def test_fit_with_views_of_the_largest_variables_equals_numpy(mode, natural, monkeypatch):
     """The model above 7000 units wide: its 40 x 7000 kernel (1093 whole rows) is reduced
     from a view of its own, not copied, in a real fit. The weights before the update, read
     through that view, must still be the old ones when the optimizer updates the variable
     (TensorFlow copies a variable's buffer on write while a read of it is alive).
     Statistics against the tape and NumPy float64 reference, as the tests above.
-    ``graph_fused``: the statistics as one XLA cluster inside a non-XLA step (forced here)."""
-    from keras_init_lab.callbacks import capture
+    ``graph_fused``: the statistics as one XLA cluster inside a non-XLA step (forced here).
+    ``natural_rows``: the view is the kernel's own 40 rows of 7000 (JAX's default layout)."""
+    from keras_init_lab.callbacks import capture, statistics
     from keras_init_lab.callbacks.statistics import describe_variables
 
     if mode == "graph_fused":
         monkeypatch.setattr(capture, "_has_accelerator", lambda: True)
+    monkeypatch.setattr(statistics, "_natural_views_by_default", lambda: natural)
 
     def build():
         return _large_model(7000)
 
-    assert describe_variables(build()).inplace == (0,)
+    layout = describe_variables(build())
+    assert layout.inplace == (0,)
+    assert layout.view_width(0) == (7000 if natural else CHUNK_SIZE)
     x, y = _data()
     model = build()
     model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse", jit_compile=mode == "xla")
@@ -461,6 +466,18 @@ def test_fit_with_views_of_the_largest_variables_equals_numpy(mode, monkeypatch)
     model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
     _check_history(stats.history, _replay(build, x, y, 4, 2))
     assert np.all(stats.history["per_variable"]["update_ratio"] > 0)
+
+
+def test_natural_rows_are_the_trailing_dimensions_past_one_chunk():
+    """A view's natural row: the fewest trailing dimensions (the first one left out) that
+    hold ``CHUNK_SIZE`` elements; None for a vector or a row too short."""
+    from keras_init_lab.callbacks.statistics import _natural_row
+
+    assert _natural_row((784, 1500), CHUNK_SIZE) == 1500
+    assert _natural_row((3, 3, 256, 128), CHUNK_SIZE) == 256 * 128
+    assert _natural_row((3, 3, 64, 512), CHUNK_SIZE) == 512
+    assert _natural_row((300_000,), CHUNK_SIZE) is None
+    assert _natural_row((4000, 100), CHUNK_SIZE) is None
 
 
 def test_gradients_by_column_places_casts_and_unscales_each_gradient():

@@ -171,12 +171,15 @@ def _gather_sample(chunks, layout: VariableLayout, plan: SamplePlan, draw):
     """``[P]`` sampled values from a ``(full, tail, views)`` chunk triple: gathers, no copy.
 
     Slot positions are shifted by ``s_j = (draw mod 2^15) * 40503 mod n_j`` and mapped to
-    their place: a variable's whole rows (positions below ``full_chunks_j * C``) are in the
-    shared whole-row matrix or, for a variable of ``layout.inplace``, in its own view; the
-    rest is in the tail matrix.
+    their place: a variable's whole rows (positions below ``full_chunks_j * C``, or
+    ``full_chunks_j * W_j`` for a view of width ``W_j``) are in the shared whole-row matrix
+    or, for a variable of ``layout.inplace``, in its own view; the rest is in the tail matrix.
     """
     full, tail, views = chunks
-    full_elements = (layout.full_chunks * CHUNK_SIZE).astype(np.int64)
+    row_width = np.full(layout.num_variables, CHUNK_SIZE, dtype=np.int64)
+    for j in layout.inplace:
+        row_width[j] = layout.view_width(j)
+    full_elements = (layout.full_chunks * row_width).astype(np.int64)
     in_place = np.isin(np.arange(layout.num_variables), layout.inplace)
     shared_elements = np.where(in_place, 0, full_elements)
 

@@ -13,7 +13,9 @@ matrix of zero-padded tails. Row reductions give per-row partial sums, and one
 whatever the number of variables, all XLA-compatible. The few largest variables
 (:data:`INPLACE_VARIABLES`, at least :data:`INPLACE_MIN_ROWS` rows) are not copied: their whole
 rows are reduced from a ``[rows, CHUNK_SIZE]`` view of their own (a reshape), which bounds the op
-count (a dozen more per such variable) and saves the copy of most of the bytes. Spreads (``M2``)
+count (a dozen more per such variable) and saves the copy of most of the bytes; on JAX the view
+is the variable's own rows (``natural_views``: a reshape of the whole tensor, which XLA reads in
+place). Spreads (``M2``)
 come from the row sums already taken; only rows whose ``|mean|`` is large next to their spread are
 centred and summed again, so a gradient or a bias with ``|mean| >> std`` keeps its standard
 deviation.
@@ -121,9 +123,13 @@ class VariableLayout:
         tail_sizes: ``[n_vars]`` elements of each variable in its tail row.
         full_variable: ``[n_full]`` variable index of each whole row of the shared matrix.
         inplace: indices of the variables whose whole rows are not copied into the shared
-            matrix but reduced from their own ``[full_chunks_j, C]`` view of the tensor (a
-            reshape of its first ``full_chunks_j * C`` elements: no copy), the few largest
+            matrix but reduced from their own ``[full_chunks_j, W_j]`` view of the tensor (a
+            reshape of its first ``full_chunks_j * W_j`` elements: no copy), the few largest
             (:data:`INPLACE_VARIABLES`); ``full_variable`` then has no rows of theirs.
+        view_widths: the row width ``W_j`` of each view, in ``inplace`` order: empty means
+            :data:`CHUNK_SIZE` for all; with natural views, a variable's trailing
+            dimensions (its whole rows: ``full_chunks_j * W_j`` is then every element and
+            its tail is empty).
     """
 
     variables: tuple
@@ -135,10 +141,18 @@ class VariableLayout:
     tail_sizes: np.ndarray
     full_variable: np.ndarray
     inplace: tuple = ()
+    view_widths: tuple = ()
 
     @property
     def num_variables(self) -> int:
         return len(self.variables)
+
+    def view_width(self, index: int) -> int:
+        """Row width of the view of variable ``index`` (one of ``inplace``): ``CHUNK_SIZE``,
+        or its natural row (see :func:`describe_variables`'s ``natural_views``)."""
+        if self.view_widths:
+            return int(self.view_widths[self.inplace.index(index)])
+        return CHUNK_SIZE
 
     @property
     def num_full_chunks(self) -> int:
@@ -146,7 +160,10 @@ class VariableLayout:
 
 
 def describe_variables(
-    model, chunk_size: int = CHUNK_SIZE, inplace: int = INPLACE_VARIABLES
+    model,
+    chunk_size: int = CHUNK_SIZE,
+    inplace: int = INPLACE_VARIABLES,
+    natural_views: bool | None = None,
 ) -> VariableLayout:
     """Describe ``model.trainable_variables`` for the capture: names, owning layers, chunks.
 
@@ -164,6 +181,14 @@ def describe_variables(
         chunk_size: elements per chunk row (default :data:`CHUNK_SIZE`).
         inplace: most variables reduced from their own view (the largest ones with at least
             :data:`INPLACE_MIN_ROWS` whole rows; default :data:`INPLACE_VARIABLES`).
+        natural_views: give each view the variable's own rows (its smallest run of trailing
+            dimensions with at least ``chunk_size`` elements: a ``784 x 1500`` kernel is
+            viewed as 784 rows of 1500) instead of ``chunk_size``-wide rows of its flat
+            prefix. A compiled JAX step then reads the view straight from the variable (a
+            reshape of the whole tensor); the prefix slice of the ``chunk_size`` view is
+            recomputed, with its index arithmetic, inside every reduction XLA fuses it into,
+            which cost more than the statistics themselves (``benchmarks/callbacks.py
+            --backend jax``). None (the default): natural views on JAX only.
 
     Returns:
         A :class:`VariableLayout`.
@@ -197,6 +222,17 @@ def describe_variables(
     by_size = sorted(range(len(variables)), key=lambda i: (-int(sizes[i]), i))
     own_view = sorted(i for i in by_size[:inplace] if full_chunks[i] >= INPLACE_MIN_ROWS)
     shared_rows = np.where(np.isin(np.arange(len(variables)), own_view), 0, full_chunks)
+    tail_sizes = sizes - full_chunks * chunk_size
+    if natural_views is None:
+        natural_views = _natural_views_by_default()
+    widths = []
+    for j in own_view:
+        width = _natural_row(variables[j].shape, chunk_size) if natural_views else None
+        if width is None:
+            widths.append(chunk_size)
+            continue
+        widths.append(width)
+        full_chunks[j], tail_sizes[j] = sizes[j] // width, 0
     return VariableLayout(
         variables=tuple(variables),
         names=tuple(names),
@@ -204,10 +240,28 @@ def describe_variables(
         layer_index=np.asarray(layer_index, dtype=np.int32),
         sizes=sizes,
         full_chunks=full_chunks,
-        tail_sizes=sizes - full_chunks * chunk_size,
+        tail_sizes=tail_sizes,
         full_variable=np.repeat(np.arange(len(variables), dtype=np.int32), shared_rows),
         inplace=tuple(own_view),
+        view_widths=tuple(widths) if natural_views else (),
     )
+
+
+def _natural_views_by_default() -> bool:
+    """Natural views on JAX, where they were measured to pay (see :func:`describe_variables`);
+    ``chunk_size`` rows elsewhere (TensorFlow's prefix slice is a view already)."""
+    return keras.backend.backend() == "jax"
+
+
+def _natural_row(shape, chunk_size: int) -> int | None:
+    """Elements of the smallest run of trailing dimensions of ``shape``, the first one left
+    out, holding at least ``chunk_size`` of them (None: no such run, e.g. a vector)."""
+    width = 1
+    for dim in reversed(tuple(int(d) for d in shape)[1:]):
+        width *= dim
+        if width >= chunk_size:
+            return width
+    return None
 
 
 def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE):
@@ -225,11 +279,12 @@ def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE):
         zip(tensors, layout.full_chunks, layout.tail_sizes)
     ):
         flat = ops.reshape(ops.cast(tensor, "float32"), [-1])
-        cut = int(full) * chunk_size
+        width = layout.view_width(index) if index in inplace else chunk_size
+        cut = int(full) * width
         if full:
             rows = flat[:cut] if tail else flat
             if index in inplace:
-                view = ops.reshape(rows, [int(full), chunk_size])
+                view = ops.reshape(rows, [int(full), width])
                 if keras.backend.backend() == "torch":
                     # PyTorch updates weights in place: a view of a weight read before the
                     # update would change under it. Copied, as the shared matrix is.
@@ -372,16 +427,16 @@ def _precise_row_m2(matrix, row_sum, row_sumsq, xla: bool, gather_rows: bool):
         float32 ``[rows]``, never negative.
     """
 
+    width = float(ops.shape(matrix)[1])  # CHUNK_SIZE, or a natural view's row
+
     def centred(rows, sums):
-        centre = sums / float(CHUNK_SIZE)
+        centre = sums / width
         d = rows - centre[:, None]
-        return ops.maximum(
-            _row_sumsq(d, xla) - ops.square(ops.sum(d, axis=1)) / float(CHUNK_SIZE), 0.0
-        )
+        return ops.maximum(_row_sumsq(d, xla) - ops.square(ops.sum(d, axis=1)) / width, 0.0)
 
     if xla or not gather_rows:
         return centred(matrix, row_sum)
-    naive = ops.maximum(row_sumsq - ops.square(row_sum) / float(CHUNK_SIZE), 0.0)
+    naive = ops.maximum(row_sumsq - ops.square(row_sum) / width, 0.0)
     # NaN rows compare False and keep their NaN; all-zero rows (0 > 0) are exact already.
     (risky,) = ops.nonzero(row_sumsq > NAIVE_M2_RATIO * naive)
     return ops.scatter_update(
@@ -511,7 +566,8 @@ def gradient_sufficient_statistics(
             total = ops.segment_sum(own_m2 + between, full_variable, num_segments=n) + total
         for j, mask, view, (row_sum, row_sumsq) in zip(layout.inplace, own, views, view_sums):
             own_m2 = _precise_row_m2(view, row_sum, row_sumsq, xla, gather_rows)
-            between = float(CHUNK_SIZE) * ops.square(row_sum / float(CHUNK_SIZE) - variable_mean[j])
+            width = float(layout.view_width(j))
+            between = width * ops.square(row_sum / width - variable_mean[j])
             total = total + place(mask, ops.sum(own_m2 + between))
         return total
 
