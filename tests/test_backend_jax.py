@@ -239,6 +239,20 @@ def test_statistics_equal_jax_grad(jit_compile, loss_scale_factor):
 
 
 @jax_only
+def test_jax_layouts_view_the_largest_variables_by_their_own_rows():
+    """On JAX the largest variables are reduced from their natural rows (a reshape of the
+    whole tensor that XLA reads in place; ``benchmarks/callbacks.py --backend jax``): a
+    600 x 1200 kernel is viewed as 600 rows of 1200 with no tail; its 1200 biases are not a
+    view (fewer than ``INPLACE_MIN_ROWS`` rows)."""
+    from keras_init_lab.callbacks.statistics import describe_variables
+
+    model = keras.Sequential([keras.Input((600,)), keras.layers.Dense(1200)])
+    layout = describe_variables(model)
+    assert layout.inplace == (0,) and layout.view_widths == (1200,)
+    assert layout.full_chunks[0] == 600 and layout.tail_sizes[0] == 0
+
+
+@jax_only
 def test_records_at_exactly_the_scheduled_steps():
     """EverySteps(3) over two fits of 2 x 4 steps: the first step of each fit and every
     step s with s % 3 == 0, numbered across fits; each record is that step's gradient.
