@@ -42,8 +42,9 @@ Run from the repository root:
 
 On JAX and PyTorch (``--backend``, set before Keras is imported) TensorFlow is not imported
 at all, and the TensorFlow programs are left out: the exact-histogram variant, the anchors
-(a ``GradientTape`` probe, Keras's ``TensorBoard`` callback), the isolated kernels and the
-memory anchor. The paired ratios, the predicted sparse ratios and the distance to the
+(a ``GradientTape`` probe, Keras's ``TensorBoard`` callback) and the memory anchor; the
+isolated kernels are timed on JAX with ``jax.jit`` (:func:`bench_floor_jax`), not on
+PyTorch. The paired ratios, the predicted sparse ratios and the distance to the
 memory-bandwidth floor are printed for every backend.
 
 Two more tables make the small ratios readable. *Predicted* ratios of the sparse schedules:
@@ -524,6 +525,76 @@ def _backend_version(backend: str) -> str:
     return f"{name} {__import__(module).__version__}"
 
 
+def bench_floor_jax(builder, repeats: int = FLOOR_REPEATS):
+    """The recorded step's device work in isolation on JAX, as :func:`bench_floor` does.
+
+    Each kernel is one ``jax.jit`` function of the variables as the JAX capture sees them
+    (the gradients, the weights before and after the update, per variable): one reduction
+    pass (a sum of every gradient), the statistics with the default layout (natural views of
+    the largest variables) and with ``chunk_size``-wide views (``natural_views=False``, their
+    flat prefix sliced), and the sampled histograms. Interleaved, medians of ``repeats``.
+    """
+    import jax
+
+    from keras_init_lab.callbacks.histograms import gradient_histograms
+    from keras_init_lab.callbacks.statistics import (
+        describe_variables,
+        gradient_sufficient_statistics,
+        split_chunks,
+    )
+
+    model = builder()
+    natural = describe_variables(model)
+    sliced = describe_variables(model, natural_views=False)
+    rng = np.random.default_rng(0)
+    shapes = [tuple(v.shape) for v in natural.variables]
+    grads = [jax.numpy.asarray(rng.normal(size=s).astype("float32")) for s in shapes]
+    before = [jax.numpy.asarray(rng.normal(size=s).astype("float32")) for s in shapes]
+    after = [b - 1e-3 * g for b, g in zip(before, grads)]
+
+    def statistics_of(layout):
+        def run(g, b, a):
+            return gradient_sufficient_statistics(
+                split_chunks(g, layout), split_chunks(b, layout), split_chunks(a, layout), layout
+            )
+
+        return jax.jit(run)
+
+    kernels = {
+        "one reduction pass (sum of every gradient)": jax.jit(
+            lambda g, b, a: sum(jax.numpy.sum(t) for t in g)
+        ),
+        "statistics, natural views (the default on JAX)": statistics_of(natural),
+        "statistics, chunk-wide views of a sliced prefix (natural_views=False)": statistics_of(
+            sliced
+        ),
+        "histograms sampled (the default sample size)": jax.jit(
+            lambda g, b, a: gradient_histograms(g, a, natural, 30, draw=0)
+        ),
+    }
+    for function in kernels.values():
+        jax.block_until_ready(function(grads, before, after))
+    times = {name: ([], []) for name in kernels}
+    for _ in range(repeats):
+        for name, function in kernels.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            jax.block_until_ready(function(grads, before, after))
+            times[name][0].append(time.perf_counter() - wall)
+            times[name][1].append(time.process_time() - cpu)
+    one = statistics.median(times[next(iter(kernels))][0])
+    return [
+        {
+            "model": model.name,
+            "params": model.count_params(),
+            "kernel": name,
+            "wall_ms": 1e3 * statistics.median(walls),
+            "cpu_ms": 1e3 * statistics.median(cpus),
+            "passes": statistics.median(walls) / one,
+        }
+        for name, (walls, cpus) in times.items()
+    ]
+
+
 #: Size of the array copied to measure memory bandwidth: 256 MB, far above any CPU cache.
 BANDWIDTH_BYTES = 256 * 2**20
 
@@ -553,6 +624,12 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=None, help=f"steps per timed fit ({STEPS})")
     parser.add_argument("--memory", action="store_true", help="run only the memory anchor")
     parser.add_argument(
+        "--kernels",
+        action="store_true",
+        help="run only the isolated kernels (TensorFlow, JAX), the bandwidth and the memory "
+        "anchor (TensorFlow)",
+    )
+    parser.add_argument(
         "--floor-repeats",
         type=int,
         default=None,
@@ -572,8 +649,8 @@ def main(argv=None):
         choices=("tensorflow", "jax", "torch"),
         default=None,
         help="Keras backend to time (default: KERAS_BACKEND or Keras's own default); on JAX "
-        "and PyTorch the TensorFlow-only parts (anchors, exact histograms, isolated kernels, "
-        "memory anchor) are left out and TensorFlow is not imported",
+        "and PyTorch the TensorFlow-only parts (anchors, exact histograms, memory anchor; "
+        "the isolated kernels on PyTorch) are left out and TensorFlow is not imported",
     )
     args = parser.parse_args(argv)
     backend = keras.backend.backend()
@@ -600,14 +677,15 @@ def main(argv=None):
     if not args.memory:
         builders = {"small_mlp": small_mlp, "wide_mlp": wide_mlp, "small_cnn": small_cnn}
         rounds = 2 if args.quick else args.rounds
+        rows = []
         with tempfile.TemporaryDirectory() as log_root:
-            rows = []
-            for name in args.models.split(","):
+            for name in args.models.split(",") if not args.kernels else ():
                 rows += bench_model(builders[name], rounds, log_root)
-        print(
-            "\n| model (params) | variant | wall ratio | CPU ratio | extra ms/step | "
-            "one-time s |\n|---|---|---|---|---|---|"
-        )
+        if rows:
+            print(
+                "\n| model (params) | variant | wall ratio | CPU ratio | extra ms/step | "
+                "one-time s |\n|---|---|---|---|---|---|"
+            )
         for r in rows:
             print(
                 f"| {r['model']} ({r['params']:,}; plain {r['plain_ms_per_step']:.1f} ms/step) "
@@ -619,6 +697,8 @@ def main(argv=None):
             "\n| model | variant | recorded steps | CPU ratio measured | CPU ratio predicted "
             "from the every-step cost | wall ratio predicted | predicted from |\n"
             "|---|---|---|---|---|---|---|"
+            if rows
+            else "\n(no fits timed: --kernels)"
         )
         for r in rows:
             full = by_variant.get(
@@ -632,14 +712,15 @@ def main(argv=None):
                 f"{1 + share * (full['cpu_ratio'] - 1):.3f} | "
                 f"{1 + share * (full['wall_ratio'] - 1):.3f} | {full['variant']} |"
             )
-        for name in args.models.split(",") if tf is not None else ():
+        floor = {"tensorflow": bench_floor, "jax": bench_floor_jax}.get(backend)
+        for name in args.models.split(",") if floor is not None else ():
             if name == args.models.split(",")[0]:
                 print(
                     "\n| model | isolated kernel | wall ms | CPU ms | passes (x one reduction) |"
                     "\n|---|---|---|---|---|"
                 )
             repeats = args.floor_repeats or (5 if args.quick else FLOOR_REPEATS)
-            for r in bench_floor(builders[name], repeats):
+            for r in floor(builders[name], repeats):
                 print(
                     f"| {r['model']} | {r['kernel']} | {r['wall_ms']:.2f} | {r['cpu_ms']:.2f} | "
                     f"{r['passes']:.1f} |"
