@@ -88,6 +88,20 @@ def test_torch_backend_suite_in_a_child_process():
 
 # ----------------------------------------------------------------------------- PyTorch side
 
+
+def _count_calls(monkeypatch, module, name: str) -> list:
+    """Replace ``module.name`` by a wrapper that appends to the returned list at each call."""
+    calls = []
+    real = getattr(module, name)
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counting)
+    return calls
+
+
 torch_only = pytest.mark.skipif(not ON_TORCH, reason="runs in the KERAS_BACKEND=torch child")
 
 
@@ -290,14 +304,7 @@ def test_records_at_exactly_the_scheduled_steps(monkeypatch):
     from keras_init_lab.callbacks import EverySteps, GradientStats, _capture_torch
     from keras_init_lab.callbacks.capture import get_capture
 
-    calls = []
-    real = _capture_torch.gradient_sufficient_statistics
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_capture_torch, "gradient_sufficient_statistics", counting)
+    calls = _count_calls(monkeypatch, _capture_torch, "gradient_sufficient_statistics")
     x, y = _data(n=16)
     model = _large_model()
     model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
@@ -797,14 +804,7 @@ def test_histograms_at_exactly_the_scheduled_steps(monkeypatch):
     computed on those steps only (the second host flag): counted here."""
     from keras_init_lab.callbacks import GradientStats, _capture_torch
 
-    calls = []
-    real = _capture_torch.gradient_histograms
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_capture_torch, "gradient_histograms", counting)
+    calls = _count_calls(monkeypatch, _capture_torch, "gradient_histograms")
     x, y = _data(n=16)
     model = _large_model()
     model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
