@@ -147,10 +147,10 @@ def check_log_dir(name: str, value, allow_none: bool = True):
     Example:
         >>> check_log_dir("log_dir", "logs/run1")
         'logs/run1'
-        >>> check_log_dir("log_dir", "")
+        >>> check_log_dir("log_dir", "")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: log_dir is an empty path; pass a folder such as 'logs/run1', or None for no TensorBoard output; received log_dir=''.
+        ValueError: log_dir is an empty path; pass a folder such as 'logs/run1', or None ...
 
     Args:
         name: the argument's name, echoed in the message.

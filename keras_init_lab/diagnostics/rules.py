@@ -382,7 +382,8 @@ def hidden_softmax_rule(entries, predictions) -> list[Finding]:
             message = (
                 f"softmax in a hidden layer: it turns the {e.units} units into one probability "
                 "vector that sums to 1, coupling them and shrinking each to ~1/n (lecture 003, "
-                "fundamentals of deep neural networks: softmax is generally used in the last layer)."
+                "fundamentals of deep neural networks: softmax is generally used in the last "
+                "layer)."
             )
             fix = "use relu (or tanh) here and keep softmax for the multiclass output layer."
             found.append(_finding("warning", e, message, fix, "hidden-softmax"))

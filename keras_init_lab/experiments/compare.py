@@ -136,8 +136,8 @@ class CompareResult:
             >>> run = RunResult(label="he_normal + relu", final_accuracy=0.95, final_loss=0.12,
             ...                 epochs_to_target=3, grad_ratio_start=0.8, verdict="learns")
             >>> lines = CompareResult([run], {}).format_table().splitlines()
-            >>> print(lines[2])
-            he_normal + relu                 95%     0.12         3           -        0.8->-     -     -
+            >>> print(lines[2])  # doctest: +ELLIPSIS
+            he_normal + relu                 95%     0.12         3           -        0.8->- ...
             >>> print(lines[3])
                 verdict: learns
         """
