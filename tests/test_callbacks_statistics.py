@@ -359,6 +359,56 @@ def test_recorded_step_op_count_does_not_grow_with_the_number_of_variables(xla, 
     assert many["Reshape"] > few["Reshape"]  # the views do grow: the test sees the graphs
 
 
+@pytest.mark.parametrize("natural", [False, True], ids=["chunk_rows", "natural_rows"])
+@pytest.mark.parametrize("inplace", [0, 4], ids=["chunked", "views"])
+@pytest.mark.parametrize("xla", [False, True])
+def test_exact_counts_of_a_nonfinite_step_cover_every_block_of_rows(xla, inplace, natural):
+    """A step with NaN and Inf gradients takes the exact-count branch, which counts
+    ``COUNT_BLOCK_ROWS`` rows at a time: NaN, Inf and zeros put at the first and last
+    element, at both sides of every block boundary and in the overlapping last block must
+    all be counted once, in views, in the shared chunk matrix and in the tails."""
+    from keras_init_lab.callbacks.statistics import (
+        COUNT_BLOCK_ROWS,
+        describe_variables,
+        gradient_sufficient_statistics,
+        variable_statistics,
+    )
+
+    keras.utils.set_random_seed(0)
+    # 4 variables: a 300 x 170 kernel (199 chunk rows, 300 natural rows: several blocks and
+    # an overlapping last one), its bias, a 170 x 3 kernel, its bias.
+    model = keras.Sequential([keras.Input((300,)), keras.layers.Dense(170), keras.layers.Dense(3)])
+    layout = describe_variables(model, inplace=inplace, natural_views=natural)
+    rng = np.random.default_rng(5)
+    grads = [rng.normal(size=v.shape).astype(np.float32) for v in layout.variables]
+    kernel = grads[0].reshape(-1)
+    k = COUNT_BLOCK_ROWS
+    for row_width in (170, CHUNK_SIZE):  # the natural rows and the chunk rows
+        rows = kernel.size // row_width
+        for boundary in range(k, rows, k):
+            kernel[boundary * row_width - 1] = np.nan  # last element before a boundary
+            kernel[boundary * row_width] = 0.0  # first element after it
+        kernel[(rows - k // 2) * row_width + 5] = np.inf  # inside the overlapping last block
+    kernel[0], kernel[-1], kernel[-2] = -np.inf, np.nan, 0.0
+    grads[1][[0, -1]] = [np.nan, 0.0]
+    grads[2][0, 0] = np.inf
+    weights = [np.asarray(v.numpy()) for v in layout.variables]
+    compute = tf.function(
+        lambda g, b, a: gradient_sufficient_statistics(g, b, a, layout, xla=xla),
+        jit_compile=xla,
+        autograph=False,
+    )
+    raw = compute(
+        [tf.constant(g) for g in grads],
+        [tf.constant(w) for w in weights],
+        [tf.constant(w) for w in weights],
+    ).numpy()
+    got = variable_statistics(raw, layout.sizes)
+    np.testing.assert_array_equal(got["nonfinite_count"], [np.sum(~np.isfinite(g)) for g in grads])
+    np.testing.assert_array_equal(got["zero_fraction"], [np.mean(g == 0) for g in grads])
+    assert got["nonfinite_count"][0] > 10 and got["zero_fraction"][0] > 0
+
+
 @pytest.mark.parametrize("inplace", [(), (1, 2)], ids=["chunked", "views"])
 @pytest.mark.parametrize(
     "xla, gather_rows", [(False, True), (False, False), (True, None)], ids=["cpu", "static", "xla"]

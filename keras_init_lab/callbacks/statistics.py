@@ -392,17 +392,57 @@ def _row_sumsq(matrix, xla: bool):
     return ops.sum(ops.square(matrix), axis=1)
 
 
-def _row_statistics(matrix, xla):
-    """Per-row ``[sum, sumsq, nonzero]`` and ``max|x|`` of a chunk matrix, one read each.
+def _row_statistics(matrix, xla, centred: bool = False):
+    """Per-row ``[sum, sumsq, nonzero]`` and ``max|x|`` of a chunk matrix (and its own M2).
 
-    Zero padding adds nothing to any of them.
+    Zero padding adds nothing to any of them. Two forms, the same numbers:
+
+    * ``centred=False`` (TensorFlow outside XLA, where every op writes its result out and
+      only risky rows are centred again): ``sum x``, ``sum x^2``, ``max x`` and ``min x``,
+      one read each; returns ``(rows, row_max, None)``.
+    * ``centred=True`` (every row is centred anyway: XLA, JAX, PyTorch): ``sum x``,
+      ``max |x|``, and the row's own ``M2`` (:func:`_centred_row_m2`); the sum of squares
+      then follows without another pass, ``sumsq = M2 + sum^2 / C`` (two non-negative terms,
+      so no cancellation). XLA:CPU runs each reduction as its own pass over memory, so one
+      fewer reduction is one fewer pass (``benchmarks/callbacks.py --kernels``).
+      Returns ``(rows, row_max, row_m2)``.
     """
     row_sum = ops.sum(matrix, axis=1)
-    row_sumsq = _row_sumsq(matrix, xla)
     # sign(x)^2 is 1 for x != 0 and 0 for x == 0 (and for the zero padding).
     row_nonzero = ops.round(_row_sumsq(ops.sign(matrix), xla))
+    if centred:
+        row_m2 = _centred_row_m2(matrix, row_sum)
+        width = float(ops.shape(matrix)[1])
+        row_sumsq = row_m2 + ops.square(row_sum) / width
+        row_max = ops.max(ops.abs(matrix), axis=1)
+        return ops.stack([row_sum, row_sumsq, row_nonzero], axis=1), row_max, row_m2
+    row_sumsq = _row_sumsq(matrix, xla)
     row_max = ops.maximum(ops.max(matrix, axis=1), -ops.min(matrix, axis=1))
-    return ops.stack([row_sum, row_sumsq, row_nonzero], axis=1), row_max
+    return ops.stack([row_sum, row_sumsq, row_nonzero], axis=1), row_max, None
+
+
+def _centred_row_m2(matrix, row_sum):
+    """Per-row ``M2 = sum (x - c)^2 - (sum (x - c))^2 / C`` around ``c = sum / C``.
+
+    The second term corrects for the rounding of ``c``, so the result is precise for any
+    ``|mean| / std``. The two sums are written with two different broadcasts of the centre
+    (``x - c`` and ``x + (-c)``): with one shared ``x - c``, XLA:CPU writes that difference
+    out as a full matrix and reads it twice, instead of fusing it into each reduction
+    (~2.8x slower on a 1500 x 1200 gradient, ``benchmarks/callbacks.py --kernels``).
+    Elsewhere (PyTorch eager, TensorFlow graphs) both forms cost the same.
+
+    Args:
+        matrix: ``[rows, C]`` chunk matrix (or rows of it).
+        row_sum: its per-row sum, ``[rows]``.
+
+    Returns:
+        float32 ``[rows]``, never negative.
+    """
+    width = float(ops.shape(matrix)[1])  # CHUNK_SIZE, or a natural view's row
+    centre = row_sum / width
+    squares = ops.sum(ops.square(matrix - ops.expand_dims(centre, 1)), axis=1)
+    offset = ops.sum(matrix + ops.expand_dims(-centre, 1), axis=1)
+    return ops.maximum(squares - ops.square(offset) / width, 0.0)
 
 
 def _precise_row_m2(matrix, row_sum, row_sumsq, xla: bool, gather_rows: bool):
@@ -428,22 +468,63 @@ def _precise_row_m2(matrix, row_sum, row_sumsq, xla: bool, gather_rows: bool):
     """
 
     width = float(ops.shape(matrix)[1])  # CHUNK_SIZE, or a natural view's row
-
-    def centred(rows, sums):
-        centre = sums / width
-        d = rows - centre[:, None]
-        return ops.maximum(_row_sumsq(d, xla) - ops.square(ops.sum(d, axis=1)) / width, 0.0)
-
     if xla or not gather_rows:
-        return centred(matrix, row_sum)
+        return _centred_row_m2(matrix, row_sum)
     naive = ops.maximum(row_sumsq - ops.square(row_sum) / width, 0.0)
     # NaN rows compare False and keep their NaN; all-zero rows (0 > 0) are exact already.
     (risky,) = ops.nonzero(row_sumsq > NAIVE_M2_RATIO * naive)
     return ops.scatter_update(
         naive,
         ops.expand_dims(risky, 1),
-        centred(ops.take(matrix, risky, axis=0), ops.take(row_sum, risky, axis=0)),
+        _centred_row_m2(ops.take(matrix, risky, axis=0), ops.take(row_sum, risky, axis=0)),
     )
+
+
+#: Rows per block of :func:`_exact_row_counts`: its temporaries hold this many rows, not a
+#: whole matrix. Compilers size a step's scratch memory for every branch of a conditional,
+#: taken or not: counting a 1500 x 1200 gradient in one go added two full float32 copies of
+#: it (14 MB) to every instrumented XLA step, which then no longer fit the C library's
+#: reusable heap and paid fresh page faults each step (``benchmarks/callbacks.py``,
+#: BENCHMARKS.md). 32 rows of a natural view (at most a few thousand elements each) keep the
+#: branch's scratch memory in the hundreds of kilobytes.
+COUNT_BLOCK_ROWS = 32
+
+
+def _exact_row_counts(matrix):
+    """Per-row ``[#non-finite, #zeros]`` of a chunk matrix, ``COUNT_BLOCK_ROWS`` rows at a time.
+
+    The exact counts of the rare step with a NaN or an Inf (see
+    :func:`gradient_sufficient_statistics`). Blocks start at ``min(i k, rows - k)``, so the
+    last block overlaps the one before it and rewrites the same counts: every block has the
+    static shape ``[k, C]``, ``k = min(COUNT_BLOCK_ROWS, rows)``.
+
+    Example:
+        >>> counts = _exact_row_counts(ops.convert_to_tensor([[0.0, np.inf], [1.0, 2.0]]))
+        >>> ops.convert_to_numpy(counts).tolist()
+        [[1.0, 1.0], [0.0, 0.0]]
+
+    Args:
+        matrix: ``[rows, C]`` float32 chunk matrix (or view).
+
+    Returns:
+        float32 ``[rows, 2]``.
+    """
+
+    def counts(block):
+        bad = ops.sum(ops.cast(ops.logical_not(ops.isfinite(block)), "float32"), axis=1)
+        zero = ops.sum(ops.cast(ops.equal(block, 0.0), "float32"), axis=1)
+        return ops.stack([bad, zero], axis=1)
+
+    rows, width = (int(d) for d in ops.shape(matrix))
+    k = max(min(COUNT_BLOCK_ROWS, rows), 1)  # the same ops for a matrix of any size
+
+    def body(i, total):
+        start = ops.minimum(i * k, rows - k)
+        block = ops.slice(matrix, [start, 0], [k, width])
+        return ops.slice_update(total, [start, 0], counts(block))
+
+    initial = ops.convert_to_tensor(np.zeros((rows, 2), np.float32))
+    return ops.fori_loop(0, -(-rows // k), body, initial)
 
 
 def _static_shapes_only() -> bool:
@@ -526,16 +607,20 @@ def gradient_sufficient_statistics(
             total = total + place(mask, ops.sum(rows, axis=0))
         return total
 
-    # One pass over the gradients: per-row sum, sum of squares, nonzero count and max|g|.
-    tail_rows, max_abs = _row_statistics(grad_tail, xla=True)  # small: exact square + sum
-    full_rows = None
+    # Every whole row is centred on its own mean (all but TensorFlow's CPU graphs, which
+    # centre only the rows at risk): its M2 comes with the per-row statistics.
+    centred = xla or not gather_rows
+    # Per-row sum, sum of squares, nonzero count and max|g| (and the rows' own M2).
+    tail_rows, max_abs, _ = _row_statistics(grad_tail, xla=True)  # small: exact square + sum
+    full_rows = full_m2 = None
     if grad_full is not None:
-        full_rows, full_max = _row_statistics(grad_full, xla)
+        full_rows, full_max, full_m2 = _row_statistics(grad_full, xla, centred)
         max_abs = ops.maximum(ops.segment_max(full_max, full_variable, num_segments=n), max_abs)
-    view_rows = []
+    view_rows, view_m2 = [], []
     for mask, view in zip(own, grad_views):
-        rows, view_max = _row_statistics(view, xla)
+        rows, view_max, rows_m2 = _row_statistics(view, xla, centred)
         view_rows.append(rows)
+        view_m2.append(rows_m2)
         max_abs = ops.maximum(max_abs, place(mask, ops.max(view_max), -np.inf))
     grad_stats = per_variable(full_rows, view_rows, tail_rows)  # [n, 3]: sum, sumsq, nonzero
     mean = grad_stats[:, 0] / ops.maximum(sizes, 1.0)
@@ -545,7 +630,7 @@ def gradient_sufficient_statistics(
         np.arange(CHUNK_SIZE)[None, :] < layout.tail_sizes[:, None], dtype="bool"
     )
 
-    def centred_m2(full, views, tail, full_sums, view_sums, variable_mean):
+    def centred_m2(full, views, tail, full_sums, view_sums, variable_mean, full_own, views_own):
         """``M2 = sum (x - mean)^2`` per variable, precise also when ``|mean| >> std``.
 
         Whole rows: the own M2 of a row is ``sumsq - sum^2 / C`` when that form is safe
@@ -554,18 +639,24 @@ def gradient_sufficient_statistics(
         ``M2 = sum_r [M2_r + C (mean_r - mean)^2]``. The small tail matrix is centred
         exactly on each variable's mean (two passes, masked), so tiny variables (a
         1-element bias) get an exact 0 instead of rounding residue. ``full_sums`` and each
-        of ``view_sums`` are ``(row sum, row sum of squares)`` of that matrix.
+        of ``view_sums`` are ``(row sum, row sum of squares)`` of that matrix; ``full_own``
+        and ``views_own`` the rows' own M2 when already computed (else None).
         """
         total = ops.sum(ops.square(ops.where(valid, tail - variable_mean[:, None], 0.0)), axis=1)
         if full is not None:
-            own_m2 = _precise_row_m2(full, *full_sums, xla, gather_rows)
+            own_m2 = full_own
+            if own_m2 is None:
+                own_m2 = _precise_row_m2(full, *full_sums, xla, gather_rows)
             row_mean = full_sums[0] / float(CHUNK_SIZE)
             between = float(CHUNK_SIZE) * ops.square(
                 row_mean - ops.take(variable_mean, full_variable, axis=0)
             )
             total = ops.segment_sum(own_m2 + between, full_variable, num_segments=n) + total
-        for j, mask, view, (row_sum, row_sumsq) in zip(layout.inplace, own, views, view_sums):
-            own_m2 = _precise_row_m2(view, row_sum, row_sumsq, xla, gather_rows)
+        for j, mask, view, (row_sum, row_sumsq), own_m2 in zip(
+            layout.inplace, own, views, view_sums, views_own
+        ):
+            if own_m2 is None:
+                own_m2 = _precise_row_m2(view, row_sum, row_sumsq, xla, gather_rows)
             width = float(layout.view_width(j))
             between = width * ops.square(row_sum / width - variable_mean[j])
             total = total + place(mask, ops.sum(own_m2 + between))
@@ -578,21 +669,18 @@ def gradient_sufficient_statistics(
         None if full_rows is None else (full_rows[:, 0], full_rows[:, 1]),
         [(rows[:, 0], rows[:, 1]) for rows in view_rows],
         mean,
+        full_m2,
+        view_m2,
     )
     zeros = sizes - grad_stats[:, 2]
 
     # Non-finite entries make their variable's sum of squares non-finite; count them (and
     # the zeros, whose count NaN spoils) exactly only then: a branch that almost never runs.
     def exact_counts():
-        def counts(matrix):
-            bad = ops.sum(ops.cast(ops.logical_not(ops.isfinite(matrix)), "float32"), axis=1)
-            zero = ops.sum(ops.cast(ops.equal(matrix, 0.0), "float32"), axis=1)
-            return ops.stack([bad, zero], axis=1)
-
         result = per_variable(
-            None if grad_full is None else counts(grad_full),
-            [counts(view) for view in grad_views],
-            counts(grad_tail),
+            None if grad_full is None else _exact_row_counts(grad_full),
+            [_exact_row_counts(view) for view in grad_views],
+            _exact_row_counts(grad_tail),
         )
         padding = ops.convert_to_tensor((CHUNK_SIZE - layout.tail_sizes).astype(np.float32))
         return result[:, 0], result[:, 1] - padding
@@ -603,20 +691,26 @@ def gradient_sufficient_statistics(
         exact_counts,
     )
 
-    def weight_rows(w_before, w_after, row_xla):
-        return ops.stack(
-            [
-                _row_sumsq(w_after - w_before, row_xla),
-                _row_sumsq(w_before, row_xla),
-                ops.sum(w_before, axis=1),
-            ],
-            axis=1,
-        )
+    def weight_rows(w_before, w_after, row_xla, centre=False):
+        """Per-row ``[sum (w' - w)^2, sum w^2, sum w]`` (and the own M2 of ``w`` when
+        ``centre``: then ``sum w^2 = M2 + (sum w)^2 / C``, as for the gradients)."""
+        delta = _row_sumsq(w_after - w_before, row_xla)
+        row_sum = ops.sum(w_before, axis=1)
+        if centre:
+            row_m2 = _centred_row_m2(w_before, row_sum)
+            width = float(ops.shape(w_before)[1])
+            row_sumsq = row_m2 + ops.square(row_sum) / width
+        else:
+            row_m2, row_sumsq = None, _row_sumsq(w_before, row_xla)
+        return ops.stack([delta, row_sumsq, row_sum], axis=1), row_m2
 
-    full_weight_rows = None if before_full is None else weight_rows(before_full, after_full, xla)
-    view_weight_rows = [weight_rows(b, a, xla) for b, a in zip(before_views, after_views)]
+    full_weight_rows = full_weight_m2 = None
+    if before_full is not None:
+        full_weight_rows, full_weight_m2 = weight_rows(before_full, after_full, xla, centred)
+    view_weights = [weight_rows(b, a, xla, centred) for b, a in zip(before_views, after_views)]
+    view_weight_rows = [rows for rows, _ in view_weights]
     weight_stats = per_variable(
-        full_weight_rows, view_weight_rows, weight_rows(before_tail, after_tail, True)
+        full_weight_rows, view_weight_rows, weight_rows(before_tail, after_tail, True)[0]
     )
     weight_m2 = centred_m2(
         before_full,
@@ -625,6 +719,8 @@ def gradient_sufficient_statistics(
         None if full_weight_rows is None else (full_weight_rows[:, 2], full_weight_rows[:, 1]),
         [(rows[:, 2], rows[:, 1]) for rows in view_weight_rows],
         weight_stats[:, 2] / ops.maximum(sizes, 1.0),
+        full_weight_m2,
+        [rows_m2 for _, rows_m2 in view_weights],
     )
     return ops.stack(
         [
