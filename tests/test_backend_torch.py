@@ -271,6 +271,29 @@ def test_statistics_equal_torch_autograd(loss_scale_factor):
 
 
 @torch_only
+@pytest.mark.parametrize("natural", [False, True], ids=["chunk_rows", "natural_rows"])
+def test_statistics_of_variables_viewed_in_place_equal_torch_autograd(natural, monkeypatch):
+    """The largest variables reduced from views instead of copies (the threshold lowered so
+    the 40 x 300 kernel, 46 whole rows, and the 300 x 7 kernel are views): PyTorch's
+    optimizer updates the weights in place, so the weights before the update must be a
+    snapshot, while the gradients and the updated weights are read through views. Every
+    statistic against ``torch.autograd`` and SGD replayed by hand."""
+    from keras_init_lab.callbacks import GradientStats, statistics
+    from keras_init_lab.callbacks.statistics import describe_variables
+
+    monkeypatch.setattr(statistics, "INPLACE_MIN_ROWS", 2)
+    monkeypatch.setattr(statistics, "_natural_views_by_default", lambda: natural)
+    assert describe_variables(_large_model()).inplace == (0, 2)
+    x, y = _data()
+    model = _large_model()
+    model.compile(keras.optimizers.SGD(LEARNING_RATE), "mse")
+    stats = GradientStats(every_n_steps=1)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    _check_history(stats.history, _replay(_large_model, x, y, 4, 2))
+    assert np.all(stats.history["per_variable"]["update_ratio"] > 0)
+
+
+@torch_only
 def test_statistics_under_jit_compile_and_no_recompilation_in_a_second_fit():
     """``jit_compile=True``: Keras ``torch.compile``s its step (graph breaks at its own
     ``loss.backward()``, and in the statistics' data-dependent ops). The records equal

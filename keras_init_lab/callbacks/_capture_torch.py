@@ -179,8 +179,10 @@ class TorchGradientCapture(GradientCapture):
             # The histograms' sample moves with the optimizer's step count, read before the
             # update increments it: a copy, since PyTorch increments it in place.
             draw = ops.copy(optimizer.iterations.value) if histograms else None
-            # A copy (split_chunks concatenates): ``apply`` updates the weights in place.
-            before = split_chunks([v.value for v in layout.variables], layout)
+            # A copy (snapshot): ``apply`` updates the weights in place. The gradients and
+            # the weights after the update are read as views: Keras's PyTorch optimizers
+            # never write into the gradients they are given.
+            before = split_chunks([v.value for v in layout.variables], layout, snapshot=True)
             result = original_apply(grads, trainable_variables)
             after = [v.value for v in layout.variables]
             if histograms:

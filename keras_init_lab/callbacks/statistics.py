@@ -264,14 +264,18 @@ def _natural_row(shape, chunk_size: int) -> int | None:
     return None
 
 
-def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE):
+def _split(
+    tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE, snapshot: bool = False
+):
     """``(full [n_full, C] or None, tail [n_vars, C], views)`` float32 views of ``tensors``.
 
     One concat for the whole rows of every variable not in ``layout.inplace``, one for the
     zero-padded tails, and for each variable in ``layout.inplace`` a reshape of its whole
     rows into ``[full_chunks_j, C]`` (the first ``full_chunks_j * C`` elements, a prefix of
-    the flat tensor: no copy on TensorFlow or under XLA; a copy on PyTorch, whose optimizers
-    update weights in place).
+    the flat tensor: no copy on TensorFlow or under XLA). ``snapshot``: the tensors are
+    weights read before an update that PyTorch's optimizers make in place, so on PyTorch
+    the views are copied (the concatenated matrices are copies anyway); gradients and the
+    weights read after the update stay views.
     """
     inplace = set(layout.inplace)
     full_parts, tail_parts, views = [], [], []
@@ -285,7 +289,7 @@ def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE):
             rows = flat[:cut] if tail else flat
             if index in inplace:
                 view = ops.reshape(rows, [int(full), width])
-                if keras.backend.backend() == "torch":
+                if snapshot and keras.backend.backend() == "torch":
                     # PyTorch updates weights in place: a view of a weight read before the
                     # update would change under it. Copied, as the shared matrix is.
                     view = ops.copy(view)
@@ -367,10 +371,11 @@ def gradients_by_column(grads, variables, layout: VariableLayout, scale=None, de
     return dense, present
 
 
-def split_chunks(tensors, layout: VariableLayout) -> Chunks:
+def split_chunks(tensors, layout: VariableLayout, snapshot: bool = False) -> Chunks:
     """Copy ``tensors`` once into the shared whole-row and tail chunk matrices of ``layout``
-    (the variables of ``layout.inplace`` keep their whole rows in a view of their own)."""
-    return Chunks(*_split(tensors, layout))
+    (the variables of ``layout.inplace`` keep their whole rows in a view of their own; with
+    ``snapshot``, weights about to be updated in place, that view is a copy on PyTorch)."""
+    return Chunks(*_split(tensors, layout, snapshot=snapshot))
 
 
 def _as_chunks(tensors, layout: VariableLayout) -> Chunks:
