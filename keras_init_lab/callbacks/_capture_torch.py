@@ -169,6 +169,14 @@ class TorchGradientCapture(GradientCapture):
         """
         original_apply = optimizer.apply  # the bound method of the optimizer's class
         capture = self
+        model = self.model
+        # Eager on a CPU: the spread is recomputed only for the rows whose mean is large next
+        # to it (a gather of data-dependent size, usually of no row), as TensorFlow does on a
+        # CPU; every row is centred under torch.compile (no graph break) and on an
+        # accelerator (no host read of the gather's size in the middle of the step).
+        eager_cpu = not (model.jit_compile and not model.run_eagerly) and all(
+            v.value.is_cpu for v in layout.variables
+        )
 
         def apply(grads, trainable_variables=None):
             if not capture._armed:
@@ -188,7 +196,9 @@ class TorchGradientCapture(GradientCapture):
             if histograms:
                 # Chunked once, read by the statistics and the histograms.
                 dense, after = split_chunks(dense, layout), split_chunks(after, layout)
-            raw = gradient_sufficient_statistics(dense, before, after, layout, xla=True)
+            raw = gradient_sufficient_statistics(
+                dense, before, after, layout, xla=not eager_cpu, gather_rows=eager_cpu
+            )
             if not all(present):
                 missing = np.array([not p for p in present])[None, :]
                 raw = ops.where(missing, np.float32(np.nan), raw)

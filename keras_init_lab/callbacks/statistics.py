@@ -264,9 +264,7 @@ def _natural_row(shape, chunk_size: int) -> int | None:
     return None
 
 
-def _split(
-    tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE, snapshot: bool = False
-):
+def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE, snapshot: bool = False):
     """``(full [n_full, C] or None, tail [n_vars, C], views)`` float32 views of ``tensors``.
 
     One concat for the whole rows of every variable not in ``layout.inplace``, one for the
@@ -382,18 +380,36 @@ def _as_chunks(tensors, layout: VariableLayout) -> Chunks:
     return tensors if isinstance(tensors, Chunks) else split_chunks(tensors, layout)
 
 
+def _torch_kernels():
+    """``torch`` on the PyTorch backend, else None: its one-read row kernels are used there.
+
+    PyTorch runs ``keras.ops`` one op at a time, each writing its result out: ``square`` then
+    ``sum`` writes and reads a whole temporary. Its own ``linalg.vector_norm`` reads the rows
+    once and writes nothing (~2x faster on a 1500 x 1200 gradient on CPU); ``torch.compile``
+    traces it too.
+    """
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    return torch
+
+
 def _row_sumsq(matrix, xla: bool):
     """Per-row ``sum x^2`` of a ``[rows, C]`` matrix.
 
-    On TensorFlow outside XLA, ``EuclideanNorm`` squared: it reads once and writes nothing
-    (~2x faster than square + sum on CPU, ``benchmarks/callbacks.py``) but has no XLA kernel
-    and no ``keras.ops`` name. Everywhere else (XLA, JAX) square + sum, which the compiler
-    fuses into one loop.
+    On TensorFlow outside XLA, ``EuclideanNorm`` squared, and on PyTorch
+    ``linalg.vector_norm`` squared: they read once and write nothing (~2x faster than square
+    + sum on CPU, ``benchmarks/callbacks.py``) but have no XLA kernel and no ``keras.ops``
+    name. Elsewhere (XLA, JAX) square + sum, which the compiler fuses into one loop.
     """
     if not xla and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         return tf.square(tf.math.reduce_euclidean_norm(matrix, axis=1))
+    torch = _torch_kernels()
+    if torch is not None:
+        return torch.square(torch.linalg.vector_norm(matrix, dim=1))
     return ops.sum(ops.square(matrix), axis=1)
 
 
@@ -415,14 +431,19 @@ def _row_statistics(matrix, xla, centred: bool = False):
     row_sum = ops.sum(matrix, axis=1)
     # sign(x)^2 is 1 for x != 0 and 0 for x == 0 (and for the zero padding).
     row_nonzero = ops.round(_row_sumsq(ops.sign(matrix), xla))
+    # max |x|: one fused reduction under a compiler; max and min (two reads, no temporary)
+    # where every op writes its result out (TensorFlow graphs, PyTorch).
+    fused = centred and _torch_kernels() is None
+    if fused:
+        row_max = ops.max(ops.abs(matrix), axis=1)
+    else:
+        row_max = ops.maximum(ops.max(matrix, axis=1), -ops.min(matrix, axis=1))
     if centred:
         row_m2 = _centred_row_m2(matrix, row_sum)
         width = float(ops.shape(matrix)[1])
         row_sumsq = row_m2 + ops.square(row_sum) / width
-        row_max = ops.max(ops.abs(matrix), axis=1)
         return ops.stack([row_sum, row_sumsq, row_nonzero], axis=1), row_max, row_m2
     row_sumsq = _row_sumsq(matrix, xla)
-    row_max = ops.maximum(ops.max(matrix, axis=1), -ops.min(matrix, axis=1))
     return ops.stack([row_sum, row_sumsq, row_nonzero], axis=1), row_max, None
 
 
@@ -433,8 +454,8 @@ def _centred_row_m2(matrix, row_sum):
     ``|mean| / std``. The two sums are written with two different broadcasts of the centre
     (``x - c`` and ``x + (-c)``): with one shared ``x - c``, XLA:CPU writes that difference
     out as a full matrix and reads it twice, instead of fusing it into each reduction
-    (~2.8x slower on a 1500 x 1200 gradient, ``benchmarks/callbacks.py --kernels``).
-    Elsewhere (PyTorch eager, TensorFlow graphs) both forms cost the same.
+    (~2.8x slower on a 1500 x 1200 gradient, ``benchmarks/callbacks.py --kernels``). On
+    PyTorch, which writes every op's result out anyway, the one difference is shared.
 
     Args:
         matrix: ``[rows, C]`` chunk matrix (or rows of it).
@@ -445,8 +466,13 @@ def _centred_row_m2(matrix, row_sum):
     """
     width = float(ops.shape(matrix)[1])  # CHUNK_SIZE, or a natural view's row
     centre = row_sum / width
-    squares = ops.sum(ops.square(matrix - ops.expand_dims(centre, 1)), axis=1)
-    offset = ops.sum(matrix + ops.expand_dims(-centre, 1), axis=1)
+    if _torch_kernels() is not None:
+        # Op by op: one difference written out, read by both sums.
+        d = matrix - ops.expand_dims(centre, 1)
+        squares, offset = _row_sumsq(d, True), ops.sum(d, axis=1)
+    else:
+        squares = ops.sum(ops.square(matrix - ops.expand_dims(centre, 1)), axis=1)
+        offset = ops.sum(matrix + ops.expand_dims(-centre, 1), axis=1)
     return ops.maximum(squares - ops.square(offset) / width, 0.0)
 
 
@@ -533,8 +559,12 @@ def _exact_row_counts(matrix):
 
 
 def _static_shapes_only() -> bool:
-    """True on backends whose compiled step needs static shapes throughout (JAX: ``jit``)."""
-    return keras.backend.backend() != "tensorflow"
+    """True on backends whose step is always compiled with static shapes (JAX: ``jit``).
+
+    TensorFlow and PyTorch also run eagerly or in graphs of dynamic shapes: their callers
+    say which (``xla``, ``gather_rows``).
+    """
+    return keras.backend.backend() not in ("tensorflow", "torch")
 
 
 def gradient_sufficient_statistics(
@@ -573,9 +603,9 @@ def gradient_sufficient_statistics(
         xla: True when traced for XLA (only ops with XLA kernels); False allows faster
             non-XLA kernels (``EuclideanNorm`` on TensorFlow). JAX always compiles with XLA.
         gather_rows: recompute the spread only of the chunk rows whose ``|mean|`` is large
-            next to their spread (a gather of dynamic size: TensorFlow on a CPU, not XLA, not
-            JAX); False recomputes every row (static shapes, no mid-step host read on an
-            accelerator). None means ``not xla``.
+            next to their spread (a gather of dynamic size: TensorFlow and PyTorch on a CPU,
+            not XLA, not ``torch.compile``, not JAX); False recomputes every row (static
+            shapes, no mid-step host read on an accelerator). None means ``not xla``.
 
     Returns:
         float32 backend tensor ``[10, n_vars]`` (row order ``sum, sumsq, M2, max_abs,
