@@ -359,6 +359,29 @@ def test_recorded_step_op_count_does_not_grow_with_the_number_of_variables(xla, 
     assert many["Reshape"] > few["Reshape"]  # the views do grow: the test sees the graphs
 
 
+@pytest.mark.parametrize("width", [CHUNK_SIZE, 1500], ids=["chunk_rows", "natural_rows"])
+@pytest.mark.parametrize("xla", [False, True])
+def test_a_rows_own_spread_survives_a_mean_a_million_times_its_std(xla, width):
+    """A row's own M2 with ``|mean| / std = 1e6`` (``1 +- 1e-6``): the centre ``sum / C``
+    is off from the mean by the rounding of the sum, a few 1e-7, a tenth of the spread
+    itself; the centred M2 must take that offset out (``- (sum d)^2 / C``) or it is wrong by
+    percents. Against NumPy float64 on the same float32 values, rtol 1e-4. (Pooled over the
+    rows of a variable, the row means' own rounding then limits the std at such ratios: the
+    test of ``|mean| / std ~ 1e4`` above asks 1e-2 of it.)"""
+    from keras_init_lab.callbacks.statistics import _centred_row_m2
+
+    rng = np.random.default_rng(11)
+    rows = (1.0 + 1e-6 * rng.normal(size=(64, width))).astype(np.float32)
+    compute = tf.function(
+        lambda m: _centred_row_m2(m, tf.reduce_sum(m, axis=1)), jit_compile=xla, autograph=False
+    )
+    got = compute(tf.constant(rows)).numpy()
+    r64 = rows.astype(np.float64)
+    expected = np.sum(np.square(r64 - r64.mean(axis=1, keepdims=True)), axis=1)
+    assert np.min(r64.mean(axis=1) / np.sqrt(expected / width)) > 3e5
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+
+
 @pytest.mark.parametrize("natural", [False, True], ids=["chunk_rows", "natural_rows"])
 @pytest.mark.parametrize("inplace", [0, 4], ids=["chunked", "views"])
 @pytest.mark.parametrize("xla", [False, True])
