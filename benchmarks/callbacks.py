@@ -538,6 +538,7 @@ def bench_floor_jax(builder, repeats: int = FLOOR_REPEATS):
 
     from keras_init_lab.callbacks.histograms import gradient_histograms
     from keras_init_lab.callbacks.statistics import (
+        _centred_row_m2,
         describe_variables,
         gradient_sufficient_statistics,
         split_chunks,
@@ -560,9 +561,31 @@ def bench_floor_jax(builder, repeats: int = FLOOR_REPEATS):
 
         return jax.jit(run)
 
+    def centred_m2_shared(g, b, a):
+        """The rows' centred M2 as first written: one ``d = x - c`` read by both sums."""
+        total = 0.0
+        for t in g:
+            rows = t.reshape(t.shape[0], -1)
+            d = rows - (jax.numpy.sum(rows, axis=1) / rows.shape[1])[:, None]
+            m2 = jax.numpy.sum(d * d, axis=1) - jax.numpy.sum(d, axis=1) ** 2 / rows.shape[1]
+            total = total + jax.numpy.sum(m2)
+        return total
+
+    def centred_m2_package(g, b, a):
+        """The package's ``_centred_row_m2``: two different broadcasts of the centre."""
+        total = 0.0
+        for t in g:
+            rows = t.reshape(t.shape[0], -1)
+            total = total + jax.numpy.sum(_centred_row_m2(rows, jax.numpy.sum(rows, axis=1)))
+        return total
+
     kernels = {
         "one reduction pass (sum of every gradient)": jax.jit(
             lambda g, b, a: sum(jax.numpy.sum(t) for t in g)
+        ),
+        "rows' centred M2 of the gradients, one shared x - c": jax.jit(centred_m2_shared),
+        "rows' centred M2 of the gradients, x - c and x + (-c) (the package)": jax.jit(
+            centred_m2_package
         ),
         "statistics, natural views (the default on JAX)": statistics_of(natural),
         "statistics, chunk-wide views of a sliced prefix (natural_views=False)": statistics_of(
@@ -592,6 +615,94 @@ def bench_floor_jax(builder, repeats: int = FLOOR_REPEATS):
             "passes": statistics.median(walls) / one,
         }
         for name, (walls, cpus) in times.items()
+    ]
+
+
+def bench_steps_jax(builder, repeats: int = FLOOR_REPEATS):
+    """The JAX capture's three compiled train steps side by side, on one state and batch.
+
+    The plain step (the model's own), the instrumented one (statistics) and the one with
+    histograms, as the capture builds them for a ``fit`` (taken from its cache after a short
+    ``fit``). Per function: the scratch memory XLA allocates per call
+    (``memory_analysis().temp_size_in_bytes``), the host's minor page faults per call
+    (``getrusage``: scratch past the C library's reusable heap is mapped afresh at every
+    call) and the wall time per call; ``repeats`` rounds of 10 calls each, interleaved,
+    medians.
+    """
+    import resource
+
+    import jax
+
+    from keras_init_lab._keras_compat import (
+        track_optimizer_variable,
+        untrack_optimizer_variable,
+    )
+    from keras_init_lab.callbacks.capture import get_capture
+
+    model = builder()
+    model.compile(
+        keras.optimizers.Adam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    x, y = _data(model)
+    model.fit(
+        x[: 4 * BATCH_SIZE],
+        y[: 4 * BATCH_SIZE],
+        batch_size=BATCH_SIZE,
+        verbose=0,
+        callbacks=[GradientStats(every_n_steps=1, histogram_every_n_steps=2)],
+    )
+    plain, statistics_fn, histogram_fn, buffer = next(
+        iter(get_capture(model)._jax_functions.values())
+    )
+    track_optimizer_variable(model.optimizer, buffer)
+    try:
+        state = model._get_jax_state(True, True, True, True)
+        batch = (jax.numpy.asarray(x[:BATCH_SIZE]), jax.numpy.asarray(y[:BATCH_SIZE]))
+        steps = {
+            "plain (the model's own step)": plain,
+            "statistics": statistics_fn,
+            "statistics and sampled histograms": histogram_fn,
+        }
+        scratch = {}
+        for function in steps.values():
+            for _ in range(3):  # compiled at the first call
+                _, state = function(state, iter([batch]))
+            jax.block_until_ready(state)
+        times = {name: ([], []) for name in steps}
+        for _ in range(repeats):
+            for name, function in steps.items():
+                faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                wall = time.perf_counter()
+                for _ in range(10):
+                    _, state = function(state, iter([batch]))
+                jax.block_until_ready(state)
+                times[name][0].append((time.perf_counter() - wall) / 10)
+                times[name][1].append(
+                    (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / 10
+                )
+        # The scratch memory of the jitted step each train function wraps, as XLA plans it.
+        capture = get_capture(model)
+        jitted = {
+            "plain (the model's own step)": jax.jit(model.train_step, donate_argnums=0),
+            "statistics": jax.jit(capture._instrumented_step(buffer, False), donate_argnums=0),
+            "statistics and sampled histograms": jax.jit(
+                capture._instrumented_step(buffer, True), donate_argnums=0
+            ),
+        }
+        for name, function in jitted.items():
+            analysis = function.lower(state, batch).compile().memory_analysis()
+            scratch[name] = getattr(analysis, "temp_size_in_bytes", float("nan"))
+    finally:
+        untrack_optimizer_variable(model.optimizer, buffer)
+    return [
+        {
+            "model": model.name,
+            "step": name,
+            "wall_ms": 1e3 * statistics.median(walls),
+            "faults": statistics.median(faults),
+            "scratch_mb": scratch[name] / 2**20,
+        }
+        for name, (walls, faults) in times.items()
     ]
 
 
@@ -724,6 +835,18 @@ def main(argv=None):
                 print(
                     f"| {r['model']} | {r['kernel']} | {r['wall_ms']:.2f} | {r['cpu_ms']:.2f} | "
                     f"{r['passes']:.1f} |"
+                )
+        for name in args.models.split(",") if backend == "jax" and args.kernels else ():
+            if name == args.models.split(",")[0]:
+                print(
+                    "\n| model | compiled train step | wall ms per call | minor page faults per "
+                    "call | scratch MB per call |\n|---|---|---|---|---|"
+                )
+            repeats = args.floor_repeats or (5 if args.quick else FLOOR_REPEATS)
+            for r in bench_steps_jax(builders[name], repeats):
+                print(
+                    f"| {r['model']} | {r['step']} | {r['wall_ms']:.2f} | {r['faults']:.0f} | "
+                    f"{r['scratch_mb']:.1f} |"
                 )
         bandwidth = memory_bandwidth()
         print(

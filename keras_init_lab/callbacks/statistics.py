@@ -385,8 +385,7 @@ def _torch_kernels():
 
     PyTorch runs ``keras.ops`` one op at a time, each writing its result out: ``square`` then
     ``sum`` writes and reads a whole temporary. Its own ``linalg.vector_norm`` reads the rows
-    once and writes nothing (~2x faster on a 1500 x 1200 gradient on CPU); ``torch.compile``
-    traces it too.
+    once and writes nothing; ``torch.compile`` traces it too.
     """
     if keras.backend.backend() != "torch":
         return None
@@ -398,10 +397,10 @@ def _torch_kernels():
 def _row_sumsq(matrix, xla: bool):
     """Per-row ``sum x^2`` of a ``[rows, C]`` matrix.
 
-    On TensorFlow outside XLA, ``EuclideanNorm`` squared, and on PyTorch
-    ``linalg.vector_norm`` squared: they read once and write nothing (~2x faster than square
-    + sum on CPU, ``benchmarks/callbacks.py``) but have no XLA kernel and no ``keras.ops``
-    name. Elsewhere (XLA, JAX) square + sum, which the compiler fuses into one loop.
+    On TensorFlow outside XLA, ``EuclideanNorm`` squared (~2x faster than square + sum on
+    CPU, ``benchmarks/callbacks.py``), and on PyTorch ``linalg.vector_norm`` squared: they
+    read once and write nothing, but have no XLA kernel and no ``keras.ops`` name. Elsewhere
+    (XLA, JAX) square + sum, which the compiler fuses into one loop.
     """
     if not xla and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -454,8 +453,9 @@ def _centred_row_m2(matrix, row_sum):
     ``|mean| / std``. The two sums are written with two different broadcasts of the centre
     (``x - c`` and ``x + (-c)``): with one shared ``x - c``, XLA:CPU writes that difference
     out as a full matrix and reads it twice, instead of fusing it into each reduction
-    (~2.8x slower on a 1500 x 1200 gradient, ``benchmarks/callbacks.py --kernels``). On
-    PyTorch, which writes every op's result out anyway, the one difference is shared.
+    (1.5x the time over the gradients of a 3M-parameter MLP,
+    ``benchmarks/callbacks.py --backend jax --kernels``). On PyTorch, which writes every
+    op's result out anyway, the one difference is shared.
 
     Args:
         matrix: ``[rows, C]`` chunk matrix (or rows of it).
