@@ -429,6 +429,13 @@ class GradientCapture:
             context = tf.distribute.get_replica_context()
             if context is not None and context.num_replicas_in_sync > 1:
                 dense = context.all_reduce(tf.distribute.ReduceOp.SUM, dense)
+            if not optimizer.built and trainable_variables is not None:
+                # Built here, as ``apply`` would build it at its first call, but before the
+                # snapshot below: a variable (an Adam moment) created under the snapshot's
+                # control dependencies cannot be lifted out of an XLA-compiled step.
+                with keras.name_scope(optimizer.name, caller=optimizer):
+                    optimizer.build(list(trainable_variables))
+                optimizer.built = True
             # The sample of the histograms moves with the optimizer's step count (read
             # before the update increments it): another sample at every record.
             draw = tf.identity(optimizer.iterations.value)
