@@ -176,10 +176,16 @@ def test_xla_compiled_fit_with_an_optimizer_that_builds_slots_at_its_first_step(
         histories.append(stats.history)
     xla, graph = histories
     assert xla["step"].tolist() == graph["step"].tolist() == [0, 1, 2, 3]
-    for stat in ("norm", "mean", "std", "max_abs", "update_ratio"):
+    # XLA and TensorFlow's own kernels round differently: 1e-4 of each statistic, and the
+    # mean (a sum that may cancel to near zero) within 1e-4 of the spread.
+    for stat in ("norm", "std", "max_abs", "update_ratio"):
         np.testing.assert_allclose(
             xla["per_variable"][stat], graph["per_variable"][stat], rtol=1e-4, err_msg=stat
         )
+    spread = graph["per_variable"]["std"]
+    assert np.all(
+        np.abs(xla["per_variable"]["mean"] - graph["per_variable"]["mean"]) <= 1e-4 * spread
+    )
 
 
 def test_near_constant_gradient_keeps_its_std():
