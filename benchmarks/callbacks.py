@@ -722,6 +722,14 @@ def memory_bandwidth(repeats: int = 5) -> float:
     return 2 * BANDWIDTH_BYTES / statistics.median(times)
 
 
+def _print_table(header: str, rows: list, line) -> None:
+    """Print a Markdown table: ``header`` (its columns counted for the rule), one ``line(r)``
+    per row."""
+    print(f"\n{header}\n|{'---|' * header.count(' | ')}---|")
+    for r in rows:
+        print(line(r))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 rounds, smoke run")
@@ -823,31 +831,28 @@ def main(argv=None):
                 f"{1 + share * (full['cpu_ratio'] - 1):.3f} | "
                 f"{1 + share * (full['wall_ratio'] - 1):.3f} | {full['variant']} |"
             )
+        models = args.models.split(",")
+        repeats = args.floor_repeats or (5 if args.quick else FLOOR_REPEATS)
         floor = {"tensorflow": bench_floor, "jax": bench_floor_jax}.get(backend)
-        for name in args.models.split(",") if floor is not None else ():
-            if name == args.models.split(",")[0]:
-                print(
-                    "\n| model | isolated kernel | wall ms | CPU ms | passes (x one reduction) |"
-                    "\n|---|---|---|---|---|"
-                )
-            repeats = args.floor_repeats or (5 if args.quick else FLOOR_REPEATS)
-            for r in floor(builders[name], repeats):
-                print(
-                    f"| {r['model']} | {r['kernel']} | {r['wall_ms']:.2f} | {r['cpu_ms']:.2f} | "
-                    f"{r['passes']:.1f} |"
-                )
-        for name in args.models.split(",") if backend == "jax" and args.kernels else ():
-            if name == args.models.split(",")[0]:
-                print(
-                    "\n| model | compiled train step | wall ms per call | minor page faults per "
-                    "call | scratch MB per call |\n|---|---|---|---|---|"
-                )
-            repeats = args.floor_repeats or (5 if args.quick else FLOOR_REPEATS)
-            for r in bench_steps_jax(builders[name], repeats):
-                print(
-                    f"| {r['model']} | {r['step']} | {r['wall_ms']:.2f} | {r['faults']:.0f} | "
-                    f"{r['scratch_mb']:.1f} |"
-                )
+        if floor is not None:
+            _print_table(
+                "| model | isolated kernel | wall ms | CPU ms | passes (x one reduction) |",
+                [r for name in models for r in floor(builders[name], repeats)],
+                lambda r: (
+                    f"| {r['model']} | {r['kernel']} | {r['wall_ms']:.2f} | "
+                    f"{r['cpu_ms']:.2f} | {r['passes']:.1f} |"
+                ),
+            )
+        if backend == "jax" and args.kernels:
+            _print_table(
+                "| model | compiled train step | wall ms per call | minor page faults per call "
+                "| scratch MB per call |",
+                [r for name in models for r in bench_steps_jax(builders[name], repeats)],
+                lambda r: (
+                    f"| {r['model']} | {r['step']} | {r['wall_ms']:.2f} | "
+                    f"{r['faults']:.0f} | {r['scratch_mb']:.1f} |"
+                ),
+            )
         bandwidth = memory_bandwidth()
         print(
             f"\nMemory bandwidth (NumPy copy of {BANDWIDTH_BYTES / 1e6:.0f} MB, read + write, "
