@@ -297,8 +297,8 @@ def _image_data_uri(path: Path) -> str:
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:2em auto;
-padding:0 1em;color:#222;line-height:1.45}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3} img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
@@ -529,7 +529,8 @@ def write_compare(result, out_dir: str | os.PathLike) -> dict[str, Path]:
 
     Example:
         >>> sorted(write_compare(compare(quick=True), "logs/c"))          # doctest: +SKIP
-        ['depth_profile', 'gradient_flow', 'loss_curves', 'results_csv', 'results_json', 'unit_fractions']
+        ['depth_profile', 'gradient_flow', 'loss_curves', 'results_csv', 'results_json',
+         'unit_fractions']
 
     Args:
         result: a ``CompareResult``.
@@ -556,7 +557,8 @@ def _pair_settings_sentence(data: dict) -> str:
     settings = data["settings"]
     parts = [
         f"{p['settings']['activation']}: {p['settings']['ideal']} vs {p['settings']['risky']}, "
-        f"{p['settings']['depth']} hidden layers, learning rate {p['settings']['learning_rate']:g}, "
+        f"{p['settings']['depth']} hidden layers, "
+        f"learning rate {p['settings']['learning_rate']:g}, "
         f"{p['settings']['epochs']} epochs"
         for p in data["pairs"]
     ]

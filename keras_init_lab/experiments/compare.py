@@ -418,8 +418,9 @@ def compare(
             )
         warnings.warn(
             "compare(out_dir=...) is deprecated: compare returns the results and writes only "
-            "TensorBoard logs and run files; pass log_dir=<folder>/tensorboard and write results.json, "
-            "results.csv and the figures with keras_init_lab.report.write_compare(result, folder).",
+            "TensorBoard logs and run files; pass log_dir=<folder>/tensorboard and write "
+            "results.json, results.csv and the figures with "
+            "keras_init_lab.report.write_compare(result, folder).",
             DeprecationWarning,
             stacklevel=2,
         )

@@ -302,7 +302,7 @@ def load_keras_dataset(name: str) -> Dataset:
 
 
 def load_npz(path: str | os.PathLike, seed: int = 0) -> Dataset:
-    """Load and validate a user ``.npz`` file with ``x_train``, ``y_train`` [``x_test``, ``y_test``].
+    """Load and validate a user ``.npz`` file: ``x_train``, ``y_train`` [, ``x_test``, ``y_test``].
 
     The file is read with ``allow_pickle=False``, so an object array (which would run code
     when unpickled) is refused. Labels are integers ``0..K-1``; an optional scalar key

@@ -371,7 +371,8 @@ class DemoResult:
             f"Validation accuracy at the end (after epoch {_join(epochs)}), median and range of "
             f"{self.settings.seeds} seeds; gap = ideal - risky in points; a pair is "
             f"'ideal ahead' or 'risky ahead' from {100 * _pairings.TRAINING_MARGIN:.0f} points, "
-            f"a tie below; chance (always the majority class) is {self.config['chance_accuracy']:.0%}.",
+            "a tie below; chance (always the majority class) is "
+            f"{self.config['chance_accuracy']:.0%}.",
         )
         lines.append("Why these settings:")
         for pair in self.pairs:
@@ -443,7 +444,8 @@ def _evidence(pair: PairResult) -> str:
     for name in (s.ideal, s.risky):
         best = max(runs[name], key=lambda run: run.best_accuracy)
         parts.append(
-            f"{name} + {s.activation}: forward variance x{_x(pair.median(name, 'forward_change_start'))} "
+            f"{name} + {s.activation}: forward variance "
+            f"x{_x(pair.median(name, 'forward_change_start'))} "
             f"from hidden layer 1 to {s.depth} and backward x"
             f"{_x(pair.median(name, 'backward_change_start'))} from layer {s.depth} to 1 at "
             f"initialization; weights moved "

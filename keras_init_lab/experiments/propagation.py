@@ -520,7 +520,8 @@ def propagate(
             raise TypeError(f"{name} must be a name or a list of names; received {name}={names!r}.")
     if isinstance(sigma2, (str, bytes)):  # its characters are no variances
         raise TypeError(
-            f"sigma2 must be a number or a list of numbers (e.g. [0.02]); received sigma2={sigma2!r}."
+            "sigma2 must be a number or a list of numbers (e.g. [0.02]); "
+            f"received sigma2={sigma2!r}."
         )
     if isinstance(initializers, str):
         initializers = [initializers]

@@ -189,7 +189,7 @@ class CompareSettings:
         )
 
     def load(self, dataset) -> _datasets.Dataset:
-        """The dataset (a name, a ``.npz`` path or a ``Dataset``), capped at ``max_train_samples``."""
+        """The dataset (a name, a ``.npz`` path or a ``Dataset``), at most ``max_train_samples``."""
         if not isinstance(dataset, (str, os.PathLike, _datasets.Dataset)):
             raise TypeError(
                 f"dataset must be a name ({', '.join(_datasets.dataset_names())}), a .npz path "

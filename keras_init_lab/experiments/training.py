@@ -176,7 +176,7 @@ RESULT_COLUMNS = tuple(f.name for f in dataclasses.fields(RunResult) if f.metada
 
 
 def _fit(model, data, point: GridPoint, batch_size: int, log_dir, verbose: int):
-    """Train ``model`` with the statistics callbacks; return (curves, gradient, activation stats)."""
+    """Train ``model`` with the statistics callbacks: (curves, gradient, activation stats)."""
     import keras
 
     from keras_init_lab.callbacks import ActivationStats, GradientStats

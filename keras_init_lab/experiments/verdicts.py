@@ -81,8 +81,11 @@ def read_curves(curves: Mapping[str, Sequence[float]], target: float) -> dict:
     validation accuracy is ``>= target``.
 
     Example:
-        >>> read_curves({"loss": [0.7, float("nan")], "val_accuracy": [0.6, 0.5]}, 0.9)
-        {'final_loss': None, 'final_accuracy': 0.5, 'train_accuracy': None, 'epochs_to_target': None, 'first_nonfinite_epoch': 2}
+        >>> curves = read_curves({"loss": [0.7, float("nan")], "val_accuracy": [0.6, 0.5]}, 0.9)
+        >>> curves
+        {'final_loss': None, 'final_accuracy': 0.5, 'train_accuracy': None, ...}
+        >>> curves["epochs_to_target"], curves["first_nonfinite_epoch"]
+        (None, 2)
 
     Args:
         curves: ``History.history`` (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``).
@@ -346,7 +349,7 @@ def verdict(run, target: float, chance: float) -> tuple[str, str]:
         ...          "final_accuracy": 0.95, "grad_ratio_start": 0.8,
         ...          "symmetric_start": False, "hidden_gradients_zero": False,
         ...          "dead_fraction_end": 0.1, "saturated_fraction_end": None}, 0.9, 0.5)
-        ('learns', 'learns: reached 90% validation accuracy at epoch 4; final 95% (gradient first/last layer 0.8 at start)')
+        ('learns', 'learns: reached 90% validation accuracy at epoch 4; final 95% (gradient ...)')
 
     Args:
         run: a ``RunResult``, or a mapping / object with its evidence fields

@@ -1,8 +1,8 @@
 """Measured lessons for the rest of the course: each module computes and returns plain data.
 
 One module per topic of lecture 003 (fundamentals of deep neural networks) and lecture 004
-(other network specifications), and one on lecture 002's dead units; nothing here prints. The examples
-``examples/09_*.py`` to ``examples/15_*.py`` print these results.
+(other network specifications), and one on lecture 002's dead units; nothing here prints. The
+examples ``examples/09_*.py`` to ``examples/15_*.py`` print these results.
 
 * :mod:`~keras_init_lab.lessons.gradient_descent`: learning rate on ``x^2``, non-convex starts,
   the chain rule by hand against ``tf.GradientTape``, batch vs mini-batch vs stochastic noise.

@@ -137,7 +137,8 @@ def single_unit_softmax(epochs: int = 10, seed: int = 0) -> dict:
     A Keras trap shows up on the way: ``model.fit`` with ``loss="binary_crossentropy"``
     reports a *falling* loss for the softmax model, identical to the sigmoid model's. Keras's
     binary cross-entropy (TensorFlow backend, ``_get_logits``, in Keras 3.3 and 3.15) takes
-    the logits that ``keras.activations.softmax`` caches on its output (see ``keras_init_lab._keras_compat.set_logits``) and
+    the logits that ``keras.activations.softmax`` caches on its output (see
+    ``keras_init_lab._keras_compat.set_logits``) and
     computes a *sigmoid* cross-entropy from them, so the training loss describes a model that
     ``predict`` never returns. Evaluated on the actual outputs the loss does not move.
 

@@ -19,11 +19,13 @@ Routes, under ``/data/plugin/gradient_flow``:
 Example:
     >>> # tensorboard --logdir logs     (the package installed: the tab appears by itself)
     >>> from tensorboard import program, default                                 # doctest: +SKIP
-    >>> tb = program.TensorBoard(plugins=default.get_plugins() + [GradientFlowPlugin])  # doctest: +SKIP
+    >>> plugins = default.get_plugins() + [GradientFlowPlugin]                   # doctest: +SKIP
+    >>> tb = program.TensorBoard(plugins=plugins)                                # doctest: +SKIP
 
 Reference:
     TensorBoard's dynamic plugins (``tensorboard/plugins/base_plugin.py``,
-    ``tensorboard/examples/plugins/example_raw_scalars`` in https://github.com/tensorflow/tensorboard).
+    ``tensorboard/examples/plugins/example_raw_scalars`` in
+    https://github.com/tensorflow/tensorboard).
 """
 
 from __future__ import annotations
@@ -143,8 +145,10 @@ class GradientFlowPlugin(base_plugin.TBPlugin):
     :func:`profiles.depth_verdict` of ``end / start`` from the anchor layer.
 
     Example:
-        >>> plugin = GradientFlowPlugin(base_plugin.TBContext(data_provider=provider))  # doctest: +SKIP
-        >>> plugin.profiles_impl(ctx, "", "gradient_norm")["runs"]["train"]["layers"]  # doctest: +SKIP
+        >>> context = base_plugin.TBContext(data_provider=provider)  # doctest: +SKIP
+        >>> plugin = GradientFlowPlugin(context)  # doctest: +SKIP
+        >>> profiles = plugin.profiles_impl(ctx, "", "gradient_norm")  # doctest: +SKIP
+        >>> profiles["runs"]["train"]["layers"]  # doctest: +SKIP
         ['dense', 'dense_1', 'output']
 
     Args:

@@ -1,4 +1,4 @@
-"""Depth profiles from the scalars the callbacks write: which statistic, which layers, in what order.
+"""Depth profiles from the scalars the callbacks write: which statistic, which layers, what order.
 
 Pure logic, no web server: :mod:`keras_init_lab.tensorboard_plugin.plugin` feeds it what
 TensorBoard's data provider returns and serves the result as JSON.
@@ -278,7 +278,7 @@ def layout_layer_order(layout_bytes: bytes) -> list[str]:
 
 
 def suffix_of(tags: Iterable[str], statistic: Statistic) -> str | None:
-    """The suffix of ``statistic`` that ``tags`` (one run's) use: the current one, else a legacy one.
+    """The suffix of ``statistic`` that ``tags`` (one run's) use: the current one, else a legacy.
 
     Example:
         >>> suffix_of(["dense/gradient/norm"], STATISTIC["gradient_norm"])
