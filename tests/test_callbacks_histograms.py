@@ -117,7 +117,8 @@ def test_sample_positions_cover_every_stratum_and_move_with_the_draw():
     chunks = split_chunks([tf.constant(positions)], layout)
     taken = {}
     for draw in (0, 1, 2):
-        got = _gather_sample(chunks, layout, plan, tf.constant(draw)).numpy().astype(np.int64)
+        got, _ = _gather_sample(chunks, layout, plan, tf.constant(draw))
+        got = got.numpy().astype(np.int64)
         shift = (draw % 2**15) * 40503 % n
         strata = ((got - shift) % n) // (n // SAMPLE)
         np.testing.assert_array_equal(np.sort(strata), np.arange(SAMPLE))

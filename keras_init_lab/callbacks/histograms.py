@@ -168,46 +168,77 @@ def sample_plan(layout: VariableLayout, sample_size: int, seed: int = SAMPLE_SEE
 
 
 def _gather_sample(chunks, layout: VariableLayout, plan: SamplePlan, draw):
-    """``[P]`` sampled values from a ``(full, tail, views)`` chunk triple: gathers, no copy.
+    """``(values [P], group [P])``: the sampled values of a ``(full, tail, views)`` chunk
+    triple and the variable of each (a host array), by gathers: no copy of a variable.
 
     Slot positions are shifted by ``s_j = (draw mod 2^15) * 40503 mod n_j`` and mapped to
     their place: a variable's whole rows (positions below ``full_chunks_j * C``, or
     ``full_chunks_j * W_j`` for a view of width ``W_j``) are in the shared whole-row matrix
     or, for a variable of ``layout.inplace``, in its own view; the rest is in the tail matrix.
+    Everything but the shift is a host constant of the plan, and each view is read only at
+    its own variable's slots, so the gathers read ``P`` values (plus ``S`` for a view with a
+    tail), whatever the number of views. The slots of the variables of ``layout.inplace``
+    come last, view by view; the others keep the plan's order.
     """
     full, tail, views = chunks
-    row_width = np.full(layout.num_variables, CHUNK_SIZE, dtype=np.int64)
+    n = layout.num_variables
+    row_width = np.full(n, CHUNK_SIZE, dtype=np.int64)
     for j in layout.inplace:
         row_width[j] = layout.view_width(j)
     full_elements = (layout.full_chunks * row_width).astype(np.int64)
-    in_place = np.isin(np.arange(layout.num_variables), layout.inplace)
-    shared_elements = np.where(in_place, 0, full_elements)
+    shared_elements = np.where(np.isin(np.arange(n), layout.inplace), 0, full_elements)
+    full_start = np.cumsum(shared_elements) - shared_elements  # in the shared matrix
+    tail_start = np.arange(n, dtype=np.int64) * CHUNK_SIZE - full_elements  # in the tails
+    sizes = np.maximum(layout.sizes, 1).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(plan.counted)])
 
-    def per_slot(per_variable):  # a [n_vars] host vector, read at each slot's variable
-        return ops.take(ops.convert_to_tensor(per_variable.astype(np.int32)), group, axis=0)
+    def constant(values):
+        return ops.convert_to_tensor(np.asarray(values).astype(np.int32))
 
-    group = ops.convert_to_tensor(plan.group)
-    sizes = ops.convert_to_tensor(np.maximum(layout.sizes, 1).astype(np.int32))
     draw = ops.cast(ops.mod(ops.convert_to_tensor(draw), _DRAW_PERIOD), "int32")
-    shift = ops.mod(draw * _DRAW_MULTIPLIER, sizes)
-    position = ops.mod(
-        ops.convert_to_tensor(plan.base) + ops.take(shift, group, axis=0),
-        ops.take(sizes, group, axis=0),
-    )
-    in_full = position < per_slot(full_elements)
-    tail_start = np.arange(layout.num_variables, dtype=np.int64) * CHUNK_SIZE - full_elements
-    tail_index = ops.where(in_full, 0, position + per_slot(tail_start))
-    values = ops.take(ops.reshape(tail, [-1]), tail_index, axis=0)
-    if full is not None:
-        in_shared = ops.logical_and(in_full, per_slot(shared_elements) > 0)
-        full_index = position + per_slot(np.cumsum(shared_elements) - shared_elements)
-        from_full = ops.take(ops.reshape(full, [-1]), ops.where(in_shared, full_index, 0), axis=0)
-        values = ops.where(in_shared, from_full, values)
+    shift = ops.mod(draw * _DRAW_MULTIPLIER, constant(sizes))  # [n_vars], each < n_j
+
+    def shifted(slots, variable_shift):
+        """Positions ``(base + s) mod n`` of ``slots``: base and shift are both below
+        ``n``, so one conditional subtraction wraps their sum."""
+        size = constant(sizes[plan.group[slots]])
+        position = constant(plan.base[slots]) + variable_shift
+        return ops.where(position >= size, position - size, position)
+
+    def from_rows_or_tail(rows, position, variables, offset=0):
+        """Each position read from ``rows`` (flat whole rows, its variable's first at
+        ``offset``) below its variable's whole rows, else from the tail matrix."""
+        in_rows = position < constant(full_elements[variables])
+        in_tail = ops.take(
+            tail_flat, ops.where(in_rows, 0, position + constant(tail_start[variables])), axis=0
+        )
+        if rows is None:
+            return in_tail
+        in_full = ops.take(rows, ops.where(in_rows, position + offset, 0), axis=0)
+        return ops.where(in_rows, in_full, in_tail)
+
+    tail_flat = ops.reshape(tail, [-1])
+    full_flat = None if full is None else ops.reshape(full, [-1])
+    values, groups = [], []
+    shared = np.flatnonzero(~np.isin(plan.group, layout.inplace))
+    if shared.size:
+        variables = plan.group[shared]
+        position = shifted(shared, ops.take(shift, constant(variables), axis=0))
+        values.append(
+            from_rows_or_tail(full_flat, position, variables, constant(full_start[variables]))
+        )
+        groups.append(variables)
     for j, view in zip(layout.inplace, views):
-        in_view = ops.logical_and(in_full, ops.equal(group, j))
-        from_view = ops.take(ops.reshape(view, [-1]), ops.where(in_view, position, 0), axis=0)
-        values = ops.where(in_view, from_view, values)
-    return values
+        slots = np.arange(starts[j], starts[j + 1])
+        variables = plan.group[slots]
+        position = shifted(slots, shift[j])
+        view_flat = ops.reshape(view, [-1])
+        if layout.tail_sizes[j]:
+            values.append(from_rows_or_tail(view_flat, position, variables))
+        else:  # a natural view, or whole rows only: every element is in the view
+            values.append(ops.take(view_flat, position, axis=0))
+        groups.append(variables)
+    return ops.concatenate(values, 0), np.concatenate(groups).astype(np.int32)
 
 
 # ----------------------------------------------------------------------------- bucketing
@@ -396,13 +427,10 @@ def gradient_histograms(
 
     if sample_size:
         plan = sample_plan(layout, sample_size)
-        group = ops.convert_to_tensor(plan.group)
-        grads = ops.expand_dims(
-            _gather_sample((grad_full, grad_tail, grad_views), layout, plan, draw), 1
-        )
-        weights = ops.expand_dims(
-            _gather_sample((weight_full, weight_tail, weight_views), layout, plan, draw), 1
-        )
+        grads, order = _gather_sample((grad_full, grad_tail, grad_views), layout, plan, draw)
+        weights, _ = _gather_sample((weight_full, weight_tail, weight_views), layout, plan, draw)
+        grads, weights = ops.expand_dims(grads, 1), ops.expand_dims(weights, 1)
+        group = ops.convert_to_tensor(order)
         grad_parts = [(grads, group, None)]
         weight_parts = [(weights, group, None)]
     else:
