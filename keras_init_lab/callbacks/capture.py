@@ -151,11 +151,18 @@ class _Buffers:
 
     They are created under the model's distribution strategy with
     ``aggregation=ONLY_FIRST_REPLICA`` (every replica computes the same all-reduced values),
-    and are never attached to the model, so saving the model is unaffected.
+    and are never attached to the model, so saving the model is unaffected. With
+    ``snapshots``, one more per variable of ``layout.inplace`` keeps its whole rows as they
+    were before the update (:func:`_snapshot_views`).
     """
 
     def __init__(
-        self, layout: VariableLayout, strategy, gradient_buckets: int, weight_buckets: int
+        self,
+        layout: VariableLayout,
+        strategy,
+        gradient_buckets: int,
+        weight_buckets: int,
+        snapshots: bool = False,
     ):
         n = layout.num_variables
         kwargs = dict(
@@ -178,7 +185,43 @@ class _Buffers:
             self.weight_range = tf.Variable(
                 tf.zeros([2, n], tf.float32), name="kil_wrange", **kwargs
             )
+            # The weights of layout.inplace before the update (see _snapshot_views).
+            self.snapshots = tuple(
+                tf.Variable(
+                    tf.zeros([int(layout.full_chunks[j]), layout.view_width(j)], tf.float32),
+                    name=f"kil_before_{j}",
+                    **kwargs,
+                )
+                for j in (layout.inplace if snapshots else ())
+            )
         self.host_count = 0  # value of ``count`` last read on the host
+
+
+#: Keep the weights read before the update in buffer variables of their own (graph steps
+#: on one replica, not XLA): see :func:`_snapshot_views`.
+PERSISTENT_SNAPSHOTS = True
+
+
+def _snapshot_views(buffers: _Buffers, views) -> tuple[list, list]:
+    """Copy the views of the weights about to be updated into ``buffers.snapshots``.
+
+    A view of a variable is a view of its buffer: while the view is alive, the optimizer's
+    in-place update (``AssignSubVariableOp``) copies the whole variable into freshly
+    allocated memory first (copy on write), and the fresh pages of that copy fault at
+    every recorded step. Copied into a buffer variable of the same shape, which keeps its
+    memory from step to step, the weights' own buffers are free again once the copy is
+    made, and the update runs in place (``benchmarks/callbacks.py``, BENCHMARKS.md).
+
+    Returns:
+        ``(assigns, reads)``: the copy ops (the update must wait for them) and the copies.
+    """
+    assigns = [
+        snapshot.assign(view, read_value=False)
+        for snapshot, view in zip(buffers.snapshots, views)
+    ]
+    with tf.control_dependencies(assigns):
+        reads = [snapshot.read_value() for snapshot in buffers.snapshots]
+    return assigns, reads
 
 
 def _read(variable) -> np.ndarray:
@@ -397,6 +440,10 @@ class GradientCapture:
                 model.distribute_strategy,
                 len(self.gradient_edges) - 1,
                 self.weight_buckets,
+                snapshots=PERSISTENT_SNAPSHOTS
+                and not model.run_eagerly
+                and not bool(model.jit_compile)
+                and model.distribute_strategy.num_replicas_in_sync == 1,
             )
             entry = self._functions[key] = (make_train_function(model), buffers)
         return entry
@@ -439,14 +486,20 @@ class GradientCapture:
             # The sample of the histograms moves with the optimizer's step count (read
             # before the update increments it): another sample at every record.
             draw = tf.identity(optimizer.iterations.value)
-            # Snapshot the weights straight into the chunk matrices (one copy), and make the
-            # update wait for it: the variables' buffers are then free to update in place
-            # instead of being copied on write while a read of them is still alive.
+            # Snapshot the weights straight into the chunk matrices (one copy) and, outside
+            # XLA on one replica, the views of the largest ones into buffer variables
+            # (_snapshot_views), and make the update wait for it: the variables' buffers
+            # are then free to update in place instead of being copied on write while a
+            # read of them is still alive.
             before = split_chunks([v.value for v in layout.variables], layout)
             if tf.executing_eagerly():
                 result = original_apply(grads, trainable_variables)
             else:
-                snapshot = [t for t in (before[0], before[1], *before[2]) if t is not None]
+                waits = list(before[2])
+                if buffers.snapshots:
+                    waits, views = _snapshot_views(buffers, before[2])
+                    before = Chunks(before[0], before[1], views)
+                snapshot = [t for t in (before[0], before[1]) if t is not None] + waits
                 with tf.control_dependencies(snapshot):
                     result = original_apply(grads, trainable_variables)
             after = [v.value for v in layout.variables]
