@@ -579,6 +579,9 @@ def test_fit_with_views_of_the_largest_variables_equals_numpy(mode, natural, mon
     assert [tuple(s.shape) for s in buffers.snapshots] == (
         [] if mode == "xla" else [(layout.full_chunks[0], layout.view_width(0))]
     )
+    # One set per layout: the histogram function shares them.
+    _, hist_buffers = capture.get_capture(model)._instrumented(True)
+    assert [id(s) for s in hist_buffers.snapshots] == [id(s) for s in buffers.snapshots]
 
 
 def test_natural_rows_are_the_trailing_dimensions_past_one_chunk():

@@ -151,9 +151,10 @@ class _Buffers:
 
     They are created under the model's distribution strategy with
     ``aggregation=ONLY_FIRST_REPLICA`` (every replica computes the same all-reduced values),
-    and are never attached to the model, so saving the model is unaffected. With
-    ``snapshots``, one more per variable of ``layout.inplace`` keeps its whole rows as they
-    were before the update (:func:`_snapshot_views`).
+    and are never attached to the model, so saving the model is unaffected.
+    ``snapshots``: the buffer variables that keep the whole rows of each variable of
+    ``layout.inplace`` as they were before the update (:func:`_snapshot_views`), shared by
+    the instrumented functions of one layout (:meth:`GradientCapture._snapshots`), or ``()``.
     """
 
     def __init__(
@@ -162,7 +163,7 @@ class _Buffers:
         strategy,
         gradient_buckets: int,
         weight_buckets: int,
-        snapshots: bool = False,
+        snapshots: tuple = (),
     ):
         n = layout.num_variables
         kwargs = dict(
@@ -185,15 +186,7 @@ class _Buffers:
             self.weight_range = tf.Variable(
                 tf.zeros([2, n], tf.float32), name="kil_wrange", **kwargs
             )
-            # The weights of layout.inplace before the update (see _snapshot_views).
-            self.snapshots = tuple(
-                tf.Variable(
-                    tf.zeros([int(layout.full_chunks[j]), layout.view_width(j)], tf.float32),
-                    name=f"kil_before_{j}",
-                    **kwargs,
-                )
-                for j in (layout.inplace if snapshots else ())
-            )
+        self.snapshots = tuple(snapshots)
         self.host_count = 0  # value of ``count`` last read on the host
 
 
@@ -440,13 +433,45 @@ class GradientCapture:
                 model.distribute_strategy,
                 len(self.gradient_edges) - 1,
                 self.weight_buckets,
-                snapshots=PERSISTENT_SNAPSHOTS
-                and not model.run_eagerly
-                and not bool(model.jit_compile)
-                and model.distribute_strategy.num_replicas_in_sync == 1,
+                snapshots=self._snapshots(),
             )
             entry = self._functions[key] = (make_train_function(model), buffers)
         return entry
+
+    def _snapshots(self) -> tuple:
+        """The buffer variables of :func:`_snapshot_views` for the current layout, or ``()``.
+
+        Only for graph steps on one replica without XLA (an XLA step holds its own
+        buffers; replicas would each need their own). One set per layout, shared by the
+        statistics and the histogram functions: a step uses them only while it runs, and
+        they hold as many bytes as the largest variables.
+        """
+        model = self.model
+        if not (
+            PERSISTENT_SNAPSHOTS
+            and not model.run_eagerly
+            and not bool(model.jit_compile)
+            and model.distribute_strategy.num_replicas_in_sync == 1
+        ):
+            return ()
+        layout = self.layout()
+        key = tuple(id(v) for v in layout.variables)
+        cached = getattr(self, "_snapshot_cache", None)
+        if cached is None or cached[0] != key:
+            kwargs = dict(trainable=False, synchronization=tf.VariableSynchronization.ON_WRITE)
+            with tf.init_scope(), model.distribute_strategy.scope():
+                variables = tuple(
+                    tf.Variable(
+                        tf.zeros(
+                            [int(layout.full_chunks[j]), layout.view_width(j)], tf.float32
+                        ),
+                        name=f"kil_before_{j}",
+                        **kwargs,
+                    )
+                    for j in layout.inplace
+                )
+            cached = self._snapshot_cache = (key, variables)
+        return cached[1]
 
     def instrumented_function(self, histograms: bool = False):
         """The instrumented train function for the model's current configuration (cached)."""
