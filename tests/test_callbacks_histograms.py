@@ -132,6 +132,40 @@ def test_sample_positions_cover_every_stratum_and_move_with_the_draw():
     assert abs(np.mean(taken[0]) / n - 0.5) < 0.01
 
 
+def test_sample_reads_the_planned_positions_from_views_tails_and_the_shared_matrix():
+    """Every slot's value is the element at its planned position ``(base + shift) mod n``
+    of its own variable, wherever that element lives: a view's rows, the view's tail in
+    the tail matrix, the shared whole-row matrix or a small variable's tail; read through
+    the views and tails or, with ``flats``, from the whole flat tensors (the same values).
+    Each element holds its own global index (exact in float32 below 2^24)."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((1100,)), keras.layers.Dense(300), keras.layers.Dense(20)]
+    )
+    layout = describe_variables(model)
+    assert layout.inplace == (0,) and layout.tail_sizes[0] > 0  # 1289 rows and a tail
+    assert layout.full_chunks[2] > 0 and layout.tail_sizes[2] > 0  # shared rows, a tail
+    sizes = [int(n) for n in layout.sizes]
+    offsets = np.cumsum([0] + sizes[:-1])
+    tensors = [
+        tf.constant((offset + np.arange(n)).reshape(v.shape).astype(np.float32))
+        for offset, n, v in zip(offsets, sizes, layout.variables)
+    ]
+    chunks = split_chunks(tensors, layout)
+    assert len(chunks.flats) == 1
+    plan = sample_plan(layout, 1000)
+    for draw in (0, 5, 40000):
+        got, group = _gather_sample(chunks, layout, plan, tf.constant(draw))
+        via_flat, flat_group = _gather_sample(chunks, layout, plan, tf.constant(draw), chunks.flats)
+        np.testing.assert_array_equal(flat_group, group)
+        np.testing.assert_array_equal(via_flat.numpy(), got.numpy())
+        got = got.numpy().astype(np.int64)
+        for j, n in enumerate(sizes):
+            shift = (draw % 2**15) * 40503 % n
+            expected = offsets[j] + (plan.base[plan.group == j] + shift) % n
+            np.testing.assert_array_equal(np.sort(got[group == j]), np.sort(expected), str(j))
+
+
 def test_small_variables_are_counted_whole_and_exact_mode_matches_numpy():
     """A 300 x 7 kernel (2100 elements) and a 7-element bias: with S = 1000 the kernel is
     sampled, the bias counted whole; with S >= 2100 or exact mode both equal NumPy."""

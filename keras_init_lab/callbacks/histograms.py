@@ -167,7 +167,7 @@ def sample_plan(layout: VariableLayout, sample_size: int, seed: int = SAMPLE_SEE
     )
 
 
-def _gather_sample(chunks, layout: VariableLayout, plan: SamplePlan, draw):
+def _gather_sample(chunks, layout: VariableLayout, plan: SamplePlan, draw, flats=()):
     """``(values [P], group [P])``: the sampled values of a ``(full, tail, views)`` chunk
     triple and the variable of each (a host array), by gathers: no copy of a variable.
 
@@ -177,8 +177,10 @@ def _gather_sample(chunks, layout: VariableLayout, plan: SamplePlan, draw):
     or, for a variable of ``layout.inplace``, in its own view; the rest is in the tail matrix.
     Everything but the shift is a host constant of the plan, and each view is read only at
     its own variable's slots, so the gathers read ``P`` values (plus ``S`` for a view with a
-    tail), whatever the number of views. The slots of the variables of ``layout.inplace``
-    come last, view by view; the others keep the plan's order.
+    tail), whatever the number of views; with ``flats`` (:class:`Chunks` ``flats``: the whole
+    flat tensor of each view's variable), a view's slots are one gather from its flat
+    tensor. The slots of the variables of ``layout.inplace`` come last, view by view; the
+    others keep the plan's order.
     """
     full, tail, views = chunks
     n = layout.num_variables
@@ -228,12 +230,14 @@ def _gather_sample(chunks, layout: VariableLayout, plan: SamplePlan, draw):
             from_rows_or_tail(full_flat, position, variables, constant(full_start[variables]))
         )
         groups.append(variables)
-    for j, view in zip(layout.inplace, views):
+    for k, (j, view) in enumerate(zip(layout.inplace, views)):
         slots = np.arange(starts[j], starts[j + 1])
         variables = plan.group[slots]
         position = shifted(slots, shift[j])
         view_flat = ops.reshape(view, [-1])
-        if layout.tail_sizes[j]:
+        if flats:  # the variable's rows and tail in one tensor
+            values.append(ops.take(flats[k], position, axis=0))
+        elif layout.tail_sizes[j]:
             values.append(from_rows_or_tail(view_flat, position, variables))
         else:  # a natural view, or whole rows only: every element is in the view
             values.append(ops.take(view_flat, position, axis=0))
@@ -404,8 +408,9 @@ def gradient_histograms(
     sample_size = check_int("sample_size", sample_size, minimum=0, allow_none=True)
     n = layout.num_variables
     k = GRADIENT_MAX_EXPONENT - GRADIENT_MIN_EXPONENT
-    grad_full, grad_tail, grad_views = _as_chunks(gradients, layout)
-    weight_full, weight_tail, weight_views = _as_chunks(weights, layout)
+    gradients, weights = _as_chunks(gradients, layout), _as_chunks(weights, layout)
+    grad_full, grad_tail, grad_views = gradients
+    weight_full, weight_tail, weight_views = weights
     own = [ops.convert_to_tensor(np.arange(n) == j) for j in layout.inplace]
     full_variable = ops.convert_to_tensor(layout.full_variable.astype(np.int32))
     valid = ops.convert_to_tensor(
@@ -427,8 +432,8 @@ def gradient_histograms(
 
     if sample_size:
         plan = sample_plan(layout, sample_size)
-        grads, order = _gather_sample((grad_full, grad_tail, grad_views), layout, plan, draw)
-        weights, _ = _gather_sample((weight_full, weight_tail, weight_views), layout, plan, draw)
+        grads, order = _gather_sample(gradients, layout, plan, draw, gradients.flats)
+        weights, _ = _gather_sample(weights, layout, plan, draw, weights.flats)
         grads, weights = ops.expand_dims(grads, 1), ops.expand_dims(weights, 1)
         group = ops.convert_to_tensor(order)
         grad_parts = [(grads, group, None)]

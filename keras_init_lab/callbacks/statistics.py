@@ -265,7 +265,9 @@ def _natural_row(shape, chunk_size: int) -> int | None:
 
 
 def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE, snapshot: bool = False):
-    """``(full [n_full, C] or None, tail [n_vars, C], views)`` float32 views of ``tensors``.
+    """``(full [n_full, C] or None, tail [n_vars, C], views, flats)`` float32 views of
+    ``tensors`` (``flats``: the whole flat tensor of each variable of ``layout.inplace``,
+    none with ``snapshot``).
 
     One concat for the whole rows of every variable not in ``layout.inplace``, one for the
     zero-padded tails, and for each variable in ``layout.inplace`` a reshape of its whole
@@ -276,7 +278,7 @@ def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE, snapsh
     weights read after the update stay views.
     """
     inplace = set(layout.inplace)
-    full_parts, tail_parts, views = [], [], []
+    full_parts, tail_parts, views, flats = [], [], [], []
     for index, (tensor, full, tail) in enumerate(
         zip(tensors, layout.full_chunks, layout.tail_sizes)
     ):
@@ -292,6 +294,8 @@ def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE, snapsh
                     # update would change under it. Copied, as the shared matrix is.
                     view = ops.copy(view)
                 views.append(view)
+                if not snapshot:
+                    flats.append(flat)
             else:
                 full_parts.append(rows)
         if tail:
@@ -304,7 +308,7 @@ def _split(tensors, layout: VariableLayout, chunk_size: int = CHUNK_SIZE, snapsh
         else None
     )
     tail = ops.reshape(ops.concatenate(tail_parts, 0), [layout.num_variables, chunk_size])
-    return full, tail, tuple(views)
+    return full, tail, tuple(views), tuple(flats)
 
 
 class Chunks(tuple):
@@ -312,13 +316,15 @@ class Chunks(tuple):
 
     ``full``: the whole rows of the variables not reduced in place (or None), ``tail``: the
     zero-padded tails, ``views``: one ``[full_chunks_j, C]`` matrix per variable of
-    ``layout.inplace``, in that order.
+    ``layout.inplace``, in that order. Attribute ``flats``: the same variables' whole flat
+    tensors (a view's rows and its tail in one, no copy), for readers of single elements
+    (the histograms' sample), or ``()`` when not kept.
     """
 
-    __slots__ = ()
-
-    def __new__(cls, full, tail, views=()):
-        return super().__new__(cls, (full, tail, tuple(views)))
+    def __new__(cls, full, tail, views=(), flats=()):
+        chunks = super().__new__(cls, (full, tail, tuple(views)))
+        chunks.flats = tuple(flats)
+        return chunks
 
 
 def gradients_by_column(grads, variables, layout: VariableLayout, scale=None, densify=None):
