@@ -221,26 +221,28 @@ def _gather_sample(chunks, layout: VariableLayout, plan: SamplePlan, draw, flats
 
     tail_flat = ops.reshape(tail, [-1])
     full_flat = None if full is None else ops.reshape(full, [-1])
+    # Each part is assigned before it is appended: torch.compile can break its graph
+    # inside an op, and a break while a list's bound ``append`` is on the stack made it
+    # recompile the rest at every call (its guard on that short-lived method object).
     values, groups = [], []
     shared = np.flatnonzero(~np.isin(plan.group, layout.inplace))
     if shared.size:
         variables = plan.group[shared]
         position = shifted(shared, ops.take(shift, constant(variables), axis=0))
-        values.append(
-            from_rows_or_tail(full_flat, position, variables, constant(full_start[variables]))
-        )
+        part = from_rows_or_tail(full_flat, position, variables, constant(full_start[variables]))
+        values.append(part)
         groups.append(variables)
     for k, (j, view) in enumerate(zip(layout.inplace, views)):
         slots = np.arange(starts[j], starts[j + 1])
         variables = plan.group[slots]
         position = shifted(slots, shift[j])
-        view_flat = ops.reshape(view, [-1])
         if flats:  # the variable's rows and tail in one tensor
-            values.append(ops.take(flats[k], position, axis=0))
+            part = ops.take(flats[k], position, axis=0)
         elif layout.tail_sizes[j]:
-            values.append(from_rows_or_tail(view_flat, position, variables))
+            part = from_rows_or_tail(ops.reshape(view, [-1]), position, variables)
         else:  # a natural view, or whole rows only: every element is in the view
-            values.append(ops.take(view_flat, position, axis=0))
+            part = ops.take(ops.reshape(view, [-1]), position, axis=0)
+        values.append(part)
         groups.append(variables)
     return ops.concatenate(values, 0), np.concatenate(groups).astype(np.int32)
 
