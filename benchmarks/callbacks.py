@@ -706,6 +706,90 @@ def bench_steps_jax(builder, repeats: int = FLOOR_REPEATS):
     ]
 
 
+def bench_steps_tf(builder, repeats: int = FLOOR_REPEATS):
+    """The TensorFlow capture's three train functions side by side, one call at a time.
+
+    The plain function (the model's own), the instrumented one (statistics) and the one with
+    sampled histograms, taken from the capture's cache after a short ``fit``, each followed
+    by the host reads the selector makes (``_collect``), on one repeating batch. The three
+    are called in turn, ``10 * repeats`` times: a paired difference is taken between calls
+    a few milliseconds apart, so the slow swings of a shared machine (and TensorFlow's
+    switches between parallel and nearly serial execution, which last several fits) fall
+    out of it. Per function: medians of the CPU and wall time per call, of the extra CPU
+    time over the plain call just before and of its ratio, and of the minor page faults.
+    """
+    import resource
+
+    from keras_init_lab.callbacks.capture import get_capture
+
+    model = builder()
+    model.compile(
+        keras.optimizers.Adam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    x, y = _data(model)
+    model.fit(
+        x[: 4 * BATCH_SIZE],
+        y[: 4 * BATCH_SIZE],
+        batch_size=BATCH_SIZE,
+        verbose=0,
+        callbacks=[GradientStats(every_n_steps=1, histogram_every_n_steps=2)],
+    )
+    capture = get_capture(model)
+    plain = model.train_function  # the model's own, restored after the fit
+    iterator = iter(
+        tf.data.Dataset.from_tensor_slices((x[:BATCH_SIZE], y[:BATCH_SIZE]))
+        .batch(BATCH_SIZE)
+        .repeat()
+    )
+
+    def instrumented(histograms):
+        function, buffers = capture._instrumented(histograms)
+
+        def call():
+            with capture._wrapped_optimizer(histograms, buffers):
+                count = buffers.host_count
+                function(iterator)
+            capture._collect(buffers, count, histograms)
+
+        return call
+
+    steps = {
+        "plain (the model's own step)": lambda: plain(iterator)["loss"].numpy(),
+        "statistics": instrumented(False),
+        "statistics and sampled histograms": instrumented(True),
+    }
+    for call in steps.values():
+        for _ in range(3):  # traced at the first call
+            call()
+    samples = {name: [] for name in steps}  # (cpu, wall, faults) per call
+    for _ in range(10 * repeats):
+        for name, call in steps.items():
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            cpu, wall = time.process_time(), time.perf_counter()
+            call()
+            samples[name].append(
+                (
+                    time.process_time() - cpu,
+                    time.perf_counter() - wall,
+                    resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults,
+                )
+            )
+    plain_cpu = [cpu for cpu, _, _ in samples["plain (the model's own step)"]]
+    return [
+        {
+            "model": model.name,
+            "step": name,
+            "cpu_ms": 1e3 * statistics.median(c for c, _, _ in calls),
+            "wall_ms": 1e3 * statistics.median(w for _, w, _ in calls),
+            "extra_cpu_ms": 1e3
+            * statistics.median(c - p for (c, _, _), p in zip(calls, plain_cpu)),
+            "cpu_ratio": statistics.median(c / p for (c, _, _), p in zip(calls, plain_cpu)),
+            "faults": statistics.median(f for _, _, f in calls),
+        }
+        for name, calls in samples.items()
+    ]
+
+
 #: Size of the array copied to measure memory bandwidth: 256 MB, far above any CPU cache.
 BANDWIDTH_BYTES = 256 * 2**20
 
@@ -841,6 +925,17 @@ def main(argv=None):
                 lambda r: (
                     f"| {r['model']} | {r['kernel']} | {r['wall_ms']:.2f} | "
                     f"{r['cpu_ms']:.2f} | {r['passes']:.1f} |"
+                ),
+            )
+        if backend == "tensorflow" and args.kernels:
+            _print_table(
+                "| model | train function (one call, with its host reads) | CPU ms per call | "
+                "wall ms per call | extra CPU ms over the plain call before | paired CPU ratio "
+                "| minor page faults per call |",
+                [r for name in models for r in bench_steps_tf(builders[name], repeats)],
+                lambda r: (
+                    f"| {r['model']} | {r['step']} | {r['cpu_ms']:.2f} | {r['wall_ms']:.2f} | "
+                    f"{r['extra_cpu_ms']:+.2f} | {r['cpu_ratio']:.3f} | {r['faults']:.0f} |"
                 ),
             )
         if backend == "jax" and args.kernels:
