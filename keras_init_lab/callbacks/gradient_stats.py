@@ -87,6 +87,12 @@ class GradientStats(CaptureCallback):
     precision they are of the unscaled gradient; a step the ``LossScaleOptimizer`` skips
     (overflow) is not recorded and its number is appended to :attr:`skipped_steps`.
 
+    Memory: on TensorFlow graph steps (one replica, no XLA) the capture keeps a float32 copy
+    of the whole rows of the few largest variables (up to 4) in buffer variables of its own,
+    written at each recorded step before the update, so that the optimizer updates those
+    variables in place instead of copying them into fresh memory; they live as long as the
+    model.
+
     ``history``::
 
         {"step": int64 [n_recorded], "variables": [str] (n_vars), "layers": [str] (n_layers,
