@@ -209,8 +209,7 @@ def _snapshot_views(buffers: _Buffers, views) -> tuple[list, list]:
         ``(assigns, reads)``: the copy ops (the update must wait for them) and the copies.
     """
     assigns = [
-        snapshot.assign(view, read_value=False)
-        for snapshot, view in zip(buffers.snapshots, views)
+        snapshot.assign(view, read_value=False) for snapshot, view in zip(buffers.snapshots, views)
     ]
     with tf.control_dependencies(assigns):
         reads = [snapshot.read_value() for snapshot in buffers.snapshots]
@@ -462,9 +461,7 @@ class GradientCapture:
             with tf.init_scope(), model.distribute_strategy.scope():
                 variables = tuple(
                     tf.Variable(
-                        tf.zeros(
-                            [int(layout.full_chunks[j]), layout.view_width(j)], tf.float32
-                        ),
+                        tf.zeros([int(layout.full_chunks[j]), layout.view_width(j)], tf.float32),
                         name=f"kil_before_{j}",
                         **kwargs,
                     )
