@@ -616,3 +616,22 @@ def test_gradients_by_column_places_casts_and_unscales_each_gradient():
     for column, expected in zip(dense, [grads[0] / 4, np.zeros(bias0.shape), grads[2] / 4]):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(column), expected)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(dense[3]), grads[3] / 4)
+
+
+@pytest.mark.parametrize("width", [256, 40_000])
+@pytest.mark.parametrize("xla", [False, True])
+def test_row_nonzero_counts_past_the_range_of_its_narrow_counter(width, xla):
+    """Per-row nonzero counts, outside XLA summed in a narrow integer (int16 below 2^15
+    entries per row): a row of 40,000 entries, nearly all nonzero, needs more, and a NaN
+    counts as nonzero (or NaN in the sign form under XLA: the step's exact counts then
+    apply)."""
+    from keras_init_lab.callbacks.statistics import _row_nonzero
+
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(size=(3, width)).astype(np.float32)
+    matrix[0, : width // 3] = 0.0
+    matrix[2, 0] = np.nan
+    counted = tf.function(lambda m: _row_nonzero(m, xla), jit_compile=xla)(tf.constant(matrix))
+    counted = counted.numpy()
+    np.testing.assert_array_equal(counted[:2], np.count_nonzero(matrix[:2], axis=1))
+    assert counted[2] == width or (xla and np.isnan(counted[2]))
