@@ -618,6 +618,24 @@ def bench_floor_jax(builder, repeats: int = FLOOR_REPEATS):
     ]
 
 
+def _captured_model(builder):
+    """``(model, x, y)``: a compiled model after a 4-step fit with statistics every step and
+    histograms every second one, so its capture holds both instrumented functions."""
+    model = builder()
+    model.compile(
+        keras.optimizers.Adam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    x, y = _data(model)
+    model.fit(
+        x[: 4 * BATCH_SIZE],
+        y[: 4 * BATCH_SIZE],
+        batch_size=BATCH_SIZE,
+        verbose=0,
+        callbacks=[GradientStats(every_n_steps=1, histogram_every_n_steps=2)],
+    )
+    return model, x, y
+
+
 def bench_steps_jax(builder, repeats: int = FLOOR_REPEATS):
     """The JAX capture's three compiled train steps side by side, on one state and batch.
 
@@ -639,18 +657,7 @@ def bench_steps_jax(builder, repeats: int = FLOOR_REPEATS):
     )
     from keras_init_lab.callbacks.capture import get_capture
 
-    model = builder()
-    model.compile(
-        keras.optimizers.Adam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    )
-    x, y = _data(model)
-    model.fit(
-        x[: 4 * BATCH_SIZE],
-        y[: 4 * BATCH_SIZE],
-        batch_size=BATCH_SIZE,
-        verbose=0,
-        callbacks=[GradientStats(every_n_steps=1, histogram_every_n_steps=2)],
-    )
+    model, x, y = _captured_model(builder)
     plain, statistics_fn, histogram_fn, buffer = next(
         iter(get_capture(model)._jax_functions.values())
     )
@@ -722,18 +729,7 @@ def bench_steps_tf(builder, repeats: int = FLOOR_REPEATS):
 
     from keras_init_lab.callbacks.capture import get_capture
 
-    model = builder()
-    model.compile(
-        keras.optimizers.Adam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    )
-    x, y = _data(model)
-    model.fit(
-        x[: 4 * BATCH_SIZE],
-        y[: 4 * BATCH_SIZE],
-        batch_size=BATCH_SIZE,
-        verbose=0,
-        callbacks=[GradientStats(every_n_steps=1, histogram_every_n_steps=2)],
-    )
+    model, x, y = _captured_model(builder)
     capture = get_capture(model)
     plain = model.train_function  # the model's own, restored after the fit
     iterator = iter(

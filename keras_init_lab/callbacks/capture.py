@@ -297,6 +297,8 @@ class GradientCapture:
         # for histograms (GradientStats) before the fit's first step, read at trace time.
         self.histogram_sample_size: int | None = DEFAULT_HISTOGRAM_SAMPLE_SIZE
         self.traces = 0
+        # (layout, its _snapshot_views buffer variables), see _snapshots
+        self._snapshot_cache: tuple | None = None
 
     # ----------------------------------------------------------------- lifecycle
     @property
@@ -453,10 +455,9 @@ class GradientCapture:
             and model.distribute_strategy.num_replicas_in_sync == 1
         ):
             return ()
-        layout = self.layout()
-        key = tuple(id(v) for v in layout.variables)
-        cached = getattr(self, "_snapshot_cache", None)
-        if cached is None or cached[0] != key:
+        layout = self.layout()  # one object per set of variables (cached by layout())
+        cached = self._snapshot_cache
+        if cached is None or cached[0] is not layout:
             kwargs = dict(trainable=False, synchronization=tf.VariableSynchronization.ON_WRITE)
             with tf.init_scope(), model.distribute_strategy.scope():
                 variables = tuple(
@@ -467,7 +468,7 @@ class GradientCapture:
                     )
                     for j in layout.inplace
                 )
-            cached = self._snapshot_cache = (key, variables)
+            cached = self._snapshot_cache = (layout, variables)
         return cached[1]
 
     def instrumented_function(self, histograms: bool = False):

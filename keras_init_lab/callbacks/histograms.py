@@ -199,6 +199,8 @@ def _gather_sample(chunks, layout: VariableLayout, plan: SamplePlan, draw, flats
 
     draw = ops.cast(ops.mod(ops.convert_to_tensor(draw), _DRAW_PERIOD), "int32")
     shift = ops.mod(draw * _DRAW_MULTIPLIER, constant(sizes))  # [n_vars], each < n_j
+    tail_flat = ops.reshape(tail, [-1])
+    full_flat = None if full is None else ops.reshape(full, [-1])
 
     def shifted(slots, variable_shift):
         """Positions ``(base + s) mod n`` of ``slots``: base and shift are both below
@@ -219,8 +221,6 @@ def _gather_sample(chunks, layout: VariableLayout, plan: SamplePlan, draw, flats
         in_full = ops.take(rows, ops.where(in_rows, position + offset, 0), axis=0)
         return ops.where(in_rows, in_full, in_tail)
 
-    tail_flat = ops.reshape(tail, [-1])
-    full_flat = None if full is None else ops.reshape(full, [-1])
     # Each part is assigned before it is appended: torch.compile can break its graph
     # inside an op, and a break while a list's bound ``append`` is on the stack made it
     # recompile the rest at every call (its guard on that short-lived method object).
