@@ -167,7 +167,21 @@ def sample_plan(layout: VariableLayout, sample_size: int, seed: int = SAMPLE_SEE
     )
 
 
-def _gather_sample(chunks, layout: VariableLayout, plan: SamplePlan, draw, flats=()):
+def _take(values, indices):
+    """``values[indices]`` along axis 0 for indices known to be in range (never negative).
+
+    On TensorFlow a plain ``tf.gather``: ``keras.ops.take`` first maps negative indices
+    with three more ops over the indices (a compare, an add and a select), which a graph
+    runs one by one over every sample slot. Elsewhere ``keras.ops.take`` (fused by XLA).
+    """
+    if keras.backend.backend() == "tensorflow":
+        return tf.gather(values, indices, axis=0)
+    return ops.take(values, indices, axis=0)
+
+
+def _gather_sample(
+    chunks, layout: VariableLayout, plan: SamplePlan, draw, flats=(), variables=None
+):
     """``(values [P], group [P])``: the sampled values of a ``(full, tail, views)`` chunk
     triple and the variable of each (a host array), by gathers: no copy of a variable.
 
@@ -180,7 +194,8 @@ def _gather_sample(chunks, layout: VariableLayout, plan: SamplePlan, draw, flats
     tail), whatever the number of views; with ``flats`` (:class:`Chunks` ``flats``: the whole
     flat tensor of each view's variable), a view's slots are one gather from its flat
     tensor. The slots of the variables of ``layout.inplace`` come last, view by view; the
-    others keep the plan's order.
+    others keep the plan's order. ``variables`` (host indices, default all) restricts the
+    gather to those variables' slots.
     """
     full, tail, views = chunks
     n = layout.num_variables
@@ -213,37 +228,42 @@ def _gather_sample(chunks, layout: VariableLayout, plan: SamplePlan, draw, flats
         """Each position read from ``rows`` (flat whole rows, its variable's first at
         ``offset``) below its variable's whole rows, else from the tail matrix."""
         in_rows = position < constant(full_elements[variables])
-        in_tail = ops.take(
-            tail_flat, ops.where(in_rows, 0, position + constant(tail_start[variables])), axis=0
+        in_tail = _take(
+            tail_flat, ops.where(in_rows, 0, position + constant(tail_start[variables]))
         )
         if rows is None:
             return in_tail
-        in_full = ops.take(rows, ops.where(in_rows, position + offset, 0), axis=0)
+        in_full = _take(rows, ops.where(in_rows, position + offset, 0))
         return ops.where(in_rows, in_full, in_tail)
 
     # Each part is assigned before it is appended: torch.compile can break its graph
     # inside an op, and a break while a list's bound ``append`` is on the stack made it
     # recompile the rest at every call (its guard on that short-lived method object).
+    chosen = np.ones(n, bool) if variables is None else np.isin(np.arange(n), variables)
     values, groups = [], []
-    shared = np.flatnonzero(~np.isin(plan.group, layout.inplace))
+    shared = np.flatnonzero(~np.isin(plan.group, layout.inplace) & chosen[plan.group])
     if shared.size:
-        variables = plan.group[shared]
-        position = shifted(shared, ops.take(shift, constant(variables), axis=0))
-        part = from_rows_or_tail(full_flat, position, variables, constant(full_start[variables]))
+        owners = plan.group[shared]
+        position = shifted(shared, _take(shift, constant(owners)))
+        part = from_rows_or_tail(full_flat, position, owners, constant(full_start[owners]))
         values.append(part)
-        groups.append(variables)
+        groups.append(owners)
     for k, (j, view) in enumerate(zip(layout.inplace, views)):
+        if not chosen[j]:
+            continue
         slots = np.arange(starts[j], starts[j + 1])
-        variables = plan.group[slots]
+        owners = plan.group[slots]
         position = shifted(slots, shift[j])
         if flats:  # the variable's rows and tail in one tensor
-            part = ops.take(flats[k], position, axis=0)
+            part = _take(flats[k], position)
         elif layout.tail_sizes[j]:
-            part = from_rows_or_tail(ops.reshape(view, [-1]), position, variables)
+            part = from_rows_or_tail(ops.reshape(view, [-1]), position, owners)
         else:  # a natural view, or whole rows only: every element is in the view
-            part = ops.take(ops.reshape(view, [-1]), position, axis=0)
+            part = _take(ops.reshape(view, [-1]), position)
         values.append(part)
-        groups.append(variables)
+        groups.append(owners)
+    if not values:
+        return ops.zeros([0], "float32"), np.zeros([0], np.int32)
     return ops.concatenate(values, 0), np.concatenate(groups).astype(np.int32)
 
 
@@ -434,12 +454,22 @@ def gradient_histograms(
 
     if sample_size:
         plan = sample_plan(layout, sample_size)
-        grads, order = _gather_sample(gradients, layout, plan, draw, gradients.flats)
-        weights, _ = _gather_sample(weights, layout, plan, draw, weights.flats)
-        grads, weights = ops.expand_dims(grads, 1), ops.expand_dims(weights, 1)
-        group = ops.convert_to_tensor(order)
-        grad_parts = [(grads, group, None)]
-        weight_parts = [(weights, group, None)]
+        sampled = plan.counted < layout.sizes  # [n_vars] host flags; the rest counted whole
+        grad_parts = _whole_parts(gradients, layout, ~sampled)
+        weight_parts = _whole_parts(weights, layout, ~sampled)
+        if sampled.any():
+            # Every sampled variable has exactly S slots, contiguous in the gathered order:
+            # one [m, S] part, a row per variable, so bucketing looks up each variable's
+            # weight range once per row instead of once per slot.
+            chosen = np.flatnonzero(sampled)
+            grads, order = _gather_sample(
+                gradients, layout, plan, draw, gradients.flats, variables=chosen
+            )
+            weights, _ = _gather_sample(weights, layout, plan, draw, weights.flats, chosen)
+            shape = [chosen.size, sample_size]
+            group = ops.convert_to_tensor(order[::sample_size])
+            grad_parts.append((ops.reshape(grads, shape), group, None))
+            weight_parts.append((ops.reshape(weights, shape), group, None))
     else:
         tail_group = ops.arange(n, dtype="int32")
         grad_parts = [(grad_tail, tail_group, valid)]
@@ -460,14 +490,46 @@ def gradient_histograms(
     def weight_ids(values, group, mask):
         finite = ops.isfinite(values)
         keep = finite if mask is None else ops.logical_and(mask, finite)
-        row_scale = ops.expand_dims(ops.take(scale, group, axis=0), 1)
-        row_offset = ops.expand_dims(ops.take(offset, group, axis=0), 1)
+        row_scale = ops.expand_dims(_take(scale, group), 1)
+        row_offset = ops.expand_dims(_take(offset, group), 1)
         ids = _uniform_ids(ops.where(finite, values, 0.0), row_scale, row_offset, weight_buckets)
         return ids, group, keep
 
     gradient_counts = _count([gradient_ids(*part) for part in grad_parts], n, k)
     weight_counts = _count([weight_ids(*part) for part in weight_parts], n, weight_buckets)
     return gradient_counts, weight_counts, low, high
+
+
+def _whole_parts(chunks, layout: VariableLayout, whole: np.ndarray) -> list:
+    """The ``(values, group, keep)`` parts that count the variables flagged ``whole``.
+
+    Read in place from the chunk matrices, with no gather of single elements: the tail
+    matrix under a mask of those variables' real elements, their rows of the shared
+    whole-row matrix (all of it, or one gather of whole rows) and their views. The others
+    (sampled) are masked out of the tail matrix: their tails are reached by the sample.
+    """
+    full, tail, views = chunks
+    n = layout.num_variables
+    parts = []
+    if not whole.any():
+        return parts
+    real = np.arange(CHUNK_SIZE)[None, :] < layout.tail_sizes[:, None]  # not padding
+    keep = ops.convert_to_tensor(real & whole[:, None])
+    parts.append((tail, ops.arange(n, dtype="int32"), keep))
+    if full is not None:
+        rows = whole[layout.full_variable]
+        owners = layout.full_variable.astype(np.int32)
+        if rows.all():
+            parts.append((full, ops.convert_to_tensor(owners), None))
+        elif rows.any():
+            index = np.flatnonzero(rows).astype(np.int32)
+            taken = _take(full, ops.convert_to_tensor(index))
+            parts.append((taken, ops.convert_to_tensor(owners[index]), None))
+    for j, view in zip(layout.inplace, views):
+        if whole[j]:
+            group = ops.convert_to_tensor(np.full(int(layout.full_chunks[j]), j, np.int32))
+            parts.append((view, group, None))
+    return parts
 
 
 def uniform_bucket_counts(
