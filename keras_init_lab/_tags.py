@@ -230,10 +230,13 @@ def weight_histogram_tag(layer: str, variable: str) -> str:
 def histogram_sample_note(size: int, sample_size: int | None) -> str:
     """The sentence of a histogram's description that says which elements were counted.
 
-    Formula: a variable of ``n > S`` elements is histogrammed from a stratified random
-    sample of ``S`` of them, so each bucket's share of the sample is within one binomial
-    standard error ``sqrt(p (1 - p) / S) <= 0.5 / sqrt(S)`` of its exact share (stratifying
-    only lowers it); with ``S = None`` or ``n <= S`` every element is counted.
+    Formula: a variable of ``n > S`` elements is histogrammed from a systematic sample of
+    ``S`` of them (every ``s``-th element from a start that moves at each record,
+    ``keras_init_lab.callbacks.histograms.sample_plan``), so each bucket's share of the
+    sample is within one binomial standard error ``sqrt(p (1 - p) / S) <= 0.5 / sqrt(S)``
+    of its exact share, as for ``S`` independent draws (less where rows or columns differ,
+    which the sample covers evenly; more only for values that repeat with the period of
+    ``s``); with ``S = None`` or ``n <= S`` every element is counted.
 
     Example:
         >>> histogram_sample_note(1_177_500, 16384)[:56]
@@ -252,11 +255,12 @@ def histogram_sample_note(size: int, sample_size: int | None) -> str:
         return f" Counted over all {size:,} elements."
     error = 100 * 0.5 / math.sqrt(sample_size)
     return (
-        f" Counted from a sample of {sample_size:,} of its {size:,} elements (one drawn at "
-        f"random from each of {sample_size:,} equal stretches, another sample at every "
-        f"record): the counts sum to {sample_size:,}, and each bucket's share of them is "
-        f"within about {error:.1f} percentage points of the share among all elements (one "
-        "binomial standard error at most)."
+        f" Counted from a sample of {sample_size:,} of its {size:,} elements (evenly "
+        "spaced through the variable, every column of a kernel taken equally often, from "
+        f"a start that moves at each record): the counts sum to {sample_size:,}, and each "
+        f"bucket's share of them is within about {error:.1f} percentage points of the "
+        "share among all elements (one binomial standard error of as many independent "
+        "draws at most, unless the values repeat with the period of the spacing)."
     )
 
 

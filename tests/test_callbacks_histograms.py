@@ -6,10 +6,11 @@ count like NumPy; small variables are counted whole in either mode.
 
 Sampling-error bounds used here, for a sample of ``S`` elements and a bucket whose exact
 share among all ``n`` elements is ``p``: the share of the sample in the bucket has a
-binomial standard error ``sqrt(p (1 - p) / S)`` for ``S`` independent draws; the plan draws
-one element at random from each of ``S`` equal strata (stratified sampling with
-proportional allocation), whose variance is at most that (Cochran 1977, ch. 5), so the
-bounds below are conservative. Per bucket: ``|share - p| <= 5 sigma + 1 / S`` (5 sigma: a
+binomial standard error ``sqrt(p (1 - p) / S)`` for ``S`` independent draws; the plan takes
+every ``s``-th element (``s`` coprime with ``n``) from a moving start, a systematic sample,
+unbiased, with that variance for values in random order and less where whole rows or
+columns differ (it covers them evenly; Cochran 1977, ch. 8); the data below differ by
+column or by row, so the bounds are conservative. Per bucket: ``|share - p| <= 5 sigma + 1 / S`` (5 sigma: a
 normal tail of 6e-7 per bucket; ``1 / S``: one element, the sample's granularity, so a
 bucket with ``S p << 1`` may hold one). For the whole CDF, Dvoretzky-Kiefer-Wolfowitz (with
 Massart's constant): ``P(max |F_S - F| > eps) <= 2 exp(-2 S eps^2)``, so with probability
@@ -59,12 +60,18 @@ def _kernel_layout(rows=ROWS, columns=COLUMNS):
     return describe_variables(model)
 
 
-def _structured(rng):
-    """Gradients and weights whose distribution depends on the column: gradient magnitudes
-    from 1e-6 (column 0) to 1e2 (column 255), weights centred on column / 256."""
-    column = np.arange(COLUMNS)[None, :]
-    grads = rng.normal(size=(ROWS, COLUMNS)) * 10.0 ** (-6 + 8 * column / COLUMNS)
-    weights = column / COLUMNS + 0.01 * rng.normal(size=(ROWS, COLUMNS))
+def _structured(rng, by="column"):
+    """Gradients and weights whose distribution depends on the column (or the row):
+    gradient magnitudes from 1e-6 (column 0) to 1e2 (the last column), weights centred on
+    column / 256; ``by="row"`` the same over the rows (a dead input row is all zeros)."""
+    if by == "column":
+        place = np.broadcast_to(np.arange(COLUMNS)[None, :] / COLUMNS, (ROWS, COLUMNS))
+    else:
+        place = np.broadcast_to(np.arange(ROWS)[:, None] / ROWS, (ROWS, COLUMNS))
+    grads = rng.normal(size=(ROWS, COLUMNS)) * 10.0 ** (-6 + 8 * place)
+    if by == "row":
+        grads[::7] = 0.0  # every 7th input never active: zero gradient rows
+    weights = place + 0.01 * rng.normal(size=(ROWS, COLUMNS))
     return grads.astype(np.float32), weights.astype(np.float32)
 
 
@@ -83,10 +90,10 @@ def _check_within_sampling_error(sampled, exact, sample, label):
     assert np.max(np.abs(np.cumsum(share) - np.cumsum(p))) <= eps, label
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
-def test_sampled_histograms_agree_with_the_exact_ones_within_the_sampling_error(jit_compile):
+@pytest.mark.parametrize("jit_compile,by", [(False, "column"), (True, "column"), (False, "row")])
+def test_sampled_histograms_agree_with_the_exact_ones_within_the_sampling_error(jit_compile, by):
     layout = _kernel_layout()
-    grads, weights = _structured(np.random.default_rng(0))
+    grads, weights = _structured(np.random.default_rng(0), by)
 
     @tf.function(jit_compile=jit_compile)
     def device(g, w, draw):
@@ -106,30 +113,45 @@ def test_sampled_histograms_agree_with_the_exact_ones_within_the_sampling_error(
         assert (low[0], high[0]) == (s_low[0], s_high[0]) == (weights.min(), weights.max())
 
 
-def test_sample_positions_cover_every_stratum_and_move_with_the_draw():
-    """The positions themselves (the values are their own positions): one per stratum of
-    n / S consecutive elements after undoing the shift, every column of the kernel reached
-    (a plain stride of 256 would read one), and another sample for another draw."""
+def test_sample_positions_spread_over_rows_and_columns_and_move_with_the_draw():
+    """The positions themselves (the values are their own positions): S distinct ones,
+    every s-th element after undoing the shift (s = 257, coprime with n = 4096 * 256), each
+    column of the kernel taken equally often (a plain stride of n / S = 256 would read one
+    column), every row reached, and another sample for another draw."""
     layout = _kernel_layout()
     n = ROWS * COLUMNS
     plan = sample_plan(layout, SAMPLE)
+    stride = histograms.sample_stride(n, SAMPLE)
+    assert stride == 257 and math.gcd(stride, n) == 1
     positions = np.arange(n, dtype=np.float32).reshape(ROWS, COLUMNS)  # exact below 2^24
     chunks = split_chunks([tf.constant(positions)], layout)
     taken = {}
     for draw in (0, 1, 2):
         got, _ = _gather_sample(chunks, layout, plan, tf.constant(draw))
         got = got.numpy().astype(np.int64)
+        assert len(np.unique(got)) == SAMPLE
         shift = (draw % 2**15) * 40503 % n
-        strata = ((got - shift) % n) // (n // SAMPLE)
-        np.testing.assert_array_equal(np.sort(strata), np.arange(SAMPLE))
-        # Stratum i is row i here, and its element is drawn at a random column: every column
-        # is reached (each is missed with probability (1 - 1/256)^4096 ~ e^-16).
-        assert len(np.unique(got % COLUMNS)) == COLUMNS
+        unshifted = (got - shift) % n
+        np.testing.assert_array_equal(np.sort(unshifted), np.sort(np.arange(SAMPLE) * stride % n))
+        per_column = np.bincount(got % COLUMNS, minlength=COLUMNS)
+        assert per_column.min() == per_column.max() == SAMPLE // COLUMNS
+        per_row = np.bincount(got // COLUMNS, minlength=ROWS)
+        assert per_row.max() <= 2 and np.count_nonzero(per_row) >= 0.99 * ROWS
         taken[draw] = got
-    assert not np.array_equal(taken[0], taken[1])
-    assert not np.array_equal(taken[1], taken[2])
+    assert not np.array_equal(np.sort(taken[0]), np.sort(taken[1]))
+    assert not np.array_equal(np.sort(taken[1]), np.sort(taken[2]))
     # Every element is drawn with probability S / n: the plan is not biased to the start.
     assert abs(np.mean(taken[0]) / n - 0.5) < 0.01
+
+
+def test_the_sample_stride_is_the_smallest_coprime_one():
+    """s >= n / S with gcd(s, n) = 1, the smallest such: distinct positions for any n."""
+    for size, sample in [(4096 * 256, 4096), (1500 * 1200, 16384), (16385, 16384), (10, 3)]:
+        stride = histograms.sample_stride(size, sample)
+        assert stride * sample >= size and math.gcd(stride, size) == 1
+        assert all(math.gcd(s, size) > 1 for s in range(-(-size // sample), stride))
+        assert len(np.unique(np.arange(sample) * stride % size)) == sample
+    assert histograms.sample_stride(1500 * 1200, 16384) == 113  # gcd 10, 3, 16 for 110-112
 
 
 def test_sample_reads_the_planned_positions_from_views_tails_and_the_shared_matrix():

@@ -119,7 +119,7 @@ class GradientStats(CaptureCallback):
     the variable's min and max; values below 0.01 in magnitude in units of ``10^k`` under
     ``weights_in_1e<k>``, see ``_tags.HistogramUnits``), both bucketed on the device. Each
     histogram of a variable larger than ``histogram_sample_size`` (16384 by default) counts a
-    stratified random sample of that many of its elements, another at every record
+    systematic sample of that many of its elements (evenly spaced), another at every record
     (:func:`~keras_init_lab.callbacks.histograms.sample_plan`): the same picture at a cost
     that does not grow with the layer; its description says so, and what must be exact comes
     from the statistics (``gradient_zero_count``, the weights' min and max as the x range). A
@@ -153,7 +153,7 @@ class GradientStats(CaptureCallback):
         histogram_sample_size: elements histogrammed per variable (default
             :data:`~keras_init_lab.callbacks.histograms.DEFAULT_HISTOGRAM_SAMPLE_SIZE` = 16384:
             each bucket's share within 0.4 percentage points, one binomial standard error
-            at most); a variable of at most that many elements is counted whole. ``None`` or
+            of as many independent draws); a variable of at most that many elements is counted whole. ``None`` or
             ``0`` counts every element of every variable (exact, costlier: a pass per
             bucketing op over all gradients and weights).
         log_dir: TensorBoard log folder, or None for no event files.

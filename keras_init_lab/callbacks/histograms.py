@@ -8,8 +8,9 @@ nothing is read back by the host inside the step.
 
 **Sampled by default.** A histogram draws the same picture from a sample as from every
 element, so each variable larger than ``sample_size`` (:data:`DEFAULT_HISTOGRAM_SAMPLE_SIZE`
-= 16384) is histogrammed from a fixed-size stratified sample of its elements
-(:func:`sample_plan`): the cost no longer grows with the layer, and what stays exact comes
+= 16384) is histogrammed from a fixed-size systematic sample of its elements (every
+``s``-th one from a start that moves at each record, :func:`sample_plan`): the cost no
+longer grows with the layer, and what stays exact comes
 from the statistics (the zero count, ``max |g|``, the weights' min and max). Variables of at
 most ``sample_size`` elements are counted whole. ``sample_size=None`` (or 0) counts every
 element of every variable, from the chunk matrices of
@@ -20,8 +21,10 @@ Example:
 
 Reference:
     IEEE 754 binary32 (the powers of two from 2^-34 to 2^14 are exact float32 edges);
-    Cochran (1977), "Sampling Techniques", 3rd ed., ch. 5 (stratified random sampling: with
-    proportional allocation its variance is at most that of simple random sampling).
+    Cochran (1977), "Sampling Techniques", 3rd ed., ch. 8 (systematic sampling: unbiased
+    with a random start; its variance against simple random sampling by the population's
+    order: the same for a random order, smaller where neighbours are alike, larger only
+    for values that repeat with the period of the stride).
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ DEFAULT_HISTOGRAM_BUCKETS = 30
 
 #: Elements histogrammed per variable by default: 2^14 = 16384. The share of the sample in
 #: a bucket then has a binomial standard error of at most ``0.5 / sqrt(16384)`` = 0.4
-#: percentage points (at a share of 1/2; stratification only lowers it), and the
+#: percentage points (at a share of 1/2) for ``S`` independent draws, which the systematic
+#: sample matches or beats on a variable's rows and columns (:func:`sample_plan`), and the
 #: Dvoretzky-Kiefer-Wolfowitz bound puts the whole sampled CDF within
 #: ``sqrt(ln(2 / 0.001) / (2 * 16384))`` = 1.5 points of the exact one with probability
 #: 0.999: finer than a TensorBoard histogram chart shows. A variable this small or smaller
@@ -73,10 +77,6 @@ DEFAULT_HISTOGRAM_SAMPLE_SIZE = 2**14
 #: counted in the first bucket, larger ones (+-Inf included) in the last: 48 buckets.
 GRADIENT_MIN_EXPONENT = -34
 GRADIENT_MAX_EXPONENT = 14
-
-#: Seed of the sample positions (:func:`sample_plan`): fixed, so a run's samples are
-#: reproducible; any value gives an equally valid stratified sample.
-SAMPLE_SEED = 20
 
 #: The per-record shift of the sample positions is ``(r mod 2^15) * 40503 mod n`` for the
 #: record's draw number ``r`` (the optimizer's iteration count): 40503 ~ 2^16 / phi (the
@@ -118,20 +118,25 @@ class SamplePlan:
     base: np.ndarray
 
 
-def sample_plan(layout: VariableLayout, sample_size: int, seed: int = SAMPLE_SEED) -> SamplePlan:
-    """The stratified sample positions of every variable (computed once, on the host).
+def sample_plan(layout: VariableLayout, sample_size: int) -> SamplePlan:
+    """The sample positions of every variable (computed once, on the host).
 
-    Formula: a variable of ``n <= S`` elements is counted whole (positions ``0..n-1``);
-    a larger one gets ``S`` slots, slot ``i`` at ``floor((i + u_i) n / S)`` with ``u_i``
-    uniform on [0, 1) (drawn once from ``seed``): one element drawn at random from each of
-    ``S`` equal strata, so every element is drawn with probability exactly ``S / n`` and
-    the sample's bucket shares are unbiased, with a variance at most that of ``S``
-    independent draws (Cochran, ch. 5). At each record the positions shift by the same
-    ``s`` (mod ``n``; see :func:`gradient_histograms`): a shifted stratified sample is
-    again one, and consecutive records read different elements. The random offset within
-    each stratum is what a plain stride lacks: a stride of ``n / S`` that is a multiple of
-    a kernel's row length (a 4096 x 256 kernel with ``S = 4096`` has stride 256) reads one
-    column only.
+    Formula: a variable of ``n <= S`` elements is counted whole (positions ``0..n-1``); a
+    larger one gets ``S`` slots, slot ``i`` at ``i s mod n`` with the stride ``s`` the
+    smallest integer ``>= n / S`` that has no common factor with ``n``
+    (:func:`sample_stride`), so the ``S`` positions are distinct. At each record they all
+    move by the same shift ``r`` (mod ``n``; see :func:`gradient_histograms`): a
+    systematic sample with a moving start, in which every element is drawn at ``S`` of
+    the ``n`` shifts, so with probability ``S / n`` and the bucket shares are unbiased
+    (Cochran, ch. 8). The row length and every trailing product of the variable's shape
+    divide ``n``, so ``s`` has no common factor with them either: the sample takes each
+    column of a kernel equally often (within one) and spreads evenly over its rows, and its
+    error is that of ``S`` independent draws or smaller unless the values repeat with the
+    period of the stride. A stride of exactly ``n / S`` could be a multiple of the row
+    length and read one column only (a 4096 x 256 kernel with ``S = 4096``: 256; here
+    ``s = 257``). A constant stride is also what a CPU's prefetcher follows: the gathers
+    of the sample take half the time of positions jittered within their strata
+    (``benchmarks/callbacks.py``, BENCHMARKS.md).
 
     Example:
         >>> plan = sample_plan(layout, 4096)
@@ -141,20 +146,17 @@ def sample_plan(layout: VariableLayout, sample_size: int, seed: int = SAMPLE_SEE
     Args:
         layout: the :class:`VariableLayout`.
         sample_size: ``S``, at least 1.
-        seed: seed of the ``u_i``.
 
     Returns:
         A :class:`SamplePlan`.
     """
-    rng = np.random.default_rng(seed)
     groups, bases, counted = [], [], []
     for index, size in enumerate(int(n) for n in layout.sizes):
         if size <= sample_size:
             base = np.arange(size, dtype=np.int64)
         else:
-            jitter = rng.random(sample_size)
-            base = np.floor((np.arange(sample_size) + jitter) * (size / sample_size))
-            base = np.minimum(base.astype(np.int64), size - 1)
+            stride = sample_stride(size, sample_size)
+            base = np.arange(sample_size, dtype=np.int64) * stride % size
         counted.append(base.size)
         bases.append(base)
         groups.append(np.full(base.size, index, np.int64))
@@ -165,6 +167,28 @@ def sample_plan(layout: VariableLayout, sample_size: int, seed: int = SAMPLE_SEE
         group=concat(groups),
         base=concat(bases),
     )
+
+
+def sample_stride(size: int, sample_size: int) -> int:
+    """The stride of a variable's systematic sample: the smallest ``s >= n / S`` coprime
+    with ``n``.
+
+    Example:
+        >>> sample_stride(4096 * 256, 4096), sample_stride(1500 * 1200, 16384)
+        (257, 113)
+
+    Args:
+        size: ``n``, the variable's number of elements.
+        sample_size: ``S``, at least 1.
+
+    Returns:
+        ``s``: with ``gcd(s, n) = 1``, the positions ``i s mod n`` for ``i < S <= n`` are
+        distinct.
+    """
+    stride = max(1, -(-size // sample_size))
+    while math.gcd(stride, size) != 1:
+        stride += 1
+    return stride
 
 
 def _take(values, indices):
@@ -398,8 +422,8 @@ def gradient_histograms(
     edge in the last one); weights into ``weight_buckets`` equal-width buckets between each
     variable's exact min and max (all in the last bucket when min == max, as TensorBoard
     does). NaN gradients, non-finite weights and padding are not counted. With
-    ``sample_size = S``, a variable of more than ``S`` elements is counted from ``S``
-    stratified sample positions (:func:`sample_plan`) shifted per record by
+    ``sample_size = S``, a variable of more than ``S`` elements is counted from the ``S``
+    positions of its systematic sample (:func:`sample_plan`) shifted per record by
     ``(draw mod 2^15) * 40503 mod n``; its counts then sum to ``S``, not ``n``. The weight
     range is always exact (a min and a max over every weight).
 
