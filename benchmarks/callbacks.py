@@ -786,6 +786,92 @@ def bench_steps_tf(builder, repeats: int = FLOOR_REPEATS):
     ]
 
 
+def _folder_bytes(folder: str) -> int:
+    """Bytes of the files in ``folder``."""
+    return sum(os.path.getsize(os.path.join(folder, name)) for name in os.listdir(folder))
+
+
+def bench_records(builder, repeats: int = FLOOR_REPEATS):
+    """Host time of one TensorBoard record per writer, on the record ``GradientStats`` writes.
+
+    The record of a recorded step with histograms (every variable's and layer's scalars and
+    both histograms of every variable) is taken from a 3-step fit, then written again
+    ``10 * repeats`` times at new steps into a fresh writer, after one untimed first write
+    (which carries the plugin metadata once per tag). Writers: the package's TensorFlow-free
+    ``EventWriters`` with its C checksums, the same with TensorBoard's byte-by-byte Python
+    checksum (what ``tensorboard``'s own ``RecordWriter`` computes) and, on TensorFlow,
+    ``SummaryWriters`` (``tf.summary``'s C++ writer). Per writer: the record's bytes and the
+    median CPU time of one ``write_batch`` call (the proto built, checksummed, buffered).
+    """
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as python_crc
+
+    from keras_init_lab import _event_file
+    from keras_init_lab._event_writer import EventWriters
+
+    model = builder()
+    model.compile(
+        keras.optimizers.Adam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    x, y = _data(model)
+    records = []
+    original = EventWriters.write_batch
+
+    def recording(self, step, scalars=None, histograms=None, run="train", descriptions=None):
+        records.append((dict(scalars or {}), dict(histograms or {}), run, descriptions))
+        return original(self, step, scalars, histograms, run, descriptions)
+
+    with tempfile.TemporaryDirectory() as log_dir:
+        EventWriters.write_batch = recording
+        try:
+            model.fit(
+                x[: 3 * BATCH_SIZE],
+                y[: 3 * BATCH_SIZE],
+                batch_size=BATCH_SIZE,
+                verbose=0,
+                callbacks=[
+                    GradientStats(every_n_steps=1, histogram_every_n_steps=1, log_dir=log_dir)
+                ],
+            )
+        finally:
+            EventWriters.write_batch = original
+    scalars, histograms, run, descriptions = max(records, key=lambda r: len(r[1]))
+    writers = {"EventWriters (the package's C checksum)": (EventWriters, None)}
+    writers["EventWriters with TensorBoard's Python checksum"] = (EventWriters, python_crc)
+    if tf is not None:
+        from keras_init_lab.callbacks import SummaryWriters
+
+        writers["SummaryWriters (tf.summary)"] = (SummaryWriters, None)
+    rows = []
+    for name, (kind, checksum) in writers.items():
+        saved = _event_file.masked_crc32c
+        if checksum is not None:
+            _event_file.masked_crc32c = checksum
+        try:
+            with tempfile.TemporaryDirectory() as log_dir, kind(log_dir) as out:
+                out.write_batch(0, scalars, histograms, run, descriptions)
+                out.flush()
+                folder = os.path.join(log_dir, run)
+                before, times = _folder_bytes(folder), []
+                for step in range(1, 10 * repeats + 1):
+                    cpu = time.process_time()
+                    out.write_batch(step, scalars, histograms, run, descriptions)
+                    times.append(time.process_time() - cpu)
+                out.flush()
+                record_bytes = (_folder_bytes(folder) - before) / (10 * repeats)
+        finally:
+            _event_file.masked_crc32c = saved
+        rows.append(
+            {
+                "model": model.name,
+                "writer": name,
+                "tags": len(scalars) + len(histograms),
+                "bytes": record_bytes,
+                "cpu_ms": 1e3 * statistics.median(times),
+            }
+        )
+    return rows
+
+
 #: Size of the array copied to measure memory bandwidth: 256 MB, far above any CPU cache.
 BANDWIDTH_BYTES = 256 * 2**20
 
@@ -942,6 +1028,16 @@ def main(argv=None):
                 lambda r: (
                     f"| {r['model']} | {r['step']} | {r['wall_ms']:.2f} | "
                     f"{r['faults']:.0f} | {r['scratch_mb']:.1f} |"
+                ),
+            )
+        if args.kernels:
+            _print_table(
+                "| model | TensorBoard writer | tags per record | bytes per record | host CPU "
+                "ms per record |",
+                [r for name in models for r in bench_records(builders[name], repeats)],
+                lambda r: (
+                    f"| {r['model']} | {r['writer']} | {r['tags']} | {r['bytes']:,.0f} | "
+                    f"{r['cpu_ms']:.3f} |"
                 ),
             )
         bandwidth = memory_bandwidth()

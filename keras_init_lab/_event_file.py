@@ -6,9 +6,12 @@ TensorFlow is installed: the first event file a JAX or PyTorch run opens would i
 TensorFlow into it. :class:`EventFileWriter` here has the same constructor and methods and
 writes the same file: the same name pattern
 (``events.out.tfevents.<unix time>.<host>.<pid>.<serial>``), the same first event
-(``file_version="brain.Event:2"``) and the same TFRecord framing (TensorBoard's own
+(``file_version="brain.Event:2"``) and the same TFRecord framing (as TensorBoard's
 ``RecordWriter``: length, masked CRC-32C of the length, data, masked CRC-32C of the data),
-through ``open``. Events are written in the calling thread into the file's buffer, so there
+through ``open``. The checksums come from ``google-crc32c``'s C extension (its
+pure-Python version where the extension is not built): TensorBoard's ``RecordWriter``
+computes them byte by byte in Python, a few milliseconds of host time per recorded step
+with histograms (``benchmarks/callbacks.py --kernels``, BENCHMARKS.md). Events are written in the calling thread into the file's buffer, so there
 is no queue and no background flush: :meth:`EventFileWriter.flush` and
 :meth:`EventFileWriter.close` reach the disk. A ``logdir`` that is a URL (``gs://``,
 ``s3://``, ``hdfs://``) needs a file system only ``tf.io.gfile`` provides: it is handed to
@@ -23,7 +26,8 @@ Example:
 Reference:
     TensorBoard's ``tensorboard/summary/writer/event_file_writer.py`` (``EventFileWriter``)
     and ``record_writer.py`` (``RecordWriter``), https://github.com/tensorflow/tensorboard;
-    TFRecord format, https://www.tensorflow.org/tutorials/load_data/tfrecord.
+    TFRecord format, https://www.tensorflow.org/tutorials/load_data/tfrecord; CRC-32C,
+    RFC 3720 section 12.1 (the Castagnoli polynomial).
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import struct
 import time
 
+import google_crc32c
 from tensorboard.compat.proto import event_pb2
-from tensorboard.summary.writer.record_writer import RecordWriter
 
 __all__ = ["EventFileWriter"]
 
@@ -45,6 +50,59 @@ _SERIAL = itertools.count()
 
 #: What TensorBoard's writer records as the file's writer, for this module.
 _SOURCE = "keras_init_lab._event_file"
+
+
+#: The TFRecord mask of a CRC (``tensorflow/core/lib/hash/crc32c.h``, ``kMaskDelta``): the
+#: CRC rotated right by 15 bits plus this constant, so that a CRC of data holding CRCs
+#: stays well distributed.
+_MASK_DELTA = 0xA282EAD8
+
+
+def masked_crc32c(data: bytes) -> int:
+    """The masked CRC-32C of ``data``, as TFRecord files store it.
+
+    Formula: ``crc = CRC-32C(data)`` (Castagnoli polynomial), then
+    ``((crc >> 15) | (crc << 17)) + 0xA282EAD8`` modulo ``2^32``.
+
+    Example:
+        >>> masked_crc32c(b"")
+        2726488792
+
+    Args:
+        data: the bytes to checksum.
+
+    Returns:
+        The masked checksum, an unsigned 32-bit int.
+    """
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+class _RecordWriter:
+    """TFRecord framing over a binary file: ``length, masked CRC(length), data, masked
+    CRC(data)`` (little endian), the records of an event file."""
+
+    def __init__(self, file):
+        self._file = file
+
+    def write(self, data: bytes) -> None:
+        header = struct.pack("<Q", len(data))
+        self._file.write(
+            header
+            + struct.pack("<I", masked_crc32c(header))
+            + data
+            + struct.pack("<I", masked_crc32c(data))
+        )
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
 
 
 def _is_url(path: str) -> bool:
@@ -94,7 +152,7 @@ class EventFileWriter:
                 continue
             break
         self._file_name = name
-        self._records = RecordWriter(file)
+        self._records = _RecordWriter(file)
         self.add_event(
             event_pb2.Event(
                 wall_time=time.time(),

@@ -370,3 +370,18 @@ def test_a_url_log_dir_reaches_tensorflows_file_systems(kind, tmp_path, monkeypa
     assert [name.rstrip("/") for name in tf.io.gfile.listdir(url)] == ["train"]
     assert _read_all(url + "/train")["x"][0] == [(3, 0.5)]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_record_checksums_equal_tensorboards_own():
+    """The C checksum of every record equals TensorBoard's byte-by-byte one (whose reader
+    rejects a record on a mismatch: the read-back tests above check whole files), for
+    lengths across the 8-byte blocks of a C implementation and a whole record's size."""
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as reference
+
+    from keras_init_lab._event_file import masked_crc32c
+
+    rng = np.random.default_rng(0)
+    for size in [*range(0, 40), 255, 256, 4097, 20_000]:
+        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        assert masked_crc32c(data) == reference(data), size
+    assert masked_crc32c(b"") == 0xA282EAD8  # CRC 0, rotated, plus the mask constant

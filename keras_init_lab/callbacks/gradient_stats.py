@@ -221,6 +221,8 @@ class GradientStats(CaptureCallback):
         self._layout_written = False
         # The unit of each weight histogram, chosen at its first record with a spread.
         self._histogram_units = _tags.HistogramUnits()
+        # (layout, tags and descriptions of its records): built at its first record.
+        self._tag_plan = None
         self._variables: list[str] = []
         self._layers: list[str] = []
         self._steps: list[int] = []
@@ -323,18 +325,63 @@ class GradientStats(CaptureCallback):
             return {layer: layer[len(prefix) :] for layer in layout.layers}
         return {layer: layer for layer in layout.layers}
 
-    def _write(self, step, record, per_variable, per_layer):
-        writers = self._writers
-        layout = record.layout
+    def _tags_of(self, layout):
+        """The tags and descriptions of ``layout``'s records, built once per layout object.
+
+        Returns ``(variables, scalars, histograms, descriptions)``: ``(layer tag prefix,
+        variable's own name)`` of every variable, the scalar entries ``(tag, level, stat,
+        index)`` in writing order, the gradient histogram tag of each variable and the
+        description of every scalar and gradient histogram tag (the weight histograms' tags
+        and descriptions depend on their unit, :meth:`_weight_description`). A record then
+        only fills in its numbers.
+        """
+        if self._tag_plan is not None and self._tag_plan[0] is layout:
+            return self._tag_plan[1]
         layer_tag = self._tag_prefixes(layout)
-        # (layer tag prefix, variable's own name) of every variable, e.g. ("dense", "kernel")
         variables = [
             (layer_tag[layout.layers[layout.layer_index[i]]], name.rsplit("/", 1)[-1])
             for i, name in enumerate(layout.names)
         ]
+        scalars, descriptions = [], {}
+        for stat, layer_name, variable_name, description in _tags.GRADIENT_SCALARS:
+            for index, layer in enumerate(layout.layers):
+                tag = _tags.layer_tag(layer_tag[layer], layer_name)
+                scalars.append((tag, "layer", stat, index))
+                descriptions[tag] = description + " (whole layer)"
+            if variable_name is None:
+                continue
+            for index, (prefix, variable) in enumerate(variables):
+                tag = _tags.variable_tag(prefix, variable, variable_name)
+                scalars.append((tag, "variable", stat, index))
+                descriptions[tag] = description
+        histograms = []
+        for index, (prefix, variable) in enumerate(variables):
+            tag = _tags.gradient_histogram_tag(prefix, variable)
+            histograms.append(tag)
+            descriptions[tag] = _tags.gradient_histogram_description(
+                int(layout.sizes[index]), self.histogram_sample_size, GRADIENT_MIN_EXPONENT, _FLOOR
+            )
+        plan = (variables, scalars, histograms, descriptions)
+        self._tag_plan = (layout, plan, {}, list(layer_tag.values()))
+        return plan
+
+    def _weight_description(self, layout, index: int, unit: float) -> str:
+        """The description of variable ``index``'s weight histogram in ``unit`` (cached)."""
+        cache = self._tag_plan[2]
+        key = (index, unit)
+        if key not in cache:
+            cache[key] = _tags.weight_histogram_description(
+                int(layout.sizes[index]), self.histogram_sample_size
+            ) + _tags.histogram_unit_note(unit)
+        return cache[key]
+
+    def _write(self, step, record, per_variable, per_layer):
+        writers = self._writers
+        layout = record.layout
+        variables, scalars, gradient_tags, scalar_descriptions = self._tags_of(layout)
         if not self._layout_written:
             writers.custom_scalars_layout(
-                _tags.per_layer_layout(_tags.GRADIENT_LAYOUT, list(layer_tag.values()))
+                _tags.per_layer_layout(_tags.GRADIENT_LAYOUT, self._tag_plan[3])
             )
             self._layout_written = True
         sizes = layout.sizes.astype(np.float64)
@@ -351,29 +398,21 @@ class GradientStats(CaptureCallback):
                     "zero_count": np.rint(per_layer["zero_fraction"] * layer_sizes),
                 },
             }
-        values, descriptions = {}, {}
-        for stat, layer_name, variable_name, description in _tags.GRADIENT_SCALARS:
-            value = derived["layer"].get(stat, per_layer.get(stat))
-            for index, layer in enumerate(layout.layers):
-                tag = _tags.layer_tag(layer_tag[layer], layer_name)
-                values[tag], descriptions[tag] = value[index], description + " (whole layer)"
-            if variable_name is None:
-                continue
-            value = derived["variable"].get(stat, per_variable.get(stat))
-            for index, (prefix, variable) in enumerate(variables):
-                tag = _tags.variable_tag(prefix, variable, variable_name)
-                values[tag], descriptions[tag] = value[index], description
+        statistics = {"variable": per_variable, "layer": per_layer}
+        values = {}
+        for tag, level, stat, index in scalars:
+            value = derived[level].get(stat)
+            if value is None:
+                value = statistics[level][stat]
+            values[tag] = value[index]
+        descriptions = dict(scalar_descriptions)
         histograms = {}
         if record.gradient_histograms is not None:
             edges = record.gradient_edges
             buckets = record.weight_histograms.shape[1]
-            sample_size = self.histogram_sample_size
             for index, (prefix, variable) in enumerate(variables):
-                tag = _tags.gradient_histogram_tag(prefix, variable)
+                tag = gradient_tags[index]
                 histograms[tag] = (edges[:-1], edges[1:], record.gradient_histograms[index])
-                descriptions[tag] = _tags.gradient_histogram_description(
-                    int(layout.sizes[index]), sample_size, GRADIENT_MIN_EXPONENT, _FLOOR
-                )
                 low, high = record.weight_range[:, index]
                 tag, unit = self._histogram_units.scale(
                     _tags.weight_histogram_tag(prefix, variable), low, high
@@ -384,9 +423,7 @@ class GradientStats(CaptureCallback):
                     bucket_edges[1:],
                     record.weight_histograms[index],
                 )
-                descriptions[tag] = _tags.weight_histogram_description(
-                    int(layout.sizes[index]), sample_size
-                ) + _tags.histogram_unit_note(unit)
+                descriptions[tag] = self._weight_description(layout, index, unit)
         # All scalars and histograms of a record in one event (one summary call); flushed on a
         # time basis (see the class docstring for the flushes on interruption and exit).
         writers.write_batch(step, values, histograms, descriptions=descriptions)
