@@ -1,6 +1,7 @@
 """TensorBoard output: device bucketing against NumPy, and event files read by TensorBoard itself."""
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -696,6 +697,48 @@ def test_every_scalar_tag_holds_its_own_statistic_step_by_step(tmp_path):
     # The log10 tags say their unit.
     assert "-3 means 1e-3" in describe["middle/1_gradient_log10_norm"]
     assert "-3 means 1e-3" in describe["middle/2_update_ratio_log10"]
+
+
+def test_tags_follow_the_variables_when_a_layer_is_frozen(tmp_path):
+    """The tags of a record are built once per set of variables: after a layer is frozen,
+    the next fit's records carry the remaining variables under their own tags and values
+    (a plan kept from the first fit would write ``out``'s numbers under ``hidden``'s tags,
+    or fail on a missing variable)."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(16, 5)).astype("float32")
+    y = rng.normal(size=(16, 1)).astype("float32")
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(6, name="hidden"),
+            keras.layers.Dense(1, name="out"),
+        ],
+        name="net",
+    )
+    optimizer = keras.optimizers.SGD(0.01)
+    model.compile(optimizer, "mse")
+    stats = GradientStats(every_n_steps=1, histogram_every_n_steps=1, log_dir=tmp_path)
+    model.fit(x, y, batch_size=8, shuffle=False, verbose=0, callbacks=[stats])
+    model.get_layer("hidden").trainable = False
+    model.compile(optimizer, "mse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # history restarted (variable set)
+        model.fit(x, y, batch_size=8, shuffle=False, verbose=0, callbacks=[stats])
+    stats.flush()
+    history = stats.history
+    assert history["step"].tolist() == [2, 3]
+    accumulator = _accumulator(tmp_path / "train")
+    steps, written = _scalar_series(accumulator, "hidden/details/kernel/gradient_norm")
+    assert steps == [0, 1]  # the frozen layer: nothing after the freeze
+    for index, variable in enumerate(("kernel", "bias")):
+        steps, written = _scalar_series(accumulator, f"out/details/{variable}/gradient_norm")
+        assert steps == [0, 1, 2, 3]
+        np.testing.assert_allclose(
+            written[2:], history["per_variable"]["norm"][:, index], rtol=1e-6
+        )
+    histogram_tags = set(accumulator.Tags()["tensors"])
+    assert "out/details/kernel/gradient_log10_abs" in histogram_tags
 
 
 # ---------------------------------------------------------------------------------------
