@@ -1164,6 +1164,35 @@ def test_tiny_weights_are_histogrammed_in_a_unit_that_reads(tmp_path):
     assert not any(t.startswith("out/details/kernel/weights_in") for t in tags)
 
 
+def test_a_unit_chosen_after_zero_records_is_described(tmp_path):
+    """A bias that stays exactly 0 for a first fit (learning rate 0) is written under the
+    plain tag, unit 1; once it moves (a tiny learning rate), its unit is chosen and the new
+    ``_in_1e<k>`` tag's description says that unit (descriptions are kept per variable and
+    unit, not per variable)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(16, 4)).astype("float32")
+    y = rng.normal(size=(16, 1)).astype("float32")
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, name="out")], name="net")
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    stats = GradientStats(every_n_steps=1, histogram_every_n_steps=1, log_dir=tmp_path)
+    model.fit(x, y, batch_size=8, shuffle=False, verbose=0, callbacks=[stats])
+    model.optimizer.learning_rate.assign(1e-5)
+    model.fit(x, y, batch_size=8, shuffle=False, verbose=0, callbacks=[stats])
+    stats.flush()
+    accumulator = _accumulator(tmp_path / "train")
+    tags = {t for t in accumulator.Tags()["tensors"] if t.startswith("out/details/bias/weights")}
+    assert "out/details/bias/weights" in tags and len(tags) == 2, tags
+    (scaled,) = tags - {"out/details/bias/weights"}
+    exponent = int(scaled.rsplit("_in_1e", 1)[1])
+    assert [e.step for e in accumulator.Tensors("out/details/bias/weights")] == [0, 1]
+    assert [e.step for e in accumulator.Tensors(scaled)] == [2, 3]
+    plain = accumulator.SummaryMetadata("out/details/bias/weights").summary_description
+    described = accumulator.SummaryMetadata(scaled).summary_description
+    assert "units of" not in plain
+    assert f"units of 1e{exponent:03d}" in described and f"_in_1e{exponent}" in described
+
+
 def test_histogram_units_are_chosen_once_per_tag():
     from keras_init_lab._tags import HISTOGRAM_UNIT_BELOW, HistogramUnits
 
