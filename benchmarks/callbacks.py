@@ -54,6 +54,13 @@ in fits whose plain time varies by more than that. *Isolated kernels*: the recor
 device work timed alone on the model's variable shapes, in units of one reduction pass of
 TensorFlow's CPU kernels over the gradients (the floor of any statistic computed with them).
 
+``--kernels`` leaves the fits out and adds, besides the isolated kernels: the capture's train
+functions called one at a time with their host reads (:func:`bench_steps_tf`,
+:func:`bench_steps_jax`), whose extra wall time per call is then set against the bandwidth
+floor; one TensorBoard record of the model per writer (:func:`bench_records`); and on
+TensorFlow the gather of one sampled histogram by the layout of its positions
+(:func:`bench_gathers`).
+
 Goals (steady state, paired CPU ratios, TensorFlow, the 3M-parameter MLP on 2 idle cores):
 statistics every step <= 1.3x; statistics + sampled histograms + TensorBoard every step <=
 1.4x; every 10 steps <= 1.03x; defaults <= 1.01x; on JAX and PyTorch, every 10 steps
@@ -786,6 +793,57 @@ def bench_steps_tf(builder, repeats: int = FLOOR_REPEATS):
     ]
 
 
+def bench_gathers(repeats: int = FLOOR_REPEATS):
+    """What one sampled histogram's gather costs, by the layout of its positions.
+
+    ``S = 16384`` elements gathered from a 1500 x 1200 float32 variable (the 3M MLP's largest,
+    7.2 MB), each call from another of 8 such variables (58 MB, past the CPU's caches, as in
+    a train step that has just moved the gradients and weights through memory): the
+    package's systematic sample (every ``s``-th element, :func:`sample_plan`), one position
+    jittered at random within each of ``S`` equal strata (the sample before it), and
+    positions drawn at random. Medians of the CPU and wall time per gather.
+    """
+    from keras_init_lab.callbacks.histograms import sample_stride
+
+    size, sample, copies = 1500 * 1200, 16384, 8
+    rng = np.random.default_rng(0)
+    variables = [tf.Variable(rng.normal(size=size).astype("float32")) for _ in range(copies)]
+    positions = {
+        "systematic (every s-th element; the package)": np.arange(sample)
+        * sample_stride(size, sample)
+        % size,
+        "stratified, jittered within each stratum": np.minimum(
+            np.floor((np.arange(sample) + rng.random(sample)) * (size / sample)), size - 1
+        ),
+        "random": rng.integers(0, size, sample),
+    }
+
+    def gathers(index):
+        index = tf.constant(np.asarray(index, np.int32))
+        return tf.function(
+            lambda: tf.stack([tf.reduce_sum(tf.gather(v.value(), index)) for v in variables])
+        )
+
+    functions = {name: gathers(index) for name, index in positions.items()}
+    for function in functions.values():
+        function().numpy()  # traced
+    times = {name: ([], []) for name in functions}
+    for _ in range(2 * repeats):
+        for name, function in functions.items():
+            cpu, wall = time.process_time(), time.perf_counter()
+            function().numpy()
+            times[name][0].append((time.process_time() - cpu) / copies)
+            times[name][1].append((time.perf_counter() - wall) / copies)
+    return [
+        {
+            "positions": name,
+            "cpu_us": 1e6 * statistics.median(cpus),
+            "wall_us": 1e6 * statistics.median(walls),
+        }
+        for name, (cpus, walls) in times.items()
+    ]
+
+
 def _folder_bytes(folder: str) -> int:
     """Bytes of the files in ``folder``."""
     return sum(os.path.getsize(os.path.join(folder, name)) for name in os.listdir(folder))
@@ -911,7 +969,8 @@ def main(argv=None):
     parser.add_argument(
         "--kernels",
         action="store_true",
-        help="run only the isolated kernels (TensorFlow, JAX), the bandwidth and the memory "
+        help="no fits: the isolated kernels and train functions (TensorFlow, JAX), one "
+        "TensorBoard record per writer, the sample's gathers, the bandwidth and the memory "
         "anchor (TensorFlow)",
     )
     parser.add_argument(
@@ -1034,6 +1093,13 @@ def main(argv=None):
                     f"| {r['model']} | {r['step']} | {r['wall_ms']:.2f} | "
                     f"{r['faults']:.0f} | {r['scratch_mb']:.1f} |"
                 ),
+            )
+        if backend == "tensorflow" and args.kernels:
+            _print_table(
+                "| positions of a 16,384-element sample of a 1500 x 1200 variable (cold) | "
+                "CPU us per gather | wall us per gather |",
+                bench_gathers(repeats),
+                lambda r: f"| {r['positions']} | {r['cpu_us']:.0f} | {r['wall_us']:.0f} |",
             )
         if args.kernels:
             _print_table(
