@@ -492,8 +492,10 @@ def gradient_histograms(
             weights, _ = _gather_sample(weights, layout, plan, draw, weights.flats, chosen)
             shape = [chosen.size, sample_size]
             group = ops.convert_to_tensor(order[::sample_size])
-            grad_parts.append((ops.reshape(grads, shape), group, None))
-            weight_parts.append((ops.reshape(weights, shape), group, None))
+            # Assigned before appended (see _gather_sample: torch.compile's guards).
+            grads, weights = ops.reshape(grads, shape), ops.reshape(weights, shape)
+            grad_parts.append((grads, group, None))
+            weight_parts.append((weights, group, None))
     else:
         tail_group = ops.arange(n, dtype="int32")
         grad_parts = [(grad_tail, tail_group, valid)]
@@ -537,18 +539,22 @@ def _whole_parts(chunks, layout: VariableLayout, whole: np.ndarray) -> list:
     parts = []
     if not whole.any():
         return parts
+    # Every tensor is assigned before it is appended (see _gather_sample: torch.compile).
     real = np.arange(CHUNK_SIZE)[None, :] < layout.tail_sizes[:, None]  # not padding
     keep = ops.convert_to_tensor(real & whole[:, None])
-    parts.append((tail, ops.arange(n, dtype="int32"), keep))
+    group = ops.arange(n, dtype="int32")
+    parts.append((tail, group, keep))
     if full is not None:
         rows = whole[layout.full_variable]
         owners = layout.full_variable.astype(np.int32)
         if rows.all():
-            parts.append((full, ops.convert_to_tensor(owners), None))
+            group = ops.convert_to_tensor(owners)
+            parts.append((full, group, None))
         elif rows.any():
             index = np.flatnonzero(rows).astype(np.int32)
             taken = _take(full, ops.convert_to_tensor(index))
-            parts.append((taken, ops.convert_to_tensor(owners[index]), None))
+            group = ops.convert_to_tensor(owners[index])
+            parts.append((taken, group, None))
     for j, view in zip(layout.inplace, views):
         if whole[j]:
             group = ops.convert_to_tensor(np.full(int(layout.full_chunks[j]), j, np.int32))
