@@ -10,12 +10,13 @@ writes the same file: the same name pattern
 ``RecordWriter``: length, masked CRC-32C of the length, data, masked CRC-32C of the data),
 through ``open``. The checksums come from ``google-crc32c``'s C extension (its
 pure-Python version where the extension is not built): TensorBoard's ``RecordWriter``
-computes them byte by byte in Python, a few milliseconds of host time per recorded step
-with histograms (``benchmarks/callbacks.py --kernels``, BENCHMARKS.md). Events are written in the calling thread into the file's buffer, so there
-is no queue and no background flush: :meth:`EventFileWriter.flush` and
-:meth:`EventFileWriter.close` reach the disk. A ``logdir`` that is a URL (``gs://``,
-``s3://``, ``hdfs://``) needs a file system only ``tf.io.gfile`` provides: it is handed to
-TensorBoard's writer, which imports TensorFlow then, as before.
+computes them byte by byte in Python, ten times the host time of a whole record
+(``benchmarks/callbacks.py --kernels``, BENCHMARKS.md). Events are written in the calling
+thread into the file's buffer, so there is no queue and no background flush:
+:meth:`EventFileWriter.flush` and :meth:`EventFileWriter.close` reach the disk. A
+``logdir`` that is a URL (``gs://``, ``s3://``, ``hdfs://``) needs a file system only
+``tf.io.gfile`` provides: it is handed to TensorBoard's writer, which imports TensorFlow
+then, as before.
 
 Example:
     >>> from tensorboard.compat.proto import event_pb2

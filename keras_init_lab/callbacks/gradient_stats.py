@@ -153,9 +153,9 @@ class GradientStats(CaptureCallback):
         histogram_sample_size: elements histogrammed per variable (default
             :data:`~keras_init_lab.callbacks.histograms.DEFAULT_HISTOGRAM_SAMPLE_SIZE` = 16384:
             each bucket's share within 0.4 percentage points, one binomial standard error
-            of as many independent draws); a variable of at most that many elements is counted whole. ``None`` or
-            ``0`` counts every element of every variable (exact, costlier: a pass per
-            bucketing op over all gradients and weights).
+            of as many independent draws); a variable of at most that many elements is
+            counted whole. ``None`` or ``0`` counts every element of every variable (exact,
+            costlier: a pass per bucketing op over all gradients and weights).
         log_dir: TensorBoard log folder, or None for no event files.
         max_history: most records kept in memory (default 10000).
         schedule: an :class:`~keras_init_lab.callbacks.EverySteps`, the statistics schedule.
