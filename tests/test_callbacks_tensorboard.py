@@ -27,6 +27,14 @@ from keras_init_lab.callbacks.histograms import (  # noqa: E402
 from keras_init_lab.callbacks.statistics import describe_variables  # noqa: E402
 
 
+def _regression_data(seed: int, rows: int, features: int):
+    """``(x [rows, features], y [rows, 1])``: standard normal float32 data of ``seed``."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, features)).astype("float32")
+    y = rng.normal(size=(rows, 1)).astype("float32")
+    return x, y
+
+
 def _numpy_buckets(values, edges):
     """Slow obvious reference: clamp into [e0, ek], count with np.histogram, drop NaN."""
     values = np.asarray(values, dtype=np.float64).ravel()
@@ -226,9 +234,7 @@ def _records(path):
 
 
 def test_gradient_stats_event_files(tmp_path):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(32, 5)).astype("float32")
-    y = rng.normal(size=(32, 1)).astype("float32")
+    x, y = _regression_data(0, 32, 5)
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
@@ -394,9 +400,7 @@ class _Interrupt(keras.callbacks.Callback):
 
 def test_records_reach_the_event_file_when_training_is_interrupted(tmp_path):
     """Ctrl-C skips on_train_end: every record written before it is kept and flushable."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 6)).astype("float32")
-    y = rng.normal(size=(64, 1)).astype("float32")
+    x, y = _regression_data(0, 64, 6)
     model = keras.Sequential(
         [
             keras.Input((6,)),
@@ -460,9 +464,7 @@ def test_records_are_flushed_on_a_time_basis(tmp_path, monkeypatch):
         def on_train_batch_end(self, batch, logs=None):
             seen[batch] = _steps_on_disk(tmp_path / "train")
 
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(56, 6)).astype("float32")
-    y = rng.normal(size=(56, 1)).astype("float32")
+    x, y = _regression_data(0, 56, 6)
     model = keras.Sequential(
         [keras.Input((6,)), keras.layers.Dense(4, name="hidden"), keras.layers.Dense(1)],
         name="net",
@@ -512,9 +514,7 @@ def test_a_held_back_record_reaches_the_disk_before_the_next_record(tmp_path, mo
                 "hidden/details/kernel/gradient_norm"
             )
 
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(32, 6)).astype("float32")
-    y = rng.normal(size=(32, 1)).astype("float32")
+    x, y = _regression_data(1, 32, 6)
     model = keras.Sequential(
         [keras.Input((6,)), keras.layers.Dense(4, name="hidden"), keras.layers.Dense(1)]
     )
@@ -641,9 +641,7 @@ def test_every_scalar_tag_holds_its_own_statistic_step_by_step(tmp_path):
     """Each per-layer and per-variable tag, step by step, against ``history``: a tag written
     with another statistic's values (``details/weight_std`` and ``details/update_ratio``
     swapped) or at another step fails here, not only a missing tag."""
-    rng = np.random.default_rng(5)
-    x = rng.normal(size=(24, 5)).astype("float32")
-    y = rng.normal(size=(24, 1)).astype("float32")
+    x, y = _regression_data(5, 24, 5)
     keras.utils.set_random_seed(5)
     model = keras.Sequential(
         [
@@ -704,9 +702,7 @@ def test_tags_follow_the_variables_when_a_layer_is_frozen(tmp_path):
     the next fit's records carry the remaining variables under their own tags and values
     (a plan kept from the first fit would write ``out``'s numbers under ``hidden``'s tags,
     or fail on a missing variable)."""
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=(16, 5)).astype("float32")
-    y = rng.normal(size=(16, 1)).astype("float32")
+    x, y = _regression_data(2, 16, 5)
     keras.utils.set_random_seed(2)
     model = keras.Sequential(
         [
@@ -956,9 +952,7 @@ def deep_logs(tmp_path_factory):
 
     log_dir = tmp_path_factory.mktemp("deep")
     keras.utils.set_random_seed(3)
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(16 * _DEEP_STEPS_PER_EPOCH, 8)).astype("float32")
-    y = rng.normal(size=(16 * _DEEP_STEPS_PER_EPOCH, 1)).astype("float32")
+    x, y = _regression_data(3, 16 * _DEEP_STEPS_PER_EPOCH, 8)
     layers = [keras.Input((8,))]
     for name, activation in zip(_DEEP_NAMES, _DEEP_ACTIVATIONS):
         layers.append(keras.layers.Dense(6, activation=activation, name=name))
@@ -1129,9 +1123,7 @@ def test_tiny_weights_are_histogrammed_in_a_unit_that_reads(tmp_path):
     """A zero bias trained with a tiny step (its histogram is taken after the step's update,
     so already at step 0 it spans about 1e-5): in units of 10^k under ``weights_in_1e<k>``,
     the axis reading 1-9 instead of 0.0000x; the unit, chosen once, is kept as it grows."""
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=(32, 4)).astype("float32")
-    y = rng.normal(size=(32, 1)).astype("float32")
+    x, y = _regression_data(2, 32, 4)
     keras.utils.set_random_seed(2)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, name="out")], name="net")
     model.compile(keras.optimizers.SGD(1e-5), "mse")
@@ -1169,9 +1161,7 @@ def test_a_unit_chosen_after_zero_records_is_described(tmp_path):
     plain tag, unit 1; once it moves (a tiny learning rate), its unit is chosen and the new
     ``_in_1e<k>`` tag's description says that unit (descriptions are kept per variable and
     unit, not per variable)."""
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(16, 4)).astype("float32")
-    y = rng.normal(size=(16, 1)).astype("float32")
+    x, y = _regression_data(3, 16, 4)
     keras.utils.set_random_seed(3)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, name="out")], name="net")
     model.compile(keras.optimizers.SGD(0.0), "mse")
