@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -49,6 +50,31 @@ DEFAULT_HISTOGRAM_EVERY_N_STEPS = 100
 
 #: Smallest magnitude the gradient histograms resolve (their first edge, 2^-34 ~ 5.8e-11).
 _FLOOR = 2.0**GRADIENT_MIN_EXPONENT
+
+
+class _TagPlan(NamedTuple):
+    """What every record of one set of variables writes under: built at its first record.
+
+    Attributes:
+        layout: the :class:`VariableLayout` it was built for (compared by identity).
+        layer_tags: the tag prefix of each layer, in the layout's order.
+        variables: ``(layer tag prefix, variable's own name)`` of each variable, e.g.
+            ``("dense", "kernel")``.
+        scalars: ``(tag, level, statistic, index)`` of each scalar, ``level`` ``"layer"``
+            or ``"variable"``, in writing order.
+        gradient_tags: the gradient histogram tag of each variable.
+        descriptions: the description of every scalar and gradient histogram tag.
+        weight_descriptions: ``{(variable index, unit): description}`` of the weight
+            histograms, filled as units are chosen (their tags depend on the unit).
+    """
+
+    layout: Any
+    layer_tags: list
+    variables: list
+    scalars: list
+    gradient_tags: list
+    descriptions: dict
+    weight_descriptions: dict
 
 
 class GradientStats(CaptureCallback):
@@ -325,18 +351,11 @@ class GradientStats(CaptureCallback):
             return {layer: layer[len(prefix) :] for layer in layout.layers}
         return {layer: layer for layer in layout.layers}
 
-    def _tags_of(self, layout):
-        """The tags and descriptions of ``layout``'s records, built once per layout object.
-
-        Returns ``(variables, scalars, histograms, descriptions)``: ``(layer tag prefix,
-        variable's own name)`` of every variable, the scalar entries ``(tag, level, stat,
-        index)`` in writing order, the gradient histogram tag of each variable and the
-        description of every scalar and gradient histogram tag (the weight histograms' tags
-        and descriptions depend on their unit, :meth:`_weight_description`). A record then
-        only fills in its numbers.
-        """
-        if self._tag_plan is not None and self._tag_plan[0] is layout:
-            return self._tag_plan[1]
+    def _tags_of(self, layout) -> _TagPlan:
+        """The tags and descriptions of ``layout``'s records, built once per layout object
+        (a record then only fills in its numbers; see :class:`_TagPlan`)."""
+        if self._tag_plan is not None and self._tag_plan.layout is layout:
+            return self._tag_plan
         layer_tag = self._tag_prefixes(layout)
         variables = [
             (layer_tag[layout.layers[layout.layer_index[i]]], name.rsplit("/", 1)[-1])
@@ -354,34 +373,35 @@ class GradientStats(CaptureCallback):
                 tag = _tags.variable_tag(prefix, variable, variable_name)
                 scalars.append((tag, "variable", stat, index))
                 descriptions[tag] = description
-        histograms = []
+        gradient_tags = []
         for index, (prefix, variable) in enumerate(variables):
             tag = _tags.gradient_histogram_tag(prefix, variable)
-            histograms.append(tag)
+            gradient_tags.append(tag)
             descriptions[tag] = _tags.gradient_histogram_description(
                 int(layout.sizes[index]), self.histogram_sample_size, GRADIENT_MIN_EXPONENT, _FLOOR
             )
-        plan = (variables, scalars, histograms, descriptions)
-        self._tag_plan = (layout, plan, {}, list(layer_tag.values()))
-        return plan
+        self._tag_plan = _TagPlan(
+            layout, list(layer_tag.values()), variables, scalars, gradient_tags, descriptions, {}
+        )
+        return self._tag_plan
 
-    def _weight_description(self, layout, index: int, unit: float) -> str:
-        """The description of variable ``index``'s weight histogram in ``unit`` (cached)."""
-        cache = self._tag_plan[2]
+    def _weight_description(self, plan: _TagPlan, index: int, unit: float) -> str:
+        """The description of variable ``index``'s weight histogram in ``unit`` (cached in
+        ``plan``: the unit of a tag can be chosen after its first records)."""
         key = (index, unit)
-        if key not in cache:
-            cache[key] = _tags.weight_histogram_description(
-                int(layout.sizes[index]), self.histogram_sample_size
+        if key not in plan.weight_descriptions:
+            plan.weight_descriptions[key] = _tags.weight_histogram_description(
+                int(plan.layout.sizes[index]), self.histogram_sample_size
             ) + _tags.histogram_unit_note(unit)
-        return cache[key]
+        return plan.weight_descriptions[key]
 
     def _write(self, step, record, per_variable, per_layer):
         writers = self._writers
         layout = record.layout
-        variables, scalars, gradient_tags, scalar_descriptions = self._tags_of(layout)
+        plan = self._tags_of(layout)
         if not self._layout_written:
             writers.custom_scalars_layout(
-                _tags.per_layer_layout(_tags.GRADIENT_LAYOUT, self._tag_plan[3])
+                _tags.per_layer_layout(_tags.GRADIENT_LAYOUT, plan.layer_tags)
             )
             self._layout_written = True
         sizes = layout.sizes.astype(np.float64)
@@ -400,18 +420,18 @@ class GradientStats(CaptureCallback):
             }
         statistics = {"variable": per_variable, "layer": per_layer}
         values = {}
-        for tag, level, stat, index in scalars:
+        for tag, level, stat, index in plan.scalars:
             value = derived[level].get(stat)
             if value is None:
                 value = statistics[level][stat]
             values[tag] = value[index]
-        descriptions = dict(scalar_descriptions)
+        descriptions = dict(plan.descriptions)
         histograms = {}
         if record.gradient_histograms is not None:
             edges = record.gradient_edges
             buckets = record.weight_histograms.shape[1]
-            for index, (prefix, variable) in enumerate(variables):
-                tag = gradient_tags[index]
+            for index, (prefix, variable) in enumerate(plan.variables):
+                tag = plan.gradient_tags[index]
                 histograms[tag] = (edges[:-1], edges[1:], record.gradient_histograms[index])
                 low, high = record.weight_range[:, index]
                 tag, unit = self._histogram_units.scale(
@@ -423,7 +443,7 @@ class GradientStats(CaptureCallback):
                     bucket_edges[1:],
                     record.weight_histograms[index],
                 )
-                descriptions[tag] = self._weight_description(layout, index, unit)
+                descriptions[tag] = self._weight_description(plan, index, unit)
         # All scalars and histograms of a record in one event (one summary call); flushed on a
         # time basis (see the class docstring for the flushes on interruption and exit).
         writers.write_batch(step, values, histograms, descriptions=descriptions)
