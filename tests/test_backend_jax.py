@@ -584,3 +584,31 @@ def test_histograms_equal_numpy_on_jax_grad():
             assert np.abs(got["weight_counts"][index] - expected_w).sum() <= 2, index
         # The records' statistics are unchanged by the histograms sharing the step.
         _check_history(stats.history, reference)
+
+
+@jax_only
+def test_exact_counts_past_float32_integers_are_carried_exactly():
+    """An exact histogram of a 4097 x 4097 kernel held at zero (SGD with learning rate 0):
+    all 16,785,409 weights in the last bucket, an odd count past 2^24 = 16,777,216 that one
+    float32 cannot hold (it rounds to an even neighbour); the counts leave the step as high
+    and low parts, so the record holds it exactly, and the gradient counts add up to it."""
+    from keras_init_lab.callbacks import GradientStats
+    from keras_init_lab.callbacks._capture_jax import COUNT_SPLIT
+
+    size = 4097
+    n = size * size
+    assert n > 2**24 and n % 2 == 1 and float(np.float32(n)) != n
+    assert n // COUNT_SPLIT < 2**24  # the high part is exact in float32
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((size,)), keras.layers.Dense(size, use_bias=False, kernel_initializer="zeros")]
+    )
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, size)).astype("float32")
+    y = rng.normal(size=(2, size)).astype("float32")
+    stats = GradientStats(every_n_steps=1, histogram_every_n_steps=1, histogram_sample_size=None)
+    model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, callbacks=[stats])
+    got = stats.last_histograms
+    assert got["weight_counts"][0, -1] == n and got["weight_counts"][0].sum() == n
+    assert got["gradient_counts"][0].sum() == n

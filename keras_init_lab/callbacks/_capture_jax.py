@@ -7,7 +7,8 @@ inside ``apply`` becomes an output of the compiled step. So, per ``fit``:
 
 * **One extra optimizer variable**, the ``[rows, n_vars]`` buffer (the 10 statistics rows,
   then the rows of the histograms on the steps that ask for them: weight min and max, 48
-  gradient and 30 weight bucket counts), is appended to ``optimizer.variables`` when the
+  gradient and 30 weight bucket counts, each count in two rows, see :data:`COUNT_SPLIT`),
+  is appended to ``optimizer.variables`` when the
   selector is installed (``on_train_begin``) and removed at train end (and when training
   raises), so a model saved after ``fit`` carries exactly the optimizer variables it would
   carry without the callback
@@ -77,6 +78,33 @@ __all__ = ["BUFFER_NAME", "JaxGradientCapture"]
 
 #: Name of the statistics buffer while it is one of the optimizer's variables.
 BUFFER_NAME = "kil_gradient_statistics"
+
+#: Each bucket count travels in the float32 buffer as two rows, ``count // 2^12`` and
+#: ``count mod 2^12``: both exact in float32 (below 2^19 and 2^12 for any count below
+#: 2^31), where one float32 holds integers exactly only up to 2^24 = 16,777,216 (an exact
+#: histogram of a larger variable can put more than that in one bucket).
+COUNT_SPLIT = 2**12
+
+
+def _split_counts(counts) -> tuple:
+    """``[n_vars, k]`` int counts -> two ``[k, n_vars]`` float32 blocks, the high and the
+    low part of each count (:data:`COUNT_SPLIT`), both exact in float32."""
+    counts = ops.transpose(ops.cast(counts, "int32"))
+    high = ops.cast(ops.floor_divide(counts, COUNT_SPLIT), "float32")
+    low = ops.cast(counts - ops.floor_divide(counts, COUNT_SPLIT) * COUNT_SPLIT, "float32")
+    return high, low
+
+
+def _joined_counts(rows: np.ndarray) -> np.ndarray:
+    """The ``[n_vars, k]`` int64 counts from the ``[2k, n_vars]`` rows of
+    :func:`_split_counts` (high parts, then low parts).
+
+    Example:
+        >>> _joined_counts(np.array([[4098.0], [1.0]], np.float32))  # 4098 * 4096 + 1
+        array([[16785409]])
+    """
+    high, low = np.split(np.rint(rows).astype(np.int64), 2)
+    return (high * COUNT_SPLIT + low).T
 
 
 def _unsupported(what: str, how: str) -> NotImplementedError:
@@ -181,11 +209,11 @@ class JaxGradientCapture(GradientCapture):
         """Rows of the buffer: the statistics, then the histograms of a step that asked.
 
         ``_NUM_ROWS`` statistics rows, then the weights' min and max (2 rows), the gradient
-        counts (one row per binade bucket) and the weight counts (one row per bucket), one
-        column per variable. Counts travel as float32: exact up to 2^24 = 16,777,216 per
-        bucket (a sampled histogram holds at most ``histogram_sample_size`` per variable).
+        counts (two rows per binade bucket) and the weight counts (two rows per bucket), one
+        column per variable: each count as its high and low parts (:data:`COUNT_SPLIT`),
+        exact in float32 whatever the variable's size.
         """
-        return _NUM_ROWS + 2 + (len(self.gradient_edges) - 1) + self.weight_buckets
+        return _NUM_ROWS + 2 + 2 * (len(self.gradient_edges) - 1) + 2 * self.weight_buckets
 
     def instrumented_function(self, histograms: bool = False):
         """The instrumented train function of the running ``fit`` (JAX: built at install)."""
@@ -237,11 +265,7 @@ class JaxGradientCapture(GradientCapture):
                     dense, after, layout, weight_buckets, sample_size, draw
                 )
                 extra = ops.concatenate(
-                    [
-                        ops.stack([low, high]),
-                        ops.transpose(ops.cast(g_counts, "float32")),
-                        ops.transpose(ops.cast(w_counts, "float32")),
-                    ],
+                    [ops.stack([low, high]), *_split_counts(g_counts), *_split_counts(w_counts)],
                     axis=0,
                 )
             else:
@@ -296,9 +320,9 @@ class JaxGradientCapture(GradientCapture):
             k = len(self.gradient_edges) - 1
             spare = values[_NUM_ROWS:]
             record.weight_range = spare[:2]
-            record.gradient_histograms = np.rint(spare[2 : 2 + k].T).astype(np.int64)
+            record.gradient_histograms = _joined_counts(spare[2 : 2 + 2 * k])
             record.gradient_edges = np.asarray(self.gradient_edges)
-            record.weight_histograms = np.rint(spare[2 + k :].T).astype(np.int64)
+            record.weight_histograms = _joined_counts(spare[2 + 2 * k :])
         self.last_record = record
         self._deliver(record)
 
