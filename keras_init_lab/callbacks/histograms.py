@@ -286,8 +286,6 @@ def _gather_sample(
             part = _take(ops.reshape(view, [-1]), position)
         values.append(part)
         groups.append(owners)
-    if not values:
-        return ops.zeros([0], "float32"), np.zeros([0], np.int32)
     return ops.concatenate(values, 0), np.concatenate(groups).astype(np.int32)
 
 
@@ -459,9 +457,8 @@ def gradient_histograms(
     weight_full, weight_tail, weight_views = weights
     own = [ops.convert_to_tensor(np.arange(n) == j) for j in layout.inplace]
     full_variable = ops.convert_to_tensor(layout.full_variable.astype(np.int32))
-    valid = ops.convert_to_tensor(
-        np.arange(CHUNK_SIZE)[None, :] < layout.tail_sizes[:, None], dtype="bool"
-    )
+    real = np.arange(CHUNK_SIZE)[None, :] < layout.tail_sizes[:, None]  # not padding
+    valid = ops.convert_to_tensor(real, dtype="bool")
 
     # The exact weight range: per-row min and max, pooled per variable (a segment max of
     # -min gives the min; a variable without whole rows gets the identity from it).
@@ -479,8 +476,8 @@ def gradient_histograms(
     if sample_size:
         plan = sample_plan(layout, sample_size)
         sampled = plan.counted < layout.sizes  # [n_vars] host flags; the rest counted whole
-        grad_parts = _whole_parts(gradients, layout, ~sampled)
-        weight_parts = _whole_parts(weights, layout, ~sampled)
+        grad_parts = _whole_parts(gradients, layout, ~sampled, real)
+        weight_parts = _whole_parts(weights, layout, ~sampled, real)
         if sampled.any():
             # Every sampled variable has exactly S slots, contiguous in the gathered order:
             # one [m, S] part, a row per variable, so bucketing looks up each variable's
@@ -526,13 +523,14 @@ def gradient_histograms(
     return gradient_counts, weight_counts, low, high
 
 
-def _whole_parts(chunks, layout: VariableLayout, whole: np.ndarray) -> list:
+def _whole_parts(chunks, layout: VariableLayout, whole: np.ndarray, real: np.ndarray) -> list:
     """The ``(values, group, keep)`` parts that count the variables flagged ``whole``.
 
     Read in place from the chunk matrices, with no gather of single elements: the tail
     matrix under a mask of those variables' real elements, their rows of the shared
     whole-row matrix (all of it, or one gather of whole rows) and their views. The others
     (sampled) are masked out of the tail matrix: their tails are reached by the sample.
+    ``real``: ``[n_vars, C]`` host mask of the tail matrix's real elements (not padding).
     """
     full, tail, views = chunks
     n = layout.num_variables
@@ -540,7 +538,6 @@ def _whole_parts(chunks, layout: VariableLayout, whole: np.ndarray) -> list:
     if not whole.any():
         return parts
     # Every tensor is assigned before it is appended (see _gather_sample: torch.compile).
-    real = np.arange(CHUNK_SIZE)[None, :] < layout.tail_sizes[:, None]  # not padding
     keep = ops.convert_to_tensor(real & whole[:, None])
     group = ops.arange(n, dtype="int32")
     parts.append((tail, group, keep))
