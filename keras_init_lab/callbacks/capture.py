@@ -89,6 +89,7 @@ from keras_init_lab.callbacks.histograms import (
     gradient_log10_edges,
 )
 from keras_init_lab.callbacks.statistics import (  # re-exported: their home before the split
+    _DELTA_SUMSQ,
     _NUM_ROWS,
     CHUNK_SIZE,
     STATISTICS,
@@ -153,8 +154,10 @@ class _Buffers:
     ``aggregation=ONLY_FIRST_REPLICA`` (every replica computes the same all-reduced values),
     and are never attached to the model, so saving the model is unaffected.
     ``snapshots``: the buffer variables that keep the whole rows of each variable of
-    ``layout.inplace`` as they were before the update (:func:`_snapshot_views`), shared by
-    the instrumented functions of one layout (:meth:`GradientCapture._snapshots`), or ``()``.
+    ``layout.inplace`` as they were before the update (:func:`_snapshot_views`; a recorded
+    step on a CPU ends with the update's difference in them, :func:`_add_view_updates`),
+    shared by the instrumented functions of one layout (:meth:`GradientCapture._snapshots`),
+    or ``()``.
     """
 
     def __init__(
@@ -216,6 +219,44 @@ def _snapshot_views(buffers: _Buffers, views) -> tuple[list, list]:
     return assigns, reads
 
 
+def _add_view_updates(raw, snapshots, after_views, layout: VariableLayout):
+    """Add ``sum (w' - w)^2`` over the views of ``layout.inplace`` to ``raw``, computed in place.
+
+    ``raw`` comes from :func:`gradient_sufficient_statistics` with ``view_updates=False``;
+    each snapshot still holds its view's weights before the update. Once ``raw`` is
+    computed (every read of the snapshots is then done, so no read keeps their old buffers
+    alive), each snapshot becomes ``w - w'`` in place (``AssignSubVariableOp``: no new
+    buffer, where ``w' - w`` would allocate and write one as large as the variable) and its
+    rows' sums of squares are added to the update row: the same float32 differences,
+    summed per chunk row as for every other variable.
+
+    Example:
+        >>> raw = _add_view_updates(raw, buffers.snapshots, after_chunks[2], layout)
+
+    Args:
+        raw: ``[10, n_vars]`` statistics without the views' update sums.
+        snapshots: the buffer variables of :func:`_snapshot_views`, in ``layout.inplace``
+            order.
+        after_views: the views of the same variables read after the update.
+        layout: the :class:`VariableLayout`.
+
+    Returns:
+        ``raw`` with the views' ``sum (w' - w)^2`` added to its update row.
+    """
+    with tf.control_dependencies([raw]):
+        differences = [
+            snapshot.assign_sub(view, read_value=False)
+            for snapshot, view in zip(snapshots, after_views)
+        ]
+    with tf.control_dependencies(differences):
+        sums = [
+            tf.reduce_sum(tf.square(tf.math.reduce_euclidean_norm(s.read_value(), axis=1)))
+            for s in snapshots
+        ]
+    indices = [[_DELTA_SUMSQ, j] for j in layout.inplace]
+    return raw + tf.scatter_nd(indices, tf.stack(sums), tf.shape(raw))
+
+
 def _read(variable) -> np.ndarray:
     return np.asarray(variable.numpy())
 
@@ -231,18 +272,21 @@ def _measure(
     gather_rows=None,
     sample_size=DEFAULT_HISTOGRAM_SAMPLE_SIZE,
     draw=0,
+    view_updates=True,
 ):
     """Statistics (and histograms) of one step: ``(raw,)`` or ``(raw, g, w, low, high)``.
 
-    ``dense`` and ``after`` are per-variable tensors, ``before`` their weights' chunk
-    snapshot; called as is or wrapped in one ``tf.function(jit_compile=True)``.
-    ``gather_rows``: see :func:`gradient_sufficient_statistics`; ``sample_size`` and
-    ``draw``: see :func:`~keras_init_lab.callbacks.histograms.gradient_histograms`.
+    ``dense`` and ``after`` are per-variable tensors (or ``after`` its :class:`Chunks`),
+    ``before`` their weights' chunk snapshot; called as is or wrapped in one
+    ``tf.function(jit_compile=True)``. ``gather_rows`` and ``view_updates``: see
+    :func:`gradient_sufficient_statistics`; ``sample_size`` and ``draw``: see
+    :func:`~keras_init_lab.callbacks.histograms.gradient_histograms`.
     """
     dense = split_chunks(dense, layout)
-    after = split_chunks(after, layout)
+    if not isinstance(after, Chunks):
+        after = split_chunks(after, layout)
     raw = gradient_sufficient_statistics(
-        dense, before, after, layout, xla=xla, gather_rows=gather_rows
+        dense, before, after, layout, xla=xla, gather_rows=gather_rows, view_updates=view_updates
     )
     if not histograms:
         return (raw,)
@@ -535,6 +579,10 @@ class GradientCapture:
                 # XLA:CPU cluster (benchmarks/callbacks.py, BENCHMARKS.md): plain ops.
                 # On an accelerator, no gather of data-dependent size (its host read-back
                 # would stall the device mid-step).
+                # With snapshots (a graph step on one CPU replica) the views' update sums
+                # are taken in place afterwards (_add_view_updates).
+                in_place = bool(buffers.snapshots)
+                after = split_chunks(after, layout)
                 measured = _measure(
                     dense,
                     before,
@@ -546,7 +594,11 @@ class GradientCapture:
                     gather_rows=not accelerator,
                     sample_size=sample_size,
                     draw=draw,
+                    view_updates=not in_place,
                 )
+                if in_place:
+                    raw = _add_view_updates(measured[0], buffers.snapshots, after[2], layout)
+                    measured = (raw, *measured[1:])
             else:
                 # One XLA cluster for all statistics and histograms of the step: XLA fuses
                 # the chunking and the reductions into a few passes over memory, although

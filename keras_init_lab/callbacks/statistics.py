@@ -423,36 +423,69 @@ def _row_nonzero(matrix, xla: bool):
 
     ``sum sign(x)^2`` (1 for ``x != 0``, 0 for a zero and for the zero padding), which a
     compiler fuses into one read. On TensorFlow outside XLA, where ``sign`` writes a float32
-    matrix as large as the input, ``x != 0`` (one byte per entry) summed in int16 (int32 for
-    rows of ``2^15`` entries or more) writes a quarter and then half of those bytes, and
-    costs less (``benchmarks/callbacks.py --kernels``). A NaN entry counts as nonzero there
-    (NaN in the sign form); either way a step with a NaN or an Inf takes its counts from
-    :func:`_exact_row_counts`.
+    matrix as large as the input, ``x != 0`` (one byte per entry) is cast to ``uint8`` (one
+    byte again) and summed in ``uint8`` over pieces of at most :data:`UINT8_PIECE` entries
+    (a free reshape of each row into ``C / k`` pieces, ``k`` the smallest divisor of ``C``
+    that fits; a piece's count never wraps), then the ``k`` piece counts of a row are added
+    in float32: a quarter of the bytes of a float32 count, half those of an int16 one
+    (``benchmarks/callbacks.py --kernels``). Rows that no divisor cuts into such pieces are
+    summed in int16, or int32 from ``2^15`` entries per row. A NaN entry counts as nonzero
+    there (NaN in the sign form); either way a step with a NaN or an Inf takes its counts
+    from :func:`_exact_row_counts`.
     """
     if not xla and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         width = int(matrix.shape[1])
+        nonzero = tf.not_equal(matrix, 0.0)
+        pieces = _uint8_pieces(width)
+        if pieces:
+            narrow = tf.reshape(tf.cast(nonzero, tf.uint8), [-1, width // pieces])
+            counts = tf.cast(tf.reduce_sum(narrow, axis=1), tf.float32)
+            return tf.reduce_sum(tf.reshape(counts, [-1, pieces]), axis=1)
         count = tf.int16 if width < 2**15 else tf.int32
-        nonzero = tf.cast(tf.not_equal(matrix, 0.0), count)
-        return tf.cast(tf.reduce_sum(nonzero, axis=1), tf.float32)
+        return tf.cast(tf.reduce_sum(tf.cast(nonzero, count), axis=1), tf.float32)
     return ops.round(_row_sumsq(ops.sign(matrix), xla))
 
 
+#: Most entries of one ``uint8`` piece count in :func:`_row_nonzero`: 255, the largest
+#: count a ``uint8`` holds.
+UINT8_PIECE = 255
+
+#: Most pieces one row is cut into for ``uint8`` counts; past it, one wider counter is cheaper
+#: than the float32 piece counts the extra pieces write (:func:`_uint8_pieces`).
+MAX_UINT8_PIECES = 8
+
+
+def _uint8_pieces(width: int) -> int:
+    """The fewest pieces ``k`` (a divisor of ``width``, at most :data:`MAX_UINT8_PIECES`) of
+    at most :data:`UINT8_PIECE` entries each that a row of ``width`` entries splits into,
+    or 0 when there is none (``width = 256`` -> 2 pieces of 128)."""
+    for pieces in range(1, MAX_UINT8_PIECES + 1):
+        if width % pieces == 0 and width // pieces <= UINT8_PIECE:
+            return pieces
+    return 0
+
+
 def _row_statistics(matrix, xla, centred: bool = False):
-    """Per-row ``[sum, sumsq, nonzero]`` and ``max|x|`` of a chunk matrix (and its own M2).
+    """Per-row ``(sum, sumsq, nonzero)`` and ``max|x|`` of a chunk matrix (and its own M2).
+
+    The per-row statistics stay three separate ``[rows]`` vectors: stacked into one
+    ``[rows, 3]`` matrix, TensorFlow's CPU kernel copies them element by element (tens of
+    thousands of 4-byte copies per matrix, ``benchmarks/callbacks.py``); they are summed per
+    variable first and only the ``[n_vars]`` results are stacked.
 
     Zero padding adds nothing to any of them. Two forms, the same numbers:
 
     * ``centred=False`` (TensorFlow outside XLA, where every op writes its result out and
       only risky rows are centred again): ``sum x``, ``sum x^2``, ``max x`` and ``min x``,
-      one read each; returns ``(rows, row_max, None)``.
+      one read each; returns ``((sum, sumsq, nonzero), row_max, None)``.
     * ``centred=True`` (every row is centred anyway: XLA, JAX, PyTorch): ``sum x``,
       ``max |x|``, and the row's own ``M2`` (:func:`_centred_row_m2`); the sum of squares
       then follows without another pass, ``sumsq = M2 + sum^2 / C`` (two non-negative terms,
       so no cancellation). XLA:CPU runs each reduction as its own pass over memory, so one
       fewer reduction is one fewer pass (``benchmarks/callbacks.py --kernels``).
-      Returns ``(rows, row_max, row_m2)``.
+      Returns ``((sum, sumsq, nonzero), row_max, row_m2)``.
     """
     row_sum = ops.sum(matrix, axis=1)
     row_nonzero = _row_nonzero(matrix, xla)
@@ -467,9 +500,9 @@ def _row_statistics(matrix, xla, centred: bool = False):
         row_m2 = _centred_row_m2(matrix, row_sum)
         width = float(ops.shape(matrix)[1])
         row_sumsq = row_m2 + ops.square(row_sum) / width
-        return ops.stack([row_sum, row_sumsq, row_nonzero], axis=1), row_max, row_m2
+        return (row_sum, row_sumsq, row_nonzero), row_max, row_m2
     row_sumsq = _row_sumsq(matrix, xla)
-    return ops.stack([row_sum, row_sumsq, row_nonzero], axis=1), row_max, None
+    return (row_sum, row_sumsq, row_nonzero), row_max, None
 
 
 def _centred_row_m2(matrix, row_sum):
@@ -600,6 +633,7 @@ def gradient_sufficient_statistics(
     layout: VariableLayout,
     xla: bool = True,
     gather_rows: bool | None = None,
+    view_updates: bool = True,
 ):
     """Per-variable sufficient statistics of gradients and updates, XLA-safe, bounded op count.
 
@@ -632,6 +666,13 @@ def gradient_sufficient_statistics(
             next to their spread (a gather of dynamic size: TensorFlow and PyTorch on a CPU,
             not XLA, not ``torch.compile``, not JAX); False recomputes every row (static
             shapes, no mid-step host read on an accelerator). None means ``not xla``.
+        view_updates: also sum ``(w' - w)^2`` over the whole rows of the variables of
+            ``layout.inplace`` (their views). False leaves those sums out (their tails are
+            still counted) for a caller that takes them later from a buffer of its own:
+            TensorFlow's capture subtracts the updated weights in place from its snapshot
+            of them, once every other read of that snapshot is done
+            (:func:`~keras_init_lab.callbacks.capture._add_view_updates`), which saves
+            allocating and writing a difference as large as the variables.
 
     Returns:
         float32 backend tensor ``[10, n_vars]`` (row order ``sum, sumsq, M2, max_abs,
@@ -659,13 +700,19 @@ def gradient_sufficient_statistics(
         return ops.where(ops.expand_dims(mask, 1), ops.expand_dims(value, 0), fill)
 
     def per_variable(full_rows, view_rows, tail_rows):
-        """Sum whole-row partials per variable (one segment op for the shared matrix, one
-        sum per view) and add the tail rows."""
-        total = tail_rows
+        """Sum whole-row partials per variable and add the tail rows: ``[n_vars, k]``.
+
+        Each argument holds ``k`` per-row vectors (``view_rows``: one such tuple per view):
+        one segment op per vector of the shared matrix, one sum per vector of a view; only
+        the ``[n_vars]`` results are stacked."""
+        total = ops.stack(tail_rows, axis=1)
         if full_rows is not None:
-            total = ops.segment_sum(full_rows, full_variable, num_segments=n) + total
+            total = total + ops.stack(
+                [ops.segment_sum(rows, full_variable, num_segments=n) for rows in full_rows],
+                axis=1,
+            )
         for mask, rows in zip(own, view_rows):
-            total = total + place(mask, ops.sum(rows, axis=0))
+            total = total + place(mask, ops.stack([ops.sum(row) for row in rows]))
         return total
 
     # Every whole row is centred on its own mean (all but TensorFlow's CPU graphs, which
@@ -727,8 +774,8 @@ def gradient_sufficient_statistics(
         grad_full,
         grad_views,
         grad_tail,
-        None if full_rows is None else (full_rows[:, 0], full_rows[:, 1]),
-        [(rows[:, 0], rows[:, 1]) for rows in view_rows],
+        None if full_rows is None else full_rows[:2],
+        [rows[:2] for rows in view_rows],
         mean,
         full_m2,
         view_m2,
@@ -738,10 +785,14 @@ def gradient_sufficient_statistics(
     # Non-finite entries make their variable's sum of squares non-finite; count them (and
     # the zeros, whose count NaN spoils) exactly only then: a branch that almost never runs.
     def exact_counts():
+        def columns(matrix):
+            counts = _exact_row_counts(matrix)
+            return counts[:, 0], counts[:, 1]
+
         result = per_variable(
-            None if grad_full is None else _exact_row_counts(grad_full),
-            [_exact_row_counts(view) for view in grad_views],
-            _exact_row_counts(grad_tail),
+            None if grad_full is None else columns(grad_full),
+            [columns(view) for view in grad_views],
+            columns(grad_tail),
         )
         padding = ops.convert_to_tensor((CHUNK_SIZE - layout.tail_sizes).astype(np.float32))
         return result[:, 0], result[:, 1] - padding
@@ -753,22 +804,29 @@ def gradient_sufficient_statistics(
     )
 
     def weight_rows(w_before, w_after, row_xla, centre=False):
-        """Per-row ``[sum (w' - w)^2, sum w^2, sum w]`` (and the own M2 of ``w`` when
-        ``centre``: then ``sum w^2 = M2 + (sum w)^2 / C``, as for the gradients)."""
-        delta = _row_sumsq(w_after - w_before, row_xla)
+        """Per-row ``(sum (w' - w)^2, sum w^2, sum w)`` (and the own M2 of ``w`` when
+        ``centre``: then ``sum w^2 = M2 + (sum w)^2 / C``, as for the gradients); with
+        ``w_after`` None, zeros in place of the update's sum."""
         row_sum = ops.sum(w_before, axis=1)
+        if w_after is None:
+            delta = ops.zeros_like(row_sum)
+        else:
+            delta = _row_sumsq(w_after - w_before, row_xla)
         if centre:
             row_m2 = _centred_row_m2(w_before, row_sum)
             width = float(ops.shape(w_before)[1])
             row_sumsq = row_m2 + ops.square(row_sum) / width
         else:
             row_m2, row_sumsq = None, _row_sumsq(w_before, row_xla)
-        return ops.stack([delta, row_sumsq, row_sum], axis=1), row_m2
+        return (delta, row_sumsq, row_sum), row_m2
 
     full_weight_rows = full_weight_m2 = None
     if before_full is not None:
         full_weight_rows, full_weight_m2 = weight_rows(before_full, after_full, xla, centred)
-    view_weights = [weight_rows(b, a, xla, centred) for b, a in zip(before_views, after_views)]
+    view_weights = [
+        weight_rows(b, a if view_updates else None, xla, centred)
+        for b, a in zip(before_views, after_views)
+    ]
     view_weight_rows = [rows for rows, _ in view_weights]
     weight_stats = per_variable(
         full_weight_rows, view_weight_rows, weight_rows(before_tail, after_tail, True)[0]
@@ -777,8 +835,8 @@ def gradient_sufficient_statistics(
         before_full,
         before_views,
         before_tail,
-        None if full_weight_rows is None else (full_weight_rows[:, 2], full_weight_rows[:, 1]),
-        [(rows[:, 2], rows[:, 1]) for rows in view_weight_rows],
+        None if full_weight_rows is None else (full_weight_rows[2], full_weight_rows[1]),
+        [(rows[2], rows[1]) for rows in view_weight_rows],
         weight_stats[:, 2] / ops.maximum(sizes, 1.0),
         full_weight_m2,
         [rows_m2 for _, rows_m2 in view_weights],
