@@ -412,8 +412,11 @@ def bench_floor(builder, repeats: int = FLOOR_REPEATS):
     one copy of all gradients into that matrix; the statistics as the capture computes them
     (gradients, weights before and after: the small variables copied into chunk matrices, the
     largest reduced from views of their own, then the reductions); the
-    histograms of gradients and weights from those matrices (sampled, the default, and exact).
-    ``passes`` divides by the one
+    histograms of gradients and weights from those matrices (sampled, the default, and exact);
+    and the forms the package chose against the ones it replaced: nonzero counts in uint8
+    pieces or in int16, per-row statistics stacked into ``[rows, 3]``, and the largest
+    variables' update sums with the difference written out or taken in place in the
+    snapshot buffer (each with the copy into that buffer). ``passes`` divides by the one
     reduction: how many passes over the gradients' bytes the work costs.
     """
     from keras_init_lab.callbacks.histograms import (
@@ -422,6 +425,7 @@ def bench_floor(builder, repeats: int = FLOOR_REPEATS):
     )
     from keras_init_lab.callbacks.statistics import (
         CHUNK_SIZE,
+        _row_nonzero,
         describe_variables,
         gradient_sufficient_statistics,
         split_chunks,
@@ -443,6 +447,26 @@ def bench_floor(builder, repeats: int = FLOOR_REPEATS):
         return tf.reshape(flat[: rows * CHUNK_SIZE], [rows, CHUNK_SIZE])
 
     matrix = all_rows(grads)
+    # The views of the largest variables (layout.inplace) before and after an update, and
+    # one buffer variable per view: the snapshot the capture copies them into.
+    before_views = list(split_chunks(before, layout)[2])
+    after_views = list(split_chunks(after, layout)[2])
+    buffers = [tf.Variable(tf.zeros_like(view)) for view in before_views]
+
+    def update_sums(before_views, after_views, in_place):
+        """Per view: copy the weights before into its buffer, then sum (w' - w)^2 per row,
+        from a difference written out or subtracted in place in the buffer."""
+        sums = []
+        for buffer, b, a in zip(buffers, before_views, after_views):
+            buffer.assign(b, read_value=False)
+            if in_place:
+                buffer.assign_sub(a, read_value=False)
+                difference = buffer.read_value()
+            else:
+                difference = a - buffer.read_value()
+            sums.append(tf.reduce_sum(tf.square(tf.math.reduce_euclidean_norm(difference, 1))))
+        return tf.stack(sums)
+
     kernels = {
         "one reduction pass (reduce_sum over the gradients' chunk rows)": (
             tf.function(lambda m: tf.reduce_sum(m, axis=1)),
@@ -496,6 +520,26 @@ def bench_floor(builder, repeats: int = FLOOR_REPEATS):
                 )
             ),
             (grads, after),
+        ),
+        "nonzero counts per row, x != 0 summed in int16 (the earlier form)": (
+            tf.function(lambda m: tf.reduce_sum(tf.cast(tf.not_equal(m, 0.0), tf.int16), axis=1)),
+            (matrix,),
+        ),
+        "nonzero counts per row, x != 0 summed in uint8 pieces (the package)": (
+            tf.function(lambda m: _row_nonzero(m, False)),
+            (matrix,),
+        ),
+        "three per-row statistics stacked into one [rows, 3] matrix (the earlier layout)": (
+            tf.function(lambda r: tf.stack([r, r + 1.0, r + 2.0], axis=1)),
+            (tf.reduce_sum(matrix, axis=1),),
+        ),
+        "the largest variables' updates: copy, w' - w written, its sum of squares (earlier)": (
+            tf.function(lambda b, a: update_sums(b, a, in_place=False)),
+            (before_views, after_views),
+        ),
+        "the largest variables' updates: copy, w - w' in place in the copy (the package)": (
+            tf.function(lambda b, a: update_sums(b, a, in_place=True)),
+            (before_views, after_views),
         ),
     }
     for function, args in kernels.values():  # trace and warm up
