@@ -28,18 +28,15 @@ pytestmark = pytest.mark.backend_agnostic
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from _statistics_checks import STATISTICS_RTOL, assert_statistics  # noqa: E402
 
 ON_JAX = keras.backend.backend() == "jax"
 
 LEARNING_RATE = 0.05
 FEATURES = 40
 
-#: Relative tolerance of every statistic against the float64 reference: the statistics are
-#: float32 reductions of float32 gradients (~12k elements, rounding ~ sqrt(n) * 2^-24 ~ 1e-5
-#: in the worst row order) and ``jax.grad`` here runs the same float32 ops as the compiled
-#: step, in a possibly different order (a few units of 2^-24 per element). The same bound
-#: as the TensorFlow tests (tests/test_callbacks_statistics.py).
-RTOL = 2e-5
+#: Every statistic against the float64 reference (tests/_statistics_checks.py).
+RTOL = STATISTICS_RTOL
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -171,29 +168,11 @@ def _reference_statistics(grads, before, after):
     return {key: np.asarray(value) for key, value in out.items()}
 
 
-def _assert_statistics(measured, expected, what):
-    for stat, reference in expected.items():
-        if stat == "_rms":
-            continue
-        got = np.asarray(measured[stat], dtype=np.float64)
-        if stat in ("zero_fraction", "nonfinite_count"):
-            np.testing.assert_array_equal(got, reference, err_msg=f"{what} {stat}")
-        elif stat == "mean":
-            # A mean near 0 is a sum with cancellation: its rounding is relative to the
-            # size of the entries (their RMS), not to the mean itself.
-            bound = RTOL * expected["_rms"]
-            assert np.all(np.abs(got - reference) <= bound), (what, stat, got, reference, bound)
-        else:
-            np.testing.assert_allclose(
-                got, reference, rtol=RTOL, atol=1e-12, err_msg=f"{what} {stat}"
-            )
-
-
 def _check_history(history, reference):
     layer_of = [name.rsplit("/", 1)[0] for name in history["variables"]]
     for row, (grads, before, after) in enumerate(reference):
         per_variable = {k: v[row] for k, v in history["per_variable"].items()}
-        _assert_statistics(
+        assert_statistics(
             per_variable, _reference_statistics(grads, before, after), f"row {row} variable"
         )
 
@@ -202,7 +181,7 @@ def _check_history(history, reference):
 
         layers = history["layers"]
         per_layer = {k: v[row] for k, v in history["per_layer"].items()}
-        _assert_statistics(
+        assert_statistics(
             per_layer,
             _reference_statistics(
                 [pooled(grads, layer) for layer in layers],

@@ -33,6 +33,7 @@ if importlib.util.find_spec("torch") is None:
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from _statistics_checks import STATISTICS_RTOL, assert_statistics  # noqa: E402
 
 ON_TORCH = keras.backend.backend() == "torch"
 
@@ -42,13 +43,8 @@ pytestmark = pytest.mark.backend_agnostic
 LEARNING_RATE = 0.05
 FEATURES = 40
 
-#: Relative tolerance of every statistic against the float64 reference: the statistics are
-#: float32 reductions of float32 gradients (~12k elements, rounding ~ sqrt(n) * 2^-24 ~ 1e-5
-#: in the worst row order) and ``torch.autograd`` here runs the same float32 ops as Keras's
-#: step (matmul, relu, mean), maybe in another order (a few units of 2^-24 per element). The
-#: same bound as the TensorFlow and JAX tests (tests/test_callbacks_statistics.py,
-#: tests/test_backend_jax.py).
-RTOL = 2e-5
+#: Every statistic against the float64 reference (tests/_statistics_checks.py).
+RTOL = STATISTICS_RTOL
 
 #: Number of tests of the PyTorch side (each must pass in the child process).
 TORCH_TESTS = 17
@@ -195,31 +191,12 @@ def _reference_statistics(grads, before, after):
     return {key: np.asarray(value) for key, value in out.items()}
 
 
-def _assert_statistics(measured, expected, what):
-    for stat, reference in expected.items():
-        if stat == "_rms":
-            continue
-        got = np.asarray(measured[stat], dtype=np.float64)
-        if stat in ("zero_fraction", "nonfinite_count"):
-            # Counts (and shares of a count): exact by construction.
-            np.testing.assert_array_equal(got, reference, err_msg=f"{what} {stat}")
-        elif stat == "mean":
-            # A mean near 0 is a sum with cancellation: its rounding is relative to the
-            # size of the entries (their RMS), not to the mean itself.
-            bound = RTOL * expected["_rms"]
-            assert np.all(np.abs(got - reference) <= bound), (what, stat, got, reference, bound)
-        else:
-            np.testing.assert_allclose(
-                got, reference, rtol=RTOL, atol=1e-12, err_msg=f"{what} {stat}"
-            )
-
-
 def _check_history(history, reference):
     layer_of = [name.rsplit("/", 1)[0] for name in history["variables"]]
     assert len(history["step"]) == len(reference)
     for row, (grads, before, after) in enumerate(reference):
         per_variable = {k: v[row] for k, v in history["per_variable"].items()}
-        _assert_statistics(
+        assert_statistics(
             per_variable, _reference_statistics(grads, before, after), f"row {row} variable"
         )
 
@@ -228,7 +205,7 @@ def _check_history(history, reference):
 
         layers = history["layers"]
         per_layer = {k: v[row] for k, v in history["per_layer"].items()}
-        _assert_statistics(
+        assert_statistics(
             per_layer,
             _reference_statistics(
                 [pooled(grads, layer) for layer in layers],

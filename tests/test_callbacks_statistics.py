@@ -15,6 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _statistics_checks import assert_statistics  # noqa: E402
 from tensorboard.backend.event_processing import event_accumulator  # noqa: E402
 
 from keras_init_lab.callbacks import GradientHealth, GradientStats  # noqa: E402
@@ -86,7 +87,7 @@ def _reference_statistics(grads, weights):
             "weight_std",
         )
     }
-    out["_rms"] = []  # the scale of a mean's rounding (_assert_statistics)
+    out["_rms"] = []  # the scale of a mean's rounding (tests/_statistics_checks.py)
     for g, w in zip(grads, weights):
         out["_rms"].append(np.sqrt(np.mean(np.square(g))) if g.size else 0.0)
         out["norm"].append(np.linalg.norm(g))
@@ -101,32 +102,13 @@ def _reference_statistics(grads, weights):
     return {key: np.asarray(value) for key, value in out.items()}
 
 
-def _assert_statistics(measured, expected, what):
-    for stat, reference in expected.items():
-        if stat == "_rms":
-            continue
-        got = np.asarray(measured[stat], dtype=np.float64)
-        if stat in ("zero_fraction", "nonfinite_count"):
-            np.testing.assert_array_equal(got, reference, err_msg=f"{what} {stat}")
-        elif stat == "mean":
-            # A mean near 0 is a float32 sum with cancellation: its rounding scales with the
-            # size of the entries (their RMS), not with the mean itself; its last bits move
-            # with the order of the sum (the fusion XLA picks, the threads that reduce).
-            bound = 2e-5 * expected["_rms"] + 1e-12
-            assert np.all(np.abs(got - reference) <= bound), (what, stat, got, reference, bound)
-        else:
-            np.testing.assert_allclose(
-                got, reference, rtol=2e-5, atol=1e-12, err_msg=f"{what} {stat}"
-            )
-
-
 def _check_history(history, reference):
     layer_of = [name.rsplit("/", 1)[0] for name in history["variables"]]
     for row, (grads, weights) in enumerate(reference):
         flat_g = [g.ravel() for g in grads]
         flat_w = [w.ravel() for w in weights]
         per_variable = {k: v[row] for k, v in history["per_variable"].items()}
-        _assert_statistics(
+        assert_statistics(
             per_variable, _reference_statistics(flat_g, flat_w), f"row {row} variable"
         )
         pooled_g = [
@@ -138,7 +120,7 @@ def _check_history(history, reference):
             for layer in history["layers"]
         ]
         per_layer = {k: v[row] for k, v in history["per_layer"].items()}
-        _assert_statistics(per_layer, _reference_statistics(pooled_g, pooled_w), f"row {row} layer")
+        assert_statistics(per_layer, _reference_statistics(pooled_g, pooled_w), f"row {row} layer")
 
 
 @pytest.mark.parametrize("mode", ["graph", "xla", "graph_fused"])
