@@ -33,7 +33,10 @@ How it works:
   XLA-compiled; a model compiled with XLA already fuses them. On CPU only, in eager steps and
   in ``tf.distribute`` replicas they use the plain ops: on CPU, TensorFlow's multi-threaded
   reduction kernels are about 3x faster than one XLA:CPU cluster for a 3M-parameter model
-  (BENCHMARKS.md).
+  (BENCHMARKS.md). There, in a graph step on one replica, the largest variables' weights
+  before the update are copied into buffer variables (:func:`_snapshot_views`), and once
+  every other statistic is computed each buffer becomes the update's difference in place
+  (:func:`_add_view_updates`): no buffer as large as a variable is allocated per step.
 
 Distribution: under ``tf.distribute.MirroredStrategy``, ``optimizer.apply`` sees each
 replica's share of the gradient (the loss is already divided by the number of replicas).
