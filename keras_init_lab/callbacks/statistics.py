@@ -452,8 +452,10 @@ def _row_nonzero(matrix, xla: bool):
 #: count a ``uint8`` holds.
 UINT8_PIECE = 255
 
-#: Most pieces one row is cut into for ``uint8`` counts; past it, one wider counter is cheaper
-#: than the float32 piece counts the extra pieces write (:func:`_uint8_pieces`).
+#: Most pieces one row is cut into for ``uint8`` counts (:func:`_uint8_pieces`): a bound
+#: chosen, not tuned, so that the float32 piece counts stay small next to the bytes they
+#: count (8 x 4 bytes per row of up to 8 x 255 = 2040 entries, under 2% of them); rows that
+#: need more pieces are counted in int16. The package's own rows (``CHUNK_SIZE`` = 256) take 2.
 MAX_UINT8_PIECES = 8
 
 
