@@ -59,7 +59,7 @@ functions called one at a time with their host reads (:func:`bench_steps_tf`,
 :func:`bench_steps_jax`), whose extra wall time per call is then set against the bandwidth
 floor; one TensorBoard record of the model per writer (:func:`bench_records`); and on
 TensorFlow the gather of one sampled histogram by the layout of its positions
-(:func:`bench_gathers`).
+(:func:`bench_gathers`) and the host reads of a record's buffers (:func:`bench_reads`).
 
 Goals (steady state, paired CPU ratios, TensorFlow, the 3M-parameter MLP on 2 idle cores):
 statistics every step <= 1.3x; statistics + sampled histograms + TensorBoard every step <=
@@ -888,6 +888,42 @@ def bench_gathers(repeats: int = FLOOR_REPEATS):
     ]
 
 
+def bench_reads(builder, repeats: int = FLOOR_REPEATS):
+    """Host time of reading a histogram record's four buffers, per way of reading.
+
+    The capture's buffers (statistics, both histograms' counts, the weight range) after a
+    short ``fit``, read ``10 * repeats`` times each way, alternating: ``variable.numpy()``
+    (``read_value``'s Python layers around the read) and the capture's ``_read`` (one
+    ``ReadVariableOp`` called directly). Per way: the median CPU time of the four reads.
+    """
+    from keras_init_lab.callbacks.capture import _read, get_capture
+
+    model, _, _ = _captured_model(builder)
+    buffers = get_capture(model)._instrumented(True)[1]
+    variables = [
+        buffers.raw,
+        buffers.gradient_histograms,
+        buffers.weight_histograms,
+        buffers.weight_range,
+    ]
+    ways = {
+        "variable.numpy()": lambda: [np.asarray(v.numpy()) for v in variables],
+        "ReadVariableOp called directly (the capture's _read)": lambda: [
+            _read(v) for v in variables
+        ],
+    }
+    times = {name: [] for name in ways}
+    for _ in range(10 * repeats):
+        for name, read in ways.items():
+            cpu = time.process_time()
+            read()
+            times[name].append(time.process_time() - cpu)
+    return [
+        {"model": model.name, "way": name, "cpu_us": 1e6 * statistics.median(t)}
+        for name, t in times.items()
+    ]
+
+
 def _folder_bytes(folder: str) -> int:
     """Bytes of the files in ``folder``."""
     return sum(os.path.getsize(os.path.join(folder, name)) for name in os.listdir(folder))
@@ -1144,6 +1180,12 @@ def main(argv=None):
                 "CPU us per gather | wall us per gather |",
                 bench_gathers(repeats),
                 lambda r: f"| {r['positions']} | {r['cpu_us']:.0f} | {r['wall_us']:.0f} |",
+            )
+        if backend == "tensorflow" and args.kernels:
+            _print_table(
+                "| model | host reads of a histogram record's four buffers | CPU us |",
+                [r for name in models for r in bench_reads(builders[name], repeats)],
+                lambda r: f"| {r['model']} | {r['way']} | {r['cpu_us']:.0f} |",
             )
         if args.kernels:
             _print_table(

@@ -12,7 +12,8 @@ through ``open``. The checksums come from ``google-crc32c``'s C extension (its
 pure-Python version where the extension is not built): TensorBoard's ``RecordWriter``
 computes them byte by byte in Python, ten times the host time of a whole record
 (``benchmarks/callbacks.py --kernels``, BENCHMARKS.md). Events are written in the calling
-thread into the file's buffer, so there is no queue and no background flush:
+thread into the file's buffer (4 MiB, ``_BUFFER_BYTES``), so there is no queue and no
+background flush:
 :meth:`EventFileWriter.flush` and :meth:`EventFileWriter.close` reach the disk. A
 ``logdir`` that is a URL (``gs://``, ``s3://``, ``hdfs://``) needs a file system only
 ``tf.io.gfile`` provides: it is handed to TensorBoard's writer, which imports TensorFlow
@@ -48,6 +49,13 @@ __all__ = ["EventFileWriter"]
 #: TensorBoard's writer; a name already taken (a second file within the same second) moves
 #: on to the next serial.
 _SERIAL = itertools.count()
+
+#: Bytes of an event file's write buffer: 4 MiB, a design choice. Python's default (8 KiB)
+#: is smaller than one record of a mid-sized model (about 15 kB for 69 tags), so every
+#: record would be its own file write, whatever the flush policy of the callers
+#: (``keras_init_lab._event_writer``); records stay in memory up to this size, as
+#: TensorFlow's writer keeps its queue, and a flush writes them at once.
+_BUFFER_BYTES = 4 * 2**20
 
 #: What TensorBoard's writer records as the file's writer, for this module.
 _SOURCE = "keras_init_lab._event_file"
@@ -148,7 +156,7 @@ class EventFileWriter:
         while True:
             name = os.path.join(self._logdir, f"{stem}.{next(_SERIAL)}{filename_suffix}")
             try:
-                file = open(name, "xb")  # closed by close()
+                file = open(name, "xb", buffering=_BUFFER_BYTES)  # closed by close()
             except FileExistsError:
                 continue
             break

@@ -311,6 +311,8 @@ def test_event_file_tags_and_values(tmp_path):
     assert plugin == "histograms"
     assert "custom_scalars__config__" in tags  # the layout grouping the per-layer curves
     assert not stats._writers.runs  # closed at train end
+    # Written by the TensorFlow-free writer on every backend (not its tf.summary subclass).
+    assert type(stats._writers).__name__ == "EventWriters"
 
 
 def _read_run(path):

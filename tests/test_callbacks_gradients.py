@@ -628,6 +628,28 @@ def test_no_batch_end_hook_so_unrecorded_steps_add_no_host_sync():
 # ---------------------------------------------------------------------------------------
 
 
+def test_buffer_reads_return_the_current_value_of_the_variable():
+    """The capture reads a buffer with one ``ReadVariableOp`` called directly: the value as
+    ``numpy()`` gives it, read again after a change (no cached copy). A distributed variable
+    has no handle inside its strategy's scope (``ValueError``): read through ``numpy()``."""
+    from keras_init_lab.callbacks.capture import _read
+
+    for variable in (tf.Variable([[1.5, -2.0], [0.0, 3.25]]), tf.Variable([4, 5], tf.int64)):
+        got = _read(variable)
+        assert isinstance(got, np.ndarray) and got.dtype == variable.dtype.as_numpy_dtype
+        np.testing.assert_array_equal(got, variable.numpy())
+        variable.assign_add(tf.ones_like(variable))
+        np.testing.assert_array_equal(_read(variable), variable.numpy())
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        mirrored = tf.Variable([7.0, -1.0], aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        with pytest.raises(ValueError):
+            mirrored.handle  # noqa: B018 (the case _read falls back on)
+        np.testing.assert_array_equal(_read(mirrored), [7.0, -1.0])
+    np.testing.assert_array_equal(_read(mirrored), [7.0, -1.0])
+
+
 def test_injected_step_schedule_records_exactly_the_scheduled_global_steps():
     from keras_init_lab.callbacks import EverySteps
 

@@ -13,6 +13,7 @@ import tensorflow as tf  # noqa: E402
 from tensorboard.backend.event_processing import event_accumulator  # noqa: E402
 from tensorboard.plugins.custom_scalar import layout_pb2  # noqa: E402
 
+from keras_init_lab._event_writer import EventWriters  # noqa: E402
 from keras_init_lab.callbacks import (  # noqa: E402
     GradientStats,
     SummaryWriters,
@@ -471,6 +472,8 @@ def test_records_are_flushed_on_a_time_basis(tmp_path, monkeypatch):
     )
     model.compile(optimizer="sgd", loss="mse")
     stats = GradientStats(every_n_steps=1, histogram_every_n_steps=1, log_dir=tmp_path)
+    # The TensorFlow-free writer on TensorFlow too (not its tf.summary subclass).
+    assert type(stats._writers) is EventWriters
     model.fit(
         x, y, batch_size=8, epochs=1, verbose=0, shuffle=False, callbacks=[Clock(), stats, Reader()]
     )

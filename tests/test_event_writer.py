@@ -289,6 +289,27 @@ def test_flush_policy(tmp_path, monkeypatch):
     assert writers.runs == []
 
 
+def test_records_larger_than_a_default_file_buffer_wait_for_the_flush(tmp_path):
+    """A record of the size a mid-sized model writes (here ~20 kB, over Python's default
+    8 KiB file buffer) stays in memory until a flush: the flush policy, not the size of a
+    record, decides when the file is written; the flush then writes every record."""
+    writers = EventWriters(tmp_path)
+    scalars = {f"layer_{i:03d}/details/kernel/gradient_norm": float(i) for i in range(400)}
+    writers.write_batch(0, scalars)
+    writers.flush()
+    (path,) = (tmp_path / "train").iterdir()
+    flushed = path.stat().st_size
+    for step in range(1, 11):
+        writers.write_batch(step, scalars)
+    assert path.stat().st_size == flushed  # ten records (~100 kB) still in memory
+    writers.flush()
+    record = (path.stat().st_size - flushed) / 10
+    assert record > 8192  # each larger than Python's default buffer
+    values, _ = _read_all(tmp_path / "train")["layer_399/details/kernel/gradient_norm"]
+    assert values == [(step, 399.0) for step in range(11)]
+    writers.close()
+
+
 def test_bad_inputs_are_named(tmp_path):
     writers = EventWriters(tmp_path)
     with pytest.raises(ValueError, match=r"run='\.\./x'"):

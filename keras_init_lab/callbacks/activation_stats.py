@@ -656,13 +656,10 @@ class ActivationStats(ScheduledCallback):
 
     def _write(self, epoch: int, step: int, result: dict[str, np.ndarray]) -> None:
         if self._writers is None:
-            # TensorFlow writes through tf.summary; other backends through the event-file
-            # writer with the same methods, which needs no TensorFlow.
-            if keras.backend.backend() == "tensorflow":
-                from keras_init_lab.callbacks.tensorboard import SummaryWriters as writers
-            else:
-                from keras_init_lab._event_writer import EventWriters as writers
-            self._writers = writers(self.log_dir)
+            # The TensorFlow-free event-file writer on every backend, as GradientStats.
+            from keras_init_lab._event_writer import EventWriters
+
+            self._writers = EventWriters(self.log_dir)
             self._writers.custom_scalars_layout(self._layout(), run=TENSORBOARD_RUN)
         scalars, histograms, descriptions = self._tables(result)
         scalars[_tags.EPOCH] = epoch

@@ -12,7 +12,6 @@ import os
 import warnings
 from typing import Any, NamedTuple
 
-import keras
 import numpy as np
 
 import keras_init_lab.callbacks._capture_torch  # noqa: F401 (registers the PyTorch capture)
@@ -24,7 +23,6 @@ from keras_init_lab.callbacks._chief import writes_files
 from keras_init_lab.callbacks._scheduled import EverySteps, resolve_schedule
 from keras_init_lab.callbacks.capture import STATISTICS, CaptureCallback, get_capture
 from keras_init_lab.callbacks.histograms import DEFAULT_HISTOGRAM_SAMPLE_SIZE, GRADIENT_MIN_EXPONENT
-from keras_init_lab.callbacks.tensorboard import SummaryWriters
 
 __all__ = [
     "DEFAULT_EVERY_N_STEPS",
@@ -153,7 +151,8 @@ class GradientStats(CaptureCallback):
     log10, weight std), each chart holding at most 10 layers (``_tags.per_layer_layout``).
     Writers are created lazily. Records reach the disk on a time basis (a flush when at
     least ``FLUSH_SECONDS`` = 2 s passed since the last one, see
-    :mod:`keras_init_lab.callbacks.tensorboard`), at every epoch end, and when the writers
+    :mod:`keras_init_lab._event_writer`, the TensorFlow-free writer used on every backend),
+    at every epoch end, and when the writers
     are closed: at train end and when training raises inside a step (``KeyboardInterrupt``
     included). An exception raised outside the step (e.g. by another callback; Keras calls
     no callback hook then) leaves the last records in memory until :meth:`flush`, the next
@@ -240,10 +239,11 @@ class GradientStats(CaptureCallback):
         self.max_history = check_int("max_history", max_history, minimum=2)
         self.skipped_steps: list[int] = []
         self.last_histograms: dict | None = None
-        # TensorFlow writes through tf.summary; other backends through TensorBoard's own
-        # event-file writer (the same methods), which needs no TensorFlow.
-        writers = SummaryWriters if keras.backend.backend() == "tensorflow" else EventWriters
-        self._writers = writers(self.log_dir) if self.log_dir is not None else None
+        # The TensorFlow-free event-file writer on every backend: on TensorFlow a record
+        # through it costs about half the host time of one through tf.summary (an eager op
+        # per record; benchmarks/callbacks.py --kernels), and a URL still reaches
+        # TensorFlow's file systems (EventWriters).
+        self._writers = EventWriters(self.log_dir) if self.log_dir is not None else None
         self._layout_written = False
         # The unit of each weight histogram, chosen at its first record with a spread.
         self._histogram_units = _tags.HistogramUnits()
@@ -430,6 +430,9 @@ class GradientStats(CaptureCallback):
         if record.gradient_histograms is not None:
             edges = record.gradient_edges
             buckets = record.weight_histograms.shape[1]
+            # Every weight histogram's edges in one call, [n_vars, buckets + 1], in float64
+            # (the table's type): the ends are the exact min and max.
+            weight_edges = np.linspace(*record.weight_range.astype(np.float64), buckets + 1, axis=1)
             for index, (prefix, variable) in enumerate(plan.variables):
                 tag = plan.gradient_tags[index]
                 histograms[tag] = (edges[:-1], edges[1:], record.gradient_histograms[index])
@@ -437,7 +440,7 @@ class GradientStats(CaptureCallback):
                 tag, unit = self._histogram_units.scale(
                     _tags.weight_histogram_tag(prefix, variable), low, high
                 )
-                bucket_edges = np.linspace(low, high, buckets + 1) / unit
+                bucket_edges = weight_edges[index] / unit
                 histograms[tag] = (
                     bucket_edges[:-1],
                     bucket_edges[1:],

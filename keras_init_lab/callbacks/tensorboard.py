@@ -6,12 +6,13 @@ them into event files that a stock TensorBoard 2.x opens.
 
 :class:`SummaryWriters` is the package's one writer,
 :class:`keras_init_lab._event_writer.EventWriters` (the records, the flush policy, the exit
-hook, the constants), writing through TensorFlow's ``tf.summary`` file writer: its C++ writer
-checksums and buffers the events (TensorBoard's ``EventFileWriter`` computes the CRC32C of
-every byte in Python), keeps them in memory until the policy flushes, and reaches files
-through TensorFlow's file system layer (``gs://``, ``s3://`` where TensorFlow's file
-systems for them are installed). :meth:`SummaryWriters.writer` returns that
-``tf.summary`` writer.
+hook, the constants), writing through TensorFlow's ``tf.summary`` file writer instead of a
+file of its own: :meth:`SummaryWriters.writer` returns that ``tf.summary`` writer, for code
+that mixes its own ``tf.summary`` calls into the same event file. The package's callbacks
+write through :class:`~keras_init_lab._event_writer.EventWriters` itself on every backend:
+on TensorFlow a record through ``tf.summary`` costs about twice the host time (one eager
+op per record, with its step and condition checks; ``benchmarks/callbacks.py --kernels``,
+BENCHMARKS.md), for the same file.
 
 Why precomputed histograms: ``tf.summary.histogram`` buckets on the host with a float64
 one-hot of ``N x buckets`` (16M elements took about 3.6 GB, tensorboard#6714; a 102M-element
