@@ -843,17 +843,21 @@ def bench_gathers(repeats: int = FLOOR_REPEATS):
     ``S = 16384`` elements gathered from a 1500 x 1200 float32 variable (the 3M MLP's largest,
     7.2 MB), each call from another of 8 such variables (58 MB, past the CPU's caches, as in
     a train step that has just moved the gradients and weights through memory): the
-    package's systematic sample (every ``s``-th element, :func:`sample_plan`), one position
-    jittered at random within each of ``S`` equal strata (the sample before it), and
-    positions drawn at random. Medians of the CPU and wall time per gather.
+    package's systematic sample (every ``s``-th element, :func:`sample_plan`) gathered, the
+    same positions (shifted by a moving start) read by strided slices (what a CPU graph step
+    does, ``histograms._strided_sample``), one position jittered at random within each of
+    ``S`` equal strata (the sample before it), and positions drawn at random. Medians of the
+    CPU and wall time per gather.
     """
-    from keras_init_lab.callbacks.histograms import sample_stride
+    from keras_init_lab.callbacks.histograms import _strided_sample, sample_stride
 
     size, sample, copies = 1500 * 1200, 16384, 8
     rng = np.random.default_rng(0)
     variables = [tf.Variable(rng.normal(size=size).astype("float32")) for _ in range(copies)]
     positions = {
-        "systematic (every s-th element; the package)": np.arange(sample)
+        "systematic (every s-th element), gathered (the package under XLA, JAX, PyTorch)": np.arange(
+            sample
+        )
         * sample_stride(size, sample)
         % size,
         "stratified, jittered within each stratum": np.minimum(
@@ -869,10 +873,20 @@ def bench_gathers(repeats: int = FLOOR_REPEATS):
         )
 
     functions = {name: gathers(index) for name, index in positions.items()}
+    shift = tf.Variable(0)  # the moving start, another at every call (dynamic run lengths)
+    functions["systematic, read by strided slices (the package on a CPU graph step)"] = tf.function(
+        lambda: tf.stack(
+            [
+                tf.reduce_sum(_strided_sample(v.value(), shift.value(), size, sample))
+                for v in variables
+            ]
+        )
+    )
     for function in functions.values():
         function().numpy()  # traced
     times = {name: ([], []) for name in functions}
-    for _ in range(2 * repeats):
+    for call in range(2 * repeats):
+        shift.assign(call * 40503 % size)
         for name, function in functions.items():
             cpu, wall = time.process_time(), time.perf_counter()
             function().numpy()

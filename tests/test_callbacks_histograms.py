@@ -181,11 +181,44 @@ def test_sample_reads_the_planned_positions_from_views_tails_and_the_shared_matr
         via_flat, flat_group = _gather_sample(chunks, layout, plan, tf.constant(draw), chunks.flats)
         np.testing.assert_array_equal(flat_group, group)
         np.testing.assert_array_equal(via_flat.numpy(), got.numpy())
+        sliced, sliced_group = _gather_sample(
+            chunks, layout, plan, tf.constant(draw), chunks.flats, slices=True
+        )
+        np.testing.assert_array_equal(sliced_group, group)
+        np.testing.assert_array_equal(sliced.numpy(), got.numpy())
         got = got.numpy().astype(np.int64)
         for j, n in enumerate(sizes):
             shift = (draw % 2**15) * 40503 % n
             expected = offsets[j] + (plan.base[plan.group == j] + shift) % n
             np.testing.assert_array_equal(np.sort(got[group == j]), np.sort(expected), str(j))
+
+
+@pytest.mark.parametrize(
+    "size, sample",
+    [
+        (1001, 1000),  # n = S + 1: stride 2, the positions wrap around n twice
+        (1999, 1000),  # stride 2
+        (2001, 1000),  # stride 3
+        (1500 * 12, 1000),  # stride 19 (18 shares a factor with n)
+        (4096 * 8, 4096),  # stride 9 (8 shares a factor with n)
+        (700, 1000),  # n <= S: read whole, rotated by the shift
+    ],
+)
+def test_strided_sample_reads_the_gathers_values_in_its_order(size, sample):
+    """The strided slices read ``flat[(i s + r) mod n]`` for ``i < S`` in that order (what
+    the gather at the plan's positions reads), for shifts at both ends of ``[0, n)`` and
+    between, eagerly and in a graph (where the runs' lengths are dynamic)."""
+    flat = tf.constant(np.arange(size, dtype=np.float32))
+    count = min(size, sample)
+    stride = histograms.sample_stride(size, sample) if size > sample else 1
+    graph = tf.function(lambda r: histograms._strided_sample(flat, r, size, sample))
+    shifts = {0, 1, stride - 1, stride, size // 2, size - stride, size - 1}
+    shifts |= set(np.random.default_rng(size).integers(0, size, 20).tolist())
+    for shift in sorted(r for r in shifts if 0 <= r < size):
+        expected = (np.arange(count) * stride + shift) % size
+        for read in (lambda r: histograms._strided_sample(flat, r, size, sample), graph):
+            got = read(tf.constant(shift, tf.int32)).numpy()
+            np.testing.assert_array_equal(got, expected.astype(np.float32), str(shift))
 
 
 def test_small_variables_are_counted_whole_and_exact_mode_matches_numpy():

@@ -289,13 +289,14 @@ def _measure(
     sample_size=DEFAULT_HISTOGRAM_SAMPLE_SIZE,
     draw=0,
     view_updates=True,
+    slices=False,
 ):
     """Statistics (and histograms) of one step: ``(raw,)`` or ``(raw, g, w, low, high)``.
 
     ``dense`` and ``after`` are per-variable tensors (or ``after`` its :class:`Chunks`),
     ``before`` their weights' chunk snapshot; called as is or wrapped in one
     ``tf.function(jit_compile=True)``. ``gather_rows`` and ``view_updates``: see
-    :func:`gradient_sufficient_statistics`; ``sample_size`` and ``draw``: see
+    :func:`gradient_sufficient_statistics`; ``sample_size``, ``draw`` and ``slices``: see
     :func:`~keras_init_lab.callbacks.histograms.gradient_histograms`.
     """
     dense = split_chunks(dense, layout)
@@ -306,7 +307,10 @@ def _measure(
     )
     if not histograms:
         return (raw,)
-    return (raw, *gradient_histograms(dense, after, layout, weight_buckets, sample_size, draw))
+    return (
+        raw,
+        *gradient_histograms(dense, after, layout, weight_buckets, sample_size, draw, slices),
+    )
 
 
 def _instance_optimizer(model):
@@ -611,6 +615,9 @@ class GradientCapture:
                     sample_size=sample_size,
                     draw=draw,
                     view_updates=not in_place,
+                    # On a CPU outside XLA the sample is read by strided slices, whose
+                    # lengths (set by the draw) a graph may leave dynamic.
+                    slices=not xla and not accelerator,
                 )
                 if in_place:
                     raw = _add_view_updates(measured[0], buffers.snapshots, after[2], layout)

@@ -14,7 +14,9 @@ longer grows with the layer, and what stays exact comes
 from the statistics (the zero count, ``max |g|``, the weights' min and max). Variables of at
 most ``sample_size`` elements are counted whole. ``sample_size=None`` (or 0) counts every
 element of every variable, from the chunk matrices of
-:mod:`keras_init_lab.callbacks.statistics`.
+:mod:`keras_init_lab.callbacks.statistics`. The sample is read by a gather; in a TensorFlow
+graph step on a CPU (no XLA) the largest variables' samples are read by strided slices
+instead (:func:`_strided_sample`: the same values, runs of every ``s``-th element).
 
 Example:
     >>> g_counts, w_counts, low, high = gradient_histograms(grads, weights, layout, 30)
@@ -203,8 +205,60 @@ def _take(values, indices):
     return ops.take(values, indices, axis=0)
 
 
+def _sample_pieces(size: int, sample_size: int, stride: int) -> int:
+    """The most runs of a systematic sample's positions between two wraps around ``n``.
+
+    Formula: position ``i s + r`` (``i < S``, shift ``r < n``) lies in run
+    ``floor((i s + r) / n)``, so there are at most ``floor(((S - 1) s + n - 1) / n) + 1``.
+    """
+    return ((sample_size - 1) * stride + size - 1) // size + 1
+
+
+def _strided_sample(flat, shift, size: int, sample_size: int):
+    """``flat[(i s + r) mod n]`` for ``i < S``, read by strided slices instead of a gather.
+
+    The positions of a systematic sample (:func:`sample_plan`) rise by the stride ``s`` from
+    ``r`` and wrap around ``n`` once or twice, so they are a few runs of every ``s``-th
+    element: run ``p`` begins at ``i_p = ceil((p n - r) / s)``, at position
+    ``r + i_p s - p n``, and holds the positions up to the next wrap. Each run is one
+    ``strided_slice`` and the runs are concatenated in order: the same values in the same
+    order as :func:`_take` at the plan's positions, for two thirds of a gather's host time
+    on a CPU (``benchmarks/callbacks.py --kernels``). The runs' lengths depend on ``r``, so
+    this is for TensorFlow graphs outside XLA on a CPU only (on an accelerator the slices'
+    bounds would be read back by the host mid-step; XLA needs static shapes).
+
+    Args:
+        flat: the variable's flat tensor, ``[n]``.
+        shift: int scalar tensor ``r`` in ``[0, n)``.
+        size: ``n``.
+        sample_size: ``S``; a variable of ``n <= S`` elements is read whole (``s = 1``).
+
+    Returns:
+        ``[min(n, S)]`` tensor.
+    """
+    count = min(size, sample_size)
+    stride = sample_stride(size, sample_size) if size > sample_size else 1
+    r = tf.cast(shift, tf.int64)
+    starts = [tf.zeros([], tf.int64)]  # i_p of each run, the first at 0
+    for p in range(1, _sample_pieces(size, count, stride)):
+        starts.append(tf.clip_by_value(-((r - p * size) // stride), 0, count))
+    starts.append(tf.constant(count, tf.int64))
+    pieces = []
+    for p, (first, last) in enumerate(zip(starts[:-1], starts[1:])):
+        begin = r + first * stride - p * size
+        # end = begin + length * s may pass n by less than s; strided_slice clamps it.
+        pieces.append(tf.strided_slice(flat, [begin], [begin + (last - first) * stride], [stride]))
+    return tf.reshape(tf.concat(pieces, 0), [count])
+
+
 def _gather_sample(
-    chunks, layout: VariableLayout, plan: SamplePlan, draw, flats=(), variables=None
+    chunks,
+    layout: VariableLayout,
+    plan: SamplePlan,
+    draw,
+    flats=(),
+    variables=None,
+    slices: bool = False,
 ):
     """``(values [P], group [P])``: the sampled values of a ``(full, tail, views)`` chunk
     triple and the variable of each (a host array), by gathers: no copy of a variable.
@@ -219,7 +273,9 @@ def _gather_sample(
     flat tensor of each view's variable), a view's slots are one gather from its flat
     tensor. The slots of the variables of ``layout.inplace`` come last, view by view; the
     others keep the plan's order. ``variables`` (host indices, default all) restricts the
-    gather to those variables' slots.
+    gather to those variables' slots. ``slices`` (TensorFlow graphs outside XLA on a CPU):
+    with ``flats``, each view's slots are read by strided slices (:func:`_strided_sample`),
+    the same values in the same order.
     """
     full, tail, views = chunks
     n = layout.num_variables
@@ -277,13 +333,14 @@ def _gather_sample(
             continue
         slots = np.arange(starts[j], starts[j + 1])
         owners = plan.group[slots]
-        position = shifted(slots, shift[j])
-        if flats:  # the variable's rows and tail in one tensor
-            part = _take(flats[k], position)
+        if flats and slices:  # every s-th element, a few runs of strided slices
+            part = _strided_sample(flats[k], shift[j], int(sizes[j]), plan.sample_size)
+        elif flats:  # the variable's rows and tail in one tensor
+            part = _take(flats[k], shifted(slots, shift[j]))
         elif layout.tail_sizes[j]:
-            part = from_rows_or_tail(ops.reshape(view, [-1]), position, owners)
+            part = from_rows_or_tail(ops.reshape(view, [-1]), shifted(slots, shift[j]), owners)
         else:  # a natural view, or whole rows only: every element is in the view
-            part = _take(ops.reshape(view, [-1]), position)
+            part = _take(ops.reshape(view, [-1]), shifted(slots, shift[j]))
         values.append(part)
         groups.append(owners)
     return ops.concatenate(values, 0), np.concatenate(groups).astype(np.int32)
@@ -411,6 +468,7 @@ def gradient_histograms(
     weight_buckets: int = DEFAULT_HISTOGRAM_BUCKETS,
     sample_size: int | None = DEFAULT_HISTOGRAM_SAMPLE_SIZE,
     draw=0,
+    slices: bool = False,
 ):
     """Per-variable histograms of ``log10|g|`` (fixed binade edges) and of the weights.
 
@@ -438,6 +496,10 @@ def gradient_histograms(
             ``None`` or 0 counts every element.
         draw: int scalar (tensor) that moves the sample from record to record, e.g. the
             optimizer's iteration count; ignored when counting every element.
+        slices: read the sample of the largest variables (their whole flat tensors, given
+            as :class:`Chunks` with ``flats``) by strided slices of dynamic length instead
+            of a gather (:func:`_strided_sample`): the same counts, for TensorFlow graphs
+            outside XLA on a CPU only.
 
     Returns:
         ``(gradient_counts [n_vars, k], weight_counts [n_vars, weight_buckets],
@@ -484,9 +546,9 @@ def gradient_histograms(
             # weight range once per row instead of once per slot.
             chosen = np.flatnonzero(sampled)
             grads, order = _gather_sample(
-                gradients, layout, plan, draw, gradients.flats, variables=chosen
+                gradients, layout, plan, draw, gradients.flats, chosen, slices
             )
-            weights, _ = _gather_sample(weights, layout, plan, draw, weights.flats, chosen)
+            weights, _ = _gather_sample(weights, layout, plan, draw, weights.flats, chosen, slices)
             shape = [chosen.size, sample_size]
             group = ops.convert_to_tensor(order[::sample_size])
             # Assigned before appended (see _gather_sample: torch.compile's guards).
