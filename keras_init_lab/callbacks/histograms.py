@@ -222,8 +222,10 @@ def _strided_sample(flat, shift, size: int, sample_size: int):
     element: run ``p`` begins at ``i_p = ceil((p n - r) / s)``, at position
     ``r + i_p s - p n``, and holds the positions up to the next wrap. Each run is one
     ``strided_slice`` and the runs are concatenated in order: the same values in the same
-    order as :func:`_take` at the plan's positions, for two thirds of a gather's host time
-    on a CPU (``benchmarks/callbacks.py --kernels``). The runs' lengths depend on ``r``, so
+    order as :func:`_take` at the plan's positions, without the gather kernel's work per
+    index (from cold memory the two cost the same, ``benchmarks/callbacks.py --kernels``;
+    on the warm variables of a step the sampled histograms of the 3M MLP took 10% less
+    host time, BENCHMARKS.md). The runs' lengths depend on ``r``, so
     this is for TensorFlow graphs outside XLA on a CPU only (on an accelerator the slices'
     bounds would be read back by the host mid-step; XLA needs static shapes).
 
