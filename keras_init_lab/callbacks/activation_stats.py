@@ -50,6 +50,7 @@ from keras import ops
 
 from keras_init_lab import _tags
 from keras_init_lab._backend import tensorflow as tf  # imported at first use (TensorFlow only)
+from keras_init_lab._event_writer import EventWriters
 from keras_init_lab._validation import check_int, check_log_dir, check_number
 from keras_init_lab.callbacks._chief import writes_files
 from keras_init_lab.callbacks._probe import (
@@ -657,8 +658,6 @@ class ActivationStats(ScheduledCallback):
     def _write(self, epoch: int, step: int, result: dict[str, np.ndarray]) -> None:
         if self._writers is None:
             # The TensorFlow-free event-file writer on every backend, as GradientStats.
-            from keras_init_lab._event_writer import EventWriters
-
             self._writers = EventWriters(self.log_dir)
             self._writers.custom_scalars_layout(self._layout(), run=TENSORBOARD_RUN)
         scalars, histograms, descriptions = self._tables(result)
