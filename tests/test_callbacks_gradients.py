@@ -650,6 +650,87 @@ def test_buffer_reads_return_the_current_value_of_the_variable():
     np.testing.assert_array_equal(_read(mirrored), [7.0, -1.0])
 
 
+def _optimizer(name):
+    """A Keras optimizer by the name of its case in the test below (None: this Keras has
+    no such option)."""
+    if name == "accumulating":
+        try:
+            return keras.optimizers.SGD(0.1, gradient_accumulation_steps=2)
+        except TypeError:  # the option came after Keras 3.3
+            return None
+    if name == "ema_overwrite":
+        return keras.optimizers.SGD(0.1, use_ema=True, ema_overwrite_frequency=1)
+    return {
+        "sgd": lambda: keras.optimizers.SGD(0.1),
+        "momentum": lambda: keras.optimizers.SGD(0.1, momentum=0.9),
+        "nesterov": lambda: keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+        "adam": lambda: keras.optimizers.Adam(1e-3),
+        "adamw": lambda: keras.optimizers.AdamW(1e-3, weight_decay=0.1),
+        "rmsprop": lambda: keras.optimizers.RMSprop(1e-3),
+        "ftrl": lambda: keras.optimizers.Ftrl(0.1),
+    }[name]()
+
+
+@pytest.mark.parametrize(
+    "name, writes",
+    [
+        ("sgd", 1),
+        ("momentum", 1),
+        ("nesterov", 1),
+        ("adam", 1),
+        ("adamw", 2),  # the weight decay, then Adam's step
+        ("rmsprop", 1),
+        ("ftrl", 0),  # assigns the new weights
+        ("accumulating", 0),  # writes inside a conditional
+        ("ema_overwrite", 0),  # assigns the moving average after the step
+    ],
+)
+def test_applied_updates_are_what_the_optimizer_adds_or_none(name, writes):
+    """``_applied_updates`` finds the tensors an optimizer adds to a variable when it only
+    adds or subtracts them (their sum is ``w' - w`` up to the float32 rounding of each
+    write, checked in float64 here), and None when it writes the variable any other way
+    (``writes`` 0)."""
+    found = writes > 0
+    from keras_init_lab.callbacks.capture import _applied_updates
+
+    optimizer = _optimizer(name)
+    if optimizer is None:
+        pytest.skip(f"this Keras ({keras.__version__}) has no {name!r} optimizer option")
+    rng = np.random.default_rng(0)
+    variable = keras.Variable(rng.normal(size=(30, 20)).astype("float32"))
+    other = keras.Variable(rng.normal(size=(20,)).astype("float32"))
+    optimizer.build([variable, other])
+    grads = [tf.constant(rng.normal(size=s).astype("float32")) for s in ((30, 20), (20,))]
+
+    @tf.function(autograph=False)
+    def step():
+        graph = tf.compat.v1.get_default_graph()
+        before = tf.identity(variable.value)
+        first = len(graph.get_operations())
+        with tf.control_dependencies([before]):
+            optimizer.apply(grads, [variable, other])
+        deltas = _applied_updates(graph, first, [variable, other])
+        assert deltas[1] is not None or not found
+        return (
+            before,
+            [tf.zeros([0]) if d is None else d for d in deltas],
+            [d is not None for d in deltas],
+        )
+
+    for _ in range(2):  # the second step also has momenta, moving averages
+        before, deltas, present = step()
+        assert [bool(p) for p in present] == [found, found]
+        if found:
+            after = variable.numpy()
+            actual = after.astype(np.float64) - before.numpy()
+            # Each write w <- fl(w + u) rounds by at most half a unit in the last place of
+            # its result; the sum of the u's rounds too: one unit per write bounds it.
+            spacing = np.spacing(np.maximum(np.abs(after), np.abs(before.numpy())))
+            bound = writes * spacing.astype(np.float64)
+            assert np.all(np.abs(deltas[0].numpy() - actual) <= bound)
+            assert np.abs(actual).max() > 100 * spacing.max()  # a real update
+
+
 def test_injected_step_schedule_records_exactly_the_scheduled_global_steps():
     from keras_init_lab.callbacks import EverySteps
 

@@ -34,9 +34,10 @@ How it works:
   in ``tf.distribute`` replicas they use the plain ops: on CPU, TensorFlow's multi-threaded
   reduction kernels are about 3x faster than one XLA:CPU cluster for a 3M-parameter model
   (BENCHMARKS.md). There, in a graph step on one replica, the largest variables' weights
-  before the update are copied into buffer variables (:func:`_snapshot_views`), and once
-  every other statistic is computed each buffer becomes the update's difference in place
-  (:func:`_add_view_updates`): no buffer as large as a variable is allocated per step.
+  are reduced before the update, which waits for them and so runs in place, and the
+  update's sum of squares is taken from the tensors the optimizer adds to them
+  (:func:`_applied_updates`; ``w' - w`` when an optimizer writes otherwise): no copy of a
+  variable is made per step.
 
 Distribution: under ``tf.distribute.MirroredStrategy``, ``optimizer.apply`` sees each
 replica's share of the gradient (the loss is already divided by the number of replicas).
@@ -92,7 +93,6 @@ from keras_init_lab.callbacks.histograms import (
     gradient_log10_edges,
 )
 from keras_init_lab.callbacks.statistics import (  # re-exported: their home before the split
-    _DELTA_SUMSQ,
     _NUM_ROWS,
     CHUNK_SIZE,
     STATISTICS,
@@ -105,6 +105,7 @@ from keras_init_lab.callbacks.statistics import (  # re-exported: their home bef
     layer_statistics,
     split_chunks,
     variable_statistics,
+    view_weight_rows,
 )
 
 __all__ = [
@@ -156,11 +157,6 @@ class _Buffers:
     They are created under the model's distribution strategy with
     ``aggregation=ONLY_FIRST_REPLICA`` (every replica computes the same all-reduced values),
     and are never attached to the model, so saving the model is unaffected.
-    ``snapshots``: the buffer variables that keep the whole rows of each variable of
-    ``layout.inplace`` as they were before the update (:func:`_snapshot_views`; a recorded
-    step on a CPU ends with the update's difference in them, :func:`_add_view_updates`),
-    shared by the instrumented functions of one layout (:meth:`GradientCapture._snapshots`),
-    or ``()``.
     """
 
     def __init__(
@@ -169,7 +165,6 @@ class _Buffers:
         strategy,
         gradient_buckets: int,
         weight_buckets: int,
-        snapshots: tuple = (),
     ):
         n = layout.num_variables
         kwargs = dict(
@@ -192,72 +187,64 @@ class _Buffers:
             self.weight_range = tf.Variable(
                 tf.zeros([2, n], tf.float32), name="kil_wrange", **kwargs
             )
-        self.snapshots = tuple(snapshots)
         self.host_count = 0  # value of ``count`` last read on the host
 
 
-#: Keep the weights read before the update in buffer variables of their own (graph steps
-#: on one replica, not XLA): see :func:`_snapshot_views`.
-PERSISTENT_SNAPSHOTS = True
+#: Ops that add their second input to the variable their first input is the handle of,
+#: with the sign of that input (``w' = w + value``, ``w' = w - value``): TensorFlow's own
+#: ``assign_add`` and ``assign_sub``, through which Keras's optimizers write their updates.
+_ADDING_OPS = {"AssignAddVariableOp": 1.0, "AssignSubVariableOp": -1.0}
+
+#: Ops that take a variable's handle and only read it.
+_READING_OPS = frozenset(
+    {"ReadVariableOp", "ResourceGather", "ResourceGatherNd", "VariableShape", "VarIsInitializedOp"}
+)
 
 
-def _snapshot_views(buffers: _Buffers, views) -> tuple[list, list]:
-    """Copy the views of the weights about to be updated into ``buffers.snapshots``.
+def _applied_updates(graph, first_op: int, variables) -> list:
+    """What the update traced into ``graph`` since op ``first_op`` adds to each variable.
 
-    A view of a variable is a view of its buffer: while the view is alive, the optimizer's
-    in-place update (``AssignSubVariableOp``) copies the whole variable into freshly
-    allocated memory first (copy on write), and the fresh pages of that copy fault at
-    every recorded step. Copied into a buffer variable of the same shape, which keeps its
-    memory from step to step, the weights' own buffers are free again once the copy is
-    made, and the update runs in place (``benchmarks/callbacks.py``, BENCHMARKS.md).
+    Formula: when the only ops of that stretch that write variable ``j`` are
+    ``assign_add(u_k)`` / ``assign_sub(u_k)`` (Keras's optimizers write their updates so:
+    Adam subtracts ``lr m / (sqrt(v) + eps)``, SGD with momentum adds its velocity, AdamW's
+    weight decay subtracts ``lr wd w`` first), the update is ``delta_j = sum_k (+-u_k)``,
+    the tensors the optimizer computed. ``w' - w`` differs from it only by the float32
+    rounding of each write (half a unit in the last place of its result), so its sum of
+    squares can be taken from ``delta_j`` without keeping ``w`` alive across the update: the
+    update then runs in place, where a live read of ``w`` makes TensorFlow copy the whole
+    variable first (``benchmarks/callbacks.py``, BENCHMARKS.md).
 
-    Returns:
-        ``(assigns, reads)``: the copy ops (the update must wait for them) and the copies.
-    """
-    assigns = [
-        snapshot.assign(view, read_value=False) for snapshot, view in zip(buffers.snapshots, views)
-    ]
-    with tf.control_dependencies(assigns):
-        reads = [snapshot.read_value() for snapshot in buffers.snapshots]
-    return assigns, reads
-
-
-def _add_view_updates(raw, snapshots, after_views, layout: VariableLayout):
-    """Add ``sum (w' - w)^2`` over the views of ``layout.inplace`` to ``raw``, computed in place.
-
-    ``raw`` comes from :func:`gradient_sufficient_statistics` with ``view_updates=False``;
-    each snapshot still holds its view's weights before the update. Once ``raw`` is
-    computed (every read of the snapshots is then done, so no read keeps their old buffers
-    alive), each snapshot becomes ``w - w'`` in place (``AssignSubVariableOp``: no new
-    buffer, where ``w' - w`` would allocate and write one as large as the variable) and its
-    rows' sums of squares are added to the update row: the same float32 differences,
-    summed per chunk row as for every other variable.
+    Anything else that takes the variable's handle (an ``assign``, a scatter, a
+    conditional or a function call it is passed to), or no write at all, gives None for
+    that variable: the caller then takes ``w' - w``.
 
     Example:
-        >>> raw = _add_view_updates(raw, buffers.snapshots, after_chunks[2], layout)
+        >>> first = len(graph.get_operations())
+        >>> optimizer.apply(grads)
+        >>> deltas = _applied_updates(graph, first, [layout.variables[j] for j in layout.inplace])
 
     Args:
-        raw: ``[10, n_vars]`` statistics without the views' update sums.
-        snapshots: the buffer variables of :func:`_snapshot_views`, in ``layout.inplace``
-            order.
-        after_views: the views of the same variables read after the update.
-        layout: the :class:`VariableLayout`.
+        graph: the graph being traced (``tf.compat.v1.get_default_graph()`` in a
+            ``tf.function``).
+        first_op: ``len(graph.get_operations())`` before the update was traced.
+        variables: Keras variables.
 
     Returns:
-        ``raw`` with the views' ``sum (w' - w)^2`` added to its update row.
+        One tensor (the variable's shape and dtype) or None per variable.
     """
-    with tf.control_dependencies([raw]):
-        differences = [
-            snapshot.assign_sub(view, read_value=False)
-            for snapshot, view in zip(snapshots, after_views)
-        ]
-    with tf.control_dependencies(differences):
-        sums = [
-            tf.reduce_sum(tf.square(tf.math.reduce_euclidean_norm(s.read_value(), axis=1)))
-            for s in snapshots
-        ]
-    indices = [[_DELTA_SUMSQ, j] for j in layout.inplace]
-    return raw + tf.scatter_nd(indices, tf.stack(sums), tf.shape(raw))
+    handles = {id(graph.capture(v.value.handle)): j for j, v in enumerate(variables)}
+    writes: list[list | None] = [[] for _ in variables]
+    for op in graph.get_operations()[first_op:]:
+        for tensor in op.inputs:
+            j = handles.get(id(tensor)) if tensor.dtype == tf.resource else None
+            if j is None or op.type in _READING_OPS or writes[j] is None:
+                continue
+            sign = _ADDING_OPS.get(op.type)
+            if sign is None or tensor is not op.inputs[0]:
+                writes[j] = None
+            else:
+                writes[j].append(op.inputs[1] if sign > 0 else -op.inputs[1])
+    return [tf.add_n(terms) if terms else None for terms in writes]
 
 
 def _read(variable) -> np.ndarray:
@@ -288,22 +275,30 @@ def _measure(
     gather_rows=None,
     sample_size=DEFAULT_HISTOGRAM_SAMPLE_SIZE,
     draw=0,
-    view_updates=True,
+    view_weights=None,
+    view_deltas=None,
     slices=False,
 ):
     """Statistics (and histograms) of one step: ``(raw,)`` or ``(raw, g, w, low, high)``.
 
     ``dense`` and ``after`` are per-variable tensors (or ``after`` its :class:`Chunks`),
     ``before`` their weights' chunk snapshot; called as is or wrapped in one
-    ``tf.function(jit_compile=True)``. ``gather_rows`` and ``view_updates``: see
-    :func:`gradient_sufficient_statistics`; ``sample_size``, ``draw`` and ``slices``: see
+    ``tf.function(jit_compile=True)``. ``gather_rows``, ``view_weights`` and
+    ``view_deltas``: see :func:`gradient_sufficient_statistics`; ``sample_size``, ``draw`` and ``slices``: see
     :func:`~keras_init_lab.callbacks.histograms.gradient_histograms`.
     """
     dense = split_chunks(dense, layout)
     if not isinstance(after, Chunks):
         after = split_chunks(after, layout)
     raw = gradient_sufficient_statistics(
-        dense, before, after, layout, xla=xla, gather_rows=gather_rows, view_updates=view_updates
+        dense,
+        before,
+        after,
+        layout,
+        xla=xla,
+        gather_rows=gather_rows,
+        view_weights=view_weights,
+        view_deltas=view_deltas,
     )
     if not histograms:
         return (raw,)
@@ -361,8 +356,6 @@ class GradientCapture:
         # for histograms (GradientStats) before the fit's first step, read at trace time.
         self.histogram_sample_size: int | None = DEFAULT_HISTOGRAM_SAMPLE_SIZE
         self.traces = 0
-        # (layout, its _snapshot_views buffer variables), see _snapshots
-        self._snapshot_cache: tuple | None = None
 
     # ----------------------------------------------------------------- lifecycle
     @property
@@ -498,42 +491,9 @@ class GradientCapture:
                 model.distribute_strategy,
                 len(self.gradient_edges) - 1,
                 self.weight_buckets,
-                snapshots=self._snapshots(),
             )
             entry = self._functions[key] = (make_train_function(model), buffers)
         return entry
-
-    def _snapshots(self) -> tuple:
-        """The buffer variables of :func:`_snapshot_views` for the current layout, or ``()``.
-
-        Only for graph steps on one replica without XLA (an XLA step holds its own
-        buffers; replicas would each need their own). One set per layout, shared by the
-        statistics and the histogram functions: a step uses them only while it runs, and
-        they hold as many bytes as the largest variables.
-        """
-        model = self.model
-        if not (
-            PERSISTENT_SNAPSHOTS
-            and not model.run_eagerly
-            and not bool(model.jit_compile)
-            and model.distribute_strategy.num_replicas_in_sync == 1
-        ):
-            return ()
-        layout = self.layout()  # one object per set of variables (cached by layout())
-        cached = self._snapshot_cache
-        if cached is None or cached[0] is not layout:
-            kwargs = dict(trainable=False, synchronization=tf.VariableSynchronization.ON_WRITE)
-            with tf.init_scope(), model.distribute_strategy.scope():
-                variables = tuple(
-                    tf.Variable(
-                        tf.zeros([int(layout.full_chunks[j]), layout.view_width(j)], tf.float32),
-                        name=f"kil_before_{j}",
-                        **kwargs,
-                    )
-                    for j in layout.inplace
-                )
-            cached = self._snapshot_cache = (layout, variables)
-        return cached[1]
 
     def instrumented_function(self, histograms: bool = False):
         """The instrumented train function for the model's current configuration (cached)."""
@@ -573,35 +533,43 @@ class GradientCapture:
             # The sample of the histograms moves with the optimizer's step count (read
             # before the update increments it): another sample at every record.
             draw = tf.identity(optimizer.iterations.value)
-            # Snapshot the weights straight into the chunk matrices (one copy) and, outside
-            # XLA on one replica, the views of the largest ones into buffer variables
-            # (_snapshot_views), and make the update wait for it: the variables' buffers
-            # are then free to update in place instead of being copied on write while a
-            # read of them is still alive.
-            before = split_chunks([v.value for v in layout.variables], layout)
-            if tf.executing_eagerly():
-                result = original_apply(grads, trainable_variables)
-            else:
-                waits = list(before[2])
-                if buffers.snapshots:
-                    waits, views = _snapshot_views(buffers, before[2])
-                    before = Chunks(before[0], before[1], views)
-                snapshot = [t for t in (before[0], before[1]) if t is not None] + waits
-                with tf.control_dependencies(snapshot):
-                    result = original_apply(grads, trainable_variables)
-            after = [v.value for v in layout.variables]
             one_replica = context is None or context.num_replicas_in_sync == 1
             accelerator = _has_accelerator()
-            if xla or tf.executing_eagerly() or not one_replica or not accelerator:
+            eager = tf.executing_eagerly()
+            # A graph step on one CPU replica outside XLA updates the largest variables in
+            # place: their views are reduced before the update and the update's sum of
+            # squares is taken from what the optimizer adds (_applied_updates).
+            in_place = not (xla or eager or accelerator) and one_replica
+            # Snapshot the weights straight into the chunk matrices (one copy) and make the
+            # update wait for it and for every read of the largest variables' views: their
+            # buffers are then free to update in place instead of being copied on write
+            # while a read of them is still alive.
+            before = split_chunks([v.value for v in layout.variables], layout)
+            view_weights = view_deltas = None
+            if eager:
+                result = original_apply(grads, trainable_variables)
+            else:
+                waits = [t for t in (before[0], before[1]) if t is not None]
+                if in_place:
+                    view_weights = view_weight_rows(before[2], xla=False, gather_rows=True)
+                    waits += [t for rows in view_weights for t in rows]
+                else:
+                    waits += list(before[2])
+                graph = tf.compat.v1.get_default_graph()
+                first_op = len(graph.get_operations())
+                with tf.control_dependencies(waits):
+                    result = original_apply(grads, trainable_variables)
+                if in_place:
+                    inplace_variables = [layout.variables[j] for j in layout.inplace]
+                    view_deltas = _applied_updates(graph, first_op, inplace_variables)
+            after = [v.value for v in layout.variables]
+            if xla or eager or not one_replica or not accelerator:
                 # Already one XLA cluster (the model is compiled with XLA), eager, under
                 # tf.distribute (XLA clusters inside replica functions are not relied on), or
                 # on CPU only, where TensorFlow's multi-threaded reduction kernels beat one
                 # XLA:CPU cluster (benchmarks/callbacks.py, BENCHMARKS.md): plain ops.
                 # On an accelerator, no gather of data-dependent size (its host read-back
                 # would stall the device mid-step).
-                # With snapshots (a graph step on one CPU replica) the views' update sums
-                # are taken in place afterwards (_add_view_updates).
-                in_place = bool(buffers.snapshots)
                 after = split_chunks(after, layout)
                 measured = _measure(
                     dense,
@@ -614,14 +582,12 @@ class GradientCapture:
                     gather_rows=not accelerator,
                     sample_size=sample_size,
                     draw=draw,
-                    view_updates=not in_place,
+                    view_weights=view_weights,
+                    view_deltas=view_deltas,
                     # On a CPU outside XLA the sample is read by strided slices, whose
                     # lengths (set by the draw) a graph may leave dynamic.
                     slices=not xla and not accelerator,
                 )
-                if in_place:
-                    raw = _add_view_updates(measured[0], buffers.snapshots, after[2], layout)
-                    measured = (raw, *measured[1:])
             else:
                 # One XLA cluster for all statistics and histograms of the step: XLA fuses
                 # the chunking and the reductions into a few passes over memory, although

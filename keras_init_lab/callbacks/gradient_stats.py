@@ -87,7 +87,10 @@ class GradientStats(CaptureCallback):
     ``max_abs = max|g|``, ``zero_fraction = #{g == 0}/n``, ``nonfinite_count = #{NaN, Inf}``
     (counted, never dropped; norm/mean/std become NaN or Inf with them), and
     ``update_ratio = ||w_after - w_before|| / ||w_before||`` (the size of the update the
-    optimizer applied relative to the weights; ~1e-3 per step is the classic healthy value).
+    optimizer applied relative to the weights; ~1e-3 per step is the classic healthy value;
+    on TensorFlow's CPU graph steps the largest variables' ``w_after - w_before`` is the sum
+    of the tensors the optimizer adds to them, which differs from the stored difference
+    only by the float32 rounding of each write).
 
     Which steps are recorded: the schedule is injected, ``schedule=EverySteps(n)`` (or the
     older ``every_n_steps=n``): the first execution of each ``fit`` and every execution that

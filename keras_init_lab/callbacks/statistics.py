@@ -52,6 +52,7 @@ __all__ = [
     "layer_statistics",
     "split_chunks",
     "variable_statistics",
+    "view_weight_rows",
 ]
 
 #: Elements per row of the chunked view: the per-row partial sums stay short (3M parameters
@@ -628,6 +629,57 @@ def _static_shapes_only() -> bool:
     return keras.backend.backend() not in ("tensorflow", "torch")
 
 
+def _view(tensor, layout: VariableLayout, index: int):
+    """The ``[full_chunks_j, W_j]`` view of variable ``index``'s tensor (one of
+    ``layout.inplace``), as :func:`split_chunks` makes it: its first ``full_chunks_j * W_j``
+    elements reshaped, no copy."""
+    rows, width = int(layout.full_chunks[index]), layout.view_width(index)
+    flat = ops.reshape(ops.cast(tensor, "float32"), [-1])
+    if rows * width < int(layout.sizes[index]):
+        flat = flat[: rows * width]
+    return ops.reshape(flat, [rows, width])
+
+
+def view_weight_rows(views, xla: bool = True, gather_rows: bool | None = None) -> list:
+    """Per-row ``(sum w^2, sum w, M2 of w)`` of the weights' views, for
+    :func:`gradient_sufficient_statistics`'s ``view_weights``.
+
+    Everything :func:`gradient_sufficient_statistics` reads from the views of the weights
+    before the update, so that a caller can take it before an in-place update and let the
+    update wait for it (see there). Formula as there: ``sum w^2`` and ``sum w`` per row,
+    ``M2`` per row centred on the row's own mean (every row under a compiler; on
+    TensorFlow's CPU graphs only the rows at risk, :func:`_precise_row_m2`).
+
+    Example:
+        >>> before = split_chunks(weights, layout)
+        >>> rows = view_weight_rows(before[2], xla=False)
+        >>> len(rows) == len(layout.inplace)
+        True
+
+    Args:
+        views: the views of :class:`Chunks` of the weights (``chunks[2]``).
+        xla: as in :func:`gradient_sufficient_statistics`.
+        gather_rows: as in :func:`gradient_sufficient_statistics`.
+
+    Returns:
+        One ``(row_sumsq, row_sum, row_m2)`` tuple of ``[rows_j]`` tensors per view.
+    """
+    xla = bool(xla) or _static_shapes_only()
+    gather_rows = (not xla) if gather_rows is None else bool(gather_rows) and not xla
+    centred = xla or not gather_rows
+    rows = []
+    for view in views:
+        row_sum = ops.sum(view, axis=1)
+        if centred:
+            row_m2 = _centred_row_m2(view, row_sum)
+            row_sumsq = row_m2 + ops.square(row_sum) / float(ops.shape(view)[1])
+        else:
+            row_sumsq = _row_sumsq(view, xla)
+            row_m2 = _precise_row_m2(view, row_sum, row_sumsq, xla, gather_rows)
+        rows.append((row_sumsq, row_sum, row_m2))
+    return rows
+
+
 def gradient_sufficient_statistics(
     gradients,
     before,
@@ -635,7 +687,8 @@ def gradient_sufficient_statistics(
     layout: VariableLayout,
     xla: bool = True,
     gather_rows: bool | None = None,
-    view_updates: bool = True,
+    view_weights=None,
+    view_deltas=None,
 ):
     """Per-variable sufficient statistics of gradients and updates, XLA-safe, bounded op count.
 
@@ -668,13 +721,19 @@ def gradient_sufficient_statistics(
             next to their spread (a gather of dynamic size: TensorFlow and PyTorch on a CPU,
             not XLA, not ``torch.compile``, not JAX); False recomputes every row (static
             shapes, no mid-step host read on an accelerator). None means ``not xla``.
-        view_updates: also sum ``(w' - w)^2`` over the whole rows of the variables of
-            ``layout.inplace`` (their views). False leaves those sums out (their tails are
-            still counted) for a caller that takes them later from a buffer of its own:
-            TensorFlow's capture subtracts the updated weights in place from its snapshot
-            of them, once every other read of that snapshot is done
-            (:func:`~keras_init_lab.callbacks.capture._add_view_updates`), which saves
-            allocating and writing a difference as large as the variables.
+        view_weights: the weight rows of the views of ``before`` taken earlier by
+            :func:`view_weight_rows` (same ``xla`` and ``gather_rows``), or None to take
+            them here. A caller that updates the weights in place takes them before the
+            update, so that no read of a weight's buffer is alive when the update runs
+            (TensorFlow would then copy the whole variable first); the views of ``before``
+            are then read here only for an update that ``view_deltas`` leaves to
+            ``after - before``.
+        view_deltas: one entry per variable of ``layout.inplace``: the tensor the update
+            added to that variable (its shape; e.g. ``-lr * g`` for plain SGD, as the
+            optimizer computed it), or None for ``w' - w`` from ``after`` and ``before``.
+            None (the default) is None for every variable. The update's sum of squares
+            over the view's rows is then taken from that tensor (the tails still from
+            ``after - before``).
 
     Returns:
         float32 backend tensor ``[10, n_vars]`` (row order ``sum, sumsq, M2, max_abs,
@@ -807,13 +866,9 @@ def gradient_sufficient_statistics(
 
     def weight_rows(w_before, w_after, row_xla, centre=False):
         """Per-row ``(sum (w' - w)^2, sum w^2, sum w)`` (and the own M2 of ``w`` when
-        ``centre``: then ``sum w^2 = M2 + (sum w)^2 / C``, as for the gradients); with
-        ``w_after`` None, zeros in place of the update's sum."""
+        ``centre``: then ``sum w^2 = M2 + (sum w)^2 / C``, as for the gradients)."""
         row_sum = ops.sum(w_before, axis=1)
-        if w_after is None:
-            delta = ops.zeros_like(row_sum)
-        else:
-            delta = _row_sumsq(w_after - w_before, row_xla)
+        delta = _row_sumsq(w_after - w_before, row_xla)
         if centre:
             row_m2 = _centred_row_m2(w_before, row_sum)
             width = float(ops.shape(w_before)[1])
@@ -825,23 +880,32 @@ def gradient_sufficient_statistics(
     full_weight_rows = full_weight_m2 = None
     if before_full is not None:
         full_weight_rows, full_weight_m2 = weight_rows(before_full, after_full, xla, centred)
-    view_weights = [
-        weight_rows(b, a if view_updates else None, xla, centred)
-        for b, a in zip(before_views, after_views)
-    ]
-    view_weight_rows = [rows for rows, _ in view_weights]
+    if view_weights is None:
+        view_weights = view_weight_rows(before_views, xla, gather_rows)
+    if view_deltas is None:
+        view_deltas = [None] * len(layout.inplace)
+    view_weight_sums, view_weight_m2 = [], []
+    for j, (row_sumsq, row_sum, row_m2), delta, b, a in zip(
+        layout.inplace, view_weights, view_deltas, before_views, after_views
+    ):
+        if delta is None:
+            delta = _row_sumsq(a - b, xla)
+        else:
+            delta = _row_sumsq(_view(delta, layout, j), xla)
+        view_weight_sums.append((delta, row_sumsq, row_sum))
+        view_weight_m2.append(row_m2)
     weight_stats = per_variable(
-        full_weight_rows, view_weight_rows, weight_rows(before_tail, after_tail, True)[0]
+        full_weight_rows, view_weight_sums, weight_rows(before_tail, after_tail, True)[0]
     )
     weight_m2 = centred_m2(
         before_full,
         before_views,
         before_tail,
         None if full_weight_rows is None else (full_weight_rows[2], full_weight_rows[1]),
-        [(rows[2], rows[1]) for rows in view_weight_rows],
+        [(rows[2], rows[1]) for rows in view_weight_sums],
         weight_stats[:, 2] / ops.maximum(sizes, 1.0),
         full_weight_m2,
-        [rows_m2 for _, rows_m2 in view_weights],
+        view_weight_m2,
     )
     return ops.stack(
         [
