@@ -415,9 +415,11 @@ def bench_floor(builder, repeats: int = FLOOR_REPEATS):
     histograms of gradients and weights from those matrices (sampled, the default, and exact);
     and the forms the package chose against the ones it replaced: nonzero counts in uint8
     pieces or in int16, per-row statistics stacked into ``[rows, 3]``, and the largest
-    variables' update sums with the difference written out or taken in place in the
-    snapshot buffer (each with the copy into that buffer). ``passes`` divides by the one
-    reduction: how many passes over the gradients' bytes the work costs.
+    variables' update sums: with the weights before the update copied into a buffer and the
+    difference written out or taken in place in that buffer (two earlier forms), or summed
+    from the tensor the optimizer adds (the package: no copy; in a real step the update
+    also runs in place then). ``passes`` divides by the one reduction: how many passes over
+    the gradients' bytes the work costs.
     """
     from keras_init_lab.callbacks.histograms import (
         DEFAULT_HISTOGRAM_SAMPLE_SIZE,
@@ -448,9 +450,11 @@ def bench_floor(builder, repeats: int = FLOOR_REPEATS):
 
     matrix = all_rows(grads)
     # The views of the largest variables (layout.inplace) before and after an update, and
-    # one buffer variable per view: the snapshot the capture copies them into.
+    # one buffer variable per view: the snapshot the capture copied them into before it
+    # took the update from the optimizer.
     before_views = list(split_chunks(before, layout)[2])
     after_views = list(split_chunks(after, layout)[2])
+    added_views = [a - b for a, b in zip(after_views, before_views)]
     buffers = [tf.Variable(tf.zeros_like(view)) for view in before_views]
 
     def update_sums(before_views, after_views, in_place):
@@ -466,6 +470,12 @@ def bench_floor(builder, repeats: int = FLOOR_REPEATS):
                 difference = a - buffer.read_value()
             sums.append(tf.reduce_sum(tf.square(tf.math.reduce_euclidean_norm(difference, 1))))
         return tf.stack(sums)
+
+    def added_sums(added_views):
+        """Per view: sum u^2 per row of the tensor ``u`` the optimizer adds."""
+        return tf.stack(
+            [tf.reduce_sum(tf.square(tf.math.reduce_euclidean_norm(u, 1))) for u in added_views]
+        )
 
     kernels = {
         "one reduction pass (reduce_sum over the gradients' chunk rows)": (
@@ -537,9 +547,13 @@ def bench_floor(builder, repeats: int = FLOOR_REPEATS):
             tf.function(lambda b, a: update_sums(b, a, in_place=False)),
             (before_views, after_views),
         ),
-        "the largest variables' updates: copy, w - w' in place in the copy (the package)": (
+        "the largest variables' updates: copy, w - w' in place in the copy (earlier)": (
             tf.function(lambda b, a: update_sums(b, a, in_place=True)),
             (before_views, after_views),
+        ),
+        "the largest variables' updates: what the optimizer adds, summed (the package)": (
+            tf.function(lambda u: added_sums(list(u))),
+            (added_views,),
         ),
     }
     for function, args in kernels.values():  # trace and warm up
