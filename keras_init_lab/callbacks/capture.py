@@ -284,8 +284,8 @@ def _measure(
     ``dense`` and ``after`` are per-variable tensors (or ``after`` its :class:`Chunks`),
     ``before`` their weights' chunk snapshot; called as is or wrapped in one
     ``tf.function(jit_compile=True)``. ``gather_rows``, ``view_weights`` and
-    ``view_deltas``: see :func:`gradient_sufficient_statistics`; ``sample_size``, ``draw`` and ``slices``: see
-    :func:`~keras_init_lab.callbacks.histograms.gradient_histograms`.
+    ``view_deltas``: see :func:`gradient_sufficient_statistics`; ``sample_size``, ``draw``
+    and ``slices``: see :func:`~keras_init_lab.callbacks.histograms.gradient_histograms`.
     """
     dense = split_chunks(dense, layout)
     if not isinstance(after, Chunks):
