@@ -206,7 +206,7 @@ def _applied_updates(graph, first_op: int, variables) -> list:
 
     Formula: when the only ops of that stretch that write variable ``j`` are
     ``assign_add(u_k)`` / ``assign_sub(u_k)`` (Keras's optimizers write their updates so:
-    Adam subtracts ``lr m / (sqrt(v) + eps)``, SGD with momentum adds its velocity, AdamW's
+    Adam subtracts ``alpha m / (sqrt(v) + eps)``, SGD with momentum adds its velocity, AdamW's
     weight decay subtracts ``lr wd w`` first), the update is ``delta_j = sum_k (+-u_k)``,
     the tensors the optimizer computed. ``w' - w`` differs from it only by the float32
     rounding of each write (half a unit in the last place of its result), so its sum of
