@@ -551,7 +551,8 @@ class GradientCapture:
             else:
                 waits = [t for t in (before[0], before[1]) if t is not None]
                 if in_place:
-                    view_weights = view_weight_rows(before[2], xla=False, gather_rows=True)
+                    # With the arguments _measure gets below, as its statistics require.
+                    view_weights = view_weight_rows(before[2], xla=xla, gather_rows=not accelerator)
                     waits += [t for rows in view_weights for t in rows]
                 else:
                     waits += list(before[2])
